@@ -1,0 +1,68 @@
+"""mpcnet: secure multiparty computation for Python over authenticated,
+encrypted peer channels.
+
+The public API is what this module exports; everything else is internal.
+"""
+
+from . import arith, wire
+from .context import Context, OSRandomness, Randomness, SeededRandomness
+from .errors import (
+    ChannelBroken,
+    ConfigError,
+    HandshakeError,
+    InputError,
+    LocalProtocolViolation,
+    MPCError,
+    PeerTimeout,
+    ProtocolViolation,
+    RemoteProtocolViolation,
+    SessionAborted,
+    WireError,
+)
+from .identity import Roster, SecretKey, generate_key, load_key_file, load_roster
+from .party import Party, PartyResult
+from .registry import Param, ProtocolSpec, all_protocols, get_protocol, protocol
+from .runner import SimulationResult, derive_session_id, run_party, run_party_async, simulate, simulate_async
+from .session import SessionStats, new_session_id
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "arith",
+    "wire",
+    "Context",
+    "Randomness",
+    "OSRandomness",
+    "SeededRandomness",
+    "MPCError",
+    "ConfigError",
+    "InputError",
+    "WireError",
+    "HandshakeError",
+    "ChannelBroken",
+    "PeerTimeout",
+    "ProtocolViolation",
+    "LocalProtocolViolation",
+    "RemoteProtocolViolation",
+    "SessionAborted",
+    "Roster",
+    "SecretKey",
+    "generate_key",
+    "load_key_file",
+    "load_roster",
+    "Party",
+    "PartyResult",
+    "Param",
+    "ProtocolSpec",
+    "protocol",
+    "get_protocol",
+    "all_protocols",
+    "SimulationResult",
+    "simulate",
+    "simulate_async",
+    "run_party",
+    "run_party_async",
+    "derive_session_id",
+    "SessionStats",
+    "new_session_id",
+]

@@ -1,0 +1,170 @@
+"""What a protocol coroutine sees: :class:`Context`.
+
+A protocol is written as a sequence of rounds. Every call to
+:meth:`Context.exchange`, :meth:`~Context.broadcast`, :meth:`~Context.send`
+or :meth:`~Context.receive` is one communication round, and *every* party
+must make one such call per round (a party with nothing to say in a round
+calls ``await ctx.exchange({}, expect_from=())``), so that round numbers agree.
+Messages are tagged with (session, round, sender) by the session layer.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import trio
+
+from . import wire
+from .errors import LocalProtocolViolation, MPCError, PeerTimeout
+from .session import DATA, make_envelope
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["Context", "Randomness", "OSRandomness", "SeededRandomness"]
+
+
+class Randomness:
+    """Where a protocol's random numbers come from. Use ``ctx.random``."""
+
+    def bytes(self, n: int) -> bytes:
+        """``n`` uniformly random bytes."""
+        raise NotImplementedError
+
+    def uint64(self, count: int) -> np.ndarray[Any, np.dtype[np.uint64]]:
+        """``count`` independent uniform 64-bit words."""
+        return np.frombuffer(self.bytes(8 * count), dtype="<u8").copy()
+
+    def below(self, bound: int) -> int:
+        """A uniform integer in ``[0, bound)`` (rejection sampling, no bias)."""
+        if bound <= 0:
+            raise ValueError("bound must be positive")
+        nbytes = (bound.bit_length() + 7) // 8 + 8  # 64 spare bits keep rejections rare
+        limit = (256**nbytes // bound) * bound
+        while True:
+            x = int.from_bytes(self.bytes(nbytes), "big")
+            if x < limit:
+                return x % bound
+
+
+class OSRandomness(Randomness):
+    """Cryptographic randomness from the operating system (the default)."""
+
+    def bytes(self, n: int) -> bytes:
+        return secrets.token_bytes(n)
+
+
+class SeededRandomness(Randomness):
+    """Reproducible randomness for tests and simulations ONLY: anyone who
+    knows the seed knows every share. :func:`mpcnet.simulate` uses it when
+    given ``seed=``; a real party never does."""
+
+    def __init__(self, seed: int, party_index: int) -> None:
+        self._gen = np.random.Generator(np.random.PCG64([seed, party_index]))
+
+    def bytes(self, n: int) -> bytes:
+        return self._gen.bytes(n)
+
+
+class Context:
+    """The handle a protocol coroutine receives as ``ctx``.
+
+    Attributes: ``me`` (this party's id), ``index`` (its position in
+    ``parties``), ``parties`` (all ids, in roster order), ``n``, ``peers``
+    (everyone but me), ``params`` (the resolved protocol parameters),
+    ``random`` (a :class:`Randomness`), ``round`` (rounds started so far).
+    """
+
+    def __init__(self, *, session: Session, parties: list[str], me: str, params: Mapping[str, Any],
+                 random: Randomness, send: Callable[[str, list[bytes | memoryview]], Any], limits: wire.Limits) -> None:
+        self._session = session
+        self._send_raw = send
+        self._limits = limits
+        self.me = me
+        self.parties = list(parties)
+        self.index = self.parties.index(me)
+        self.n = len(self.parties)
+        self.peers = [p for p in self.parties if p != me]
+        self.params = dict(params)
+        self.random = random
+
+    @property
+    def round(self) -> int:
+        """The number of rounds this party has started."""
+        return self._session.round
+
+    @property
+    def session_id(self) -> str:
+        """This run's session id (hex)."""
+        return self._session.id.hex()
+
+    async def exchange(self, outgoing: Mapping[str, Any], expect_from: Collection[str] | None = None) -> dict[str, Any]:
+        """One round: send ``outgoing[peer]`` to each listed peer, then wait
+        for one message from each party in ``expect_from`` (default: the
+        peers sent to). Returns ``{sender: value}``.
+
+        Every wait has the session's round deadline: a silent peer raises
+        :class:`~mpcnet.errors.PeerTimeout` naming it.
+        """
+        session = self._session
+        session.check_alive()
+        senders = frozenset(outgoing if expect_from is None else expect_from)
+        for p in list(outgoing) + list(senders):
+            if p not in self.peers:
+                raise LocalProtocolViolation(f"round {session.round + 1}: {p!r} is not a peer of {self.me}")
+        session.round += 1
+        round_no = session.round
+        encoded = {p: wire.encode(make_envelope(DATA, session.id, round_no, v), self._limits) for p, v in outgoing.items()}
+        await self._send_all(encoded)
+        if not senders:
+            session.finish_round(round_no)
+            return {}
+        return await session.collect(round_no, senders)
+
+    async def broadcast(self, value: Any) -> dict[str, Any]:
+        """One round: send ``value`` to every peer and receive theirs."""
+        return await self.exchange({p: value for p in self.peers})
+
+    async def send(self, peer: str, value: Any) -> None:
+        """One round in which this party only sends ``value`` to ``peer``."""
+        await self.exchange({peer: value}, expect_from=())
+
+    async def receive(self, peer: str) -> Any:
+        """One round in which this party only receives from ``peer``."""
+        return (await self.exchange({}, expect_from=(peer,)))[peer]
+
+    async def _send_all(self, encoded: Mapping[str, list[bytes | memoryview]]) -> None:
+        session = self._session
+        # Send to all peers at once so a large message to one does not delay
+        # the others; each send has the round deadline (a peer that stops
+        # reading blocks the TCP window and must not block us forever).
+        try:
+            with trio.fail_after(session.round_timeout):
+                async with trio.open_nursery() as nursery:
+                    for peer, parts in encoded.items():
+                        nursery.start_soon(self._send_raw, peer, parts)
+        except trio.TooSlowError:
+            raise PeerTimeout(f"sending round {session.round} took longer than {session.round_timeout:g}s",
+                              session=session.hex_id) from None
+        except BaseExceptionGroup as group:
+            # Report the first MPC error (usually ChannelBroken naming the peer).
+            mpc = group.subgroup(MPCError)
+            if mpc is None:
+                raise
+            first = _first_leaf(mpc)
+            session.fail(first)
+            raise session.error or first from None
+        for parts in encoded.values():
+            session.messages_sent += 1
+            session.bytes_sent += wire.encoded_size(parts)
+
+
+def _first_leaf(group: BaseExceptionGroup[MPCError]) -> MPCError:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    assert isinstance(exc, MPCError)
+    return exc

@@ -1,0 +1,86 @@
+"""The error vocabulary of mpcnet.
+
+One root, :class:`MPCError`, and a handful of meaningful children. Errors that
+concern a remote party carry its name in ``peer``; errors that concern a
+protocol run carry its ``session`` id. Messages never contain secret values
+(inputs, shares, keys): they describe *what* went wrong and *who* is at fault.
+"""
+
+from __future__ import annotations
+
+
+class MPCError(Exception):
+    """Root of every error mpcnet raises on purpose.
+
+    ``peer`` names the party at fault where there is one; ``session`` is the
+    hex id of the protocol run the error ended, where there is one.
+    """
+
+    def __init__(self, message: str, *, peer: str | None = None, session: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.peer = peer
+        self.session = session
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.peer is not None:
+            parts.append(f"[peer {self.peer}]")
+        if self.session is not None:
+            parts.append(f"[session {self.session}]")
+        return " ".join(parts)
+
+
+class ConfigError(MPCError):
+    """A roster, key file, parameter or command line is invalid."""
+
+
+class InputError(MPCError):
+    """A party's private input is invalid (type, range or size).
+
+    Raised before any byte is sent; the message describes the constraint,
+    never the rejected value itself.
+    """
+
+
+class WireError(MPCError):
+    """Bytes from the wire could not be decoded (malformed, over a limit, or a
+    type that is not allowed)."""
+
+
+class HandshakeError(MPCError):
+    """A secure-channel handshake failed: unknown or wrong key, malformed
+    handshake message, version mismatch, or the peer stalled."""
+
+
+class ChannelBroken(MPCError):
+    """An established secure channel ended: the peer closed or crashed, the
+    connection dropped, or a frame failed authentication or framing checks.
+    The channel is never resynchronised after this."""
+
+
+class PeerTimeout(MPCError):
+    """A peer stayed silent past a deadline (connect, handshake or round)."""
+
+
+class ProtocolViolation(MPCError):
+    """A protocol run saw a message that breaks the protocol's rules."""
+
+
+class LocalProtocolViolation(ProtocolViolation):
+    """This party misused the protocol API (a bug in protocol code)."""
+
+
+class RemoteProtocolViolation(ProtocolViolation):
+    """A peer sent a stray, duplicate, malformed or out-of-place message."""
+
+
+class SessionAborted(MPCError):
+    """A peer aborted the protocol run (it hit an error of its own) and told
+    us so. ``reported_by`` is the party that sent the abort; ``peer`` is the
+    party it blamed (itself when it blamed nobody else)."""
+
+    def __init__(self, message: str, *, peer: str | None = None, session: str | None = None,
+                 reported_by: str | None = None) -> None:
+        super().__init__(message, peer=peer, session=session)
+        self.reported_by = reported_by

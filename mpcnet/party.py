@@ -1,0 +1,211 @@
+"""A party on a mesh: routes envelopes to sessions and runs protocols.
+
+:class:`Party` owns one :class:`~mpcnet.transport.PeerLink` per peer and one
+reader task per link. Readers decode each message, check its envelope and
+hand it to the session it names; several sessions (protocol runs) can share
+the mesh at once. Messages for a session this party has not opened yet (a
+peer started first) are parked, within bounds, until it opens.
+
+Use it as an async context manager::
+
+    async with Party("alice", parties, links) as party:
+        result = await party.run("secure-sum", 42, session_id=sid)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import attrs
+import trio
+
+from . import wire
+from .context import Context, OSRandomness, Randomness
+from .errors import LocalProtocolViolation, MPCError, RemoteProtocolViolation
+from .registry import ProtocolSpec, get_protocol
+from .session import ABORT, SESSION_ID_BYTES, ReceivedRecord, Session, SessionStats, describe_peer_loss, make_envelope, parse_envelope
+from .transport import PeerLink
+
+__all__ = ["Party", "PartyResult", "DEFAULT_ROUND_TIMEOUT"]
+
+log = logging.getLogger("mpcnet.party")
+
+#: Seconds a party waits for any one round before it names the silent peer.
+DEFAULT_ROUND_TIMEOUT = 10.0
+#: Bounds on what a peer may park for sessions we have not opened yet.
+MAX_EARLY_SESSIONS = 16
+MAX_EARLY_MESSAGES = 64
+
+
+@attrs.frozen
+class PartyResult:
+    """One party's outcome of one run: its output (None if it learns
+    nothing), its statistics and, when recorded, its view (every message
+    it received, in order)."""
+
+    party: str
+    output: Any
+    stats: SessionStats
+    view: tuple[ReceivedRecord, ...] = ()
+
+
+class Party:
+    """A party with links to every peer, able to run protocol sessions."""
+
+    def __init__(self, me: str, parties: Sequence[str], links: Mapping[str, PeerLink], *,
+                 limits: wire.Limits = wire.DEFAULT_LIMITS) -> None:
+        if me not in parties:
+            raise LocalProtocolViolation(f"{me!r} is not one of the parties")
+        missing = set(parties) - {me} - set(links)
+        if missing:
+            raise LocalProtocolViolation(f"no link to {sorted(missing)}")
+        self.me = me
+        self.parties = list(parties)
+        self.links = dict(links)
+        self.limits = limits
+        self._sessions: dict[bytes, Session] = {}
+        self._early: dict[bytes, list[tuple[str, int, int, Any, int]]] = {}
+        self._lost: dict[str, MPCError] = {}
+        self._nursery: trio.Nursery | None = None
+        self._nursery_cm: Any = None
+
+    async def __aenter__(self) -> Party:
+        self._nursery_cm = trio.open_nursery()
+        self._nursery = await self._nursery_cm.__aenter__()
+        for peer, link in self.links.items():
+            self._nursery.start_soon(self._read_loop, peer, link)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool | None:
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
+        with trio.CancelScope(shield=True), trio.move_on_after(2):
+            for link in self.links.values():
+                await link.aclose("party finished")
+        return bool(await self._nursery_cm.__aexit__(exc_type, exc, tb))
+
+    async def _read_loop(self, peer: str, link: PeerLink) -> None:
+        try:
+            while True:
+                data = await link.receive_message()
+                try:
+                    kind, sid, round_no, body = parse_envelope(wire.decode(data, self.limits), peer)
+                except MPCError as exc:
+                    # An authenticated peer sending undecodable bytes is
+                    # broken or lying; nothing later on this link can be trusted.
+                    raise RemoteProtocolViolation(f"sent an invalid message: {exc.message}", peer=peer) from None
+                self._route(peer, kind, sid, round_no, body, len(data))
+        except MPCError as exc:
+            self._peer_lost(peer, exc)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._peer_lost(peer, describe_peer_loss(peer, exc))
+
+    def _peer_lost(self, peer: str, error: MPCError) -> None:
+        if error.peer is None:
+            error.peer = peer
+        self._lost.setdefault(peer, error)
+        log.debug("link to %s ended: %s", peer, error.message)
+        for session in self._sessions.values():
+            session.peer_lost(peer, error)
+
+    def _route(self, peer: str, kind: int, sid: bytes, round_no: int, body: Any, size: int) -> None:
+        session = self._sessions.get(sid)
+        if session is not None:
+            session.deliver(peer, kind, round_no, body, size)
+            return
+        parked = self._early.get(sid)
+        if parked is None:
+            if len(self._early) >= MAX_EARLY_SESSIONS:
+                raise RemoteProtocolViolation("too many messages for sessions this party has not opened", peer=peer)
+            parked = self._early[sid] = []
+        if sum(1 for p in parked if p[0] == peer) >= MAX_EARLY_MESSAGES:
+            raise RemoteProtocolViolation("too many messages for a session this party has not opened", peer=peer)
+        parked.append((peer, kind, round_no, body, size))
+
+    async def run(self, protocol: str | ProtocolSpec, value: Any, *, session_id: bytes,
+                  params: Mapping[str, Any] | None = None, round_timeout: float = DEFAULT_ROUND_TIMEOUT,
+                  random: Randomness | None = None, record_view: bool = False,
+                  parties: Sequence[str] | None = None) -> PartyResult:
+        """Run one session of ``protocol`` with input ``value``.
+
+        All parties must use the same ``session_id``, ``params`` and
+        ``parties`` (default: all of the mesh). The input and parameters are
+        validated before anything is sent. Any failure here or at a peer ends
+        the run on every party with a typed :class:`~mpcnet.errors.MPCError`.
+        """
+        if self._nursery is None:
+            raise LocalProtocolViolation("use the Party as 'async with Party(...)' before running a protocol")
+        spec = get_protocol(protocol) if isinstance(protocol, str) else protocol
+        members = list(parties) if parties is not None else self.parties
+        if self.me not in members or not set(members) <= set(self.parties):
+            raise LocalProtocolViolation("session parties must include this party and be on the mesh")
+        spec.check_party_count(len(members))
+        resolved = spec.resolve_params(params, len(members))
+        value = spec.prepare_input(value, resolved, len(members))
+        if not isinstance(session_id, bytes) or len(session_id) != SESSION_ID_BYTES:
+            raise LocalProtocolViolation(f"session id must be {SESSION_ID_BYTES} bytes")
+        if session_id in self._sessions:
+            raise LocalProtocolViolation("a session with this id already ran on this party")
+        peers = [p for p in members if p != self.me]
+        session = Session(session_id, self.me, peers, round_timeout=round_timeout, record_view=record_view)
+        self._sessions[session_id] = session
+        for peer, err in self._lost.items():
+            session.peer_lost(peer, err)
+        for peer, kind, round_no, body, size in self._early.pop(session_id, []):
+            session.deliver(peer, kind, round_no, body, size)
+        ctx = Context(session=session, parties=members, me=self.me, params=resolved,
+                      random=random or OSRandomness(), send=self._send, limits=self.limits)
+        log.info("session %s: %s starts %s with %d parties", session.hex_id, self.me, spec.name, len(members))
+        start = time.perf_counter()
+        try:
+            output = await spec.func(ctx, value, **resolved)
+        except BaseException as exc:
+            await self._abort(session, exc)
+            raise
+        finally:
+            session.closed = True
+        elapsed = time.perf_counter() - start
+        log.info("session %s: %s finished in %.3fs, %d rounds", session.hex_id, self.me, elapsed, session.round)
+        return PartyResult(self.me, output, session.stats(elapsed), tuple(session.view))
+
+    async def _send(self, peer: str, parts: list[bytes | memoryview]) -> None:
+        if peer in self._lost:
+            raise self._lost[peer]
+        await self.links[peer].send_message(parts)
+
+    async def _abort(self, session: Session, exc: BaseException) -> None:
+        """Tell every reachable peer that this party gave up on ``session``.
+
+        The reason names the error class and, for our own errors, its
+        message (which never holds secrets); a foreign exception's text is
+        not sent, since it could quote an input.
+        """
+        if isinstance(exc, MPCError):
+            reason, culprit = f"{type(exc).__name__}: {exc.message}", exc.peer
+        elif isinstance(exc, trio.Cancelled):
+            reason, culprit = "cancelled", None
+        else:
+            reason, culprit = f"{type(exc).__name__} in protocol code", None
+        body = {"reason": reason[:200], "culprit": culprit}
+        parts = wire.encode(make_envelope(ABORT, session.id, session.round, body), self.limits)
+        log.info("session %s: %s aborts: %s", session.hex_id, self.me, reason)
+        with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+            async with trio.open_nursery() as nursery:
+                for peer in session.peers:
+                    if peer not in self._lost:
+                        nursery.start_soon(self._send_quietly, peer, parts)
+
+    async def _send_quietly(self, peer: str, parts: list[bytes | memoryview]) -> None:
+        try:
+            await self.links[peer].send_message(parts)
+        except (MPCError, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the abort is best-effort: the peer is going or gone anyway
+
+    def lost_peers(self) -> dict[str, MPCError]:
+        """Peers whose links have ended, with the error that ended them."""
+        return dict(self._lost)

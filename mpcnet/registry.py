@@ -1,0 +1,233 @@
+"""The protocol registry: ``@protocol`` and the specs it records.
+
+A protocol is an ``async def f(ctx, value, **params)`` coroutine registered
+with its metadata: who may run it, what it is secure against, what it reveals
+and to whom, what its input is and how to validate it, and its parameters.
+The runner validates every party's input and the parameters against the spec
+*before* any byte is sent.
+
+Built-in protocols live in the ``protocols`` package. Third-party packages
+register theirs by naming a module (imported for its ``@protocol`` side
+effects) in the entry-point group ``mpcnet.protocols``::
+
+    [project.entry-points."mpcnet.protocols"]
+    my_protocols = "my_package.protocols"
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .context import Context
+
+__all__ = ["Param", "ProtocolSpec", "protocol", "get_protocol", "all_protocols", "ENTRY_POINT_GROUP"]
+
+log = logging.getLogger("mpcnet.registry")
+
+ENTRY_POINT_GROUP = "mpcnet.protocols"
+_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+_PARAM_TYPES = (int, float, str, bool)
+
+ProtocolFunc = Callable[..., Awaitable[Any]]
+InputValidator = Callable[[Any, Mapping[str, Any], int], Any]
+
+
+@attrs.frozen
+class Param:
+    """A protocol parameter: all parties must use the same value.
+
+    ``check`` (optional) receives the converted value and the number of
+    parties and returns an error message, or None when the value is fine.
+    """
+
+    name: str
+    type: type = attrs.field(validator=attrs.validators.in_(_PARAM_TYPES))
+    default: Any = None
+    doc: str = ""
+    choices: tuple[Any, ...] | None = None
+    check: Callable[[Any, int], str | None] | None = None
+
+    def convert(self, raw: Any) -> Any:
+        """Convert a raw value (a string from the command line, or JSON) to
+        this parameter's type; :class:`ConfigError` if it does not fit."""
+        value = raw
+        if isinstance(raw, str) and self.type is not str:
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                raise ConfigError(f"parameter {self.name}: {raw!r} is not a valid {self.type.__name__}") from None
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
+            raise ConfigError(f"parameter {self.name} must be a {self.type.__name__}")
+        if self.choices is not None and value not in self.choices:
+            raise ConfigError(f"parameter {self.name} must be one of {list(self.choices)}")
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready metadata."""
+        return {"name": self.name, "type": self.type.__name__, "default": self.default,
+                "doc": self.doc, "choices": list(self.choices) if self.choices else None}
+
+
+@attrs.frozen
+class ProtocolSpec:
+    """Everything the registry knows about one protocol."""
+
+    name: str
+    func: ProtocolFunc
+    summary: str
+    min_parties: int
+    max_parties: int | None
+    security: str
+    reveals: str
+    input: str
+    output: str
+    params: tuple[Param, ...] = ()
+    validate_input: InputValidator | None = None
+    module: str = ""
+
+    def resolve_params(self, raw: Mapping[str, Any] | None, n: int) -> dict[str, Any]:
+        """Defaults filled in, types converted, unknown names and bad values
+        refused. The result is what every party must agree on."""
+        raw = dict(raw or {})
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise ConfigError(f"{self.name} has no parameter(s) {unknown}; it takes {sorted(known) or 'none'}")
+        out: dict[str, Any] = {}
+        for p in self.params:
+            value = p.convert(raw[p.name]) if p.name in raw else p.default
+            if value is not None and p.check is not None:
+                problem = p.check(value, n)
+                if problem:
+                    raise ConfigError(f"parameter {p.name}: {problem}")
+            out[p.name] = value
+        return out
+
+    def check_party_count(self, n: int) -> None:
+        """:class:`ConfigError` unless ``n`` parties may run this protocol."""
+        if n < self.min_parties:
+            raise ConfigError(f"{self.name} needs at least {self.min_parties} parties, got {n}")
+        if self.max_parties is not None and n > self.max_parties:
+            raise ConfigError(f"{self.name} takes at most {self.max_parties} parties, got {n}")
+
+    def prepare_input(self, value: Any, params: Mapping[str, Any], n: int) -> Any:
+        """Validate (and normalise) one party's input; :class:`InputError`."""
+        if self.validate_input is None:
+            return value
+        return self.validate_input(value, params, n)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready metadata (what ``mpcnet protocols --json`` prints)."""
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "min_parties": self.min_parties,
+            "max_parties": self.max_parties,
+            "security": self.security,
+            "reveals": self.reveals,
+            "input": self.input,
+            "output": self.output,
+            "params": [p.to_dict() for p in self.params],
+            "module": self.module,
+        }
+
+
+_REGISTRY: dict[str, ProtocolSpec] = {}
+_loaded = False
+
+
+def protocol(
+    name: str,
+    *,
+    security: str,
+    reveals: str,
+    input: str,
+    output: str,
+    min_parties: int = 2,
+    max_parties: int | None = None,
+    params: Sequence[Param] = (),
+    validate_input: InputValidator | None = None,
+) -> Callable[[ProtocolFunc], ProtocolFunc]:
+    """Register ``async def f(ctx, value, **params)`` as protocol ``name``.
+
+    ``security`` states the adversary model (e.g. "semi-honest; private
+    against any n-1 colluding parties"); ``reveals`` says exactly what is
+    revealed to whom; ``input`` and ``output`` describe the values;
+    ``validate_input(value, params, n)`` returns the normalised input or
+    raises :class:`~mpcnet.errors.InputError`, and runs before anything is
+    sent. The function's docstring's first line becomes the summary.
+    """
+    if not _NAME_RE.match(name):
+        raise ConfigError(f"protocol name {name!r} must be lowercase letters, digits and '-'")
+    if min_parties < 1 or (max_parties is not None and max_parties < min_parties):
+        raise ConfigError(f"protocol {name}: invalid party bounds")
+    for text, what in ((security, "security"), (reveals, "reveals")):
+        if not text.strip():
+            raise ConfigError(f"protocol {name} must state {what}")
+
+    def register(func: ProtocolFunc) -> ProtocolFunc:
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.func is not func and existing.module != func.__module__:
+            raise ConfigError(f"protocol {name!r} is registered twice ({existing.module} and {func.__module__})")
+        doc = (func.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = ProtocolSpec(
+            name=name,
+            func=func,
+            summary=doc[0] if doc else "",
+            min_parties=min_parties,
+            max_parties=max_parties,
+            security=security,
+            reveals=reveals,
+            input=input,
+            output=output,
+            params=tuple(params),
+            validate_input=validate_input,
+            module=func.__module__,
+        )
+        return func
+
+    return register
+
+
+def load_protocols() -> None:
+    """Import the built-in protocols and every entry point in the group
+    ``mpcnet.protocols`` (once). A broken third-party entry point is logged
+    and skipped, not fatal: one bad plug-in must not take the CLI down."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    importlib.import_module("protocols")
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:  # a plug-in's import error is its own bug
+            log.warning("could not load protocol plug-in %s (%s): %s", ep.name, ep.value, exc)
+
+
+def get_protocol(name: str) -> ProtocolSpec:
+    """The spec registered as ``name``; :class:`ConfigError` if none is."""
+    load_protocols()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown protocol {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def all_protocols() -> list[ProtocolSpec]:
+    """Every registered protocol, sorted by name."""
+    load_protocols()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]

@@ -1,0 +1,272 @@
+"""Sessions: one protocol run on a mesh, its rounds, mailboxes and statistics.
+
+Every message between parties travels in an envelope::
+
+    [VERSION, kind, session id (16 bytes), round, body]
+
+``kind`` is ``DATA`` (a protocol message for ``round``) or ``ABORT`` (the
+sender gave up on the session; ``body`` says why and, where known, who is at
+fault). The sender is not in the envelope: it is the authenticated peer of the
+link the envelope came on, so nobody can speak for somebody else.
+
+Rules a session enforces (each breach ends the run with a typed error naming
+the peer):
+
+* a message for a later round waits in the mailbox, within a per-peer bound
+  (:data:`MAX_PENDING_PER_PEER` messages);
+* a second message for the same (round, sender) is a duplicate;
+* a message for a round this party has finished, or one the round did not
+  expect, is stray;
+* a peer that stays silent past the round deadline raises
+  :class:`~mpcnet.errors.PeerTimeout`;
+* a peer whose link breaks or who sends ``ABORT`` ends the run.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+import trio
+
+from .errors import (
+    ChannelBroken,
+    MPCError,
+    PeerTimeout,
+    RemoteProtocolViolation,
+    SessionAborted,
+)
+
+__all__ = [
+    "WIRE_VERSION",
+    "DATA",
+    "ABORT",
+    "MAX_PENDING_PER_PEER",
+    "SessionStats",
+    "Session",
+    "new_session_id",
+    "make_envelope",
+    "parse_envelope",
+]
+
+WIRE_VERSION = 1
+DATA = 0
+ABORT = 1
+SESSION_ID_BYTES = 16
+#: How many messages for rounds this party has not reached yet a single peer
+#: may park in one session. A peer that floods future rounds is cut off.
+MAX_PENDING_PER_PEER = 64
+
+
+def new_session_id() -> bytes:
+    """A fresh random session id."""
+    return secrets.token_bytes(SESSION_ID_BYTES)
+
+
+def make_envelope(kind: int, session_id: bytes, round_no: int, body: Any) -> list[Any]:
+    """The envelope a message travels in (see the module docstring)."""
+    return [WIRE_VERSION, kind, session_id, round_no, body]
+
+
+def parse_envelope(value: Any, peer: str) -> tuple[int, bytes, int, Any]:
+    """Validate a decoded envelope; :class:`RemoteProtocolViolation` if it is
+    not one. Returns ``(kind, session_id, round, body)``."""
+    if not (isinstance(value, list) and len(value) == 5):
+        raise RemoteProtocolViolation("message is not a valid envelope", peer=peer)
+    version, kind, sid, round_no, body = value
+    if version != WIRE_VERSION:
+        raise RemoteProtocolViolation(f"peer speaks wire version {version!r}, we speak {WIRE_VERSION}", peer=peer)
+    if kind not in (DATA, ABORT) or isinstance(kind, bool):
+        raise RemoteProtocolViolation("envelope has an unknown kind", peer=peer)
+    if not isinstance(sid, bytes) or len(sid) != SESSION_ID_BYTES:
+        raise RemoteProtocolViolation("envelope has a malformed session id", peer=peer)
+    if not isinstance(round_no, int) or isinstance(round_no, bool) or not 0 <= round_no < 2**32:
+        raise RemoteProtocolViolation("envelope has a malformed round number", peer=peer)
+    return kind, sid, round_no, body
+
+
+@attrs.frozen
+class SessionStats:
+    """What one party did in one session. ``bytes_*`` count encoded
+    envelopes (the payload the channel carries; the channel adds 19 bytes of
+    framing and authentication per 64 KiB frame on TCP)."""
+
+    party: str
+    rounds: int
+    messages_sent: int
+    bytes_sent: int
+    messages_received: int
+    bytes_received: int
+    wall_time: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return attrs.asdict(self)
+
+
+@attrs.define
+class ReceivedRecord:
+    """One message this party received, kept when views are recorded."""
+
+    round: int
+    sender: str
+    value: Any
+
+
+class Session:
+    """The state of one protocol run at one party.
+
+    Created by :class:`~mpcnet.party.Party`; protocol code sees it through
+    :class:`~mpcnet.context.Context`.
+    """
+
+    def __init__(self, session_id: bytes, me: str, peers: Iterable[str], *, round_timeout: float, record_view: bool = False) -> None:
+        self.id = session_id
+        self.me = me
+        self.peers = frozenset(peers)
+        self.round_timeout = round_timeout
+        self.record_view = record_view
+        self.view: list[ReceivedRecord] = []
+        self.round = 0  # rounds this party has started
+        self._mailbox: dict[tuple[int, str], tuple[Any, int]] = {}
+        self._done_rounds: dict[str, int] = {}  # peer -> highest round consumed from it
+        self._pending: dict[str, int] = {}
+        self._changed = trio.Event()
+        self.error: MPCError | None = None
+        self._lost: dict[str, MPCError] = {}
+        self.closed = False
+        self.messages_sent = 0
+        self.bytes_sent = 0
+        self.messages_received = 0
+        self.bytes_received = 0
+
+    @property
+    def hex_id(self) -> str:
+        """The session id as short hex, for errors and logs."""
+        return self.id.hex()[:12]
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def fail(self, error: MPCError) -> None:
+        """End the session with ``error`` (first error wins)."""
+        if self.error is None and not self.closed:
+            if error.session is None:
+                error.session = self.hex_id
+            self.error = error
+            self._wake()
+
+    def deliver(self, sender: str, kind: int, round_no: int, body: Any, size: int) -> None:
+        """Route one envelope from ``sender`` into this session."""
+        if self.closed or self.error is not None:
+            return  # late traffic for a finished run is dropped
+        if sender not in self.peers:
+            self.fail(RemoteProtocolViolation("message from a party outside this session", peer=sender))
+            return
+        if kind == ABORT:
+            reason = body.get("reason") if isinstance(body, dict) else None
+            culprit = body.get("culprit") if isinstance(body, dict) else None
+            reason = reason if isinstance(reason, str) else "no reason given"
+            blamed = culprit if isinstance(culprit, str) and culprit in self.peers | {self.me} else sender
+            self.fail(SessionAborted(f"{sender} aborted the session: {reason[:200]}", peer=blamed, reported_by=sender))
+            return
+        key = (round_no, sender)
+        if round_no <= self._done_rounds.get(sender, 0):
+            self.fail(RemoteProtocolViolation(f"stray or duplicate message for finished round {round_no}", peer=sender))
+            return
+        if key in self._mailbox:
+            self.fail(RemoteProtocolViolation(f"duplicate message for round {round_no}", peer=sender))
+            return
+        if self._pending.get(sender, 0) >= MAX_PENDING_PER_PEER:
+            self.fail(RemoteProtocolViolation(f"more than {MAX_PENDING_PER_PEER} messages queued ahead of this party", peer=sender))
+            return
+        self._mailbox[key] = (body, size)
+        self._pending[sender] = self._pending.get(sender, 0) + 1
+        self._wake()
+
+    def peer_lost(self, peer: str, error: MPCError) -> None:
+        """The link to ``peer`` ended. The run fails as soon as it needs a
+        message from ``peer`` that has not arrived (a peer that finished and
+        closed after sending everything is no fault)."""
+        if peer in self.peers and peer not in self._lost:
+            self._lost[peer] = error
+            self._wake()
+
+    async def collect(self, round_no: int, senders: frozenset[str]) -> dict[str, Any]:
+        """Wait for one message of ``round_no`` from each of ``senders``."""
+        with trio.move_on_after(self.round_timeout):
+            while True:
+                if self.error is not None:
+                    raise self.error
+                missing = [s for s in senders if (round_no, s) not in self._mailbox]
+                if not missing:
+                    break
+                lost = [s for s in sorted(missing) if s in self._lost]
+                if lost:
+                    self.fail(self._lost[lost[0]])
+                    continue
+                await self._changed.wait()
+        if self.error is not None:
+            raise self.error
+        missing = sorted(s for s in senders if (round_no, s) not in self._mailbox)
+        if missing:
+            err = PeerTimeout(
+                f"no message for round {round_no} from {', '.join(missing)} within {self.round_timeout:g}s",
+                peer=missing[0],
+                session=self.hex_id,
+            )
+            self.fail(err)
+            raise err
+        out: dict[str, Any] = {}
+        for s in sorted(senders):
+            body, size = self._mailbox.pop((round_no, s))
+            self._pending[s] -= 1
+            self._done_rounds[s] = max(self._done_rounds.get(s, 0), round_no)
+            self.messages_received += 1
+            self.bytes_received += size
+            out[s] = body
+            if self.record_view:
+                self.view.append(ReceivedRecord(round_no, s, body))
+        self.finish_round(round_no)
+        return out
+
+    def _check_no_stray(self, round_no: int) -> None:
+        """Anything left for a round we have finished was never expected."""
+        for r, s in self._mailbox:
+            if r <= round_no:
+                err = RemoteProtocolViolation(f"unexpected message for round {r}", peer=s, session=self.hex_id)
+                self.fail(err)
+                raise err
+
+    def finish_round(self, round_no: int) -> None:
+        """Mark ``round_no`` finished: from now on any message for it is stray."""
+        for s in self.peers:
+            self._done_rounds[s] = max(self._done_rounds.get(s, 0), round_no)
+        self._check_no_stray(round_no)
+
+    def check_alive(self) -> None:
+        """Raise the session's error, if it has one."""
+        if self.error is not None:
+            raise self.error
+
+    def stats(self, wall_time: float) -> SessionStats:
+        """A frozen snapshot of this party's counters."""
+        return SessionStats(
+            party=self.me,
+            rounds=self.round,
+            messages_sent=self.messages_sent,
+            bytes_sent=self.bytes_sent,
+            messages_received=self.messages_received,
+            bytes_received=self.bytes_received,
+            wall_time=wall_time,
+        )
+
+
+def describe_peer_loss(peer: str, exc: BaseException) -> MPCError:
+    """Turn whatever ended a link into the error sessions should raise."""
+    if isinstance(exc, MPCError):
+        return exc
+    return ChannelBroken(f"link failed ({type(exc).__name__})", peer=peer)

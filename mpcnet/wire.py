@@ -1,0 +1,261 @@
+"""The wire codec: msgpack with hard limits, a type whitelist and zero-copy arrays.
+
+An encoded message is::
+
+    4-byte big-endian header length | msgpack header | raw array buffers ...
+
+The header is an ordinary msgpack document. Every numpy array in the value is
+replaced in the header by an ``ARRAY`` extension that records its dtype, shape
+and byte length; the array's bytes follow the header, in order, untouched.
+That lets a 10^6-element share vector go from numpy to the secure channel as a
+``memoryview`` (no ``tobytes()`` copy, no msgpack copy) and come back as a
+``numpy.frombuffer`` view of the reassembled message (no copy at all).
+
+Allowed values: ``None``, ``bool``, ``int`` of any size (outside the 64-bit
+range as a ``BIGINT`` extension), ``str``, ``bytes``, ``list``/``tuple``
+(decoded as ``list``), ``dict`` with ``str`` or ``int`` keys, and numpy arrays
+of the dtypes in :data:`ARRAY_DTYPES`. Anything else (floats included: shares
+are integers, and a float on the wire is a bug) is refused at both ends with
+:class:`~mpcnet.errors.WireError`. Pickle is never used.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import msgpack
+import numpy as np
+
+from .errors import WireError
+
+__all__ = [
+    "ARRAY_DTYPES",
+    "Limits",
+    "DEFAULT_LIMITS",
+    "encode",
+    "decode",
+    "encoded_size",
+]
+
+_EXT_ARRAY = 1
+_EXT_BIGINT = 2
+
+#: dtype code on the wire -> numpy dtype (always little-endian on the wire).
+ARRAY_DTYPES: dict[int, np.dtype[Any]] = {
+    1: np.dtype("<u1"),
+    2: np.dtype("<u2"),
+    3: np.dtype("<u4"),
+    4: np.dtype("<u8"),
+    5: np.dtype("<i1"),
+    6: np.dtype("<i2"),
+    7: np.dtype("<i4"),
+    8: np.dtype("<i8"),
+    9: np.dtype("bool"),
+}
+_DTYPE_CODES = {dt: code for code, dt in ARRAY_DTYPES.items()}
+
+_HEADER_LEN = struct.Struct(">I")
+_ARRAY_DESC = struct.Struct(">BBQ")  # dtype code, ndim, byte length; then ndim x Q shape
+_DIM = struct.Struct(">Q")
+
+
+def _positive(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be positive")
+
+
+@attrs.frozen
+class Limits:
+    """Hard limits the decoder enforces before it allocates.
+
+    ``max_message`` caps a whole encoded message (header plus arrays);
+    ``max_header`` caps the msgpack header; the container and string limits
+    are handed to msgpack's unpacker; ``max_bigint_bytes`` caps integers
+    beyond 64 bits; ``max_depth`` caps nesting.
+    """
+
+    max_message: int = attrs.field(default=256 * 1024 * 1024, validator=_positive)
+    max_header: int = attrs.field(default=1024 * 1024, validator=_positive)
+    max_items: int = attrs.field(default=100_000, validator=_positive)
+    max_str: int = attrs.field(default=64 * 1024, validator=_positive)
+    max_bytes: int = attrs.field(default=1024 * 1024, validator=_positive)
+    max_bigint_bytes: int = attrs.field(default=1024, validator=_positive)
+    max_depth: int = attrs.field(default=16, validator=_positive)
+    max_arrays: int = attrs.field(default=64, validator=_positive)
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _encode_array(arr: np.ndarray[Any, Any], buffers: list[memoryview]) -> msgpack.ExtType:
+    dt = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
+    code = _DTYPE_CODES.get(np.dtype(dt))
+    if code is None:
+        raise WireError(f"numpy dtype {arr.dtype} is not allowed on the wire")
+    if arr.dtype != ARRAY_DTYPES[code] or not arr.flags.c_contiguous:
+        # Only non-native byte order or a strided view costs a copy here.
+        arr = np.ascontiguousarray(arr, dtype=ARRAY_DTYPES[code])
+    if arr.ndim > 8:
+        raise WireError("arrays of more than 8 dimensions are not allowed on the wire")
+    view = memoryview(arr).cast("B") if arr.size else memoryview(b"")
+    desc = _ARRAY_DESC.pack(code, arr.ndim, view.nbytes) + b"".join(_DIM.pack(d) for d in arr.shape)
+    buffers.append(view)
+    return msgpack.ExtType(_EXT_ARRAY, desc)
+
+
+def _encode_bigint(value: int) -> msgpack.ExtType:
+    sign = b"\x01" if value < 0 else b"\x00"
+    mag = abs(value)
+    return msgpack.ExtType(_EXT_BIGINT, sign + mag.to_bytes((mag.bit_length() + 7) // 8, "big"))
+
+
+def _prepare(value: Any, buffers: list[memoryview], depth: int) -> Any:
+    """Walk a value, checking types and swapping arrays and big ints for
+    extensions; the walk is what makes the whitelist exact (msgpack's own
+    ``default`` hook would accept floats silently)."""
+    if depth > DEFAULT_LIMITS.max_depth:
+        raise WireError("value is nested too deeply for the wire")
+    if value is None or isinstance(value, (bool, str, bytes)):
+        return value
+    if isinstance(value, int):
+        if -(2**63) <= value < 2**64:
+            return int(value)
+        return _encode_bigint(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.ndarray):
+        return _encode_array(value, buffers)
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, (list, tuple)):
+        return [_prepare(v, buffers, depth + 1) for v in value]
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                raise WireError(f"map keys must be str or int, not {type(k).__name__}")
+            out[k] = _prepare(v, buffers, depth + 1)
+        return out
+    raise WireError(f"type {type(value).__name__} is not allowed on the wire")
+
+
+def encode(value: Any, limits: Limits = DEFAULT_LIMITS) -> list[bytes | memoryview]:
+    """Encode ``value`` as a list of buffers to be sent back to back.
+
+    The first buffer holds the length-prefixed msgpack header; the rest are
+    the arrays' own memory (views, not copies), so callers must not mutate
+    the arrays until the buffers are sent. Raises :class:`WireError` for a
+    disallowed type or a message over ``limits.max_message``.
+    """
+    buffers: list[memoryview] = []
+    header = msgpack.packb(_prepare(value, buffers, 0), use_bin_type=True)
+    if len(header) > limits.max_header:
+        raise WireError(f"message header of {len(header)} bytes exceeds the {limits.max_header}-byte limit")
+    if len(buffers) > limits.max_arrays:
+        raise WireError(f"message carries {len(buffers)} arrays, more than the limit of {limits.max_arrays}")
+    total = _HEADER_LEN.size + len(header) + sum(b.nbytes for b in buffers)
+    if total > limits.max_message:
+        raise WireError(f"message of {total} bytes exceeds the {limits.max_message}-byte limit")
+    return [_HEADER_LEN.pack(len(header)) + header, *buffers]
+
+
+def encoded_size(parts: Sequence[bytes | memoryview]) -> int:
+    """Total byte length of an encoded message."""
+    return sum(memoryview(p).nbytes for p in parts)
+
+
+class _ArrayRefs:
+    """Resolves ARRAY extensions against the region after the header."""
+
+    def __init__(self, body: memoryview, limits: Limits) -> None:
+        self.body = body
+        self.offset = 0
+        self.count = 0
+        self.limits = limits
+
+    def ext_hook(self, code: int, data: bytes) -> Any:
+        if code == _EXT_BIGINT:
+            if len(data) < 2 or len(data) - 1 > self.limits.max_bigint_bytes or data[0] > 1:
+                raise WireError("malformed or oversized big integer")
+            if data[1] == 0:
+                raise WireError("big integer is not minimally encoded")
+            mag = int.from_bytes(data[1:], "big")
+            value = -mag if data[0] else mag
+            if -(2**63) <= value < 2**64:
+                raise WireError("big integer is not minimally encoded")
+            return value
+        if code != _EXT_ARRAY:
+            raise WireError(f"extension type {code} is not allowed on the wire")
+        self.count += 1
+        if self.count > self.limits.max_arrays or len(data) < _ARRAY_DESC.size:
+            raise WireError("too many or malformed arrays")
+        dtype_code, ndim, nbytes = _ARRAY_DESC.unpack_from(data)
+        dtype = ARRAY_DTYPES.get(dtype_code)
+        if dtype is None or ndim > 8 or len(data) != _ARRAY_DESC.size + ndim * _DIM.size:
+            raise WireError("malformed array descriptor")
+        shape = tuple(_DIM.unpack_from(data, _ARRAY_DESC.size + i * _DIM.size)[0] for i in range(ndim))
+        count = 1
+        for d in shape:
+            count *= d
+        if count * dtype.itemsize != nbytes or nbytes > self.body.nbytes - self.offset:
+            raise WireError("array descriptor does not match the message body")
+        chunk = self.body[self.offset : self.offset + nbytes]
+        self.offset += nbytes
+        arr = np.frombuffer(chunk, dtype=dtype) if nbytes else np.zeros(0, dtype=dtype)
+        return arr.reshape(shape)
+
+
+def _check_types(value: Any, depth: int, limits: Limits) -> None:
+    if depth > limits.max_depth:
+        raise WireError("message is nested too deeply")
+    if isinstance(value, float):
+        raise WireError("floats are not allowed on the wire")
+    if isinstance(value, list):
+        for v in value:
+            _check_types(v, depth + 1, limits)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _check_types(v, depth + 1, limits)
+
+
+def decode(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """Decode one message produced by :func:`encode`.
+
+    Arrays come back as read-only views into ``data`` (keep ``data`` alive,
+    do not mutate it). Every malformation, limit breach or disallowed type
+    raises :class:`WireError`; nothing else escapes.
+    """
+    view = memoryview(data)
+    if view.nbytes > limits.max_message:
+        raise WireError(f"message of {view.nbytes} bytes exceeds the {limits.max_message}-byte limit")
+    if view.nbytes < _HEADER_LEN.size:
+        raise WireError("message too short for its header length")
+    (hlen,) = _HEADER_LEN.unpack_from(view)
+    if hlen > limits.max_header or hlen > view.nbytes - _HEADER_LEN.size:
+        raise WireError("header length is over the limit or past the end of the message")
+    header = view[_HEADER_LEN.size : _HEADER_LEN.size + hlen]
+    refs = _ArrayRefs(view[_HEADER_LEN.size + hlen :], limits)
+    try:
+        value = msgpack.unpackb(
+            header,
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+            ext_hook=refs.ext_hook,
+            max_str_len=limits.max_str,
+            max_bin_len=limits.max_bytes,
+            max_array_len=limits.max_items,
+            max_map_len=limits.max_items,
+            max_ext_len=_ARRAY_DESC.size + 8 * _DIM.size + limits.max_bigint_bytes,
+        )
+    except WireError:
+        raise
+    except Exception as exc:  # msgpack raises several types; all mean "malformed"
+        raise WireError(f"malformed message header ({type(exc).__name__})") from None
+    if refs.offset != refs.body.nbytes:
+        raise WireError("message has trailing bytes after its arrays")
+    _check_types(value, 0, limits)
+    return value
