@@ -18,7 +18,7 @@ import trio
 
 from . import wire
 from .context import OSRandomness, Randomness, SeededRandomness
-from .errors import ConfigError, SessionAborted
+from .errors import ConfigError, InputError, SessionAborted
 from .identity import Roster, SecretKey, generate_key
 from .party import DEFAULT_ROUND_TIMEOUT, Party, PartyResult
 from .registry import ProtocolSpec, get_protocol
@@ -106,9 +106,12 @@ async def simulate_async(
     n = len(inputs)
     spec.check_party_count(n)
     resolved = spec.resolve_params(params, n)
-    for value in inputs:  # every input is checked before any party starts
-        spec.prepare_input(value, resolved, n)
     parties = _party_names(n, names)
+    for name, value in zip(parties, inputs, strict=True):  # all inputs checked before any party starts
+        try:
+            spec.prepare_input(value, resolved, n)
+        except InputError as exc:
+            raise InputError(f"input of party {name}: {exc.message}") from None
     session_id = new_session_id()
     results: dict[str, PartyResult] = {}
     errors: dict[str, BaseException] = {}

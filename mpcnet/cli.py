@@ -1,0 +1,241 @@
+"""The ``mpcnet`` command line.
+
+Commands: ``keygen``, ``demo``, ``protocols``, ``simulate``, ``party``.
+Errors print one line to stderr (naming the peer at fault where there is
+one) and exit non-zero: 2 for bad configuration or input, 1 for a failed
+run, 130 when interrupted. ``--debug`` shows tracebacks and debug logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from . import __version__
+from .errors import ConfigError, InputError, MPCError
+from .identity import format_public_key, generate_key, load_key_file, load_roster, write_key_file
+from .party import DEFAULT_ROUND_TIMEOUT
+from .registry import all_protocols, get_protocol
+from .runner import DEFAULT_CONNECT_TIMEOUT, run_party, simulate
+
+__all__ = ["main", "to_json"]
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def to_json(value: Any) -> Any:
+    """Convert outputs (numpy arrays and scalars included) to JSON values."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param expects KEY=VALUE, got {pair!r}")
+        params[key.strip()] = value
+    return params
+
+
+def _read_json_file(path: str, what: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+
+
+def _read_input_json(arg: str) -> Any:
+    """``--input-json``: a JSON literal, or ``@PATH`` for a file."""
+    if arg.startswith("@"):
+        return _read_json_file(arg[1:], "input file")
+    try:
+        return json.loads(arg)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--input-json is not valid JSON ({exc.msg}); use @PATH to read a file") from None
+
+
+def _emit(obj: Any) -> None:
+    json.dump(to_json(obj), sys.stdout, separators=(",", ":"))
+    sys.stdout.write("\n")
+
+
+def _short(value: Any, limit: int = 8) -> str:
+    value = to_json(value)
+    if isinstance(value, list) and len(value) > limit:
+        return "[" + ", ".join(map(str, value[:limit])) + f", ... ({len(value)} values)]"
+    return str(value)
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    key = generate_key(args.name)
+    path = write_key_file(key, args.dir, overwrite=args.force)
+    print(format_public_key(key.public))
+    print(f"secret key written to {path} (mode 0600); put the public key above in the roster as "
+          f"[parties.{key.name}] public_key", file=sys.stderr)
+    return 0
+
+
+def cmd_protocols(args: argparse.Namespace) -> int:
+    specs = all_protocols()
+    if args.json:
+        _emit([s.to_dict() for s in specs])
+        return 0
+    for s in specs:
+        bounds = f"{s.min_parties}+" if s.max_parties is None else f"{s.min_parties}-{s.max_parties}"
+        print(f"{s.name}  ({bounds} parties)\n  {s.summary}")
+        print(f"  security: {s.security}\n  reveals:  {s.reveals}\n  input:    {s.input}\n  output:   {s.output}")
+        for p in s.params:
+            print(f"  --param {p.name}=<{p.type.__name__}>  default {p.default!r}: {p.doc}")
+        print()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    inputs = _read_json_file(args.inputs_json, "inputs file")
+    if not isinstance(inputs, list):
+        raise InputError("the inputs file must hold a JSON list with one input per party")
+    names = args.names.split(",") if args.names else None
+    result = simulate(get_protocol(args.protocol), inputs, params=_parse_params(args.param),
+                      transport=args.transport, names=names, seed=args.seed, round_timeout=args.timeout)
+    if args.json:
+        _emit({"protocol": result.protocol, "transport": result.transport, "parties": list(result.parties),
+               "outputs": list(result.outputs), "stats": [s.to_dict() for s in result.stats],
+               "wall_time": result.wall_time})
+        return 0
+    for name, output, stats in zip(result.parties, result.outputs, result.stats, strict=True):
+        print(f"{name}: {_short(output)}   ({stats.rounds} rounds, {stats.messages_sent} messages, "
+              f"{stats.bytes_sent} bytes sent)")
+    print(f"wall time {result.wall_time:.3f}s over {result.transport}")
+    return 0
+
+
+def cmd_party(args: argparse.Namespace) -> int:
+    roster = load_roster(args.roster)
+    key = load_key_file(args.key)
+    if key.name != args.id:
+        raise ConfigError(f"--id {args.id!r} does not match the key file, which belongs to {key.name!r}")
+    value = _read_input_json(args.input_json)
+    result = run_party(get_protocol(args.protocol), value, roster=roster, key=key, params=_parse_params(args.param),
+                       session_label=args.session, round_timeout=args.timeout,
+                       connect_timeout=args.connect_timeout)
+    if args.json:
+        _emit({"party": result.party, "output": result.output, "stats": result.stats.to_dict()})
+    else:
+        print(f"{result.party}: {_short(result.output)}   ({result.stats.rounds} rounds, "
+              f"{result.stats.bytes_sent} bytes sent, {result.stats.wall_time:.3f}s)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo  # noqa: PLC0415
+
+    return run_demo(transport=args.transport, as_json=args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for docs and tests)."""
+    parser = argparse.ArgumentParser(prog="mpcnet", description="Secure multiparty computation over encrypted peer channels.")
+    parser.add_argument("--version", action="version", version=f"mpcnet {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log connections, rounds and aborts to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("keygen", help="create a party's secret key file and print its public key")
+    p.add_argument("name", help="the party id (as in the roster)")
+    p.add_argument("--dir", default=".", help="directory for NAME.key (default: .)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing key file")
+    p.set_defaults(func=cmd_keygen)
+
+    p = sub.add_parser("demo", help="four engineers average their raises over encrypted TCP on loopback")
+    p.add_argument("--transport", choices=["tcp", "memory"], default="tcp")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("protocols", help="list the registered protocols and their security metadata")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_protocols)
+
+    p = sub.add_parser("simulate", help="run every party of a protocol in this process")
+    p.add_argument("protocol")
+    p.add_argument("--inputs-json", required=True, metavar="FILE", help="JSON list, one input per party ('-' for stdin)")
+    p.add_argument("--transport", choices=["memory", "tcp"], default="memory")
+    p.add_argument("--param", action="append", default=[], metavar="K=V", help="protocol parameter (repeatable)")
+    p.add_argument("--names", help="comma-separated party names (default p0,p1,...)")
+    p.add_argument("--seed", type=int, help="seed the parties' randomness (simulations only: NOT private)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_ROUND_TIMEOUT, help="round deadline in seconds")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("party", help="run one party of a protocol against the roster's other parties")
+    p.add_argument("protocol")
+    p.add_argument("--roster", required=True, help="roster TOML file")
+    p.add_argument("--id", required=True, help="this party's id in the roster")
+    p.add_argument("--key", required=True, help="this party's secret key file")
+    p.add_argument("--input-json", required=True, metavar="JSON", help="this party's input as JSON, or @PATH")
+    p.add_argument("--param", action="append", default=[], metavar="K=V", help="protocol parameter (repeatable)")
+    p.add_argument("--session", default="", help="session label; concurrent runs of one protocol need distinct labels")
+    p.add_argument("--timeout", type=float, default=DEFAULT_ROUND_TIMEOUT, help="round deadline in seconds")
+    p.add_argument("--connect-timeout", type=float, default=DEFAULT_CONNECT_TIMEOUT,
+                   help="seconds to wait for every peer to be connected")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_party)
+    return parser
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"mpcnet: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mpcnet`` console script."""
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    if getattr(args, "timeout", 1.0) <= 0 or getattr(args, "connect_timeout", 1.0) <= 0:
+        _fail("timeouts must be positive", EXIT_CONFIG)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        _fail("interrupted", 130)
+    except MPCError as exc:
+        if args.debug:
+            raise
+        _fail(str(exc), EXIT_CONFIG if isinstance(exc, (ConfigError, InputError)) else EXIT_FAILED)
+    except BaseExceptionGroup as group:
+        mpc = group.subgroup(MPCError)
+        if args.debug or mpc is None:
+            raise
+        leaf: BaseException = mpc
+        while isinstance(leaf, BaseExceptionGroup):
+            leaf = leaf.exceptions[0]
+        _fail(str(leaf), EXIT_FAILED)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""The TCP mesh: every pair of parties joined by one Noise_KK channel.
+
+Who dials whom: the party with the lower roster index dials, the higher one
+listens, so each pair has exactly one connection and no race decides it.
+Dialers retry refused or dropped connections with backoff; the whole mesh
+must be up within ``connect_timeout`` seconds or the party gives up with a
+:class:`~mpcnet.errors.PeerTimeout` naming the peers still missing (and the
+last handshake failure seen from each, if any).
+
+An authentication failure on a dial (the peer's key is not the roster's) is
+fatal at once: retrying cannot fix a wrong key. An incoming connection that
+fails its handshake (a stranger, a wrong key, garbage, a stall) is logged and
+dropped; the listener keeps serving the parties it expects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import trio
+
+from . import wire
+from .errors import ConfigError, HandshakeError, MPCError, PeerTimeout
+from .identity import PartyEntry, Roster, SecretKey
+from .securelink import SecureLink, accept_secure, connect_secure
+
+__all__ = ["open_mesh", "connect_mesh", "loopback_meshes", "DEFAULT_HANDSHAKE_TIMEOUT"]
+
+log = logging.getLogger("mpcnet.tcp")
+
+#: Seconds one connection may take to complete its handshake.
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+
+
+async def connect_mesh(
+    roster: Roster,
+    key: SecretKey,
+    *,
+    connect_timeout: float,
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    limits: wire.Limits = wire.DEFAULT_LIMITS,
+    listeners: Sequence[trio.SocketListener] | None = None,
+) -> dict[str, SecureLink]:
+    """Connect to every other roster party; returns ``{peer: link}``.
+
+    ``listeners`` may be passed already bound (tests and :func:`loopback_meshes`
+    bind port 0 first); otherwise this party listens on its roster address.
+    """
+    me = roster[key.name]
+    if me.public_key != key.public:
+        raise ConfigError(f"the key file's public key is not the roster's key for {key.name!r}")
+    dial_to = [p for p in roster if p.index > me.index]
+    accept_from = {p.name for p in roster if p.index < me.index}
+    links: dict[str, SecureLink] = {}
+    failures: dict[str, str] = {}
+    fatal: list[MPCError] = []
+    digest = roster.digest()
+    own_listeners = False
+    if listeners is None and accept_from:
+        try:
+            listeners = await trio.open_tcp_listeners(me.port, host=me.host)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {me.address}: {exc.strerror or exc}") from None
+        own_listeners = True
+
+    async def dial(peer: PartyEntry, done: trio.CancelScope) -> None:
+        delay = 0.05
+        while True:
+            try:
+                stream = await trio.open_tcp_stream(peer.host, peer.port)
+            except OSError as exc:
+                failures[peer.name] = f"connect failed: {exc.strerror or exc}"
+            else:
+                try:
+                    link = await connect_secure(
+                        stream, my_id=key.name, peer_id=peer.name, static_private=key.private,
+                        peer_public=peer.public_key, roster_hash=digest,
+                        max_message_size=limits.max_message, handshake_timeout=handshake_timeout)
+                except HandshakeError as exc:
+                    await stream.aclose()
+                    fatal.append(exc if exc.peer else HandshakeError(exc.message, peer=peer.name))
+                    done.cancel()
+                    return
+                except MPCError as exc:  # dropped or stalled mid-handshake: try again
+                    failures[peer.name] = exc.message
+                    await stream.aclose()
+                else:
+                    _add(peer.name, link, done)
+                    return
+            await trio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def handle_incoming(stream: trio.SocketStream, done: trio.CancelScope) -> None:
+        claimed: list[str] = []
+
+        def lookup(name: str) -> bytes | None:
+            claimed.append(name)
+            return roster.public_key_of(name) if name in accept_from and name not in links else None
+
+        try:
+            link = await accept_secure(
+                stream, my_id=key.name, static_private=key.private, lookup_public_key=lookup,
+                roster_hash=digest, max_message_size=limits.max_message, handshake_timeout=handshake_timeout)
+        except MPCError as exc:
+            who = claimed[0] if claimed else "an unidentified client"
+            log.warning("rejected incoming connection from %s: %s", who, exc.message)
+            if claimed and claimed[0] in accept_from:
+                failures[claimed[0]] = f"handshake failed: {exc.message}"
+            await stream.aclose()
+            return
+        _add(link.peer, link, done)
+
+    def _add(name: str, link: SecureLink, done: trio.CancelScope) -> None:
+        links[name] = link
+        log.info("%s: secure channel to %s established", key.name, name)
+        if len(links) == len(dial_to) + len(accept_from):
+            done.cancel()
+
+    async def accept_loop(done: trio.CancelScope, nursery: trio.Nursery) -> None:
+        assert listeners is not None
+        async with trio.open_nursery() as accepts:
+            for listener in listeners:
+                accepts.start_soon(_serve, listener, done, nursery)
+
+    async def _serve(listener: trio.SocketListener, done: trio.CancelScope, nursery: trio.Nursery) -> None:
+        while True:
+            stream = await listener.accept()
+            nursery.start_soon(handle_incoming, stream, done)
+
+    try:
+        with trio.move_on_after(connect_timeout):
+            async with trio.open_nursery() as nursery:
+                if dial_to or accept_from:
+                    if accept_from:
+                        nursery.start_soon(accept_loop, nursery.cancel_scope, nursery)
+                    for peer in dial_to:
+                        nursery.start_soon(dial, peer, nursery.cancel_scope)
+                else:
+                    nursery.cancel_scope.cancel()
+        if fatal:
+            raise fatal[0]
+        missing = [p.name for p in roster if p.name != key.name and p.name not in links]
+        if missing:
+            detail = "; ".join(f"{m}: {failures[m]}" for m in missing if m in failures)
+            raise PeerTimeout(
+                f"could not connect to {', '.join(missing)} within {connect_timeout:g}s"
+                + (f" ({detail})" if detail else ""),
+                peer=missing[0],
+            )
+    except BaseException:
+        with trio.CancelScope(shield=True), trio.move_on_after(1):
+            for link in links.values():
+                await link.aclose("mesh setup failed")
+        raise
+    finally:
+        if own_listeners and listeners:
+            for listener in listeners:
+                await listener.aclose()
+    return links
+
+
+@asynccontextmanager
+async def open_mesh(roster: Roster, key: SecretKey, *, connect_timeout: float,
+                    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+                    limits: wire.Limits = wire.DEFAULT_LIMITS,
+                    listeners: Sequence[trio.SocketListener] | None = None) -> AsyncIterator[dict[str, SecureLink]]:
+    """:func:`connect_mesh` as a context manager that closes every link."""
+    links = await connect_mesh(roster, key, connect_timeout=connect_timeout, handshake_timeout=handshake_timeout,
+                               limits=limits, listeners=listeners)
+    try:
+        yield links
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(2):
+            for link in links.values():
+                await link.aclose("mesh closed")
+
+
+@asynccontextmanager
+async def loopback_meshes(keys: Sequence[SecretKey], *, connect_timeout: float = 10.0,
+                          limits: wire.Limits = wire.DEFAULT_LIMITS) -> AsyncIterator[list[dict[str, SecureLink]]]:
+    """Meshes for ``keys`` (one per party) over real TCP on 127.0.0.1, with
+    ports picked by the OS. For simulations and tests."""
+    listeners = [await trio.open_tcp_listeners(0, host="127.0.0.1") for _ in keys]
+    roster = Roster.from_entries([(k.name, f"127.0.0.1:{ls[0].socket.getsockname()[1]}", k.public)
+                                  for k, ls in zip(keys, listeners, strict=True)])
+    meshes: list[dict[str, SecureLink]] = [{} for _ in keys]
+    try:
+        async def build(i: int) -> None:
+            meshes[i] = await connect_mesh(roster, keys[i], connect_timeout=connect_timeout, limits=limits,
+                                           listeners=listeners[i])
+
+        async with trio.open_nursery() as nursery:
+            for i in range(len(keys)):
+                nursery.start_soon(build, i)
+    finally:
+        for ls in listeners:
+            for listener in ls:
+                await listener.aclose()
+    try:
+        yield meshes
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(2):
+            for mesh in meshes:
+                for link in mesh.values():
+                    await link.aclose("simulation finished")
