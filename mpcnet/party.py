@@ -87,7 +87,15 @@ class Party:
         with trio.CancelScope(shield=True), trio.move_on_after(2):
             for link in self.links.values():
                 await link.aclose("party finished")
-        return bool(await self._nursery_cm.__aexit__(exc_type, exc, tb))
+        try:
+            return bool(await self._nursery_cm.__aexit__(exc_type, exc, tb))
+        except BaseExceptionGroup as group:
+            # trio wraps the body's own exception in a group; callers want
+            # the typed error itself, so unwrap when it is the only one.
+            matched, rest = group.split(lambda e: e is exc)
+            if exc is not None and matched is not None and rest is None:
+                raise exc from None
+            raise
 
     async def _read_loop(self, peer: str, link: PeerLink) -> None:
         try:

@@ -13,7 +13,7 @@ That lets a 10^6-element share vector go from numpy to the secure channel as a
 
 Allowed values: ``None``, ``bool``, ``int`` of any size (outside the 64-bit
 range as a ``BIGINT`` extension), ``str``, ``bytes``, ``list``/``tuple``
-(decoded as ``list``), ``dict`` with ``str`` or ``int`` keys, and numpy arrays
+(decoded as ``list``), ``dict`` with ``str`` keys, and numpy arrays
 of the dtypes in :data:`ARRAY_DTYPES`. Anything else (floats included: shares
 are integers, and a float on the wire is a bug) is refused at both ends with
 :class:`~mpcnet.errors.WireError`. Pickle is never used.
@@ -135,8 +135,8 @@ def _prepare(value: Any, buffers: list[memoryview], depth: int) -> Any:
     if isinstance(value, dict):
         out: dict[Any, Any] = {}
         for k, v in value.items():
-            if not isinstance(k, (str, int)) or isinstance(k, bool):
-                raise WireError(f"map keys must be str or int, not {type(k).__name__}")
+            if not isinstance(k, str):
+                raise WireError(f"map keys must be str, not {type(k).__name__}")
             out[k] = _prepare(v, buffers, depth + 1)
         return out
     raise WireError(f"type {type(value).__name__} is not allowed on the wire")
@@ -217,7 +217,9 @@ def _check_types(value: Any, depth: int, limits: Limits) -> None:
         for v in value:
             _check_types(v, depth + 1, limits)
     elif isinstance(value, dict):
-        for v in value.values():
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise WireError("map keys must be strings")
             _check_types(v, depth + 1, limits)
 
 

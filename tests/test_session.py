@@ -1,0 +1,239 @@
+"""Sessions and rounds on a shared mesh: ordering, strays, deadlines, aborts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trio
+
+import mpcnet
+from mpcnet import Context, Party, protocol, wire
+from mpcnet.errors import (
+    ChannelBroken,
+    LocalProtocolViolation,
+    PeerTimeout,
+    RemoteProtocolViolation,
+    SessionAborted,
+)
+from mpcnet.session import ABORT, DATA, MAX_PENDING_PER_PEER, make_envelope, new_session_id
+from mpcnet.transport import memory_mesh
+
+
+@protocol("test-echo-rounds", security="test only", reveals="everything", input="int", output="list")
+async def echo_rounds(ctx: Context, value: int, *, rounds: int = 3) -> list[int]:
+    """Broadcast a value for three rounds; return what was received."""
+    seen = []
+    for _ in range(3):
+        got = await ctx.broadcast(value)
+        seen.append(sum(got.values()))
+    return seen
+
+
+@protocol("test-crash-after-round-1", security="test only", reveals="nothing", input="int", output="int")
+async def crash_after_round_1(ctx: Context, value: int) -> int:
+    """Party p1 raises after round 1; the others wait for round 2."""
+    await ctx.broadcast(value)
+    if ctx.me == "p1":
+        raise RuntimeError("secret 12345 must not travel")
+    await ctx.broadcast(value)
+    return value
+
+
+@protocol("test-bad-peer", security="test only", reveals="nothing", input="int", output="int")
+async def bad_peer_use(ctx: Context, value: int) -> int:
+    """Sends to a party that is not a peer: a local protocol bug."""
+    await ctx.send("nobody", 1)
+    return value
+
+
+async def send_envelope(link, kind, sid, round_no, body):
+    await link.send_message(wire.encode(make_envelope(kind, sid, round_no, body)))
+
+
+async def run_with_scripted_peer(script, protocol_name="secure-sum", value=5, timeout=10.0):
+    """p0 runs the protocol honestly; p1 is ``script(link, session_id)``."""
+    mesh = memory_mesh(["p0", "p1"])
+    sid = new_session_id()
+    outcome = {}
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(script, mesh["p1"]["p0"], sid)
+        async with Party("p0", ["p0", "p1"], mesh["p0"]) as party:
+            try:
+                outcome["result"] = await party.run(protocol_name, value, session_id=sid, round_timeout=timeout)
+            except mpcnet.MPCError as exc:
+                outcome["error"] = exc
+            finally:
+                nursery.cancel_scope.cancel()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+@pytest.mark.trio
+async def test_concurrent_sessions_share_one_mesh():
+    names = ["p0", "p1", "p2"]
+    mesh = memory_mesh(names)
+    sids = [new_session_id() for _ in range(8)]
+    results = {}
+
+    async def party(name):
+        async with Party(name, names, mesh[name]) as p:
+            async with trio.open_nursery() as nursery:
+                for k, sid in enumerate(sids):
+                    async def one(k=k, sid=sid):
+                        results[(name, k)] = (await p.run("secure-sum", [k, names.index(name)], session_id=sid)).output
+                    nursery.start_soon(one)
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(party, name)
+    for k in range(len(sids)):
+        for name in names:
+            assert results[(name, k)].tolist() == [3 * k, 3]
+
+
+@pytest.mark.trio
+async def test_message_for_a_later_round_waits():
+    async def script_ok(link, sid):
+        await send_envelope(link, DATA, sid, 2, np.array([10], dtype=np.uint64))
+        await send_envelope(link, DATA, sid, 1, np.array([7], dtype=np.uint64))
+        await trio.sleep_forever()
+
+    with trio.fail_after(10):
+        result = await run_with_scripted_peer(script_ok, value=5)
+    # p0's partial sum is its kept share + 7, the total is that + 10: p0 kept
+    # 5 - (share sent), so the total is 5 + 7 + 10 - (what p0 sent p1), mod 2^64.
+    assert result.stats.rounds == 2 and isinstance(result.output, int)
+
+
+@pytest.mark.trio
+async def test_duplicate_message_names_the_peer():
+    async def script(link, sid):
+        await send_envelope(link, DATA, sid, 1, np.array([7], dtype=np.uint64))
+        await send_envelope(link, DATA, sid, 1, np.array([7], dtype=np.uint64))
+        await trio.sleep_forever()
+
+    with trio.fail_after(10), pytest.raises(RemoteProtocolViolation, match="duplicate") as info:
+        await run_with_scripted_peer(script)
+    assert info.value.peer == "p1"
+
+
+@pytest.mark.trio
+async def test_stray_message_for_finished_round_names_the_peer():
+    async def script(link, sid):
+        await send_envelope(link, DATA, sid, 1, np.array([7], dtype=np.uint64))
+        await link.receive_message()  # p0's share: p0 has finished round 1
+        await trio.sleep(0.1)
+        await send_envelope(link, DATA, sid, 1, np.array([8], dtype=np.uint64))
+        await trio.sleep_forever()
+
+    with trio.fail_after(10), pytest.raises(RemoteProtocolViolation) as info:
+        await run_with_scripted_peer(script)
+    assert info.value.peer == "p1"
+
+
+@pytest.mark.trio
+async def test_silent_peer_times_out_naming_it(autojump_clock):
+    async def script(link, sid):
+        await trio.sleep_forever()
+
+    with trio.fail_after(100), pytest.raises(PeerTimeout, match="round 1 from p1") as info:
+        await run_with_scripted_peer(script, timeout=5.0)
+    assert info.value.peer == "p1"
+    assert trio.current_time() < 10  # the deadline, not a hang
+
+
+@pytest.mark.trio
+async def test_flooding_future_rounds_is_cut_off():
+    async def script(link, sid):
+        for r in range(2, MAX_PENDING_PER_PEER + 3):
+            await send_envelope(link, DATA, sid, r, 0)
+        await trio.sleep_forever()
+
+    with trio.fail_after(10), pytest.raises(RemoteProtocolViolation, match="queued ahead") as info:
+        await run_with_scripted_peer(script)
+    assert info.value.peer == "p1"
+
+
+@pytest.mark.trio
+async def test_peer_abort_ends_the_run():
+    async def script(link, sid):
+        await send_envelope(link, ABORT, sid, 0, {"reason": "disk full", "culprit": None})
+        await trio.sleep_forever()
+
+    with trio.fail_after(10), pytest.raises(SessionAborted, match="disk full") as info:
+        await run_with_scripted_peer(script)
+    assert info.value.peer == "p1" and info.value.reported_by == "p1"
+
+
+@pytest.mark.trio
+async def test_peer_closing_its_link_ends_the_run():
+    async def script(link, sid):
+        await link.aclose()
+
+    with trio.fail_after(10), pytest.raises(ChannelBroken) as info:
+        await run_with_scripted_peer(script)
+    assert info.value.peer == "p1"
+
+
+@pytest.mark.trio
+async def test_garbage_from_a_peer_is_a_violation():
+    async def script(link, sid):
+        await link.send_message([b"\x00\x00\x00\x01\xc1"])  # 0xc1 is never valid msgpack
+        await trio.sleep_forever()
+
+    with trio.fail_after(10), pytest.raises(RemoteProtocolViolation) as info:
+        await run_with_scripted_peer(script)
+    assert info.value.peer == "p1"
+
+
+@pytest.mark.trio
+async def test_malformed_envelope_is_a_violation():
+    async def script(link, sid):
+        await link.send_message(wire.encode([1, DATA, b"short", 1, 0]))
+        await trio.sleep_forever()
+
+    with trio.fail_after(10), pytest.raises(RemoteProtocolViolation, match="session id"):
+        await run_with_scripted_peer(script)
+
+
+def test_simulate_reports_the_root_cause_not_the_aborts():
+    with pytest.raises(RuntimeError, match="12345"):
+        mpcnet.simulate("test-crash-after-round-1", [1, 2, 3, 4], round_timeout=30)
+
+
+@pytest.mark.trio
+async def test_every_party_sees_the_abort_quickly():
+    names = ["p0", "p1", "p2", "p3"]
+    mesh = memory_mesh(names)
+    sid = new_session_id()
+    errors = {}
+
+    async def party(name):
+        async with Party(name, names, mesh[name]) as p:
+            try:
+                await p.run("test-crash-after-round-1", 1, session_id=sid, round_timeout=60)
+            except Exception as exc:
+                errors[name] = exc
+
+    start = trio.current_time()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(party, name)
+    assert trio.current_time() - start < 5  # far below the 60 s round deadline
+    assert isinstance(errors["p1"], RuntimeError)
+    for name in ("p0", "p2", "p3"):
+        assert isinstance(errors[name], SessionAborted) and errors[name].peer == "p1"
+        assert "12345" not in str(errors[name])  # a foreign exception's text never travels
+
+
+def test_local_misuse_is_a_local_violation():
+    with pytest.raises(LocalProtocolViolation, match="not a peer"):
+        mpcnet.simulate("test-bad-peer", [1, 2])
+
+
+def test_echo_rounds_runs_three_rounds():
+    result = mpcnet.simulate("test-echo-rounds", [1, 2, 3])
+    assert result.outputs[0] == [5, 5, 5] and result.stats[0].rounds == 3

@@ -1,0 +1,149 @@
+"""The wire codec: round trips, the type whitelist and hard limits."""
+
+from __future__ import annotations
+
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mpcnet import wire
+from mpcnet.errors import WireError
+
+
+def roundtrip(value, limits=wire.DEFAULT_LIMITS):
+    return wire.decode(b"".join(wire.encode(value, limits)), limits)
+
+
+values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=50) | st.binary(max_size=50),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=20,
+)
+
+
+@given(values)
+@settings(max_examples=300)
+def test_allowed_values_round_trip(value):
+    assert roundtrip(value) == value
+
+
+@given(st.integers(min_value=-(2**4000), max_value=2**4000))
+def test_integers_of_any_size_round_trip(n):
+    assert roundtrip(n) == n
+
+
+@pytest.mark.parametrize("dtype", ["<u1", "<u2", "<u4", "<u8", "<i1", "<i2", "<i4", "<i8", "bool"])
+def test_arrays_round_trip_with_dtype_and_shape(dtype):
+    arr = (np.arange(24) % 2).astype(dtype).reshape(2, 3, 4)
+    out = roundtrip({"a": arr, "b": [arr[0], 5]})
+    assert out["a"].dtype == np.dtype(dtype) and out["a"].shape == (2, 3, 4)
+    np.testing.assert_array_equal(out["a"], arr)
+    np.testing.assert_array_equal(out["b"][0], arr[0])
+
+
+def test_big_endian_and_strided_arrays_are_normalised():
+    arr = np.arange(10, dtype=">u8")[::2]
+    out = roundtrip(arr)
+    assert out.dtype == np.dtype("<u8")
+    np.testing.assert_array_equal(out, [0, 2, 4, 6, 8])
+
+
+def test_large_array_is_sent_without_copying():
+    arr = np.arange(10**6, dtype=np.uint64)
+    parts = wire.encode([1, arr])
+    # The array travels as a view of its own memory, not a copy.
+    assert isinstance(parts[1], memoryview)
+    assert np.shares_memory(np.frombuffer(parts[1], dtype=np.uint64), arr)
+    data = bytearray(b"".join(parts))
+    out = wire.decode(data)
+    assert np.shares_memory(out[1], np.frombuffer(data, dtype=np.uint8))  # decoded as a view
+    np.testing.assert_array_equal(out[1], arr)
+
+
+@pytest.mark.parametrize("bad", [1.5, {1.5: 2}, {(1, 2): 3}, {1: 2}, object(), {1, 2}, np.float64(1.0), np.zeros(3)])
+def test_disallowed_types_are_refused_when_encoding(bad):
+    with pytest.raises(WireError):
+        wire.encode(bad)
+
+
+def _raw(value) -> bytes:
+    header = msgpack.packb(value, use_bin_type=True)
+    return len(header).to_bytes(4, "big") + header
+
+
+@pytest.mark.parametrize("value", [1.5, [1, [2.5]], msgpack.ExtType(7, b"x"), msgpack.ExtType(2, b"\x00\x00\x01")])
+def test_disallowed_types_are_refused_when_decoding(value):
+    with pytest.raises(WireError):
+        wire.decode(_raw(value))
+
+
+def test_non_string_map_keys_are_refused():
+    with pytest.raises(WireError):
+        wire.decode(_raw({b"k": 1}))
+
+
+def test_limits_on_containers_strings_and_nesting():
+    limits = wire.Limits(max_items=10, max_str=16, max_bytes=16, max_depth=4)
+    with pytest.raises(WireError):
+        wire.decode(_raw(list(range(11))), limits)
+    with pytest.raises(WireError):
+        wire.decode(_raw("x" * 17), limits)
+    with pytest.raises(WireError):
+        wire.decode(_raw(b"x" * 17), limits)
+    with pytest.raises(WireError):
+        wire.decode(_raw([[[[[[1]]]]]]), limits)
+    assert wire.decode(_raw(list(range(10))), limits) == list(range(10))
+
+
+def test_message_and_header_size_limits():
+    limits = wire.Limits(max_message=1000, max_header=100)
+    with pytest.raises(WireError):
+        wire.encode(np.zeros(200, dtype=np.uint64), limits)
+    with pytest.raises(WireError):
+        wire.encode("x" * 200, limits)
+    with pytest.raises(WireError):
+        wire.decode(b"\x00" * 1001, limits)
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00\x00", b"\x00\x00\x00\x05abc", b"\xff\xff\xff\xff" + b"\x00" * 10])
+def test_truncated_or_lying_header_lengths(data):
+    with pytest.raises(WireError):
+        wire.decode(data)
+
+
+def test_array_descriptor_must_match_the_body():
+    parts = wire.encode(np.arange(4, dtype=np.uint64))
+    data = b"".join(parts)
+    with pytest.raises(WireError):
+        wire.decode(data[:-1])  # body shorter than the descriptor says
+    with pytest.raises(WireError):
+        wire.decode(data + b"\x00")  # trailing bytes
+
+
+def test_bigint_must_be_minimal():
+    with pytest.raises(WireError):
+        wire.decode(_raw(msgpack.ExtType(2, b"\x00\x05")))  # fits in 64 bits: must be a plain int
+
+
+@given(st.binary(max_size=200))
+@settings(max_examples=500)
+def test_random_bytes_only_raise_wire_error(data):
+    try:
+        wire.decode(data)
+    except WireError:
+        pass
+
+
+@given(values, st.data())
+@settings(max_examples=300)
+def test_mutated_messages_only_raise_wire_error(value, data):
+    raw = bytearray(b"".join(wire.encode(value)))
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(raw) - 1))
+        raw[i] = data.draw(st.integers(0, 255))
+    try:
+        wire.decode(bytes(raw))
+    except WireError:
+        pass
