@@ -80,7 +80,9 @@ async def connect_mesh(
                         max_message_size=limits.max_message, handshake_timeout=handshake_timeout)
                 except HandshakeError as exc:
                     await stream.aclose()
-                    fatal.append(exc if exc.peer else HandshakeError(exc.message, peer=peer.name))
+                    fatal.append(HandshakeError(
+                        f"handshake with {peer.name} failed: {exc.message} (do both parties hold the same "
+                        "roster, with current keys?)", peer=peer.name))
                     done.cancel()
                     return
                 except MPCError as exc:  # dropped or stalled mid-handshake: try again
@@ -105,7 +107,7 @@ async def connect_mesh(
                 roster_hash=digest, max_message_size=limits.max_message, handshake_timeout=handshake_timeout)
         except MPCError as exc:
             who = claimed[0] if claimed else "an unidentified client"
-            log.warning("rejected incoming connection from %s: %s", who, exc.message)
+            log.info("rejected incoming connection from %s: %s", who, exc.message)
             if claimed and claimed[0] in accept_from:
                 failures[claimed[0]] = f"handshake failed: {exc.message}"
             await stream.aclose()

@@ -1,0 +1,197 @@
+"""The command-line contract: outputs, JSON shapes, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+
+import pytest
+
+from helpers import env_with, install_plugin, make_deployment, mpcnet_cmd, run_cli
+
+
+def _one_clean_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("mpcnet: error: ")
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_demo_prints_the_average_raise():
+    proc = run_cli("demo")
+    assert proc.returncode == 0, proc.stderr
+    assert "3171.5" in proc.stdout
+    assert "No engineer received anyone's raise: checked" in proc.stdout
+
+
+def test_demo_json_shows_what_each_engineer_received():
+    proc = run_cli("demo", "--json")
+    out = json.loads(proc.stdout)
+    assert out["outputs"] == [3171.5] * 4 and out["leaks"] == []
+    assert sorted(out["received"]) == ["alice", "bob", "carlos", "david"]
+    for views in out["received"].values():
+        assert len(views) == 6
+        assert not {v["value"] for v in views} & {3800, 2514, 2982, 3390}
+
+
+@pytest.mark.parametrize("transport", ["memory", "tcp"])
+def test_simulate_json_contract(tmp_path, transport):
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps([[1, -2, 3], [4, 5, -6], [7, 8, 9]]))
+    proc = run_cli("simulate", "secure-sum", "--inputs-json", str(inputs), "--transport", transport, "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["outputs"] == [[12, 11, 6]] * 3
+    assert len(out["stats"]) == 3
+    assert {s["rounds"] for s in out["stats"]} == {2}
+    assert all(s["bytes_sent"] > 0 and s["messages_sent"] == 4 for s in out["stats"])
+
+
+def test_simulate_with_params_and_average(tmp_path):
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text("[3800, 2514, 2982, 3390]")
+    proc = run_cli("simulate", "secure-average", "--inputs-json", str(inputs), "--param", "bits=16", "--json")
+    assert json.loads(proc.stdout)["outputs"] == [3171.5] * 4
+
+
+@pytest.mark.parametrize(
+    "content, args, fragment",
+    [
+        ("[1, 99999999999]", [], "input of party p1"),
+        ("[1, 2]", ["--param", "bits=x"], "parameter bits"),
+        ("[1, 2]", ["--param", "nope=1"], "no parameter"),
+        ("{\"a\": 1}", [], "JSON list"),
+        ("[1, 2", [], "not valid JSON"),
+    ],
+)
+def test_simulate_bad_input_is_one_clear_line(tmp_path, content, args, fragment):
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(content)
+    proc = run_cli("simulate", "secure-sum", "--inputs-json", str(inputs), *args)
+    assert proc.returncode == 2
+    assert fragment in _one_clean_error_line(proc)
+    assert "99999999999" not in proc.stderr
+
+
+def test_unknown_protocol(tmp_path):
+    inputs = tmp_path / "i.json"
+    inputs.write_text("[1, 2]")
+    proc = run_cli("simulate", "no-such-thing", "--inputs-json", str(inputs))
+    assert proc.returncode == 2 and "unknown protocol" in _one_clean_error_line(proc)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    inputs = tmp_path / "i.json"
+    inputs.write_text("[1, 2.5]")
+    proc = run_cli("--debug", "simulate", "secure-sum", "--inputs-json", str(inputs))
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_protocols_json_has_security_metadata():
+    proc = run_cli("protocols", "--json")
+    specs = {s["name"]: s for s in json.loads(proc.stdout)}
+    assert "n-1" in specs["secure-sum"]["security"]
+    assert "every party" in specs["secure-sum"]["reveals"]
+    assert specs["secure-average"]["params"][0]["name"] == "bits"
+    text = run_cli("protocols").stdout
+    assert "secure-sum" in text and "reveals:" in text
+
+
+def test_keygen_writes_a_private_key_file(tmp_path):
+    proc = run_cli("keygen", "alice", "--dir", str(tmp_path))
+    assert proc.returncode == 0
+    assert proc.stdout.strip().startswith("x25519:")
+    key = tmp_path / "alice.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert proc.stdout.strip() in key.read_text()
+    again = run_cli("keygen", "alice", "--dir", str(tmp_path))
+    assert again.returncode == 2 and "already exists" in _one_clean_error_line(again)
+
+
+def _start_parties(roster, keys, inputs, *extra, env=None, protocol="secure-sum"):
+    procs = {}
+    for name, value in inputs.items():
+        procs[name] = subprocess.Popen(
+            mpcnet_cmd("party", protocol, "--roster", str(roster), "--id", name, "--key", str(keys[name]),
+                       "--input-json", value, "--json", *extra),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or env_with())
+    return procs
+
+
+def _finish(procs, timeout=60):
+    out = {}
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=timeout)
+        out[name] = (proc.returncode, stdout, stderr)
+    return out
+
+
+def test_party_runs_across_processes(tmp_path):
+    names = ["alice", "bob", "carlos", "david"]
+    roster, keys = make_deployment(tmp_path, names)
+    big = tmp_path / "david.json"
+    big.write_text("3390")
+    inputs = {"alice": "3800", "bob": "2514", "carlos": "2982", "david": f"@{big}"}
+    results = _finish(_start_parties(roster, keys, inputs, "--timeout", "20"))
+    for name, (code, stdout, stderr) in results.items():
+        assert code == 0, (name, stderr)
+        out = json.loads(stdout)
+        assert out["output"] == 12686
+        assert out["stats"]["rounds"] == 2 and out["stats"]["messages_sent"] == 6
+
+
+def test_party_unreachable_peer_names_it(tmp_path):
+    roster, keys = make_deployment(tmp_path, ["alice", "bob"])
+    proc = run_cli("party", "secure-sum", "--roster", str(roster), "--id", "alice", "--key", str(keys["alice"]),
+                   "--input-json", "1", "--connect-timeout", "1.5")
+    assert proc.returncode == 1
+    line = _one_clean_error_line(proc)
+    assert "could not connect to bob" in line and "[peer bob]" in line
+
+
+def test_party_rejects_mismatched_id_and_bad_roster(tmp_path):
+    roster, keys = make_deployment(tmp_path, ["alice", "bob"])
+    proc = run_cli("party", "secure-sum", "--roster", str(roster), "--id", "bob", "--key", str(keys["alice"]),
+                   "--input-json", "1")
+    assert proc.returncode == 2 and "does not match the key file" in _one_clean_error_line(proc)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[parties.alice]\naddress = 'x'\n")
+    proc = run_cli("party", "secure-sum", "--roster", str(bad), "--id", "alice", "--key", str(keys["alice"]),
+                   "--input-json", "1")
+    assert proc.returncode == 2 and "roster" in _one_clean_error_line(proc)
+
+
+def test_party_wrong_key_in_roster_is_an_authentication_failure(tmp_path):
+    roster, keys = make_deployment(tmp_path, ["alice", "bob"])
+    # bob's roster has a different key for alice: alice dials bob, and bob's
+    # responder cannot authenticate her; alice learns bob did not answer.
+    other, other_keys = make_deployment(tmp_path / "other", ["alice", "bob"])
+    text = roster.read_text().splitlines()
+    alice_key_line = next(i for i, line in enumerate(text) if line.startswith("public_key"))
+    text[alice_key_line] = next(line for line in other.read_text().splitlines() if line.startswith("public_key"))
+    bob_roster = tmp_path / "bob-roster.toml"
+    bob_roster.write_text("\n".join(text))
+    procs = {
+        "alice": subprocess.Popen(mpcnet_cmd("party", "secure-sum", "--roster", str(roster), "--id", "alice", "--key",
+                                             str(keys["alice"]), "--input-json", "1", "--connect-timeout", "3"),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_with()),
+        "bob": subprocess.Popen(mpcnet_cmd("party", "secure-sum", "--roster", str(bob_roster), "--id", "bob", "--key",
+                                           str(keys["bob"]), "--input-json", "2", "--connect-timeout", "3"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_with()),
+    }
+    results = _finish(procs)
+    assert results["alice"][0] == 1 and results["bob"][0] == 1
+    assert "bob" in results["alice"][2]
+    assert "alice" in results["bob"][2] and "handshake" in results["bob"][2].lower()
+
+
+def test_plugin_protocol_via_entry_point(tmp_path):
+    site = install_plugin(tmp_path)
+    proc = run_cli("protocols", "--json", env=env_with(site))
+    assert "test-stall" in {s["name"] for s in json.loads(proc.stdout)}
+    inputs = tmp_path / "i.json"
+    inputs.write_text("[1, 2, 3]")
+    proc = run_cli("simulate", "test-stall", "--inputs-json", str(inputs), "--json", env=env_with(site))
+    assert json.loads(proc.stdout)["outputs"] == [6, 6, 6]

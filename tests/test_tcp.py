@@ -1,0 +1,178 @@
+"""The real network: encrypted TCP meshes, strangers, killed and stalled parties."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import trio
+
+import mpcnet
+from mpcnet.errors import HandshakeError, PeerTimeout
+from mpcnet.identity import Roster, generate_key
+from mpcnet.securelink import connect_secure
+from mpcnet.tcp import connect_mesh
+
+from helpers import env_with, install_plugin, make_deployment, mpcnet_cmd
+
+
+def test_tcp_and_memory_agree_and_count_the_same_bytes():
+    inputs = [np.arange(1000, dtype=np.int64) * (i + 1) for i in range(4)]
+    tcp = mpcnet.simulate("secure-sum", inputs, transport="tcp")
+    mem = mpcnet.simulate("secure-sum", inputs, transport="memory")
+    np.testing.assert_array_equal(tcp.outputs[0], np.arange(1000) * 10)
+    assert [s.bytes_sent for s in tcp.stats] == [s.bytes_sent for s in mem.stats]
+
+
+def test_large_vector_over_tcp_spans_many_frames():
+    k = 200_000  # 1.6 MB per share vector: ~25 Noise frames per message
+    inputs = [np.full(k, i, dtype=np.int64) for i in range(3)]
+    result = mpcnet.simulate("secure-sum", inputs, transport="tcp")
+    assert int(result.outputs[1][0]) == 3 and result.outputs[1].shape == (k,)
+
+
+async def _listeners(count):
+    return [await trio.open_tcp_listeners(0, host="127.0.0.1") for _ in range(count)]
+
+
+def _roster(keys, listeners):
+    return Roster.from_entries([(k.name, f"127.0.0.1:{ls[0].socket.getsockname()[1]}", k.public)
+                                for k, ls in zip(keys, listeners, strict=True)])
+
+
+@pytest.mark.trio
+async def test_stranger_is_rejected_and_the_listener_keeps_serving():
+    keys = [generate_key("p0"), generate_key("p1")]
+    listeners = await _listeners(2)
+    roster = _roster(keys, listeners)
+    port = listeners[1][0].socket.getsockname()[1]
+    result = {}
+
+    async def stranger():
+        mallory = generate_key("mallory")
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        with pytest.raises(mpcnet.MPCError):
+            await connect_secure(stream, my_id="mallory", peer_id="p1", static_private=mallory.private,
+                                 peer_public=keys[1].public, roster_hash=roster.digest(), handshake_timeout=5)
+
+    async def impostor():
+        # Claims to be p0 but holds another key: the handshake fails.
+        fake = generate_key("p0")
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        with pytest.raises(mpcnet.MPCError):
+            await connect_secure(stream, my_id="p0", peer_id="p1", static_private=fake.private,
+                                 peer_public=keys[1].public, roster_hash=roster.digest(), handshake_timeout=5)
+
+    async def p1():
+        result["p1"] = await connect_mesh(roster, keys[1], connect_timeout=10, listeners=listeners[1])
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(p1)
+            await stranger()
+            await impostor()
+            links = await connect_mesh(roster, keys[0], connect_timeout=10, listeners=listeners[0])
+    assert set(result["p1"]) == {"p0"} and set(links) == {"p1"}
+    for link in [*links.values(), *result["p1"].values()]:
+        await link.aclose()
+
+
+@pytest.mark.trio
+async def test_dialer_with_wrong_peer_key_fails_fast_naming_the_peer():
+    keys = [generate_key("p0"), generate_key("p1")]
+    listeners = await _listeners(2)
+    good = _roster(keys, listeners)
+    wrong = Roster.from_entries([(p.name, p.address, generate_key(p.name).public if p.name == "p1" else p.public_key)
+                                 for p in good])
+    outcome = {}
+
+    async def p1():
+        try:
+            await connect_mesh(good, keys[1], connect_timeout=3, listeners=listeners[1])
+        except mpcnet.MPCError as exc:
+            outcome["p1"] = exc
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(p1)
+            start = trio.current_time()
+            with pytest.raises(HandshakeError) as info:
+                await connect_mesh(wrong, keys[0], connect_timeout=10, listeners=listeners[0])
+            assert trio.current_time() - start < 3  # not retried until the deadline
+    assert info.value.peer == "p1"
+    assert isinstance(outcome["p1"], PeerTimeout) and outcome["p1"].peer == "p0"
+
+
+def _start(roster, keys, names, env, *extra):
+    return {name: subprocess.Popen(
+        mpcnet_cmd("party", "test-stall", "--roster", str(roster), "--id", name, "--key", str(keys[name]),
+                   "--input-json", str(i + 1), *extra),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for i, name in enumerate(names)}
+
+
+def _wait_for(path, procs, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, {n: p.poll() for n, p in procs.items()}
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_killed_party_ends_every_other_party_with_an_error_naming_it(tmp_path):
+    names = ["alice", "bob", "carol"]
+    roster, keys = make_deployment(tmp_path, names)
+    marker = tmp_path / "bob-reached-round-2"
+    env = env_with(install_plugin(tmp_path), MPCNET_TEST_STALLER="bob", MPCNET_TEST_MARKER=str(marker))
+    procs = _start(roster, keys, names, env, "--timeout", "60")
+    try:
+        _wait_for(marker, procs)
+        killed_at = time.monotonic()
+        procs["bob"].send_signal(signal.SIGKILL)
+        for name in ("alice", "carol"):
+            _, stderr = procs[name].communicate(timeout=20)
+            assert procs[name].returncode == 1, stderr
+            assert "[peer bob]" in stderr, stderr
+            assert "Traceback" not in stderr
+        # far below the 60 s round deadline: the broken link is noticed at once
+        assert time.monotonic() - killed_at < 10
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
+
+
+@pytest.mark.slow
+def test_stalled_party_times_out_naming_it(tmp_path):
+    names = ["alice", "bob", "carol"]
+    roster, keys = make_deployment(tmp_path, names)
+    marker = tmp_path / "carol-stalls"
+    env = env_with(install_plugin(tmp_path), MPCNET_TEST_STALLER="carol", MPCNET_TEST_MARKER=str(marker))
+    procs = _start(roster, keys, names, env, "--timeout", "2")
+    try:
+        _wait_for(marker, procs)
+        for name in ("alice", "bob"):
+            _, stderr = procs[name].communicate(timeout=20)
+            assert procs[name].returncode == 1, stderr
+            assert "no message for round 2 from carol" in stderr and "[peer carol]" in stderr
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
+
+
+@pytest.mark.slow
+def test_party_that_never_starts_is_named(tmp_path):
+    names = ["alice", "bob", "carol"]
+    roster, keys = make_deployment(tmp_path, names)
+    procs = {n: subprocess.Popen(
+        mpcnet_cmd("party", "secure-sum", "--roster", str(roster), "--id", n, "--key", str(keys[n]),
+                   "--input-json", "1", "--connect-timeout", "3"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_with()) for n in ("alice", "bob")}
+    for name, proc in procs.items():
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 1
+        assert "could not connect to carol" in stderr and "[peer carol]" in stderr
