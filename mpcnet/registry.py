@@ -22,14 +22,11 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from .context import Context
 
 __all__ = ["Param", "ProtocolSpec", "protocol", "get_protocol", "all_protocols", "ENTRY_POINT_GROUP"]
 

@@ -1,0 +1,250 @@
+"""Trio adapter: a :class:`SecureLink` over any ``trio.abc.Stream``.
+
+All protocol logic lives in the sans-IO :class:`~mpcnet.channel.ChannelConnection`;
+this module only moves bytes and maps trio's errors onto ours:
+
+* a dropped or closed stream, EOF, or the peer's CLOSE frame ->
+  :class:`~mpcnet.errors.ChannelBroken` naming the peer;
+* anything wrong during the handshake -> :class:`~mpcnet.errors.HandshakeError`;
+* a handshake that does not finish within ``handshake_timeout`` (a silent or
+  slowloris peer) -> :class:`~mpcnet.errors.PeerTimeout`.
+
+If connecting or accepting fails, the stream is closed before the error is raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import trio
+
+from .channel import (
+    CHANNEL_VERSION,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    MAX_PREAMBLE_LEN,
+    NEED_DATA,
+    ChannelConnection,
+    CloseReceived,
+    HandshakeComplete,
+    Message,
+    encode_preamble,
+    make_prologue,
+    parse_preamble,
+)
+from .errors import ChannelBroken, HandshakeError, MPCError, PeerTimeout
+
+__all__ = ["SecureLink", "connect_secure", "accept_secure", "RECEIVE_CHUNK", "CLOSE_TIMEOUT"]
+
+RECEIVE_CHUNK = 65536
+CLOSE_TIMEOUT = 1.0  # seconds aclose() waits to deliver the CLOSE frame
+
+
+class SecureLink:
+    """An authenticated, encrypted, ordered message pipe to ``peer``
+    (implements :class:`mpcnet.transport.PeerLink`). Build one with
+    :func:`connect_secure` or :func:`accept_secure`.
+
+    Counters: ``bytes_sent`` / ``bytes_received`` count wire bytes (preamble,
+    handshake and frames); ``messages_sent`` / ``messages_received`` count
+    application messages.
+    """
+
+    def __init__(self, stream: trio.abc.Stream, connection: ChannelConnection) -> None:
+        self.peer = connection.peer
+        self._stream = stream
+        self._conn = connection
+        self._send_lock = trio.Lock()
+        self._receive_lock = trio.Lock()
+        self._closed = False
+        self._send_broken = False
+        self._peer_close_reason: str | None = None
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.messages_sent = 0
+        self.messages_received = 0
+
+    # ---- raw I/O with error mapping
+
+    def _broken(self, message: str) -> Exception:
+        if self._conn.handshake_complete:
+            return ChannelBroken(message, peer=self.peer)
+        return HandshakeError(message, peer=self.peer)
+
+    async def _write(self, data: bytes) -> None:
+        try:
+            await self._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise self._broken(f"connection lost while sending ({type(exc).__name__})") from None
+        self.bytes_sent += len(data)
+
+    async def _read_into_connection(self) -> None:
+        try:
+            data = await self._stream.receive_some(RECEIVE_CHUNK)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise self._broken(f"connection lost while receiving ({type(exc).__name__})") from None
+        self.bytes_received += len(data)
+        self._conn.receive_data(data)  # b"" is EOF; next_event() judges it
+
+    async def _flush_queued(self) -> None:
+        queued = self._conn.data_to_send()
+        if queued:
+            await self._write(queued)
+
+    async def _handshake(self) -> None:
+        """Drive the connection until it reports HandshakeComplete, writing
+        whatever it queues (message 2, HELLO) as soon as it appears."""
+        while True:
+            event = self._conn.next_event()
+            await self._flush_queued()
+            if isinstance(event, HandshakeComplete):
+                return
+            if event is NEED_DATA:
+                await self._read_into_connection()
+            else:  # cannot happen: no other event precedes HandshakeComplete
+                raise HandshakeError(f"unexpected {event!r} during the handshake", peer=self.peer)
+
+    # ---- public API
+
+    async def send_message(self, parts: Sequence[bytes | bytearray | memoryview]) -> None:
+        """Send one message made of ``parts``. Concurrent callers are
+        serialised, so their frames never interleave. If a send is cancelled
+        half-way the peer would see a torn message, so the link is then
+        unusable (ChannelBroken) for later sends. A message over
+        ``max_message_size`` raises LocalProtocolViolation (nothing is sent)."""
+        async with self._send_lock:
+            if self._closed or self._send_broken or self._conn.closed_by_peer:
+                raise ChannelBroken("link is closed" if self._closed else "link broke during an earlier send"
+                                    if self._send_broken else "peer closed the channel", peer=self.peer)
+            # Encrypt under the lock: nonce order must equal write order.
+            frames = self._conn.send_message(parts)
+            try:
+                for frame in frames:
+                    await self._write(frame)
+            except BaseException:
+                self._send_broken = True
+                raise
+            self.messages_sent += 1
+
+    async def receive_message(self) -> bytearray:
+        """The next whole message. Raises ChannelBroken when the link ends,
+        including a clean close by the peer ("peer closed the channel")."""
+        async with self._receive_lock:
+            if self._closed:
+                raise ChannelBroken("link is closed", peer=self.peer)
+            while self._peer_close_reason is None:
+                event = self._conn.next_event()
+                if isinstance(event, Message):
+                    self.messages_received += 1
+                    return event.data
+                if isinstance(event, CloseReceived):
+                    self._peer_close_reason = event.reason
+                else:
+                    await self._read_into_connection()
+            raise ChannelBroken(f"peer closed the channel: {self._peer_close_reason!r}", peer=self.peer)
+
+    async def aclose(self, reason: str = "") -> None:
+        """Send an authenticated CLOSE frame (best effort, at most
+        :data:`CLOSE_TIMEOUT` seconds) and close the stream. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            with trio.move_on_after(CLOSE_TIMEOUT):
+                async with self._send_lock:
+                    if not self._send_broken:
+                        frame = self._conn.close(reason)
+                        if frame:
+                            await self._write(frame)
+        except MPCError:
+            pass  # the peer is gone or the channel already broke: nothing to tell it
+        finally:
+            await trio.aclose_forcefully(self._stream)
+
+
+async def connect_secure(
+    stream: trio.abc.Stream,
+    *,
+    my_id: str,
+    peer_id: str,
+    static_private: bytes,
+    peer_public: bytes,
+    roster_hash: bytes,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    handshake_timeout: float = 10.0,
+) -> SecureLink:
+    """Dial side: write the preamble and run the handshake as initiator.
+
+    Returns once the responder is authenticated (message 2) and our HELLO
+    has been written. HandshakeError / PeerTimeout on failure (the stream is
+    closed then).
+    """
+    prologue = make_prologue(CHANNEL_VERSION, roster_hash, my_id, peer_id)
+    conn = ChannelConnection(True, static_private, peer_public, prologue, peer_id, max_message_size)
+    link = SecureLink(stream, conn)
+    try:
+        with trio.fail_after(handshake_timeout):
+            await link._write(encode_preamble(my_id, peer_id) + conn.start())
+            await link._handshake()
+    except trio.TooSlowError:
+        await trio.aclose_forcefully(stream)
+        raise PeerTimeout(f"handshake not finished within {handshake_timeout}s", peer=peer_id) from None
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
+    return link
+
+
+async def accept_secure(
+    stream: trio.abc.Stream,
+    *,
+    my_id: str,
+    static_private: bytes,
+    lookup_public_key: Callable[[str], bytes | None],
+    roster_hash: bytes,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    handshake_timeout: float = 10.0,
+) -> SecureLink:
+    """Listen side: read the preamble (never more than
+    :data:`~mpcnet.channel.MAX_PREAMBLE_LEN` bytes), look up the dialer's
+    key and run the handshake as responder.
+
+    Returns once the initiator's HELLO proved it holds its key. An unknown
+    initiator id, a preamble addressed to another party, or any handshake
+    failure raise HandshakeError naming the claimed id; a stall raises
+    PeerTimeout. The whole exchange, preamble included, is under one deadline.
+    """
+    claimed: str | None = None
+    received = 0
+    try:
+        with trio.fail_after(handshake_timeout):
+            buf = bytearray()
+            while (parsed := parse_preamble(buf)) is None:
+                try:
+                    data = await stream.receive_some(MAX_PREAMBLE_LEN - len(buf))
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    raise HandshakeError("connection lost before the preamble") from None
+                if not data:
+                    raise HandshakeError("connection ended before the preamble")
+                received += len(data)
+                buf += data
+            claimed, responder_id, consumed = parsed
+            if responder_id != my_id:
+                raise HandshakeError(f"dialer {claimed!r} wants {responder_id!r}, not us", peer=claimed)
+            if claimed == my_id:
+                raise HandshakeError("dialer claims our own id", peer=claimed)
+            peer_public = lookup_public_key(claimed)
+            if peer_public is None:
+                raise HandshakeError(f"dialer claims unknown id {claimed!r}", peer=claimed)
+            prologue = make_prologue(CHANNEL_VERSION, roster_hash, claimed, my_id)
+            conn = ChannelConnection(False, static_private, peer_public, prologue, claimed, max_message_size)
+            link = SecureLink(stream, conn)
+            link.bytes_received = received
+            conn.receive_data(buf[consumed:])
+            await link._handshake()
+    except trio.TooSlowError:
+        await trio.aclose_forcefully(stream)
+        raise PeerTimeout(f"handshake not finished within {handshake_timeout}s", peer=claimed) from None
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
+    return link
