@@ -31,12 +31,12 @@ I64 = np.ndarray[Any, np.dtype[np.int64]]
 
 def to_ring(values: I64) -> U64:
     """Signed 64-bit integers as ring elements (a zero-copy view)."""
-    return np.ascontiguousarray(values, dtype=np.int64).view(np.uint64)
+    return np.asarray(values, dtype=np.int64, order="C").view(np.uint64)
 
 
 def from_ring_signed(elements: U64) -> I64:
     """Ring elements read back as signed 64-bit integers (two's complement)."""
-    return np.ascontiguousarray(elements, dtype=np.uint64).view(np.int64)
+    return np.asarray(elements, dtype=np.uint64, order="C").view(np.int64)
 
 
 def additive_share(secret: U64, n: int, random: Randomness) -> U64:

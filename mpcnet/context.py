@@ -93,7 +93,7 @@ class Context:
 
     @property
     def round(self) -> int:
-        """The number of rounds this party has started."""
+        """The number of the last round this party started."""
         return self._session.round
 
     @property
@@ -116,6 +116,7 @@ class Context:
             if p not in self.peers:
                 raise LocalProtocolViolation(f"round {session.round + 1}: {p!r} is not a peer of {self.me}")
         session.round += 1
+        session.rounds_done += 1
         round_no = session.round
         encoded = {p: wire.encode(make_envelope(DATA, session.id, round_no, v), self._limits) for p, v in outgoing.items()}
         await self._send_all(encoded)
@@ -123,6 +124,23 @@ class Context:
             session.finish_round(round_no)
             return {}
         return await session.collect(round_no, senders)
+
+    def skip_to_round(self, round_no: int) -> None:
+        """Make the next round primitive use round number ``round_no``.
+
+        For parties that sit out a phase whose length they do not know (an
+        input-only bidder waiting for the result while compute parties run
+        many rounds): every party jumps to the same agreed number (e.g. a
+        protocol constant like 10**6) before the round they share. Skipped
+        rounds cost nothing and do not count in the statistics.
+        """
+        session = self._session
+        if round_no <= session.round:
+            raise LocalProtocolViolation(f"cannot go back to round {round_no} from round {session.round}")
+        if round_no >= 2**32:
+            raise LocalProtocolViolation("round numbers must be below 2^32")
+        session.finish_round(round_no - 1)
+        session.round = round_no - 1
 
     async def broadcast(self, value: Any) -> dict[str, Any]:
         """One round: send ``value`` to every peer and receive theirs."""

@@ -129,7 +129,8 @@ class Session:
         self.round_timeout = round_timeout
         self.record_view = record_view
         self.view: list[ReceivedRecord] = []
-        self.round = 0  # rounds this party has started
+        self.round = 0  # number of the last round started (protocols may skip ahead)
+        self.rounds_done = 0  # rounds this party took part in
         self._mailbox: dict[tuple[int, str], tuple[Any, int]] = {}
         self._done_rounds: dict[str, int] = {}  # peer -> highest round consumed from it
         self._pending: dict[str, int] = {}
@@ -256,7 +257,7 @@ class Session:
         """A frozen snapshot of this party's counters."""
         return SessionStats(
             party=self.me,
-            rounds=self.round,
+            rounds=self.rounds_done,
             messages_sent=self.messages_sent,
             bytes_sent=self.bytes_sent,
             messages_received=self.messages_received,

@@ -97,7 +97,7 @@ def _encode_array(arr: np.ndarray[Any, Any], buffers: list[memoryview]) -> msgpa
         raise WireError(f"numpy dtype {arr.dtype} is not allowed on the wire")
     if arr.dtype != ARRAY_DTYPES[code] or not arr.flags.c_contiguous:
         # Only non-native byte order or a strided view costs a copy here.
-        arr = np.ascontiguousarray(arr, dtype=ARRAY_DTYPES[code])
+        arr = np.asarray(arr, dtype=ARRAY_DTYPES[code], order="C")  # keeps 0-d shapes
     if arr.ndim > 8:
         raise WireError("arrays of more than 8 dimensions are not allowed on the wire")
     view = memoryview(arr).cast("B") if arr.size else memoryview(b"")

@@ -5,4 +5,4 @@ imported, using only mpcnet's public API, exactly as a third-party package
 would. Importing this package registers them all.
 """
 
-from . import secure_sum  # noqa: F401  (registers secure-sum, secure-average)
+from . import auction, compare, secure_sum  # noqa: F401  (each module registers its protocols)

@@ -1,0 +1,201 @@
+"""Finite fields for secret sharing, vectorised over numpy arrays.
+
+* :data:`GF256` — GF(2^8) (the AES field, x^8 + x^4 + x^3 + x + 1). Bits live
+  here as the elements 0 and 1: XOR is field addition (free, local), AND is
+  field multiplication (one round after Shamir degree reduction). Elements
+  are ``uint8``; multiplication is one lookup in a 64 KiB table. Up to 255
+  parties (evaluation points 1..255).
+* :class:`PrimeField` — Z_p for arithmetic. The default, :data:`P127`, uses
+  the Mersenne prime 2^127 - 1: k-bit values plus a 40-bit statistical
+  masking margin fit for k up to 85. Elements are numpy ``object`` arrays of
+  Python ints (exact, any size); on the wire they travel as fixed-width
+  little-endian 64-bit limbs, never as pickled objects.
+
+Both expose the same small interface (:class:`Field`), so Shamir sharing,
+multiplication and opening are written once (:mod:`mpcnet.shamir`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from .context import Randomness
+from .errors import RemoteProtocolViolation
+
+__all__ = ["Field", "GF256Field", "GF256", "PrimeField", "P127"]
+
+Array = np.ndarray[Any, Any]
+
+
+class Field(Protocol):
+    """What :mod:`mpcnet.shamir` needs from a field."""
+
+    name: str
+    order: int
+
+    def zeros(self, shape: Any) -> Array: ...
+    def const(self, value: int, shape: Any) -> Array: ...
+    def from_ints(self, values: Any) -> Array: ...
+    def add(self, a: Array, b: Array) -> Array: ...
+    def sub(self, a: Array, b: Array) -> Array: ...
+    def mul(self, a: Array, b: Array) -> Array: ...
+    def scale(self, c: int, a: Array) -> Array: ...
+    def inv_scalar(self, c: int) -> int: ...
+    def random(self, count: int, random: Randomness) -> Array: ...
+    def to_wire(self, a: Array) -> Array: ...
+    def from_wire(self, w: Any, shape: tuple[int, ...], peer: str) -> Array: ...
+
+
+class GF256Field:
+    """GF(2^8) with the AES reduction polynomial; elements are ``uint8``."""
+
+    name = "GF(2^8)"
+    order = 256
+
+    def __init__(self) -> None:
+        exp = np.zeros(512, dtype=np.int64)
+        log = np.zeros(256, dtype=np.int64)
+        x = 1
+        for i in range(255):
+            exp[i] = x
+            log[x] = i
+            # multiply by the generator 3 = x + 1 (2 is not a generator under 0x11B)
+            x ^= (x << 1) ^ (0x11B if x & 0x80 else 0)
+        exp[255:510] = exp[:255]
+        table = np.zeros((256, 256), dtype=np.uint8)
+        nz = np.arange(1, 256)
+        table[1:, 1:] = exp[(log[nz][:, None] + log[nz][None, :]) % 255]
+        self.MUL = table
+        inv = np.zeros(256, dtype=np.uint8)
+        inv[1:] = exp[(255 - log[nz]) % 255]
+        self.INV = inv
+
+    def zeros(self, shape: Any) -> Array:
+        return np.zeros(shape, dtype=np.uint8)
+
+    def const(self, value: int, shape: Any) -> Array:
+        return np.full(shape, value, dtype=np.uint8)
+
+    def from_ints(self, values: Any) -> Array:
+        arr = np.asarray(values)
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise ValueError("GF(2^8) elements are 0..255")
+        return arr.astype(np.uint8)
+
+    def add(self, a: Array, b: Array) -> Array:
+        return np.bitwise_xor(a, b)
+
+    sub = add
+
+    def mul(self, a: Array, b: Array) -> Array:
+        return self.MUL[a, b]
+
+    def scale(self, c: int, a: Array) -> Array:
+        return self.MUL[c][a]
+
+    def inv_scalar(self, c: int) -> int:
+        if c == 0:
+            raise ZeroDivisionError("0 has no inverse")
+        return int(self.INV[c])
+
+    def random(self, count: int, random: Randomness) -> Array:
+        return np.frombuffer(random.bytes(count), dtype=np.uint8).copy()
+
+    def to_wire(self, a: Array) -> Array:
+        return np.asarray(a, dtype=np.uint8, order="C")
+
+    def from_wire(self, w: Any, shape: tuple[int, ...], peer: str) -> Array:
+        if not (isinstance(w, np.ndarray) and w.dtype == np.uint8 and w.shape == shape):
+            raise RemoteProtocolViolation(f"expected a GF(2^8) share array of shape {shape}", peer=peer)
+        return w
+
+
+GF256 = GF256Field()
+
+
+class PrimeField:
+    """Z_p for a prime ``p`` of up to 128 bits, elements as ``object`` arrays."""
+
+    def __init__(self, p: int, name: str | None = None) -> None:
+        if p < 3 or p.bit_length() > 128 or pow(2, p - 1, p) != 1:
+            raise ValueError("p must be an odd prime of at most 128 bits")
+        self.p = p
+        self.order = p
+        self.name = name or f"Z_{p}"
+        self.bits = p.bit_length()
+
+    def zeros(self, shape: Any) -> Array:
+        out = np.empty(shape, dtype=object)
+        out.fill(0)
+        return out
+
+    def const(self, value: int, shape: Any) -> Array:
+        out = np.empty(shape, dtype=object)
+        out.fill(value % self.p)
+        return out
+
+    def from_ints(self, values: Any) -> Array:
+        """Integers (negative too) as field elements: x mod p."""
+        arr = np.asarray(values)
+        if arr.dtype != object:
+            arr = arr.astype(np.int64).astype(object)
+        return arr % self.p
+
+    def signed(self, a: Array) -> Array:
+        """Field elements read back as integers in (-p/2, p/2)."""
+        half = self.p // 2
+        a = np.asarray(a, dtype=object)
+        return np.where(a > half, a - self.p, a)
+
+    def add(self, a: Array, b: Array) -> Array:
+        return (a + b) % self.p
+
+    def sub(self, a: Array, b: Array) -> Array:
+        return (a - b) % self.p
+
+    def mul(self, a: Array, b: Array) -> Array:
+        return (a * b) % self.p
+
+    def scale(self, c: int, a: Array) -> Array:
+        return (a * c) % self.p
+
+    def inv_scalar(self, c: int) -> int:
+        if c % self.p == 0:
+            raise ZeroDivisionError("0 has no inverse")
+        return pow(c, -1, self.p)
+
+    def random(self, count: int, random: Randomness) -> Array:
+        # 64 spare bits per element make the bias of "mod p" below 2^-64.
+        limbs = (self.bits + 64 + 63) // 64
+        words = np.frombuffer(random.bytes(8 * limbs * count), dtype="<u8").reshape(limbs, count)
+        acc = words[0].astype(object)
+        for i in range(1, limbs):
+            acc = acc + (words[i].astype(object) << (64 * i))
+        return acc % self.p
+
+    def to_wire(self, a: Array) -> Array:
+        """Fixed-width little-endian 64-bit limbs, shape ``(limbs,) + a.shape``."""
+        a = np.asarray(a, dtype=object)
+        limbs = (self.bits + 63) // 64
+        out = np.empty((limbs, *a.shape), dtype=np.uint64)
+        mask = (1 << 64) - 1
+        for i in range(limbs):
+            out[i] = ((a >> (64 * i)) & mask).astype(np.uint64)
+        return out
+
+    def from_wire(self, w: Any, shape: tuple[int, ...], peer: str) -> Array:
+        limbs = (self.bits + 63) // 64
+        if not (isinstance(w, np.ndarray) and w.dtype == np.uint64 and w.shape == (limbs, *shape)):
+            raise RemoteProtocolViolation(f"expected a {self.name} share array of shape {shape}", peer=peer)
+        acc = w[0].astype(object)
+        for i in range(1, limbs):
+            acc = acc + (w[i].astype(object) << (64 * i))
+        if acc.size and np.any(acc >= self.p):
+            raise RemoteProtocolViolation(f"share is not a reduced element of {self.name}", peer=peer)
+        return acc
+
+
+#: The Mersenne prime field 2^127 - 1.
+P127 = PrimeField(2**127 - 1, "Z_(2^127-1)")

@@ -1,0 +1,204 @@
+"""Sealed-bid auctions: first-price and second-price (Vickrey).
+
+Every bidder's bid is shared bit by bit (Shamir over GF(2^8)) among the
+compute parties, who find the winner without ever reconstructing a bid. Only
+the winner's party index and the price are opened.
+
+Roles (parameter ``compute_parties``): with the default 0, every party bids
+and computes (n >= 3). With ``compute_parties=c`` (c >= 3) the first c
+parties only compute (their input must be null) and the other n - c parties
+only bid: any number of bidders, who send one message and receive the result.
+
+How the winner is found (bids b_0..b_{m-1}, k bits):
+
+* Up to :data:`ALL_PAIRS_MAX` bidders: all m(m-1)/2 comparisons at once
+  (``1 + ceil(log2 k)`` rounds), a total order with ties broken towards the
+  lower index, then for every bidder a log-depth "how many beat me: zero, one,
+  or more" tree (``ceil(log2(m-1))`` rounds). Zero means winner, exactly one
+  means second. The price is ``XOR_i w_i AND b_i`` (one round). Rounds:
+  ``4 + ceil(log2 k) + ceil(log2(m-1))``.
+* Beyond that: a tournament of ``ceil(log2 m)`` levels, each one comparison
+  and one multiplexer round (two of each for second price), so the work is
+  linear in m while rounds still grow only with log2 m.
+
+Security: semi-honest; private against any t < c/2 colluding compute parties,
+together with any number of colluding bidders. Reveals to every party: the
+winner's index and the price (first price: the winning bid; second price: the
+second-highest bid). Nothing else: every intermediate value stays shared;
+which pairs compared how is never opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from mpcnet import ConfigError, Context, InputError, Param, RemoteProtocolViolation, protocol
+from mpcnet.binary import all_of, bnot, bxor, from_bits, greater_than, to_bits
+from mpcnet.fields import GF256
+from mpcnet.shamir import ShamirEngine
+
+from ._inputs import check_int
+
+#: Up to this many bidders, compare all pairs at once (fewest rounds);
+#: beyond it, a tournament (work linear in the number of bidders).
+ALL_PAIRS_MAX = 128
+#: The round number at which results reach bidders that do not compute: a
+#: constant every party knows, larger than any round the computation uses.
+RESULT_ROUND = 1_000_000
+
+Array = np.ndarray[Any, Any]
+
+
+def _roles(n: int, compute_parties: int) -> tuple[int, list[int]]:
+    """(number of compute parties, indices of bidders)."""
+    if compute_parties == 0:
+        return n, list(range(n))
+    return compute_parties, list(range(compute_parties, n))
+
+
+def _check_params(kind: str, compute_parties: int, n: int) -> None:
+    c, bidders = _roles(n, compute_parties)
+    if c < 3:
+        raise ConfigError("an auction needs at least 3 compute parties (honest majority Shamir)")
+    if c > n:
+        raise ConfigError(f"compute_parties={c} but only {n} parties")
+    if len(bidders) < 2:
+        raise ConfigError("an auction needs at least 2 bidders")
+
+
+def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
+    _check_params(params["kind"], params["compute_parties"], n)
+    if value is None:
+        return None
+    return check_int(value, params["bits"], False, "bid")
+
+
+@protocol(
+    "auction",
+    min_parties=3,
+    security="semi-honest; honest majority: private against any t < c/2 colluding compute parties "
+             "plus any number of colluding bidders (Shamir over GF(2^8))",
+    reveals="the winner's party index and the price (first price: the winning bid; second price: the "
+            "second-highest bid), to every party; losing bids reveal nothing beyond that",
+    input="a bid: an unsigned integer below 2^bits (null for a compute-only party)",
+    output='{"winner": party index, "price": int}; ties go to the lowest party index',
+    params=(
+        Param("bits", int, 32, "bid bit length (1..64)", check=lambda v, n: None if 1 <= v <= 64 else "must be 1..64"),
+        Param("kind", str, "first-price", "first-price or second-price (Vickrey)",
+              choices=("first-price", "second-price")),
+        Param("compute_parties", int, 0, "0: every party bids and computes; c >= 3: the first c parties "
+              "compute only and the rest bid only"),
+        Param("method", str, "auto", f"all-pairs (fewest rounds), tournament (least work), or auto "
+              f"(all-pairs up to {ALL_PAIRS_MAX} bidders)", choices=("auto", "all-pairs", "tournament")),
+    ),
+    validate_input=_validate,
+)
+async def auction(ctx: Context, value: Any, *, bits: int, kind: str, compute_parties: int,
+                  method: str) -> dict[str, int]:
+    """Sealed-bid auction: the winner and the price, nothing else."""
+    c, bidder_idx = _roles(ctx.n, compute_parties)
+    bidders = [ctx.parties[i] for i in bidder_idx]
+    if ctx.me in bidders and value is None:
+        raise InputError(f"{ctx.me} is a bidder and must supply a bid")
+    if ctx.me not in bidders and value is not None:
+        raise InputError(f"{ctx.me} is a compute-only party and must supply null")
+    eng = ShamirEngine(ctx, GF256, compute=ctx.parties[:c])
+    mine = to_bits(value, bits) if value is not None else None
+    shared = await eng.input({b: (bits,) for b in bidders}, mine)
+    second = kind == "second-price"
+    opened_winner: Any
+    if eng.is_compute:
+        bids = np.stack([shared[b] for b in bidders])  # (m, k)
+        if method == "all-pairs" or (method == "auto" and len(bidders) <= ALL_PAIRS_MAX):
+            winner_onehot, price_bits = await _all_pairs(eng, bids, second)
+        else:
+            winner_onehot, price_bits = await _tournament(eng, bids, second)
+        result = np.concatenate([winner_onehot, price_bits])
+    else:
+        result = None
+    if c < ctx.n:  # bidders who do not compute wait at an agreed round number
+        ctx.skip_to_round(RESULT_ROUND)
+    opened = await eng.open(result)
+    assert opened is not None
+    onehot, price = np.asarray(opened[: len(bidders)]), np.asarray(opened[len(bidders):])
+    if onehot.sum() != 1 or not set(np.unique(opened)) <= {0, 1}:
+        raise RemoteProtocolViolation("the opened result is malformed (a compute party deviated)")
+    opened_winner = bidder_idx[int(np.argmax(onehot))]
+    return {"winner": opened_winner, "price": int(from_bits(price))}
+
+
+async def _all_pairs(eng: ShamirEngine, bids: Array, second: bool) -> tuple[Array, Array]:
+    m, _ = bids.shape
+    iu, ju = np.triu_indices(m, k=1)  # pairs i < j
+    # j_gt_i[p] = [b_j > b_i] for pair p = (i, j). Ties go to the lower index:
+    # j beats i iff b_j > b_i; i beats j iff not (b_j > b_i).
+    j_gt_i = await greater_than(eng, bids[ju], bids[iu])
+    beaten_by = np.zeros((m, m), dtype=np.uint8)  # beaten_by[i, j] = [j beats i]
+    beaten_by[iu, ju] = j_gt_i
+    beaten_by[ju, iu] = bnot(j_gt_i)
+    off_diag = ~np.eye(m, dtype=bool)
+    columns = beaten_by[off_diag].reshape(m, m - 1)
+    zero, one = await _none_or_one(eng, columns)
+    chosen = one if second else zero
+    # Exactly one bidder is chosen, so XOR over bidders of (chosen AND bid)
+    # is that bidder's bid.
+    price = np.bitwise_xor.reduce(await eng.mul(np.ascontiguousarray(
+        np.broadcast_to(chosen[:, None], bids.shape)), bids), axis=0)
+    return zero, price
+
+
+async def _none_or_one(eng: ShamirEngine, bits: Array) -> tuple[Array, Array]:
+    """Per row: shared bits [no bit set] and [exactly one bit set], by a tree
+    over (zero, one) pairs: zero = z1 z2, one = o1 z2 XOR z1 o2 (exclusive)."""
+    z, o = bnot(bits), bits.copy()
+    while z.shape[-1] > 1:
+        if z.shape[-1] % 2:  # pad with a neutral "no bit" entry
+            z = np.concatenate([z, np.ones((*z.shape[:-1], 1), dtype=np.uint8)], axis=-1)
+            o = np.concatenate([o, np.zeros((*o.shape[:-1], 1), dtype=np.uint8)], axis=-1)
+        z1, z2, o1, o2 = z[..., 0::2], z[..., 1::2], o[..., 0::2], o[..., 1::2]
+        zz, oz, zo = await eng.mul_many([(z1, z2), (o1, z2), (z1, o2)])
+        z, o = zz, bxor(oz, zo)
+    return z[..., 0], o[..., 0]
+
+
+async def _tournament(eng: ShamirEngine, bids: Array, second: bool) -> tuple[Array, Array]:
+    m, k = bids.shape
+    width = max(1, (m - 1).bit_length())
+    index = eng.const(to_bits(np.arange(m), width))  # public indices, shared trivially
+    best, idx = bids, index
+    runner_up = eng.const(0, bids.shape)  # second-best so far in each group (0 = none)
+    while best.shape[0] > 1:
+        half = best.shape[0] // 2
+        a, b = best[0 : 2 * half : 2], best[1 : 2 * half : 2]  # a has the lower indices
+        b_wins = await greater_than(eng, b, a)
+        new_best, new_idx = await _mux_many(eng, b_wins, [(b, a), (idx[1 : 2 * half : 2], idx[0 : 2 * half : 2])])
+        if second:
+            ra, rb = runner_up[0 : 2 * half : 2], runner_up[1 : 2 * half : 2]
+            loser, kept = await _mux_many(eng, b_wins, [(a, b), (rb, ra)])
+            better = await greater_than(eng, loser, kept)
+            (new_runner,) = await _mux_many(eng, better, [(loser, kept)])
+        if best.shape[0] % 2:  # the odd one out goes through unopposed
+            new_best = np.concatenate([new_best, best[-1:]])
+            new_idx = np.concatenate([new_idx, idx[-1:]])
+            if second:
+                new_runner = np.concatenate([new_runner, runner_up[-1:]])
+        best, idx = new_best, new_idx
+        if second:
+            runner_up = new_runner
+    # One-hot of the winner from its shared index bits: compare with every public index.
+    matches = bnot(bxor(np.broadcast_to(idx[0], (m, width)), eng.const(to_bits(np.arange(m), width))))
+    winner_onehot = await all_of(eng, np.ascontiguousarray(matches))
+    return winner_onehot, (runner_up[0] if second else best[0])
+
+
+async def _mux_many(eng: ShamirEngine, s: Array, pairs: list[tuple[Array, Array]]) -> list[Array]:
+    """Several ``s ? x : y`` selections with the same selector, in one round."""
+    products = await eng.mul_many([
+        (np.ascontiguousarray(np.broadcast_to(s[:, None], x.shape)), bxor(x, y)) for x, y in pairs])
+    return [bxor(y, p) for (_, y), p in zip(pairs, products, strict=True)]
+
+
+__all__ = ["auction", "ALL_PAIRS_MAX", "RESULT_ROUND"]

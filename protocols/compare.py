@@ -1,0 +1,79 @@
+"""Secure comparison of two parties' private integers (batched).
+
+Parties 0 and 1 each supply an integer or an equal-length list of integers;
+the others supply ``null`` and only help compute. Every party learns the
+element-wise result of ``x OP y`` and nothing else.
+
+How: the two inputs are shared bit by bit with Shamir sharing over GF(2^8)
+among all parties (honest majority: n >= 3, threshold t = (n-1)//2); the
+comparison is a log-depth boolean circuit (:mod:`mpcnet.binary`):
+``2 + ceil(log2 k)`` rounds for ``<``, ``ceil(log2 k)`` for ``==``, plus the
+input and output rounds, whatever the number of elements.
+
+Security: semi-honest; private against any t < n/2 colluding parties.
+Reveals: the comparison results (and the number of elements), to every party.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from mpcnet import Context, InputError, Param, RemoteProtocolViolation, protocol
+from mpcnet.binary import bnot, equal, greater_than, to_bits
+from mpcnet.fields import GF256
+from mpcnet.shamir import ShamirEngine
+
+from ._inputs import check_int_or_list
+
+OPS = ("lt", "le", "gt", "ge", "eq", "ne")
+
+
+def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
+    if value is None:
+        return None
+    return check_int_or_list(value, params["bits"], params["signed"])
+
+
+@protocol(
+    "compare",
+    min_parties=3,
+    security="semi-honest; honest majority: private against any t < n/2 colluding parties (Shamir over GF(2^8))",
+    reveals="the element-wise result of x OP y (and the number of elements), to every party",
+    input="party 0: x, party 1: y (an integer or equal-length lists of integers within 'bits'); others: null",
+    output="a boolean, or a list of booleans",
+    params=(
+        Param("bits", int, 32, "bit length k of the values (1..64)", check=lambda v, n: None if 1 <= v <= 64 else "must be 1..64"),
+        Param("signed", bool, False, "values are signed (two's complement range)"),
+        Param("op", str, "lt", "comparison: lt, le, gt, ge, eq, ne", choices=OPS),
+    ),
+    validate_input=_validate,
+)
+async def compare(ctx: Context, value: Any, *, bits: int, signed: bool, op: str) -> Any:
+    """Compare party 0's private integer(s) with party 1's."""
+    first, second = ctx.parties[0], ctx.parties[1]
+    if ctx.me in (first, second) and value is None:
+        raise InputError(f"party {ctx.me} must supply the {'x' if ctx.me == first else 'y'} operand")
+    if ctx.me not in (first, second) and value is not None:
+        raise InputError(f"only {first} and {second} supply operands; {ctx.me} must supply null")
+    eng = ShamirEngine(ctx, GF256)
+    mine = to_bits(value, bits, signed=signed) if value is not None else None
+    shared = await eng.input({first: None, second: None}, mine)
+    x, y = shared[first], shared[second]
+    if x.shape != y.shape or x.shape[-1:] != (bits,):
+        raise RemoteProtocolViolation("the two operands differ in length", peer=second)
+    if op in ("eq", "ne"):
+        result = await equal(eng, x, y)
+        result = bnot(result) if op == "ne" else result
+    elif op in ("lt", "ge"):
+        result = await greater_than(eng, y, x, signed=signed)  # x < y  <=>  y > x
+        result = bnot(result) if op == "ge" else result
+    else:
+        result = await greater_than(eng, x, y, signed=signed)
+        result = bnot(result) if op == "le" else result
+    opened = await eng.open(result)
+    assert opened is not None
+    out = np.asarray(opened) == 1
+    return bool(out) if out.ndim == 0 else out.tolist()

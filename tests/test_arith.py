@@ -1,0 +1,175 @@
+"""Fields, Shamir sharing and boolean circuits, against plaintext."""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mpcnet
+from mpcnet import Context, protocol
+from mpcnet.binary import from_bits, to_bits
+from mpcnet.errors import ConfigError, RemoteProtocolViolation
+from mpcnet.fields import GF256, P127, PrimeField
+from mpcnet.shamir import ShamirEngine, lagrange_at_zero
+
+
+def test_gf256_is_a_field():
+    a = np.arange(256, dtype=np.uint8)
+    for x in (1, 2, 3, 0x53, 0xCA, 255):
+        assert np.array_equal(GF256.mul(a, np.full(256, 1, np.uint8)), a)
+        if x:
+            assert GF256.mul(np.array([x], np.uint8), np.array([GF256.inv_scalar(x)], np.uint8))[0] == 1
+    # the AES field's textbook example: {53} * {CA} = {01}
+    assert GF256.mul(np.array([0x53], np.uint8), np.array([0xCA], np.uint8))[0] == 1
+    # distributivity on random elements
+    rng = np.random.default_rng(1)
+    x, y, z = (rng.integers(0, 256, 1000, dtype=np.uint8) for _ in range(3))
+    assert np.array_equal(GF256.mul(x, y ^ z), GF256.mul(x, y) ^ GF256.mul(x, z))
+
+
+def test_prime_field_wire_round_trip():
+    rng = mpcnet.SeededRandomness(1, 0)
+    a = P127.random(100, rng).reshape(10, 10)
+    assert np.all(a < P127.p)
+    back = P127.from_wire(P127.to_wire(a), (10, 10), "peer")
+    assert np.array_equal(back, a)
+    with pytest.raises(RemoteProtocolViolation):
+        P127.from_wire(P127.to_wire(a), (100,), "peer")
+    with pytest.raises(ValueError):
+        PrimeField(15)
+
+
+@pytest.mark.parametrize("field", [GF256, P127], ids=["gf256", "p127"])
+def test_lagrange_reconstructs_polynomials(field):
+    rng = mpcnet.SeededRandomness(2, 0)
+    coeffs = field.random(3, rng)  # degree 2
+    points = [1, 2, 3]
+    values = []
+    for x in points:
+        acc = field.zeros(1)
+        for c in reversed(list(coeffs)):
+            acc = field.add(field.scale(x, acc), field.const(int(c), 1) if field is P127 else np.array([c], np.uint8))
+        values.append(acc)
+    lam = lagrange_at_zero(field, points)
+    total = field.zeros(1)
+    for l, v in zip(lam, values, strict=True):
+        total = field.add(total, field.scale(l, v))
+    assert int(total[0]) == int(coeffs[0])
+
+
+@protocol("test-shamir-ops", min_parties=3, security="test", reveals="test", input="int", output="dict")
+async def shamir_ops(ctx: Context, value: int, *, field: str = "p127") -> dict:
+    """Input, add, multiply and open in a prime field and in GF(2^8)."""
+    f = P127 if field == "p127" else GF256
+    eng = ShamirEngine(ctx, f)
+    mine = f.from_ints(np.array([value % 256]))
+    shared = await eng.input({p: (1,) for p in ctx.parties}, mine)
+    vals = list(shared.values())
+    total = vals[0]
+    for v in vals[1:]:
+        total = eng.add(total, v)
+    product = vals[0]
+    for v in vals[1:]:
+        product = await eng.mul(product, v)
+    opened = await eng.open(np.concatenate([total, product]))
+    return {"sum": int(opened[0]), "product": int(opened[1])}
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 7])
+def test_shamir_sum_and_product_in_a_prime_field(n):
+    inputs = [3, 5, 7, 11, 13, 17, 19][:n]
+    result = mpcnet.simulate("test-shamir-ops", inputs)
+    assert result.outputs[0] == {"sum": sum(inputs), "product": int(np.prod(inputs))}
+
+
+@protocol("test-shamir-two", min_parties=2, security="test", reveals="test", input="int", output="int")
+async def shamir_two(ctx: Context, value: int) -> int:
+    """Tries to build an engine with too few parties."""
+    ShamirEngine(ctx, GF256)
+    return value
+
+
+def test_shamir_needs_an_honest_majority_of_at_least_three():
+    with pytest.raises(ConfigError, match="at least 3 compute parties"):
+        mpcnet.simulate("test-shamir-two", [1, 2])
+
+
+@pytest.mark.parametrize("op", ["lt", "le", "gt", "ge", "eq", "ne"])
+@given(data=st.data())
+@settings(max_examples=15, deadline=None)
+def test_comparisons_match_plaintext(op, data):
+    bits = data.draw(st.integers(1, 64))
+    signed = data.draw(st.booleans())
+    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    values = st.one_of(st.integers(lo, hi), st.sampled_from([lo, hi, 0 if lo <= 0 else lo, min(hi, 1)]))
+    count = data.draw(st.integers(1, 12))
+    xs = data.draw(st.lists(values, min_size=count, max_size=count))
+    ys = data.draw(st.lists(st.one_of(values, st.sampled_from(xs)), min_size=count, max_size=count))
+    n = data.draw(st.integers(3, 5))
+    result = mpcnet.simulate("compare", [xs, ys] + [None] * (n - 2),
+                             params={"bits": bits, "signed": signed, "op": op})
+    expected = [getattr(operator, op)(x, y) for x, y in zip(xs, ys, strict=True)]
+    assert all(out == expected for out in result.outputs)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 8, 32, 64])
+def test_comparison_edge_values_exhaustively_paired(bits):
+    for signed in (False, True):
+        lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+        edges = sorted({lo, lo + 1 if lo + 1 <= hi else lo, 0 if lo <= 0 <= hi else lo, hi - 1 if hi - 1 >= lo else hi, hi})
+        xs = [x for x in edges for _ in edges]
+        ys = [y for _ in edges for y in edges]
+        out = mpcnet.simulate("compare", [xs, ys, None], params={"bits": bits, "signed": signed}).outputs[0]
+        assert out == [x < y for x, y in zip(xs, ys, strict=True)]
+
+
+def test_comparison_rounds_do_not_grow_with_the_batch():
+    small = mpcnet.simulate("compare", [[1], [2], None]).stats[0].rounds
+    big = mpcnet.simulate("compare", [list(range(5000)), list(range(5000, 0, -1)), None]).stats[0].rounds
+    assert small == big == 8  # input + (1 + log2 32) + open
+
+
+def test_scalar_comparison_and_bad_roles():
+    assert mpcnet.simulate("compare", [5, 3, None], params={"op": "gt"}).outputs == (True,) * 3
+    with pytest.raises(mpcnet.InputError, match="must supply the y operand"):
+        mpcnet.simulate("compare", [5, None, None])
+    with pytest.raises(mpcnet.InputError, match="must supply null"):
+        mpcnet.simulate("compare", [5, 3, 4])
+    with pytest.raises(mpcnet.InputError, match="out of range"):
+        mpcnet.simulate("compare", [5, 2**32, None])
+
+
+def test_bits_round_trip():
+    vals = np.array([0, 1, 5, 2**63 - 1, 2**64 - 1], dtype=object)
+    assert list(from_bits(to_bits(vals, 64))) == list(vals)
+    signed = np.array([-1, -(2**31), 2**31 - 1, 0], dtype=object)
+    assert list(from_bits(to_bits(signed, 32, signed=True), signed=True)) == list(signed)
+
+
+def test_each_comparison_message_is_a_fresh_uniform_share():
+    # With x fixed, the shares p2 receives of x's bits look uniform (and differ
+    # from run to run): a single share of a degree-1 polynomial reveals nothing.
+    k = 4000
+    result = mpcnet.simulate("compare", [[0] * k, [1] * k, None], record_views=True, params={"bits": 8})
+    share_of_x = next(r.value for r in result.results[2].view if r.round == 1 and r.sender == "p0")
+    counts = np.bincount(share_of_x.ravel(), minlength=256)
+    expected = share_of_x.size / 256
+    assert ((counts - expected) ** 2 / expected).sum() < 340  # chi2, 255 dof, p < 3e-4
+
+
+def test_tampered_opening_is_detected():
+    @protocol("test-lying-open", min_parties=3, security="test", reveals="test", input="int", output="int")
+    async def lying_open(ctx: Context, value: int) -> int:
+        eng = ShamirEngine(ctx, GF256)
+        shared = await eng.input({ctx.parties[0]: (4,)}, np.ones(4, np.uint8) if ctx.index == 0 else None)
+        share = shared[ctx.parties[0]]
+        if ctx.index == 2:
+            share = share ^ np.uint8(7)  # a deviating party
+        return int((await eng.open(share))[0])
+
+    with pytest.raises(RemoteProtocolViolation, match="inconsistent"):
+        mpcnet.simulate("test-lying-open", [1, 1, 1, 1, 1])
