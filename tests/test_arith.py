@@ -173,3 +173,50 @@ def test_tampered_opening_is_detected():
 
     with pytest.raises(RemoteProtocolViolation, match="inconsistent"):
         mpcnet.simulate("test-lying-open", [1, 1, 1, 1, 1])
+
+
+# --- arithmetic <-> binary conversions ----------------------------------------
+
+from mpcnet.binary import from_bits as _from_bits  # noqa: E402
+from mpcnet.convert import bit_decompose, bits_to_field, dabits, less_than, random_elements  # noqa: E402
+
+
+@protocol("test-convert", min_parties=3, security="test", reveals="test", input="list", output="dict")
+async def convert_ops(ctx: Context, value: list, *, k: int = 16) -> dict:
+    """Party 0 inputs signed values; decompose, compare with party 1's, convert back."""
+    ep, eb = ShamirEngine(ctx, P127), ShamirEngine(ctx, GF256)
+    a, b = ctx.parties[0], ctx.parties[1]
+    mine = P127.from_ints(np.array(value, dtype=object)) if ctx.me in (a, b) else None
+    shared = await ep.input({a: (len(value),), b: (len(value),)}, mine)
+    bits = await bit_decompose(ep, eb, shared[a], k, signed=True)
+    lt = await less_than(ep, eb, shared[a], shared[b], k)
+    lt_p = await bits_to_field(ep, eb, lt)
+    r_p, r_b, _ = await dabits(ep, eb, (200,))
+    rnd = await random_elements(ep, (3,))
+    opened_bits = await eb.open(bits)
+    opened_lt = await eb.open(lt)
+    opened_lt_p = await ep.open(lt_p)
+    opened_rp, opened_rb = await ep.open(r_p), await eb.open(r_b)
+    opened_rnd = await ep.open(rnd)
+    return {"bits": [int(v) for v in _from_bits(opened_bits, signed=True)],
+            "lt": [int(v) for v in opened_lt], "lt_p": [int(v) for v in opened_lt_p],
+            "dabits_agree": bool(np.all(np.asarray(opened_rp, dtype=np.int64) == opened_rb)),
+            "dabits_mixed": 0 < int(np.asarray(opened_rb).sum()) < 200,
+            "random_distinct": len({int(v) for v in opened_rnd}) == 3}
+
+
+@given(st.lists(st.tuples(st.integers(-(2**15), 2**15 - 1), st.integers(-(2**15), 2**15 - 1)), min_size=1, max_size=8))
+@settings(max_examples=10, deadline=None)
+def test_bit_decomposition_and_arithmetic_comparison(pairs):
+    xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
+    out = mpcnet.simulate("test-convert", [xs, ys, [0] * len(xs)]).outputs[0]
+    assert out["bits"] == xs
+    assert out["lt"] == out["lt_p"] == [int(x < y) for x, y in zip(xs, ys, strict=True)]
+    assert out["dabits_agree"] and out["dabits_mixed"] and out["random_distinct"]
+
+
+def test_bit_decomposition_edges_with_five_parties():
+    xs = [-(2**15), 2**15 - 1, 0, -1, 1]
+    ys = [2**15 - 1, -(2**15), 0, 0, 1]
+    out = mpcnet.simulate("test-convert", [xs, ys, [0] * 5, [0] * 5, [0] * 5]).outputs[0]
+    assert out["bits"] == xs and out["lt"] == [1, 0, 0, 1, 0]
