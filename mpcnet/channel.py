@@ -11,7 +11,7 @@ its security argument: ``docs/security.md`` (channel section).
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import attrs
 
@@ -29,6 +29,9 @@ MAX_PLAINTEXT = MAX_NOISE_MESSAGE - TAGLEN
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 DEFAULT_REKEY_INTERVAL = 1 << 16
 MAX_CLOSE_REASON = 200
+#: What a responder sends, in the clear, when it refuses a dialer (unknown id,
+#: failed authentication): a zero-length frame where message 2 would be.
+REJECT_FRAME = b"\x00\x00"
 
 
 # Transport plaintext = one type byte + body.
@@ -132,7 +135,7 @@ class HandshakeComplete:
 class Message:
     """One whole application message, reassembled from its frames."""
 
-    data: bytearray
+    data: bytes
 
 
 @attrs.frozen
@@ -218,8 +221,12 @@ class ChannelConnection:
         self._pos = 0  # start of unparsed bytes in _inbox
         self._eof = False
         self._outbox: list[bytes] = []
-        self._message: bytearray | None = None  # message being reassembled...
-        self._filled = 0  # ...and how much of it has arrived
+        # The message being reassembled: its decrypted chunks (kept, not
+        # copied), the announced total and how much of it has arrived. Memory
+        # grows with what the peer actually sent, never with what it claims.
+        self._message: list[memoryview] | None = None
+        self._total = 0
+        self._filled = 0
         self._local_closed = False
         self._broken: Exception | None = None
 
@@ -277,6 +284,13 @@ class ChannelConnection:
             raise HandshakeError("peer sent data before the handshake started", peer=self.peer)
         if have >= 2:
             size = int.from_bytes(self._inbox[self._pos : self._pos + 2], "big")
+            if self._state is _State.AWAIT_MSG2 and size == 0:
+                # The responder's explicit rejection (REJECT_FRAME). It is not
+                # authenticated: an on-path attacker could forge it, which
+                # gains nothing a TCP reset would not; it lets the dialer stop
+                # at once instead of retrying a key that will never work.
+                raise HandshakeError("the peer rejected our handshake: it does not accept our key, or we hold the "
+                                     "wrong key for it", peer=self.peer, authentication_failed=True)
             if self._state in (_State.AWAIT_MSG1, _State.AWAIT_MSG2):
                 # Handshake payloads must be empty, so the size is fixed.
                 if size != HANDSHAKE_MESSAGE_LEN:
@@ -351,7 +365,7 @@ class ChannelConnection:
             if total > self.max_message_size:  # checked before allocating anything
                 raise ChannelBroken(f"peer announced a {total}-byte message; the limit is "
                                     f"{self.max_message_size}", peer=self.peer)
-            self._message, self._filled = bytearray(total), 0
+            self._message, self._total, self._filled = [], total, 0
             return self._append_chunk(body[8:])
         if kind == MESSAGE_CONTINUE:
             if self._message is None:
@@ -377,14 +391,16 @@ class ChannelConnection:
     def _append_chunk(self, chunk: memoryview) -> Message | None:
         assert self._message is not None
         end = self._filled + len(chunk)
-        if end > len(self._message):
+        if end > self._total:
             raise ChannelBroken("message chunk overruns the announced length", peer=self.peer)
-        self._message[self._filled : end] = chunk  # the one copy into the message buffer
+        if len(chunk):
+            self._message.append(chunk)
         self._filled = end
-        if end < len(self._message):
+        if end < self._total:
             return None
-        message, self._message = self._message, None
-        return Message(message)
+        chunks, self._message = self._message, None
+        # The one copy of the message: decrypted chunks into one buffer.
+        return Message(b"".join(chunks))
 
     def data_to_send(self) -> bytes:
         """Drain bytes queued in reaction to received data (handshake
@@ -407,11 +423,20 @@ class ChannelConnection:
         return message
 
     def send_message(self, parts: Sequence[bytes | bytearray | memoryview]) -> list[bytes]:
-        """Frame and encrypt one message made of ``parts`` (concatenated).
+        """Frame and encrypt one message made of ``parts`` (concatenated);
+        returns all its frames, in order. See :meth:`iter_frames`."""
+        return list(self.iter_frames(parts))
 
-        Returns the frames to write, in order. The parts are never joined
-        into one buffer: each frame's plaintext is gathered from memoryview
-        slices of the parts, so the sender holds at most one frame extra.
+    def iter_frames(self, parts: Sequence[bytes | bytearray | memoryview]) -> Iterator[bytes]:
+        """Frame and encrypt one message made of ``parts``, one frame at a time.
+
+        The message is checked now (LocalProtocolViolation if it cannot be
+        sent); each frame is sealed only when the iterator reaches it, so a
+        sender that writes frames as they come holds one frame, not a second
+        encrypted copy of the message. The parts are never joined: each
+        frame's plaintext is gathered from memoryview slices of them. The
+        iterator must be consumed completely and before any other send
+        (nonces are taken in order).
         """
         self._check_alive()
         if self._state is not _State.OPEN or self._local_closed:
@@ -422,7 +447,10 @@ class ChannelConnection:
         if total > self.max_message_size:
             raise LocalProtocolViolation(f"message of {total} bytes exceeds the limit "
                                          f"{self.max_message_size}", peer=self.peer)
-        frames = self._drain()
+        return self._frames(views, total)
+
+    def _frames(self, views: list[memoryview], total: int) -> Iterator[bytes]:
+        yield from self._drain()
         pieces: list[bytes | memoryview] = [bytes([MESSAGE_START]) + total.to_bytes(8, "big")]
         room = MAX_PLAINTEXT - _START_HEADER
         pending = True  # the current frame holds a header not yet sealed
@@ -433,11 +461,10 @@ class ChannelConnection:
                 pieces.append(view[offset : offset + take])
                 offset, room, pending = offset + take, room - take, True
                 if room == 0:
-                    frames.append(self._seal(b"".join(pieces)))
+                    yield self._seal(b"".join(pieces))
                     pieces, room, pending = [bytes([MESSAGE_CONTINUE])], MAX_PLAINTEXT - 1, False
         if pending:  # the last partial frame, or the START of an empty message
-            frames.append(self._seal(b"".join(pieces)))
-        return frames
+            yield self._seal(b"".join(pieces))
 
     def close(self, reason: str = "") -> bytes:
         """An authenticated CLOSE frame (plus anything queued). ``reason`` is

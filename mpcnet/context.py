@@ -159,14 +159,24 @@ class Context:
         # Send to all peers at once so a large message to one does not delay
         # the others; each send has the round deadline (a peer that stops
         # reading blocks the TCP window and must not block us forever).
+        unfinished = set(encoded)
+
+        async def send_one(peer: str, parts: list[bytes | memoryview]) -> None:
+            await self._send_raw(peer, parts)
+            unfinished.discard(peer)
+
         try:
             with trio.fail_after(session.round_timeout):
                 async with trio.open_nursery() as nursery:
                     for peer, parts in encoded.items():
-                        nursery.start_soon(self._send_raw, peer, parts)
+                        nursery.start_soon(send_one, peer, parts)
         except trio.TooSlowError:
-            raise PeerTimeout(f"sending round {session.round} took longer than {session.round_timeout:g}s",
-                              session=session.hex_id) from None
+            slow = sorted(unfinished)
+            err = PeerTimeout(f"{', '.join(slow)} did not take round {session.round}'s message within "
+                              f"{session.round_timeout:g}s (not reading?)", peer=slow[0] if slow else None,
+                              session=session.hex_id)
+            session.fail(err)
+            raise err from None
         except BaseExceptionGroup as group:
             # Report the first MPC error (usually ChannelBroken naming the peer).
             mpc = group.subgroup(MPCError)

@@ -50,7 +50,17 @@ class WireError(MPCError):
 
 class HandshakeError(MPCError):
     """A secure-channel handshake failed: unknown or wrong key, malformed
-    handshake message, version mismatch, or the peer stalled."""
+    handshake message, version mismatch, or the connection dropped.
+
+    ``authentication_failed`` is True when a handshake message failed its
+    cryptographic check: the other end does not hold the key the roster
+    lists (or someone tampered with the messages). Retrying cannot fix that;
+    a dropped connection may be retried."""
+
+    def __init__(self, message: str, *, peer: str | None = None, session: str | None = None,
+                 authentication_failed: bool = False) -> None:
+        super().__init__(message, peer=peer, session=session)
+        self.authentication_failed = authentication_failed
 
 
 class ChannelBroken(MPCError):

@@ -125,14 +125,17 @@ def write_key_file(key: SecretKey, directory: str | os.PathLike[str] = ".", *, o
         },
         indent=2,
     )
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_TRUNC if overwrite else os.O_EXCL)
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
         raise ConfigError(f"key file {path} already exists (refusing to overwrite a secret key)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot write key file {path}: {exc.strerror}") from None
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode on O_TRUNC: tighten it before writing
     with os.fdopen(fd, "w") as f:
         f.write(body + "\n")
-    os.chmod(path, 0o600)
     return path
 
 

@@ -184,7 +184,7 @@ class NoiseKK:
             plaintext = self._cipher.decrypt_with_ad(self._h, ciphertext)
         except ChannelBroken:
             raise HandshakeError("handshake message failed authentication (wrong key, prologue or tampering)",
-                                 peer=self._peer) from None
+                                 peer=self._peer, authentication_failed=True) from None
         self._mix_hash(ciphertext)
         return plaintext
 

@@ -28,7 +28,7 @@ from .context import Context, OSRandomness, Randomness
 from .errors import LocalProtocolViolation, MPCError, RemoteProtocolViolation
 from .registry import ProtocolSpec, get_protocol
 from .session import ABORT, SESSION_ID_BYTES, ReceivedRecord, Session, SessionStats, describe_peer_loss, make_envelope, parse_envelope
-from .transport import PeerLink
+from .transport import PeerLink, close_links
 
 __all__ = ["Party", "PartyResult", "DEFAULT_ROUND_TIMEOUT"]
 
@@ -57,7 +57,7 @@ class Party:
     """A party with links to every peer, able to run protocol sessions."""
 
     def __init__(self, me: str, parties: Sequence[str], links: Mapping[str, PeerLink], *,
-                 limits: wire.Limits = wire.DEFAULT_LIMITS) -> None:
+                 limits: wire.Limits = wire.DEFAULT_LIMITS, max_buffered_per_peer: int | None = None) -> None:
         if me not in parties:
             raise LocalProtocolViolation(f"{me!r} is not one of the parties")
         missing = set(parties) - {me} - set(links)
@@ -68,7 +68,11 @@ class Party:
         self.links = dict(links)
         self.limits = limits
         self._sessions: dict[bytes, Session] = {}
-        self._early: dict[bytes, list[tuple[str, int, int, Any, int]]] = {}
+        self._finished: set[bytes] = set()
+        # peer -> session id -> messages that arrived before we opened the session
+        self._early: dict[str, dict[bytes, list[tuple[int, int, Any, int]]]] = {}
+        self._buffered: dict[str, int] = {}
+        self.max_buffered_per_peer = max_buffered_per_peer or 2 * limits.max_message
         self._lost: dict[str, MPCError] = {}
         self._nursery: trio.Nursery | None = None
         self._nursery_cm: Any = None
@@ -84,9 +88,7 @@ class Party:
                         tb: TracebackType | None) -> bool | None:
         assert self._nursery is not None
         self._nursery.cancel_scope.cancel()
-        with trio.CancelScope(shield=True), trio.move_on_after(2):
-            for link in self.links.values():
-                await link.aclose("party finished")
+        await close_links(self.links.values(), "party finished")
         try:
             return bool(await self._nursery_cm.__aexit__(exc_type, exc, tb))
         except BaseExceptionGroup as group:
@@ -112,28 +114,53 @@ class Party:
             self._peer_lost(peer, exc)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._peer_lost(peer, describe_peer_loss(peer, exc))
+        except Exception as exc:  # noqa: BLE001 - whatever a peer's bytes provoke, only that peer pays
+            log.warning("link to %s: unexpected %s while handling its message", peer, type(exc).__name__)
+            self._peer_lost(peer, RemoteProtocolViolation(f"sent a message that could not be handled "
+                                                          f"({type(exc).__name__})", peer=peer))
+        if peer in self._lost:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await link.aclose("protocol violation" if isinstance(self._lost[peer], RemoteProtocolViolation)
+                                  else "link ended")
 
     def _peer_lost(self, peer: str, error: MPCError) -> None:
         if error.peer is None:
             error.peer = peer
         self._lost.setdefault(peer, error)
-        log.debug("link to %s ended: %s", peer, error.message)
+        self._early.pop(peer, None)
+        self._buffered[peer] = 0
+        log.info("link to %s ended: %s", peer, error.message)
         for session in self._sessions.values():
             session.peer_lost(peer, error)
 
+    def _hold(self, peer: str, size: int) -> None:
+        """Count ``size`` more bytes buffered for ``peer``; cut it off past its budget."""
+        held = self._buffered.get(peer, 0) + size
+        if held > self.max_buffered_per_peer:
+            raise RemoteProtocolViolation(f"has more than {self.max_buffered_per_peer} bytes of messages "
+                                          "waiting at this party", peer=peer)
+        self._buffered[peer] = held
+
+    def _release(self, peer: str, size: int) -> None:
+        self._buffered[peer] = max(0, self._buffered.get(peer, 0) - size)
+
     def _route(self, peer: str, kind: int, sid: bytes, round_no: int, body: Any, size: int) -> None:
+        if sid in self._finished:
+            return  # late traffic (an abort after we finished, say) for a run that is over
+        self._hold(peer, size)
         session = self._sessions.get(sid)
         if session is not None:
-            session.deliver(peer, kind, round_no, body, size)
+            if not session.deliver(peer, kind, round_no, body, size):
+                self._release(peer, size)
             return
-        parked = self._early.get(sid)
-        if parked is None:
-            if len(self._early) >= MAX_EARLY_SESSIONS:
-                raise RemoteProtocolViolation("too many messages for sessions this party has not opened", peer=peer)
-            parked = self._early[sid] = []
-        if sum(1 for p in parked if p[0] == peer) >= MAX_EARLY_MESSAGES:
-            raise RemoteProtocolViolation("too many messages for a session this party has not opened", peer=peer)
-        parked.append((peer, kind, round_no, body, size))
+        # Parked per peer, so one peer's junk can never crowd out another's.
+        parked = self._early.setdefault(peer, {})
+        if sid not in parked and len(parked) >= MAX_EARLY_SESSIONS:
+            raise RemoteProtocolViolation("sent messages for too many sessions this party has not opened", peer=peer)
+        queue = parked.setdefault(sid, [])
+        if len(queue) >= MAX_EARLY_MESSAGES:
+            raise RemoteProtocolViolation("sent too many messages for a session this party has not opened", peer=peer)
+        queue.append((kind, round_no, body, size))
 
     async def run(self, protocol: str | ProtocolSpec, value: Any, *, session_id: bytes,
                   params: Mapping[str, Any] | None = None, round_timeout: float = DEFAULT_ROUND_TIMEOUT,
@@ -157,26 +184,38 @@ class Party:
         value = spec.prepare_input(value, resolved, len(members))
         if not isinstance(session_id, bytes) or len(session_id) != SESSION_ID_BYTES:
             raise LocalProtocolViolation(f"session id must be {SESSION_ID_BYTES} bytes")
-        if session_id in self._sessions:
+        if session_id in self._sessions or session_id in self._finished:
             raise LocalProtocolViolation("a session with this id already ran on this party")
         peers = [p for p in members if p != self.me]
-        session = Session(session_id, self.me, peers, round_timeout=round_timeout, record_view=record_view)
+        session = Session(session_id, self.me, peers, round_timeout=round_timeout, record_view=record_view,
+                          on_consume=self._release)
         self._sessions[session_id] = session
         for peer, err in self._lost.items():
             session.peer_lost(peer, err)
-        for peer, kind, round_no, body, size in self._early.pop(session_id, []):
-            session.deliver(peer, kind, round_no, body, size)
+        for peer, parked in self._early.items():
+            for kind, round_no, body, size in parked.pop(session_id, []):
+                try:
+                    accepted = session.deliver(peer, kind, round_no, body, size)
+                except RemoteProtocolViolation as exc:
+                    self._peer_lost(peer, exc)
+                    break
+                if not accepted:
+                    self._release(peer, size)
         ctx = Context(session=session, parties=members, me=self.me, params=resolved,
                       random=random or OSRandomness(), send=self._send, limits=self.limits)
         log.info("session %s: %s starts %s with %d parties", session.hex_id, self.me, spec.name, len(members))
         start = time.perf_counter()
         try:
             output = await spec.func(ctx, value, **resolved)
+            session.check_finished()
         except BaseException as exc:
             await self._abort(session, exc)
             raise
         finally:
-            session.closed = True
+            for peer, size in session.close():
+                self._release(peer, size)
+            del self._sessions[session_id]
+            self._finished.add(session_id)
         elapsed = time.perf_counter() - start
         log.info("session %s: %s finished in %.3fs, %d rounds", session.hex_id, self.me, elapsed, session.round)
         return PartyResult(self.me, output, session.stats(elapsed), tuple(session.view))

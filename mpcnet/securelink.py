@@ -23,6 +23,7 @@ from .channel import (
     DEFAULT_MAX_MESSAGE_SIZE,
     MAX_PREAMBLE_LEN,
     NEED_DATA,
+    REJECT_FRAME,
     ChannelConnection,
     CloseReceived,
     HandshakeComplete,
@@ -115,8 +116,10 @@ class SecureLink:
             if self._closed or self._send_broken or self._conn.closed_by_peer:
                 raise ChannelBroken("link is closed" if self._closed else "link broke during an earlier send"
                                     if self._send_broken else "peer closed the channel", peer=self.peer)
-            # Encrypt under the lock: nonce order must equal write order.
-            frames = self._conn.send_message(parts)
+            # Encrypt under the lock, one frame at a time as it is written:
+            # nonce order must equal write order, and no second copy of a
+            # large message is ever held.
+            frames = self._conn.iter_frames(parts)
             try:
                 for frame in frames:
                     await self._write(frame)
@@ -125,7 +128,7 @@ class SecureLink:
                 raise
             self.messages_sent += 1
 
-    async def receive_message(self) -> bytearray:
+    async def receive_message(self) -> bytes:
         """The next whole message. Raises ChannelBroken when the link ends,
         including a clean close by the peer ("peer closed the channel")."""
         async with self._receive_lock:
@@ -244,6 +247,17 @@ async def accept_secure(
     except trio.TooSlowError:
         await trio.aclose_forcefully(stream)
         raise PeerTimeout(f"handshake not finished within {handshake_timeout}s", peer=claimed) from None
+    except HandshakeError:
+        if claimed is not None:
+            # Tell a dialer we refuse it, so an honest one with a stale key
+            # stops retrying (best effort, briefly; harmless if it is gone).
+            with trio.move_on_after(0.5):
+                try:
+                    await stream.send_all(REJECT_FRAME)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+        await trio.aclose_forcefully(stream)
+        raise
     except BaseException:
         await trio.aclose_forcefully(stream)
         raise

@@ -25,7 +25,7 @@ the peer):
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -58,6 +58,9 @@ SESSION_ID_BYTES = 16
 #: How many messages for rounds this party has not reached yet a single peer
 #: may park in one session. A peer that floods future rounds is cut off.
 MAX_PENDING_PER_PEER = 64
+#: Seconds a party waits for first-hand evidence when a peer aborts blaming
+#: a third party, before it reports the abort itself.
+ABORT_GRACE = 0.5
 
 
 def new_session_id() -> bytes:
@@ -76,13 +79,15 @@ def parse_envelope(value: Any, peer: str) -> tuple[int, bytes, int, Any]:
     if not (isinstance(value, list) and len(value) == 5):
         raise RemoteProtocolViolation("message is not a valid envelope", peer=peer)
     version, kind, sid, round_no, body = value
-    if version != WIRE_VERSION:
-        raise RemoteProtocolViolation(f"peer speaks wire version {version!r}, we speak {WIRE_VERSION}", peer=peer)
-    if kind not in (DATA, ABORT) or isinstance(kind, bool):
+    # Exact type checks first: a numpy array in any of these fields must not
+    # reach a comparison (its truth value is an error, not a bool).
+    if type(version) is not int or version != WIRE_VERSION:
+        raise RemoteProtocolViolation(f"peer does not speak wire version {WIRE_VERSION}", peer=peer)
+    if type(kind) is not int or kind not in (DATA, ABORT):
         raise RemoteProtocolViolation("envelope has an unknown kind", peer=peer)
-    if not isinstance(sid, bytes) or len(sid) != SESSION_ID_BYTES:
+    if type(sid) is not bytes or len(sid) != SESSION_ID_BYTES:
         raise RemoteProtocolViolation("envelope has a malformed session id", peer=peer)
-    if not isinstance(round_no, int) or isinstance(round_no, bool) or not 0 <= round_no < 2**32:
+    if type(round_no) is not int or not 0 <= round_no < 2**32:
         raise RemoteProtocolViolation("envelope has a malformed round number", peer=peer)
     return kind, sid, round_no, body
 
@@ -122,12 +127,14 @@ class Session:
     :class:`~mpcnet.context.Context`.
     """
 
-    def __init__(self, session_id: bytes, me: str, peers: Iterable[str], *, round_timeout: float, record_view: bool = False) -> None:
+    def __init__(self, session_id: bytes, me: str, peers: Iterable[str], *, round_timeout: float,
+                 record_view: bool = False, on_consume: Callable[[str, int], None] | None = None) -> None:
         self.id = session_id
         self.me = me
         self.peers = frozenset(peers)
         self.round_timeout = round_timeout
         self.record_view = record_view
+        self._on_consume = on_consume or (lambda peer, size: None)
         self.view: list[ReceivedRecord] = []
         self.round = 0  # number of the last round started (protocols may skip ahead)
         self.rounds_done = 0  # rounds this party took part in
@@ -137,6 +144,7 @@ class Session:
         self._changed = trio.Event()
         self.error: MPCError | None = None
         self._lost: dict[str, MPCError] = {}
+        self._pending_abort: tuple[str, MPCError, float] | None = None
         self.closed = False
         self.messages_sent = 0
         self.bytes_sent = 0
@@ -160,33 +168,50 @@ class Session:
             self.error = error
             self._wake()
 
-    def deliver(self, sender: str, kind: int, round_no: int, body: Any, size: int) -> None:
-        """Route one envelope from ``sender`` into this session."""
+    def deliver(self, sender: str, kind: int, round_no: int, body: Any, size: int) -> bool:
+        """Route one envelope from ``sender`` into this session. Returns
+        whether it was kept (False: dropped, nothing is held for it). Raises
+        :class:`RemoteProtocolViolation` when the sender must be cut off
+        altogether (it is not part of this session)."""
         if self.closed or self.error is not None:
-            return  # late traffic for a finished run is dropped
+            return False  # late traffic for a finished run is dropped
         if sender not in self.peers:
-            self.fail(RemoteProtocolViolation("message from a party outside this session", peer=sender))
-            return
+            # Not this session's business: the peer is cut off by the caller,
+            # the session itself goes on.
+            raise RemoteProtocolViolation("sent a message for a session it is not part of", peer=sender)
         if kind == ABORT:
             reason = body.get("reason") if isinstance(body, dict) else None
             culprit = body.get("culprit") if isinstance(body, dict) else None
-            reason = reason if isinstance(reason, str) else "no reason given"
-            blamed = culprit if isinstance(culprit, str) and culprit in self.peers | {self.me} else sender
-            self.fail(SessionAborted(f"{sender} aborted the session: {reason[:200]}", peer=blamed, reported_by=sender))
-            return
+            reason = _printable(reason) if isinstance(reason, str) else "no reason given"
+            # The aborting party is who we can vouch for; whom it blames is its claim.
+            blamed = culprit if isinstance(culprit, str) and culprit in self.peers | {self.me} else None
+            claim = f" (it blames {blamed})" if blamed else ""
+            err = SessionAborted(f"{sender} aborted the session: {reason}{claim}", peer=sender, reported_by=sender)
+            if blamed in self._lost:
+                self.fail(self._lost[blamed])  # our own evidence against the same peer
+            elif blamed is not None and blamed not in (sender, self.me):
+                # Our own link to the blamed peer may be about to report the
+                # same failure first-hand: give it a moment before we settle
+                # for the hearsay.
+                self._pending_abort = (blamed, err, trio.current_time() + ABORT_GRACE)
+                self._wake()
+            else:
+                self.fail(err)
+            return False
         key = (round_no, sender)
         if round_no <= self._done_rounds.get(sender, 0):
             self.fail(RemoteProtocolViolation(f"stray or duplicate message for finished round {round_no}", peer=sender))
-            return
+            return False
         if key in self._mailbox:
             self.fail(RemoteProtocolViolation(f"duplicate message for round {round_no}", peer=sender))
-            return
+            return False
         if self._pending.get(sender, 0) >= MAX_PENDING_PER_PEER:
             self.fail(RemoteProtocolViolation(f"more than {MAX_PENDING_PER_PEER} messages queued ahead of this party", peer=sender))
-            return
+            return False
         self._mailbox[key] = (body, size)
         self._pending[sender] = self._pending.get(sender, 0) + 1
         self._wake()
+        return True
 
     def peer_lost(self, peer: str, error: MPCError) -> None:
         """The link to ``peer`` ended. The run fails as soon as it needs a
@@ -194,6 +219,8 @@ class Session:
         closed after sending everything is no fault)."""
         if peer in self.peers and peer not in self._lost:
             self._lost[peer] = error
+            if self._pending_abort is not None and self._pending_abort[0] == peer:
+                self.fail(error)
             self._wake()
 
     async def collect(self, round_no: int, senders: frozenset[str]) -> dict[str, Any]:
@@ -208,6 +235,14 @@ class Session:
                 lost = [s for s in sorted(missing) if s in self._lost]
                 if lost:
                     self.fail(self._lost[lost[0]])
+                    continue
+                if self._pending_abort is not None:
+                    _, err, settle_at = self._pending_abort
+                    if trio.current_time() >= settle_at:
+                        self.fail(err)
+                        continue
+                    with trio.move_on_at(settle_at):
+                        await self._changed.wait()
                     continue
                 await self._changed.wait()
         if self.error is not None:
@@ -229,6 +264,7 @@ class Session:
             self.messages_received += 1
             self.bytes_received += size
             out[s] = body
+            self._on_consume(s, size)
             if self.record_view:
                 self.view.append(ReceivedRecord(round_no, s, body))
         self.finish_round(round_no)
@@ -248,6 +284,24 @@ class Session:
             self._done_rounds[s] = max(self._done_rounds.get(s, 0), round_no)
         self._check_no_stray(round_no)
 
+    def check_finished(self) -> None:
+        """At the end of a successful run nothing may be left unread: a
+        leftover message was never expected (stray)."""
+        self.check_alive()
+        if self._mailbox:
+            r, s = min(self._mailbox)
+            err = RemoteProtocolViolation(f"unexpected message for round {r} (after the protocol ended)", peer=s,
+                                          session=self.hex_id)
+            self.fail(err)
+            raise err
+
+    def close(self) -> list[tuple[str, int]]:
+        """End the session; returns (sender, bytes) of what it still held."""
+        self.closed = True
+        held = [(s, size) for (_, s), (_, size) in self._mailbox.items()]
+        self._mailbox.clear()
+        return held
+
     def check_alive(self) -> None:
         """Raise the session's error, if it has one."""
         if self.error is not None:
@@ -264,6 +318,12 @@ class Session:
             bytes_received=self.bytes_received,
             wall_time=wall_time,
         )
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    """A peer's text made safe for a terminal or a log: no control
+    characters (no escape sequences), at most ``limit`` characters."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text[:limit])
 
 
 def describe_peer_loss(peer: str, exc: BaseException) -> MPCError:

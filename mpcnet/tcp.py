@@ -25,6 +25,7 @@ from . import wire
 from .errors import ConfigError, HandshakeError, MPCError, PeerTimeout
 from .identity import PartyEntry, Roster, SecretKey
 from .securelink import SecureLink, accept_secure, connect_secure
+from .transport import close_links
 
 __all__ = ["open_mesh", "connect_mesh", "loopback_meshes", "DEFAULT_HANDSHAKE_TIMEOUT"]
 
@@ -80,12 +81,18 @@ async def connect_mesh(
                         max_message_size=limits.max_message, handshake_timeout=handshake_timeout)
                 except HandshakeError as exc:
                     await stream.aclose()
-                    fatal.append(HandshakeError(
-                        f"handshake with {peer.name} failed: {exc.message} (do both parties hold the same "
-                        "roster, with current keys?)", peer=peer.name))
-                    done.cancel()
-                    return
-                except MPCError as exc:  # dropped or stalled mid-handshake: try again
+                    if exc.authentication_failed:
+                        # The peer's reply does not verify against its roster key: fatal.
+                        fatal.append(HandshakeError(
+                            f"{peer.name} failed to authenticate: {exc.message} (do both parties hold the "
+                            "same roster, with current keys?)", peer=peer.name, authentication_failed=True))
+                        done.cancel()
+                        return
+                    # Dropped mid-handshake: the peer restarting, or rejecting
+                    # our key. Retry until the deadline; report the last cause.
+                    failures[peer.name] = (f"handshake failed: {exc.message} (if this persists, {peer.name} "
+                                           "may not have our key in its roster)")
+                except MPCError as exc:  # stalled mid-handshake: try again
                     failures[peer.name] = exc.message
                     await stream.aclose()
                 else:
@@ -102,19 +109,24 @@ async def connect_mesh(
             return roster.public_key_of(name) if name in accept_from and name not in links else None
 
         try:
-            link = await accept_secure(
-                stream, my_id=key.name, static_private=key.private, lookup_public_key=lookup,
-                roster_hash=digest, max_message_size=limits.max_message, handshake_timeout=handshake_timeout)
+            async with handshake_slots:
+                link = await accept_secure(
+                    stream, my_id=key.name, static_private=key.private, lookup_public_key=lookup,
+                    roster_hash=digest, max_message_size=limits.max_message, handshake_timeout=handshake_timeout)
         except MPCError as exc:
             who = claimed[0] if claimed else "an unidentified client"
-            log.info("rejected incoming connection from %s: %s", who, exc.message)
+            log.info("rejected incoming connection claiming to be %s: %s", who, exc.message)
             if claimed and claimed[0] in accept_from:
-                failures[claimed[0]] = f"handshake failed: {exc.message}"
+                # Anyone can claim a name, so say "claiming", not that it was them.
+                failures[claimed[0]] = f"a connection claiming to be {claimed[0]} failed its handshake: {exc.message}"
             await stream.aclose()
             return
         _add(link.peer, link, done)
 
     def _add(name: str, link: SecureLink, done: trio.CancelScope) -> None:
+        if name in links:  # two connections from one peer raced: keep the first
+            nursery_for_close.start_soon(link.aclose, "duplicate connection")
+            return
         links[name] = link
         log.info("%s: secure channel to %s established", key.name, name)
         if len(links) == len(dial_to) + len(accept_from):
@@ -128,12 +140,23 @@ async def connect_mesh(
 
     async def _serve(listener: trio.SocketListener, done: trio.CancelScope, nursery: trio.Nursery) -> None:
         while True:
-            stream = await listener.accept()
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                # Out of file descriptors (a flood of connections, say): wait
+                # for handshakes to time out and free some, keep serving.
+                log.warning("accept failed (%s); retrying", exc.strerror or exc)
+                await trio.sleep(0.1)
+                continue
             nursery.start_soon(handle_incoming, stream, done)
 
+    # At most this many unauthenticated handshakes at once: a flood of
+    # strangers waits its turn (and times out) instead of exhausting us.
+    handshake_slots = trio.CapacityLimiter(2 * len(accept_from) + 16)
     try:
         with trio.move_on_after(connect_timeout):
             async with trio.open_nursery() as nursery:
+                nursery_for_close = nursery
                 if dial_to or accept_from:
                     if accept_from:
                         nursery.start_soon(accept_loop, nursery.cancel_scope, nursery)
@@ -152,9 +175,7 @@ async def connect_mesh(
                 peer=missing[0],
             )
     except BaseException:
-        with trio.CancelScope(shield=True), trio.move_on_after(1):
-            for link in links.values():
-                await link.aclose("mesh setup failed")
+        await close_links(links.values(), "mesh setup failed")
         raise
     finally:
         if own_listeners and listeners:
@@ -174,9 +195,7 @@ async def open_mesh(roster: Roster, key: SecretKey, *, connect_timeout: float,
     try:
         yield links
     finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(2):
-            for link in links.values():
-                await link.aclose("mesh closed")
+        await close_links(links.values(), "mesh closed")
 
 
 @asynccontextmanager
@@ -203,7 +222,5 @@ async def loopback_meshes(keys: Sequence[SecretKey], *, connect_timeout: float =
     try:
         yield meshes
     finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(2):
-            for mesh in meshes:
-                for link in mesh.values():
-                    await link.aclose("simulation finished")
+        await close_links([link for mesh in meshes for link in mesh.values()], "simulation finished")
+

@@ -15,14 +15,14 @@ nothing about sessions or protocols.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 import trio
 
 from .errors import ChannelBroken
 
-__all__ = ["PeerLink", "MemoryLink", "memory_link_pair", "memory_mesh"]
+__all__ = ["PeerLink", "MemoryLink", "memory_link_pair", "memory_mesh", "close_links"]
 
 
 @runtime_checkable
@@ -89,3 +89,12 @@ def memory_mesh(names: Sequence[str]) -> dict[str, dict[str, MemoryLink]]:
         for b in names[i + 1 :]:
             mesh[a][b], mesh[b][a] = memory_link_pair(a, b)
     return mesh
+
+
+async def close_links(links: Iterable[PeerLink], reason: str, timeout: float = 2.0) -> None:
+    """Close links concurrently, shielded from cancellation, within ``timeout``
+    (each link's close frame is best effort; its socket is closed regardless)."""
+    with trio.CancelScope(shield=True), trio.move_on_after(timeout):
+        async with trio.open_nursery() as nursery:
+            for link in links:
+                nursery.start_soon(link.aclose, reason)

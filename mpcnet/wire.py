@@ -205,14 +205,21 @@ class _ArrayRefs:
         chunk = self.body[self.offset : self.offset + nbytes]
         self.offset += nbytes
         arr = np.frombuffer(chunk, dtype=dtype) if nbytes else np.zeros(0, dtype=dtype)
-        return arr.reshape(shape)
+        arr = arr.reshape(shape)
+        arr.flags.writeable = False  # a view of the message buffer: never write through it
+        return arr
+
+
+_SCALARS = (type(None), bool, int, str, bytes, np.ndarray)
 
 
 def _check_types(value: Any, depth: int, limits: Limits) -> None:
+    """Allow-list the decoded value: msgpack can also produce floats and
+    Timestamps (ext type -1 bypasses ext_hook); neither is ours."""
     if depth > limits.max_depth:
         raise WireError("message is nested too deeply")
-    if isinstance(value, float):
-        raise WireError("floats are not allowed on the wire")
+    if not isinstance(value, (list, dict)) and type(value) not in _SCALARS:
+        raise WireError(f"type {type(value).__name__} is not allowed on the wire")
     if isinstance(value, list):
         for v in value:
             _check_types(v, depth + 1, limits)

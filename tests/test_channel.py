@@ -130,7 +130,7 @@ def test_large_vector_spans_many_frames_and_is_reassembled():
     assert len(frames) == -(-(vector.nbytes + 8) // 65518) > 100
     assert all(len(frame) <= 2 + 65535 for frame in frames)
     [event] = drain(bob, b"".join(frames))
-    assert isinstance(event.data, bytearray)
+    assert isinstance(event.data, bytes)
     assert np.array_equal(np.frombuffer(event.data, dtype=np.uint64), vector)
 
 
@@ -743,3 +743,24 @@ async def test_concurrent_senders_never_interleave_frames():
                 received.append(await bob.receive_message())
         assert all(len(m) == size and m == bytes([m[0]]) * size for m in received)
         assert sorted(m[0] for m in received) == sorted(list(range(5)) * 3)
+
+
+def test_announced_size_costs_nothing_until_the_data_arrives():
+    import tracemalloc
+
+    alice, send = open_against_raw_responder(max_message_size=256 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        assert drain(alice, sealed(send, start_frame(256 * 1024 * 1024, b"x"))) == []
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024  # a 27-byte frame does not reserve 256 MiB
+
+
+def test_rejected_dialer_fails_at_once_with_authentication_failed():
+    alice = ChannelConnection(True, ALICE[0], BOB[1], PROLOGUE, "bob")
+    alice.start()
+    with pytest.raises(HandshakeError, match="rejected our handshake") as info:
+        drain(alice, b"\x00\x00")
+    assert info.value.authentication_failed

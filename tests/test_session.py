@@ -237,3 +237,110 @@ def test_local_misuse_is_a_local_violation():
 def test_echo_rounds_runs_three_rounds():
     result = mpcnet.simulate("test-echo-rounds", [1, 2, 3])
     assert result.outputs[0] == [5, 5, 5] and result.stats[0].rounds == 3
+
+
+# --- regressions from the hostile review -------------------------------------
+
+@pytest.mark.trio
+async def test_envelope_with_array_fields_only_cuts_off_that_peer():
+    async def script(link, sid):
+        await link.send_message(wire.encode([np.array([1, 2], dtype=np.uint8), DATA, sid, 1, 0]))
+        await trio.sleep_forever()
+
+    with trio.fail_after(10), pytest.raises(RemoteProtocolViolation) as info:
+        await run_with_scripted_peer(script)
+    assert info.value.peer == "p1"
+
+
+@pytest.mark.trio
+async def test_abort_reason_is_sanitised_and_blame_is_only_a_claim():
+    async def script(link, sid):
+        await send_envelope(link, ABORT, sid, 0, {"reason": "\x1b[2Jforged", "culprit": "p0"})
+        await trio.sleep_forever()
+
+    with trio.fail_after(10), pytest.raises(SessionAborted) as info:
+        await run_with_scripted_peer(script)
+    assert info.value.peer == "p1"  # the sender, not whoever it blames
+    assert "\x1b" not in str(info.value) and "blames p0" in str(info.value)
+
+
+@pytest.mark.trio
+async def test_one_peer_flooding_unopened_sessions_does_not_cut_off_another():
+    names = ["p0", "p1", "p2"]
+    mesh = memory_mesh(names)
+    sid = new_session_id()
+    outcome = {}
+
+    async def honest(name):
+        async with Party(name, names, mesh[name]) as party:
+            if name == "p1":
+                await trio.sleep(0.2)  # let p2's junk arrive first
+            outcome[name] = await party.run("secure-sum", 1, session_id=sid, parties=["p0", "p1"])
+
+    async def flooder():
+        try:
+            for _ in range(40):
+                await send_envelope(mesh["p2"]["p0"], DATA, new_session_id(), 1, 0)
+        except ChannelBroken:
+            outcome["flooder cut off"] = True  # p0 closed its link to the flooder
+        await trio.sleep_forever()
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(flooder)
+            async with trio.open_nursery() as honest_nursery:
+                honest_nursery.start_soon(honest, "p0")
+                honest_nursery.start_soon(honest, "p1")
+            nursery.cancel_scope.cancel()
+    assert outcome["p0"].output == outcome["p1"].output == 2
+    assert outcome["flooder cut off"]
+
+
+@pytest.mark.trio
+async def test_message_from_a_non_member_does_not_end_the_session():
+    names = ["p0", "p1", "p2"]
+    mesh = memory_mesh(names)
+    sid = new_session_id()
+    outcome = {}
+
+    async def member(name):
+        async with Party(name, names, mesh[name]) as party:
+            if name == "p1":
+                await trio.sleep(0.1)
+            outcome[name] = await party.run("secure-sum", 5, session_id=sid, parties=["p0", "p1"])
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(member, "p0")
+            nursery.start_soon(member, "p1")
+            await trio.sleep(0.05)
+            await send_envelope(mesh["p2"]["p0"], DATA, sid, 1, np.array([1], dtype=np.uint64))
+    assert outcome["p0"].output == 10
+
+
+@pytest.mark.trio
+async def test_leftover_message_at_the_end_is_a_stray():
+    async def script(link, sid):
+        await send_envelope(link, DATA, sid, 1, np.array([7], dtype=np.uint64))
+        await send_envelope(link, DATA, sid, 2, np.array([7], dtype=np.uint64))
+        await send_envelope(link, DATA, sid, 3, np.array([7], dtype=np.uint64))  # secure-sum has 2 rounds
+        await trio.sleep_forever()
+
+    with trio.fail_after(10), pytest.raises(RemoteProtocolViolation, match="after the protocol ended") as info:
+        await run_with_scripted_peer(script)
+    assert info.value.peer == "p1"
+
+
+@pytest.mark.trio
+async def test_peer_that_stops_reading_is_named(autojump_clock):
+    names = ["p0", "p1"]
+    mesh = memory_mesh(names)  # 64-message buffers: fill p1's and it blocks p0
+    sid = new_session_id()
+
+    with trio.fail_after(1000):
+        async with Party("p0", names, {"p1": mesh["p0"]["p1"]}) as party:
+            for _ in range(64):
+                await mesh["p0"]["p1"].send_message([b"x"])
+            with pytest.raises(PeerTimeout) as info:
+                await party.run("secure-sum", 1, session_id=sid, round_timeout=5)
+    assert info.value.peer == "p1" and "not reading" in str(info.value)

@@ -147,3 +147,15 @@ def test_mutated_messages_only_raise_wire_error(value, data):
         wire.decode(bytes(raw))
     except WireError:
         pass
+
+
+def test_msgpack_timestamps_are_refused():
+    # ext type -1 is decoded by msgpack itself, bypassing ext_hook
+    with pytest.raises(WireError, match="Timestamp"):
+        wire.decode(_raw(msgpack.Timestamp(1, 0)))
+
+
+def test_decoded_arrays_are_read_only():
+    out = wire.decode(bytearray(b"".join(wire.encode(np.arange(3, dtype=np.uint64)))))
+    with pytest.raises(ValueError):
+        out[0] = 5
