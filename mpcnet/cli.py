@@ -9,19 +9,22 @@ run, 130 when interrupted. ``--debug`` shows tracebacks and debug logs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 
 from . import __version__
+from .context import ProgressCallback
 from .errors import ConfigError, InputError, MPCError
 from .identity import format_public_key, generate_key, load_key_file, load_roster, write_key_file
 from .party import DEFAULT_ROUND_TIMEOUT
+from .progress import ProgressBar
 from .registry import all_protocols, get_protocol
 from .runner import DEFAULT_CONNECT_TIMEOUT, run_party, simulate
 
@@ -89,6 +92,21 @@ def _short(value: Any, limit: int = 8) -> str:
     return str(value)
 
 
+@contextlib.contextmanager
+def _progress(args: argparse.Namespace) -> Iterator[ProgressCallback | None]:
+    """A progress bar on stderr when asked for (--progress) or when stderr is
+    a terminal, unless --no-progress."""
+    wanted = args.progress if args.progress is not None else sys.stderr.isatty()
+    if not wanted:
+        yield None
+        return
+    bar = ProgressBar()
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
     key = generate_key(args.name)
     path = write_key_file(key, args.dir, overwrite=args.force)
@@ -118,8 +136,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if not isinstance(inputs, list):
         raise InputError("the inputs file must hold a JSON list with one input per party")
     names = args.names.split(",") if args.names else None
-    result = simulate(get_protocol(args.protocol), inputs, params=_parse_params(args.param),
-                      transport=args.transport, names=names, seed=args.seed, round_timeout=args.timeout)
+    with _progress(args) as progress:
+        result = simulate(get_protocol(args.protocol), inputs, params=_parse_params(args.param),
+                          transport=args.transport, names=names, seed=args.seed, round_timeout=args.timeout,
+                          progress=progress)
     if args.json:
         _emit({"protocol": result.protocol, "transport": result.transport, "parties": list(result.parties),
                "outputs": list(result.outputs), "stats": [s.to_dict() for s in result.stats],
@@ -138,9 +158,10 @@ def cmd_party(args: argparse.Namespace) -> int:
     if key.name != args.id:
         raise ConfigError(f"--id {args.id!r} does not match the key file, which belongs to {key.name!r}")
     value = _read_input_json(args.input_json)
-    result = run_party(get_protocol(args.protocol), value, roster=roster, key=key, params=_parse_params(args.param),
-                       session_label=args.session, round_timeout=args.timeout,
-                       connect_timeout=args.connect_timeout)
+    with _progress(args) as progress:
+        result = run_party(get_protocol(args.protocol), value, roster=roster, key=key,
+                           params=_parse_params(args.param), session_label=args.session,
+                           round_timeout=args.timeout, connect_timeout=args.connect_timeout, progress=progress)
     if args.json:
         _emit({"party": result.party, "output": result.output, "stats": result.stats.to_dict()})
     else:
@@ -153,6 +174,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo  # noqa: PLC0415
 
     return run_demo(transport=args.transport, as_json=args.json)
+
+
+def _progress_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="show a progress bar on stderr (default: when stderr is a terminal)")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed the parties' randomness (simulations only: NOT private)")
     p.add_argument("--timeout", type=float, default=DEFAULT_ROUND_TIMEOUT, help="round deadline in seconds")
     p.add_argument("--json", action="store_true")
+    _progress_flags(p)
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("party", help="run one party of a protocol against the roster's other parties")
@@ -201,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-timeout", type=float, default=DEFAULT_CONNECT_TIMEOUT,
                    help="seconds to wait for every peer to be connected")
     p.add_argument("--json", action="store_true")
+    _progress_flags(p)
     p.set_defaults(func=cmd_party)
     return parser
 

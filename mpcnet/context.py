@@ -24,7 +24,10 @@ from .session import DATA, make_envelope
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["Context", "Randomness", "OSRandomness", "SeededRandomness"]
+__all__ = ["Context", "Randomness", "OSRandomness", "SeededRandomness", "ProgressCallback"]
+
+#: ``callback(party, stage, done, total)``, see :meth:`Context.report_progress`.
+ProgressCallback = Callable[[str, str, int, int], None]
 
 
 class Randomness:
@@ -79,7 +82,8 @@ class Context:
     """
 
     def __init__(self, *, session: Session, parties: list[str], me: str, params: Mapping[str, Any],
-                 random: Randomness, send: Callable[[str, list[bytes | memoryview]], Any], limits: wire.Limits) -> None:
+                 random: Randomness, send: Callable[[str, list[bytes | memoryview]], Any], limits: wire.Limits,
+                 progress: ProgressCallback | None = None) -> None:
         self._session = session
         self._send_raw = send
         self._limits = limits
@@ -90,11 +94,19 @@ class Context:
         self.peers = [p for p in self.parties if p != me]
         self.params = dict(params)
         self.random = random
+        self._progress = progress
 
     @property
     def round(self) -> int:
         """The number of the last round this party started."""
         return self._session.round
+
+    def report_progress(self, stage: str, done: int, total: int) -> None:
+        """Tell whoever runs this party how far a long local step has got
+        (e.g. "blinding", 250_000, 1_000_000). The CLI draws a progress bar
+        from it; without a listener it costs nothing. Never pass secrets."""
+        if self._progress is not None:
+            self._progress(self.me, stage, done, total)
 
     @property
     def session_id(self) -> str:

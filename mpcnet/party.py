@@ -24,7 +24,7 @@ import attrs
 import trio
 
 from . import wire
-from .context import Context, OSRandomness, Randomness
+from .context import Context, OSRandomness, ProgressCallback, Randomness
 from .errors import LocalProtocolViolation, MPCError, RemoteProtocolViolation
 from .registry import ProtocolSpec, get_protocol
 from .session import ABORT, SESSION_ID_BYTES, ReceivedRecord, Session, SessionStats, describe_peer_loss, make_envelope, parse_envelope
@@ -165,7 +165,7 @@ class Party:
     async def run(self, protocol: str | ProtocolSpec, value: Any, *, session_id: bytes,
                   params: Mapping[str, Any] | None = None, round_timeout: float = DEFAULT_ROUND_TIMEOUT,
                   random: Randomness | None = None, record_view: bool = False,
-                  parties: Sequence[str] | None = None) -> PartyResult:
+                  parties: Sequence[str] | None = None, progress: ProgressCallback | None = None) -> PartyResult:
         """Run one session of ``protocol`` with input ``value``.
 
         All parties must use the same ``session_id``, ``params`` and
@@ -202,7 +202,7 @@ class Party:
                 if not accepted:
                     self._release(peer, size)
         ctx = Context(session=session, parties=members, me=self.me, params=resolved,
-                      random=random or OSRandomness(), send=self._send, limits=self.limits)
+                      random=random or OSRandomness(), send=self._send, limits=self.limits, progress=progress)
         log.info("session %s: %s starts %s with %d parties", session.hex_id, self.me, spec.name, len(members))
         start = time.perf_counter()
         try:

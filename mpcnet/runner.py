@@ -17,7 +17,7 @@ import attrs
 import trio
 
 from . import wire
-from .context import OSRandomness, Randomness, SeededRandomness
+from .context import OSRandomness, ProgressCallback, Randomness, SeededRandomness
 from .errors import ConfigError, InputError, SessionAborted
 from .identity import Roster, SecretKey, generate_key
 from .party import DEFAULT_ROUND_TIMEOUT, Party, PartyResult
@@ -93,6 +93,7 @@ async def simulate_async(
     round_timeout: float = DEFAULT_ROUND_TIMEOUT,
     record_views: bool = False,
     limits: wire.Limits = wire.DEFAULT_LIMITS,
+    progress: ProgressCallback | None = None,
 ) -> SimulationResult:
     """Run ``protocol`` with one party per element of ``inputs``, all in this
     process, over the in-memory mesh (``transport="memory"``) or over real
@@ -125,7 +126,7 @@ async def simulate_async(
             async with Party(name, parties, links, limits=limits) as party:
                 results[name] = await party.run(spec, inputs[i], session_id=session_id, params=resolved,
                                                 round_timeout=round_timeout, random=randomness(i),
-                                                record_view=record_views)
+                                                record_view=record_views, progress=progress)
         except Exception as exc:  # reported below: the root cause is raised
             errors[name] = exc
 
@@ -169,6 +170,7 @@ async def run_party_async(
     round_timeout: float = DEFAULT_ROUND_TIMEOUT,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     limits: wire.Limits = wire.DEFAULT_LIMITS,
+    progress: ProgressCallback | None = None,
 ) -> PartyResult:
     """Run one party of ``protocol`` against the roster's other parties.
 
@@ -192,7 +194,7 @@ async def run_party_async(
     async with open_mesh(roster, key, connect_timeout=connect_timeout, limits=limits) as links:
         async with Party(key.name, roster.names, links, limits=limits) as party:
             return await party.run(spec, value, session_id=session_id, params=resolved,
-                                   round_timeout=round_timeout)
+                                   round_timeout=round_timeout, progress=progress)
 
 
 def run_party(protocol: str | ProtocolSpec, value: Any, **kwargs: Any) -> PartyResult:
