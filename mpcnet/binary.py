@@ -32,6 +32,7 @@ __all__ = [
     "bnot",
     "bxor",
     "greater_than",
+    "less_than_public",
     "equal",
     "mux",
     "all_of",
@@ -114,6 +115,27 @@ async def greater_than(eng: ShamirEngine, x: Array, y: Array, *, signed: bool = 
         g_lo, g_hi = g[..., 0::2], g[..., 1::2]
         e_lo, e_hi = e[..., 0::2], e[..., 1::2]
         if g.shape[-1] == 2:  # last level: E is not needed any more
+            (carry,) = await eng.mul_many([(e_hi, g_lo)])
+            g = bxor(g_hi, carry)
+            break
+        carry, e = await eng.mul_many([(e_hi, g_lo), (e_hi, e_lo)])
+        g = bxor(g_hi, carry)
+    return g[..., 0]
+
+
+async def less_than_public(eng: ShamirEngine, x: Array, c: Array) -> Array:
+    """Shared bits of ``x < c`` for shared k-bit ``x`` and PUBLIC plain bits
+    ``c`` (same shape). With one side public the first AND layer is local,
+    so this takes ``ceil(log2 k)`` rounds."""
+    _check_engine(eng)
+    c = np.asarray(c, dtype=np.uint8)
+    g = c * bnot(x)  # c_i AND NOT x_i: c_i is public 0/1, so this selects locally
+    e = bnot(bxor(x, c))
+    g, e = _pad_pow2(g, 0), _pad_pow2(e, 1)
+    while g.shape[-1] > 1:
+        g_lo, g_hi = g[..., 0::2], g[..., 1::2]
+        e_lo, e_hi = e[..., 0::2], e[..., 1::2]
+        if g.shape[-1] == 2:
             (carry,) = await eng.mul_many([(e_hi, g_lo)])
             g = bxor(g_hi, carry)
             break

@@ -35,7 +35,7 @@ from .binary import bnot, bxor
 from .errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
 from .shamir import ShamirEngine
 
-__all__ = ["random_elements", "dabits", "bit_decompose", "bits_to_field", "less_than", "STATISTICAL_SECURITY"]
+__all__ = ["random_elements", "random_bits", "dabits", "bit_decompose", "bits_to_field", "less_than", "STATISTICAL_SECURITY"]
 
 Array = np.ndarray[Any, Any]
 
@@ -81,6 +81,18 @@ async def _contribute(eng: ShamirEngine, items: list[tuple[ShamirEngine, Array |
                     raise RemoteProtocolViolation("malformed random contribution", peer=p)
                 out[j].append(e.field.from_wire(parts[j], shapes[j] or e._wire_shape(parts[j], None, p), p))
     return out
+
+
+async def random_bits(eng_b: ShamirEngine, shape: tuple[int, ...]) -> Array:
+    """Shares of uniformly random bits in GF(2^8) (1 round): the XOR of one
+    random bit from each of the first t+1 compute parties."""
+    size = int(np.prod(shape, dtype=np.int64))
+    mine = (np.frombuffer(eng_b.ctx.random.bytes(size), dtype=np.uint8) & 1).reshape(shape)
+    (parts,) = await _contribute(eng_b, [(eng_b, mine)])
+    total = parts[0]
+    for p in parts[1:]:
+        total = bxor(total, p)
+    return total
 
 
 async def random_elements(eng: ShamirEngine, shape: tuple[int, ...]) -> Array:

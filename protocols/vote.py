@@ -1,0 +1,289 @@
+"""Voting: tallies, threshold referenda and differentially private tallies.
+
+Ballots are Shamir-shared in Z_(2^127-1) among the compute parties (roles as
+in the auction: ``compute_parties=0`` means every voter also computes, n >= 3).
+Every ballot is checked inside MPC before it counts:
+
+* ``vote``: a ballot is a vector of K entries that must be one-hot. With a
+  fresh secret random vector ``r`` the parties open
+  ``c = sum_i r_i (v_i^2 - v_i) + r_K (sum_i v_i - 1)``: zero for a valid
+  ballot; for an invalid one a uniform element, zero only with probability
+  2^-127. So the check reveals validity and nothing else about the ballot.
+  Invalid ballots are excluded and their voters reported (a WARNING log line,
+  and in the output with ``details=true``).
+* ``referendum``: each ballot is a bit (checked the same way); the parties add
+  the valid ballots and open only ``[yes >= threshold]`` (default: at least
+  half of the valid voters), via an arithmetic comparison (bit decomposition
+  with 40-bit statistical masking). The counts are never opened: a unanimous
+  result does not show how everyone voted.
+* ``dp-vote``: the tally plus discrete Laplace noise of scale 2/epsilon per
+  option, generated inside MPC (:mod:`mpcnet.mpcnoise`): nobody ever sees the
+  exact counts or the noise.
+
+Security: semi-honest; private against any t < c/2 colluding compute parties
+plus any number of colluding voters.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from mpcnet import ConfigError, Context, InputError, Param, RemoteProtocolViolation, protocol
+from mpcnet.convert import bits_to_field, less_than, random_elements
+from mpcnet.fields import GF256, P127
+from mpcnet.mpcnoise import shared_discrete_laplace
+from mpcnet.shamir import ShamirEngine
+
+from ._roles import COMPUTE_PARTIES, RESULT_ROUND, check_role, split_roles
+
+log = logging.getLogger("protocols.vote")
+
+Array = np.ndarray[Any, Any]
+SECURITY = ("semi-honest; honest majority: private against any t < c/2 colluding compute parties plus any "
+            "number of colluding voters (Shamir over Z_(2^127-1))")
+
+
+def _positive_options(v: int, n: int) -> str | None:
+    return None if 2 <= v <= 1000 else "must be between 2 and 1000"
+
+
+def _positive_epsilon(v: float, n: int) -> str | None:
+    return None if 0 < v <= 100 and math.isfinite(v) else "must be a number in (0, 100]"
+
+
+def _ballot(value: Any, options: int) -> list[int]:
+    """An option index becomes a one-hot ballot; an explicit ballot (a list of
+    K integers) is passed through so that the MPC check, not the client,
+    decides whether it is valid."""
+    if isinstance(value, bool) or not isinstance(value, (int, list)):
+        raise InputError("a vote is an option index (or an explicit ballot: a list of one integer per option)")
+    if isinstance(value, int):
+        if not 0 <= value < options:
+            raise InputError(f"option index must be between 0 and {options - 1}")
+        return [1 if i == value else 0 for i in range(options)]
+    if len(value) != options or not all(type(v) is int and 0 <= v < P127.p for v in value):
+        raise InputError(f"an explicit ballot must be a list of {options} non-negative integers")
+    return list(value)
+
+
+def _validate_vote(value: Any, params: Mapping[str, Any], n: int) -> Any:
+    split_roles(n, params["compute_parties"], "voting")
+    return None if value is None else _ballot(value, params["options"])
+
+
+def _validate_yes_no(value: Any, params: Mapping[str, Any], n: int) -> Any:
+    split_roles(n, params["compute_parties"], "a referendum")
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return [int(value)]
+    if isinstance(value, int) and value in (0, 1):
+        return [value]
+    if isinstance(value, list) and len(value) == 1 and type(value[0]) is int and 0 <= value[0] < P127.p:
+        return list(value)  # an explicit ballot, checked inside MPC
+    raise InputError("a referendum vote is true/false or 0/1")
+
+
+async def _share_ballots(ctx: Context, value: Any, compute_parties: int, width: int,
+                         one_hot: bool) -> tuple[ShamirEngine, ShamirEngine, list[str], Array | None, list[str]]:
+    """Input round and the in-MPC validity check. Returns the engines, the
+    voters, the valid ballots' shares (compute parties) and invalid voters."""
+    c, voter_idx = split_roles(ctx.n, compute_parties, "voting")
+    voters = [ctx.parties[i] for i in voter_idx]
+    check_role(ctx, value, voters, "voter")
+    ep = ShamirEngine(ctx, P127, compute=ctx.parties[:c])
+    eb = ShamirEngine(ctx, GF256, compute=ctx.parties[:c])
+    mine = P127.from_ints(np.array(value, dtype=object)) if value is not None else None
+    shared = await ep.input({v: (width,) for v in voters}, mine)
+    if not ep.is_compute:
+        return ep, eb, voters, None, []
+    ballots = np.stack([shared[v] for v in voters])  # (m, K)
+    m = len(voters)
+    squares = await ep.mul(ballots, ballots)
+    residual = ep.sub(squares, ballots)  # zero iff every entry is 0 or 1
+    if one_hot:
+        total = ballots.sum(axis=1) % P127.p
+        residual = np.concatenate([residual, ep.add_public(total, -1)[:, None]], axis=1)
+    r = await random_elements(ep, residual.shape)
+    mixed = (await ep.mul(r, residual)).sum(axis=1) % P127.p
+    check = await ep.open(mixed, to=ep.compute)
+    assert check is not None
+    valid = np.asarray(check, dtype=object) == 0
+    invalid = [voters[i] for i in range(m) if not valid[i]]
+    if invalid:
+        log.warning("session %s: invalid ballot(s) from %s excluded", ctx.session_id[:12], ", ".join(invalid))
+    return ep, eb, voters, ballots[valid], invalid
+
+
+async def _publish(ctx: Context, ep: ShamirEngine, shares: Array | None, length: int, compute_parties: int,
+                   invalid: list[str] | None = None) -> tuple[Array, list[str]]:
+    """One round: open ``length`` result elements to every party, together
+    with the mask of voters whose ballot was invalid (compute parties know
+    it from the check; input-only voters learn it here)."""
+    if compute_parties and compute_parties < ctx.n:
+        ctx.skip_to_round(RESULT_ROUND)
+    payload = None
+    if ep.is_compute:
+        assert shares is not None
+        mask = P127.from_ints(np.array([1 if p in (invalid or []) else 0 for p in ctx.parties], dtype=object))
+        payload = np.concatenate([shares, mask])
+    opened = await ep.open(payload)
+    assert opened is not None
+    values = np.asarray(opened, dtype=object)
+    if len(values) != length + ctx.n:
+        raise RemoteProtocolViolation("the opened result has the wrong length")
+    flagged = [p for p, f in zip(ctx.parties, values[length:], strict=True) if int(f)]
+    return values[:length], flagged
+
+
+VOTE_PARAMS = (
+    Param("options", int, 2, "number of options K", check=_positive_options),
+    COMPUTE_PARTIES,
+    Param("details", bool, False, 'output {"counts": [...], "invalid": [voters]} instead of the counts'),
+)
+
+
+@protocol(
+    "vote",
+    min_parties=3,
+    security=SECURITY,
+    reveals="the number of valid votes per option, and which voters (if any) cast an invalid ballot, to every "
+            "party; no single vote",
+    input="an option index 0..K-1 (or an explicit ballot, a list of K integers, checked to be one-hot inside MPC); "
+          "null for a compute-only party",
+    output="the list of K counts (with details=true: {\"counts\": [...], \"invalid\": [...]})",
+    params=VOTE_PARAMS,
+    validate_input=_validate_vote,
+)
+async def vote(ctx: Context, value: Any, *, options: int, compute_parties: int, details: bool) -> Any:
+    """Tally of votes among K options; invalid ballots are rejected inside MPC."""
+    ep, _, _, valid, invalid = await _share_ballots(ctx, value, compute_parties, options, one_hot=True)
+    tally = None
+    if valid is not None:
+        tally = valid.sum(axis=0) % P127.p if len(valid) else P127.zeros(options)
+    opened, invalid = await _publish(ctx, ep, tally, options, compute_parties, invalid)
+    counts = [int(x) for x in opened]
+    return {"counts": counts, "invalid": invalid} if details else counts
+
+
+@protocol(
+    "referendum",
+    min_parties=3,
+    security=SECURITY,
+    reveals='only the decision ("YES" if the yes-count is at least the threshold), and which voters cast an '
+            "invalid ballot, to every party; not the counts",
+    input="true/false or 1/0; null for a compute-only party",
+    output='"YES" or "NO"',
+    params=(
+        Param("threshold", int, -1, "YES when the yes-count is at least this (default -1: at least half of the "
+              "valid voters)", check=lambda v, n: None if v >= -1 else "must be -1 (half) or a count >= 0"),
+        COMPUTE_PARTIES,
+    ),
+    validate_input=_validate_yes_no,
+)
+async def referendum(ctx: Context, value: Any, *, threshold: int, compute_parties: int) -> str:
+    """Yes/no vote that reveals only whether the threshold was reached."""
+    ep, eb, voters, valid, invalid = await _share_ballots(ctx, value, compute_parties, 1, one_hot=False)
+    decision = None
+    if valid is not None:
+        m = len(valid)
+        t = (m + 1) // 2 if threshold < 0 else threshold
+        yes = valid.sum(axis=0) % P127.p  # shape (1,)
+        k = max(2, (max(m, t) + 1).bit_length() + 1)
+        below = await less_than(ep, eb, yes, P127.const(t, (1,)), k)
+        # [yes >= t] = 1 - [yes < t], moved into Z_p to be opened like the other results
+        decision = ep.sub(P127.const(1, (1,)), await bits_to_field(ep, eb, below))
+    opened, _ = await _publish(ctx, ep, decision, 1, compute_parties, invalid)
+    return "YES" if int(opened[0]) == 1 else "NO"
+
+
+@protocol(
+    "dp-vote",
+    min_parties=3,
+    security=SECURITY + "; the output is epsilon-DP with respect to any one ballot (noise generated inside MPC)",
+    reveals="noisy counts per option (discrete Laplace noise of scale 2/epsilon, never seen by anyone), and "
+            "which voters cast an invalid ballot, to every party",
+    input="an option index 0..K-1; null for a compute-only party",
+    output="the list of K noisy counts (integers, possibly negative)",
+    params=(
+        Param("options", int, 2, "number of options K", check=_positive_options),
+        Param("epsilon", float, 1.0, "privacy parameter epsilon", check=_positive_epsilon),
+        COMPUTE_PARTIES,
+    ),
+    validate_input=_validate_vote,
+)
+async def dp_vote(ctx: Context, value: Any, *, options: int, epsilon: float, compute_parties: int) -> list[int]:
+    """Tally with differentially private noise added inside MPC."""
+    ep, eb, _, valid, invalid = await _share_ballots(ctx, value, compute_parties, options, one_hot=True)
+    noisy = None
+    if valid is not None:
+        tally = valid.sum(axis=0) % P127.p if len(valid) else P127.zeros(options)
+        # Changing one ballot moves two counts by one each: L1 sensitivity 2.
+        noise = await shared_discrete_laplace(ep, eb, Fraction(2) / Fraction(str(epsilon)), options)
+        noisy = ep.add(tally, noise)
+    opened, _ = await _publish(ctx, ep, noisy, options, compute_parties, invalid)
+    return [int(x) for x in P127.signed(opened)]
+
+
+def _clamp_check(params: Mapping[str, Any]) -> None:
+    if params["lower"] is None or params["upper"] is None:
+        raise ConfigError("dp-sum needs --param lower=L and --param upper=U (the clamping bounds)")
+    if params["lower"] >= params["upper"]:
+        raise ConfigError("dp-sum needs lower < upper")
+    if max(abs(params["lower"]), abs(params["upper"])) >= 2**62:
+        raise ConfigError("dp-sum bounds must be below 2^62 in absolute value")
+
+
+def _validate_dp_sum(value: Any, params: Mapping[str, Any], n: int) -> Any:
+    split_roles(n, params["compute_parties"], "dp-sum")
+    _clamp_check(params)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError("a dp-sum input is an integer")
+    # Clamping (not rejecting) is what bounds one party's influence: the
+    # sensitivity is upper - lower whatever the party holds.
+    return min(max(value, params["lower"]), params["upper"])
+
+
+@protocol(
+    "dp-sum",
+    min_parties=3,
+    security=SECURITY + "; the output is (epsilon, delta < 2^-55)-DP with respect to any one party's input "
+             "(noise generated inside MPC, unknown to every coalition of up to t compute parties)",
+    reveals="the sum of the clamped inputs plus discrete Laplace noise of scale (upper-lower)/epsilon, the same "
+            "value to every party; nobody sees the exact sum or the noise",
+    input="an integer (clamped to [lower, upper]); null for a compute-only party",
+    output="the noisy sum (an integer)",
+    params=(
+        Param("epsilon", float, 1.0, "privacy parameter epsilon", check=_positive_epsilon),
+        Param("lower", int, None, "lower clamping bound L (required)"),
+        Param("upper", int, None, "upper clamping bound U (required)"),
+        COMPUTE_PARTIES,
+    ),
+    validate_input=_validate_dp_sum,
+)
+async def dp_sum(ctx: Context, value: Any, *, epsilon: float, lower: int, upper: int, compute_parties: int) -> int:
+    """Sum with differentially private noise added inside MPC."""
+    c, input_idx = split_roles(ctx.n, compute_parties, "dp-sum")
+    contributors = [ctx.parties[i] for i in input_idx]
+    check_role(ctx, value, contributors, "contributor")
+    ep = ShamirEngine(ctx, P127, compute=ctx.parties[:c])
+    eb = ShamirEngine(ctx, GF256, compute=ctx.parties[:c])
+    mine = P127.from_ints(np.array([value], dtype=object)) if value is not None else None
+    shared = await ep.input({p: (1,) for p in contributors}, mine)
+    noisy = None
+    if ep.is_compute:
+        total = P127.zeros(1)
+        for p in contributors:
+            total = ep.add(total, shared[p])
+        noise = await shared_discrete_laplace(ep, eb, Fraction(upper - lower) / Fraction(str(epsilon)), 1)
+        noisy = ep.add(total, noise)
+    opened, _ = await _publish(ctx, ep, noisy, 1, compute_parties)
+    return int(P127.signed(opened)[0])
