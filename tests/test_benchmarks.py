@@ -1,0 +1,19 @@
+"""The benchmark scripts still run (smoke: the smallest grid, no peers)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from helpers import REPO, env_with
+
+
+def test_secure_sum_benchmark_quick_smoke(tmp_path):
+    out = tmp_path / "sum.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_secure_sum.py"), "--quick", "--no-mpyc",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300, env=env_with())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    rows = [r for r in data["grid"] if r["status"] == "ok"]
+    assert rows and {r["rounds"] for r in rows} == {2}
