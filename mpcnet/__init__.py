@@ -22,8 +22,8 @@ from .errors import (
 from .identity import Roster, SecretKey, generate_key, load_key_file, load_roster
 from .party import Party, PartyResult
 from .registry import Param, ProtocolSpec, all_protocols, get_protocol, protocol
-from .runner import SimulationResult, derive_session_id, run_party, run_party_async, simulate, simulate_async
-from .session import SessionStats, new_session_id
+from .runner import SimulationResult, open_party, run_party, run_party_async, simulate, simulate_async
+from .session import SessionStats, derive_session_id, new_session_id
 
 __version__ = "0.1.0"
 
@@ -62,6 +62,7 @@ __all__ = [
     "simulate_async",
     "run_party",
     "run_party_async",
+    "open_party",
     "derive_session_id",
     "SessionStats",
     "new_session_id",

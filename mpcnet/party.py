@@ -27,7 +27,7 @@ from . import wire
 from .context import Context, OSRandomness, ProgressCallback, Randomness
 from .errors import LocalProtocolViolation, MPCError, RemoteProtocolViolation
 from .registry import ProtocolSpec, get_protocol
-from .session import ABORT, SESSION_ID_BYTES, ReceivedRecord, Session, SessionStats, describe_peer_loss, make_envelope, parse_envelope
+from .session import ABORT, SESSION_ID_BYTES, ReceivedRecord, Session, SessionStats, derive_session_id, describe_peer_loss, make_envelope, parse_envelope
 from .transport import PeerLink, close_links
 
 __all__ = ["Party", "PartyResult", "DEFAULT_ROUND_TIMEOUT"]
@@ -162,13 +162,15 @@ class Party:
             raise RemoteProtocolViolation("sent too many messages for a session this party has not opened", peer=peer)
         queue.append((kind, round_no, body, size))
 
-    async def run(self, protocol: str | ProtocolSpec, value: Any, *, session_id: bytes,
+    async def run(self, protocol: str | ProtocolSpec, value: Any, *, session_id: bytes | str,
                   params: Mapping[str, Any] | None = None, round_timeout: float = DEFAULT_ROUND_TIMEOUT,
                   random: Randomness | None = None, record_view: bool = False,
                   parties: Sequence[str] | None = None, progress: ProgressCallback | None = None) -> PartyResult:
         """Run one session of ``protocol`` with input ``value``.
 
-        All parties must use the same ``session_id``, ``params`` and
+        All parties must use the same ``session_id`` (16 bytes, or a label
+        such as ``"q3-raises"`` from which every party derives the same id
+        together with the protocol and parameters), ``params`` and
         ``parties`` (default: all of the mesh). The input and parameters are
         validated before anything is sent. Any failure here or at a peer ends
         the run on every party with a typed :class:`~mpcnet.errors.MPCError`.
@@ -182,8 +184,10 @@ class Party:
         spec.check_party_count(len(members))
         resolved = spec.resolve_params(params, len(members))
         value = spec.prepare_input(value, resolved, len(members))
+        if isinstance(session_id, str):  # a label every party derives the same id from
+            session_id = derive_session_id(spec.name, resolved, session_id)
         if not isinstance(session_id, bytes) or len(session_id) != SESSION_ID_BYTES:
-            raise LocalProtocolViolation(f"session id must be {SESSION_ID_BYTES} bytes")
+            raise LocalProtocolViolation(f"session id must be {SESSION_ID_BYTES} bytes or a label string")
         if session_id in self._sessions or session_id in self._finished:
             raise LocalProtocolViolation("a session with this id already ran on this party")
         peers = [p for p in members if p != self.me]
@@ -250,8 +254,9 @@ class Party:
     async def _send_quietly(self, peer: str, parts: list[bytes | memoryview]) -> None:
         try:
             await self.links[peer].send_message(parts)
-        except (MPCError, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the abort is best-effort: the peer is going or gone anyway
+        except (MPCError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            # the abort is best-effort: the peer is going or gone anyway
+            log.debug("abort to %s not delivered: %s", peer, exc)
 
     def lost_peers(self) -> dict[str, MPCError]:
         """Peers whose links have ended, with the error that ended them."""

@@ -7,10 +7,9 @@ own trio loop. Results carry every party's statistics.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
@@ -22,7 +21,7 @@ from .errors import ConfigError, InputError, SessionAborted
 from .identity import Roster, SecretKey, generate_key
 from .party import DEFAULT_ROUND_TIMEOUT, Party, PartyResult
 from .registry import ProtocolSpec, get_protocol
-from .session import SESSION_ID_BYTES, SessionStats, new_session_id
+from .session import SessionStats, derive_session_id, new_session_id
 from .transport import PeerLink, memory_mesh
 
 __all__ = [
@@ -31,6 +30,7 @@ __all__ = [
     "simulate_async",
     "run_party",
     "run_party_async",
+    "open_party",
     "derive_session_id",
     "DEFAULT_CONNECT_TIMEOUT",
 ]
@@ -52,15 +52,6 @@ class SimulationResult:
     results: tuple[PartyResult, ...]
     wall_time: float
     transport: str
-
-
-def derive_session_id(protocol: str, params: Mapping[str, Any], label: str = "") -> bytes:
-    """A session id every party can compute on its own from what they agree
-    on (protocol, parameters and an optional label, e.g. "2026-q3-raises").
-    Two concurrent runs of the same protocol and parameters need different
-    labels."""
-    text = json.dumps([protocol, dict(sorted(params.items())), label], sort_keys=True, default=str)
-    return hashlib.blake2b(text.encode(), digest_size=SESSION_ID_BYTES, person=b"mpcnet-session").digest()
 
 
 def _party_names(n: int, names: Sequence[str] | None) -> list[str]:
@@ -159,6 +150,35 @@ def simulate(protocol: str | ProtocolSpec, inputs: Sequence[Any], **kwargs: Any)
     return trio.run(lambda: simulate_async(protocol, inputs, **kwargs))
 
 
+@asynccontextmanager
+async def open_party(
+    roster: Roster,
+    key: SecretKey,
+    *,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    limits: wire.Limits = wire.DEFAULT_LIMITS,
+) -> AsyncIterator[Party]:
+    """Connect to every roster peer and yield a :class:`Party` that can run
+    any number of protocol sessions, one after another or concurrently::
+
+        async with mpcnet.open_party(roster, key) as party:
+            total = (await party.run("secure-sum", 42, session_id="q3")).output
+
+    Leaving the block closes every channel cleanly. If the caller is
+    cancelled while a session runs, that session sends ABORT so every peer
+    ends it with :class:`~mpcnet.errors.SessionAborted`.
+    """
+    if key.name not in roster:
+        raise ConfigError(f"party {key.name!r} (from the key file) is not in the roster")
+    if roster[key.name].public_key != key.public:
+        raise ConfigError(f"the key file's public key is not the roster's key for {key.name!r}")
+    from .tcp import open_mesh  # noqa: PLC0415  (TCP code only when asked for)
+
+    async with open_mesh(roster, key, connect_timeout=connect_timeout, limits=limits) as links:
+        async with Party(key.name, roster.names, links, limits=limits) as party:
+            yield party
+
+
 async def run_party_async(
     protocol: str | ProtocolSpec,
     value: Any,
@@ -180,21 +200,13 @@ async def run_party_async(
     ``session_label``. The input is validated before the network is touched.
     """
     spec = get_protocol(protocol) if isinstance(protocol, str) else protocol
-    if key.name not in roster:
-        raise ConfigError(f"party {key.name!r} (from the key file) is not in the roster")
-    if roster[key.name].public_key != key.public:
-        raise ConfigError(f"the key file's public key is not the roster's key for {key.name!r}")
     n = len(roster)
     spec.check_party_count(n)
     resolved = spec.resolve_params(params, n)
     value = spec.prepare_input(value, resolved, n)
-    from .tcp import open_mesh  # noqa: PLC0415
-
-    session_id = derive_session_id(spec.name, resolved, session_label)
-    async with open_mesh(roster, key, connect_timeout=connect_timeout, limits=limits) as links:
-        async with Party(key.name, roster.names, links, limits=limits) as party:
-            return await party.run(spec, value, session_id=session_id, params=resolved,
-                                   round_timeout=round_timeout, progress=progress)
+    async with open_party(roster, key, connect_timeout=connect_timeout, limits=limits) as party:
+        return await party.run(spec, value, session_id=session_label, params=resolved,
+                               round_timeout=round_timeout, progress=progress)
 
 
 def run_party(protocol: str | ProtocolSpec, value: Any, **kwargs: Any) -> PartyResult:

@@ -24,8 +24,10 @@ the peer):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -47,6 +49,7 @@ __all__ = [
     "SessionStats",
     "Session",
     "new_session_id",
+    "derive_session_id",
     "make_envelope",
     "parse_envelope",
 ]
@@ -66,6 +69,15 @@ ABORT_GRACE = 0.5
 def new_session_id() -> bytes:
     """A fresh random session id."""
     return secrets.token_bytes(SESSION_ID_BYTES)
+
+
+def derive_session_id(protocol: str, params: Mapping[str, Any], label: str = "") -> bytes:
+    """A session id every party can compute on its own from what they agree
+    on (protocol, parameters and an optional label, e.g. "2026-q3-raises").
+    Two concurrent runs of the same protocol and parameters need different
+    labels."""
+    text = json.dumps([protocol, dict(sorted(params.items())), label], sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=SESSION_ID_BYTES, person=b"mpcnet-session").digest()
 
 
 def make_envelope(kind: int, session_id: bytes, round_no: int, body: Any) -> list[Any]:
