@@ -1,0 +1,36 @@
+"""Every example in examples/ runs and prints what it promises."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO, env_with
+
+EXPECT = {
+    "four_engineers.py": ["average raise: 3171.5"],
+    "sealed_bid_auction.py": ["first-price : winner globex, pays 1,310,000",
+                              "second-price: winner globex, pays 1,310,000"],
+    "referendum_unanimity.py": ["no=0 yes=7", "referendum, unanimous: YES", "referendum, 4 to 3   : YES"],
+    "asyncio_service.py": ["flu-cases-week-47: childrens got total 245", "icu-beds-free: general got total 10"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECT))
+def test_example_runs(name):
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / name)], capture_output=True, text=True,
+                          timeout=180, env=env_with())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for line in EXPECT[name]:
+        assert line in proc.stdout
+
+
+def test_breach_loss_example_draws_the_plot(tmp_path):
+    svg = tmp_path / "plot.svg"
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / "breach_loss_dp.py"), "--runs", "1",
+                           "--svg", str(svg)], capture_output=True, text=True, timeout=300, env=env_with())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "exact total: 1928k" in proc.stdout
+    assert svg.read_text().startswith("<svg") and "polyline" in svg.read_text()
