@@ -10,6 +10,7 @@ Messages are tagged with (session, round, sender) by the session layer.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
@@ -20,10 +21,13 @@ from nacl.bindings import randombytes_buf_deterministic
 
 from . import wire
 from .errors import LocalProtocolViolation, MPCError, PeerTimeout
+from .events import emit
 from .session import DATA, make_envelope
 
 if TYPE_CHECKING:
     from .session import Session
+
+log = logging.getLogger("mpcnet.session")
 
 __all__ = ["Context", "Randomness", "OSRandomness", "SeededRandomness", "ProgressCallback"]
 
@@ -141,11 +145,18 @@ class Context:
         session.rounds_done += 1
         round_no = session.round
         encoded = {p: wire.encode(make_envelope(DATA, session.id, round_no, v), self._limits) for p, v in outgoing.items()}
+        emit(log, logging.DEBUG, "round_start", party=self.me, session=session.hex_id, round=round_no,
+             to=len(encoded), bytes=sum(wire.encoded_size(p) for p in encoded.values()))
         await self._send_all(encoded)
+        received_before = session.bytes_received
         if not senders:
             session.finish_round(round_no)
-            return {}
-        return await session.collect(round_no, senders)
+            got: dict[str, Any] = {}
+        else:
+            got = await session.collect(round_no, senders)
+        emit(log, logging.DEBUG, "round_end", party=self.me, session=session.hex_id, round=round_no,
+             received_from=len(got), bytes=session.bytes_received - received_before)
+        return got
 
     def skip_to_round(self, round_no: int) -> None:
         """Make the next round primitive use round number ``round_no``.

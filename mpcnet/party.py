@@ -26,8 +26,19 @@ import trio
 from . import wire
 from .context import Context, OSRandomness, ProgressCallback, Randomness
 from .errors import LocalProtocolViolation, MPCError, RemoteProtocolViolation
+from .events import emit
 from .registry import ProtocolSpec, get_protocol
-from .session import ABORT, SESSION_ID_BYTES, ReceivedRecord, Session, SessionStats, derive_session_id, describe_peer_loss, make_envelope, parse_envelope
+from .session import (
+    ABORT,
+    SESSION_ID_BYTES,
+    ReceivedRecord,
+    Session,
+    SessionStats,
+    derive_session_id,
+    describe_peer_loss,
+    make_envelope,
+    parse_envelope,
+)
 from .transport import PeerLink, close_links
 
 __all__ = ["Party", "PartyResult", "DEFAULT_ROUND_TIMEOUT"]
@@ -129,7 +140,7 @@ class Party:
         self._lost.setdefault(peer, error)
         self._early.pop(peer, None)
         self._buffered[peer] = 0
-        log.info("link to %s ended: %s", peer, error.message)
+        emit(log, logging.INFO, "link_lost", party=self.me, peer=peer, reason=type(error).__name__)
         for session in self._sessions.values():
             session.peer_lost(peer, error)
 
@@ -207,7 +218,8 @@ class Party:
                     self._release(peer, size)
         ctx = Context(session=session, parties=members, me=self.me, params=resolved,
                       random=random or OSRandomness(), send=self._send, limits=self.limits, progress=progress)
-        log.info("session %s: %s starts %s with %d parties", session.hex_id, self.me, spec.name, len(members))
+        emit(log, logging.INFO, "session_start", party=self.me, session=session.hex_id, protocol=spec.name,
+             parties=len(members))
         start = time.perf_counter()
         try:
             output = await spec.func(ctx, value, **resolved)
@@ -221,7 +233,9 @@ class Party:
             del self._sessions[session_id]
             self._finished.add(session_id)
         elapsed = time.perf_counter() - start
-        log.info("session %s: %s finished in %.3fs, %d rounds", session.hex_id, self.me, elapsed, session.round)
+        emit(log, logging.INFO, "session_end", party=self.me, session=session.hex_id, protocol=spec.name,
+             rounds=session.rounds_done, bytes_sent=session.bytes_sent, bytes_received=session.bytes_received,
+             seconds=round(elapsed, 6))
         return PartyResult(self.me, output, session.stats(elapsed), tuple(session.view))
 
     async def _send(self, peer: str, parts: list[bytes | memoryview]) -> None:
@@ -244,7 +258,7 @@ class Party:
             reason, culprit = f"{type(exc).__name__} in protocol code", None
         body = {"reason": reason[:200], "culprit": culprit}
         parts = wire.encode(make_envelope(ABORT, session.id, session.round, body), self.limits)
-        log.info("session %s: %s aborts: %s", session.hex_id, self.me, reason)
+        emit(log, logging.WARNING, "abort", party=self.me, session=session.hex_id, reason=reason)
         with trio.CancelScope(shield=True), trio.move_on_after(1.0):
             async with trio.open_nursery() as nursery:
                 for peer in session.peers:

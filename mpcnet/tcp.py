@@ -23,6 +23,7 @@ import trio
 
 from . import wire
 from .errors import ConfigError, HandshakeError, MPCError, PeerTimeout
+from .events import emit
 from .identity import PartyEntry, Roster, SecretKey
 from .securelink import SecureLink, accept_secure, connect_secure
 from .transport import close_links
@@ -53,6 +54,7 @@ async def connect_mesh(
     if me.public_key != key.public:
         raise ConfigError(f"the key file's public key is not the roster's key for {key.name!r}")
     dial_to = [p for p in roster if p.index > me.index]
+    dialed = {p.name for p in dial_to}
     accept_from = {p.name for p in roster if p.index < me.index}
     links: dict[str, SecureLink] = {}
     failures: dict[str, str] = {}
@@ -115,7 +117,7 @@ async def connect_mesh(
                     roster_hash=digest, max_message_size=limits.max_message, handshake_timeout=handshake_timeout)
         except MPCError as exc:
             who = claimed[0] if claimed else "an unidentified client"
-            log.info("rejected incoming connection claiming to be %s: %s", who, exc.message)
+            emit(log, logging.INFO, "handshake_rejected", party=key.name, claimed=who, reason=exc.message)
             if claimed and claimed[0] in accept_from:
                 # Anyone can claim a name, so say "claiming", not that it was them.
                 failures[claimed[0]] = f"a connection claiming to be {claimed[0]} failed its handshake: {exc.message}"
@@ -128,7 +130,7 @@ async def connect_mesh(
             nursery_for_close.start_soon(link.aclose, "duplicate connection")
             return
         links[name] = link
-        log.info("%s: secure channel to %s established", key.name, name)
+        emit(log, logging.INFO, "connect", party=key.name, peer=name, role="dialer" if name in dialed else "listener")
         if len(links) == len(dial_to) + len(accept_from):
             done.cancel()
 
