@@ -41,7 +41,7 @@ async def serve(party: mpcnet.aio.AsyncParty, port: int, ready: asyncio.Event) -
                                           "rounds": result.stats.rounds}
         except mpcnet.MPCError as exc:
             status, body = "502 Bad Gateway", {"error": str(exc)}
-        except (ValueError, asyncio.TimeoutError):
+        except (TimeoutError, ValueError):
             status, body = "400 Bad Request", {"error": "malformed request"}
         payload = json.dumps(body).encode()
         writer.write(f"HTTP/1.0 {status}\r\nContent-Type: application/json\r\n"

@@ -38,7 +38,8 @@ from .errors import LocalProtocolViolation
 from .identity import Roster, SecretKey
 from .party import Party, PartyResult
 from .registry import ProtocolSpec
-from .runner import SimulationResult, open_party as _open_party_trio, run_party_async, simulate_async
+from .runner import SimulationResult, run_party_async, simulate_async
+from .runner import open_party as _open_party_trio
 
 __all__ = ["TrioHost", "simulate", "run_party", "open_party", "AsyncParty"]
 

@@ -93,7 +93,8 @@ class GF256Field:
         return self.MUL[a, b]
 
     def scale(self, c: int, a: Array) -> Array:
-        return self.MUL[c][a]
+        out: Array = self.MUL[c][a]
+        return out
 
     def inv_scalar(self, c: int) -> int:
         if c == 0:
@@ -173,7 +174,8 @@ class PrimeField:
         acc = words[0].astype(object)
         for i in range(1, limbs):
             acc = acc + (words[i].astype(object) << (64 * i))
-        return acc % self.p
+        out: Array = acc % self.p
+        return out
 
     def to_wire(self, a: Array) -> Array:
         """Fixed-width little-endian 64-bit limbs, shape ``(limbs,) + a.shape``."""
@@ -194,7 +196,8 @@ class PrimeField:
             acc = acc + (w[i].astype(object) << (64 * i))
         if acc.size and np.any(acc >= self.p):
             raise RemoteProtocolViolation(f"share is not a reduced element of {self.name}", peer=peer)
-        return acc
+        out: Array = acc
+        return out
 
 
 #: The Mersenne prime field 2^127 - 1.

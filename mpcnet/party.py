@@ -125,7 +125,7 @@ class Party:
             self._peer_lost(peer, exc)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._peer_lost(peer, describe_peer_loss(peer, exc))
-        except Exception as exc:  # noqa: BLE001 - whatever a peer's bytes provoke, only that peer pays
+        except Exception as exc:
             log.warning("link to %s: unexpected %s while handling its message", peer, type(exc).__name__)
             self._peer_lost(peer, RemoteProtocolViolation(f"sent a message that could not be handled "
                                                           f"({type(exc).__name__})", peer=peer))

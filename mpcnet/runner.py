@@ -128,7 +128,7 @@ async def simulate_async(
             for i in range(n):
                 nursery.start_soon(one_party, i, mesh[parties[i]])
     elif transport == "tcp":
-        from .tcp import loopback_meshes  # noqa: PLC0415  (TCP code only when asked for)
+        from .tcp import loopback_meshes
 
         keys = [generate_key(p) for p in parties]
         async with loopback_meshes(keys) as meshes:
@@ -172,7 +172,7 @@ async def open_party(
         raise ConfigError(f"party {key.name!r} (from the key file) is not in the roster")
     if roster[key.name].public_key != key.public:
         raise ConfigError(f"the key file's public key is not the roster's key for {key.name!r}")
-    from .tcp import open_mesh  # noqa: PLC0415  (TCP code only when asked for)
+    from .tcp import open_mesh
 
     async with open_mesh(roster, key, connect_timeout=connect_timeout, limits=limits) as links:
         async with Party(key.name, roster.names, links, limits=limits) as party:

@@ -218,7 +218,8 @@ class Session:
             self.fail(RemoteProtocolViolation(f"duplicate message for round {round_no}", peer=sender))
             return False
         if self._pending.get(sender, 0) >= MAX_PENDING_PER_PEER:
-            self.fail(RemoteProtocolViolation(f"more than {MAX_PENDING_PER_PEER} messages queued ahead of this party", peer=sender))
+            self.fail(RemoteProtocolViolation(f"more than {MAX_PENDING_PER_PEER} messages queued ahead of this party",
+                                              peer=sender))
             return False
         self._mailbox[key] = (body, size)
         self._pending[sender] = self._pending.get(sender, 0) + 1

@@ -100,7 +100,7 @@ def _encode_array(arr: np.ndarray[Any, Any], buffers: list[memoryview]) -> msgpa
         arr = np.asarray(arr, dtype=ARRAY_DTYPES[code], order="C")  # keeps 0-d shapes
     if arr.ndim > 8:
         raise WireError("arrays of more than 8 dimensions are not allowed on the wire")
-    view = memoryview(arr).cast("B") if arr.size else memoryview(b"")
+    view = arr.data.cast("B") if arr.size else memoryview(b"")
     desc = _ARRAY_DESC.pack(code, arr.ndim, view.nbytes) + b"".join(_DIM.pack(d) for d in arr.shape)
     buffers.append(view)
     return msgpack.ExtType(_EXT_ARRAY, desc)

@@ -165,7 +165,7 @@ async def _none_or_one(eng: ShamirEngine, bits: Array) -> tuple[Array, Array]:
 
 
 async def _tournament(eng: ShamirEngine, bids: Array, second: bool) -> tuple[Array, Array]:
-    m, k = bids.shape
+    m, _k = bids.shape
     width = max(1, (m - 1).bit_length())
     index = eng.const(to_bits(np.arange(m), width))  # public indices, shared trivially
     best, idx = bids, index

@@ -45,7 +45,8 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
     input="party 0: x, party 1: y (an integer or equal-length lists of integers within 'bits'); others: null",
     output="a boolean, or a list of booleans",
     params=(
-        Param("bits", int, 32, "bit length k of the values (1..64)", check=lambda v, n: None if 1 <= v <= 64 else "must be 1..64"),
+        Param("bits", int, 32, "bit length k of the values (1..64)",
+              check=lambda v, n: None if 1 <= v <= 64 else "must be 1..64"),
         Param("signed", bool, False, "values are signed (two's complement range)"),
         Param("op", str, "lt", "comparison: lt, le, gt, ge, eq, ne", choices=OPS),
     ),

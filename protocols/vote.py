@@ -189,7 +189,7 @@ async def vote(ctx: Context, value: Any, *, options: int, compute_parties: int, 
 )
 async def referendum(ctx: Context, value: Any, *, threshold: int, compute_parties: int) -> str:
     """Yes/no vote that reveals only whether the threshold was reached."""
-    ep, eb, voters, valid, invalid = await _share_ballots(ctx, value, compute_parties, 1, one_hot=False)
+    ep, eb, _voters, valid, invalid = await _share_ballots(ctx, value, compute_parties, 1, one_hot=False)
     decision = None
     if valid is not None:
         m = len(valid)

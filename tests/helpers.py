@@ -82,7 +82,7 @@ def mpcnet_cmd(*args: str) -> list[str]:
 def env_with(pythonpath: Path | None = None, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     paths = [str(REPO)] + ([str(pythonpath)] if pythonpath else [])
-    env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
     env.update(extra)
     return env
 

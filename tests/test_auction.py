@@ -50,7 +50,7 @@ def test_ties_go_to_the_lowest_index(bids, kind):
 @pytest.mark.parametrize("kind", ["first-price", "second-price"])
 def test_bidders_who_only_give_input(kind):
     bids = [17, 400, 3, 400, 99, 250, 1]
-    inputs = [None, None, None] + bids
+    inputs = [None, None, None, *bids]
     result = mpcnet.simulate("auction", inputs, params={"compute_parties": 3, "kind": kind, "bits": 12})
     assert set(map(str, result.outputs)) == {str(plaintext(bids, kind, offset=3))}
     # a bidder that does not compute takes part in two rounds: its bid and the result

@@ -7,7 +7,6 @@ import stat
 import subprocess
 
 import pytest
-
 from helpers import env_with, install_plugin, make_deployment, mpcnet_cmd, run_cli
 
 

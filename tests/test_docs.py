@@ -30,7 +30,7 @@ def test_python_blocks_run(path, capsys):
     blocks = PYTHON_BLOCK.findall(path.read_text("utf-8"))
     namespace: dict[str, object] = {"__name__": f"docs_{path.stem}"}
     for code in blocks:
-        exec(compile(code, str(path), "exec"), namespace)  # noqa: S102 - our own docs
+        exec(compile(code, str(path), "exec"), namespace)
     out = capsys.readouterr().out
     if path.name == "README.md":
         assert "(3171.5, 3171.5, 3171.5, 3171.5)" in out

@@ -10,14 +10,13 @@ import time
 import numpy as np
 import pytest
 import trio
+from helpers import env_with, install_plugin, make_deployment, mpcnet_cmd
 
 import mpcnet
 from mpcnet.errors import HandshakeError, PeerTimeout
 from mpcnet.identity import Roster, generate_key
 from mpcnet.securelink import connect_secure
 from mpcnet.tcp import connect_mesh
-
-from helpers import env_with, install_plugin, make_deployment, mpcnet_cmd
 
 
 def test_tcp_and_memory_agree_and_count_the_same_bytes():
@@ -172,7 +171,7 @@ def test_party_that_never_starts_is_named(tmp_path):
         mpcnet_cmd("party", "secure-sum", "--roster", str(roster), "--id", n, "--key", str(keys[n]),
                    "--input-json", "1", "--connect-timeout", "3"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_with()) for n in ("alice", "bob")}
-    for name, proc in procs.items():
+    for _name, proc in procs.items():
         _, stderr = proc.communicate(timeout=30)
         assert proc.returncode == 1
         assert "could not connect to carol" in stderr and "[peer carol]" in stderr
