@@ -64,35 +64,31 @@ from .dp_sampling import (
 from .errors import MPCError
 
 __all__ = [
-    "Rational",
-    "as_rational",
-    # samplers
-    "bernoulli_exp",
-    "discrete_laplace",
-    "discrete_gaussian",
-    "discrete_laplace_pmf",
-    "discrete_laplace_variance",
-    "discrete_gaussian_pmf",
-    "discrete_gaussian_variance",
-    # mechanisms
-    "randomized_response",
-    "rr_estimate",
-    "rr_epsilon",
-    "rr_p_truth",
-    "rr_report_probabilities",
-    "exponential_mechanism",
-    "exponential_mechanism_pmf",
-    "permute_and_flip",
-    # parameters
-    "laplace_scale",
-    "gaussian_sigma2",
-    "gaussian_sigma2_for_zcdp",
-    "zcdp_epsilon",
-    # accounting
-    "PrivacyBudget",
+    "BudgetExceeded",
     "Charge",
     "PrivacyAccountant",
-    "BudgetExceeded",
+    "PrivacyBudget",
+    "Rational",
+    "as_rational",
+    "bernoulli_exp",
+    "discrete_gaussian",
+    "discrete_gaussian_pmf",
+    "discrete_gaussian_variance",
+    "discrete_laplace",
+    "discrete_laplace_pmf",
+    "discrete_laplace_variance",
+    "exponential_mechanism",
+    "exponential_mechanism_pmf",
+    "gaussian_sigma2",
+    "gaussian_sigma2_for_zcdp",
+    "laplace_scale",
+    "permute_and_flip",
+    "randomized_response",
+    "rr_epsilon",
+    "rr_estimate",
+    "rr_p_truth",
+    "rr_report_probabilities",
+    "zcdp_epsilon",
 ]
 
 
@@ -110,7 +106,7 @@ def _delta(value: Rational) -> Fraction:
     return d
 
 
-def _fraction(value: Fraction) -> Fraction:
+def _fraction(value: Fraction | int) -> Fraction:
     return value if isinstance(value, Fraction) else Fraction(value)
 
 
@@ -262,9 +258,9 @@ class PrivacyAccountant:
         up to: ``(epsilon, delta)`` with ``delta = sum delta_i + delta_slack``
         and ``epsilon`` the smaller of the basic sum and the advanced
         composition bound ``sqrt(2 ln(1/delta_slack) sum eps_i^2) + sum
-        eps_i (exp(eps_i) - 1)`` (Dwork, Rothblum and Vadhan 2010; Dwork and
-        Roth 2014, Theorem 3.20, in its form for unequal epsilons). Epsilon is
-        rounded up to 12 significant digits."""
+        eps_i (exp(eps_i) - 1)`` (Dwork, Rothblum and Vadhan 2010; for unequal
+        epsilons by the same Azuma argument as Dwork and Roth 2014, Theorem
+        3.20). Epsilon is rounded up to 12 significant digits."""
         slack = as_rational(delta_slack, "delta_slack")
         if not 0 < slack < 1:
             raise ValueError("delta_slack must satisfy 0 < delta_slack < 1")

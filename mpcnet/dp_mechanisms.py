@@ -11,7 +11,7 @@ from __future__ import annotations
 import decimal
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from fractions import Fraction
 
@@ -19,17 +19,17 @@ from .context import Randomness
 from .dp_sampling import Rational, _bern_exp, _dec, _pool, as_rational
 
 __all__ = [
-    "randomized_response",
-    "rr_estimate",
-    "rr_epsilon",
-    "rr_p_truth",
-    "rr_report_probabilities",
     "exponential_mechanism",
     "exponential_mechanism_pmf",
-    "permute_and_flip",
-    "laplace_scale",
-    "gaussian_sigma2_for_zcdp",
     "gaussian_sigma2",
+    "gaussian_sigma2_for_zcdp",
+    "laplace_scale",
+    "permute_and_flip",
+    "randomized_response",
+    "rr_epsilon",
+    "rr_estimate",
+    "rr_p_truth",
+    "rr_report_probabilities",
     "zcdp_epsilon",
 ]
 
@@ -81,9 +81,11 @@ def randomized_response(bit: bool | int, p_truth: Rational, rng: Randomness | No
         raise TypeError("bit must be a bool or 0/1")
     p = _probability_open(p_truth, "p_truth")
     bits = _pool(rng)
-    if bits.bernoulli(p.numerator, p.denominator):
-        return bool(bit)
-    return bits.below(2) == 1
+    # Draw both coins whatever happens, so the work done (and the randomness
+    # consumed) does not depend on the answer or on which branch is taken.
+    truthful = bits.bernoulli(p.numerator, p.denominator)
+    coin = bits.below(2) == 1
+    return bool(bit) if truthful else coin
 
 
 def rr_report_probabilities(p_truth: Rational) -> tuple[Fraction, Fraction]:
@@ -132,9 +134,11 @@ def rr_estimate(yes_count: int, n: int, p_truth: Rational,
     plug-in variance is needed (unlike Wald or Wilson intervals). The
     interval is ``estimate +- (z * sqrt((1-p^2)/(4 n p^2)) + 1/(2 n p))``,
     ``z`` the normal quantile of ``(1+confidence)/2``; the second term is
-    half a report (N is an integer), which keeps the coverage at or above
-    the nominal level in exact computations for n >= 10 (see the tests). It
-    is then clipped to [0, 1], where the true fraction lies.
+    half a report (N is an integer). Computed exactly over the distribution
+    of N for n from 10 to 80, p_truth in {1/4, 1/2, 3/4, 9/10} and confidence
+    0.9, 0.95, 0.99, the coverage is never more than 0.3 points below the
+    nominal level (and often above it). It is then clipped to [0, 1], where
+    the true fraction lies.
     """
     for value, name in ((yes_count, "yes_count"), (n, "n")):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -160,9 +164,11 @@ def _scaled_gaps(scores: Sequence[Rational], epsilon: Rational, sensitivity: Rat
                  monotonic: bool) -> list[tuple[int, int]]:
     """gamma_i = c * (max score - score_i) as (numerator, denominator), with
     c = epsilon / (2 sensitivity), or epsilon / sensitivity when monotonic."""
-    if isinstance(scores, (str, bytes)) or not isinstance(scores, Sequence) or not scores:
-        raise ValueError("scores must be a non-empty sequence of numbers")
+    if isinstance(scores, (str, bytes)) or not isinstance(scores, Iterable):
+        raise TypeError("scores must be a sequence of numbers")
     values = [as_rational(s, "score") for s in scores]
+    if not values:
+        raise ValueError("scores must be a non-empty sequence of numbers")
     eps = _positive(epsilon, "epsilon")
     delta = _positive(sensitivity, "sensitivity")
     c = eps / (delta if monotonic else 2 * delta)
@@ -219,7 +225,7 @@ def permute_and_flip(scores: Sequence[Rational], epsilon: Rational, sensitivity:
     comes up heads (the best candidate's always does).
 
     epsilon-DP, like the exponential mechanism, and never worse than it in
-    expected score (McKenna and Sheldon 2020, Theorems 1-2); its output
+    expected score (McKenna and Sheldon 2020); its output
     distribution is *not* the softmax. At most ``k`` coins.
     """
     gaps = _scaled_gaps(scores, epsilon, sensitivity, monotonic=False)
@@ -246,7 +252,7 @@ def laplace_scale(epsilon: Rational, sensitivity: Rational = 1) -> Fraction:
 def gaussian_sigma2_for_zcdp(rho: Rational, sensitivity: Rational = 1) -> Fraction:
     """``sensitivity^2 / (2 rho)``: the discrete Gaussian variance parameter
     that makes an integer query of that L2 sensitivity rho-zCDP (Canonne,
-    Kamath, Steinke 2020, Theorem 4; exact)."""
+    Kamath, Steinke 2020; exact)."""
     delta = _positive(sensitivity, "sensitivity")
     return delta * delta / (2 * _positive(rho, "rho"))
 
@@ -277,7 +283,7 @@ def gaussian_sigma2(epsilon: Rational, delta: Rational, sensitivity: Rational = 
     ``sigma2 = sensitivity^2 / (2 rho)``, rounded *up* to a multiple of 1e-6
     (plus 1e-6 of margin).
     Conservative: the exact conversion of Canonne, Kamath, Steinke 2020
-    (Theorem 7) allows a little less noise."""
+    allows a little less noise."""
     eps = _positive(epsilon, "epsilon")
     d = _delta(delta)
     sens = _positive(sensitivity, "sensitivity")

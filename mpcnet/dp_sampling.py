@@ -29,9 +29,10 @@ from __future__ import annotations
 import decimal
 import functools
 import math
+import numbers
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, overload
 
 from .context import OSRandomness, Randomness
 
@@ -39,12 +40,12 @@ __all__ = [
     "Rational",
     "as_rational",
     "bernoulli_exp",
-    "discrete_laplace",
     "discrete_gaussian",
-    "discrete_laplace_pmf",
-    "discrete_laplace_variance",
     "discrete_gaussian_pmf",
     "discrete_gaussian_variance",
+    "discrete_laplace",
+    "discrete_laplace_pmf",
+    "discrete_laplace_variance",
 ]
 
 #: What the DP functions accept as a real parameter. A float is read as the
@@ -67,12 +68,12 @@ def as_rational(value: Any, name: str) -> Fraction:
         raise TypeError(f"{name} must be a number, not a bool")
     if isinstance(value, Fraction):
         return value
-    if isinstance(value, int):
-        return Fraction(value)
+    if isinstance(value, numbers.Integral):  # int, numpy integers
+        return Fraction(int(value))
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"{name} must be finite")
-        return Fraction(repr(value))  # the decimal the user wrote, not the binary approximation
+        return Fraction(str(value))  # the decimal it prints as, not the binary approximation
     if isinstance(value, (str, Decimal)):
         try:
             return Fraction(value)
@@ -103,7 +104,7 @@ class _BitPool:
     simply dropped when the sampler returns.
     """
 
-    __slots__ = ("_rng", "_pool", "_avail", "_refill")
+    __slots__ = ("_avail", "_pool", "_refill", "_rng")
 
     def __init__(self, rng: Randomness) -> None:
         self._rng = rng
@@ -205,7 +206,19 @@ def _discrete_laplace(t: int, s: int, bits: _BitPool) -> int:
         return -y if negative else y
 
 
-def discrete_laplace(scale: Rational, rng: Randomness | None = None, size: int | None = None) -> Any:
+@overload
+def discrete_laplace(scale: Rational, rng: Randomness | None = None, size: None = None) -> int: ...
+
+
+@overload
+def discrete_laplace(scale: Rational, rng: Randomness | None, size: int) -> list[int]: ...
+
+
+@overload
+def discrete_laplace(scale: Rational, *, size: int) -> list[int]: ...
+
+
+def discrete_laplace(scale: Rational, rng: Randomness | None = None, size: int | None = None) -> int | list[int]:
     """Exact discrete Laplace (two-sided geometric) samples:
     ``P(x) = (1-q)/(1+q) * q^|x|`` with ``q = exp(-1/scale)``, x any integer.
 
@@ -238,12 +251,24 @@ def _discrete_gaussian(p: int, q: int, bits: _BitPool) -> int:
             return y
 
 
-def discrete_gaussian(sigma2: Rational, rng: Randomness | None = None, size: int | None = None) -> Any:
+@overload
+def discrete_gaussian(sigma2: Rational, rng: Randomness | None = None, size: None = None) -> int: ...
+
+
+@overload
+def discrete_gaussian(sigma2: Rational, rng: Randomness | None, size: int) -> list[int]: ...
+
+
+@overload
+def discrete_gaussian(sigma2: Rational, *, size: int) -> list[int]: ...
+
+
+def discrete_gaussian(sigma2: Rational, rng: Randomness | None = None, size: int | None = None) -> int | list[int]:
     """Exact discrete Gaussian samples: ``P(x) ∝ exp(-x^2 / (2 sigma2))`` over
     the integers, for a positive rational variance parameter ``sigma2``.
 
     Adding it to an integer query of L2 sensitivity ``D`` gives
-    ``D^2 / (2 sigma2)``-zCDP (Canonne, Kamath, Steinke 2020, Theorem 4).
+    ``D^2 / (2 sigma2)``-zCDP (Canonne, Kamath, Steinke 2020).
     Returns an ``int``, or a ``list`` of ``size`` ints. Algorithm 3 of the
     same paper; fewer than about 2.5 discrete Laplace draws per sample.
     """

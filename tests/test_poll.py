@@ -1,0 +1,135 @@
+"""poll: the article's coin-flip poll by randomized response (local DP).
+
+Statistical checks use fixed seeds; a z-test fails beyond Z = 4.42 standard
+errors (two-sided probability 1e-5 over a random seed).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import pytest
+
+import mpcnet
+from mpcnet import SeededRandomness, dp
+from mpcnet.errors import ConfigError, InputError, RemoteProtocolViolation
+
+Z = 4.42
+
+
+def test_every_party_gets_the_same_estimate_of_the_article_formula():
+    answers = [True, False, True, True, 0, 1, False, True]
+    result = mpcnet.simulate("poll", answers, seed=5)
+    out = result.outputs[0]
+    assert all(o == out for o in result.outputs)
+    assert set(out) == {"estimate", "ci", "epsilon", "n", "yes_reported"}
+    n, yes = out["n"], out["yes_reported"]
+    assert n == len(answers) and 0 <= yes <= n
+    assert out["estimate"] == pytest.approx(2 * yes / n - 0.5)  # the article's 2N/n - 1/2
+    assert out["epsilon"] == pytest.approx(math.log(3))
+    lo, hi = out["ci"]
+    assert 0 <= lo <= hi <= 1
+    assert (lo, hi) == dp.rr_estimate(yes, n, Fraction(1, 2))[1]
+    assert all(s.rounds == 1 for s in result.stats)
+
+
+def test_each_party_randomizes_its_own_answer_with_its_own_randomness():
+    """The bit a party sends is randomized_response(answer, p, ctx.random):
+    recompute it from the party's seeded randomness."""
+    answers = [True, False, True, True, False, True, False, False]
+    seed = 11
+    result = mpcnet.simulate("poll", answers, seed=seed, record_views=True)
+    expected = {f"p{i}": dp.randomized_response(a, Fraction(1, 2), SeededRandomness(seed, i))
+                for i, a in enumerate(answers)}
+    for res in result.results:
+        for rec in res.view:
+            assert rec.value is expected[rec.sender]
+    assert result.outputs[0]["yes_reported"] == sum(expected.values())
+
+
+def test_a_party_receives_only_randomized_bits():
+    n = 6
+    result = mpcnet.simulate("poll", [True] * n, params={"p_truth": "1/100"}, seed=3, record_views=True)
+    for me, res in zip(result.parties, result.results, strict=True):
+        assert len(res.view) == n - 1  # one message per peer, in one round, nothing else
+        assert {rec.sender for rec in res.view} == set(result.parties) - {me}
+        assert all(rec.round == 1 and isinstance(rec.value, bool) for rec in res.view)
+
+
+def test_answers_are_randomized_before_they_leave_the_party():
+    """Everyone answers yes, but with p_truth = 1/100 about half the reports
+    that anyone receives are no (none would be, if true answers were sent)."""
+    n, runs = 6, 10
+    reports = []
+    for seed in range(runs):
+        res = mpcnet.simulate("poll", [True] * n, params={"p_truth": "1/100"}, seed=seed, record_views=True)
+        reports += [rec.value for rec in res.results[0].view]
+    no = reports.count(False)
+    p_no = 0.99 * 0.5
+    assert abs(no - len(reports) * p_no) < Z * math.sqrt(len(reports) * p_no * (1 - p_no))
+
+
+def test_reports_follow_randomized_response_and_estimates_are_unbiased():
+    n, runs = 6, 50
+    answers = [True, True, False, False, False, True]  # true fraction 1/2
+    yes_given = {True: [0, 0], False: [0, 0]}  # answer -> [reported yes, reports]
+    estimates = []
+    for seed in range(100, 100 + runs):
+        result = mpcnet.simulate("poll", answers, seed=seed, record_views=True)
+        estimates.append(result.outputs[0]["estimate"])
+        # p1 sees every report but its own; p0 sees p1's.
+        sent = {rec.sender: rec.value for rec in result.results[1].view}
+        sent["p1"] = next(rec.value for rec in result.results[0].view if rec.sender == "p1")
+        for i, answer in enumerate(answers):
+            yes_given[answer][0] += sent[f"p{i}"]
+            yes_given[answer][1] += 1
+    for answer, p in ((True, 0.75), (False, 0.25)):
+        yes, total = yes_given[answer]
+        assert abs(yes - total * p) < Z * math.sqrt(total * p * (1 - p))
+    se = math.sqrt(0.75 / (4 * n * 0.25) / runs)  # Var = (1-p^2)/(4 n p^2) per poll
+    assert abs(sum(estimates) / runs - 0.5) < Z * se
+
+
+def test_p_truth_and_confidence_parameters():
+    answers = [True, False, True, True, False]
+    a = mpcnet.simulate("poll", answers, params={"p_truth": "3/4"}, seed=9).outputs[0]
+    b = mpcnet.simulate("poll", answers, params={"p_truth": "0.75", "confidence": 0.8}, seed=9).outputs[0]
+    assert a["yes_reported"] == b["yes_reported"]
+    assert a["estimate"] == b["estimate"] == pytest.approx((a["yes_reported"] / 5 - 1 / 8) / (3 / 4))
+    assert a["epsilon"] == pytest.approx(math.log(7))
+    assert b["ci"][1] - b["ci"][0] <= a["ci"][1] - a["ci"][0]
+
+
+@pytest.mark.parametrize("params", [
+    {"p_truth": "1"}, {"p_truth": "0"}, {"p_truth": "3/2"}, {"p_truth": "half"}, {"p_truth": "1/0"},
+    {"confidence": 1.0}, {"confidence": 0}, {"epsilon": 1},
+])
+def test_invalid_parameters_are_refused(params):
+    with pytest.raises(ConfigError):
+        mpcnet.simulate("poll", [True, False], params=params)
+
+
+@pytest.mark.parametrize("bad", [2, "yes", None, 0.5, [1]])
+def test_invalid_answers_are_refused_before_anything_is_sent(bad):
+    with pytest.raises(InputError):
+        mpcnet.simulate("poll", [True, bad])
+
+
+def test_needs_two_respondents():
+    with pytest.raises(ConfigError):
+        mpcnet.simulate("poll", [True])
+
+
+def test_a_non_boolean_report_is_a_protocol_violation(monkeypatch):
+    monkeypatch.setattr(dp, "randomized_response", lambda bit, p, rng: 1)
+    with pytest.raises(RemoteProtocolViolation):
+        mpcnet.simulate("poll", [True, False, True])
+
+
+def test_metadata_states_the_local_dp_guarantee():
+    spec = mpcnet.get_protocol("poll")
+    assert "local differential privacy" in spec.security
+    assert "no honest majority" in spec.security
+    assert "randomized answer" in spec.reveals and "never a true answer" in spec.reveals
+    assert spec.min_parties == 2
