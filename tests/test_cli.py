@@ -194,3 +194,33 @@ def test_plugin_protocol_via_entry_point(tmp_path):
     inputs.write_text("[1, 2, 3]")
     proc = run_cli("simulate", "test-stall", "--inputs-json", str(inputs), "--json", env=env_with(site))
     assert json.loads(proc.stdout)["outputs"] == [6, 6, 6]
+
+
+def test_auction_runs_across_processes_with_input_only_bidders(tmp_path):
+    names = ["n1", "n2", "n3", "acme", "globex", "initech"]
+    roster, keys = make_deployment(tmp_path, names)
+    inputs = {"n1": "null", "n2": "null", "n3": "null", "acme": "500", "globex": "700", "initech": "650"}
+    results = _finish(_start_parties(roster, keys, inputs, "--param", "compute_parties=3", "--param",
+                                     "kind=second-price", "--timeout", "20", protocol="auction"))
+    for name, (code, stdout, stderr) in results.items():
+        assert code == 0, (name, stderr)
+        assert json.loads(stdout)["output"] == {"winner": 4, "price": 650}
+
+
+def test_simulate_vote_referendum_and_dp_sum_json(tmp_path):
+    votes = tmp_path / "votes.json"
+    votes.write_text("[0, 2, 2, 1]")
+    out = json.loads(run_cli("simulate", "vote", "--inputs-json", str(votes), "--param", "options=3", "--json").stdout)
+    assert out["outputs"] == [[1, 1, 2]] * 4
+    ballots = tmp_path / "ballots.json"
+    ballots.write_text("[true, true, true, true, true]")
+    out = json.loads(run_cli("simulate", "referendum", "--inputs-json", str(ballots), "--json").stdout)
+    assert out["outputs"] == ["YES"] * 5
+    out = json.loads(run_cli("simulate", "referendum", "--inputs-json", str(ballots), "--param", "threshold=6",
+                             "--json").stdout)
+    assert out["outputs"] == ["NO"] * 5
+    losses = tmp_path / "losses.json"
+    losses.write_text("[100, 200, 300]")
+    out = json.loads(run_cli("simulate", "dp-sum", "--inputs-json", str(losses), "--param", "epsilon=1",
+                             "--param", "lower=0", "--param", "upper=1000", "--json").stdout)
+    assert len(set(out["outputs"])) == 1 and isinstance(out["outputs"][0], int)
