@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mpcnet.session")
 
+#: Rounds whose messages together are at most this many bytes are sent
+#: sequentially; bigger ones go to all peers concurrently.
+SMALL_ROUND_BYTES = 64 * 1024
+
 __all__ = ["Context", "Randomness", "OSRandomness", "SeededRandomness", "ProgressCallback"]
 
 #: ``callback(party, stage, done, total)``, see :meth:`Context.report_progress`.
@@ -198,11 +202,19 @@ class Context:
             await self._send_raw(peer, parts)
             unfinished.discard(peer)
 
+        total = sum(wire.encoded_size(parts) for parts in encoded.values())
         try:
             with trio.fail_after(session.round_timeout):
-                async with trio.open_nursery() as nursery:
+                if total <= SMALL_ROUND_BYTES:
+                    # Small messages fit in socket buffers: sending them one
+                    # after the other costs no waiting and saves spawning a
+                    # task per peer (most rounds of most protocols are small).
                     for peer, parts in encoded.items():
-                        nursery.start_soon(send_one, peer, parts)
+                        await send_one(peer, parts)
+                else:
+                    async with trio.open_nursery() as nursery:
+                        for peer, parts in encoded.items():
+                            nursery.start_soon(send_one, peer, parts)
         except trio.TooSlowError:
             slow = sorted(unfinished)
             err = PeerTimeout(f"{', '.join(slow)} did not take round {session.round}'s message within "
@@ -210,6 +222,9 @@ class Context:
                               session=session.hex_id)
             session.fail(err)
             raise err from None
+        except MPCError as exc:
+            session.fail(exc)
+            raise session.error or exc from None
         except BaseExceptionGroup as group:
             # Report the first MPC error (usually ChannelBroken naming the peer).
             mpc = group.subgroup(MPCError)

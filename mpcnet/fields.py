@@ -68,6 +68,7 @@ class GF256Field:
         nz = np.arange(1, 256)
         table[1:, 1:] = exp[(log[nz][:, None] + log[nz][None, :]) % 255]
         self.MUL = table
+        self._mul_flat = table.ravel()
         inv = np.zeros(256, dtype=np.uint8)
         inv[1:] = exp[(255 - log[nz]) % 255]
         self.INV = inv
@@ -90,10 +91,12 @@ class GF256Field:
     sub = add
 
     def mul(self, a: Array, b: Array) -> Array:
-        return self.MUL[a, b]
+        # One flat take is ~3x faster than fancy indexing MUL[a, b].
+        out: Array = self._mul_flat.take((np.asarray(a).astype(np.intp) << 8) + b)
+        return out
 
     def scale(self, c: int, a: Array) -> Array:
-        out: Array = self.MUL[c][a]
+        out: Array = self.MUL[c].take(a)
         return out
 
     def inv_scalar(self, c: int) -> int:

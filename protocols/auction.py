@@ -124,7 +124,7 @@ async def auction(ctx: Context, value: Any, *, bits: int, kind: str, compute_par
     opened = await eng.open(result)
     assert opened is not None
     onehot, price = np.asarray(opened[: len(bidders)]), np.asarray(opened[len(bidders):])
-    if onehot.sum() != 1 or not set(np.unique(opened)) <= {0, 1}:
+    if onehot.sum() != 1 or np.any(np.asarray(opened) > 1):  # (np.unique would import numpy.ma: slow)
         raise RemoteProtocolViolation("the opened result is malformed (a compute party deviated)")
     opened_winner = bidder_idx[int(np.argmax(onehot))]
     return {"winner": opened_winner, "price": int(from_bits(price))}
