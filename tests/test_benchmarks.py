@@ -17,3 +17,11 @@ def test_secure_sum_benchmark_quick_smoke(tmp_path):
     data = json.loads(out.read_text())
     rows = [r for r in data["grid"] if r["status"] == "ok"]
     assert rows and {r["rounds"] for r in rows} == {2}
+
+
+def test_compare_benchmark_quick_smoke(tmp_path):
+    out = tmp_path / "compare.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_compare.py"), "--quick", "--no-mpyc",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300, env=env_with())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(out.read_text())
