@@ -241,7 +241,15 @@ class Party:
     async def _send(self, peer: str, parts: list[bytes | memoryview]) -> None:
         if peer in self._lost:
             raise self._lost[peer]
-        await self.links[peer].send_message(parts)
+        try:
+            await self.links[peer].send_message(parts)
+        except MPCError:
+            # The reader may have ended the link while this send was blocked
+            # (a peer that sent garbage and stopped reading): report why it
+            # ended, not the closed socket that interrupted the send.
+            if peer in self._lost:
+                raise self._lost[peer] from None
+            raise
 
     async def _abort(self, session: Session, exc: BaseException) -> None:
         """Tell every reachable peer that this party gave up on ``session``.

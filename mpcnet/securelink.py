@@ -242,7 +242,8 @@ async def accept_secure(
             conn = ChannelConnection(False, static_private, peer_public, prologue, claimed, max_message_size)
             link = SecureLink(stream, conn)
             link.bytes_received = received
-            conn.receive_data(buf[consumed:])
+            if consumed < len(buf):  # b"" would mean EOF: a preamble alone in its segment is not a hang-up
+                conn.receive_data(buf[consumed:])
             await link._handshake()
     except trio.TooSlowError:
         await trio.aclose_forcefully(stream)

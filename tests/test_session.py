@@ -321,9 +321,11 @@ async def test_message_from_a_non_member_does_not_end_the_session():
 @pytest.mark.trio
 async def test_leftover_message_at_the_end_is_a_stray():
     async def script(link, sid):
+        # Round 3 goes out before round 2, so it is surely parked when p0
+        # finishes (secure-sum has 2 rounds): no race with p0's last round.
         await send_envelope(link, DATA, sid, 1, np.array([7], dtype=np.uint64))
+        await send_envelope(link, DATA, sid, 3, np.array([7], dtype=np.uint64))
         await send_envelope(link, DATA, sid, 2, np.array([7], dtype=np.uint64))
-        await send_envelope(link, DATA, sid, 3, np.array([7], dtype=np.uint64))  # secure-sum has 2 rounds
         await trio.sleep_forever()
 
     with trio.fail_after(10), pytest.raises(RemoteProtocolViolation, match="after the protocol ended") as info:
