@@ -26,6 +26,7 @@ from .identity import format_public_key, generate_key, load_key_file, load_roste
 from .party import DEFAULT_ROUND_TIMEOUT
 from .progress import ProgressBar
 from .registry import all_protocols, get_protocol
+from .resumable import DEFAULT_RECONNECT_TIMEOUT
 from .runner import DEFAULT_CONNECT_TIMEOUT, run_party, simulate
 
 __all__ = ["main", "to_json"]
@@ -177,7 +178,8 @@ def cmd_party(args: argparse.Namespace) -> int:
     with _progress(args) as progress:
         result = run_party(get_protocol(args.protocol), value, roster=roster, key=key,
                            params=_parse_params(args.param), session_label=args.session,
-                           round_timeout=args.timeout, connect_timeout=args.connect_timeout, progress=progress)
+                           round_timeout=args.timeout, connect_timeout=args.connect_timeout, progress=progress,
+                           reconnect_timeout=args.reconnect_timeout or None)
     if args.json:
         _emit({"party": result.party, "output": result.output, "stats": result.stats.to_dict()})
     else:
@@ -247,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=DEFAULT_ROUND_TIMEOUT, help="round deadline in seconds")
     p.add_argument("--connect-timeout", type=float, default=DEFAULT_CONNECT_TIMEOUT,
                    help="seconds to wait for every peer to be connected")
+    p.add_argument("--reconnect-timeout", type=float, default=DEFAULT_RECONNECT_TIMEOUT, metavar="SECONDS",
+                   help="seconds a broken connection may take to be re-established and resumed before the peer "
+                        "is declared lost (0: no reconnection)")
     p.add_argument("--json", action="store_true")
     _progress_flags(p)
     p.set_defaults(func=cmd_party)
@@ -265,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     if getattr(args, "timeout", 1.0) <= 0 or getattr(args, "connect_timeout", 1.0) <= 0:
         _fail("timeouts must be positive", EXIT_CONFIG)
+    if getattr(args, "reconnect_timeout", 0.0) < 0:
+        _fail("--reconnect-timeout must be >= 0", EXIT_CONFIG)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

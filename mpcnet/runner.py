@@ -21,6 +21,7 @@ from .errors import ConfigError, InputError, SessionAborted
 from .identity import Roster, SecretKey, generate_key
 from .party import DEFAULT_ROUND_TIMEOUT, Party, PartyResult
 from .registry import ProtocolSpec, get_protocol
+from .resumable import DEFAULT_RECONNECT_TIMEOUT
 from .session import SessionStats, derive_session_id, new_session_id
 from .transport import PeerLink, memory_mesh
 
@@ -157,12 +158,18 @@ async def open_party(
     *,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     limits: wire.Limits = wire.DEFAULT_LIMITS,
+    reconnect_timeout: float | None = DEFAULT_RECONNECT_TIMEOUT,
 ) -> AsyncIterator[Party]:
     """Connect to every roster peer and yield a :class:`Party` that can run
     any number of protocol sessions, one after another or concurrently::
 
         async with mpcnet.open_party(roster, key) as party:
             total = (await party.run("secure-sum", 42, session_id="q3")).output
+
+    A connection that breaks while both parties are alive is re-established
+    and resumed without losing a message (see :mod:`mpcnet.resumable`); a
+    peer not back within ``reconnect_timeout`` seconds is lost (None: any
+    break loses the peer at once).
 
     Leaving the block closes every channel cleanly. If the caller is
     cancelled while a session runs, that session sends ABORT so every peer
@@ -174,7 +181,8 @@ async def open_party(
         raise ConfigError(f"the key file's public key is not the roster's key for {key.name!r}")
     from .tcp import open_mesh
 
-    async with open_mesh(roster, key, connect_timeout=connect_timeout, limits=limits) as links:
+    async with open_mesh(roster, key, connect_timeout=connect_timeout, limits=limits,
+                         reconnect_timeout=reconnect_timeout) as links:
         async with Party(key.name, roster.names, links, limits=limits) as party:
             yield party
 
@@ -191,6 +199,7 @@ async def run_party_async(
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     limits: wire.Limits = wire.DEFAULT_LIMITS,
     progress: ProgressCallback | None = None,
+    reconnect_timeout: float | None = DEFAULT_RECONNECT_TIMEOUT,
 ) -> PartyResult:
     """Run one party of ``protocol`` against the roster's other parties.
 
@@ -204,7 +213,8 @@ async def run_party_async(
     spec.check_party_count(n)
     resolved = spec.resolve_params(params, n)
     value = spec.prepare_input(value, resolved, n)
-    async with open_party(roster, key, connect_timeout=connect_timeout, limits=limits) as party:
+    async with open_party(roster, key, connect_timeout=connect_timeout, limits=limits,
+                          reconnect_timeout=reconnect_timeout) as party:
         return await party.run(spec, value, session_id=session_label, params=resolved,
                                round_timeout=round_timeout, progress=progress)
 

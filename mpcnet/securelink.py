@@ -64,6 +64,17 @@ class SecureLink:
         self.messages_sent = 0
         self.messages_received = 0
 
+    @property
+    def closed_by_peer(self) -> bool:
+        """True once the peer's authenticated CLOSE frame arrived: the peer
+        ended the channel on purpose (anything else that ends it is a break)."""
+        return self._peer_close_reason is not None or self._conn.closed_by_peer
+
+    @property
+    def max_message_size(self) -> int:
+        """The largest message this channel sends or accepts."""
+        return self._conn.max_message_size
+
     # ---- raw I/O with error mapping
 
     def _broken(self, message: str) -> Exception:
@@ -144,6 +155,16 @@ class SecureLink:
                 else:
                     await self._read_into_connection()
             raise ChannelBroken(f"peer closed the channel: {self._peer_close_reason!r}", peer=self.peer)
+
+    async def abort(self) -> None:
+        """Close the stream at once *without* a CLOSE frame, so the peer sees
+        a broken connection, not a deliberate close (used when a resumable
+        link drops a connection it considers broken). Tasks blocked on the
+        stream get ChannelBroken. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await trio.aclose_forcefully(self._stream)
 
     async def aclose(self, reason: str = "") -> None:
         """Send an authenticated CLOSE frame (best effort, at most

@@ -11,10 +11,16 @@ An authentication failure on a dial (the peer's key is not the roster's) is
 fatal at once: retrying cannot fix a wrong key. An incoming connection that
 fails its handshake (a stranger, a wrong key, garbage, a stall) is logged and
 dropped; the listener keeps serving the parties it expects.
+
+:func:`open_mesh` wraps every link in a :class:`~mpcnet.resumable.ResumableLink`
+(unless ``reconnect_timeout=None``) and keeps the listener open for the life of
+the mesh: a peer that lost its connection re-dials, is authenticated exactly
+like a first connection, and its link resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -25,10 +31,11 @@ from . import wire
 from .errors import ConfigError, HandshakeError, MPCError, PeerTimeout
 from .events import emit
 from .identity import PartyEntry, Roster, SecretKey
+from .resumable import DEFAULT_RECONNECT_TIMEOUT, HEADER_LEN, ResumableLink
 from .securelink import SecureLink, accept_secure, connect_secure
-from .transport import close_links
+from .transport import PeerLink, close_links
 
-__all__ = ["open_mesh", "connect_mesh", "loopback_meshes", "DEFAULT_HANDSHAKE_TIMEOUT"]
+__all__ = ["open_mesh", "connect_mesh", "loopback_meshes", "DEFAULT_HANDSHAKE_TIMEOUT", "DEFAULT_RECONNECT_TIMEOUT"]
 
 log = logging.getLogger("mpcnet.tcp")
 
@@ -80,7 +87,7 @@ async def connect_mesh(
                     link = await connect_secure(
                         stream, my_id=key.name, peer_id=peer.name, static_private=key.private,
                         peer_public=peer.public_key, roster_hash=digest,
-                        max_message_size=limits.max_message, handshake_timeout=handshake_timeout)
+                        max_message_size=_channel_cap(limits), handshake_timeout=handshake_timeout)
                 except HandshakeError as exc:
                     await stream.aclose()
                     if exc.authentication_failed:
@@ -114,7 +121,7 @@ async def connect_mesh(
             async with handshake_slots:
                 link = await accept_secure(
                     stream, my_id=key.name, static_private=key.private, lookup_public_key=lookup,
-                    roster_hash=digest, max_message_size=limits.max_message, handshake_timeout=handshake_timeout)
+                    roster_hash=digest, max_message_size=_channel_cap(limits), handshake_timeout=handshake_timeout)
         except MPCError as exc:
             who = claimed[0] if claimed else "an unidentified client"
             emit(log, logging.INFO, "handshake_rejected", party=key.name, claimed=who, reason=exc.message)
@@ -190,14 +197,117 @@ async def connect_mesh(
 async def open_mesh(roster: Roster, key: SecretKey, *, connect_timeout: float,
                     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
                     limits: wire.Limits = wire.DEFAULT_LIMITS,
-                    listeners: Sequence[trio.SocketListener] | None = None) -> AsyncIterator[dict[str, SecureLink]]:
-    """:func:`connect_mesh` as a context manager that closes every link."""
-    links = await connect_mesh(roster, key, connect_timeout=connect_timeout, handshake_timeout=handshake_timeout,
-                               limits=limits, listeners=listeners)
+                    listeners: Sequence[trio.SocketListener] | None = None,
+                    reconnect_timeout: float | None = DEFAULT_RECONNECT_TIMEOUT) -> AsyncIterator[dict[str, PeerLink]]:
+    """:func:`connect_mesh` as a context manager that closes every link.
+
+    With ``reconnect_timeout`` (seconds; the default) every link is a
+    :class:`~mpcnet.resumable.ResumableLink`: a connection that breaks is
+    re-dialed (by the lower index) and resumed without loss, and this party
+    keeps listening for its peers' re-dials for the life of the mesh. With
+    None, links are plain SecureLinks and any break ends the link.
+    """
+    if reconnect_timeout is None:
+        plain = await connect_mesh(roster, key, connect_timeout=connect_timeout,
+                                   handshake_timeout=handshake_timeout, limits=limits, listeners=listeners)
+        try:
+            yield dict(plain)
+        finally:
+            await close_links(plain.values(), "mesh closed")
+        return
+    me = roster[key.name]
+    accept_from = {p.name for p in roster if p.index < me.index}
+    own_listeners = False
+    if listeners is None and accept_from:
+        try:
+            listeners = await trio.open_tcp_listeners(me.port, host=me.host)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {me.address}: {exc.strerror or exc}") from None
+        own_listeners = True
     try:
-        yield links
+        secure = await connect_mesh(roster, key, connect_timeout=connect_timeout,
+                                    handshake_timeout=handshake_timeout, limits=limits, listeners=listeners)
+        links: dict[str, ResumableLink] = {}
+        for name, link in secure.items():
+            peer = roster[name]
+            redial = None if name in accept_from else functools.partial(
+                _dial_once, roster, key, peer, handshake_timeout, limits)
+            links[name] = ResumableLink(link, redial=redial, reconnect_timeout=reconnect_timeout,
+                                        max_unacked_bytes=2 * limits.max_message, me=key.name)
+        async with trio.open_nursery() as nursery:
+            for resumable in links.values():
+                await nursery.start(resumable.run)
+            if listeners and accept_from:
+                nursery.start_soon(_serve_reconnects, roster, key, listeners, links, accept_from,
+                                   handshake_timeout, limits)
+            try:
+                yield dict(links)
+            finally:
+                await close_links(links.values(), "mesh closed")
+                nursery.cancel_scope.cancel()
     finally:
-        await close_links(links.values(), "mesh closed")
+        if own_listeners and listeners:
+            for listener in listeners:
+                await listener.aclose()
+
+
+async def _dial_once(roster: Roster, key: SecretKey, peer: PartyEntry, handshake_timeout: float,
+                     limits: wire.Limits) -> SecureLink:
+    """One re-dial of ``peer`` (a resumable link's reconnect)."""
+    stream = await trio.open_tcp_stream(peer.host, peer.port)
+    return await connect_secure(
+        stream, my_id=key.name, peer_id=peer.name, static_private=key.private, peer_public=peer.public_key,
+        roster_hash=roster.digest(), max_message_size=_channel_cap(limits), handshake_timeout=handshake_timeout)
+
+
+async def _serve_reconnects(roster: Roster, key: SecretKey, listeners: Sequence[trio.SocketListener],
+                            links: dict[str, ResumableLink], accept_from: set[str], handshake_timeout: float,
+                            limits: wire.Limits) -> None:
+    """After set-up: accept re-dials from the peers that dial us and hand each
+    authenticated one to its resumable link. Anyone else is rejected exactly
+    as during set-up (same handshake, same limit on concurrent handshakes)."""
+    digest = roster.digest()
+    handshake_slots = trio.CapacityLimiter(2 * len(accept_from) + 16)
+
+    async def handle(stream: trio.SocketStream) -> None:
+        claimed: list[str] = []
+
+        def lookup(name: str) -> bytes | None:
+            claimed.append(name)
+            link = links.get(name)
+            ok = name in accept_from and link is not None and link.accepts_reconnect
+            return roster.public_key_of(name) if ok else None
+
+        try:
+            async with handshake_slots:
+                new = await accept_secure(
+                    stream, my_id=key.name, static_private=key.private, lookup_public_key=lookup,
+                    roster_hash=digest, max_message_size=_channel_cap(limits), handshake_timeout=handshake_timeout)
+        except MPCError as exc:
+            emit(log, logging.INFO, "handshake_rejected", party=key.name,
+                 claimed=claimed[0] if claimed else "an unidentified client", reason=exc.message)
+            return
+        if not links[new.peer].offer(new):
+            await new.abort()
+
+    async def serve(listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                log.warning("accept failed (%s); retrying", exc.strerror or exc)
+                await trio.sleep(0.1)
+                continue
+            nursery.start_soon(handle, stream)
+
+    async with trio.open_nursery() as nursery:
+        for listener in listeners:
+            nursery.start_soon(serve, listener, nursery)
+
+
+def _channel_cap(limits: wire.Limits) -> int:
+    """The secure channel's message cap: the wire cap plus the resumable header."""
+    return limits.max_message + HEADER_LEN
 
 
 @asynccontextmanager

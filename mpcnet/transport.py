@@ -7,6 +7,9 @@ Two kinds give protocol code the same interface, :class:`PeerLink`:
   same as on the network), no encryption.
 * ``SecureLink`` (:mod:`mpcnet.securelink`) — a Noise_KK channel over a TCP
   stream; built by :mod:`mpcnet.tcp`.
+* ``ResumableLink`` (:mod:`mpcnet.resumable`) — over successive SecureLinks
+  to one peer: survives a broken connection (re-dial, fresh handshake,
+  resume without loss); what :func:`mpcnet.tcp.open_mesh` hands out.
 
 A link carries opaque messages, in order, exactly once, and either works or
 raises :class:`~mpcnet.errors.ChannelBroken` naming the peer. It knows
@@ -32,9 +35,12 @@ class PeerLink(Protocol):
     peer: str
 
     async def send_message(self, parts: Sequence[bytes | bytearray | memoryview]) -> None:
-        """Send one message made of ``parts`` (sent back to back)."""
+        """Send one message made of ``parts`` (sent back to back). A link
+        may keep references to ``parts`` until the peer has acknowledged the
+        message (a resumable link retransmits from them), so callers must not
+        mutate them afterwards."""
 
-    async def receive_message(self) -> bytes | bytearray:
+    async def receive_message(self) -> bytes | bytearray | memoryview:
         """The next whole message; ChannelBroken when the link ends."""
 
     async def aclose(self, reason: str = "") -> None:

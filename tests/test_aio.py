@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from helpers import free_ports
 
 import mpcnet
 import mpcnet.aio
 from mpcnet.identity import Roster, generate_key
+
+from helpers import free_ports
 
 
 def test_simulate_from_asyncio():

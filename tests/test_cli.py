@@ -7,6 +7,7 @@ import stat
 import subprocess
 
 import pytest
+
 from helpers import env_with, install_plugin, make_deployment, mpcnet_cmd, run_cli
 
 

@@ -101,13 +101,37 @@ def _inputs(names=NAMES):
     return {n: str(i + 1) for i, n in enumerate(names)}
 
 
-def test_link_cut_mid_run_ends_every_party_with_a_typed_error(net, tmp_path):
-    # Without resumable links (issue 3 item 4) a reset is fatal to the run:
-    # every party must say so, naming a peer, well before the round deadline.
+def test_links_cut_mid_run_are_resumed_and_the_run_completes(net, tmp_path):
+    # Resumable links (issue 3 item 4): a reset while both parties are alive
+    # is re-dialed, re-handshaken and resumed; the answer is unchanged.
+    # (Before links were resumable this test expected every party to fail.)
     marker = tmp_path / "round1"
     env = env_with(_plugin(tmp_path), MPCNET_TEST_MARKER=str(marker), MPCNET_TEST_ROUNDS="20",
                    MPCNET_TEST_PAUSE="0.1")
+    net.proxy.set("*", delay=0.005)
     procs = net.start_all("test-rounds", _inputs(), "--timeout", "30", env=env)
+    _wait_for(marker, procs)
+    assert net.proxy.cut("p0-p1") == 1
+    time.sleep(0.4)
+    assert net.proxy.cut("p1-p2") == 1
+    time.sleep(0.4)
+    assert net.proxy.cut("p0-p1") == 1
+    outcomes = net.wait(procs, timeout=30)
+    for name, o in outcomes.items():
+        assert o.returncode == 0, (name, o.stderr)
+        assert o.result["output"] == 6 and o.result["stats"]["rounds"] == 20
+    stats = net.proxy.stats()
+    assert stats["p0-p1"]["cuts"] == 2 and stats["p1-p2"]["cuts"] == 1
+    assert stats["p0-p1"]["connections"] >= 3 and stats["p1-p2"]["connections"] >= 2
+
+
+def test_link_cut_with_reconnection_disabled_ends_every_party_with_a_typed_error(net, tmp_path):
+    # --reconnect-timeout 0: any reset is fatal; every party says so, naming a
+    # peer, well before the round deadline.
+    marker = tmp_path / "round1"
+    env = env_with(_plugin(tmp_path), MPCNET_TEST_MARKER=str(marker), MPCNET_TEST_ROUNDS="20",
+                   MPCNET_TEST_PAUSE="0.1")
+    procs = net.start_all("test-rounds", _inputs(), "--timeout", "30", "--reconnect-timeout", "0", env=env)
     _wait_for(marker, procs)
     cut_at = time.monotonic()
     assert net.proxy.cut("p0-p1") == 1

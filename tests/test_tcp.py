@@ -10,13 +10,14 @@ import time
 import numpy as np
 import pytest
 import trio
-from helpers import env_with, install_plugin, make_deployment, mpcnet_cmd
 
 import mpcnet
 from mpcnet.errors import HandshakeError, PeerTimeout
 from mpcnet.identity import Roster, generate_key
 from mpcnet.securelink import connect_secure
 from mpcnet.tcp import connect_mesh
+
+from helpers import env_with, install_plugin, make_deployment, mpcnet_cmd
 
 
 def test_tcp_and_memory_agree_and_count_the_same_bytes():
