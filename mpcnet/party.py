@@ -71,9 +71,9 @@ class Party:
                  limits: wire.Limits = wire.DEFAULT_LIMITS, max_buffered_per_peer: int | None = None) -> None:
         if me not in parties:
             raise LocalProtocolViolation(f"{me!r} is not one of the parties")
-        missing = set(parties) - {me} - set(links)
-        if missing:
-            raise LocalProtocolViolation(f"no link to {sorted(missing)}")
+        strangers = set(links) - set(parties)
+        if strangers:
+            raise LocalProtocolViolation(f"links to parties not in the session list: {sorted(strangers)}")
         self.me = me
         self.parties = list(parties)
         self.links = dict(links)
@@ -207,6 +207,10 @@ class Party:
         self._sessions[session_id] = session
         for peer, err in self._lost.items():
             session.peer_lost(peer, err)
+        for peer in peers:
+            if peer not in self.links:  # fine unless the protocol needs a message from it
+                session.peer_lost(peer, LocalProtocolViolation(
+                    f"no link to {peer}: the protocol's topology does not connect {self.me} to it", peer=peer))
         for peer, parked in self._early.items():
             for kind, round_no, body, size in parked.pop(session_id, []):
                 try:
@@ -241,6 +245,9 @@ class Party:
     async def _send(self, peer: str, parts: list[bytes | memoryview]) -> None:
         if peer in self._lost:
             raise self._lost[peer]
+        if peer not in self.links:
+            raise LocalProtocolViolation(f"no link to {peer}: the protocol's topology does not connect "
+                                         f"{self.me} to it")
         try:
             await self.links[peer].send_message(parts)
         except MPCError:
@@ -270,7 +277,7 @@ class Party:
         with trio.CancelScope(shield=True), trio.move_on_after(1.0):
             async with trio.open_nursery() as nursery:
                 for peer in session.peers:
-                    if peer not in self._lost:
+                    if peer not in self._lost and peer in self.links:
                         nursery.start_soon(self._send_quietly, peer, parts)
 
     async def _send_quietly(self, peer: str, parts: list[bytes | memoryview]) -> None:

@@ -38,6 +38,8 @@ _PARAM_TYPES = (int, float, str, bool)
 
 ProtocolFunc = Callable[..., Awaitable[Any]]
 InputValidator = Callable[[Any, Mapping[str, Any], int], Any]
+#: ``links(params, n, i, j)``: whether parties i and j need a channel.
+LinkRule = Callable[[Mapping[str, Any], int, int, int], bool]
 
 
 @attrs.frozen
@@ -94,6 +96,12 @@ class ProtocolSpec:
     params: tuple[Param, ...] = ()
     validate_input: InputValidator | None = None
     module: str = ""
+    links: LinkRule | None = None
+
+    def peers_of(self, index: int, n: int, params: Mapping[str, Any]) -> list[int]:
+        """Indices of the parties that party ``index`` needs a channel to
+        (all others unless the protocol declares a ``links`` rule)."""
+        return [j for j in range(n) if j != index and (self.links is None or self.links(params, n, index, j))]
 
     def resolve_params(self, raw: Mapping[str, Any] | None, n: int) -> dict[str, Any]:
         """Defaults filled in, types converted, unknown names and bad values
@@ -157,6 +165,7 @@ def protocol(
     max_parties: int | None = None,
     params: Sequence[Param] = (),
     validate_input: InputValidator | None = None,
+    links: LinkRule | None = None,
 ) -> Callable[[ProtocolFunc], ProtocolFunc]:
     """Register ``async def f(ctx, value, **params)`` as protocol ``name``.
 
@@ -165,7 +174,10 @@ def protocol(
     revealed to whom; ``input`` and ``output`` describe the values;
     ``validate_input(value, params, n)`` returns the normalised input or
     raises :class:`~mpcnet.errors.InputError`, and runs before anything is
-    sent. The function's docstring's first line becomes the summary.
+    sent. ``links(params, n, i, j)`` (optional) says which pairs of parties
+    exchange messages at all; ``run_party`` then opens only those channels
+    (input-only parties need none to each other). The function's docstring's
+    first line becomes the summary.
     """
     if not _NAME_RE.match(name):
         raise ConfigError(f"protocol name {name!r} must be lowercase letters, digits and '-'")
@@ -193,6 +205,7 @@ def protocol(
             params=tuple(params),
             validate_input=validate_input,
             module=func.__module__,
+            links=links,
         )
         return func
 

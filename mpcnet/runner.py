@@ -159,6 +159,7 @@ async def open_party(
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     limits: wire.Limits = wire.DEFAULT_LIMITS,
     reconnect_timeout: float | None = DEFAULT_RECONNECT_TIMEOUT,
+    peers: Sequence[str] | None = None,
 ) -> AsyncIterator[Party]:
     """Connect to every roster peer and yield a :class:`Party` that can run
     any number of protocol sessions, one after another or concurrently::
@@ -169,7 +170,8 @@ async def open_party(
     A connection that breaks while both parties are alive is re-established
     and resumed without losing a message (see :mod:`mpcnet.resumable`); a
     peer not back within ``reconnect_timeout`` seconds is lost (None: any
-    break loses the peer at once).
+    break loses the peer at once). ``peers`` limits the channels to those
+    parties (default: all of the roster).
 
     Leaving the block closes every channel cleanly. If the caller is
     cancelled while a session runs, that session sends ABORT so every peer
@@ -182,7 +184,7 @@ async def open_party(
     from .tcp import open_mesh
 
     async with open_mesh(roster, key, connect_timeout=connect_timeout, limits=limits,
-                         reconnect_timeout=reconnect_timeout) as links:
+                         reconnect_timeout=reconnect_timeout, peers=peers) as links:
         async with Party(key.name, roster.names, links, limits=limits) as party:
             yield party
 
@@ -213,8 +215,12 @@ async def run_party_async(
     spec.check_party_count(n)
     resolved = spec.resolve_params(params, n)
     value = spec.prepare_input(value, resolved, n)
+    if key.name not in roster:
+        raise ConfigError(f"party {key.name!r} (from the key file) is not in the roster")
+    # Only the channels this protocol uses (input-only parties need none to each other).
+    peers = [roster.names[j] for j in spec.peers_of(roster[key.name].index, n, resolved)]
     async with open_party(roster, key, connect_timeout=connect_timeout, limits=limits,
-                          reconnect_timeout=reconnect_timeout) as party:
+                          reconnect_timeout=reconnect_timeout, peers=peers) as party:
         return await party.run(spec, value, session_id=session_label, params=resolved,
                                round_timeout=round_timeout, progress=progress)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 
 import trio
@@ -51,8 +51,11 @@ async def connect_mesh(
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     limits: wire.Limits = wire.DEFAULT_LIMITS,
     listeners: Sequence[trio.SocketListener] | None = None,
+    peers: Collection[str] | None = None,
 ) -> dict[str, SecureLink]:
-    """Connect to every other roster party; returns ``{peer: link}``.
+    """Connect to every other roster party (or only to ``peers``: a protocol
+    whose input-only parties talk only to compute parties needs fewer links);
+    returns ``{peer: link}``.
 
     ``listeners`` may be passed already bound (tests and :func:`loopback_meshes`
     bind port 0 first); otherwise this party listens on its roster address.
@@ -60,9 +63,10 @@ async def connect_mesh(
     me = roster[key.name]
     if me.public_key != key.public:
         raise ConfigError(f"the key file's public key is not the roster's key for {key.name!r}")
-    dial_to = [p for p in roster if p.index > me.index]
+    wanted = _wanted(roster, key, peers)
+    dial_to = [p for p in roster if p.index > me.index and p.name in wanted]
     dialed = {p.name for p in dial_to}
-    accept_from = {p.name for p in roster if p.index < me.index}
+    accept_from = {p.name for p in roster if p.index < me.index and p.name in wanted}
     links: dict[str, SecureLink] = {}
     failures: dict[str, str] = {}
     fatal: list[MPCError] = []
@@ -175,7 +179,7 @@ async def connect_mesh(
                     nursery.cancel_scope.cancel()
         if fatal:
             raise fatal[0]
-        missing = [p.name for p in roster if p.name != key.name and p.name not in links]
+        missing = [p.name for p in roster if p.name in wanted and p.name not in links]
         if missing:
             detail = "; ".join(f"{m}: {failures[m]}" for m in missing if m in failures)
             raise PeerTimeout(
@@ -198,7 +202,8 @@ async def open_mesh(roster: Roster, key: SecretKey, *, connect_timeout: float,
                     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
                     limits: wire.Limits = wire.DEFAULT_LIMITS,
                     listeners: Sequence[trio.SocketListener] | None = None,
-                    reconnect_timeout: float | None = DEFAULT_RECONNECT_TIMEOUT) -> AsyncIterator[dict[str, PeerLink]]:
+                    reconnect_timeout: float | None = DEFAULT_RECONNECT_TIMEOUT,
+                    peers: Collection[str] | None = None) -> AsyncIterator[dict[str, PeerLink]]:
     """:func:`connect_mesh` as a context manager that closes every link.
 
     With ``reconnect_timeout`` (seconds; the default) every link is a
@@ -208,15 +213,16 @@ async def open_mesh(roster: Roster, key: SecretKey, *, connect_timeout: float,
     None, links are plain SecureLinks and any break ends the link.
     """
     if reconnect_timeout is None:
-        plain = await connect_mesh(roster, key, connect_timeout=connect_timeout,
-                                   handshake_timeout=handshake_timeout, limits=limits, listeners=listeners)
+        plain = await connect_mesh(roster, key, connect_timeout=connect_timeout, handshake_timeout=handshake_timeout,
+                                   limits=limits, listeners=listeners, peers=peers)
         try:
             yield dict(plain)
         finally:
             await close_links(plain.values(), "mesh closed")
         return
     me = roster[key.name]
-    accept_from = {p.name for p in roster if p.index < me.index}
+    wanted = _wanted(roster, key, peers)
+    accept_from = {p.name for p in roster if p.index < me.index and p.name in wanted}
     own_listeners = False
     if listeners is None and accept_from:
         try:
@@ -225,8 +231,8 @@ async def open_mesh(roster: Roster, key: SecretKey, *, connect_timeout: float,
             raise ConfigError(f"cannot listen on {me.address}: {exc.strerror or exc}") from None
         own_listeners = True
     try:
-        secure = await connect_mesh(roster, key, connect_timeout=connect_timeout,
-                                    handshake_timeout=handshake_timeout, limits=limits, listeners=listeners)
+        secure = await connect_mesh(roster, key, connect_timeout=connect_timeout, handshake_timeout=handshake_timeout,
+                                    limits=limits, listeners=listeners, peers=wanted)
         links: dict[str, ResumableLink] = {}
         for name, link in secure.items():
             peer = roster[name]
@@ -249,6 +255,17 @@ async def open_mesh(roster: Roster, key: SecretKey, *, connect_timeout: float,
         if own_listeners and listeners:
             for listener in listeners:
                 await listener.aclose()
+
+
+def _wanted(roster: Roster, key: SecretKey, peers: Collection[str] | None) -> set[str]:
+    """The peers to link to: all others by default, else ``peers`` (checked)."""
+    others = {p.name for p in roster if p.name != key.name}
+    if peers is None:
+        return others
+    unknown = set(peers) - others
+    if unknown:
+        raise ConfigError(f"cannot link to {sorted(unknown)}: not other parties of the roster")
+    return set(peers)
 
 
 async def _dial_once(roster: Roster, key: SecretKey, peer: PartyEntry, handshake_timeout: float,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from mpcnet import ConfigError, Context, InputError, Param
 
 #: The round at which results reach input-only parties: a constant every
@@ -12,6 +15,12 @@ COMPUTE_PARTIES = Param(
     "compute_parties", int, 0,
     "0: every party gives input and computes (n >= 3); c >= 3: the first c parties compute only "
     "and the other n - c only give input")
+
+
+def role_links(params: Mapping[str, Any], n: int, i: int, j: int) -> bool:
+    """Channels a compute/input split needs: none between two input-only parties."""
+    c = params.get("compute_parties", 0) or n
+    return i < c or j < c
 
 
 def split_roles(n: int, compute_parties: int, what: str, min_inputs: int = 1) -> tuple[int, list[int]]:

@@ -41,6 +41,7 @@ from mpcnet.fields import GF256
 from mpcnet.shamir import ShamirEngine
 
 from ._inputs import check_int
+from ._roles import role_links
 
 #: Up to this many bidders, compare all pairs at once (fewest rounds);
 #: beyond it, a tournament (work linear in the number of bidders).
@@ -95,6 +96,7 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
               f"(all-pairs up to {ALL_PAIRS_MAX} bidders)", choices=("auto", "all-pairs", "tournament")),
     ),
     validate_input=_validate,
+    links=role_links,
 )
 async def auction(ctx: Context, value: Any, *, bits: int, kind: str, compute_parties: int,
                   method: str) -> dict[str, int]:

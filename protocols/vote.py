@@ -40,7 +40,7 @@ from mpcnet.fields import GF256, P127
 from mpcnet.mpcnoise import shared_discrete_laplace
 from mpcnet.shamir import ShamirEngine
 
-from ._roles import COMPUTE_PARTIES, RESULT_ROUND, check_role, split_roles
+from ._roles import COMPUTE_PARTIES, RESULT_ROUND, check_role, role_links, split_roles
 
 log = logging.getLogger("protocols.vote")
 
@@ -160,6 +160,7 @@ VOTE_PARAMS = (
     output="the list of K counts (with details=true: {\"counts\": [...], \"invalid\": [...]})",
     params=VOTE_PARAMS,
     validate_input=_validate_vote,
+    links=role_links,
 )
 async def vote(ctx: Context, value: Any, *, options: int, compute_parties: int, details: bool) -> Any:
     """Tally of votes among K options; invalid ballots are rejected inside MPC."""
@@ -186,6 +187,7 @@ async def vote(ctx: Context, value: Any, *, options: int, compute_parties: int, 
         COMPUTE_PARTIES,
     ),
     validate_input=_validate_yes_no,
+    links=role_links,
 )
 async def referendum(ctx: Context, value: Any, *, threshold: int, compute_parties: int) -> str:
     """Yes/no vote that reveals only whether the threshold was reached."""
@@ -217,6 +219,7 @@ async def referendum(ctx: Context, value: Any, *, threshold: int, compute_partie
         COMPUTE_PARTIES,
     ),
     validate_input=_validate_vote,
+    links=role_links,
 )
 async def dp_vote(ctx: Context, value: Any, *, options: int, epsilon: float, compute_parties: int) -> list[int]:
     """Tally with differentially private noise added inside MPC."""
@@ -268,6 +271,7 @@ def _validate_dp_sum(value: Any, params: Mapping[str, Any], n: int) -> Any:
         COMPUTE_PARTIES,
     ),
     validate_input=_validate_dp_sum,
+    links=role_links,
 )
 async def dp_sum(ctx: Context, value: Any, *, epsilon: float, lower: int, upper: int, compute_parties: int) -> int:
     """Sum with differentially private noise added inside MPC."""

@@ -225,3 +225,16 @@ def test_simulate_vote_referendum_and_dp_sum_json(tmp_path):
     out = json.loads(run_cli("simulate", "dp-sum", "--inputs-json", str(losses), "--param", "epsilon=1",
                              "--param", "lower=0", "--param", "upper=1000", "--json").stdout)
     assert len(set(out["outputs"])) == 1 and isinstance(out["outputs"][0], int)
+
+
+def test_input_only_parties_open_no_channels_to_each_other(tmp_path):
+    """With compute_parties=3, bidders link only to the compute parties."""
+    import mpcnet
+    from mpcnet.registry import get_protocol
+
+    spec = get_protocol("auction")
+    params = spec.resolve_params({"compute_parties": 3}, 7)
+    assert spec.peers_of(5, 7, params) == [0, 1, 2]          # a bidder: compute parties only
+    assert spec.peers_of(1, 7, params) == [0, 2, 3, 4, 5, 6]  # a compute party: everyone
+    assert spec.peers_of(5, 7, spec.resolve_params({}, 7)) == [0, 1, 2, 3, 4, 6]  # all compute: full mesh
+    assert mpcnet.get_protocol("secure-sum").peers_of(0, 3, {"bits": 32}) == [1, 2]
