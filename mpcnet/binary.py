@@ -106,6 +106,12 @@ async def greater_than(eng: ShamirEngine, x: Array, y: Array, *, signed: bool = 
     # g_i: bit i alone says x > y; e_i: bit i alone says they are equal.
     g = await eng.mul(x, bnot(y))
     e = bnot(bxor(x, y))
+    return await _prefix_greater(eng, g, e)
+
+
+async def _prefix_greater(eng: ShamirEngine, g: Array, e: Array) -> Array:
+    """Fold per-bit (greater, equal) pairs from the top bit down, in
+    ceil(log2 k) rounds, into the shared bit "greater"."""
     # Pad at the top with "equal" positions so the tree is balanced.
     g, e = _pad_pow2(g, 0), _pad_pow2(e, 1)
     # Combine adjacent (low, high) blocks: the high block decides unless it is
@@ -130,18 +136,7 @@ async def less_than_public(eng: ShamirEngine, x: Array, c: Array) -> Array:
     _check_engine(eng)
     c = np.asarray(c, dtype=np.uint8)
     g = c * bnot(x)  # c_i AND NOT x_i: c_i is public 0/1, so this selects locally
-    e = bnot(bxor(x, c))
-    g, e = _pad_pow2(g, 0), _pad_pow2(e, 1)
-    while g.shape[-1] > 1:
-        g_lo, g_hi = g[..., 0::2], g[..., 1::2]
-        e_lo, e_hi = e[..., 0::2], e[..., 1::2]
-        if g.shape[-1] == 2:
-            (carry,) = await eng.mul_many([(e_hi, g_lo)])
-            g = bxor(g_hi, carry)
-            break
-        carry, e = await eng.mul_many([(e_hi, g_lo), (e_hi, e_lo)])
-        g = bxor(g_hi, carry)
-    return g[..., 0]
+    return await _prefix_greater(eng, g, bnot(bxor(x, c)))
 
 
 async def equal(eng: ShamirEngine, x: Array, y: Array) -> Array:
