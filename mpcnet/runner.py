@@ -16,7 +16,7 @@ import attrs
 import trio
 
 from . import wire
-from .context import OSRandomness, ProgressCallback, Randomness, SeededRandomness
+from .context import Context, OSRandomness, ProgressCallback, Randomness, SeededRandomness
 from .errors import ConfigError, InputError, SessionAborted
 from .identity import Roster, SecretKey, generate_key
 from .party import DEFAULT_ROUND_TIMEOUT, Party, PartyResult
@@ -221,8 +221,23 @@ async def run_party_async(
     peers = [roster.names[j] for j in spec.peers_of(roster[key.name].index, n, resolved)]
     async with open_party(roster, key, connect_timeout=connect_timeout, limits=limits,
                           reconnect_timeout=reconnect_timeout, peers=peers) as party:
+        # A one-round barrier first: a party's mesh is up once its own links
+        # are, while others may still be connecting to each other. Starting
+        # together makes the session's statistics (wall time) mean the
+        # protocol, not the others' start-up.
+        await party.run(_READY, peers, session_id=f"{session_label}/ready:{spec.name}",
+                        round_timeout=max(round_timeout, connect_timeout))
         return await party.run(spec, value, session_id=session_label, params=resolved,
                                round_timeout=round_timeout, progress=progress)
+
+
+async def _ready(ctx: Context, linked: list[str]) -> None:
+    """Every party tells its linked peers it is ready and waits for theirs."""
+    await ctx.exchange({p: None for p in linked}, expect_from=linked)
+
+
+_READY = ProtocolSpec(name="ready", func=_ready, summary="start barrier (internal)", min_parties=1,
+                      max_parties=None, security="-", reveals="nothing", input="the linked peers", output="None")
 
 
 def run_party(protocol: str | ProtocolSpec, value: Any, **kwargs: Any) -> PartyResult:
