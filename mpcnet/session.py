@@ -62,8 +62,10 @@ SESSION_ID_BYTES = 16
 #: may park in one session. A peer that floods future rounds is cut off.
 MAX_PENDING_PER_PEER = 64
 #: Seconds a party waits for first-hand evidence when a peer aborts blaming
-#: a third party, before it reports the abort itself.
-ABORT_GRACE = 0.5
+#: a third party, before it reports the abort itself. Longer than the ~1 s a
+#: resumable link takes to give up on a peer whose port refuses re-dials, so a
+#: killed party is named by everyone, not blamed second-hand.
+ABORT_GRACE = 2.0
 
 
 def new_session_id() -> bytes:

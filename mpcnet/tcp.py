@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 
 import trio
@@ -147,21 +147,7 @@ async def connect_mesh(
 
     async def accept_loop(done: trio.CancelScope, nursery: trio.Nursery) -> None:
         assert listeners is not None
-        async with trio.open_nursery() as accepts:
-            for listener in listeners:
-                accepts.start_soon(_serve, listener, done, nursery)
-
-    async def _serve(listener: trio.SocketListener, done: trio.CancelScope, nursery: trio.Nursery) -> None:
-        while True:
-            try:
-                stream = await listener.accept()
-            except OSError as exc:
-                # Out of file descriptors (a flood of connections, say): wait
-                # for handshakes to time out and free some, keep serving.
-                log.warning("accept failed (%s); retrying", exc.strerror or exc)
-                await trio.sleep(0.1)
-                continue
-            nursery.start_soon(handle_incoming, stream, done)
+        await _accept_forever(listeners, lambda stream: nursery.start_soon(handle_incoming, stream, done))
 
     # At most this many unauthenticated handshakes at once: a flood of
     # strangers waits its turn (and times out) instead of exhausting us.
@@ -307,19 +293,29 @@ async def _serve_reconnects(roster: Roster, key: SecretKey, listeners: Sequence[
         if not links[new.peer].offer(new):
             await new.abort()
 
-    async def serve(listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+    async with trio.open_nursery() as nursery:
+        await _accept_forever(listeners, lambda stream: nursery.start_soon(handle, stream))
+
+
+async def _accept_forever(listeners: Sequence[trio.SocketListener],
+                          spawn: Callable[[trio.SocketStream], None]) -> None:
+    """Accept on every listener until cancelled, handing each stream to ``spawn``."""
+
+    async def serve(listener: trio.SocketListener) -> None:
         while True:
             try:
                 stream = await listener.accept()
             except OSError as exc:
+                # Out of file descriptors (a flood of connections, say): wait
+                # for handshakes to time out and free some, keep serving.
                 log.warning("accept failed (%s); retrying", exc.strerror or exc)
                 await trio.sleep(0.1)
                 continue
-            nursery.start_soon(handle, stream)
+            spawn(stream)
 
     async with trio.open_nursery() as nursery:
         for listener in listeners:
-            nursery.start_soon(serve, listener, nursery)
+            nursery.start_soon(serve, listener)
 
 
 def _channel_cap(limits: wire.Limits) -> int:
