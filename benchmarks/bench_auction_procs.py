@@ -18,19 +18,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import env_with, make_deployment, mpcnet_cmd  # noqa: E402
+# The same key/roster/CLI helpers as the other process benchmarks.
+from bench_secure_sum import make_deployment, mpcnet_cli
 
 
 def run_once(names: list[str], inputs: list[object], params: list[str]) -> dict[str, dict]:
     tmp = Path(tempfile.mkdtemp(prefix="mpcnet-auction-"))
     roster, keys = make_deployment(tmp, names)
     extra = [x for p in params for x in ("--param", p)]
-    procs = {n: subprocess.Popen(mpcnet_cmd("party", "auction", "--roster", str(roster), "--id", n, "--key",
+    procs = {n: subprocess.Popen(mpcnet_cli("party", "auction", "--roster", str(roster), "--id", n, "--key",
                                             str(keys[n]), "--input-json", json.dumps(v), "--json", *extra),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_with())
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for n, v in zip(names, inputs, strict=True)}
     out = {}
     for n, p in procs.items():
