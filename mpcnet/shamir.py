@@ -15,10 +15,19 @@ We require ``c >= 2t + 1`` (honest majority) so products can be reduced.
   sharing), reshares the product with a fresh degree-``t`` polynomial, and
   every party recombines with the Lagrange coefficients at 0 (Gennaro, Rabin
   and Rabin, PODC 1998, the simplified BGW degree reduction);
+* :meth:`~ShamirEngine.reduce_many` — the same degree reduction for any
+  locally computed degree-``2t`` sharing, such as a sum of products (an inner
+  product costs one round and one element of traffic, whatever its length);
 * :meth:`~ShamirEngine.open` — compute parties send their shares to whoever
   learns the value (1 round). Receivers check that all shares lie on one
   polynomial of degree ``t`` and raise if not, so a deviating party is
   detected (not identified) when the value is opened;
+* :meth:`~ShamirEngine.open_wide` — open a degree-``2t`` sharing (a product,
+  or a sum of products) directly, saving the reduction round before a final
+  opening. Its shares are masked with a random degree-``2t`` sharing of zero
+  that an earlier reduction round set aside (``masks=``), so the opened
+  points are a uniformly random degree-``2t`` polynomial through the value:
+  they reveal the value and nothing else;
 * addition, subtraction and multiplication by public constants are local.
 
 Semi-honest security against any ``t`` colluding compute parties (plus any
@@ -105,9 +114,15 @@ class ShamirEngine:
         self.resharers = compute[: 2 * t + 1]
         self._lambda_mul = lagrange_at_zero(field, self.points[: 2 * t + 1])
         self._lambda_open = lagrange_at_zero(field, self.points[: t + 1])
-        # Powers x^0..x^c of every point, for checking that opened shares lie
-        # on a degree-t polynomial.
-        self._check = self._consistency_matrix()
+        self._lambda_wide = lagrange_at_zero(field, self.points[: 2 * t + 1])
+        # For checking that opened shares lie on a polynomial of degree t
+        # (or 2t for open_wide): extrapolation coefficients from the first
+        # degree+1 points to each of the others.
+        self._check = self._consistency_matrix(t)
+        self._check_wide = self._consistency_matrix(2 * t)
+        # Shares of random degree-2t sharings of zero, set aside by reduce
+        # rounds for open_wide (flat, consumed from the front).
+        self._masks = field.zeros(0)
 
     # -- local operations ---------------------------------------------------
 
@@ -180,37 +195,111 @@ class ShamirEngine:
         """Shares of the element-wise product a * b: one round for any size."""
         return (await self.mul_many([(a, b)]))[0]
 
-    async def mul_many(self, pairs: Sequence[tuple[Array, Array]]) -> list[Array]:
-        """Several products of different shapes in one round."""
+    async def mul_many(self, pairs: Sequence[tuple[Array, Array]], *, masks: int = 0) -> list[Array]:
+        """Several products of different shapes in one round (``masks``: see
+        :meth:`reduce_many`)."""
         self._require_compute("mul")
         f = self.field
-        shapes = [np.shape(a) for a, _ in pairs]
-        flat_a = np.concatenate([np.ravel(a) for a, _ in pairs]) if pairs else f.zeros(0)
-        flat_b = np.concatenate([np.ravel(b) for _, b in pairs]) if pairs else f.zeros(0)
+        return await self.reduce_many([f.mul(a, b) for a, b in pairs], masks=masks)
+
+    async def reduce_many(self, wide: Sequence[Array], *, masks: int = 0) -> list[Array]:
+        """Degree reduction, one round: ``wide`` are this party's shares of
+        degree-``2t`` sharings computed locally (``field.mul`` of two shares,
+        or sums of such products: an inner product ``sum_i a_i b_i`` reduces
+        as one element); returns ordinary degree-``t`` shares of the same
+        values.
+
+        ``masks`` > 0 also sets aside that many random degree-``2t`` sharings
+        of zero for a later :meth:`open_wide`, in the same messages (no extra
+        round): every resharer deals its own and each party adds up what it
+        receives, so no ``t`` parties know the sum.
+        """
+        self._require_compute("reduce")
+        if masks < 0:
+            raise LocalProtocolViolation("masks must be >= 0")
+        f = self.field
+        shapes = [np.shape(w) for w in wide]
+        flat = np.concatenate([np.ravel(w) for w in wide]) if wide else f.zeros(0)
         ctx = self.ctx
         outgoing: dict[str, Any] = {}
         own: Array | None = None
+        own_mask: Array | None = None
         if ctx.me in self.resharers:
-            shares = self.deal(f.mul(flat_a, flat_b))
+            shares = self.deal(flat)
+            zero = self.deal(f.zeros(masks), degree=2 * self.t) if masks else None
             for i, p in enumerate(self.compute):
                 if p == ctx.me:
                     own = shares[i]
-                else:
+                    own_mask = zero[i] if zero is not None else None
+                elif zero is None:
                     outgoing[p] = f.to_wire(shares[i])
+                else:
+                    outgoing[p] = [f.to_wire(shares[i]), f.to_wire(zero[i])]
         expect = [p for p in self.resharers if p != ctx.me]
         got = await ctx.exchange(outgoing, expect_from=expect)
-        n = flat_a.shape[0]
+        n = flat.shape[0]
         total = f.zeros(n)
+        mask_total = f.zeros(masks)
         for lam, p in zip(self._lambda_mul, self.resharers, strict=True):
-            part = own if p == ctx.me else f.from_wire(got[p], (n,), p)
+            if p == ctx.me:
+                part, mask_part = own, own_mask
+            elif masks:
+                msg = got[p]
+                if not (isinstance(msg, list) and len(msg) == 2):
+                    raise RemoteProtocolViolation("expected [shares, zero masks] in a reduction round", peer=p)
+                part, mask_part = f.from_wire(msg[0], (n,), p), f.from_wire(msg[1], (masks,), p)
+            else:
+                part, mask_part = f.from_wire(got[p], (n,), p), None
             assert part is not None
             total = f.add(total, f.scale(lam, part))
+            if mask_part is not None:
+                mask_total = f.add(mask_total, mask_part)
+        if masks:
+            self._masks = np.concatenate([self._masks, mask_total])
         out, pos = [], 0
         for shape in shapes:
             size = int(np.prod(shape, dtype=np.int64))
             out.append(total[pos : pos + size].reshape(shape))
             pos += size
         return out
+
+    @property
+    def masks_available(self) -> int:
+        """Zero masks set aside for :meth:`open_wide` and not used yet."""
+        return int(self._masks.shape[0])
+
+    async def open_wide(self, wide: Array, to: Iterable[str] | None = None) -> Array | None:
+        """One round: reveal values held as degree-``2t`` sharings (see
+        :meth:`reduce_many`) to the parties in ``to`` (default: all), without
+        reducing them first. Needs ``wide.size`` zero masks set aside by an
+        earlier reduction round; each mask is used once.
+
+        Receivers reconstruct from the first ``2t + 1`` compute parties and
+        check the others' shares against that polynomial (with exactly
+        ``2t + 1`` compute parties there is nothing to check against: a
+        deviation there goes undetected, as it would in a multiplication).
+        """
+        ctx = self.ctx
+        receivers = list(ctx.parties) if to is None else list(to)
+        shape = np.shape(wide) if self.is_compute else None
+        outgoing = {}
+        if self.is_compute:
+            size = int(np.prod(np.shape(wide), dtype=np.int64))
+            if size > self.masks_available:
+                raise LocalProtocolViolation(f"open_wide of {size} values needs as many zero masks set aside by "
+                                             f"an earlier reduce_many/mul_many(masks=...); {self.masks_available} left")
+            mask, self._masks = self._masks[:size], self._masks[size:]
+            wide = self.field.add(wide, mask.reshape(np.shape(wide)))
+            wire_form = self.field.to_wire(wide)
+            outgoing = {p: wire_form for p in receivers if p != ctx.me}
+        expect = [p for p in self.compute if p != ctx.me] if ctx.me in receivers else []
+        got = await ctx.exchange(outgoing, expect_from=expect)
+        if ctx.me not in receivers:
+            return None
+        if shape is None:
+            shape = self._wire_shape(got[self.compute[0]], None, self.compute[0])
+        shares = [wide if p == ctx.me else self.field.from_wire(got[p], tuple(shape), p) for p in self.compute]
+        return self._reconstruct(shares, wide=True)
 
     async def open(self, a: Array, to: Iterable[str] | None = None) -> Array | None:
         """One round: reveal ``a`` to the parties in ``to`` (default: all).
@@ -240,29 +329,31 @@ class ShamirEngine:
             raise RemoteProtocolViolation("share is not an array of the expected kind", peer=peer)
         return tuple(w.shape) if self.field.order == 256 else tuple(w.shape[1:])
 
-    def _reconstruct(self, shares: list[Array]) -> Array:
+    def _reconstruct(self, shares: list[Array], *, wide: bool = False) -> Array:
         f = self.field
+        degree = 2 * self.t if wide else self.t
+        lambdas, check = (self._lambda_wide, self._check_wide) if wide else (self._lambda_open, self._check)
         value = f.zeros(np.shape(shares[0]))
-        for lam, s in zip(self._lambda_open, shares[: self.t + 1], strict=True):
+        for lam, s in zip(lambdas, shares[: degree + 1], strict=True):
             value = f.add(value, f.scale(lam, s))
-        # The other c - t - 1 shares must agree with the polynomial through
-        # the first t + 1: extrapolate each and compare.
-        for j in range(self.t + 1, self.c):
+        # The other c - degree - 1 shares must agree with the polynomial
+        # through the first degree + 1: extrapolate each and compare.
+        for j in range(degree + 1, self.c):
             predicted = f.zeros(np.shape(shares[0]))
-            for lam, s in zip(self._check[j], shares[: self.t + 1], strict=True):
+            for lam, s in zip(check[j], shares[: degree + 1], strict=True):
                 predicted = f.add(predicted, f.scale(lam, s))
             if np.any(predicted != shares[j]):
                 raise RemoteProtocolViolation("opened shares are inconsistent: some compute party deviated "
                                               "from the protocol")
         return value
 
-    def _consistency_matrix(self) -> dict[int, list[int]]:
-        """For each point beyond the first t+1, the Lagrange coefficients that
-        extrapolate its share from the first t+1 shares."""
+    def _consistency_matrix(self, degree: int) -> dict[int, list[int]]:
+        """For each point beyond the first degree+1, the Lagrange coefficients
+        that extrapolate its share from the first degree+1 shares."""
         f = self.field
-        base = self.points[: self.t + 1]
+        base = self.points[: degree + 1]
         out = {}
-        for j in range(self.t + 1, self.c):
+        for j in range(degree + 1, self.c):
             xj = self.points[j]
             coeffs = []
             for i, xi in enumerate(base):

@@ -1,25 +1,38 @@
 """Sealed-bid auctions: first-price and second-price (Vickrey).
 
-Every bidder's bid is shared bit by bit (Shamir over GF(2^8)) among the
-compute parties, who find the winner without ever reconstructing a bid. Only
-the winner's party index and the price are opened.
+Every bidder's bid is Shamir-shared over GF(2^8) among the compute parties,
+who find the winner without ever reconstructing a bid. Only the winner's
+party index and the price are opened.
 
 Roles (parameter ``compute_parties``): with the default 0, every party bids
 and computes (n >= 3). With ``compute_parties=c`` (c >= 3) the first c
 parties only compute (their input must be null) and the other n - c parties
 only bid: any number of bidders, who send one message and receive the result.
 
+Several bids per bidder (parameter ``bids``, default 0: one each): a bidder
+that holds several sealed bids (a broker, or one company's several offers)
+inputs a list. ``bids=B`` is the total, dealt to the m bidders in order: the
+first ``B mod m`` bidders hold ``B // m + 1`` bids, the others ``B // m``.
+Those counts are public; the output then also names the winning position
+(``"bid"``) in the winner's list, and ties go to the lowest (party, position).
+
 How the winner is found (bids b_0..b_{m-1}, k bits):
 
-* Up to :data:`ALL_PAIRS_MAX` bidders: all m(m-1)/2 comparisons at once
-  (``1 + ceil(log2 k)`` rounds), a total order with ties broken towards the
-  lower index, then for every bidder a log-depth "how many beat me: zero, one,
-  or more" tree (``ceil(log2(m-1))`` rounds). Zero means winner, exactly one
-  means second. The price is ``XOR_i w_i AND b_i`` (one round). Rounds:
-  ``4 + ceil(log2 k) + ceil(log2(m-1))``.
-* Beyond that: a tournament of ``ceil(log2 m)`` levels, each one comparison
-  and one multiplexer round (two of each for second price), so the work is
-  linear in m while rounds still grow only with log2 m.
+* Up to :data:`ALL_PAIRS_MAX` bids: bids are shared in one-hot blocks
+  (:func:`mpcnet.binary.to_onehot`, 128 elements for 32 bits) and all
+  m(m-1)/2 comparisons run at once (``1 + ceil(log2 ceil(k/4))`` rounds, 4
+  for 32 bits), giving a total order with ties broken towards the lower
+  index. Then for every bid a log-depth AND over "nobody beats me" (first
+  price) or a "how many beat me: zero, one, or more" tree (second price):
+  ``ceil(log2(m-1))`` rounds. The price is ``XOR_i c_i AND b_i`` for the
+  chosen bid's indicator ``c_i``: a sum of products, opened directly with
+  :meth:`~mpcnet.shamir.ShamirEngine.open_wide` in the result round (its
+  zero masks rode on the first comparison round). Rounds:
+  ``3 + ceil(log2 ceil(k/4)) + ceil(log2(m-1))`` (11 for 20 32-bit bids).
+* Beyond that: bids shared bit by bit, and a tournament of ``ceil(log2 m)``
+  levels, each one comparison and one multiplexer round (two of each for
+  second price), so the work is linear in m while rounds still grow only
+  with log2 m.
 
 Security: semi-honest; private against any t < c/2 colluding compute parties,
 together with any number of colluding bidders. Reveals to every party: the
@@ -36,7 +49,18 @@ from typing import Any
 import numpy as np
 
 from mpcnet import ConfigError, Context, InputError, Param, RemoteProtocolViolation, protocol
-from mpcnet.binary import all_of, bnot, bxor, from_bits, greater_than, to_bits
+from mpcnet.binary import (
+    all_of,
+    bits_from_onehot,
+    bnot,
+    bxor,
+    from_bits,
+    greater_than,
+    greater_than_onehot,
+    onehot_size,
+    to_bits,
+    to_onehot,
+)
 from mpcnet.fields import GF256
 from mpcnet.shamir import ShamirEngine
 
@@ -46,6 +70,9 @@ from ._roles import role_links
 #: Up to this many bidders, compare all pairs at once (fewest rounds);
 #: beyond it, a tournament (work linear in the number of bidders).
 ALL_PAIRS_MAX = 128
+#: The most bids one auction takes (all-pairs is quadratic; the tournament
+#: is linear but each bid is k shared bits at every compute party).
+MAX_BIDS = 1_000_000
 #: The round number at which results reach bidders that do not compute: a
 #: constant every party knows, larger than any round the computation uses.
 RESULT_ROUND = 1_000_000
@@ -70,11 +97,27 @@ def _check_params(kind: str, compute_parties: int, n: int) -> None:
         raise ConfigError("an auction needs at least 2 bidders")
 
 
+def _bid_counts(params: Mapping[str, Any], n: int) -> list[int]:
+    """How many bids each bidder holds (in bidder order)."""
+    m = len(_roles(n, params["compute_parties"])[1])
+    total = params["bids"] or m
+    return [total // m + (1 if i < total % m else 0) for i in range(m)]
+
+
 def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
     _check_params(params["kind"], params["compute_parties"], n)
+    total, m = params["bids"], len(_roles(n, params["compute_parties"])[1])
+    if total and total < m:
+        raise ConfigError(f"bids={total} is fewer than the {m} bidders (every bidder holds at least one bid)")
+    if total > MAX_BIDS:
+        raise ConfigError(f"bids must be at most {MAX_BIDS}")
     if value is None:
         return None
-    return check_int(value, params["bits"], False, "bid")
+    if not total:
+        return check_int(value, params["bits"], False, "bid")
+    if not isinstance(value, list) or not value:
+        raise InputError("with the bids parameter, a bidder's input is a non-empty list of bids")
+    return [check_int(v, params["bits"], False, "bid") for v in value]
 
 
 @protocol(
@@ -84,14 +127,18 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
              "plus any number of colluding bidders (Shamir over GF(2^8))",
     reveals="the winner's party index and the price (first price: the winning bid; second price: the "
             "second-highest bid), to every party; losing bids reveal nothing beyond that",
-    input="a bid: an unsigned integer below 2^bits (null for a compute-only party)",
-    output='{"winner": party index, "price": int}; ties go to the lowest party index',
+    input="a bid: an unsigned integer below 2^bits (null for a compute-only party); with bids=B, "
+          "a list of this bidder's bids",
+    output='{"winner": party index, "price": int}, plus "bid" (position in the winner\'s list) when '
+           'bids is set; ties go to the lowest party index (then position)',
     params=(
         Param("bits", int, 32, "bid bit length (1..64)", check=lambda v, n: None if 1 <= v <= 64 else "must be 1..64"),
         Param("kind", str, "first-price", "first-price or second-price (Vickrey)",
               choices=("first-price", "second-price")),
         Param("compute_parties", int, 0, "0: every party bids and computes; c >= 3: the first c parties "
               "compute only and the rest bid only"),
+        Param("bids", int, 0, "total number of bids when bidders hold several (0: one bid per bidder); "
+              "the first bids mod m bidders hold one more", check=lambda v, n: None if v >= 0 else "must be >= 0"),
         Param("method", str, "auto", f"all-pairs (fewest rounds), tournament (least work), or auto "
               f"(all-pairs up to {ALL_PAIRS_MAX} bidders)", choices=("auto", "all-pairs", "tournament")),
     ),
@@ -99,57 +146,75 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
     links=role_links,
 )
 async def auction(ctx: Context, value: Any, *, bits: int, kind: str, compute_parties: int,
-                  method: str) -> dict[str, int]:
+                  bids: int, method: str) -> dict[str, int]:
     """Sealed-bid auction: the winner and the price, nothing else."""
     c, bidder_idx = _roles(ctx.n, compute_parties)
     bidders = [ctx.parties[i] for i in bidder_idx]
+    counts = _bid_counts({"compute_parties": compute_parties, "bids": bids}, ctx.n)
     if ctx.me in bidders and value is None:
         raise InputError(f"{ctx.me} is a bidder and must supply a bid")
     if ctx.me not in bidders and value is not None:
         raise InputError(f"{ctx.me} is a compute-only party and must supply null")
+    if bids and ctx.me in bidders and len(value) != counts[bidders.index(ctx.me)]:
+        raise InputError(f"{ctx.me} must supply exactly {counts[bidders.index(ctx.me)]} bids "
+                         f"(bids={bids} over {len(bidders)} bidders)")
     eng = ShamirEngine(ctx, GF256, compute=ctx.parties[:c])
-    mine = to_bits(value, bits) if value is not None else None
-    shared = await eng.input({b: (bits,) for b in bidders}, mine)
+    # Bid j's owner and position, bids in party-major order.
+    owner = [i for i, n_b in zip(bidder_idx, counts, strict=True) for _ in range(n_b)]
+    position = [p for n_b in counts for p in range(n_b)]
+    all_pairs = method == "all-pairs" or (method == "auto" and len(owner) <= ALL_PAIRS_MAX)
+    # All-pairs compares in one-hot form (fewer rounds), the tournament in bits
+    # (its later comparisons are between shared winners, not inputs).
+    width = onehot_size(bits) if all_pairs else bits
+    mine = None
+    if value is not None:
+        mine = to_onehot(value, bits) if all_pairs else to_bits(value, bits)
+    shapes = {b: ((n_b, width) if bids else (width,)) for b, n_b in zip(bidders, counts, strict=True)}
+    shared = await eng.input(shapes, mine)
     second = kind == "second-price"
-    opened_winner: Any
+    result: Array | None = None
     if eng.is_compute:
-        bids = np.stack([shared[b] for b in bidders])  # (m, k)
-        if method == "all-pairs" or (method == "auto" and len(bidders) <= ALL_PAIRS_MAX):
-            winner_onehot, price_bits = await _all_pairs(eng, bids, second)
+        all_bids = np.concatenate([shared[b].reshape(-1, width) for b in bidders])  # (total, width)
+        if all_pairs:
+            result = await _all_pairs(eng, all_bids, bits, second)
         else:
-            winner_onehot, price_bits = await _tournament(eng, bids, second)
-        result = np.concatenate([winner_onehot, price_bits])
-    else:
-        result = None
+            result = np.concatenate(await _tournament(eng, all_bids, second))
     if c < ctx.n:  # bidders who do not compute wait at an agreed round number
         ctx.skip_to_round(RESULT_ROUND)
-    opened = await eng.open(result)
+    opened = await (eng.open_wide(result) if all_pairs else eng.open(result))
     assert opened is not None
-    onehot, price = np.asarray(opened[: len(bidders)]), np.asarray(opened[len(bidders):])
+    onehot, price = np.asarray(opened[: len(owner)]), np.asarray(opened[len(owner):])
     if onehot.sum() != 1 or np.any(np.asarray(opened) > 1):  # (np.unique would import numpy.ma: slow)
         raise RemoteProtocolViolation("the opened result is malformed (a compute party deviated)")
-    opened_winner = bidder_idx[int(np.argmax(onehot))]
-    return {"winner": opened_winner, "price": int(from_bits(price))}
+    j = int(np.argmax(onehot))
+    out = {"winner": owner[j], "price": int(from_bits(price))}
+    if bids:
+        out["bid"] = position[j]
+    return out
 
 
-async def _all_pairs(eng: ShamirEngine, bids: Array, second: bool) -> tuple[Array, Array]:
-    m, _ = bids.shape
+async def _all_pairs(eng: ShamirEngine, bids: Array, k: int, second: bool) -> Array:
+    """The winner's one-hot and the price bits, as degree-2t shares for
+    :meth:`ShamirEngine.open_wide` (``bids``: one-hot blocks, ``(m, width)``)."""
+    m = bids.shape[0]
     iu, ju = np.triu_indices(m, k=1)  # pairs i < j
     # j_gt_i[p] = [b_j > b_i] for pair p = (i, j). Ties go to the lower index:
-    # j beats i iff b_j > b_i; i beats j iff not (b_j > b_i).
-    j_gt_i = await greater_than(eng, bids[ju], bids[iu])
+    # j beats i iff b_j > b_i; i beats j iff not (b_j > b_i). The masks for
+    # the final opening (m winner bits, k price bits) ride on this round.
+    j_gt_i = await greater_than_onehot(eng, bids[ju], bids[iu], k, masks=m + k)
     beaten_by = np.zeros((m, m), dtype=np.uint8)  # beaten_by[i, j] = [j beats i]
     beaten_by[iu, ju] = j_gt_i
     beaten_by[ju, iu] = bnot(j_gt_i)
     off_diag = ~np.eye(m, dtype=bool)
     columns = beaten_by[off_diag].reshape(m, m - 1)
-    zero, one = await _none_or_one(eng, columns)
-    chosen = one if second else zero
-    # Exactly one bidder is chosen, so XOR over bidders of (chosen AND bid)
-    # is that bidder's bid.
-    price = np.bitwise_xor.reduce(await eng.mul(np.ascontiguousarray(
-        np.broadcast_to(chosen[:, None], bids.shape)), bids), axis=0)
-    return zero, price
+    if second:
+        zero, chosen = await _none_or_one(eng, columns)
+    else:
+        zero = chosen = await all_of(eng, bnot(columns))
+    # Exactly one bidder is chosen, so the XOR over bidders of (chosen AND bid)
+    # is that bidder's bid: a sum of products, opened without reduction.
+    price = np.bitwise_xor.reduce(GF256.mul(chosen[:, None], bits_from_onehot(bids, k)), axis=0)
+    return np.concatenate([zero, price])
 
 
 async def _none_or_one(eng: ShamirEngine, bits: Array) -> tuple[Array, Array]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -220,3 +221,82 @@ def test_bit_decomposition_edges_with_five_parties():
     ys = [2**15 - 1, -(2**15), 0, 0, 1]
     out = mpcnet.simulate("test-convert", [xs, ys, [0] * 5, [0] * 5, [0] * 5]).outputs[0]
     assert out["bits"] == xs and out["lt"] == [1, 0, 0, 1, 0]
+
+
+# --- one-hot comparison, reductions of sums of products, wide openings ------------
+
+from mpcnet.binary import bits_from_onehot, greater_than_onehot, onehot_size, to_onehot  # noqa: E402
+
+
+@protocol("test-onehot-compare", min_parties=3, security="test", reveals="test", input="list", output="list",
+          params=(mpcnet.Param("k", int, 32, "bits"), mpcnet.Param("count", int, 0, "values per party")))
+async def onehot_compare(ctx: Context, value: list, *, k: int, count: int) -> list:
+    """Party 0 inputs xs, party 1 ys (one-hot); everyone learns [x > y] and party 0's bits."""
+    eng = ShamirEngine(ctx, GF256)
+    a, b = ctx.parties[0], ctx.parties[1]
+    size = onehot_size(k)
+    mine = to_onehot(value, k) if ctx.me in (a, b) else None
+    shared = await eng.input({a: (count, size), b: (count, size)}, mine)
+    gt = await greater_than_onehot(eng, shared[a], shared[b], k)
+    opened = await eng.open(np.concatenate([gt[:, None], bits_from_onehot(shared[a], k)], axis=1))
+    return [int(v) for v in opened[:, 0]] + [int(v) for v in _from_bits(opened[:, 1:])]
+
+
+@given(data=st.data())
+@settings(max_examples=20, deadline=None)
+def test_onehot_comparison_matches_plaintext(data):
+    k = data.draw(st.integers(1, 64))
+    values = st.one_of(st.integers(0, 2**k - 1), st.sampled_from([0, 1, 2**k - 1, max(0, 2**k - 2)]))
+    count = data.draw(st.integers(1, 10))
+    xs = data.draw(st.lists(values, min_size=count, max_size=count))
+    ys = data.draw(st.lists(st.one_of(values, st.sampled_from(xs)), min_size=count, max_size=count))
+    n = data.draw(st.integers(3, 5))
+    out = mpcnet.simulate("test-onehot-compare", [xs, ys] + [None] * (n - 2), params={"k": k, "count": count})
+    expect = [int(x > y) for x, y in zip(xs, ys, strict=True)] + xs
+    assert all(o == expect for o in out.outputs)
+    # 1 input + (1 + ceil(log2 ceil(k/4))) comparison + 1 open
+    assert out.stats[0].rounds == 3 + math.ceil(math.log2(-(-k // 4)))
+
+
+@protocol("test-wide-open", min_parties=3, security="test", reveals="test", input="int", output="dict",
+          params=(mpcnet.Param("lie", int, -1, "index of a party that adds 1 to its opened shares"),))
+async def wide_open(ctx: Context, value: int, *, lie: int) -> dict:
+    """Inner products reduced in one round, and opened wide with masks."""
+    eng = ShamirEngine(ctx, GF256)
+    a, b = ctx.parties[0], ctx.parties[1]
+    x = np.array([3, 0, 7, 1], np.uint8)
+    y = np.array([5, 9, 2, 1], np.uint8)
+    shared = await eng.input({a: (4,), b: (4,)}, x if ctx.me == a else y if ctx.me == b else None)
+    dot_wide = np.bitwise_xor.reduce(GF256.mul(shared[a], shared[b]))[None]
+    (dot,) = await eng.reduce_many([dot_wide], masks=5)
+    assert eng.masks_available == 5
+    wide = np.concatenate([dot_wide, GF256.mul(shared[a], shared[b])])
+    if ctx.index == lie:
+        wide = wide ^ np.uint8(1)
+    opened_wide = await eng.open_wide(wide)
+    opened = await eng.open(dot)
+    return {"dot": int(opened[0]), "wide": [int(v) for v in opened_wide], "left": eng.masks_available}
+
+
+def test_reduce_many_and_open_wide():
+    x, y = np.array([3, 0, 7, 1], np.uint8), np.array([5, 9, 2, 1], np.uint8)
+    products = GF256.mul(x, y)
+    dot = int(np.bitwise_xor.reduce(products))
+    for n in (3, 4, 5):
+        out = mpcnet.simulate("test-wide-open", [0] * n).outputs
+        assert all(o == {"dot": dot, "wide": [dot, *map(int, products)], "left": 0} for o in out)
+    # with 5 compute parties (t = 2) a deviating share is caught: 5 > 2t + 1 points
+    with pytest.raises(RemoteProtocolViolation, match="inconsistent"):
+        mpcnet.simulate("test-wide-open", [0] * 6, params={"lie": 5})
+
+
+@protocol("test-wide-no-masks", min_parties=3, security="test", reveals="test", input="int", output="int")
+async def wide_no_masks(ctx: Context, value: int) -> int:
+    eng = ShamirEngine(ctx, GF256)
+    await eng.open_wide(np.zeros(3, np.uint8))
+    return 0
+
+
+def test_open_wide_needs_masks_set_aside():
+    with pytest.raises(mpcnet.LocalProtocolViolation, match="needs as many zero masks"):
+        mpcnet.simulate("test-wide-no-masks", [0, 0, 0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -57,6 +59,15 @@ def test_bidders_who_only_give_input(kind):
     assert result.stats[5].rounds == 2
 
 
+@pytest.mark.parametrize("m", [2, 3, 5, 20])
+@pytest.mark.parametrize("kind", ["first-price", "second-price"])
+def test_all_pairs_round_count(m, kind):
+    # input + (1 + ceil(log2 ceil(32/4))) comparison + ceil(log2(m-1)) tree + result
+    inputs = [None] * 3 + [1000 + (7 * i) % 13 for i in range(m)]
+    stats = mpcnet.simulate("auction", inputs, params={"compute_parties": 3, "kind": kind}).stats[0]
+    assert stats.rounds == 1 + 4 + math.ceil(math.log2(m - 1)) + 1
+
+
 def test_rounds_grow_with_log_of_the_bid_count():
     rounds = {m: mpcnet.simulate("auction", [None] * 3 + list(range(m)), params={"compute_parties": 3})
               .stats[0].rounds for m in (2, 4, 16, 64)}
@@ -85,21 +96,30 @@ def test_auction_over_tcp():
     assert result.outputs[0] == {"winner": 1, "price": 40}
 
 
+def _arrays(value):
+    """The share arrays in a received message (a reduction round that also
+    carries zero masks sends [shares, masks])."""
+    if isinstance(value, list):
+        return [a for v in value for a in _arrays(v)]
+    return [np.asarray(value, dtype=np.uint8)]
+
+
 def _received_bytes(bids, runs, party):
-    """All bytes ``party`` received before the result round, over many runs."""
+    """All bytes ``party`` received, result round included, over many runs."""
     counts = np.zeros(256, dtype=np.int64)
     for _ in range(runs):
         res = mpcnet.simulate("auction", bids, params={"bits": 8}, record_views=True).results[party]
-        last = max(r.round for r in res.view)
         for rec in res.view:
-            if rec.round != last:
-                counts += np.bincount(np.asarray(rec.value, dtype=np.uint8).ravel(), minlength=256)
+            for arr in _arrays(rec.value):
+                counts += np.bincount(arr.ravel(), minlength=256)
     return counts
 
 
 def test_losing_bids_do_not_change_what_anyone_receives():
-    # Swap the two losing bids: every party's received messages (before the
-    # result is opened) must be distributed the same way: uniform bytes.
+    # Swap the two losing bids: every party's received messages must be
+    # distributed the same way: uniform bytes. That includes the result
+    # round, whose shares are a fresh random degree-2t polynomial through
+    # the (unchanged) result, so each share alone is uniform.
     a = _received_bytes([200, 3, 90], runs=40, party=1)
     b = _received_bytes([200, 90, 3], runs=40, party=1)
     table = np.stack([a, b]).astype(float)
@@ -109,3 +129,47 @@ def test_losing_bids_do_not_change_what_anyone_receives():
     for counts in (a, b):  # and each is uniform
         e = counts.sum() / 256
         assert ((counts - e) ** 2 / e).sum() < 340
+
+
+# --- several bids per bidder (the bids parameter) --------------------------------
+
+
+def split_bids(flat, m):
+    """Party-major split of ``flat`` over m bidders, as the bids parameter does."""
+    counts = [len(flat) // m + (1 if i < len(flat) % m else 0) for i in range(m)]
+    out, pos = [], 0
+    for c in counts:
+        out.append(flat[pos : pos + c])
+        pos += c
+    return out
+
+
+@pytest.mark.parametrize("kind", ["first-price", "second-price"])
+@given(data=st.data())
+@settings(max_examples=15, deadline=None)
+def test_several_bids_per_bidder_match_plaintext(kind, data):
+    m = data.draw(st.integers(3, 5))
+    total = data.draw(st.integers(m, 3 * m + 2))
+    bits = data.draw(st.sampled_from([1, 3, 8, 32]))
+    flat = data.draw(st.lists(st.integers(0, 2**bits - 1), min_size=total, max_size=total))
+    per_party = split_bids(flat, m)
+    expect = plaintext(flat, kind)
+    # the winning bid's owner and position in the owner's list
+    owner = next(i for i, lst in enumerate(per_party) if expect["winner"] < sum(map(len, per_party[: i + 1])))
+    position = expect["winner"] - sum(map(len, per_party[:owner]))
+    result = mpcnet.simulate("auction", per_party, params={"bids": total, "kind": kind, "bits": bits})
+    assert all(out == {"winner": owner, "price": expect["price"], "bid": position} for out in result.outputs)
+
+
+def test_several_bids_with_input_only_bidders_and_bad_lists():
+    inputs = [None, None, None, [5, 90], [90, 4], [12]]
+    out = mpcnet.simulate("auction", inputs, params={"bids": 5, "compute_parties": 3}).outputs
+    assert set(map(str, out)) == {str({"winner": 3, "price": 90, "bid": 1})}
+    with pytest.raises(InputError, match="exactly 2 bids"):
+        mpcnet.simulate("auction", [[1, 2, 3], [4, 5], [6]], params={"bids": 5})
+    with pytest.raises(InputError, match="non-empty list of bids"):
+        mpcnet.simulate("auction", [7, [4, 5], [6]], params={"bids": 5})
+    with pytest.raises(ConfigError, match="fewer than the 3 bidders"):
+        mpcnet.simulate("auction", [[1], [2], None], params={"bids": 2})
+    with pytest.raises(InputError, match="out of range"):
+        mpcnet.simulate("auction", [[1, 2**32], [4, 5], [6]], params={"bids": 5})

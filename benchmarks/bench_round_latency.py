@@ -1,0 +1,108 @@
+"""Per-round cost of the framework: n parties as separate processes on
+loopback TCP run R rounds, each an all-to-all exchange of a tiny share
+array (the shape of a comparison or AND layer in the auction).
+
+Reports the median time per round on the slowest party, after
+``run_party``'s start barrier. This is the figure that bounds any
+round-heavy protocol (the auction's 14 rounds); the arithmetic itself is
+measured in bench_compare.py.
+
+    python benchmarks/bench_round_latency.py [--parties 3] [--rounds 200] [--reps 3] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np
+from bench_secure_sum import make_deployment
+
+
+async def _rounds(ctx: Any, value: Any) -> int:
+    payload = np.arange(value["size"], dtype=np.uint8)
+    for _ in range(value["rounds"]):
+        await ctx.broadcast(payload)
+    return ctx.round
+
+
+def _party(roster: str, key: str, value: dict[str, Any], profile: bool, queue: Any) -> None:
+    import cProfile
+    import os
+    import pstats
+
+    from mpcnet import ProtocolSpec, load_key_file, load_roster, run_party
+
+    spec = ProtocolSpec(name="rounds", func=_rounds, summary="R tiny all-to-all rounds", min_parties=2,
+                        max_parties=None, security="-", reveals="-", input="-", output="-")
+    prof = cProfile.Profile() if profile else None
+    if prof:
+        prof.enable()
+    import resource
+    import time
+
+    import attrs
+
+    holder: dict[str, float] = {}
+
+    async def _timed(ctx: Any, value: Any) -> int:
+        r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        out = await _rounds(ctx, value)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        holder["cpu"] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        holder["sys"] = r1.ru_stime - r0.ru_stime
+        holder["wall"] = time.perf_counter() - t0
+        return out
+
+    spec = attrs.evolve(spec, func=_timed)
+    res = run_party(spec, value, roster=load_roster(roster), key=load_key_file(key))
+    if prof:
+        prof.disable()
+        if value["who"] == 0:
+            pstats.Stats(prof).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "25")))
+    queue.put((res.stats.wall_time, holder["cpu"], holder["sys"]))
+
+
+def run_once(n: int, rounds: int, size: int, profile: bool) -> float:
+    names = [f"p{i}" for i in range(n)]
+    with tempfile.TemporaryDirectory(prefix="mpcnet-rounds-") as tmp:
+        roster, keys = make_deployment(Path(tmp), names)
+        ctx = mp.get_context("spawn")
+        queue = ctx.Queue()
+        procs = [ctx.Process(target=_party, args=(str(roster), str(keys[nm]),
+                                                  {"rounds": rounds, "size": size, "who": i}, profile, queue))
+                 for i, nm in enumerate(names)]
+        for p in procs:
+            p.start()
+        got = [queue.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(timeout=30)
+    return max(g[0] for g in got), statistics.mean(g[1] for g in got), statistics.mean(g[2] for g in got)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--parties", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=200)
+    ap.add_argument("--size", type=int, default=64, help="bytes of share data per message")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--profile", action="store_true", help="cProfile party 0 (slows it down)")
+    args = ap.parse_args()
+    runs = [run_once(args.parties, args.rounds, args.size, args.profile) for _ in range(args.reps)]
+    per_round = [wall / args.rounds * 1000 for wall, _, _ in runs]
+    cpu = statistics.median(c / args.rounds * 1000 for _, c, _ in runs)
+    sys_cpu = statistics.median(s / args.rounds * 1000 for _, _, s in runs)
+    print(f"{args.parties} processes, {args.rounds} rounds of {args.size} B all-to-all: "
+          f"median {statistics.median(per_round):.3f} ms/round (runs {', '.join(f'{t:.3f}' for t in per_round)}); "
+          f"CPU per party {cpu:.3f} ms/round, of which kernel {sys_cpu:.3f}")
+
+
+if __name__ == "__main__":
+    main()
