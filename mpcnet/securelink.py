@@ -52,9 +52,13 @@ class _DirectIO:
     of a protocol is a handful of small messages, so those passes were most
     of the per-round cost. Here a read or write that completes at once
     returns at once, and only a would-block waits (on trio's own
-    ``wait_readable``/``wait_writable``, so cancellation and closing work as
-    usual). Every :data:`DIRECT_IO_BURST` completions in a row still yield
-    once, so a peer that floods us cannot starve the other tasks.
+    ``wait_readable``/``wait_writable``, so closing the socket wakes the
+    waiter as usual). Every :data:`DIRECT_IO_BURST` completions in a row
+    still yield once, so a peer that floods us cannot starve the other
+    tasks. A pending cancellation is honoured by :class:`SecureLink` before
+    each message (``checkpoint_if_cancelled``: free when there is none), as
+    trio's own socket calls do before each operation, so a link whose
+    socket never blocks still stops at a deadline.
 
     The descriptor is looked up on every call: once trio has closed the
     socket it reports -1, and a number the OS has meanwhile reused for
@@ -171,6 +175,9 @@ class SecureLink:
         self.bytes_sent += len(data)
 
     async def _read_into_connection(self) -> None:
+        # Honour a pending cancellation before each read (nothing is lost:
+        # what was read so far stays buffered in the connection).
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
             data = await self._io.receive_some(RECEIVE_CHUNK)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -204,6 +211,8 @@ class SecureLink:
         half-way the peer would see a torn message, so the link is then
         unusable (ChannelBroken) for later sends. A message over
         ``max_message_size`` raises LocalProtocolViolation (nothing is sent)."""
+        # Before anything is written, so a cancellation never tears a frame.
+        await trio.lowlevel.checkpoint_if_cancelled()
         await _acquire(self._send_lock)
         try:
             if self._closed or self._send_broken or self._conn.closed_by_peer:

@@ -8,6 +8,7 @@ clock instead of real sleeps, and every trio test has an absolute deadline.
 from __future__ import annotations
 
 import os
+import socket
 
 import numpy as np
 import pytest
@@ -619,6 +620,40 @@ async def test_connect_and_accept_round_trip(stream_pair):
             nursery.start_soon(alice.aclose, "done")
             with pytest.raises(ChannelBroken, match="'done'"):
                 await bob.receive_message()
+        await bob.aclose()
+
+
+def socket_stream_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
+    """Two connected trio streams over a real socket pair (so SecureLink uses its direct I/O)."""
+    a, b = socket.socketpair()
+    return (trio.SocketStream(trio.socket.from_stdlib_socket(a)), trio.SocketStream(trio.socket.from_stdlib_socket(b)))
+
+
+@pytest.mark.trio
+async def test_direct_socket_io_still_honours_cancellation():
+    # The socket never blocks here (the data is already there, the buffer has
+    # room), so only the explicit cancellation checks can stop these calls.
+    with trio.fail_after(TEST_DEADLINE):
+        alice, bob = await linked(socket_stream_pair)
+        assert type(alice._io).__name__ == "_DirectIO"
+        for i in range(3):
+            await alice.send_message([b"m%d" % i])
+        await trio.sleep(0.05)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await bob.receive_message()
+        assert scope.cancelled_caught
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await alice.send_message([b"never sent"])
+        assert scope.cancelled_caught
+        # Nothing was lost or torn: the link carries on in order.
+        assert [await bob.receive_message() for _ in range(3)] == [b"m0", b"m1", b"m2"]
+        await alice.send_message([b"after"])
+        assert await bob.receive_message() == b"after"
+        await alice.aclose()
+        with pytest.raises(ChannelBroken):
+            await bob.receive_message()
         await bob.aclose()
 
 
