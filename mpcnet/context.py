@@ -197,9 +197,17 @@ class Context:
         # the others; each send has the round deadline (a peer that stops
         # reading blocks the TCP window and must not block us forever).
         unfinished = set(encoded)
+        failed: list[MPCError] = []
 
         async def send_one(peer: str, parts: list[bytes | memoryview]) -> None:
-            await self._send_raw(peer, parts)
+            try:
+                await self._send_raw(peer, parts)
+            except MPCError as exc:
+                # Kept, not raised: raising would cancel the sends to the
+                # other peers half-way, tearing their messages (their links
+                # would then end without a close frame, and they would blame
+                # us instead of the peer that failed).
+                failed.append(exc)
             unfinished.discard(peer)
 
         total = sum(wire.encoded_size(parts) for parts in encoded.values())
@@ -215,6 +223,8 @@ class Context:
                     async with trio.open_nursery() as nursery:
                         for peer, parts in encoded.items():
                             nursery.start_soon(send_one, peer, parts)
+            if failed:
+                raise failed[0]
         except trio.TooSlowError:
             slow = sorted(unfinished)
             err = PeerTimeout(f"{', '.join(slow)} did not take round {session.round}'s message within "

@@ -247,7 +247,11 @@ class Session:
                 missing = [s for s in senders if (round_no, s) not in self._mailbox]
                 if not missing:
                     break
-                lost = [s for s in sorted(missing) if s in self._lost]
+                # A peer that aborted and blamed another has left on purpose:
+                # its closed link is no news while we wait for first-hand
+                # evidence about the one it blamed (see deliver).
+                reporter = self._pending_abort[1].peer if self._pending_abort is not None else None
+                lost = [s for s in sorted(missing) if s in self._lost and s != reporter]
                 if lost:
                     self.fail(self._lost[lost[0]])
                     continue

@@ -346,3 +346,31 @@ async def test_peer_that_stops_reading_is_named(autojump_clock):
             with pytest.raises(PeerTimeout) as info:
                 await party.run("secure-sum", 1, session_id=sid, round_timeout=5)
     assert info.value.peer == "p1" and "not reading" in str(info.value)
+
+
+@pytest.mark.trio
+async def test_a_failed_send_does_not_cut_short_the_sends_to_other_peers():
+    # A large round is sent to all peers at once. If the link to one peer
+    # fails, the others' messages must still go out whole: cancelling them
+    # half-way would tear frames and make those peers blame us.
+    from mpcnet import wire
+    from mpcnet.context import SMALL_ROUND_BYTES, Context, OSRandomness
+    from mpcnet.errors import ChannelBroken
+    from mpcnet.session import Session
+
+    finished = []
+
+    async def send(peer, parts):
+        if peer == "p1":
+            raise ChannelBroken("link lost", peer="p1")
+        await trio.sleep(0.05)  # a slow, large write to p2
+        finished.append(peer)
+
+    session = Session(b"s" * 16, "p0", ["p1", "p2"], round_timeout=5)
+    ctx = Context(session=session, parties=["p0", "p1", "p2"], me="p0", params={}, random=OSRandomness(),
+                  send=send, limits=wire.DEFAULT_LIMITS)
+    big = np.zeros(SMALL_ROUND_BYTES, dtype=np.uint8)
+    with pytest.raises(ChannelBroken) as info:
+        await ctx.exchange({"p1": big, "p2": big})
+    assert info.value.peer == "p1"
+    assert finished == ["p2"]
