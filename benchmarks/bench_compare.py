@@ -21,6 +21,9 @@ Usage::
 
 2. One auction (first price: winner and price) with 3, 5, 9 and 20 bids:
 
+   - mpcnet ``auction`` in MPyC's own layout: 3 parties that bid and compute,
+     bid j held by party j mod 3 (``bids=m``: a party inputs its list), as
+     separate processes and in one process. This is the like-for-like row;
    - mpcnet ``auction`` with 3 compute parties and one input-only bidder party
      per bid (``compute_parties=3``, inputs ``[None]*3 + bids``), as separate
      processes and in one process;
@@ -305,13 +308,20 @@ def bench_auctions(bid_counts: list[int], all_bid_max: int, reps: int, mpyc_reps
         progress(f"auction: {m} bids (max {bids.max()} at bid {int(np.argmax(bids))})")
         row: dict[str, Any] = {"bids": m}
         top = int(np.argmax(bids))
-        variants: list[tuple[str, list[Any], dict[str, Any], int, int]] = [
+        # MPyC's layout: bid j is party (j mod 3)'s; mpcnet orders bids party
+        # by party, so the tie-break order differs: compute the expected
+        # winner in mpcnet's own order.
+        held = [bids[i::MPYC_AUCTION_PARTIES].tolist() for i in range(min(MPYC_AUCTION_PARTIES, m))]
+        flat = [(-b, i, pos) for i, lst in enumerate(held) for pos, b in enumerate(lst)]
+        _, win_party, win_pos = min(flat)
+        variants: list[tuple[str, list[Any], dict[str, Any], int, dict[str, int]]] = [
+            ("three", held, {"bits": BITS, "bids": m}, len(held),
+             {"winner": win_party, "price": int(bids.max()), "bid": win_pos}),
             ("c3", [None] * COMPUTE_PARTIES + bids.tolist(), {"bits": BITS, "compute_parties": COMPUTE_PARTIES},
-             COMPUTE_PARTIES, COMPUTE_PARTIES + top)]
+             COMPUTE_PARTIES, {"winner": COMPUTE_PARTIES + top, "price": int(bids.max())})]
         if m <= all_bid_max:
-            variants.append(("all", bids.tolist(), {"bits": BITS}, m, top))
-        for tag, inputs, params, compute, winner in variants:
-            expected = {"winner": winner, "price": int(bids.max())}
+            variants.append(("all", bids.tolist(), {"bits": BITS}, m, {"winner": top, "price": int(bids.max())}))
+        for tag, inputs, params, compute, expected in variants:
             what = f"mpcnet auction {tag} {m} bids"
             row[f"mpcnet_{tag}_processes"] = repeat(
                 f"mpcnet {tag} ({len(inputs)} processes)", reps,
@@ -405,7 +415,9 @@ def auction_table(rows: list[dict[str, Any]]) -> str:
     head = (f"{'bids':>4} | {'system':46} {'timed ms':>9} {'min ms':>7} {'sync ms':>8} {'procs s':>8} {'rounds':>6} "
             f"{'B/compute party':>15} {'B/bidder':>8} | {'MPyC/ours':>9} {'sync':>6}")
     lines += [head, "-" * len(head)]
-    labels = {"mpcnet_c3_processes": "mpcnet, 3 compute + {m} bidder processes",
+    labels = {"mpcnet_three_processes": "mpcnet, 3 processes holding the bids",
+              "mpcnet_three_tcp_one_process": "mpcnet, 3 parties holding the bids, 1 proc",
+              "mpcnet_c3_processes": "mpcnet, 3 compute + {m} bidder processes",
               "mpcnet_c3_tcp_one_process": "mpcnet, 3 compute + {m} bidders, one process",
               "mpcnet_all_processes": "mpcnet, {m} bidder-compute processes",
               "mpcnet_all_tcp_one_process": "mpcnet, {m} bidder-compute, one process",
@@ -451,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="runs of each MPyC case (default: 1 for comparisons, 3 for auctions; 1 with --quick)")
     ap.add_argument("--profile", action="store_true",
                     help="also print a cProfile of one all-in-one-process compare (3 parties, 10^4)")
+    ap.add_argument("--only", choices=["comparisons", "auctions"],
+                    help="run one half (default file compare_<half>.json)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
 
@@ -468,7 +482,12 @@ def main(argv: list[str] | None = None) -> int:
         bid_counts, all_bid_max = [3, 5, 9, 20], 9
         reps = args.reps
         mpyc_cmp_reps, mpyc_auc_reps = (1, 3) if args.mpyc_reps is None else (args.mpyc_reps, args.mpyc_reps)
-    default_out = HERE / "results" / ("compare_quick.json" if args.quick else "compare.json")
+    if args.only == "comparisons":
+        bid_counts = []
+    elif args.only == "auctions":
+        cmp_cases = []
+    stem = "compare" + ("_quick" if args.quick else "") + (f"_{args.only}" if args.only else "")
+    default_out = HERE / "results" / f"{stem}.json"
     out = Path(args.json) if args.json else default_out
     info = machine_info()
     progress(f"mpcnet {info['mpcnet']} on {info['cpu_count']} CPUs ({info['cpu_model']}), Python {info['python']}, "

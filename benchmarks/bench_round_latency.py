@@ -62,7 +62,8 @@ def _party(roster: str, key: str, value: dict[str, Any], profile: bool, queue: A
         return out
 
     spec = attrs.evolve(spec, func=_timed)
-    res = run_party(spec, value, roster=load_roster(roster), key=load_key_file(key))
+    res = run_party(spec, value, roster=load_roster(roster), key=load_key_file(key),
+                    reconnect_timeout=None if os.environ.get("NORESUME") else 5.0)
     if prof:
         prof.disable()
         if value["who"] == 0:

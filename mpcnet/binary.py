@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .fields import GF256
+from .fields import GF256, Field
 from .shamir import ShamirEngine
 
 __all__ = [
@@ -129,48 +129,54 @@ def to_onehot(values: Any, k: int) -> Array:
     block's value). What an input party shares for
     :func:`greater_than_onehot`."""
     arr = np.asarray(values, dtype=object)
-    u = np.asarray([int(v) for v in arr.ravel()], dtype=np.uint64).reshape(arr.shape)
+    ints = [int(v) for v in arr.ravel()]
+    if ints and (min(ints) < 0 or max(ints) >= 1 << k):
+        raise ValueError(f"one-hot encoding takes unsigned {k}-bit values")
+    u = np.asarray(ints, dtype=np.uint64)
     out = np.zeros((*arr.shape, onehot_size(k)), dtype=np.uint8)
-    flat = out.reshape(-1, out.shape[-1])
-    rows = np.arange(flat.shape[0])
+    rows_view = out.reshape(-1, out.shape[-1])
+    rows = np.arange(rows_view.shape[0])
     for bit, width, pos in onehot_blocks(k):
-        block = ((u.ravel() >> np.uint64(bit)) & np.uint64((1 << width) - 1)).astype(np.intp)
-        flat[rows, pos + block] = 1
+        block = ((u >> np.uint64(bit)) & np.uint64((1 << width) - 1)).astype(np.intp)
+        rows_view[rows, pos + block] = 1
     return out
 
 
-def bits_from_onehot(x: Array, k: int) -> Array:
-    """Shared bits ``(..., k)`` (LSB first) of shared one-hot blocks (local:
-    bit j of a block is the XOR of the indicators of the block values that
-    have bit j set)."""
+def bits_from_onehot(x: Array, k: int, field: Field = GF256) -> Array:
+    """Shares ``(..., k)`` of the bits (LSB first) of shared one-hot blocks
+    (local: bit j of a block is the sum of the indicators of the block values
+    that have bit j set; at most one of them is 1)."""
     parts = []
     for _, width, pos in onehot_blocks(k):
         block = x[..., pos : pos + (1 << width)]
-        select = ((np.arange(1 << width)[:, None] >> np.arange(width)) & 1).astype(np.uint8)  # (2^w, w)
-        parts.append(np.bitwise_xor.reduce(block[..., :, None] * select, axis=-2))
+        # for each bit j, the 2^(w-1) block values with bit j set
+        having = np.array([[v for v in range(1 << width) if v >> j & 1] for j in range(width)])  # (w, 2^(w-1))
+        parts.append(field.sum(block[..., having], axis=-1))
     return np.concatenate(parts, axis=-1)
 
 
-async def greater_than_onehot(eng: ShamirEngine, x: Array, y: Array, k: int, *, masks: int = 0) -> Array:
-    """Shared bits of ``x > y`` for shared one-hot k-bit values (shape
+async def greater_than_onehot(eng: ShamirEngine, x: Array, y: Array, k: int, *, masks: int = 0,
+                              randoms: int = 0) -> Array:
+    """Shared ``[x > y]`` (0 or 1) for shared one-hot k-bit values (shape
     ``(..., onehot_size(k))``, see :func:`to_onehot`), in
-    ``1 + ceil(log2 ceil(k/4))`` rounds. ``masks`` is passed to the first
-    reduction round (see :meth:`ShamirEngine.reduce_many`)."""
-    _check_engine(eng)
+    ``1 + ceil(log2 ceil(k/4))`` rounds. Works over any field of the engine
+    (in GF(2^8) the result is a shared bit; in a prime field a shared 0/1
+    that adds up as an integer). ``masks`` and ``randoms`` are passed to the
+    first reduction round (see :meth:`ShamirEngine.reduce_many`)."""
     f = eng.field
     size = onehot_size(k)
     if x.shape[-1] != size or y.shape[-1] != size:
         raise ValueError(f"one-hot {k}-bit values have {size} elements in the last axis")
-    # [y_b < v] for every block value v: exclusive prefix XOR of y's indicators.
-    y_below = np.zeros_like(y)
-    for _, width, pos in onehot_blocks(k):
-        acc = np.bitwise_xor.accumulate(y[..., pos : pos + (1 << width)], axis=-1)
-        y_below[..., pos + 1 : pos + (1 << width)] = acc[..., :-1]
-    starts = [pos for _, _, pos in onehot_blocks(k)]
-    # Per block, the local inner products (degree-2t shares) reduced together.
-    eq_wide = np.bitwise_xor.reduceat(f.mul(x, y), starts, axis=-1)
-    gt_wide = np.bitwise_xor.reduceat(f.mul(x, y_below), starts, axis=-1)
-    e, g = await eng.reduce_many([eq_wide, gt_wide], masks=masks)
+    blocks = onehot_blocks(k)
+    # [y_b < v] for every block value v: exclusive prefix sum of y's indicators.
+    y_below = f.zeros(y.shape)
+    for _, width, pos in blocks:
+        y_below[..., pos + 1 : pos + (1 << width)] = f.cumsum(y[..., pos : pos + (1 << width) - 1], axis=-1)
+    # Per block, the local inner products (degree-2t shares), reduced together.
+    eq_prod, gt_prod = f.mul(x, y), f.mul(x, y_below)
+    eq_wide = np.stack([f.sum(eq_prod[..., pos : pos + (1 << w)], axis=-1) for _, w, pos in blocks], axis=-1)
+    gt_wide = np.stack([f.sum(gt_prod[..., pos : pos + (1 << w)], axis=-1) for _, w, pos in blocks], axis=-1)
+    e, g = await eng.reduce_many([eq_wide, gt_wide], masks=masks, randoms=randoms)
     return await _prefix_greater(eng, g, e)
 
 
@@ -197,7 +203,7 @@ def _pad_pow2(x: Array, fill: int) -> Array:
     size = 1 << max(0, (k - 1).bit_length())
     if size == k:
         return x
-    pad = np.full((*x.shape[:-1], size - k), fill, dtype=np.uint8)
+    pad = np.full((*x.shape[:-1], size - k), fill, dtype=x.dtype)
     return np.concatenate([x, pad], axis=-1)
 
 
@@ -214,7 +220,9 @@ async def greater_than(eng: ShamirEngine, x: Array, y: Array, *, signed: bool = 
 
 async def _prefix_greater(eng: ShamirEngine, g: Array, e: Array) -> Array:
     """Fold per-bit (greater, equal) pairs from the top bit down, in
-    ceil(log2 k) rounds, into the shared bit "greater"."""
+    ceil(log2 k) rounds, into the shared bit "greater" (any field: the two
+    terms of each sum exclude each other, so XOR and + agree)."""
+    add = eng.field.add
     # Pad at the top with "equal" positions so the tree is balanced.
     g, e = _pad_pow2(g, 0), _pad_pow2(e, 1)
     # Combine adjacent (low, high) blocks: the high block decides unless it is
@@ -225,10 +233,10 @@ async def _prefix_greater(eng: ShamirEngine, g: Array, e: Array) -> Array:
         e_lo, e_hi = e[..., 0::2], e[..., 1::2]
         if g.shape[-1] == 2:  # last level: E is not needed any more
             (carry,) = await eng.mul_many([(e_hi, g_lo)])
-            g = bxor(g_hi, carry)
+            g = add(g_hi, carry)
             break
         carry, e = await eng.mul_many([(e_hi, g_lo), (e_hi, e_lo)])
-        g = bxor(g_hi, carry)
+        g = add(g_hi, carry)
     return g[..., 0]
 
 

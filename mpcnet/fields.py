@@ -42,10 +42,13 @@ class Field(Protocol):
     def sub(self, a: Array, b: Array) -> Array: ...
     def mul(self, a: Array, b: Array) -> Array: ...
     def scale(self, c: int, a: Array) -> Array: ...
+    def sum(self, a: Array, axis: int = -1) -> Array: ...
+    def cumsum(self, a: Array, axis: int = -1) -> Array: ...
     def inv_scalar(self, c: int) -> int: ...
     def random(self, count: int, random: Randomness) -> Array: ...
     def to_wire(self, a: Array) -> Array: ...
     def from_wire(self, w: Any, shape: tuple[int, ...], peer: str) -> Array: ...
+    def wire_shape(self, w: Any) -> tuple[int, ...] | None: ...
 
 
 class GF256Field:
@@ -99,6 +102,14 @@ class GF256Field:
         out: Array = self.MUL[c].take(a)
         return out
 
+    def sum(self, a: Array, axis: int = -1) -> Array:
+        out: Array = np.bitwise_xor.reduce(a, axis=axis)
+        return out
+
+    def cumsum(self, a: Array, axis: int = -1) -> Array:
+        out: Array = np.bitwise_xor.accumulate(a, axis=axis)
+        return out
+
     def inv_scalar(self, c: int) -> int:
         if c == 0:
             raise ZeroDivisionError("0 has no inverse")
@@ -114,6 +125,10 @@ class GF256Field:
         if not (isinstance(w, np.ndarray) and w.dtype == np.uint8 and w.shape == shape):
             raise RemoteProtocolViolation(f"expected a GF(2^8) share array of shape {shape}", peer=peer)
         return w
+
+    def wire_shape(self, w: Any) -> tuple[int, ...] | None:
+        """The element shape a wire array of this field carries (None: not one)."""
+        return tuple(w.shape) if isinstance(w, np.ndarray) and w.dtype == np.uint8 else None
 
 
 GF256 = GF256Field()
@@ -165,6 +180,14 @@ class PrimeField:
     def scale(self, c: int, a: Array) -> Array:
         return (a * c) % self.p
 
+    def sum(self, a: Array, axis: int = -1) -> Array:
+        out: Array = np.asarray(np.sum(a, axis=axis), dtype=object) % self.p
+        return out
+
+    def cumsum(self, a: Array, axis: int = -1) -> Array:
+        out: Array = np.cumsum(a, axis=axis) % self.p
+        return out
+
     def inv_scalar(self, c: int) -> int:
         if c % self.p == 0:
             raise ZeroDivisionError("0 has no inverse")
@@ -202,6 +225,14 @@ class PrimeField:
         out: Array = acc
         return out
 
+    def wire_shape(self, w: Any) -> tuple[int, ...] | None:
+        """The element shape a wire array of this field carries (None: not one)."""
+        limbs = (self.bits + 63) // 64
+        if not (isinstance(w, np.ndarray) and w.dtype == np.uint64 and w.ndim >= 1 and w.shape[0] == limbs):
+            return None
+        return tuple(w.shape[1:])
+
 
 #: The Mersenne prime field 2^127 - 1.
 P127 = PrimeField(2**127 - 1, "Z_(2^127-1)")
+

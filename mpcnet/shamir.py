@@ -121,8 +121,10 @@ class ShamirEngine:
         self._check = self._consistency_matrix(t)
         self._check_wide = self._consistency_matrix(2 * t)
         # Shares of random degree-2t sharings of zero, set aside by reduce
-        # rounds for open_wide (flat, consumed from the front).
+        # rounds for open_wide (flat, consumed from the front), and of random
+        # values (degree t) for take_randoms.
         self._masks = field.zeros(0)
+        self._randoms = field.zeros(0)
 
     # -- local operations ---------------------------------------------------
 
@@ -195,14 +197,15 @@ class ShamirEngine:
         """Shares of the element-wise product a * b: one round for any size."""
         return (await self.mul_many([(a, b)]))[0]
 
-    async def mul_many(self, pairs: Sequence[tuple[Array, Array]], *, masks: int = 0) -> list[Array]:
-        """Several products of different shapes in one round (``masks``: see
-        :meth:`reduce_many`)."""
+    async def mul_many(self, pairs: Sequence[tuple[Array, Array]], *, masks: int = 0,
+                       randoms: int = 0) -> list[Array]:
+        """Several products of different shapes in one round (``masks`` and
+        ``randoms``: see :meth:`reduce_many`)."""
         self._require_compute("mul")
         f = self.field
-        return await self.reduce_many([f.mul(a, b) for a, b in pairs], masks=masks)
+        return await self.reduce_many([f.mul(a, b) for a, b in pairs], masks=masks, randoms=randoms)
 
-    async def reduce_many(self, wide: Sequence[Array], *, masks: int = 0) -> list[Array]:
+    async def reduce_many(self, wide: Sequence[Array], *, masks: int = 0, randoms: int = 0) -> list[Array]:
         """Degree reduction, one round: ``wide`` are this party's shares of
         degree-``2t`` sharings computed locally (``field.mul`` of two shares,
         or sums of such products: an inner product ``sum_i a_i b_i`` reduces
@@ -210,57 +213,76 @@ class ShamirEngine:
         values.
 
         ``masks`` > 0 also sets aside that many random degree-``2t`` sharings
-        of zero for a later :meth:`open_wide`, in the same messages (no extra
-        round): every resharer deals its own and each party adds up what it
-        receives, so no ``t`` parties know the sum.
+        of zero for a later :meth:`open_wide`, and ``randoms`` > 0 that many
+        sharings of uniformly random field elements for :meth:`take_randoms`,
+        in the same messages (no extra round): every resharer deals its own
+        and each party adds up what it receives, so no ``t`` parties know the
+        sum (at least ``t + 1`` of the ``2t + 1`` resharers are honest).
         """
         self._require_compute("reduce")
-        if masks < 0:
-            raise LocalProtocolViolation("masks must be >= 0")
+        if masks < 0 or randoms < 0:
+            raise LocalProtocolViolation("masks and randoms must be >= 0")
         f = self.field
         shapes = [np.shape(w) for w in wide]
         flat = np.concatenate([np.ravel(w) for w in wide]) if wide else f.zeros(0)
         ctx = self.ctx
         outgoing: dict[str, Any] = {}
         own: Array | None = None
-        own_mask: Array | None = None
+        own_extra: Array | None = None
+        extra = masks + randoms
         if ctx.me in self.resharers:
             shares = self.deal(flat)
-            zero = self.deal(f.zeros(masks), degree=2 * self.t) if masks else None
+            if extra:
+                # One array: the zero masks (degree 2t), then the random values (degree t).
+                extras = np.concatenate([self.deal(f.zeros(masks), degree=2 * self.t),
+                                         self.deal(f.random(randoms, ctx.random))], axis=1)
             for i, p in enumerate(self.compute):
                 if p == ctx.me:
                     own = shares[i]
-                    own_mask = zero[i] if zero is not None else None
-                elif zero is None:
+                    own_extra = extras[i] if extra else None
+                elif not extra:
                     outgoing[p] = f.to_wire(shares[i])
                 else:
-                    outgoing[p] = [f.to_wire(shares[i]), f.to_wire(zero[i])]
+                    outgoing[p] = [f.to_wire(shares[i]), f.to_wire(extras[i])]
         expect = [p for p in self.resharers if p != ctx.me]
         got = await ctx.exchange(outgoing, expect_from=expect)
         n = flat.shape[0]
         total = f.zeros(n)
-        mask_total = f.zeros(masks)
+        extra_total = f.zeros(extra)
         for lam, p in zip(self._lambda_mul, self.resharers, strict=True):
             if p == ctx.me:
-                part, mask_part = own, own_mask
-            elif masks:
+                part, extra_part = own, own_extra
+            elif extra:
                 msg = got[p]
                 if not (isinstance(msg, list) and len(msg) == 2):
-                    raise RemoteProtocolViolation("expected [shares, zero masks] in a reduction round", peer=p)
-                part, mask_part = f.from_wire(msg[0], (n,), p), f.from_wire(msg[1], (masks,), p)
+                    raise RemoteProtocolViolation("expected [shares, masks and randoms] in a reduction round", peer=p)
+                part, extra_part = f.from_wire(msg[0], (n,), p), f.from_wire(msg[1], (extra,), p)
             else:
-                part, mask_part = f.from_wire(got[p], (n,), p), None
+                part, extra_part = f.from_wire(got[p], (n,), p), None
             assert part is not None
             total = f.add(total, f.scale(lam, part))
-            if mask_part is not None:
-                mask_total = f.add(mask_total, mask_part)
+            if extra_part is not None:
+                extra_total = f.add(extra_total, extra_part)
         if masks:
-            self._masks = np.concatenate([self._masks, mask_total])
+            self._masks = np.concatenate([self._masks, extra_total[:masks]])
+        if randoms:
+            self._randoms = np.concatenate([self._randoms, extra_total[masks:]])
         out, pos = [], 0
         for shape in shapes:
             size = int(np.prod(shape, dtype=np.int64))
             out.append(total[pos : pos + size].reshape(shape))
             pos += size
+        return out
+
+    def take_randoms(self, count: int) -> Array:
+        """Shares of ``count`` uniformly random field elements, known to no
+        ``t`` parties, set aside by an earlier reduction round
+        (``randoms=``); each is handed out once."""
+        self._require_compute("take_randoms")
+        if count > self._randoms.shape[0]:
+            raise LocalProtocolViolation(f"{count} random sharings wanted, {self._randoms.shape[0]} set aside by "
+                                         "reduce_many/mul_many(randoms=...)")
+        out, self._randoms = self._randoms[:count], self._randoms[count:]
         return out
 
     @property
@@ -325,9 +347,10 @@ class ShamirEngine:
         ``expected`` by ``from_wire`` when one is given)."""
         if expected is not None:
             return tuple(expected)
-        if not isinstance(w, np.ndarray) or w.ndim < (1 if self.field.order == 256 else 2):
+        shape = self.field.wire_shape(w)
+        if shape is None:
             raise RemoteProtocolViolation("share is not an array of the expected kind", peer=peer)
-        return tuple(w.shape) if self.field.order == 256 else tuple(w.shape[1:])
+        return shape
 
     def _reconstruct(self, shares: list[Array], *, wide: bool = False) -> Array:
         f = self.field

@@ -70,6 +70,9 @@ from ._roles import role_links
 #: Up to this many bidders, compare all pairs at once (fewest rounds);
 #: beyond it, a tournament (work linear in the number of bidders).
 ALL_PAIRS_MAX = 128
+#: Random GF(2^8) words per bid in the first-price elimination step: a
+#: losing bid passes for a winner with probability 256^-4 = 2^-32.
+ELIMINATION_WORDS = 4
 #: The most bids one auction takes (all-pairs is quadratic; the tournament
 #: is linear but each bid is k shared bits at every compute party).
 MAX_BIDS = 1_000_000
@@ -158,39 +161,111 @@ async def auction(ctx: Context, value: Any, *, bits: int, kind: str, compute_par
     if bids and ctx.me in bidders and len(value) != counts[bidders.index(ctx.me)]:
         raise InputError(f"{ctx.me} must supply exactly {counts[bidders.index(ctx.me)]} bids "
                          f"(bids={bids} over {len(bidders)} bidders)")
-    eng = ShamirEngine(ctx, GF256, compute=ctx.parties[:c])
     # Bid j's owner and position, bids in party-major order.
     owner = [i for i, n_b in zip(bidder_idx, counts, strict=True) for _ in range(n_b)]
     position = [p for n_b in counts for p in range(n_b)]
     all_pairs = method == "all-pairs" or (method == "auto" and len(owner) <= ALL_PAIRS_MAX)
+    second = kind == "second-price"
+    if all_pairs and not second:
+        j, price = await _first_price_by_elimination(ctx, value, bits, c, bidders, counts)
+    else:
+        j, price = await _by_circuit(ctx, value, bits, c, bidders, counts, all_pairs, second)
+    out = {"winner": owner[j], "price": price}
+    if bids:
+        out["bid"] = position[j]
+    return out
+
+
+def _shapes(bidders: list[str], counts: list[int], width: int, several: bool) -> dict[str, tuple[int, ...]]:
+    return {b: ((n_b, width) if several else (width,)) for b, n_b in zip(bidders, counts, strict=True)}
+
+
+async def _first_price_by_elimination(ctx: Context, value: Any, k: int, c: int, bidders: list[str],
+                                      counts: list[int]) -> tuple[int, int]:
+    """First price, all pairs: 1 + (1 + ceil(log2 ceil(k/4))) + 2 rounds
+    (7 for 32-bit bids, whatever their number up to :data:`ALL_PAIRS_MAX`).
+
+    After the one-hot comparisons every bid i has m - 1 shared bits "bid j
+    beats me"; the winner is the one bid with none set. Instead of ANDing
+    them (a log-depth tree), each compute party opens, for every bid,
+    :data:`ELIMINATION_WORDS` random combinations ``sum_j rho_ij * beats_ij``
+    with secret uniformly random ``rho`` (a sum of products, opened wide and
+    masked): all zero for the winner; for any other bid, uniformly random
+    words, independent of which bids beat it and of everything else (each
+    ``rho`` is used once), so only the winner's position is revealed. A
+    losing bid's words are all zero by chance with probability 2^-32; the
+    run then stops with an error rather than name two winners. Then the
+    winner's bid is opened (a normal opening, with its consistency check).
+    The masks and the ``rho`` ride on the first comparison round.
+    """
+    several = ctx.params["bids"] > 0
+    f = GF256
+    eng = ShamirEngine(ctx, f, compute=ctx.parties[:c])
+    width = onehot_size(k)
+    mine = None if value is None else to_onehot(value, k)
+    shared = await eng.input(_shapes(bidders, counts, width, several), mine)
+    scores: Array | None = None
+    all_bids: Array | None = None
+    m = sum(counts)
+    words = ELIMINATION_WORDS
+    if eng.is_compute:
+        all_bids = np.concatenate([shared[b].reshape(-1, width) for b in bidders])  # (m, width)
+        iu, ju = np.triu_indices(m, k=1)  # pairs i < j
+        # j_gt_i[p] = [b_j > b_i] for the pair p = (i, j). Ties go to the
+        # lower index: j beats i iff b_j > b_i, i beats j iff not.
+        j_gt_i = await greater_than_onehot(eng, all_bids[ju], all_bids[iu], k, masks=m * words,
+                                           randoms=m * (m - 1) * words)
+        beaten_by = np.zeros((m, m), dtype=np.uint8)  # beaten_by[i, j] = [j beats i]
+        beaten_by[iu, ju] = j_gt_i
+        beaten_by[ju, iu] = bnot(j_gt_i)
+        beats = beaten_by[~np.eye(m, dtype=bool)].reshape(m, m - 1)
+        rho = eng.take_randoms(m * (m - 1) * words).reshape(m, m - 1, words)
+        scores = f.sum(f.mul(rho, np.ascontiguousarray(np.broadcast_to(beats[..., None], rho.shape))), axis=1)
+    if c < ctx.n:  # bidders who do not compute wait at an agreed round number
+        ctx.skip_to_round(RESULT_ROUND)
+    opened = await eng.open_wide(scores)
+    assert opened is not None
+    winners = np.flatnonzero(~np.asarray(opened).reshape(m, -1).any(axis=1)) if np.size(opened) == m * words else []
+    if len(winners) != 1:
+        raise RemoteProtocolViolation("the opened scores do not name exactly one winner (a compute party "
+                                      "deviated, or a losing bid's random words were all 0: probability 2^-32)")
+    j = int(winners[0])
+    price_bits = bits_from_onehot(all_bids[j], k) if all_bids is not None else None
+    price = await eng.open(price_bits)
+    assert price is not None
+    if price.shape != (k,) or np.any(price > 1):
+        raise RemoteProtocolViolation("the opened price is malformed (a compute party deviated)")
+    return j, int(from_bits(price))
+
+
+async def _by_circuit(ctx: Context, value: Any, k: int, c: int, bidders: list[str], counts: list[int],
+                      all_pairs: bool, second: bool) -> tuple[int, int]:
+    """Second price (all pairs), or either kind by tournament, as boolean
+    circuits over GF(2^8). Returns (bid index, price)."""
+    eng = ShamirEngine(ctx, GF256, compute=ctx.parties[:c])
     # All-pairs compares in one-hot form (fewer rounds), the tournament in bits
     # (its later comparisons are between shared winners, not inputs).
-    width = onehot_size(bits) if all_pairs else bits
+    width = onehot_size(k) if all_pairs else k
     mine = None
     if value is not None:
-        mine = to_onehot(value, bits) if all_pairs else to_bits(value, bits)
-    shapes = {b: ((n_b, width) if bids else (width,)) for b, n_b in zip(bidders, counts, strict=True)}
-    shared = await eng.input(shapes, mine)
-    second = kind == "second-price"
+        mine = to_onehot(value, k) if all_pairs else to_bits(value, k)
+    shared = await eng.input(_shapes(bidders, counts, width, ctx.params["bids"] > 0), mine)
     result: Array | None = None
     if eng.is_compute:
         all_bids = np.concatenate([shared[b].reshape(-1, width) for b in bidders])  # (total, width)
         if all_pairs:
-            result = await _all_pairs(eng, all_bids, bits, second)
+            result = await _all_pairs(eng, all_bids, k, second)
         else:
             result = np.concatenate(await _tournament(eng, all_bids, second))
     if c < ctx.n:  # bidders who do not compute wait at an agreed round number
         ctx.skip_to_round(RESULT_ROUND)
     opened = await (eng.open_wide(result) if all_pairs else eng.open(result))
     assert opened is not None
-    onehot, price = np.asarray(opened[: len(owner)]), np.asarray(opened[len(owner):])
+    m = sum(counts)
+    onehot, price = np.asarray(opened[:m]), np.asarray(opened[m:])
     if onehot.sum() != 1 or np.any(np.asarray(opened) > 1):  # (np.unique would import numpy.ma: slow)
         raise RemoteProtocolViolation("the opened result is malformed (a compute party deviated)")
-    j = int(np.argmax(onehot))
-    out = {"winner": owner[j], "price": int(from_bits(price))}
-    if bids:
-        out["bid"] = position[j]
-    return out
+    return int(np.argmax(onehot)), int(from_bits(price))
 
 
 async def _all_pairs(eng: ShamirEngine, bids: Array, k: int, second: bool) -> Array:

@@ -229,17 +229,19 @@ from mpcnet.binary import bits_from_onehot, greater_than_onehot, onehot_size, to
 
 
 @protocol("test-onehot-compare", min_parties=3, security="test", reveals="test", input="list", output="list",
-          params=(mpcnet.Param("k", int, 32, "bits"), mpcnet.Param("count", int, 0, "values per party")))
-async def onehot_compare(ctx: Context, value: list, *, k: int, count: int) -> list:
+          params=(mpcnet.Param("k", int, 32, "bits"), mpcnet.Param("count", int, 0, "values per party"),
+                  mpcnet.Param("field", str, "gf256", "gf256 or p127")))
+async def onehot_compare(ctx: Context, value: list, *, k: int, count: int, field: str) -> list:
     """Party 0 inputs xs, party 1 ys (one-hot); everyone learns [x > y] and party 0's bits."""
-    eng = ShamirEngine(ctx, GF256)
+    f = GF256 if field == "gf256" else P127
+    eng = ShamirEngine(ctx, f)
     a, b = ctx.parties[0], ctx.parties[1]
     size = onehot_size(k)
-    mine = to_onehot(value, k) if ctx.me in (a, b) else None
+    mine = f.from_ints(to_onehot(value, k)) if ctx.me in (a, b) else None
     shared = await eng.input({a: (count, size), b: (count, size)}, mine)
     gt = await greater_than_onehot(eng, shared[a], shared[b], k)
-    opened = await eng.open(np.concatenate([gt[:, None], bits_from_onehot(shared[a], k)], axis=1))
-    return [int(v) for v in opened[:, 0]] + [int(v) for v in _from_bits(opened[:, 1:])]
+    opened = await eng.open(np.concatenate([gt[:, None], bits_from_onehot(shared[a], k, f)], axis=1))
+    return [int(v) for v in opened[:, 0]] + [int(v) for v in _from_bits(np.asarray(opened[:, 1:], dtype=np.int64))]
 
 
 @given(data=st.data())
@@ -251,7 +253,9 @@ def test_onehot_comparison_matches_plaintext(data):
     xs = data.draw(st.lists(values, min_size=count, max_size=count))
     ys = data.draw(st.lists(st.one_of(values, st.sampled_from(xs)), min_size=count, max_size=count))
     n = data.draw(st.integers(3, 5))
-    out = mpcnet.simulate("test-onehot-compare", [xs, ys] + [None] * (n - 2), params={"k": k, "count": count})
+    field = data.draw(st.sampled_from(["gf256", "p127"]))
+    out = mpcnet.simulate("test-onehot-compare", [xs, ys] + [None] * (n - 2),
+                          params={"k": k, "count": count, "field": field})
     expect = [int(x > y) for x, y in zip(xs, ys, strict=True)] + xs
     assert all(o == expect for o in out.outputs)
     # 1 input + (1 + ceil(log2 ceil(k/4))) comparison + 1 open

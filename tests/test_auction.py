@@ -56,24 +56,27 @@ def test_bidders_who_only_give_input(kind):
     result = mpcnet.simulate("auction", inputs, params={"compute_parties": 3, "kind": kind, "bits": 12})
     assert set(map(str, result.outputs)) == {str(plaintext(bids, kind, offset=3))}
     # a bidder that does not compute takes part in two rounds: its bid and the result
-    assert result.stats[5].rounds == 2
+    assert result.stats[5].rounds == (3 if kind == "first-price" else 2)
 
 
 @pytest.mark.parametrize("m", [2, 3, 5, 20])
 @pytest.mark.parametrize("kind", ["first-price", "second-price"])
 def test_all_pairs_round_count(m, kind):
-    # input + (1 + ceil(log2 ceil(32/4))) comparison + ceil(log2(m-1)) tree + result
     inputs = [None] * 3 + [1000 + (7 * i) % 13 for i in range(m)]
     stats = mpcnet.simulate("auction", inputs, params={"compute_parties": 3, "kind": kind}).stats[0]
-    assert stats.rounds == 1 + 4 + math.ceil(math.log2(m - 1)) + 1
+    if kind == "first-price":  # input + (1 + ceil(log2 ceil(32/4))) comparison + winner + price
+        assert stats.rounds == 1 + 4 + 1 + 1
+    else:  # input + comparison + ceil(log2(m-1)) tree + result
+        assert stats.rounds == 1 + 4 + math.ceil(math.log2(m - 1)) + 1
 
 
-def test_rounds_grow_with_log_of_the_bid_count():
-    rounds = {m: mpcnet.simulate("auction", [None] * 3 + list(range(m)), params={"compute_parties": 3})
+@pytest.mark.parametrize("params", [{"kind": "second-price"}, {"method": "tournament"}],
+                         ids=["all-pairs-second-price", "tournament"])
+def test_rounds_grow_with_log_of_the_bid_count(params):
+    rounds = {m: mpcnet.simulate("auction", [None] * 3 + list(range(m)), params={"compute_parties": 3, **params})
               .stats[0].rounds for m in (2, 4, 16, 64)}
-    # 1 input + 6 comparison + log2(m-1) tree + 1 price + 1 open
-    assert rounds[64] - rounds[4] <= 5
-    assert rounds[16] < rounds[64] <= 9 + 6
+    step = 1 if "kind" in params else 7  # rounds per doubling: a tree level, or a tournament level
+    assert rounds[4] < rounds[16] < rounds[64] <= rounds[4] + 5 * step
 
 
 def test_bids_are_validated_before_anything_is_sent():
