@@ -149,17 +149,33 @@ class Context:
         session.rounds_done += 1
         round_no = session.round
         encoded = {p: wire.encode(make_envelope(DATA, session.id, round_no, v), self._limits) for p, v in outgoing.items()}
-        emit(log, logging.DEBUG, "round_start", party=self.me, session=session.hex_id, round=round_no,
-             to=len(encoded), bytes=sum(wire.encoded_size(p) for p in encoded.values()))
-        await self._send_all(encoded)
+        debug = log.isEnabledFor(logging.DEBUG)
+        if debug:
+            emit(log, logging.DEBUG, "round_start", party=self.me, session=session.hex_id, round=round_no,
+                 to=len(encoded), bytes=sum(wire.encoded_size(p) for p in encoded.values()))
         received_before = session.bytes_received
+        unfinished = set(encoded)
+        # One deadline for the whole round, sending and receiving (one cancel
+        # scope: it is a measurable part of a small round's cost).
+        with trio.CancelScope(deadline=trio.current_time() + session.round_timeout) as scope:
+            await self._send_all(encoded, unfinished)
+            if senders:
+                await session.wait_for(round_no, senders)
+        if scope.cancelled_caught and unfinished:
+            slow = sorted(unfinished)
+            err = PeerTimeout(f"{', '.join(slow)} did not take round {round_no}'s message within "
+                              f"{session.round_timeout:g}s (not reading?)", peer=slow[0], session=session.hex_id)
+            session.fail(err)
+            raise err
         if not senders:
+            session.check_alive()
             session.finish_round(round_no)
             got: dict[str, Any] = {}
         else:
-            got = await session.collect(round_no, senders)
-        emit(log, logging.DEBUG, "round_end", party=self.me, session=session.hex_id, round=round_no,
-             received_from=len(got), bytes=session.bytes_received - received_before)
+            got = session.take_round(round_no, senders)
+        if debug:
+            emit(log, logging.DEBUG, "round_end", party=self.me, session=session.hex_id, round=round_no,
+                 received_from=len(got), bytes=session.bytes_received - received_before)
         return got
 
     def skip_to_round(self, round_no: int) -> None:
@@ -191,12 +207,10 @@ class Context:
         """One round in which this party only receives from ``peer``."""
         return (await self.exchange({}, expect_from=(peer,)))[peer]
 
-    async def _send_all(self, encoded: Mapping[str, list[bytes | memoryview]]) -> None:
+    async def _send_all(self, encoded: Mapping[str, list[bytes | memoryview]], unfinished: set[str]) -> None:
+        """Send each peer its message; ``unfinished`` loses each peer whose
+        send is over (the caller's deadline names those left if it fires)."""
         session = self._session
-        # Send to all peers at once so a large message to one does not delay
-        # the others; each send has the round deadline (a peer that stops
-        # reading blocks the TCP window and must not block us forever).
-        unfinished = set(encoded)
         failed: list[MPCError] = []
 
         async def send_one(peer: str, parts: list[bytes | memoryview]) -> None:
@@ -212,26 +226,20 @@ class Context:
 
         total = sum(wire.encoded_size(parts) for parts in encoded.values())
         try:
-            with trio.fail_after(session.round_timeout):
-                if total <= SMALL_ROUND_BYTES:
-                    # Small messages fit in socket buffers: sending them one
-                    # after the other costs no waiting and saves spawning a
-                    # task per peer (most rounds of most protocols are small).
+            if total <= SMALL_ROUND_BYTES:
+                # Small messages fit in socket buffers: sending them one
+                # after the other costs no waiting and saves spawning a
+                # task per peer (most rounds of most protocols are small).
+                for peer, parts in encoded.items():
+                    await send_one(peer, parts)
+            else:
+                # Large ones go to all peers at once, so a slow reader does
+                # not hold up the others.
+                async with trio.open_nursery() as nursery:
                     for peer, parts in encoded.items():
-                        await send_one(peer, parts)
-                else:
-                    async with trio.open_nursery() as nursery:
-                        for peer, parts in encoded.items():
-                            nursery.start_soon(send_one, peer, parts)
+                        nursery.start_soon(send_one, peer, parts)
             if failed:
                 raise failed[0]
-        except trio.TooSlowError:
-            slow = sorted(unfinished)
-            err = PeerTimeout(f"{', '.join(slow)} did not take round {session.round}'s message within "
-                              f"{session.round_timeout:g}s (not reading?)", peer=slow[0] if slow else None,
-                              session=session.hex_id)
-            session.fail(err)
-            raise err from None
         except MPCError as exc:
             session.fail(exc)
             raise session.error or exc from None

@@ -239,31 +239,44 @@ class Session:
             self._wake()
 
     async def collect(self, round_no: int, senders: frozenset[str]) -> dict[str, Any]:
-        """Wait for one message of ``round_no`` from each of ``senders``."""
+        """Wait (at most the round timeout) for one message of ``round_no``
+        from each of ``senders``, and take them."""
         with trio.move_on_after(self.round_timeout):
-            while True:
-                if self.error is not None:
-                    raise self.error
-                missing = [s for s in senders if (round_no, s) not in self._mailbox]
-                if not missing:
-                    break
-                # A peer that aborted and blamed another has left on purpose:
-                # its closed link is no news while we wait for first-hand
-                # evidence about the one it blamed (see deliver).
-                reporter = self._pending_abort[1].peer if self._pending_abort is not None else None
-                lost = [s for s in sorted(missing) if s in self._lost and s != reporter]
-                if lost:
-                    self.fail(self._lost[lost[0]])
+            await self.wait_for(round_no, senders)
+        return self.take_round(round_no, senders)
+
+    async def wait_for(self, round_no: int, senders: frozenset[str]) -> None:
+        """Wait until one message of ``round_no`` from each of ``senders``
+        is here, or the session has failed. No deadline of its own: the
+        caller's cancel scope is the round deadline."""
+        while True:
+            if self.error is not None:
+                return
+            missing = [s for s in senders if (round_no, s) not in self._mailbox]
+            if not missing:
+                return
+            # A peer that aborted and blamed another has left on purpose:
+            # its closed link is no news while we wait for first-hand
+            # evidence about the one it blamed (see deliver).
+            reporter = self._pending_abort[1].peer if self._pending_abort is not None else None
+            lost = [s for s in sorted(missing) if s in self._lost and s != reporter]
+            if lost:
+                self.fail(self._lost[lost[0]])
+                continue
+            if self._pending_abort is not None:
+                _, err, settle_at = self._pending_abort
+                if trio.current_time() >= settle_at:
+                    self.fail(err)
                     continue
-                if self._pending_abort is not None:
-                    _, err, settle_at = self._pending_abort
-                    if trio.current_time() >= settle_at:
-                        self.fail(err)
-                        continue
-                    with trio.move_on_at(settle_at):
-                        await self._changed.wait()
-                    continue
-                await self._changed.wait()
+                with trio.move_on_at(settle_at):
+                    await self._changed.wait()
+                continue
+            await self._changed.wait()
+
+    def take_round(self, round_no: int, senders: frozenset[str]) -> dict[str, Any]:
+        """Take round ``round_no``'s message from each of ``senders``; raise
+        the session's error, or :class:`PeerTimeout` naming whoever has not
+        sent (the wait for them is over)."""
         if self.error is not None:
             raise self.error
         missing = sorted(s for s in senders if (round_no, s) not in self._mailbox)

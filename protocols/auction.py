@@ -182,21 +182,27 @@ def _shapes(bidders: list[str], counts: list[int], width: int, several: bool) ->
 
 async def _first_price_by_elimination(ctx: Context, value: Any, k: int, c: int, bidders: list[str],
                                       counts: list[int]) -> tuple[int, int]:
-    """First price, all pairs: 1 + (1 + ceil(log2 ceil(k/4))) + 2 rounds
-    (7 for 32-bit bids, whatever their number up to :data:`ALL_PAIRS_MAX`).
+    """First price, all pairs, in ``1 + (1 + ceil(log2 ceil(k/4))) + 1``
+    rounds (6 for 32-bit bids, whatever their number up to
+    :data:`ALL_PAIRS_MAX`).
 
-    After the one-hot comparisons every bid i has m - 1 shared bits "bid j
-    beats me"; the winner is the one bid with none set. Instead of ANDing
-    them (a log-depth tree), each compute party opens, for every bid,
-    :data:`ELIMINATION_WORDS` random combinations ``sum_j rho_ij * beats_ij``
-    with secret uniformly random ``rho`` (a sum of products, opened wide and
-    masked): all zero for the winner; for any other bid, uniformly random
-    words, independent of which bids beat it and of everything else (each
-    ``rho`` is used once), so only the winner's position is revealed. A
-    losing bid's words are all zero by chance with probability 2^-32; the
-    run then stops with an error rather than name two winners. Then the
-    winner's bid is opened (a normal opening, with its consistency check).
-    The masks and the ``rho`` ride on the first comparison round.
+    After the one-hot comparisons every bid i has m - 1 shared bits
+    ``beats_ij`` ("bid j beats bid i"); the winner is the one bid with none
+    set. Instead of ANDing them (a log-depth tree), the compute parties open,
+    for every bid, in one round (sums of products, opened wide and masked):
+
+    * :data:`ELIMINATION_WORDS` words ``sum_j rho_ij * beats_ij``, and
+    * the bid's bytes plus ``sum_j sigma_ij * beats_ij``,
+
+    with secret, uniformly random ``rho`` and ``sigma`` (GF(2^8) elements,
+    each used once). For the winner every sum is 0: its words are zero and
+    its bytes are its bid, the price. For any other bid each sum covers at
+    least one random element, so its words and bytes are uniformly random,
+    independent of its bid, of which bids beat it, and of everything else.
+    So the opening reveals the winner's position and price and nothing more.
+    A losing bid's words are all zero by chance with probability 2^-32; the
+    run then stops with an error rather than name two winners. The masks and
+    the random elements ride on the first comparison round.
     """
     several = ctx.params["bids"] > 0
     f = GF256
@@ -204,38 +210,46 @@ async def _first_price_by_elimination(ctx: Context, value: Any, k: int, c: int, 
     width = onehot_size(k)
     mine = None if value is None else to_onehot(value, k)
     shared = await eng.input(_shapes(bidders, counts, width, several), mine)
-    scores: Array | None = None
-    all_bids: Array | None = None
     m = sum(counts)
-    words = ELIMINATION_WORDS
+    words, digits = ELIMINATION_WORDS, (k + 7) // 8
+    per_bid = words + digits
+    opened_values: Array | None = None
     if eng.is_compute:
         all_bids = np.concatenate([shared[b].reshape(-1, width) for b in bidders])  # (m, width)
         iu, ju = np.triu_indices(m, k=1)  # pairs i < j
         # j_gt_i[p] = [b_j > b_i] for the pair p = (i, j). Ties go to the
         # lower index: j beats i iff b_j > b_i, i beats j iff not.
-        j_gt_i = await greater_than_onehot(eng, all_bids[ju], all_bids[iu], k, masks=m * words,
-                                           randoms=m * (m - 1) * words)
+        j_gt_i = await greater_than_onehot(eng, all_bids[ju], all_bids[iu], k, masks=m * per_bid,
+                                           randoms=m * (m - 1) * per_bid)
         beaten_by = np.zeros((m, m), dtype=np.uint8)  # beaten_by[i, j] = [j beats i]
         beaten_by[iu, ju] = j_gt_i
         beaten_by[ju, iu] = bnot(j_gt_i)
         beats = beaten_by[~np.eye(m, dtype=bool)].reshape(m, m - 1)
-        rho = eng.take_randoms(m * (m - 1) * words).reshape(m, m - 1, words)
-        scores = f.sum(f.mul(rho, np.ascontiguousarray(np.broadcast_to(beats[..., None], rho.shape))), axis=1)
+        rho = eng.take_randoms(m * (m - 1) * per_bid).reshape(m, m - 1, per_bid)
+        noise = f.sum(f.mul(rho, np.ascontiguousarray(np.broadcast_to(beats[..., None], rho.shape))), axis=1)
+        # The bid as bytes: bit b of byte q is the field element x^(b - 8q), so
+        # XORing a byte's shared bits, each scaled by its power, gives the byte.
+        bits_sh = bits_from_onehot(all_bids, k)  # (m, k)
+        powers = [1 << (b % 8) for b in range(k)]
+        price_bytes = np.stack([f.sum(np.stack([f.scale(powers[b], bits_sh[:, b])
+                                                for b in range(8 * q, min(k, 8 * q + 8))], axis=-1), axis=-1)
+                                for q in range(digits)], axis=-1)  # (m, digits)
+        plain = np.concatenate([np.zeros((m, words), dtype=np.uint8), price_bytes], axis=1)
+        opened_values = f.add(noise, plain)  # degree 2t (noise) + degree t
     if c < ctx.n:  # bidders who do not compute wait at an agreed round number
         ctx.skip_to_round(RESULT_ROUND)
-    opened = await eng.open_wide(scores)
+    opened = await eng.open_wide(opened_values)
     assert opened is not None
-    winners = np.flatnonzero(~np.asarray(opened).reshape(m, -1).any(axis=1)) if np.size(opened) == m * words else []
+    table = np.asarray(opened)
+    winners = np.flatnonzero(~table[:, :words].any(axis=1)) if table.shape == (m, per_bid) else []
     if len(winners) != 1:
         raise RemoteProtocolViolation("the opened scores do not name exactly one winner (a compute party "
                                       "deviated, or a losing bid's random words were all 0: probability 2^-32)")
     j = int(winners[0])
-    price_bits = bits_from_onehot(all_bids[j], k) if all_bids is not None else None
-    price = await eng.open(price_bits)
-    assert price is not None
-    if price.shape != (k,) or np.any(price > 1):
-        raise RemoteProtocolViolation("the opened price is malformed (a compute party deviated)")
-    return j, int(from_bits(price))
+    price = sum(int(byte) << (8 * q) for q, byte in enumerate(table[j, words:]))
+    if price >= 1 << k:
+        raise RemoteProtocolViolation("the opened price is out of range (a compute party deviated)")
+    return j, price
 
 
 async def _by_circuit(ctx: Context, value: Any, k: int, c: int, bidders: list[str], counts: list[int],
