@@ -49,7 +49,7 @@ import trio
 
 from .errors import ChannelBroken, HandshakeError, LocalProtocolViolation, MPCError, RemoteProtocolViolation
 from .events import emit
-from .securelink import SecureLink
+from .securelink import SecureLink, acquire_fast
 
 __all__ = ["ResumableLink", "HEADER_LEN", "DEFAULT_RECONNECT_TIMEOUT", "DEFAULT_ACK_DELAY"]
 
@@ -196,7 +196,7 @@ class ResumableLink:
         """Queue one message for reliable delivery; returns once it is
         written to the current connection (or buffered while reconnecting).
         Blocks while the retransmit buffer is full."""
-        size = sum(memoryview(p).nbytes for p in parts)
+        size = sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
         if size > self.max_message:
             raise LocalProtocolViolation(f"message of {size} bytes exceeds the limit of {self.max_message} bytes",
                                          peer=self.peer)
@@ -204,7 +204,10 @@ class ResumableLink:
         while self._unacked and self._unacked_bytes + size > self.max_unacked_bytes:
             await self._acked_event.wait()
             self._raise_if_finished()
-        async with self._send_lock:
+        # The lock is nearly always free: take it without a pass through the
+        # scheduler (trio.Lock's own acquire always makes one).
+        await acquire_fast(self._send_lock)
+        try:
             self._raise_if_finished()
             seq = self._next_seq
             self._next_seq += 1
@@ -213,6 +216,8 @@ class ResumableLink:
             link = self._link
             if link is not None:
                 await self._write(link, seq, parts)
+        finally:
+            self._send_lock.release()
 
     async def _write(self, link: SecureLink, seq: int, parts: Parts) -> None:
         """Write one message (send lock held); a broken link interrupts."""

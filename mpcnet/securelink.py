@@ -213,7 +213,7 @@ class SecureLink:
         ``max_message_size`` raises LocalProtocolViolation (nothing is sent)."""
         # Before anything is written, so a cancellation never tears a frame.
         await trio.lowlevel.checkpoint_if_cancelled()
-        await _acquire(self._send_lock)
+        await acquire_fast(self._send_lock)
         try:
             if self._closed or self._send_broken or self._conn.closed_by_peer:
                 raise ChannelBroken("link is closed" if self._closed else "link broke during an earlier send"
@@ -235,7 +235,7 @@ class SecureLink:
     async def receive_message(self) -> bytes:
         """The next whole message. Raises ChannelBroken when the link ends,
         including a clean close by the peer ("peer closed the channel")."""
-        await _acquire(self._receive_lock)
+        await acquire_fast(self._receive_lock)
         try:
             if self._closed:
                 raise ChannelBroken("link is closed", peer=self.peer)
@@ -281,7 +281,7 @@ class SecureLink:
             await trio.aclose_forcefully(self._stream)
 
 
-async def _acquire(lock: trio.Lock) -> None:
+async def acquire_fast(lock: trio.Lock) -> None:
     """Take ``lock``; without waiting (and without a pass through the
     scheduler) when it is free, which is nearly always."""
     if lock.locked():

@@ -38,6 +38,7 @@ same number of rounds.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -45,7 +46,7 @@ import numpy as np
 
 from .context import Context
 from .errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
-from .fields import Field
+from .fields import Field, GF256Field
 
 __all__ = ["ShamirEngine", "lagrange_at_zero", "max_threshold"]
 
@@ -60,27 +61,34 @@ def max_threshold(c: int) -> int:
 def lagrange_at_zero(field: Field, points: Sequence[int]) -> list[int]:
     """Coefficients ``l_i`` with ``f(0) = sum l_i f(points[i])`` for any
     polynomial of degree below ``len(points)``."""
+    return list(_lagrange(field, tuple(points), 0))
+
+
+@functools.lru_cache(maxsize=256)
+def _lagrange(field: Any, points: tuple[int, ...], at: int) -> tuple[int, ...]:
+    """Coefficients ``l_i`` with ``f(at) = sum l_i f(points[i])``, in scalar
+    field arithmetic (computed once per field, points and target)."""
     coeffs = []
     for i, xi in enumerate(points):
         num, den = 1, 1
         for j, xj in enumerate(points):
             if i != j:
-                num = _fmul(field, num, xj)
-                den = _fmul(field, den, _fsub(field, xj, xi))
+                num = _fmul(field, num, _fsub(field, at, xj))
+                den = _fmul(field, den, _fsub(field, xi, xj))
         coeffs.append(_fmul(field, num, field.inv_scalar(den)))
-    return coeffs
+    return tuple(coeffs)
 
 
 def _fmul(field: Field, a: int, b: int) -> int:
-    return int(field.mul(np.asarray([a], dtype=_dt(field)), np.asarray([b], dtype=_dt(field)))[0])
+    if isinstance(field, GF256Field):
+        return int(field.MUL[a, b])
+    return (a * b) % field.order
 
 
 def _fsub(field: Field, a: int, b: int) -> int:
-    return int(field.sub(np.asarray([a], dtype=_dt(field)), np.asarray([b], dtype=_dt(field)))[0])
-
-
-def _dt(field: Field) -> Any:
-    return np.uint8 if field.order == 256 else object
+    if isinstance(field, GF256Field):
+        return a ^ b
+    return (a - b) % field.order
 
 
 class ShamirEngine:
@@ -373,21 +381,8 @@ class ShamirEngine:
     def _consistency_matrix(self, degree: int) -> dict[int, list[int]]:
         """For each point beyond the first degree+1, the Lagrange coefficients
         that extrapolate its share from the first degree+1 shares."""
-        f = self.field
-        base = self.points[: degree + 1]
-        out = {}
-        for j in range(degree + 1, self.c):
-            xj = self.points[j]
-            coeffs = []
-            for i, xi in enumerate(base):
-                num, den = 1, 1
-                for k, xk in enumerate(base):
-                    if k != i:
-                        num = _fmul(f, num, _fsub(f, xj, xk))
-                        den = _fmul(f, den, _fsub(f, xi, xk))
-                coeffs.append(_fmul(f, num, f.inv_scalar(den)))
-            out[j] = coeffs
-        return out
+        base = tuple(self.points[: degree + 1])
+        return {j: list(_lagrange(self.field, base, self.points[j])) for j in range(degree + 1, self.c)}
 
     def _require_compute(self, what: str) -> None:
         if not self.is_compute:

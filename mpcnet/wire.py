@@ -90,20 +90,25 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
+#: Array descriptor layouts by number of dimensions (header, then the shape).
+_DESC_BY_NDIM = [struct.Struct(f">BBQ{ndim}Q") for ndim in range(9)]
+
+
 def _encode_array(arr: np.ndarray[Any, Any], buffers: list[memoryview]) -> msgpack.ExtType:
-    dt = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
-    code = _DTYPE_CODES.get(np.dtype(dt))
+    code = _DTYPE_CODES.get(arr.dtype)  # native little-endian dtypes hit directly
     if code is None:
-        raise WireError(f"numpy dtype {arr.dtype} is not allowed on the wire")
+        dt = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
+        code = _DTYPE_CODES.get(np.dtype(dt))
+        if code is None:
+            raise WireError(f"numpy dtype {arr.dtype} is not allowed on the wire")
     if arr.dtype != ARRAY_DTYPES[code] or not arr.flags.c_contiguous:
         # Only non-native byte order or a strided view costs a copy here.
         arr = np.asarray(arr, dtype=ARRAY_DTYPES[code], order="C")  # keeps 0-d shapes
     if arr.ndim > 8:
         raise WireError("arrays of more than 8 dimensions are not allowed on the wire")
     view = arr.data.cast("B") if arr.size else memoryview(b"")
-    desc = _ARRAY_DESC.pack(code, arr.ndim, view.nbytes) + b"".join(_DIM.pack(d) for d in arr.shape)
     buffers.append(view)
-    return msgpack.ExtType(_EXT_ARRAY, desc)
+    return msgpack.ExtType(_EXT_ARRAY, _DESC_BY_NDIM[arr.ndim].pack(code, arr.ndim, view.nbytes, *arr.shape))
 
 
 def _encode_bigint(value: int) -> msgpack.ExtType:
@@ -112,12 +117,26 @@ def _encode_bigint(value: int) -> msgpack.ExtType:
     return msgpack.ExtType(_EXT_BIGINT, sign + mag.to_bytes((mag.bit_length() + 7) // 8, "big"))
 
 
+_PLAIN = (type(None), bool, str, bytes)
+
+
 def _prepare(value: Any, buffers: list[memoryview], depth: int) -> Any:
     """Walk a value, checking types and swapping arrays and big ints for
     extensions; the walk is what makes the whitelist exact (msgpack's own
     ``default`` hook would accept floats silently)."""
     if depth > DEFAULT_LIMITS.max_depth:
         raise WireError("value is nested too deeply for the wire")
+    kind = type(value)
+    # Exact types first (the common cases, one dict-free test each), then
+    # subclasses the slow way.
+    if kind is np.ndarray:
+        return _encode_array(value, buffers)
+    if kind is int:
+        return value if -(2**63) <= value < 2**64 else _encode_bigint(value)
+    if kind in _PLAIN:
+        return value
+    if kind is list or kind is tuple:
+        return [_prepare(v, buffers, depth + 1) for v in value]
     if value is None or isinstance(value, (bool, str, bytes)):
         return value
     if isinstance(value, int):
@@ -177,6 +196,8 @@ class _ArrayRefs:
         self.limits = limits
 
     def ext_hook(self, code: int, data: bytes) -> Any:
+        if code == _EXT_ARRAY:
+            return self._array(data)
         if code == _EXT_BIGINT:
             if len(data) < 2 or len(data) - 1 > self.limits.max_bigint_bytes or data[0] > 1:
                 raise WireError("malformed or oversized big integer")
@@ -187,8 +208,9 @@ class _ArrayRefs:
             if -(2**63) <= value < 2**64:
                 raise WireError("big integer is not minimally encoded")
             return value
-        if code != _EXT_ARRAY:
-            raise WireError(f"extension type {code} is not allowed on the wire")
+        raise WireError(f"extension type {code} is not allowed on the wire")
+
+    def _array(self, data: bytes) -> np.ndarray[Any, Any]:
         self.count += 1
         if self.count > self.limits.max_arrays or len(data) < _ARRAY_DESC.size:
             raise WireError("too many or malformed arrays")
@@ -196,7 +218,7 @@ class _ArrayRefs:
         dtype = ARRAY_DTYPES.get(dtype_code)
         if dtype is None or ndim > 8 or len(data) != _ARRAY_DESC.size + ndim * _DIM.size:
             raise WireError("malformed array descriptor")
-        shape = tuple(_DIM.unpack_from(data, _ARRAY_DESC.size + i * _DIM.size)[0] for i in range(ndim))
+        shape = _DESC_BY_NDIM[ndim].unpack(data)[3:]
         count = 1
         for d in shape:
             count *= d
@@ -205,7 +227,8 @@ class _ArrayRefs:
         chunk = self.body[self.offset : self.offset + nbytes]
         self.offset += nbytes
         arr = np.frombuffer(chunk, dtype=dtype) if nbytes else np.zeros(0, dtype=dtype)
-        arr = arr.reshape(shape)
+        if ndim != 1:
+            arr = arr.reshape(shape)
         arr.flags.writeable = False  # a view of the message buffer: never write through it
         return arr
 
@@ -218,16 +241,19 @@ def _check_types(value: Any, depth: int, limits: Limits) -> None:
     Timestamps (ext type -1 bypasses ext_hook); neither is ours."""
     if depth > limits.max_depth:
         raise WireError("message is nested too deeply")
-    if not isinstance(value, (list, dict)) and type(value) not in _SCALARS:
-        raise WireError(f"type {type(value).__name__} is not allowed on the wire")
-    if isinstance(value, list):
+    kind = type(value)
+    if kind is list:
         for v in value:
+            if type(v) in _SCALARS:  # the common case, without a call
+                continue
             _check_types(v, depth + 1, limits)
-    elif isinstance(value, dict):
+    elif kind is dict:
         for k, v in value.items():
-            if not isinstance(k, str):
+            if type(k) is not str:
                 raise WireError("map keys must be strings")
             _check_types(v, depth + 1, limits)
+    elif kind not in _SCALARS:
+        raise WireError(f"type {kind.__name__} is not allowed on the wire")
 
 
 def decode(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS) -> Any:
