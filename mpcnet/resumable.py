@@ -49,7 +49,7 @@ import trio
 
 from .errors import ChannelBroken, HandshakeError, LocalProtocolViolation, MPCError, RemoteProtocolViolation
 from .events import emit
-from .securelink import SecureLink, acquire_fast
+from .securelink import SecureLink, SendLock
 
 __all__ = ["ResumableLink", "HEADER_LEN", "DEFAULT_RECONNECT_TIMEOUT", "DEFAULT_ACK_DELAY"]
 
@@ -99,7 +99,7 @@ class ResumableLink:
         self._redial = redial
         self.max_message = link.max_message_size - HEADER_LEN
         self._link: SecureLink | None = link
-        self._send_lock = trio.Lock()
+        self._send_lock = SendLock()
         # sender state
         self._next_seq = 1
         self._unacked: collections.deque[tuple[int, Parts, int]] = collections.deque()
@@ -204,9 +204,7 @@ class ResumableLink:
         while self._unacked and self._unacked_bytes + size > self.max_unacked_bytes:
             await self._acked_event.wait()
             self._raise_if_finished()
-        # The lock is nearly always free: take it without a pass through the
-        # scheduler (trio.Lock's own acquire always makes one).
-        await acquire_fast(self._send_lock)
+        await self._send_lock.acquire()
         try:
             self._raise_if_finished()
             seq = self._next_seq

@@ -799,3 +799,40 @@ def test_rejected_dialer_fails_at_once_with_authentication_failed():
     with pytest.raises(HandshakeError, match="rejected our handshake") as info:
         drain(alice, b"\x00\x00")
     assert info.value.authentication_failed
+
+
+@pytest.mark.trio
+async def test_send_lock_excludes_and_survives_a_cancelled_waiter():
+    from mpcnet.securelink import SendLock
+
+    lock = SendLock()
+    inside, log = [], []
+
+    async def user(name, hold):
+        async with lock:
+            inside.append(name)
+            assert len(inside) == 1  # never two at once
+            await trio.sleep(hold)
+            log.append(name)
+            inside.remove(name)
+
+    with trio.fail_after(TEST_DEADLINE):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(user, "a", 0.02)
+            await trio.sleep(0.005)
+            with trio.CancelScope() as waiting:
+                nursery.start_soon(user, "b", 0.01)
+                await trio.sleep(0.001)
+            doomed = trio.CancelScope()
+
+            async def cancelled_waiter():
+                with doomed:
+                    await lock.acquire()
+                    raise AssertionError("should not get the lock")
+
+            nursery.start_soon(cancelled_waiter)
+            await trio.sleep(0.001)
+            doomed.cancel()  # leaves the queue without taking the lock
+        assert sorted(log) == ["a", "b"] and not lock.locked() and not waiting.cancelled_caught
+    with pytest.raises(RuntimeError):
+        lock.release()
