@@ -312,7 +312,8 @@ class SendLock:
         if not self._held:
             raise RuntimeError("release of an unlocked SendLock")
         self._held = False
-        self._waiters.unpark()
+        if self._waiters:  # (unpark on an empty lot still walks it)
+            self._waiters.unpark()
 
     async def __aenter__(self) -> None:
         await self.acquire()
