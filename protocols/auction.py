@@ -22,13 +22,18 @@ How the winner is found (bids b_0..b_{m-1}, k bits):
   (:func:`mpcnet.binary.to_onehot`, 128 elements for 32 bits) and all
   m(m-1)/2 comparisons run at once (``1 + ceil(log2 ceil(k/4))`` rounds, 4
   for 32 bits), giving a total order with ties broken towards the lower
-  index. Then for every bid a log-depth AND over "nobody beats me" (first
-  price) or a "how many beat me: zero, one, or more" tree (second price):
-  ``ceil(log2(m-1))`` rounds. The price is ``XOR_i c_i AND b_i`` for the
-  chosen bid's indicator ``c_i``: a sum of products, opened directly with
-  :meth:`~mpcnet.shamir.ShamirEngine.open_wide` in the result round (its
-  zero masks rode on the first comparison round). Rounds:
-  ``3 + ceil(log2 ceil(k/4)) + ceil(log2(m-1))`` (11 for 20 32-bit bids).
+  index.
+
+  - First price: one result round opens, per bid, random words that are
+    zero only for the winner, and its bytes masked the same way (see
+    :func:`_first_price_by_elimination`). Rounds: ``3 + ceil(log2
+    ceil(k/4))``, 6 for 32-bit bids, whatever their number.
+  - Second price: a log-depth "how many beat me: zero, one, or more" tree
+    (``ceil(log2(m-1))`` rounds); the price is ``XOR_i c_i AND b_i`` for the
+    runner-up's indicator ``c_i``, a sum of products opened directly with
+    :meth:`~mpcnet.shamir.ShamirEngine.open_wide` in the result round (its
+    zero masks rode on the first comparison round). Rounds:
+    ``3 + ceil(log2 ceil(k/4)) + ceil(log2(m-1))`` (11 for 20 32-bit bids).
 * Beyond that: bids shared bit by bit, and a tournament of ``ceil(log2 m)``
   levels, each one comparison and one multiplexer round (two of each for
   second price), so the work is linear in m while rounds still grow only
@@ -267,8 +272,8 @@ async def _by_circuit(ctx: Context, value: Any, k: int, c: int, bidders: list[st
     result: Array | None = None
     if eng.is_compute:
         all_bids = np.concatenate([shared[b].reshape(-1, width) for b in bidders])  # (total, width)
-        if all_pairs:
-            result = await _all_pairs(eng, all_bids, k, second)
+        if all_pairs:  # (first price with all pairs goes by elimination instead)
+            result = await _second_price_all_pairs(eng, all_bids, k)
         else:
             result = np.concatenate(await _tournament(eng, all_bids, second))
     if c < ctx.n:  # bidders who do not compute wait at an agreed round number
@@ -282,9 +287,9 @@ async def _by_circuit(ctx: Context, value: Any, k: int, c: int, bidders: list[st
     return int(np.argmax(onehot)), int(from_bits(price))
 
 
-async def _all_pairs(eng: ShamirEngine, bids: Array, k: int, second: bool) -> Array:
-    """The winner's one-hot and the price bits, as degree-2t shares for
-    :meth:`ShamirEngine.open_wide` (``bids``: one-hot blocks, ``(m, width)``)."""
+async def _second_price_all_pairs(eng: ShamirEngine, bids: Array, k: int) -> Array:
+    """The winner's one-hot and the second price's bits, as degree-2t shares
+    for :meth:`ShamirEngine.open_wide` (``bids``: one-hot blocks, ``(m, width)``)."""
     m = bids.shape[0]
     iu, ju = np.triu_indices(m, k=1)  # pairs i < j
     # j_gt_i[p] = [b_j > b_i] for pair p = (i, j). Ties go to the lower index:
@@ -296,13 +301,10 @@ async def _all_pairs(eng: ShamirEngine, bids: Array, k: int, second: bool) -> Ar
     beaten_by[ju, iu] = bnot(j_gt_i)
     off_diag = ~np.eye(m, dtype=bool)
     columns = beaten_by[off_diag].reshape(m, m - 1)
-    if second:
-        zero, chosen = await _none_or_one(eng, columns)
-    else:
-        zero = chosen = await all_of(eng, bnot(columns))
-    # Exactly one bidder is chosen, so the XOR over bidders of (chosen AND bid)
-    # is that bidder's bid: a sum of products, opened without reduction.
-    price = np.bitwise_xor.reduce(GF256.mul(chosen[:, None], bits_from_onehot(bids, k)), axis=0)
+    zero, one = await _none_or_one(eng, columns)
+    # Exactly one bid is beaten exactly once, so the XOR over bids of (one AND
+    # bid) is the runner-up's bid: a sum of products, opened without reduction.
+    price = np.bitwise_xor.reduce(GF256.mul(one[:, None], bits_from_onehot(bids, k)), axis=0)
     return np.concatenate([zero, price])
 
 
