@@ -41,10 +41,7 @@ def main() -> int:
         return 1
     m = args.bids
     bids = auction_bids(args.seed, m)
-    held = [bids[i::PARTIES].tolist() for i in range(min(PARTIES, m))]
-    # mpcnet orders bids party by party; the expected winner in that order:
-    _, win_party, win_pos = min((-b, i, pos) for i, lst in enumerate(held) for pos, b in enumerate(lst))
-    expected = {"winner": win_party, "price": int(bids.max()), "bid": win_pos}
+    held, expected = bc.auction_layout(bids, PARTIES)
     pairs = []
     for r in range(args.reps):
         ours = bc.mpcnet_processes_once("auction", held, {"bits": bc.BITS, "bids": m}, len(held))

@@ -300,6 +300,15 @@ def bench_comparisons(cases: list[tuple[int, int]], reps: int, mpyc_reps: int, s
     return rows
 
 
+def auction_layout(bids: np.ndarray, parties: int) -> tuple[list[list[int]], dict[str, int]]:
+    """MPyC's auction layout (bid j held by party j mod ``parties``) as
+    mpcnet inputs with ``bids=len(bids)``, and the output mpcnet must give.
+    mpcnet orders bids party by party, so ties break in that order."""
+    held = [bids[i::parties].tolist() for i in range(min(parties, len(bids)))]
+    _, party, position = min((-b, i, pos) for i, lst in enumerate(held) for pos, b in enumerate(lst))
+    return held, {"winner": party, "price": int(bids.max()), "bid": position}
+
+
 def bench_auctions(bid_counts: list[int], all_bid_max: int, reps: int, mpyc_reps: int, seed: int,
                    with_mpyc: bool) -> list[dict[str, Any]]:
     rows = []
@@ -308,15 +317,9 @@ def bench_auctions(bid_counts: list[int], all_bid_max: int, reps: int, mpyc_reps
         progress(f"auction: {m} bids (max {bids.max()} at bid {int(np.argmax(bids))})")
         row: dict[str, Any] = {"bids": m}
         top = int(np.argmax(bids))
-        # MPyC's layout: bid j is party (j mod 3)'s; mpcnet orders bids party
-        # by party, so the tie-break order differs: compute the expected
-        # winner in mpcnet's own order.
-        held = [bids[i::MPYC_AUCTION_PARTIES].tolist() for i in range(min(MPYC_AUCTION_PARTIES, m))]
-        flat = [(-b, i, pos) for i, lst in enumerate(held) for pos, b in enumerate(lst)]
-        _, win_party, win_pos = min(flat)
+        held, held_expected = auction_layout(bids, MPYC_AUCTION_PARTIES)
         variants: list[tuple[str, list[Any], dict[str, Any], int, dict[str, int]]] = [
-            ("three", held, {"bits": BITS, "bids": m}, len(held),
-             {"winner": win_party, "price": int(bids.max()), "bid": win_pos}),
+            ("three", held, {"bits": BITS, "bids": m}, len(held), held_expected),
             ("c3", [None] * COMPUTE_PARTIES + bids.tolist(), {"bits": BITS, "compute_parties": COMPUTE_PARTIES},
              COMPUTE_PARTIES, {"winner": COMPUTE_PARTIES + top, "price": int(bids.max())})]
         if m <= all_bid_max:

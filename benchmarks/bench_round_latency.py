@@ -38,20 +38,11 @@ async def _rounds(ctx: Any, value: Any) -> int:
 
 def _party(roster: str, key: str, value: dict[str, Any], profile: bool, queue: Any) -> None:
     import cProfile
-    import os
     import pstats
-
-    from mpcnet import ProtocolSpec, load_key_file, load_roster, run_party
-
-    spec = ProtocolSpec(name="rounds", func=_rounds, summary="R tiny all-to-all rounds", min_parties=2,
-                        max_parties=None, security="-", reveals="-", input="-", output="-")
-    prof = cProfile.Profile() if profile else None
-    if prof:
-        prof.enable()
     import resource
     import time
 
-    import attrs
+    from mpcnet import ProtocolSpec, load_key_file, load_roster, run_party
 
     holder: dict[str, float] = {}
 
@@ -64,13 +55,17 @@ def _party(roster: str, key: str, value: dict[str, Any], profile: bool, queue: A
         holder["wall"] = time.perf_counter() - t0
         return out
 
-    spec = attrs.evolve(spec, func=_timed)
+    spec = ProtocolSpec(name="rounds", func=_timed, summary="R tiny all-to-all rounds", min_parties=2,
+                        max_parties=None, security="-", reveals="-", input="-", output="-")
+    prof = cProfile.Profile() if profile else None
+    if prof:
+        prof.enable()
     res = run_party(spec, value, roster=load_roster(roster), key=load_key_file(key),
                     reconnect_timeout=None if value["no_resume"] else 5.0)
     if prof:
         prof.disable()
         if value["who"] == 0:
-            pstats.Stats(prof).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "25")))
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
     queue.put((res.stats.wall_time, holder["cpu"], holder["sys"]))
 
 
@@ -85,9 +80,13 @@ def run_once(n: int, rounds: int, size: int, profile: bool, no_resume: bool) -> 
                  for i, nm in enumerate(names)]
         for p in procs:
             p.start()
-        got = [queue.get(timeout=120) for _ in procs]
-        for p in procs:
-            p.join(timeout=30)
+        try:
+            got = [queue.get(timeout=120) for _ in procs]
+        finally:
+            for p in procs:
+                p.join(timeout=30)
+                if p.is_alive():  # a party that failed or hung must not outlive the run
+                    p.kill()
     return max(g[0] for g in got), statistics.mean(g[1] for g in got), statistics.mean(g[2] for g in got)
 
 

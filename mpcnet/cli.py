@@ -268,9 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
-    if getattr(args, "timeout", 1.0) <= 0 or getattr(args, "connect_timeout", 1.0) <= 0:
+    # "not x > 0" also refuses NaN, which every comparison calls false.
+    if not getattr(args, "timeout", 1.0) > 0 or not getattr(args, "connect_timeout", 1.0) > 0:
         _fail("timeouts must be positive", EXIT_CONFIG)
-    if getattr(args, "reconnect_timeout", 0.0) < 0:
+    if not getattr(args, "reconnect_timeout", 0.0) >= 0:
         _fail("--reconnect-timeout must be >= 0", EXIT_CONFIG)
     try:
         return int(args.func(args))

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .binary import bnot, bxor
+from .binary import bnot, bxor, to_bits
 from .errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
 from .shamir import ShamirEngine
 
@@ -160,17 +160,11 @@ async def bit_decompose(eng_p: ShamirEngine, eng_b: ShamirEngine, x: Array, k: i
         mask = eng_p.add(mask, eng_p.scale(1 << k, part))
     c = await eng_p.open(eng_p.add(x, mask))
     assert c is not None
-    c_bits = _plain_bits(np.asarray(c, dtype=object) % (1 << k), k)
+    c_bits = to_bits(np.asarray(c, dtype=object) % (1 << k), k)
     out = await _subtract_public_minus_shared(eng_b, c_bits, r_b)
     if signed:
         out[..., -1] ^= np.uint8(1)
     return out
-
-
-def _plain_bits(values: Any, k: int) -> Array:
-    arr = np.asarray(values, dtype=object)
-    return np.array([[(int(v) >> j) & 1 for j in range(k)] for v in arr.ravel()],
-                    dtype=np.uint8).reshape((*arr.shape, k))
 
 
 async def _subtract_public_minus_shared(eng_b: ShamirEngine, c: Array, r: Array) -> Array:

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .binary import less_than_public
+from .binary import less_than_public, to_bits
 from .convert import bits_to_field, random_bits
 from .shamir import ShamirEngine
 
@@ -62,10 +62,6 @@ def geometric_digit_thresholds(scale: Fraction) -> list[int]:
     return out
 
 
-def _bits_of(values: list[int], k: int) -> Array:
-    return np.array([[(v >> j) & 1 for j in range(k)] for v in values], dtype=np.uint8)
-
-
 async def shared_discrete_laplace(eng_p: ShamirEngine, eng_b: ShamirEngine, scale: Fraction,
                                   count: int) -> Array:
     """Shares (in ``eng_p``'s field) of ``count`` independent discrete
@@ -74,7 +70,7 @@ async def shared_discrete_laplace(eng_p: ShamirEngine, eng_b: ShamirEngine, scal
     # 2 geometrics x 64 digits per sample, each compared against its threshold.
     # Thresholds equal to 2^64 (probability 1 after rounding) cannot occur:
     # every digit probability is below 1/2.
-    t_bits = _bits_of(thresholds, 64)  # (64, 64)
+    t_bits = to_bits(thresholds, 64)  # (64, 64)
     shape = (count, 2, DIGITS)
     u = await random_bits(eng_b, (*shape, 64))
     c = np.broadcast_to(t_bits, (*shape, 64))

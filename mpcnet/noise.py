@@ -79,11 +79,10 @@ class CipherState:
     nonce under one key would expose plaintexts and allow forgeries).
     """
 
-    __slots__ = ("_aead", "_key", "_n", "_peer")
+    __slots__ = ("_aead", "_n", "_peer")
 
     def __init__(self, key: bytes, *, peer: str | None = None) -> None:
-        self._key = _check_key(key, "cipher key")
-        self._aead = ChaCha20Poly1305(self._key)
+        self._aead = ChaCha20Poly1305(_check_key(key, "cipher key"))
         self._n = 0
         self._peer = peer
 
@@ -123,8 +122,7 @@ class CipherState:
     def rekey(self) -> None:
         """Noise §4.2 REKEY: k = ENCRYPT(k, 2^64-1, "", 32 zero bytes)[:32].
         The nonce is not reset (Noise §11.3), so the limit above still holds."""
-        self._key = self._aead.encrypt(_nonce(MAX_NONCE), bytes(32), None)[:32]
-        self._aead = ChaCha20Poly1305(self._key)
+        self._aead = ChaCha20Poly1305(self._aead.encrypt(_nonce(MAX_NONCE), bytes(32), None)[:32])
 
 
 class NoiseKK:

@@ -240,13 +240,6 @@ class Session:
                 self.fail(error)
             self._wake()
 
-    async def collect(self, round_no: int, senders: frozenset[str]) -> dict[str, Any]:
-        """Wait (at most the round timeout) for one message of ``round_no``
-        from each of ``senders``, and take them."""
-        with trio.move_on_after(self.round_timeout):
-            await self.wait_for(round_no, senders)
-        return self.take_round(round_no, senders)
-
     async def wait_for(self, round_no: int, senders: frozenset[str]) -> None:
         """Wait until one message of ``round_no`` from each of ``senders``
         is here, or the session has failed. No deadline of its own: the

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -115,14 +115,12 @@ class ShamirEngine:
         self.c = c
         self.t = t
         self.is_compute = ctx.me in compute
-        self.my_point = compute.index(ctx.me) + 1 if self.is_compute else 0
         self.points = list(range(1, c + 1))
         # The first 2t+1 compute parties reshare products; their points
         # determine the degree-2t product polynomial.
         self.resharers = compute[: 2 * t + 1]
         self._lambda_mul = lagrange_at_zero(field, self.points[: 2 * t + 1])
         self._lambda_open = lagrange_at_zero(field, self.points[: t + 1])
-        self._lambda_wide = lagrange_at_zero(field, self.points[: 2 * t + 1])
         # For checking that opened shares lie on a polynomial of degree t
         # (or 2t for open_wide): extrapolation coefficients from the first
         # degree+1 points to each of the others.
@@ -309,10 +307,6 @@ class ShamirEngine:
         ``2t + 1`` compute parties there is nothing to check against: a
         deviation there goes undetected, as it would in a multiplication).
         """
-        ctx = self.ctx
-        receivers = list(ctx.parties) if to is None else list(to)
-        shape = np.shape(wide) if self.is_compute else None
-        outgoing = {}
         if self.is_compute:
             size = int(np.prod(np.shape(wide), dtype=np.int64))
             if size > self.masks_available:
@@ -320,26 +314,22 @@ class ShamirEngine:
                                              f"an earlier reduce_many/mul_many(masks=...); {self.masks_available} left")
             mask, self._masks = self._masks[:size], self._masks[size:]
             wide = self.field.add(wide, mask.reshape(np.shape(wide)))
-            wire_form = self.field.to_wire(wide)
-            outgoing = {p: wire_form for p in receivers if p != ctx.me}
-        expect = [p for p in self.compute if p != ctx.me] if ctx.me in receivers else []
-        got = await ctx.exchange(outgoing, expect_from=expect)
-        if ctx.me not in receivers:
-            return None
-        if shape is None:
-            shape = self._wire_shape(got[self.compute[0]], None, self.compute[0])
-        shares = [wide if p == ctx.me else self.field.from_wire(got[p], tuple(shape), p) for p in self.compute]
-        return self._reconstruct(shares, wide=True)
+        return await self._open(wide, to, wide=True)
 
     async def open(self, a: Array, to: Iterable[str] | None = None) -> Array | None:
         """One round: reveal ``a`` to the parties in ``to`` (default: all).
         Returns the values (as field elements) there, None elsewhere."""
+        return await self._open(a, to, wide=False)
+
+    async def _open(self, a: Array | None, to: Iterable[str] | None, *, wide: bool) -> Array | None:
+        """Send this compute party's shares of ``a`` to the receivers;
+        reconstruct (degree 2t if ``wide``, else t) where this party is one."""
         ctx = self.ctx
         receivers = list(ctx.parties) if to is None else list(to)
-        shape = np.shape(a) if self.is_compute else None
+        shape = np.shape(cast(Array, a)) if self.is_compute else None
         outgoing = {}
         if self.is_compute:
-            wire_form = self.field.to_wire(a)
+            wire_form = self.field.to_wire(cast(Array, a))
             outgoing = {p: wire_form for p in receivers if p != ctx.me}
         expect = [p for p in self.compute if p != ctx.me] if ctx.me in receivers else []
         got = await ctx.exchange(outgoing, expect_from=expect)
@@ -347,8 +337,9 @@ class ShamirEngine:
             return None
         if shape is None:  # learn the shape from the first share received
             shape = self._wire_shape(got[self.compute[0]], None, self.compute[0])
-        shares = [a if p == ctx.me else self.field.from_wire(got[p], tuple(shape), p) for p in self.compute]
-        return self._reconstruct(shares)
+        shares = [self.field.from_wire(got[p], tuple(shape), p) if p != ctx.me else cast(Array, a)
+                  for p in self.compute]
+        return self._reconstruct(shares, wide=wide)
 
     def _wire_shape(self, w: Any, expected: tuple[int, ...] | None, peer: str) -> tuple[int, ...]:
         """The element shape a wire array carries (checked against
@@ -363,7 +354,7 @@ class ShamirEngine:
     def _reconstruct(self, shares: list[Array], *, wide: bool = False) -> Array:
         f = self.field
         degree = 2 * self.t if wide else self.t
-        lambdas, check = (self._lambda_wide, self._check_wide) if wide else (self._lambda_open, self._check)
+        lambdas, check = (self._lambda_mul, self._check_wide) if wide else (self._lambda_open, self._check)
         value = f.zeros(np.shape(shares[0]))
         for lam, s in zip(lambdas, shares[: degree + 1], strict=True):
             value = f.add(value, f.scale(lam, s))

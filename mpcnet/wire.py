@@ -120,11 +120,11 @@ def _encode_bigint(value: int) -> msgpack.ExtType:
 _PLAIN = (type(None), bool, str, bytes)
 
 
-def _prepare(value: Any, buffers: list[memoryview], depth: int) -> Any:
+def _prepare(value: Any, buffers: list[memoryview], depth: int, max_depth: int) -> Any:
     """Walk a value, checking types and swapping arrays and big ints for
     extensions; the walk is what makes the whitelist exact (msgpack's own
     ``default`` hook would accept floats silently)."""
-    if depth > DEFAULT_LIMITS.max_depth:
+    if depth > max_depth:
         raise WireError("value is nested too deeply for the wire")
     kind = type(value)
     # Exact types first (the common cases, one dict-free test each), then
@@ -136,7 +136,7 @@ def _prepare(value: Any, buffers: list[memoryview], depth: int) -> Any:
     if kind in _PLAIN:
         return value
     if kind is list or kind is tuple:
-        return [_prepare(v, buffers, depth + 1) for v in value]
+        return [_prepare(v, buffers, depth + 1, max_depth) for v in value]
     if value is None or isinstance(value, (bool, str, bytes)):
         return value
     if isinstance(value, int):
@@ -150,13 +150,13 @@ def _prepare(value: Any, buffers: list[memoryview], depth: int) -> Any:
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, (list, tuple)):
-        return [_prepare(v, buffers, depth + 1) for v in value]
+        return [_prepare(v, buffers, depth + 1, max_depth) for v in value]
     if isinstance(value, dict):
         out: dict[Any, Any] = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise WireError(f"map keys must be str, not {type(k).__name__}")
-            out[k] = _prepare(v, buffers, depth + 1)
+            out[k] = _prepare(v, buffers, depth + 1, max_depth)
         return out
     raise WireError(f"type {type(value).__name__} is not allowed on the wire")
 
@@ -170,7 +170,7 @@ def encode(value: Any, limits: Limits = DEFAULT_LIMITS) -> list[bytes | memoryvi
     disallowed type or a message over ``limits.max_message``.
     """
     buffers: list[memoryview] = []
-    header = msgpack.packb(_prepare(value, buffers, 0), use_bin_type=True)
+    header = msgpack.packb(_prepare(value, buffers, 0, limits.max_depth), use_bin_type=True)
     if len(header) > limits.max_header:
         raise WireError(f"message header of {len(header)} bytes exceeds the {limits.max_header}-byte limit")
     if len(buffers) > limits.max_arrays:

@@ -70,7 +70,7 @@ from mpcnet.fields import GF256
 from mpcnet.shamir import ShamirEngine
 
 from ._inputs import check_int
-from ._roles import role_links
+from ._roles import RESULT_ROUND, role_links
 
 #: Up to this many bidders, compare all pairs at once (fewest rounds);
 #: beyond it, a tournament (work linear in the number of bidders).
@@ -81,9 +81,6 @@ ELIMINATION_WORDS = 4
 #: The most bids one auction takes (all-pairs is quadratic; the tournament
 #: is linear but each bid is k shared bits at every compute party).
 MAX_BIDS = 1_000_000
-#: The round number at which results reach bidders that do not compute: a
-#: constant every party knows, larger than any round the computation uses.
-RESULT_ROUND = 1_000_000
 
 Array = np.ndarray[Any, Any]
 
@@ -95,7 +92,7 @@ def _roles(n: int, compute_parties: int) -> tuple[int, list[int]]:
     return compute_parties, list(range(compute_parties, n))
 
 
-def _check_params(kind: str, compute_parties: int, n: int) -> None:
+def _check_params(compute_parties: int, n: int) -> None:
     c, bidders = _roles(n, compute_parties)
     if c < 3:
         raise ConfigError("an auction needs at least 3 compute parties (honest majority Shamir)")
@@ -105,15 +102,14 @@ def _check_params(kind: str, compute_parties: int, n: int) -> None:
         raise ConfigError("an auction needs at least 2 bidders")
 
 
-def _bid_counts(params: Mapping[str, Any], n: int) -> list[int]:
-    """How many bids each bidder holds (in bidder order)."""
-    m = len(_roles(n, params["compute_parties"])[1])
-    total = params["bids"] or m
+def _bid_counts(m: int, bids: int) -> list[int]:
+    """How many bids each of the m bidders holds (in bidder order)."""
+    total = bids or m
     return [total // m + (1 if i < total % m else 0) for i in range(m)]
 
 
 def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
-    _check_params(params["kind"], params["compute_parties"], n)
+    _check_params(params["compute_parties"], n)
     total, m = params["bids"], len(_roles(n, params["compute_parties"])[1])
     if total and total < m:
         raise ConfigError(f"bids={total} is fewer than the {m} bidders (every bidder holds at least one bid)")
@@ -158,7 +154,7 @@ async def auction(ctx: Context, value: Any, *, bits: int, kind: str, compute_par
     """Sealed-bid auction: the winner and the price, nothing else."""
     c, bidder_idx = _roles(ctx.n, compute_parties)
     bidders = [ctx.parties[i] for i in bidder_idx]
-    counts = _bid_counts({"compute_parties": compute_parties, "bids": bids}, ctx.n)
+    counts = _bid_counts(len(bidder_idx), bids)
     if ctx.me in bidders and value is None:
         raise InputError(f"{ctx.me} is a bidder and must supply a bid")
     if ctx.me not in bidders and value is not None:
@@ -304,7 +300,7 @@ async def _second_price_all_pairs(eng: ShamirEngine, bids: Array, k: int) -> Arr
     zero, one = await _none_or_one(eng, columns)
     # Exactly one bid is beaten exactly once, so the XOR over bids of (one AND
     # bid) is the runner-up's bid: a sum of products, opened without reduction.
-    price = np.bitwise_xor.reduce(GF256.mul(one[:, None], bits_from_onehot(bids, k)), axis=0)
+    price = GF256.sum(GF256.mul(one[:, None], bits_from_onehot(bids, k)), axis=0)
     return np.concatenate([zero, price])
 
 

@@ -138,6 +138,7 @@ class FaultProxy:
         unknown = set(changes) - _POLICY_FIELDS
         if unknown:
             raise ValueError(f"unknown policy fields {sorted(unknown)}")
+        LinkPolicy(**changes)  # refuse bad values now, not later inside a serving task
         self._rules.append((selector, dict(changes)))
         self._wake()
 
