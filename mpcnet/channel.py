@@ -229,6 +229,9 @@ class ChannelConnection:
         self._filled = 0
         self._local_closed = False
         self._broken: Exception | None = None
+        #: Set when the handshake completes: a secret only this connection's
+        #: two ends know (:meth:`NoiseKK.export_secret`).
+        self.pair_secret: bytes | None = None
 
     @property
     def handshake_complete(self) -> bool:
@@ -332,6 +335,7 @@ class ChannelConnection:
                 # the se DH proving the initiator's key is only checked when a
                 # transport frame arrives. So nothing is reported until HELLO.
                 self._outbox.append(self._frame(hs.write_message()))
+            self.pair_secret = hs.export_secret()
             self._send, self._recv = hs.split()
             self._hs = None
             if state is _State.AWAIT_MSG1:

@@ -10,6 +10,7 @@ Messages are tagged with (session, round, sender) by the session layer.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Collection, Mapping
@@ -101,7 +102,8 @@ class Context:
 
     def __init__(self, *, session: Session, parties: list[str], me: str, params: Mapping[str, Any],
                  random: Randomness, send: Callable[[str, list[bytes | memoryview]], Any], limits: wire.Limits,
-                 progress: ProgressCallback | None = None) -> None:
+                 progress: ProgressCallback | None = None,
+                 pair_secret: Callable[[str], bytes | None] | None = None) -> None:
         self._session = session
         self._send_raw = send
         self._limits = limits
@@ -113,6 +115,7 @@ class Context:
         self.params = dict(params)
         self.random = random
         self._progress = progress
+        self._pair_secret = pair_secret
 
     @property
     def round(self) -> int:
@@ -125,6 +128,30 @@ class Context:
         from it; without a listener it costs nothing. Never pass secrets."""
         if self._progress is not None:
             self._progress(self.me, stage, done, total)
+
+    def pairwise_key(self, peer: str, label: str = "") -> bytes:
+        """32 secret bytes that only this party and ``peer`` can compute,
+        the same at both, fresh for this session (and ``label``).
+
+        For protocols where two parties need common randomness without a
+        round to agree on it (pairwise masks, or a pseudo-random generator
+        seeded at both ends, e.g. via ``randombytes_buf_deterministic``).
+        Derived with keyed BLAKE2b from the link's pair secret, which the
+        link's handshake set up (TCP: the Noise KK handshake's final
+        chaining key, so no one who missed the ephemeral keys can compute
+        it; memory links: random bytes given to both ends), the session id,
+        both party ids and ``label``. A party refuses to run the same
+        session id twice, so a key is never reused across runs on one link.
+        """
+        if peer not in self.peers:
+            raise LocalProtocolViolation(f"{peer!r} is not a peer of {self.me}")
+        secret = self._pair_secret(peer) if self._pair_secret is not None else None
+        if secret is None:
+            raise LocalProtocolViolation(f"the link to {peer} offers no pair secret (pairwise keys need "
+                                         "MemoryLink, SecureLink or ResumableLink)", peer=peer)
+        a, b = sorted((self.me, peer))
+        data = b"\x00".join([self._session.id, a.encode(), b.encode(), label.encode()])
+        return hashlib.blake2b(data, key=secret, digest_size=32, person=b"mpcnet-pairwise").digest()
 
     @property
     def session_id(self) -> str:

@@ -250,6 +250,19 @@ class NoiseKK:
         self._step += 1
         return payload
 
+    def export_secret(self) -> bytes:
+        """A 32-byte secret that only the two ends of this handshake know,
+        for uses beyond the channel (see :meth:`mpcnet.Context.pairwise_key`).
+
+        HKDF from the final chaining key, as :meth:`split` is, with a distinct
+        input: ck mixes the ephemeral-ephemeral DH, so the secret is fresh for
+        every handshake, and it is independent of the channel's cipher keys
+        (HMAC as a PRF under ck, on different inputs). Call it before
+        :meth:`split`."""
+        if self._step != 2 or self._e is None:
+            raise LocalProtocolViolation("export before the handshake finished, or after split", peer=self._peer)
+        return _hkdf2(self._ck, b"mpcnet pairwise secret")[0][:32]
+
     def split(self) -> tuple[CipherState, CipherState]:
         """Noise §5.2 Split, oriented for this side: ``(send, receive)``.
         (The spec's c1 carries initiator-to-responder traffic, c2 the reverse.)"""

@@ -221,7 +221,8 @@ class Party:
                 if not accepted:
                     self._release(peer, size)
         ctx = Context(session=session, parties=members, me=self.me, params=resolved,
-                      random=random or OSRandomness(), send=self._send, limits=self.limits, progress=progress)
+                      random=random or OSRandomness(), send=self._send, limits=self.limits, progress=progress,
+                      pair_secret=self._pair_secret)
         emit(log, logging.INFO, "session_start", party=self.me, session=session.hex_id, protocol=spec.name,
              parties=len(members))
         start = time.perf_counter()
@@ -241,6 +242,10 @@ class Party:
              rounds=session.rounds_done, bytes_sent=session.bytes_sent, bytes_received=session.bytes_received,
              seconds=round(elapsed, 6))
         return PartyResult(self.me, output, session.stats(elapsed), tuple(session.view))
+
+    def _pair_secret(self, peer: str) -> bytes | None:
+        secret = getattr(self.links.get(peer), "pair_secret", None)
+        return secret if isinstance(secret, bytes) and len(secret) == 32 else None
 
     async def _send(self, peer: str, parts: list[bytes | memoryview]) -> None:
         if peer in self._lost:

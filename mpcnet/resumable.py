@@ -99,6 +99,9 @@ class ResumableLink:
         self._redial = redial
         self.max_message = link.max_message_size - HEADER_LEN
         self._link: SecureLink | None = link
+        #: The first connection's pair secret, kept across resumptions so that
+        #: both ends hold the same one whatever connection is current.
+        self.pair_secret = link.pair_secret
         self._send_lock = SendLock()
         # sender state
         self._next_seq = 1

@@ -33,7 +33,7 @@ from .channel import (
     make_prologue,
     parse_preamble,
 )
-from .errors import ChannelBroken, HandshakeError, MPCError, PeerTimeout
+from .errors import ChannelBroken, HandshakeError, LocalProtocolViolation, MPCError, PeerTimeout
 
 __all__ = ["SecureLink", "connect_secure", "accept_secure", "RECEIVE_CHUNK", "CLOSE_TIMEOUT"]
 
@@ -154,6 +154,15 @@ class SecureLink:
         """True once the peer's authenticated CLOSE frame arrived: the peer
         ended the channel on purpose (anything else that ends it is a break)."""
         return self._peer_close_reason is not None or self._conn.closed_by_peer
+
+    @property
+    def pair_secret(self) -> bytes:
+        """32 bytes only this channel's two ends know, fresh for its
+        handshake (see :meth:`mpcnet.noise.NoiseKK.export_secret`)."""
+        secret = self._conn.pair_secret
+        if secret is None:
+            raise LocalProtocolViolation("the channel's handshake has not finished", peer=self.peer)
+        return secret
 
     @property
     def max_message_size(self) -> int:

@@ -239,9 +239,7 @@ class ShamirEngine:
         if ctx.me in self.resharers:
             shares = self.deal(flat)
             if extra:
-                # One array: the zero masks (degree 2t), then the random values (degree t).
-                extras = np.concatenate([self.deal(f.zeros(masks), degree=2 * self.t),
-                                         self.deal(f.random(randoms, ctx.random))], axis=1)
+                extras = self.deal_extras(masks, randoms)
             for i, p in enumerate(self.compute):
                 if p == ctx.me:
                     own = shares[i]
@@ -269,16 +267,48 @@ class ShamirEngine:
             total = f.add(total, f.scale(lam, part))
             if extra_part is not None:
                 extra_total = f.add(extra_total, extra_part)
-        if masks:
-            self._masks = np.concatenate([self._masks, extra_total[:masks]])
-        if randoms:
-            self._randoms = np.concatenate([self._randoms, extra_total[masks:]])
+        if extra:
+            self._set_aside(extra_total, masks)
         out, pos = [], 0
         for shape in shapes:
             size = int(np.prod(shape, dtype=np.int64))
             out.append(total[pos : pos + size].reshape(shape))
             pos += size
         return out
+
+    def deal_extras(self, masks: int, randoms: int) -> Array:
+        """This party's contribution to ``masks`` zero masks (degree-``2t``
+        sharings of 0, for :meth:`open_wide`) and ``randoms`` random values
+        (degree ``t``, for :meth:`take_randoms`): shape ``(c, masks +
+        randoms)``, row ``i`` for compute party ``i``.
+
+        For protocols that build their own round (:meth:`reduce_many` does
+        this itself): send each compute party its row, in any round, and
+        hand every row received, plus your own, to :meth:`keep_extras`. At
+        least ``t + 1`` of the contributors must be honest for the sums to be
+        unknown to any ``t`` parties, so collect from every compute party."""
+        f = self.field
+        if masks < 0 or randoms < 0:
+            raise LocalProtocolViolation("masks and randoms must be >= 0")
+        return np.concatenate([self.deal(f.zeros(masks), degree=2 * self.t),
+                               self.deal(f.random(randoms, self.ctx.random))], axis=1)
+
+    def keep_extras(self, rows: Sequence[Array], masks: int) -> None:
+        """Add up the rows of :meth:`deal_extras` this party received (its
+        own included; all the same length) and set the sums aside: the first
+        ``masks`` as zero masks, the rest as random values."""
+        self._require_compute("keep_extras")
+        f = self.field
+        total = f.zeros(rows[0].shape[0]) if rows else f.zeros(0)
+        for row in rows:
+            total = f.add(total, row)
+        self._set_aside(total, masks)
+
+    def _set_aside(self, total: Array, masks: int) -> None:
+        if masks:
+            self._masks = np.concatenate([self._masks, total[:masks]])
+        if total.shape[0] > masks:
+            self._randoms = np.concatenate([self._randoms, total[masks:]])
 
     def take_randoms(self, count: int) -> Array:
         """Shares of ``count`` uniformly random field elements, known to no

@@ -18,6 +18,7 @@ nothing about sessions or protocols.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -47,11 +48,18 @@ class PeerLink(Protocol):
         """Close the link (idempotent)."""
 
 
+#: What a link may also offer: ``pair_secret``, 32 bytes that only its two
+#: ends know, equal at both (MemoryLink, SecureLink, ResumableLink do).
+#: :meth:`mpcnet.Context.pairwise_key` derives per-session keys from it.
+
+
 class MemoryLink:
     """One end of an in-memory link (see :func:`memory_link_pair`)."""
 
-    def __init__(self, peer: str, send: trio.MemorySendChannel[bytes], receive: trio.MemoryReceiveChannel[bytes]) -> None:
+    def __init__(self, peer: str, send: trio.MemorySendChannel[bytes], receive: trio.MemoryReceiveChannel[bytes],
+                 pair_secret: bytes | None = None) -> None:
         self.peer = peer
+        self.pair_secret = pair_secret if pair_secret is not None else secrets.token_bytes(32)
         self._send = send
         self._receive = receive
         self.bytes_sent = 0
@@ -85,7 +93,8 @@ def memory_link_pair(a: str, b: str, buffer: int = 64) -> tuple[MemoryLink, Memo
     ``b``'s link to ``a``. ``buffer`` bounds the messages in flight."""
     a_to_b_send, a_to_b_recv = trio.open_memory_channel[bytes](buffer)
     b_to_a_send, b_to_a_recv = trio.open_memory_channel[bytes](buffer)
-    return MemoryLink(b, a_to_b_send, b_to_a_recv), MemoryLink(a, b_to_a_send, a_to_b_recv)
+    secret = secrets.token_bytes(32)  # what a handshake would give both ends
+    return MemoryLink(b, a_to_b_send, b_to_a_recv, secret), MemoryLink(a, b_to_a_send, a_to_b_recv, secret)
 
 
 def memory_mesh(names: Sequence[str]) -> dict[str, dict[str, MemoryLink]]:

@@ -48,6 +48,7 @@ which pairs compared how is never opened.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,6 +70,7 @@ from mpcnet.binary import (
 from mpcnet.fields import GF256
 from mpcnet.shamir import ShamirEngine
 
+from . import _helper_compare as hc
 from ._inputs import check_int
 from ._roles import RESULT_ROUND, role_links
 
@@ -143,8 +145,10 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
               "compute only and the rest bid only"),
         Param("bids", int, 0, "total number of bids when bidders hold several (0: one bid per bidder); "
               "the first bids mod m bidders hold one more", check=lambda v, n: None if v >= 0 else "must be >= 0"),
-        Param("method", str, "auto", f"all-pairs (fewest rounds), tournament (least work), or auto "
-              f"(all-pairs up to {ALL_PAIRS_MAX} bidders)", choices=("auto", "all-pairs", "tournament")),
+        Param("method", str, "auto", f"three-party (3 bidder-parties: a helper compares each pair, fewest "
+              f"rounds), all-pairs (Shamir comparisons of every pair), tournament (least work), or auto "
+              f"(three-party when it applies, else all-pairs, up to {ALL_PAIRS_MAX} bids)",
+              choices=("auto", "three-party", "all-pairs", "tournament")),
     ),
     validate_input=_validate,
     links=role_links,
@@ -167,7 +171,12 @@ async def auction(ctx: Context, value: Any, *, bits: int, kind: str, compute_par
     position = [p for n_b in counts for p in range(n_b)]
     all_pairs = method == "all-pairs" or (method == "auto" and len(owner) <= ALL_PAIRS_MAX)
     second = kind == "second-price"
-    if all_pairs and not second:
+    three = method == "three-party" or (method == "auto" and all_pairs and _three_party_fits(ctx.n, compute_parties))
+    if three:
+        if not _three_party_fits(ctx.n, compute_parties):
+            raise ConfigError("method=three-party needs exactly 3 parties, all of them bidders (compute_parties=0)")
+        j, price = await _three_party(ctx, value, bits, counts, second)
+    elif all_pairs and not second:
         j, price = await _first_price_by_elimination(ctx, value, bits, c, bidders, counts)
     else:
         j, price = await _by_circuit(ctx, value, bits, c, bidders, counts, all_pairs, second)
@@ -175,6 +184,11 @@ async def auction(ctx: Context, value: Any, *, bits: int, kind: str, compute_par
     if bids:
         out["bid"] = position[j]
     return out
+
+
+def _three_party_fits(n: int, compute_parties: int) -> bool:
+    """Three parties who all bid: the helper comparison applies."""
+    return n == 3 and compute_parties == 0
 
 
 def _shapes(bidders: list[str], counts: list[int], width: int, several: bool) -> dict[str, tuple[int, ...]]:
@@ -212,37 +226,69 @@ async def _first_price_by_elimination(ctx: Context, value: Any, k: int, c: int, 
     mine = None if value is None else to_onehot(value, k)
     shared = await eng.input(_shapes(bidders, counts, width, several), mine)
     m = sum(counts)
-    words, digits = ELIMINATION_WORDS, (k + 7) // 8
-    per_bid = words + digits
+    per_bid = ELIMINATION_WORDS + (k + 7) // 8
     opened_values: Array | None = None
     if eng.is_compute:
         all_bids = np.concatenate([shared[b].reshape(-1, width) for b in bidders])  # (m, width)
-        iu, ju = np.triu_indices(m, k=1)  # pairs i < j
-        # j_gt_i[p] = [b_j > b_i] for the pair p = (i, j). Ties go to the
-        # lower index: j beats i iff b_j > b_i, i beats j iff not.
+        iu, ju = _pairs(m)  # pairs i < j
+        # j_gt_i[p] = [b_j > b_i] for the pair p = (i, j).
         j_gt_i = await greater_than_onehot(eng, all_bids[ju], all_bids[iu], k, masks=m * per_bid,
                                            randoms=m * (m - 1) * per_bid)
-        beaten_by = np.zeros((m, m), dtype=np.uint8)  # beaten_by[i, j] = [j beats i]
-        beaten_by[iu, ju] = j_gt_i
-        beaten_by[ju, iu] = bnot(j_gt_i)
-        beats = beaten_by[~np.eye(m, dtype=bool)].reshape(m, m - 1)
-        rho = eng.take_randoms(m * (m - 1) * per_bid).reshape(m, m - 1, per_bid)
-        noise = f.sum(f.mul(rho, np.ascontiguousarray(np.broadcast_to(beats[..., None], rho.shape))), axis=1)
+        beats = _beats(j_gt_i, m)
         # The bid as bytes: bit b of byte q is the field element x^(b - 8q), so
         # XORing a byte's shared bits, each scaled by its power, gives the byte.
         bits_sh = bits_from_onehot(all_bids, k)  # (m, k)
         powers = [1 << (b % 8) for b in range(k)]
         price_bytes = np.stack([f.sum(np.stack([f.scale(powers[b], bits_sh[:, b])
                                                 for b in range(8 * q, min(k, 8 * q + 8))], axis=-1), axis=-1)
-                                for q in range(digits)], axis=-1)  # (m, digits)
-        plain = np.concatenate([np.zeros((m, words), dtype=np.uint8), price_bytes], axis=1)
-        opened_values = f.add(noise, plain)  # degree 2t (noise) + degree t
+                                for q in range((k + 7) // 8)], axis=-1)  # (m, digits)
+        opened_values = _elimination_values(eng, beats, price_bytes)
     if c < ctx.n:  # bidders who do not compute wait at an agreed round number
         ctx.skip_to_round(RESULT_ROUND)
-    opened = await eng.open_wide(opened_values)
+    return await _open_winner(eng, opened_values, m, k)
+
+
+@functools.lru_cache(maxsize=16)
+def _pairs(m: int) -> tuple[Array, Array]:
+    """The pairs (i, j), i < j, of m bids, in ``np.triu_indices`` order (cached, read-only)."""
+    iu, ju = np.triu_indices(m, k=1)
+    iu.flags.writeable = ju.flags.writeable = False
+    return iu, ju
+
+
+def _beats(j_gt_i: Array, m: int) -> Array:
+    """``(m, m - 1)`` shared bits: row i holds [j beats i] for every j != i,
+    from ``j_gt_i``, the shared [b_j > b_i] for the pairs i < j in
+    ``_pairs`` order. Ties go to the lower index: j beats i iff
+    b_j > b_i when i < j, and iff not b_i > b_j when j < i."""
+    iu, ju = _pairs(m)
+    beaten_by = np.zeros((m, m), dtype=np.uint8)  # beaten_by[i, j] = [j beats i]
+    beaten_by[iu, ju] = j_gt_i
+    beaten_by[ju, iu] = bnot(j_gt_i)
+    return beaten_by[~np.eye(m, dtype=bool)].reshape(m, m - 1)
+
+
+def _elimination_values(eng: ShamirEngine, beats: Array, price_bytes: Array) -> Array:
+    """Degree-2t shares to open: per bid, ELIMINATION_WORDS words
+    ``sum_j rho_ij beats_ij``, then its bytes plus ``sum_j sigma_ij beats_ij``
+    (random elements from :meth:`ShamirEngine.take_randoms`)."""
+    f = eng.field
+    m, digits = price_bytes.shape
+    per_bid = ELIMINATION_WORDS + digits
+    rho = eng.take_randoms(m * (m - 1) * per_bid).reshape(m, m - 1, per_bid)
+    noise = f.sum(f.mul(rho, np.ascontiguousarray(np.broadcast_to(beats[..., None], rho.shape))), axis=1)
+    plain = np.concatenate([np.zeros((m, ELIMINATION_WORDS), dtype=np.uint8), price_bytes], axis=1)
+    return f.add(noise, plain)  # degree 2t (noise) + degree t
+
+
+async def _open_winner(eng: ShamirEngine, values: Array | None, m: int, k: int) -> tuple[int, int]:
+    """Open the elimination values; the one bid whose words are all zero
+    wins, and its bytes are the price. Returns (bid index, price)."""
+    words = ELIMINATION_WORDS
+    opened = await eng.open_wide(values)
     assert opened is not None
     table = np.asarray(opened)
-    winners = np.flatnonzero(~table[:, :words].any(axis=1)) if table.shape == (m, per_bid) else []
+    winners: Any = np.flatnonzero(~table[:, :words].any(axis=1)) if table.shape == (m, words + (k + 7) // 8) else []
     if len(winners) != 1:
         raise RemoteProtocolViolation("the opened scores do not name exactly one winner (a compute party "
                                       "deviated, or a losing bid's random words were all 0: probability 2^-32)")
@@ -251,6 +297,143 @@ async def _first_price_by_elimination(ctx: Context, value: Any, k: int, c: int, 
     if price >= 1 << k:
         raise RemoteProtocolViolation("the opened price is out of range (a compute party deviated)")
     return j, price
+
+
+async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], second: bool) -> tuple[int, int]:
+    """Three bidder-parties: every comparison in one round, by a helper.
+
+    Each pair of bids is compared either by its owner (both bids one
+    party's: it deals the bit) or, for bids of two different parties, by the
+    third party with :mod:`protocols._helper_compare`: the two owners send it
+    hashed prefix tags, it learns the comparison XOR a bit ``b`` the owners
+    share, and deals that as GF(2^8) shares while the lower-indexed owner
+    deals ``b``; their sum is the comparison. Rounds:
+
+    1. every party deals its bids' bytes (and bits, second price), the bits
+       of its own pairs and its ``b``s, its share of the random elements and
+       zero masks, and sends its tags to each pair's helper;
+    2. every helper deals its bits;
+    3. first price: the elimination opening of
+       :func:`_first_price_by_elimination`. Second price: the
+       ``ceil(log2(m-1))``-round tree of :func:`_second_price_all_pairs`,
+       then its opening.
+
+    Private against any one party (semi-honest; with three parties that is
+    the honest majority), given the pairwise keys and the tag hashes of
+    :mod:`protocols._helper_compare`.
+    """
+    f = GF256
+    eng = ShamirEngine(ctx, f)
+    me = ctx.index
+    m = sum(counts)
+    owner = np.repeat(np.arange(3), counts)  # party of each bid, party-major
+    start = np.concatenate([[0], np.cumsum(counts)])
+    mine = [int(v) for v in (value if isinstance(value, list) else [value])]
+    iu, ju = _pairs(m)  # pairs (i, j), i < j: s = [bid j > bid i]
+    oi, oj = owner[iu], owner[ju]
+    own = oi == oj
+    lo, hi = np.minimum(oi, oj), np.maximum(oi, oj)
+    helper = 3 - lo - hi  # the party outside a cross pair (meaningless for own pairs)
+    words, digits = ELIMINATION_WORDS, (k + 7) // 8
+    per_bid = words + digits
+    n_masks = m + k if second else m * per_bid
+    n_randoms = 0 if second else m * (m - 1) * per_bid
+
+    own_pairs = [np.flatnonzero(own & (oi == p)) for p in range(3)]
+    b_pairs = [np.flatnonzero(~own & (lo == p)) for p in range(3)]  # cross pairs whose b party p deals
+    helped = [np.flatnonzero(~own & (helper == p)) for p in range(3)]  # cross pairs party p helps with
+    # round-1 elements each party deals
+    dealt = [counts[p] * (digits + (k if second else 0)) + len(own_pairs[p]) + len(b_pairs[p]) for p in range(3)]
+
+    # Round 1, local: what this party knows.
+    bids_of = {int(start[me]) + i: v for i, v in enumerate(mine)}
+    mine_own = own_pairs[me]
+    own_bits = np.array([int(bids_of[int(ju[p])] > bids_of[int(iu[p])]) for p in mine_own], dtype=np.uint8)
+    price_bytes = np.array([[(v >> (8 * q)) & 0xFF for q in range(digits)] for v in mine], dtype=np.uint8)
+    parts = [price_bytes.ravel()]
+    if second:
+        parts.append(np.concatenate([to_bits(v, k) for v in mine]))
+    parts.append(own_bits)
+    outgoing: dict[str, list[Any]] = {}
+    tags_to: dict[int, Array] = {}
+    b_all = np.zeros(len(iu), dtype=np.uint8)
+    for partner in range(3):
+        if partner == me:
+            continue
+        key = ctx.pairwise_key(ctx.parties[partner], "auction/helper-compare")
+        pairs = helped[3 - me - partner]
+        b = hc.swap_bits(key, pairs)
+        mine_is_j = oj[pairs] == me
+        slot = [2 * bids_of[int(ju[p])] if j else 2 * bids_of[int(iu[p])] + 1
+                for p, j in zip(pairs, mine_is_j, strict=True)]
+        greater = mine_is_j == (b == 0)  # b = 0: j's holder is G; b = 1: i's holder is
+        tags_to[3 - me - partner] = hc.tags(key, pairs, slot, greater, k, ctx.random)
+        b_all[pairs] = b
+        outgoing[ctx.parties[partner]] = [hc.key_check(key)]
+    parts.append(b_all[b_pairs[me]])
+    flat = np.concatenate(parts).astype(np.uint8)
+    shares, extras = eng.deal(flat), eng.deal_extras(n_masks, n_randoms)
+    for p in range(3):
+        if p != me:
+            outgoing[ctx.parties[p]] += [f.to_wire(shares[p]), f.to_wire(extras[p]), tags_to[p]]
+    got = await ctx.exchange(outgoing)
+
+    # Round 1, received: check each message, keep the shares and extras.
+    inputs: dict[int, Array] = {me: shares[me]}
+    extra_rows = [extras[me]]
+    incoming_tags: dict[int, Array] = {}
+    for p in range(3):
+        if p == me:
+            continue
+        name = ctx.parties[p]
+        msg = got[name]
+        if not (isinstance(msg, list) and len(msg) == 4):
+            raise RemoteProtocolViolation("expected [key check, shares, extras, tags] in round 1", peer=name)
+        if msg[0] != hc.key_check(ctx.pairwise_key(name, "auction/helper-compare")):
+            raise RemoteProtocolViolation("derived a different pairwise key (a broken or replaced link?)", peer=name)
+        inputs[p] = f.from_wire(msg[1], (dealt[p],), name)
+        extra_rows.append(f.from_wire(msg[2], (n_masks + n_randoms,), name))
+        # p's tags are for its pairs with the third party, which this party helps
+        want = (len(helped[me]), hc.levels(k))
+        tag = msg[3]
+        if not (isinstance(tag, np.ndarray) and tag.dtype == np.uint64 and tag.shape == want):
+            raise RemoteProtocolViolation(f"expected a uint64 tag array of shape {want}", peer=name)
+        incoming_tags[p] = tag
+    eng.keep_extras(extra_rows, n_masks)
+
+    # Round 2: the helper's bits (tags of the lower-indexed party first, pair order).
+    a_party, b_party = [p for p in range(3) if p != me]
+    c_bits = hc.helper_bits(incoming_tags[a_party], incoming_tags[b_party])
+    c_shares = eng.deal(c_bits)
+    got2 = await ctx.exchange({ctx.parties[p]: f.to_wire(c_shares[p]) for p in range(3) if p != me})
+    helper_in = {p: (c_shares[me] if p == me else f.from_wire(got2[ctx.parties[p]], (len(helped[p]),),
+                                                              ctx.parties[p])) for p in range(3)}
+
+    # Shares of every s = [bid j > bid i].
+    s = np.zeros(len(iu), dtype=np.uint8)
+    bid_bytes = np.zeros((m, digits), dtype=np.uint8)
+    bid_bits = np.zeros((m, k), dtype=np.uint8)
+    for p in range(3):
+        seg, pos = inputs[p], 0
+        n_b = counts[p]
+        bid_bytes[start[p] : start[p + 1]] = seg[pos : pos + n_b * digits].reshape(n_b, digits)
+        pos += n_b * digits
+        if second:
+            bid_bits[start[p] : start[p + 1]] = seg[pos : pos + n_b * k].reshape(n_b, k)
+            pos += n_b * k
+        idx = own_pairs[p]
+        s[idx] = seg[pos : pos + len(idx)]
+        pos += len(idx)
+        idx = b_pairs[p]
+        s[idx] = seg[pos : pos + len(idx)]
+    for p in range(3):  # s = b + c for cross pairs
+        s[helped[p]] = f.add(s[helped[p]], helper_in[p])
+    beats = _beats(s, m)
+    if second:
+        zero, one = await _none_or_one(eng, beats)
+        price = f.sum(f.mul(one[:, None], bid_bits), axis=0)
+        return _check_onehot_result(await eng.open_wide(np.concatenate([zero, price])), m)
+    return await _open_winner(eng, _elimination_values(eng, beats, bid_bytes), m, k)
 
 
 async def _by_circuit(ctx: Context, value: Any, k: int, c: int, bidders: list[str], counts: list[int],
@@ -275,8 +458,12 @@ async def _by_circuit(ctx: Context, value: Any, k: int, c: int, bidders: list[st
     if c < ctx.n:  # bidders who do not compute wait at an agreed round number
         ctx.skip_to_round(RESULT_ROUND)
     opened = await (eng.open_wide(result) if all_pairs else eng.open(result))
+    return _check_onehot_result(opened, sum(counts))
+
+
+def _check_onehot_result(opened: Array | None, m: int) -> tuple[int, int]:
+    """(bid index, price) from an opened winner one-hot and price bits."""
     assert opened is not None
-    m = sum(counts)
     onehot, price = np.asarray(opened[:m]), np.asarray(opened[m:])
     if onehot.sum() != 1 or np.any(np.asarray(opened) > 1):  # (np.unique would import numpy.ma: slow)
         raise RemoteProtocolViolation("the opened result is malformed (a compute party deviated)")
@@ -287,17 +474,12 @@ async def _second_price_all_pairs(eng: ShamirEngine, bids: Array, k: int) -> Arr
     """The winner's one-hot and the second price's bits, as degree-2t shares
     for :meth:`ShamirEngine.open_wide` (``bids``: one-hot blocks, ``(m, width)``)."""
     m = bids.shape[0]
-    iu, ju = np.triu_indices(m, k=1)  # pairs i < j
+    iu, ju = _pairs(m)  # pairs i < j
     # j_gt_i[p] = [b_j > b_i] for pair p = (i, j). Ties go to the lower index:
     # j beats i iff b_j > b_i; i beats j iff not (b_j > b_i). The masks for
     # the final opening (m winner bits, k price bits) ride on this round.
     j_gt_i = await greater_than_onehot(eng, bids[ju], bids[iu], k, masks=m + k)
-    beaten_by = np.zeros((m, m), dtype=np.uint8)  # beaten_by[i, j] = [j beats i]
-    beaten_by[iu, ju] = j_gt_i
-    beaten_by[ju, iu] = bnot(j_gt_i)
-    off_diag = ~np.eye(m, dtype=bool)
-    columns = beaten_by[off_diag].reshape(m, m - 1)
-    zero, one = await _none_or_one(eng, columns)
+    zero, one = await _none_or_one(eng, _beats(j_gt_i, m))
     # Exactly one bid is beaten exactly once, so the XOR over bids of (one AND
     # bid) is the runner-up's bid: a sum of products, opened without reduction.
     price = GF256.sum(GF256.mul(one[:, None], bits_from_onehot(bids, k)), axis=0)

@@ -6,11 +6,14 @@ import math
 
 import numpy as np
 import pytest
+import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mpcnet
-from mpcnet.errors import ConfigError, InputError
+from mpcnet import Party
+from mpcnet.errors import ConfigError, InputError, RemoteProtocolViolation
+from mpcnet.transport import memory_mesh
 
 
 def plaintext(bids, kind, offset=0):
@@ -100,31 +103,39 @@ def test_auction_over_tcp():
 
 
 def _arrays(value):
-    """The share arrays in a received message (a reduction round that also
-    carries zero masks sends [shares, masks])."""
+    """The share and tag arrays in a received message, as bytes (a message
+    may be a list: [shares, masks], or the three-party round's [key check,
+    shares, extras, tags]; the key check is a fingerprint of a key the
+    receiver already holds, so it is left out)."""
     if isinstance(value, list):
         return [a for v in value for a in _arrays(v)]
-    return [np.asarray(value, dtype=np.uint8)]
+    if isinstance(value, bytes):
+        return []
+    arr = np.ascontiguousarray(value)
+    assert arr.dtype in (np.uint8, np.uint64)
+    return [arr.view(np.uint8)]
 
 
-def _received_bytes(bids, runs, party):
+def _received_bytes(bids, runs, party, method):
     """All bytes ``party`` received, result round included, over many runs."""
     counts = np.zeros(256, dtype=np.int64)
     for _ in range(runs):
-        res = mpcnet.simulate("auction", bids, params={"bits": 8}, record_views=True).results[party]
+        res = mpcnet.simulate("auction", bids, params={"bits": 8, "method": method}, record_views=True).results[party]
         for rec in res.view:
             for arr in _arrays(rec.value):
                 counts += np.bincount(arr.ravel(), minlength=256)
     return counts
 
 
-def test_losing_bids_do_not_change_what_anyone_receives():
+@pytest.mark.parametrize("method", ["all-pairs", "three-party"])
+def test_losing_bids_do_not_change_what_anyone_receives(method):
     # Swap the two losing bids: every party's received messages must be
     # distributed the same way: uniform bytes. That includes the result
     # round, whose shares are a fresh random degree-2t polynomial through
-    # the (unchanged) result, so each share alone is uniform.
-    a = _received_bytes([200, 3, 90], runs=40, party=1)
-    b = _received_bytes([200, 90, 3], runs=40, party=1)
+    # the (unchanged) result, so each share alone is uniform, and the
+    # three-party method's tags, pseudo-random 64-bit words.
+    a = _received_bytes([200, 3, 90], runs=40, party=1, method=method)
+    b = _received_bytes([200, 90, 3], runs=40, party=1, method=method)
     table = np.stack([a, b]).astype(float)
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
     chi2 = ((table - expected) ** 2 / expected).sum()
@@ -132,6 +143,75 @@ def test_losing_bids_do_not_change_what_anyone_receives():
     for counts in (a, b):  # and each is uniform
         e = counts.sum() / 256
         assert ((counts - e) ** 2 / e).sum() < 340
+
+
+def _helper_view(bids, runs):
+    """What party 2 receives as helper for the one pair (bid 0, bid 1) of
+    parties 0 and 1: per run, whether their tag lists meet, and the lists."""
+    seen = []
+    for _ in range(runs):
+        res = mpcnet.simulate("auction", bids, params={"bits": 8}, record_views=True).results[2]
+        first = {rec.sender: rec.value for rec in res.view if rec.round == 1}
+        t0, t1 = first["p0"][3], first["p1"][3]  # each party's tags for its pair with the other
+        assert t0.shape == t1.shape == (1, 9)  # one pair, 8 + 1 levels
+        seen.append((len(np.intersect1d(t0, t1)), t0[0], t1[0]))
+    return seen
+
+
+@pytest.mark.parametrize("bids", [[3, 90, 0], [90, 3, 0], [7, 7, 0]])
+def test_the_helper_learns_a_coin_flip(bids):
+    # Party 2 compares bids 0 and 1 for parties 0 and 1. Whatever their
+    # order (or a tie), the lists it gets meet in exactly 0 or 1 tags, each
+    # about half of the time (the comparison XOR a bit unknown to it), and
+    # every list is sorted, so a tag's position does not give its level.
+    seen = _helper_view(bids, runs=60)
+    meets = [m for m, _, _ in seen]
+    assert set(meets) <= {0, 1}
+    assert 15 <= sum(meets) <= 45  # binomial(60, 1/2): outside with p < 1e-4
+    for _, t0, t1 in seen:
+        assert np.all(np.diff(t0.astype(object)) > 0) and np.all(np.diff(t1.astype(object)) > 0)
+
+
+@pytest.mark.parametrize("kind", ["first-price", "second-price"])
+@pytest.mark.parametrize("m", [3, 4, 20])
+def test_three_party_round_count(m, kind):
+    per_party = split_bids([1000 + (7 * i) % 13 for i in range(m)], 3)
+    rounds = mpcnet.simulate("auction", per_party, params={"bids": m, "kind": kind}).stats[0].rounds
+    # tags and inputs, helper bits, then the result (second price: the tree first)
+    assert rounds == (3 if kind == "first-price" else 3 + math.ceil(math.log2(m - 1)))
+
+
+def test_three_party_method_needs_three_bidder_parties():
+    with pytest.raises(ConfigError, match="exactly 3 parties"):
+        mpcnet.simulate("auction", [1, 2, 3, 4], params={"method": "three-party"})
+    with pytest.raises(ConfigError, match="exactly 3 parties"):
+        mpcnet.simulate("auction", [None, None, None, 4, 5], params={"method": "three-party", "compute_parties": 3})
+
+
+@pytest.mark.trio
+async def test_a_pairwise_key_mismatch_stops_the_run_naming_the_peer():
+    # Two parties whose links hold different pair secrets would compute
+    # unrelated tags, and the helper a wrong bit: the key check must stop the
+    # run instead of letting it name a wrong winner.
+    names = ["p0", "p1", "p2"]
+    mesh = memory_mesh(names)
+    mesh["p0"]["p1"].pair_secret = bytes(32)
+    errors = {}
+
+    async def party(name, bid):
+        async with Party(name, names, mesh[name]) as p:
+            try:
+                await p.run("auction", bid, session_id="mismatch", round_timeout=5)
+            except mpcnet.MPCError as exc:
+                errors[name] = exc
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            for name, bid in zip(names, [5, 9, 1], strict=True):
+                nursery.start_soon(party, name, bid)
+    assert set(errors) == set(names)
+    assert isinstance(errors["p0"], RemoteProtocolViolation) and errors["p0"].peer == "p1"
+    assert "different pairwise key" in str(errors["p0"])
 
 
 # --- several bids per bidder (the bids parameter) --------------------------------

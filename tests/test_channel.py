@@ -124,6 +124,16 @@ def test_handshake_completes_and_messages_flow_both_ways(first_sender):
             assert drain(receiver, b"".join(sender.send_message([payload]))) == [Message(bytearray(payload))]
 
 
+def test_both_ends_export_the_same_pair_secret_fresh_for_each_handshake():
+    alice, bob = open_pair()
+    again, _ = open_pair()
+    assert alice.pair_secret == bob.pair_secret and len(alice.pair_secret) == 32
+    assert again.pair_secret != alice.pair_secret  # new ephemeral keys, new secret
+    raw = NoiseKK(True, ALICE[0], BOB[1], PROLOGUE)
+    with pytest.raises(LocalProtocolViolation, match="before the handshake finished"):
+        raw.export_secret()
+
+
 def test_large_vector_spans_many_frames_and_is_reassembled():
     alice, bob = open_pair()
     vector = np.arange(10**6, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)

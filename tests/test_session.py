@@ -374,3 +374,61 @@ async def test_a_failed_send_does_not_cut_short_the_sends_to_other_peers():
         await ctx.exchange({"p1": big, "p2": big})
     assert info.value.peer == "p1"
     assert finished == ["p2"]
+
+
+@protocol("test-pairwise-keys", security="test only", reveals="its keys", input="null", output="keys")
+async def pairwise_keys(ctx: Context, value: None) -> dict[str, str]:
+    """Every party's pairwise keys (hex), per peer and label: for tests only."""
+    return {f"{peer}/{label}": ctx.pairwise_key(peer, label).hex() for peer in ctx.peers for label in ("", "x")}
+
+
+@pytest.mark.parametrize("transport", ["memory", "tcp"])
+def test_pairwise_keys_agree_between_two_parties_only(transport):
+    outs = mpcnet.simulate("test-pairwise-keys", [None] * 3, transport=transport).outputs
+    names = ["p0", "p1", "p2"]
+    keys = {(me, k): v for me, out in zip(names, outs, strict=True) for k, v in out.items()}
+    for a in names:
+        for b in names:
+            if a != b:
+                assert keys[(a, f"{b}/")] == keys[(b, f"{a}/")]  # the same at both ends
+                assert keys[(a, f"{b}/")] != keys[(a, f"{b}/x")]  # per label
+    assert len(set(keys.values())) == len(keys) // 2  # every (pair, label) its own key
+    again = mpcnet.simulate("test-pairwise-keys", [None] * 3, transport=transport).outputs
+    assert set(again[0].values()).isdisjoint(outs[0].values())  # fresh for every run
+
+
+@pytest.mark.trio
+async def test_pairwise_keys_differ_per_session_on_one_mesh_and_need_a_pair_secret():
+    names = ["p0", "p1"]
+    mesh = memory_mesh(names)
+    results = {}
+
+    async def party(name, sid):
+        async with Party(name, names, mesh[name]) as p:
+            results[(name, sid)] = (await p.run("test-pairwise-keys", None, session_id=sid)).output
+
+    sids = [new_session_id(), new_session_id()]
+    for sid in sids:
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(party, name, sid)
+    assert results[("p0", sids[0])]["p1/"] == results[("p1", sids[0])]["p0/"]
+    assert results[("p0", sids[0])]["p1/"] != results[("p0", sids[1])]["p1/"]
+
+    class Bare:  # a link without a pair secret
+        def __init__(self, link):
+            self.peer, self._link = link.peer, link
+
+        async def send_message(self, parts):
+            await self._link.send_message(parts)
+
+        async def receive_message(self):
+            return await self._link.receive_message()
+
+        async def aclose(self, reason=""):
+            await self._link.aclose(reason)
+
+    mesh = memory_mesh(names)
+    with pytest.raises(LocalProtocolViolation, match="offers no pair secret"):
+        async with Party("p0", names, {"p1": Bare(mesh["p0"]["p1"])}) as p:  # (the protocol has no rounds)
+            await p.run("test-pairwise-keys", None, session_id=sids[0], round_timeout=2)
