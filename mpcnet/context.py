@@ -140,17 +140,20 @@ class Context:
         link's handshake set up (TCP: the Noise KK handshake's final
         chaining key, so no one who missed the ephemeral keys can compute
         it; memory links: random bytes given to both ends), the session id,
-        both party ids and ``label``. A party refuses to run the same
-        session id twice, so a key is never reused across runs on one link.
+        both party ids and ``label``. A :class:`~mpcnet.Party` refuses to
+        run the same session id twice, so a key is not reused across its
+        runs. A resumable link keeps its first connection's secret for its
+        whole life (both ends must agree whatever connection is current).
         """
         if peer not in self.peers:
             raise LocalProtocolViolation(f"{peer!r} is not a peer of {self.me}")
         secret = self._pair_secret(peer) if self._pair_secret is not None else None
         if secret is None:
             raise LocalProtocolViolation(f"the link to {peer} offers no pair secret (pairwise keys need "
-                                         "MemoryLink, SecureLink or ResumableLink)", peer=peer)
-        a, b = sorted((self.me, peer))
-        data = b"\x00".join([self._session.id, a.encode(), b.encode(), label.encode()])
+                                         "links from mpcnet's TCP mesh or memory_link_pair)", peer=peer)
+        # Length-prefixed fields: no two (session, pair, label) give the same input.
+        data = b"".join(len(x).to_bytes(4, "big") + x
+                        for x in (self._session.id, *(p.encode() for p in sorted((self.me, peer))), label.encode()))
         return hashlib.blake2b(data, key=secret, digest_size=32, person=b"mpcnet-pairwise").digest()
 
     @property

@@ -284,9 +284,9 @@ class ShamirEngine:
 
         For protocols that build their own round (:meth:`reduce_many` does
         this itself): send each compute party its row, in any round, and
-        hand every row received, plus your own, to :meth:`keep_extras`. At
-        least ``t + 1`` of the contributors must be honest for the sums to be
-        unknown to any ``t`` parties, so collect from every compute party."""
+        hand every row received, plus your own, to :meth:`keep_extras`. A sum
+        is unknown to any ``t`` parties as long as one contributor is honest:
+        collect from at least ``t + 1`` compute parties (all of them, usually)."""
         f = self.field
         if masks < 0 or randoms < 0:
             raise LocalProtocolViolation("masks and randoms must be >= 0")

@@ -49,7 +49,8 @@ class PeerLink(Protocol):
 
 
 #: What a link may also offer: ``pair_secret``, 32 bytes that only its two
-#: ends know, equal at both (MemoryLink, SecureLink, ResumableLink do).
+#: ends know, equal at both (SecureLink and ResumableLink from their
+#: handshake, MemoryLinks made by :func:`memory_link_pair`).
 #: :meth:`mpcnet.Context.pairwise_key` derives per-session keys from it.
 
 
@@ -59,7 +60,9 @@ class MemoryLink:
     def __init__(self, peer: str, send: trio.MemorySendChannel[bytes], receive: trio.MemoryReceiveChannel[bytes],
                  pair_secret: bytes | None = None) -> None:
         self.peer = peer
-        self.pair_secret = pair_secret if pair_secret is not None else secrets.token_bytes(32)
+        #: Shared with the other end by :func:`memory_link_pair`; None for a
+        #: link built alone (it then offers no pairwise keys).
+        self.pair_secret = pair_secret
         self._send = send
         self._receive = receive
         self.bytes_sent = 0

@@ -26,7 +26,7 @@ in exactly one element, iff ``G > S``. What C receives:
   ``y > x``), ``b = 1`` tests ``2x + 1 > 2y`` (``x >= y``, its negation),
   so C's bit is ``[y > x] XOR b``, uniform to C.
 
-``b`` is itself an AES block of the pair's key, in another domain.
+``b`` is the low bit of another AES block of the pair's key (another domain).
 """
 
 from __future__ import annotations
@@ -71,9 +71,10 @@ def swap_bits(key: bytes, pairs: Array) -> Array:
     return (_prf(key, blocks) & np.uint64(1)).astype(np.uint8) if len(pairs) else np.zeros(0, dtype=np.uint8)
 
 
-def key_check(key: bytes) -> bytes:
-    """A value A sends B (and B checks) to confirm they derived the same key."""
-    return hashlib.blake2b(b"mpcnet helper-compare key check", key=key, digest_size=16).digest()
+def key_check(check_key: bytes) -> bytes:
+    """A value A sends B (and B checks) to confirm they derived the same
+    keys; ``check_key`` is a pairwise key of its own label, not the AES key."""
+    return hashlib.blake2b(b"mpcnet helper-compare key check", key=check_key, digest_size=16).digest()
 
 
 def tags(key: bytes, pairs: Array, slot: list[int], greater: Array, k: int, random: Randomness) -> Array:

@@ -18,7 +18,16 @@ Those counts are public; the output then also names the winning position
 
 How the winner is found (bids b_0..b_{m-1}, k bits):
 
-* Up to :data:`ALL_PAIRS_MAX` bids: bids are shared in one-hot blocks
+* Three parties that all bid (``method=three-party``, what ``auto`` picks
+  then, up to :data:`ALL_PAIRS_MAX` bids): each pair of bids held by two
+  different parties is compared by the third, in one round, from
+  AES-enciphered prefix tags under the two owners' pairwise key
+  (:mod:`protocols._helper_compare`); the helper learns the comparison
+  masked by a bit the owners share, and the two halves become GF(2^8)
+  shares. Pairs of one party's own bids it compares itself. First price
+  then takes one result round as below: 3 rounds in all, whatever k and m.
+  Second price takes ``3 + ceil(log2(m-1))`` (8 for 20 bids).
+* Otherwise, up to :data:`ALL_PAIRS_MAX` bids: bids are shared in one-hot blocks
   (:func:`mpcnet.binary.to_onehot`, 128 elements for 32 bits) and all
   m(m-1)/2 comparisons run at once (``1 + ceil(log2 ceil(k/4))`` rounds, 4
   for 32 bits), giving a total order with ties broken towards the lower
@@ -40,7 +49,9 @@ How the winner is found (bids b_0..b_{m-1}, k bits):
   with log2 m.
 
 Security: semi-honest; private against any t < c/2 colluding compute parties,
-together with any number of colluding bidders. Reveals to every party: the
+together with any number of colluding bidders (three-party method: against
+any one of the three, assuming AES-256 is a pseudo-random permutation and
+the links' handshakes keep the pairwise keys secret). Reveals to every party: the
 winner's index and the price (first price: the winning bid; second price: the
 second-highest bid). Nothing else: every intermediate value stays shared;
 which pairs compared how is never opened.
@@ -49,12 +60,13 @@ which pairs compared how is never opened.
 from __future__ import annotations
 
 import functools
+import hmac
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from mpcnet import ConfigError, Context, InputError, Param, RemoteProtocolViolation, protocol
+from mpcnet import ConfigError, Context, InputError, LocalProtocolViolation, Param, RemoteProtocolViolation, protocol
 from mpcnet.binary import (
     all_of,
     bits_from_onehot,
@@ -130,7 +142,8 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
     "auction",
     min_parties=3,
     security="semi-honest; honest majority: private against any t < c/2 colluding compute parties "
-             "plus any number of colluding bidders (Shamir over GF(2^8))",
+             "plus any number of colluding bidders (Shamir over GF(2^8)); with three bidder-parties, "
+             "against any one of them (helper comparisons: AES-256 under pairwise keys)",
     reveals="the winner's party index and the price (first price: the winning bid; second price: the "
             "second-highest bid), to every party; losing bids reveal nothing beyond that",
     input="a bid: an unsigned integer below 2^bits (null for a compute-only party); with bids=B, "
@@ -175,6 +188,9 @@ async def auction(ctx: Context, value: Any, *, bits: int, kind: str, compute_par
     if three:
         if not _three_party_fits(ctx.n, compute_parties):
             raise ConfigError("method=three-party needs exactly 3 parties, all of them bidders (compute_parties=0)")
+        if len(owner) > ALL_PAIRS_MAX:
+            raise ConfigError(f"method=three-party compares all pairs: at most {ALL_PAIRS_MAX} bids "
+                              "(use method=tournament)")
         j, price = await _three_party(ctx, value, bits, counts, second)
     elif all_pairs and not second:
         j, price = await _first_price_by_elimination(ctx, value, bits, c, bidders, counts)
@@ -305,12 +321,12 @@ async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], seco
     Each pair of bids is compared either by its owner (both bids one
     party's: it deals the bit) or, for bids of two different parties, by the
     third party with :mod:`protocols._helper_compare`: the two owners send it
-    hashed prefix tags, it learns the comparison XOR a bit ``b`` the owners
+    AES-enciphered prefix tags, it learns the comparison XOR a bit ``b`` the owners
     share, and deals that as GF(2^8) shares while the lower-indexed owner
     deals ``b``; their sum is the comparison. Rounds:
 
-    1. every party deals its bids' bytes (and bits, second price), the bits
-       of its own pairs and its ``b``s, its share of the random elements and
+    1. every party deals its bids' bytes (first price) or bits (second
+       price), the bits of its own pairs and its ``b``s, its share of the random elements and
        zero masks, and sends its tags to each pair's helper;
     2. every helper deals its bits;
     3. first price: the elimination opening of
@@ -319,8 +335,8 @@ async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], seco
        then its opening.
 
     Private against any one party (semi-honest; with three parties that is
-    the honest majority), given the pairwise keys and the tag hashes of
-    :mod:`protocols._helper_compare`.
+    the honest majority), assuming AES-256 is a pseudo-random permutation
+    and the pairwise keys are secret (:meth:`mpcnet.Context.pairwise_key`).
     """
     f = GF256
     eng = ShamirEngine(ctx, f)
@@ -342,25 +358,31 @@ async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], seco
     own_pairs = [np.flatnonzero(own & (oi == p)) for p in range(3)]
     b_pairs = [np.flatnonzero(~own & (lo == p)) for p in range(3)]  # cross pairs whose b party p deals
     helped = [np.flatnonzero(~own & (helper == p)) for p in range(3)]  # cross pairs party p helps with
-    # round-1 elements each party deals
-    dealt = [counts[p] * (digits + (k if second else 0)) + len(own_pairs[p]) + len(b_pairs[p]) for p in range(3)]
+    # round-1 elements each party deals: its bids (bytes for first price, bits for second), own pairs, b's
+    per_own_bid = k if second else digits
+    dealt = [counts[p] * per_own_bid + len(own_pairs[p]) + len(b_pairs[p]) for p in range(3)]
 
     # Round 1, local: what this party knows.
     bids_of = {int(start[me]) + i: v for i, v in enumerate(mine)}
     mine_own = own_pairs[me]
     own_bits = np.array([int(bids_of[int(ju[p])] > bids_of[int(iu[p])]) for p in mine_own], dtype=np.uint8)
-    price_bytes = np.array([[(v >> (8 * q)) & 0xFF for q in range(digits)] for v in mine], dtype=np.uint8)
-    parts = [price_bytes.ravel()]
     if second:
-        parts.append(np.concatenate([to_bits(v, k) for v in mine]))
+        parts = [to_bits(mine, k).ravel()]
+    else:
+        parts = [np.array([[(v >> (8 * q)) & 0xFF for q in range(digits)] for v in mine], dtype=np.uint8).ravel()]
     parts.append(own_bits)
     outgoing: dict[str, list[Any]] = {}
     tags_to: dict[int, Array] = {}
+    checks: dict[int, bytes] = {}
     b_all = np.zeros(len(iu), dtype=np.uint8)
     for partner in range(3):
         if partner == me:
             continue
-        key = ctx.pairwise_key(ctx.parties[partner], "auction/helper-compare")
+        try:
+            key = ctx.pairwise_key(ctx.parties[partner], "auction/helper-compare")
+        except LocalProtocolViolation as exc:
+            raise ConfigError(f"{exc.message}; the three-party method needs them: pass method=all-pairs") from None
+        checks[partner] = hc.key_check(ctx.pairwise_key(ctx.parties[partner], "auction/helper-compare/check"))
         pairs = helped[3 - me - partner]
         b = hc.swap_bits(key, pairs)
         mine_is_j = oj[pairs] == me
@@ -369,7 +391,7 @@ async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], seco
         greater = mine_is_j == (b == 0)  # b = 0: j's holder is G; b = 1: i's holder is
         tags_to[3 - me - partner] = hc.tags(key, pairs, slot, greater, k, ctx.random)
         b_all[pairs] = b
-        outgoing[ctx.parties[partner]] = [hc.key_check(key)]
+        outgoing[ctx.parties[partner]] = [checks[partner]]
     parts.append(b_all[b_pairs[me]])
     flat = np.concatenate(parts).astype(np.uint8)
     shares, extras = eng.deal(flat), eng.deal_extras(n_masks, n_randoms)
@@ -389,7 +411,10 @@ async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], seco
         msg = got[name]
         if not (isinstance(msg, list) and len(msg) == 4):
             raise RemoteProtocolViolation("expected [key check, shares, extras, tags] in round 1", peer=name)
-        if msg[0] != hc.key_check(ctx.pairwise_key(name, "auction/helper-compare")):
+        # Partners with different keys would send the helper unrelated tags and
+        # deal wrong bits: stop here. (The helper itself cannot tell; its
+        # round-2 bits are masked by b either way, and the abort reaches it.)
+        if not (isinstance(msg[0], bytes) and hmac.compare_digest(msg[0], checks[p])):
             raise RemoteProtocolViolation("derived a different pairwise key (a broken or replaced link?)", peer=name)
         inputs[p] = f.from_wire(msg[1], (dealt[p],), name)
         extra_rows.append(f.from_wire(msg[2], (n_masks + n_randoms,), name))
@@ -416,11 +441,11 @@ async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], seco
     for p in range(3):
         seg, pos = inputs[p], 0
         n_b = counts[p]
-        bid_bytes[start[p] : start[p + 1]] = seg[pos : pos + n_b * digits].reshape(n_b, digits)
-        pos += n_b * digits
         if second:
             bid_bits[start[p] : start[p + 1]] = seg[pos : pos + n_b * k].reshape(n_b, k)
-            pos += n_b * k
+        else:
+            bid_bytes[start[p] : start[p + 1]] = seg[pos : pos + n_b * digits].reshape(n_b, digits)
+        pos += n_b * per_own_bid
         idx = own_pairs[p]
         s[idx] = seg[pos : pos + len(idx)]
         pos += len(idx)

@@ -186,6 +186,8 @@ def test_three_party_method_needs_three_bidder_parties():
         mpcnet.simulate("auction", [1, 2, 3, 4], params={"method": "three-party"})
     with pytest.raises(ConfigError, match="exactly 3 parties"):
         mpcnet.simulate("auction", [None, None, None, 4, 5], params={"method": "three-party", "compute_parties": 3})
+    with pytest.raises(ConfigError, match="at most 128 bids"):
+        mpcnet.simulate("auction", split_bids(list(range(129)), 3), params={"method": "three-party", "bids": 129})
 
 
 @pytest.mark.trio

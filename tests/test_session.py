@@ -403,15 +403,16 @@ async def test_pairwise_keys_differ_per_session_on_one_mesh_and_need_a_pair_secr
     mesh = memory_mesh(names)
     results = {}
 
-    async def party(name, sid):
-        async with Party(name, names, mesh[name]) as p:
-            results[(name, sid)] = (await p.run("test-pairwise-keys", None, session_id=sid)).output
-
     sids = [new_session_id(), new_session_id()]
-    for sid in sids:
-        async with trio.open_nursery() as nursery:
-            for name in names:
-                nursery.start_soon(party, name, sid)
+
+    async def party(name):  # two sessions on one Party, so on the same links
+        async with Party(name, names, mesh[name]) as p:
+            for sid in sids:
+                results[(name, sid)] = (await p.run("test-pairwise-keys", None, session_id=sid)).output
+
+    async with trio.open_nursery() as nursery:
+        for name in names:
+            nursery.start_soon(party, name)
     assert results[("p0", sids[0])]["p1/"] == results[("p1", sids[0])]["p0/"]
     assert results[("p0", sids[0])]["p1/"] != results[("p0", sids[1])]["p1/"]
 
@@ -429,6 +430,7 @@ async def test_pairwise_keys_differ_per_session_on_one_mesh_and_need_a_pair_secr
             await self._link.aclose(reason)
 
     mesh = memory_mesh(names)
+    assert mpcnet.transport.MemoryLink("p1", *trio.open_memory_channel(1)).pair_secret is None  # built alone
     with pytest.raises(LocalProtocolViolation, match="offers no pair secret"):
         async with Party("p0", names, {"p1": Bare(mesh["p0"]["p1"])}) as p:  # (the protocol has no rounds)
             await p.run("test-pairwise-keys", None, session_id=sids[0], round_timeout=2)
