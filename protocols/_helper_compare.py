@@ -107,5 +107,9 @@ def tags(key: bytes, pairs: Array, slot: list[int], greater: Array, k: int, rand
 
 
 def helper_bits(tags_a: Array, tags_b: Array) -> Array:
-    """The helper's side: per comparison, 1 if the two tag lists meet."""
-    return (tags_a[:, :, None] == tags_b[:, None, :]).any(axis=(1, 2)).astype(np.uint8)
+    """The helper's side: per comparison, 1 if the two tag lists meet.
+
+    Merged and sorted, a common tag shows as two equal neighbours (a list's
+    own tags are distinct but with probability 2^-64 per pair of them)."""
+    both = np.sort(np.concatenate([tags_a, tags_b], axis=1), axis=1)
+    return (both[:, 1:] == both[:, :-1]).any(axis=1).astype(np.uint8)
