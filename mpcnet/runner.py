@@ -91,8 +91,9 @@ async def simulate_async(
     process, over the in-memory mesh (``transport="memory"``) or over real
     Noise-encrypted TCP on 127.0.0.1 (``transport="tcp"``).
 
-    ``seed`` makes the parties' randomness reproducible: for tests and
-    simulations only (anyone with the seed can recompute every share).
+    ``seed`` makes the parties' randomness (and, over memory, the links'
+    pair secrets) reproducible: for tests and simulations only (anyone with
+    the seed can recompute every share).
     Raises the first party's typed error if the run fails.
     """
     spec = get_protocol(protocol) if isinstance(protocol, str) else protocol
@@ -105,7 +106,8 @@ async def simulate_async(
             spec.prepare_input(value, resolved, n)
         except InputError as exc:
             raise InputError(f"input of party {name}: {exc.message}") from None
-    session_id = new_session_id()
+    # Seeded runs get a session id from the seed too (pairwise keys mix it in).
+    session_id = new_session_id() if seed is None else derive_session_id(spec.name, resolved, f"seed {seed}")
     results: dict[str, PartyResult] = {}
     errors: dict[str, BaseException] = {}
 
@@ -124,7 +126,7 @@ async def simulate_async(
 
     start = time.perf_counter()
     if transport == "memory":
-        mesh = memory_mesh(parties)
+        mesh = memory_mesh(parties, seed=seed)
         async with trio.open_nursery() as nursery:
             for i in range(n):
                 nursery.start_soon(one_party, i, mesh[parties[i]])

@@ -18,6 +18,7 @@ nothing about sessions or protocols.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
@@ -91,21 +92,31 @@ class MemoryLink:
         await self._receive.aclose()
 
 
-def memory_link_pair(a: str, b: str, buffer: int = 64) -> tuple[MemoryLink, MemoryLink]:
+def memory_link_pair(a: str, b: str, buffer: int = 64, pair_secret: bytes | None = None) -> tuple[MemoryLink, MemoryLink]:
     """Two connected links: the first is ``a``'s link to ``b``, the second
-    ``b``'s link to ``a``. ``buffer`` bounds the messages in flight."""
+    ``b``'s link to ``a``. ``buffer`` bounds the messages in flight. Both
+    ends share ``pair_secret`` (default: 32 fresh random bytes, what a
+    handshake would give them)."""
     a_to_b_send, a_to_b_recv = trio.open_memory_channel[bytes](buffer)
     b_to_a_send, b_to_a_recv = trio.open_memory_channel[bytes](buffer)
-    secret = secrets.token_bytes(32)  # what a handshake would give both ends
+    secret = pair_secret if pair_secret is not None else secrets.token_bytes(32)
     return MemoryLink(b, a_to_b_send, b_to_a_recv, secret), MemoryLink(a, b_to_a_send, a_to_b_recv, secret)
 
 
-def memory_mesh(names: Sequence[str]) -> dict[str, dict[str, MemoryLink]]:
-    """A full in-memory mesh: ``mesh[me][peer]`` is ``me``'s link to ``peer``."""
+def memory_mesh(names: Sequence[str], seed: int | None = None) -> dict[str, dict[str, MemoryLink]]:
+    """A full in-memory mesh: ``mesh[me][peer]`` is ``me``'s link to ``peer``.
+
+    ``seed`` derives the links' pair secrets from it, so that seeded
+    simulations are reproducible down to every message: tests only (anyone
+    with the seed can compute every pairwise key)."""
     mesh: dict[str, dict[str, MemoryLink]] = {n: {} for n in names}
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            mesh[a][b], mesh[b][a] = memory_link_pair(a, b)
+            secret = None
+            if seed is not None:
+                secret = hashlib.blake2b(f"{seed}\x00{a}\x00{b}".encode(), digest_size=32,
+                                         person=b"mpcnet-test-seed").digest()
+            mesh[a][b], mesh[b][a] = memory_link_pair(a, b, pair_secret=secret)
     return mesh
 
 
