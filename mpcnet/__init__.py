@@ -5,7 +5,7 @@ The public API is what this module exports; everything else is internal.
 """
 
 from . import arith, wire
-from .context import Context, OSRandomness, Randomness, SeededRandomness
+from .context import Context, KeyedRandomness, OSRandomness, Randomness, SeededRandomness
 from .errors import (
     ChannelBroken,
     ConfigError,
@@ -33,6 +33,7 @@ __all__ = [
     "Context",
     "Randomness",
     "OSRandomness",
+    "KeyedRandomness",
     "SeededRandomness",
     "MPCError",
     "ConfigError",

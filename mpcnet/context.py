@@ -34,7 +34,7 @@ log = logging.getLogger("mpcnet.session")
 #: sequentially; bigger ones go to all peers concurrently.
 SMALL_ROUND_BYTES = 64 * 1024
 
-__all__ = ["Context", "Randomness", "OSRandomness", "SeededRandomness", "ProgressCallback"]
+__all__ = ["Context", "Randomness", "OSRandomness", "KeyedRandomness", "SeededRandomness", "ProgressCallback"]
 
 #: ``callback(party, stage, done, total)``, see :meth:`Context.report_progress`.
 ProgressCallback = Callable[[str, str, int, int], None]
@@ -77,6 +77,26 @@ class OSRandomness(Randomness):
         if n <= 4096:
             return secrets.token_bytes(n)
         return randombytes_buf_deterministic(n, secrets.token_bytes(32))
+
+
+class KeyedRandomness(Randomness):
+    """A deterministic stream from a 32-byte secret key: two parties holding
+    the same key (:meth:`Context.pairwise_key`) get the same bytes, call for
+    call. Each call expands a fresh subkey (keyed BLAKE2b of a counter) with
+    libsodium's ChaCha20 generator, so it is as unpredictable as the key is
+    secret."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("the key must be 32 bytes")
+        self._key = key
+        self._calls = 0
+
+    def bytes(self, n: int) -> bytes:
+        sub = hashlib.blake2b(self._calls.to_bytes(8, "big"), key=self._key, digest_size=32,
+                              person=b"mpcnet-keyed").digest()
+        self._calls += 1
+        return randombytes_buf_deterministic(n, sub)
 
 
 class SeededRandomness(Randomness):

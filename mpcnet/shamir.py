@@ -44,7 +44,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from .context import Context
+from .context import Context, KeyedRandomness
 from .errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
 from .fields import Field, GF256Field
 
@@ -302,6 +302,40 @@ class ShamirEngine:
         total = f.zeros(rows[0].shape[0]) if rows else f.zeros(0)
         for row in rows:
             total = f.add(total, row)
+        self._set_aside(total, masks)
+
+    def extras_from_keys(self, masks: int, randoms: int, label: str) -> None:
+        """Set aside ``masks`` zero masks and ``randoms`` random values, like
+        :meth:`deal_extras` and :meth:`keep_extras`, but with no message:
+        pseudo-random secret sharing (Cramer, Damgard and Ishai, TCC 2005)
+        from the pairwise keys (:meth:`~mpcnet.Context.pairwise_key`, under
+        ``label``). Three compute parties only (t = 1), where the sets of
+        c - t parties it needs keys for are exactly the pairs.
+
+        Each pair {i, j} expands its key into values ``r`` known to both; the
+        third party's point is a root of ``f(x) = (x - x_third) / -x_third``,
+        so ``sum r f(x_i)`` over the pairs i is in are shares of the random
+        ``sum r`` (degree 1), unknown to any one party, which misses the pair
+        without it; ``sum r x f(x)`` are shares of 0 of degree 2, uniformly
+        random among those that agree with any one party's own share. Every
+        compute party must call it with the same arguments."""
+        self._require_compute("extras_from_keys")
+        if self.c != 3 or self.t != 1:
+            raise ConfigError("pseudo-random extras need exactly 3 compute parties (t = 1)")
+        if masks < 0 or randoms < 0:
+            raise LocalProtocolViolation("masks and randoms must be >= 0")
+        f, ctx = self.field, self.ctx
+        me = self.compute.index(ctx.me)
+        x_me = self.points[me]
+        total = f.zeros(masks + randoms)
+        for other in range(3):
+            if other == me:
+                continue
+            x_third = self.points[3 - me - other]
+            stream = KeyedRandomness(ctx.pairwise_key(self.compute[other], label))
+            at_me = _lagrange(f, (0, x_third), x_me)[0]  # f(x_me): f(0) = 1, f(x_third) = 0
+            rand, zero = f.random(randoms, stream), f.random(masks, stream)
+            total = f.add(total, np.concatenate([f.scale(_fmul(f, x_me, at_me), zero), f.scale(at_me, rand)]))
         self._set_aside(total, masks)
 
     def _set_aside(self, total: Array, masks: int) -> None:

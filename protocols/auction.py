@@ -326,8 +326,9 @@ async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], seco
     deals ``b``; their sum is the comparison. Rounds:
 
     1. every party deals its bids' bytes (first price) or bits (second
-       price), the bits of its own pairs and its ``b``s, its share of the random elements and
-       zero masks, and sends its tags to each pair's helper;
+       price), the bits of its own pairs and its ``b``s, and sends its tags
+       to each pair's helper (the random elements and zero masks come from
+       the pairwise keys: :meth:`ShamirEngine.extras_from_keys`);
     2. every helper deals its bits;
     3. first price: the elimination opening of
        :func:`_first_price_by_elimination`. Second price: the
@@ -394,37 +395,36 @@ async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], seco
         outgoing[ctx.parties[partner]] = [checks[partner]]
     parts.append(b_all[b_pairs[me]])
     flat = np.concatenate(parts).astype(np.uint8)
-    shares, extras = eng.deal(flat), eng.deal_extras(n_masks, n_randoms)
+    shares = eng.deal(flat)
     for p in range(3):
         if p != me:
-            outgoing[ctx.parties[p]] += [f.to_wire(shares[p]), f.to_wire(extras[p]), tags_to[p]]
+            outgoing[ctx.parties[p]] += [f.to_wire(shares[p]), tags_to[p]]
+    # The masks and random elements cost no bytes: from the pairwise keys.
+    eng.extras_from_keys(n_masks, n_randoms, "auction/extras")
     got = await ctx.exchange(outgoing)
 
-    # Round 1, received: check each message, keep the shares and extras.
+    # Round 1, received: check each message, keep the shares.
     inputs: dict[int, Array] = {me: shares[me]}
-    extra_rows = [extras[me]]
     incoming_tags: dict[int, Array] = {}
     for p in range(3):
         if p == me:
             continue
         name = ctx.parties[p]
         msg = got[name]
-        if not (isinstance(msg, list) and len(msg) == 4):
-            raise RemoteProtocolViolation("expected [key check, shares, extras, tags] in round 1", peer=name)
+        if not (isinstance(msg, list) and len(msg) == 3):
+            raise RemoteProtocolViolation("expected [key check, shares, tags] in round 1", peer=name)
         # Partners with different keys would send the helper unrelated tags and
         # deal wrong bits: stop here. (The helper itself cannot tell; its
         # round-2 bits are masked by b either way, and the abort reaches it.)
         if not (isinstance(msg[0], bytes) and hmac.compare_digest(msg[0], checks[p])):
             raise RemoteProtocolViolation("derived a different pairwise key (a broken or replaced link?)", peer=name)
         inputs[p] = f.from_wire(msg[1], (dealt[p],), name)
-        extra_rows.append(f.from_wire(msg[2], (n_masks + n_randoms,), name))
         # p's tags are for its pairs with the third party, which this party helps
         want = (len(helped[me]), hc.levels(k))
-        tag = msg[3]
+        tag = msg[2]
         if not (isinstance(tag, np.ndarray) and tag.dtype == np.uint64 and tag.shape == want):
             raise RemoteProtocolViolation(f"expected a uint64 tag array of shape {want}", peer=name)
         incoming_tags[p] = tag
-    eng.keep_extras(extra_rows, n_masks)
 
     # Round 2: the helper's bits (tags of the lower-indexed party first, pair order).
     a_party, b_party = [p for p in range(3) if p != me]

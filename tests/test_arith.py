@@ -304,3 +304,40 @@ async def wide_no_masks(ctx: Context, value: int) -> int:
 def test_open_wide_needs_masks_set_aside():
     with pytest.raises(mpcnet.LocalProtocolViolation, match="needs as many zero masks"):
         mpcnet.simulate("test-wide-no-masks", [0, 0, 0])
+
+
+@protocol("test-keyed-extras", min_parties=3, security="test", reveals="test (its masks' shares)", input="int",
+          output="dict", params=(mpcnet.Param("field", str, "gf256", "gf256 or p127"),))
+async def keyed_extras(ctx: Context, value: int, *, field: str) -> dict:
+    """Masks and randoms from pairwise keys; opens the randoms and returns the
+    masks' shares (a test may look at them; a protocol never would)."""
+    f = GF256 if field == "gf256" else P127
+    eng = ShamirEngine(ctx, f)
+    eng.extras_from_keys(4, 6, "test")
+    randoms = eng.take_randoms(6)
+    opened = await eng.open(randoms)  # checks the third share lies on the degree-1 polynomial
+    masks = eng._masks  # the test inspects the set-aside zero masks
+    return {"randoms": [int(v) for v in opened], "masks": [int(v) for v in masks]}
+
+
+@pytest.mark.parametrize("field", ["gf256", "p127"])
+def test_extras_from_keys_are_valid_sharings_of_random_values_and_of_zero(field):
+    f = GF256 if field == "gf256" else P127
+    outs = mpcnet.simulate("test-keyed-extras", [0, 0, 0], params={"field": field}).outputs
+    assert all(o["randoms"] == outs[0]["randoms"] for o in outs)  # one consistent opening
+    lam = lagrange_at_zero(f, [1, 2, 3])  # degree 2 from all three shares
+    for q in range(4):
+        shares = [o["masks"][q] for o in outs]
+        if field == "gf256":
+            value = int(np.bitwise_xor.reduce(GF256.mul(np.array(lam, np.uint8), np.array(shares, np.uint8))))
+        else:
+            value = sum(a * b for a, b in zip(lam, shares, strict=True)) % P127.p
+        assert value == 0
+        assert len(set(shares)) > 1  # a random polynomial, not the zero one
+    again = mpcnet.simulate("test-keyed-extras", [0, 0, 0], params={"field": field}).outputs
+    assert again[0]["randoms"] != outs[0]["randoms"]  # fresh keys, fresh values
+
+
+def test_extras_from_keys_need_three_compute_parties():
+    with pytest.raises(ConfigError, match="exactly 3 compute parties"):
+        mpcnet.simulate("test-keyed-extras", [0, 0, 0, 0])

@@ -105,7 +105,7 @@ def test_auction_over_tcp():
 def _arrays(value):
     """The share and tag arrays in a received message, as bytes (a message
     may be a list: [shares, masks], or the three-party round's [key check,
-    shares, extras, tags]; the key check is a fingerprint of a key the
+    shares, tags]; the key check is a fingerprint of a key the
     receiver already holds, so it is left out)."""
     if isinstance(value, list):
         return [a for v in value for a in _arrays(v)]
@@ -152,7 +152,7 @@ def _helper_view(bids, runs):
     for _ in range(runs):
         res = mpcnet.simulate("auction", bids, params={"bits": 8}, record_views=True).results[2]
         first = {rec.sender: rec.value for rec in res.view if rec.round == 1}
-        t0, t1 = first["p0"][3], first["p1"][3]  # each party's tags for its pair with the other
+        t0, t1 = first["p0"][2], first["p1"][2]  # each party's tags for its pair with the other
         assert t0.shape == t1.shape == (1, 9)  # one pair, 8 + 1 levels
         seen.append((len(np.intersect1d(t0, t1)), t0[0], t1[0]))
     return seen
