@@ -82,7 +82,8 @@ class OSRandomness(Randomness):
 class KeyedRandomness(Randomness):
     """A deterministic stream from a 32-byte secret key: two parties holding
     the same key (:meth:`Context.pairwise_key`) get the same bytes, call for
-    call. Each call expands a fresh subkey (keyed BLAKE2b of a counter) with
+    call (each new instance starts the sequence again: one instance per
+    key). Each call expands a fresh subkey (keyed BLAKE2b of a counter) with
     libsodium's ChaCha20 generator, so it is as unpredictable as the key is
     secret."""
 
@@ -136,6 +137,7 @@ class Context:
         self.random = random
         self._progress = progress
         self._pair_secret = pair_secret
+        self._claimed: set[str] = set()
 
     @property
     def round(self) -> int:
@@ -175,6 +177,13 @@ class Context:
         data = b"".join(len(x).to_bytes(4, "big") + x
                         for x in (self._session.id, *(p.encode() for p in sorted((self.me, peer))), label.encode()))
         return hashlib.blake2b(data, key=secret, digest_size=32, person=b"mpcnet-pairwise").digest()
+
+    def _claim_once(self, name: str) -> None:
+        """Record a one-time use of ``name`` in this session (for derived
+        randomness that must never repeat); LocalProtocolViolation if used."""
+        if name in self._claimed:
+            raise LocalProtocolViolation(f"{name!r} was already used in this session: it would repeat its values")
+        self._claimed.add(name)
 
     @property
     def session_id(self) -> str:

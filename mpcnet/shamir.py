@@ -25,7 +25,8 @@ We require ``c >= 2t + 1`` (honest majority) so products can be reduced.
 * :meth:`~ShamirEngine.open_wide` — open a degree-``2t`` sharing (a product,
   or a sum of products) directly, saving the reduction round before a final
   opening. Its shares are masked with a random degree-``2t`` sharing of zero
-  that an earlier reduction round set aside (``masks=``), so the opened
+  that an earlier reduction round set aside (``masks=``; or
+  :meth:`~ShamirEngine.deal_extras`, :meth:`~ShamirEngine.extras_from_keys`), so the opened
   points are a uniformly random degree-``2t`` polynomial through the value:
   they reveal the value and nothing else;
 * addition, subtraction and multiplication by public constants are local.
@@ -317,14 +318,17 @@ class ShamirEngine:
         so ``sum r f(x_i)`` over the pairs i is in are shares of the random
         ``sum r`` (degree 1), unknown to any one party, which misses the pair
         without it; ``sum r x f(x)`` are shares of 0 of degree 2, uniformly
-        random among those that agree with any one party's own share. Every
-        compute party must call it with the same arguments."""
+        random among those that agree with what any one party knows (its
+        two pairs' values). Every compute party must call it with the same
+        arguments in the same order; a label serves once per session (a
+        second call with it raises: it would repeat the same values)."""
         self._require_compute("extras_from_keys")
         if self.c != 3 or self.t != 1:
             raise ConfigError("pseudo-random extras need exactly 3 compute parties (t = 1)")
         if masks < 0 or randoms < 0:
             raise LocalProtocolViolation("masks and randoms must be >= 0")
         f, ctx = self.field, self.ctx
+        ctx._claim_once(f"extras_from_keys:{label}")  # the same label would give the same values
         me = self.compute.index(ctx.me)
         x_me = self.points[me]
         total = f.zeros(masks + randoms)
@@ -334,7 +338,9 @@ class ShamirEngine:
             x_third = self.points[3 - me - other]
             stream = KeyedRandomness(ctx.pairwise_key(self.compute[other], label))
             at_me = _lagrange(f, (0, x_third), x_me)[0]  # f(x_me): f(0) = 1, f(x_third) = 0
-            rand, zero = f.random(randoms, stream), f.random(masks, stream)
+            # Both key holders draw in this order: random values, then masks.
+            rand = f.random(randoms, stream)
+            zero = f.random(masks, stream)
             total = f.add(total, np.concatenate([f.scale(_fmul(f, x_me, at_me), zero), f.scale(at_me, rand)]))
         self._set_aside(total, masks)
 
@@ -346,12 +352,13 @@ class ShamirEngine:
 
     def take_randoms(self, count: int) -> Array:
         """Shares of ``count`` uniformly random field elements, known to no
-        ``t`` parties, set aside by an earlier reduction round
+        ``t`` parties, set aside earlier (reduction round, :meth:`keep_extras`
+        or :meth:`extras_from_keys`)
         (``randoms=``); each is handed out once."""
         self._require_compute("take_randoms")
         if count > self._randoms.shape[0]:
             raise LocalProtocolViolation(f"{count} random sharings wanted, {self._randoms.shape[0]} set aside by "
-                                         "reduce_many/mul_many(randoms=...)")
+                                         "reduce_many/mul_many(randoms=...), keep_extras or extras_from_keys")
         out, self._randoms = self._randoms[:count], self._randoms[count:]
         return out
 
@@ -363,8 +370,9 @@ class ShamirEngine:
     async def open_wide(self, wide: Array, to: Iterable[str] | None = None) -> Array | None:
         """One round: reveal values held as degree-``2t`` sharings (see
         :meth:`reduce_many`) to the parties in ``to`` (default: all), without
-        reducing them first. Needs ``wide.size`` zero masks set aside by an
-        earlier reduction round; each mask is used once.
+        reducing them first. Needs ``wide.size`` zero masks set aside earlier
+        (reduction round, :meth:`keep_extras` or :meth:`extras_from_keys`);
+        each mask is used once.
 
         Receivers reconstruct from the first ``2t + 1`` compute parties and
         check the others' shares against that polynomial (with exactly
@@ -375,7 +383,8 @@ class ShamirEngine:
             size = int(np.prod(np.shape(wide), dtype=np.int64))
             if size > self.masks_available:
                 raise LocalProtocolViolation(f"open_wide of {size} values needs as many zero masks set aside by "
-                                             f"an earlier reduce_many/mul_many(masks=...); {self.masks_available} left")
+                                             f"an earlier reduce_many/mul_many(masks=...), keep_extras or "
+                                             f"extras_from_keys; {self.masks_available} left")
             mask, self._masks = self._masks[:size], self._masks[size:]
             wide = self.field.add(wide, mask.reshape(np.shape(wide)))
         return await self._open(wide, to, wide=True)

@@ -50,8 +50,8 @@ How the winner is found (bids b_0..b_{m-1}, k bits):
 
 Security: semi-honest; private against any t < c/2 colluding compute parties,
 together with any number of colluding bidders (three-party method: against
-any one of the three, assuming AES-256 is a pseudo-random permutation and
-the links' handshakes keep the pairwise keys secret). Reveals to every party: the
+any one of the three, assuming AES-256, keyed BLAKE2b and ChaCha20 are
+pseudo-random and the links' handshakes keep the pairwise keys secret). Reveals to every party: the
 winner's index and the price (first price: the winning bid; second price: the
 second-highest bid). Nothing else: every intermediate value stays shared;
 which pairs compared how is never opened.
@@ -336,8 +336,9 @@ async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], seco
        then its opening.
 
     Private against any one party (semi-honest; with three parties that is
-    the honest majority), assuming AES-256 is a pseudo-random permutation
-    and the pairwise keys are secret (:meth:`mpcnet.Context.pairwise_key`).
+    the honest majority), assuming AES-256 is a pseudo-random permutation,
+    keyed BLAKE2b and ChaCha20 are pseudo-random, and the pairwise keys are
+    secret (:meth:`mpcnet.Context.pairwise_key`).
     """
     f = GF256
     eng = ShamirEngine(ctx, f)

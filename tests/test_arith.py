@@ -338,6 +338,15 @@ def test_extras_from_keys_are_valid_sharings_of_random_values_and_of_zero(field)
     assert again[0]["randoms"] != outs[0]["randoms"]  # fresh keys, fresh values
 
 
-def test_extras_from_keys_need_three_compute_parties():
+def test_extras_from_keys_need_three_compute_parties_and_a_fresh_label():
     with pytest.raises(ConfigError, match="exactly 3 compute parties"):
         mpcnet.simulate("test-keyed-extras", [0, 0, 0, 0])
+
+    @protocol("test-keyed-extras-twice", min_parties=3, security="test", reveals="test", input="int", output="int")
+    async def twice(ctx: Context, value: int) -> int:
+        ShamirEngine(ctx, GF256).extras_from_keys(1, 1, "same")
+        ShamirEngine(ctx, P127).extras_from_keys(1, 1, "same")  # another engine, another field: still refused
+        return 0
+
+    with pytest.raises(mpcnet.LocalProtocolViolation, match="already used in this session"):
+        mpcnet.simulate("test-keyed-extras-twice", [0, 0, 0])
