@@ -17,6 +17,7 @@ multiplication and opening are written once (:mod:`mpcnet.shamir`).
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Protocol
 
 import numpy as np
@@ -135,11 +136,36 @@ class GF256Field:
 GF256 = GF256Field()
 
 
+def _is_prime(n: int, rounds: int = 64) -> bool:
+    """Miller-Rabin with ``rounds`` random bases: a composite passes with
+    probability at most 4^-rounds (2^-128). (A Fermat test alone would
+    accept base-2 pseudoprimes such as 341 and Carmichael numbers.)"""
+    if n < 2:
+        return False
+    for q in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37):
+        if n % q == 0:
+            return n == q
+    d, r = n - 1, 0
+    while d % 2 == 0:
+        d, r = d // 2, r + 1
+    for _ in range(rounds):
+        x = pow(2 + secrets.randbelow(n - 3), d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(r - 1):
+            x = x * x % n
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
 class PrimeField:
     """Z_p for a prime ``p`` of up to 128 bits, elements as ``object`` arrays."""
 
     def __init__(self, p: int, name: str | None = None) -> None:
-        if p < 3 or p.bit_length() > 128 or pow(2, p - 1, p) != 1:
+        if p < 3 or p.bit_length() > 128 or not _is_prime(p):
             raise ValueError("p must be an odd prime of at most 128 bits")
         self.p = p
         self.order = p

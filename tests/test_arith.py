@@ -44,6 +44,43 @@ def test_prime_field_wire_round_trip():
         PrimeField(15)
 
 
+@pytest.mark.parametrize("n", [341, 561, 1105, 2047, 3215031751, (2**64 + 1), 2**127 + 1, 3 * (2**61 - 1)])
+def test_prime_field_refuses_pseudoprimes_and_composites(n):
+    # 341 and 2047 fool a base-2 Fermat test, 561 and 1105 are Carmichael numbers,
+    # 3215031751 is a strong pseudoprime to bases 2, 3, 5 and 7.
+    with pytest.raises(ValueError, match="odd prime"):
+        PrimeField(n)
+
+
+@pytest.mark.parametrize("p", [3, 5, 41, 2**31 - 1, 2**61 - 1, 2**89 - 1, 2**127 - 1, 2**128 - 159])
+def test_prime_field_accepts_primes(p):
+    assert PrimeField(p).order == p
+
+
+@protocol("test-mux", min_parties=3, security="test", reveals="test", input="list", output="list")
+async def mux_protocol(ctx: Context, value: list) -> list:
+    """Party 0 inputs selector bits, party 1 two rows of 8-bit values; opens s ? a : b."""
+    from mpcnet.binary import mux
+
+    eng = ShamirEngine(ctx, GF256)
+    p0, p1 = ctx.parties[0], ctx.parties[1]
+    mine = None
+    if ctx.me == p0:
+        mine = np.array(value, dtype=np.uint8)
+    elif ctx.me == p1:
+        mine = to_bits(np.array(value), 8)
+    shared = await eng.input({p0: (4,), p1: (2, 4, 8)}, mine)
+    a, b = shared[p1][0], shared[p1][1]
+    picked = await mux(eng, shared[p0], a, b)
+    return [int(v) for v in from_bits(await eng.open(picked))]
+
+
+def test_mux_selects_per_element():
+    s, a, b = [1, 0, 1, 0], [7, 200, 0, 255], [9, 1, 128, 3]
+    out = mpcnet.simulate("test-mux", [s, [a, b], []]).outputs
+    assert all(o == [7, 1, 0, 3] for o in out)
+
+
 @pytest.mark.parametrize("field", [GF256, P127], ids=["gf256", "p127"])
 def test_lagrange_reconstructs_polynomials(field):
     rng = mpcnet.SeededRandomness(2, 0)
