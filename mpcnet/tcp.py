@@ -71,13 +71,9 @@ async def connect_mesh(
     failures: dict[str, str] = {}
     fatal: list[MPCError] = []
     digest = roster.digest()
-    own_listeners = False
-    if listeners is None and accept_from:
-        try:
-            listeners = await trio.open_tcp_listeners(me.port, host=me.host)
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {me.address}: {exc.strerror or exc}") from None
-        own_listeners = True
+    own_listeners = listeners is None and bool(accept_from)
+    if own_listeners:
+        listeners = await _listen(me)
 
     async def dial(peer: PartyEntry, done: trio.CancelScope) -> None:
         delay = 0.05
@@ -88,10 +84,7 @@ async def connect_mesh(
                 failures[peer.name] = f"connect failed: {exc.strerror or exc}"
             else:
                 try:
-                    link = await connect_secure(
-                        stream, my_id=key.name, peer_id=peer.name, static_private=key.private,
-                        peer_public=peer.public_key, roster_hash=digest,
-                        max_message_size=_channel_cap(limits), handshake_timeout=handshake_timeout)
+                    link = await _handshake_as_dialer(stream, key, peer, digest, handshake_timeout, limits)
                 except HandshakeError as exc:
                     await stream.aclose()
                     if exc.authentication_failed:
@@ -209,13 +202,9 @@ async def open_mesh(roster: Roster, key: SecretKey, *, connect_timeout: float,
     me = roster[key.name]
     wanted = _wanted(roster, key, peers)
     accept_from = {p.name for p in roster if p.index < me.index and p.name in wanted}
-    own_listeners = False
-    if listeners is None and accept_from:
-        try:
-            listeners = await trio.open_tcp_listeners(me.port, host=me.host)
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {me.address}: {exc.strerror or exc}") from None
-        own_listeners = True
+    own_listeners = listeners is None and bool(accept_from)
+    if own_listeners:
+        listeners = await _listen(me)
     try:
         secure = await connect_mesh(roster, key, connect_timeout=connect_timeout, handshake_timeout=handshake_timeout,
                                     limits=limits, listeners=listeners, peers=wanted)
@@ -254,13 +243,27 @@ def _wanted(roster: Roster, key: SecretKey, peers: Collection[str] | None) -> se
     return set(peers)
 
 
+async def _listen(me: PartyEntry) -> list[trio.SocketListener]:
+    """Listen on this party's roster address."""
+    try:
+        return await trio.open_tcp_listeners(me.port, host=me.host)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {me.address}: {exc.strerror or exc}") from None
+
+
+async def _handshake_as_dialer(stream: trio.SocketStream, key: SecretKey, peer: PartyEntry, roster_digest: bytes,
+                               handshake_timeout: float, limits: wire.Limits) -> SecureLink:
+    """The dialer's Noise handshake with ``peer`` over a fresh stream."""
+    return await connect_secure(
+        stream, my_id=key.name, peer_id=peer.name, static_private=key.private, peer_public=peer.public_key,
+        roster_hash=roster_digest, max_message_size=_channel_cap(limits), handshake_timeout=handshake_timeout)
+
+
 async def _dial_once(roster: Roster, key: SecretKey, peer: PartyEntry, handshake_timeout: float,
                      limits: wire.Limits) -> SecureLink:
     """One re-dial of ``peer`` (a resumable link's reconnect)."""
     stream = await trio.open_tcp_stream(peer.host, peer.port)
-    return await connect_secure(
-        stream, my_id=key.name, peer_id=peer.name, static_private=key.private, peer_public=peer.public_key,
-        roster_hash=roster.digest(), max_message_size=_channel_cap(limits), handshake_timeout=handshake_timeout)
+    return await _handshake_as_dialer(stream, key, peer, roster.digest(), handshake_timeout, limits)
 
 
 async def _serve_reconnects(roster: Roster, key: SecretKey, listeners: Sequence[trio.SocketListener],
