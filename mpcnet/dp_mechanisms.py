@@ -16,7 +16,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from .context import Randomness
-from .dp_sampling import Rational, _bern_exp, _dec, _pool, as_rational
+from .dp_sampling import Rational, _bern_exp, _dec, _pool, _positive, as_rational
 
 __all__ = [
     "exponential_mechanism",
@@ -43,13 +43,6 @@ def _round_up(x: Decimal, digits: int = 12) -> float:
     decimal they print as)."""
     with decimal.localcontext(decimal.Context(prec=digits, rounding=decimal.ROUND_CEILING)):
         return float(+x)
-
-
-def _positive(value: Rational, name: str) -> Fraction:
-    x = as_rational(value, name)
-    if x <= 0:
-        raise ValueError(f"{name} must be positive")
-    return x
 
 
 def _probability_open(value: Rational, name: str) -> Fraction:
