@@ -4,7 +4,7 @@ array (the shape of a comparison or AND layer in the auction).
 
 Reports the median time per round on the slowest party, after
 ``run_party``'s start barrier. This is the figure that bounds any
-round-heavy protocol (the auction's 14 rounds); the arithmetic itself is
+round-heavy protocol (the auction's 3 to 6 rounds); the arithmetic itself is
 measured in bench_compare.py.
 
     python benchmarks/bench_round_latency.py [--parties 3] [--rounds 200] [--reps 3] [--profile] [--no-resume]

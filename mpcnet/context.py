@@ -156,8 +156,8 @@ class Context:
         the same at both, fresh for this session (and ``label``).
 
         For protocols where two parties need common randomness without a
-        round to agree on it (pairwise masks, or a pseudo-random generator
-        seeded at both ends, e.g. via ``randombytes_buf_deterministic``).
+        round to agree on it (pairwise masks, or a pseudo-random stream both
+        ends draw from: :class:`KeyedRandomness`).
         Derived with keyed BLAKE2b from the link's pair secret, which the
         link's handshake set up (TCP: the Noise KK handshake's final
         chaining key, so no one who missed the ephemeral keys can compute

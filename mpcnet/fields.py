@@ -262,4 +262,3 @@ class PrimeField:
 
 #: The Mersenne prime field 2^127 - 1.
 P127 = PrimeField(2**127 - 1, "Z_(2^127-1)")
-

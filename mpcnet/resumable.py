@@ -49,7 +49,7 @@ import trio
 
 from .errors import ChannelBroken, HandshakeError, LocalProtocolViolation, MPCError, RemoteProtocolViolation
 from .events import emit
-from .securelink import SecureLink, SendLock
+from .securelink import LinkLock, SecureLink
 
 __all__ = ["ResumableLink", "HEADER_LEN", "DEFAULT_RECONNECT_TIMEOUT", "DEFAULT_ACK_DELAY"]
 
@@ -102,7 +102,7 @@ class ResumableLink:
         #: The first connection's pair secret, kept across resumptions so that
         #: both ends hold the same one whatever connection is current.
         self.pair_secret = link.pair_secret
-        self._send_lock = SendLock()
+        self._send_lock = LinkLock()
         # sender state
         self._next_seq = 1
         self._unacked: collections.deque[tuple[int, Parts, int]] = collections.deque()

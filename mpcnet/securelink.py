@@ -139,8 +139,8 @@ class SecureLink:
         self._stream = stream
         self._io: _DirectIO | trio.abc.Stream = _DirectIO.for_stream(stream) or stream
         self._conn = connection
-        self._send_lock = SendLock()
-        self._receive_lock = SendLock()
+        self._send_lock = LinkLock()
+        self._receive_lock = LinkLock()
         self._closed = False
         self._send_broken = False
         self._peer_close_reason: str | None = None
@@ -290,7 +290,7 @@ class SecureLink:
             await trio.aclose_forcefully(self._stream)
 
 
-class SendLock:
+class LinkLock:
     """A mutex for one task at a time on a link (send or receive side).
 
     trio.Lock passes through the scheduler on every acquire and, in recent
@@ -299,8 +299,9 @@ class SendLock:
     a flag while nobody waits, and a ParkingLot when somebody does (a waiter
     woken by a release re-checks, so a newcomer may overtake it; order
     between *concurrent* senders is not promised anyway). Use as
-    ``async with lock:``; cancellation while waiting is handled by the
-    ParkingLot.
+    ``async with lock:``, or ``acquire`` and ``release`` in a ``try`` on a
+    hot path (one coroutine call fewer); cancellation while waiting is
+    handled by the ParkingLot.
     """
 
     __slots__ = ("_held", "_waiters")
@@ -319,7 +320,7 @@ class SendLock:
 
     def release(self) -> None:
         if not self._held:
-            raise RuntimeError("release of an unlocked SendLock")
+            raise RuntimeError("release of an unlocked LinkLock")
         self._held = False
         if self._waiters:  # (unpark on an empty lot still walks it)
             self._waiters.unpark()

@@ -25,10 +25,10 @@ We require ``c >= 2t + 1`` (honest majority) so products can be reduced.
 * :meth:`~ShamirEngine.open_wide` — open a degree-``2t`` sharing (a product,
   or a sum of products) directly, saving the reduction round before a final
   opening. Its shares are masked with a random degree-``2t`` sharing of zero
-  that an earlier reduction round set aside (``masks=``; or
-  :meth:`~ShamirEngine.deal_extras`, :meth:`~ShamirEngine.extras_from_keys`), so the opened
-  points are a uniformly random degree-``2t`` polynomial through the value:
-  they reveal the value and nothing else;
+  that an earlier reduction round (``masks=``) or
+  :meth:`~ShamirEngine.extras_from_keys` set aside, so the opened points are
+  a uniformly random degree-``2t`` polynomial through the value: they reveal
+  the value and nothing else;
 * addition, subtraction and multiplication by public constants are local.
 
 Semi-honest security against any ``t`` colluding compute parties (plus any
@@ -78,6 +78,11 @@ def _lagrange(field: Any, points: tuple[int, ...], at: int) -> tuple[int, ...]:
                 den = _fmul(field, den, _fsub(field, xi, xj))
         coeffs.append(_fmul(field, num, field.inv_scalar(den)))
     return tuple(coeffs)
+
+
+def _check_extra_counts(masks: int, randoms: int) -> None:
+    if masks < 0 or randoms < 0:
+        raise LocalProtocolViolation("masks and randoms must be >= 0")
 
 
 def _fmul(field: Field, a: int, b: int) -> int:
@@ -227,8 +232,7 @@ class ShamirEngine:
         sum (at least ``t + 1`` of the ``2t + 1`` resharers are honest).
         """
         self._require_compute("reduce")
-        if masks < 0 or randoms < 0:
-            raise LocalProtocolViolation("masks and randoms must be >= 0")
+        _check_extra_counts(masks, randoms)
         f = self.field
         shapes = [np.shape(w) for w in wide]
         flat = np.concatenate([np.ravel(w) for w in wide]) if wide else f.zeros(0)
@@ -240,7 +244,7 @@ class ShamirEngine:
         if ctx.me in self.resharers:
             shares = self.deal(flat)
             if extra:
-                extras = self.deal_extras(masks, randoms)
+                extras = self._deal_extras(masks, randoms)
             for i, p in enumerate(self.compute):
                 if p == ctx.me:
                     own = shares[i]
@@ -277,37 +281,17 @@ class ShamirEngine:
             pos += size
         return out
 
-    def deal_extras(self, masks: int, randoms: int) -> Array:
-        """This party's contribution to ``masks`` zero masks (degree-``2t``
-        sharings of 0, for :meth:`open_wide`) and ``randoms`` random values
-        (degree ``t``, for :meth:`take_randoms`): shape ``(c, masks +
-        randoms)``, row ``i`` for compute party ``i``.
-
-        For protocols that build their own round (:meth:`reduce_many` does
-        this itself): send each compute party its row, in any round, and
-        hand every row received, plus your own, to :meth:`keep_extras`. A sum
-        is unknown to any ``t`` parties as long as one contributor is honest:
-        collect from at least ``t + 1`` compute parties (all of them, usually)."""
+    def _deal_extras(self, masks: int, randoms: int) -> Array:
+        """This party's contribution to ``masks`` zero masks (degree ``2t``)
+        and ``randoms`` random values (degree ``t``): ``(c, masks + randoms)``,
+        row ``i`` for compute party ``i``."""
         f = self.field
-        if masks < 0 or randoms < 0:
-            raise LocalProtocolViolation("masks and randoms must be >= 0")
         return np.concatenate([self.deal(f.zeros(masks), degree=2 * self.t),
                                self.deal(f.random(randoms, self.ctx.random))], axis=1)
 
-    def keep_extras(self, rows: Sequence[Array], masks: int) -> None:
-        """Add up the rows of :meth:`deal_extras` this party received (its
-        own included; all the same length) and set the sums aside: the first
-        ``masks`` as zero masks, the rest as random values."""
-        self._require_compute("keep_extras")
-        f = self.field
-        total = f.zeros(rows[0].shape[0]) if rows else f.zeros(0)
-        for row in rows:
-            total = f.add(total, row)
-        self._set_aside(total, masks)
-
     def extras_from_keys(self, masks: int, randoms: int, label: str) -> None:
         """Set aside ``masks`` zero masks and ``randoms`` random values, like
-        :meth:`deal_extras` and :meth:`keep_extras`, but with no message:
+        :meth:`reduce_many` with ``masks=`` and ``randoms=``, but with no message:
         pseudo-random secret sharing (Cramer, Damgard and Ishai, TCC 2005)
         from the pairwise keys (:meth:`~mpcnet.Context.pairwise_key`, under
         ``label``). Three compute parties only (t = 1), where the sets of
@@ -325,8 +309,7 @@ class ShamirEngine:
         self._require_compute("extras_from_keys")
         if self.c != 3 or self.t != 1:
             raise ConfigError("pseudo-random extras need exactly 3 compute parties (t = 1)")
-        if masks < 0 or randoms < 0:
-            raise LocalProtocolViolation("masks and randoms must be >= 0")
+        _check_extra_counts(masks, randoms)
         f, ctx = self.field, self.ctx
         ctx._claim_once(f"extras_from_keys:{label}")  # the same label would give the same values
         me = self.compute.index(ctx.me)
@@ -352,13 +335,12 @@ class ShamirEngine:
 
     def take_randoms(self, count: int) -> Array:
         """Shares of ``count`` uniformly random field elements, known to no
-        ``t`` parties, set aside earlier (reduction round, :meth:`keep_extras`
-        or :meth:`extras_from_keys`)
-        (``randoms=``); each is handed out once."""
+        ``t`` parties, set aside earlier (by a reduction round's ``randoms=``
+        or :meth:`extras_from_keys`); each is handed out once."""
         self._require_compute("take_randoms")
         if count > self._randoms.shape[0]:
             raise LocalProtocolViolation(f"{count} random sharings wanted, {self._randoms.shape[0]} set aside by "
-                                         "reduce_many/mul_many(randoms=...), keep_extras or extras_from_keys")
+                                         "reduce_many/mul_many(randoms=...) or extras_from_keys")
         out, self._randoms = self._randoms[:count], self._randoms[count:]
         return out
 
@@ -371,8 +353,8 @@ class ShamirEngine:
         """One round: reveal values held as degree-``2t`` sharings (see
         :meth:`reduce_many`) to the parties in ``to`` (default: all), without
         reducing them first. Needs ``wide.size`` zero masks set aside earlier
-        (reduction round, :meth:`keep_extras` or :meth:`extras_from_keys`);
-        each mask is used once.
+        (by a reduction round's ``masks=`` or :meth:`extras_from_keys`); each
+        mask is used once.
 
         Receivers reconstruct from the first ``2t + 1`` compute parties and
         check the others' shares against that polynomial (with exactly
@@ -383,8 +365,8 @@ class ShamirEngine:
             size = int(np.prod(np.shape(wide), dtype=np.int64))
             if size > self.masks_available:
                 raise LocalProtocolViolation(f"open_wide of {size} values needs as many zero masks set aside by "
-                                             f"an earlier reduce_many/mul_many(masks=...), keep_extras or "
-                                             f"extras_from_keys; {self.masks_available} left")
+                                             f"an earlier reduce_many/mul_many(masks=...) or extras_from_keys; "
+                                             f"{self.masks_available} left")
             mask, self._masks = self._masks[:size], self._masks[size:]
             wide = self.field.add(wide, mask.reshape(np.shape(wide)))
         return await self._open(wide, to, wide=True)

@@ -32,7 +32,12 @@ __all__ = ["PeerLink", "MemoryLink", "memory_link_pair", "memory_mesh", "close_l
 
 @runtime_checkable
 class PeerLink(Protocol):
-    """A reliable, ordered, authenticated message pipe to one peer."""
+    """A reliable, ordered, authenticated message pipe to one peer.
+
+    A link may also offer ``pair_secret``: 32 bytes that only its two ends
+    know, equal at both (SecureLink and ResumableLink from their handshake,
+    MemoryLinks made by :func:`memory_link_pair`), from which
+    :meth:`mpcnet.Context.pairwise_key` derives per-session keys."""
 
     peer: str
 
@@ -48,11 +53,6 @@ class PeerLink(Protocol):
     async def aclose(self, reason: str = "") -> None:
         """Close the link (idempotent)."""
 
-
-#: What a link may also offer: ``pair_secret``, 32 bytes that only its two
-#: ends know, equal at both (SecureLink and ResumableLink from their
-#: handshake, MemoryLinks made by :func:`memory_link_pair`).
-#: :meth:`mpcnet.Context.pairwise_key` derives per-session keys from it.
 
 
 class MemoryLink:

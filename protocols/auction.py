@@ -456,9 +456,7 @@ async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], seco
         s[helped[p]] = f.add(s[helped[p]], helper_in[p])
     beats = _beats(s, m)
     if second:
-        zero, one = await _none_or_one(eng, beats)
-        price = f.sum(f.mul(one[:, None], bid_bits), axis=0)
-        return _check_onehot_result(await eng.open_wide(np.concatenate([zero, price])), m)
+        return _check_onehot_result(await eng.open_wide(await _second_price_values(eng, beats, bid_bits)), m)
     return await _open_winner(eng, _elimination_values(eng, beats, bid_bytes), m, k)
 
 
@@ -505,10 +503,17 @@ async def _second_price_all_pairs(eng: ShamirEngine, bids: Array, k: int) -> Arr
     # j beats i iff b_j > b_i; i beats j iff not (b_j > b_i). The masks for
     # the final opening (m winner bits, k price bits) ride on this round.
     j_gt_i = await greater_than_onehot(eng, bids[ju], bids[iu], k, masks=m + k)
-    zero, one = await _none_or_one(eng, _beats(j_gt_i, m))
+    return await _second_price_values(eng, _beats(j_gt_i, m), bits_from_onehot(bids, k))
+
+
+async def _second_price_values(eng: ShamirEngine, beats: Array, bid_bits: Array) -> Array:
+    """From the ``(m, m - 1)`` shared "j beats i" bits and the bids' shared
+    bits: the winner's one-hot and the runner-up's bits, degree 2t, for
+    :meth:`ShamirEngine.open_wide` (``ceil(log2(m-1))`` rounds)."""
+    zero, one = await _none_or_one(eng, beats)
     # Exactly one bid is beaten exactly once, so the XOR over bids of (one AND
     # bid) is the runner-up's bid: a sum of products, opened without reduction.
-    price = GF256.sum(GF256.mul(one[:, None], bits_from_onehot(bids, k)), axis=0)
+    price = GF256.sum(GF256.mul(one[:, None], bid_bits), axis=0)
     return np.concatenate([zero, price])
 
 

@@ -813,9 +813,9 @@ def test_rejected_dialer_fails_at_once_with_authentication_failed():
 
 @pytest.mark.trio
 async def test_send_lock_excludes_and_survives_a_cancelled_waiter():
-    from mpcnet.securelink import SendLock
+    from mpcnet.securelink import LinkLock
 
-    lock = SendLock()
+    lock = LinkLock()
     inside, log = [], []
 
     async def user(name, hold):
