@@ -115,7 +115,7 @@ CHI2_LIMIT = 340.0
 def test_received_shares_are_uniform_whatever_the_input(secret):
     k = 20_000
     inputs = [np.full(k, secret, dtype=np.int64), np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)]
-    result = mpcnet.simulate("secure-sum", inputs, record_views=True)
+    result = mpcnet.simulate("secure-sum", inputs, record_views=True, seed=11)  # seeded: same verdict everywhere
     for res in result.results[1:]:
         share = next(r.value for r in res.view if r.round == 1 and r.sender == "p0")
         assert _top_byte_chi2(share) < CHI2_LIMIT
