@@ -171,8 +171,7 @@ async def connect_mesh(
         raise
     finally:
         if own_listeners and listeners:
-            for listener in listeners:
-                await listener.aclose()
+            await _close_listeners(listeners)
     return links
 
 
@@ -228,8 +227,7 @@ async def open_mesh(roster: Roster, key: SecretKey, *, connect_timeout: float,
                 nursery.cancel_scope.cancel()
     finally:
         if own_listeners and listeners:
-            for listener in listeners:
-                await listener.aclose()
+            await _close_listeners(listeners)
 
 
 def _wanted(roster: Roster, key: SecretKey, peers: Collection[str] | None) -> set[str]:
@@ -249,6 +247,15 @@ async def _listen(me: PartyEntry) -> list[trio.SocketListener]:
         return await trio.open_tcp_listeners(me.port, host=me.host)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {me.address}: {exc.strerror or exc}") from None
+
+
+async def _close_listeners(listeners: Sequence[trio.SocketListener]) -> None:
+    """Close every listener, even inside a cancelled scope: a listener's
+    aclose ends with a checkpoint, which would raise Cancelled and leave the
+    rest open (an IPv4 and an IPv6 listener for "localhost", say)."""
+    with trio.CancelScope(shield=True):
+        for listener in listeners:
+            await listener.aclose()
 
 
 async def _handshake_as_dialer(stream: trio.SocketStream, key: SecretKey, peer: PartyEntry, roster_digest: bytes,
@@ -344,9 +351,7 @@ async def loopback_meshes(keys: Sequence[SecretKey], *, connect_timeout: float =
             for i in range(len(keys)):
                 nursery.start_soon(build, i)
     finally:
-        for ls in listeners:
-            for listener in ls:
-                await listener.aclose()
+        await _close_listeners([listener for ls in listeners for listener in ls])
     try:
         yield meshes
     finally:

@@ -15,9 +15,9 @@ import mpcnet
 from mpcnet.errors import HandshakeError, PeerTimeout
 from mpcnet.identity import Roster, generate_key
 from mpcnet.securelink import connect_secure
-from mpcnet.tcp import connect_mesh
+from mpcnet.tcp import _close_listeners, connect_mesh
 
-from helpers import env_with, install_plugin, make_deployment, mpcnet_cmd
+from helpers import env_with, free_ports, install_plugin, make_deployment, mpcnet_cmd
 
 
 def test_tcp_and_memory_agree_and_count_the_same_bytes():
@@ -105,6 +105,46 @@ async def test_dialer_with_wrong_peer_key_fails_fast_naming_the_peer():
             assert trio.current_time() - start < 3  # not retried until the deadline
     assert info.value.peer == "p1"
     assert isinstance(outcome["p1"], PeerTimeout) and outcome["p1"].peer == "p0"
+
+
+def _listening_fds() -> int:
+    return sum(1 for fd in os.listdir("/proc/self/fd") if os.path.islink(f"/proc/self/fd/{fd}"))
+
+
+@pytest.mark.trio
+async def test_cancelled_mesh_setup_closes_every_listener_it_opened():
+    # p1 listens on its roster address for a p0 that never dials; the set-up
+    # is cancelled. The socket it opened must be closed.
+    keys = [generate_key("p0"), generate_key("p1")]
+    p0_port, p1_port = free_ports(2)
+    roster = Roster.from_entries([("p0", f"127.0.0.1:{p0_port}", keys[0].public),
+                                  ("p1", f"localhost:{p1_port}", keys[1].public)])
+    before = _listening_fds()
+    opened = 0
+    with trio.fail_after(10):
+        with trio.move_on_after(0.3):
+            async def watch():
+                nonlocal opened
+                await trio.sleep(0.2)  # set-up is waiting for p0 by now
+                opened = _listening_fds() - before
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watch)
+                await connect_mesh(roster, keys[1], connect_timeout=30)
+    assert opened >= 1  # it was listening
+    assert _listening_fds() == before
+
+
+@pytest.mark.trio
+async def test_listeners_are_all_closed_even_inside_a_cancelled_scope():
+    # A host name can resolve to several addresses (IPv4 and IPv6), hence
+    # several listeners; each aclose ends with a checkpoint that raises
+    # Cancelled in a cancelled scope, which must not leave the others open.
+    listeners = [listener for _ in range(3) for listener in await trio.open_tcp_listeners(0, host="127.0.0.1")]
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await _close_listeners(listeners)
+    assert all(listener.socket.fileno() == -1 for listener in listeners)
 
 
 def _start(roster, keys, names, env, *extra):
