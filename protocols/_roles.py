@@ -23,16 +23,17 @@ def role_links(params: Mapping[str, Any], n: int, i: int, j: int) -> bool:
     return i < c or j < c
 
 
-def split_roles(n: int, compute_parties: int, what: str, min_inputs: int = 1) -> tuple[int, list[int]]:
+def split_roles(n: int, compute_parties: int, what: str, min_inputs: int = 1,
+                inputs_name: str = "input parties") -> tuple[int, list[int]]:
     """(number of compute parties, indices of input parties); ConfigError if
-    the split is impossible."""
+    the split is impossible (``inputs_name`` names the input parties in it)."""
     if compute_parties < 0 or compute_parties > n:
         raise ConfigError(f"compute_parties must be between 0 and {n}")
     c, inputs = (n, list(range(n))) if compute_parties == 0 else (compute_parties, list(range(compute_parties, n)))
     if c < 3:
         raise ConfigError(f"{what} needs at least 3 compute parties (honest-majority Shamir sharing)")
     if len(inputs) < min_inputs:
-        raise ConfigError(f"{what} needs at least {min_inputs} input parties")
+        raise ConfigError(f"{what} needs at least {min_inputs} {inputs_name}")
     return c, inputs
 
 

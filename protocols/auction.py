@@ -84,7 +84,7 @@ from mpcnet.shamir import ShamirEngine
 
 from . import _helper_compare as hc
 from ._inputs import check_int
-from ._roles import RESULT_ROUND, role_links
+from ._roles import COMPUTE_PARTIES, RESULT_ROUND, check_role, role_links, split_roles
 
 #: Up to this many bidders, compare all pairs at once (fewest rounds);
 #: beyond it, a tournament (work linear in the number of bidders).
@@ -100,20 +100,9 @@ Array = np.ndarray[Any, Any]
 
 
 def _roles(n: int, compute_parties: int) -> tuple[int, list[int]]:
-    """(number of compute parties, indices of bidders)."""
-    if compute_parties == 0:
-        return n, list(range(n))
-    return compute_parties, list(range(compute_parties, n))
-
-
-def _check_params(compute_parties: int, n: int) -> None:
-    c, bidders = _roles(n, compute_parties)
-    if c < 3:
-        raise ConfigError("an auction needs at least 3 compute parties (honest majority Shamir)")
-    if c > n:
-        raise ConfigError(f"compute_parties={c} but only {n} parties")
-    if len(bidders) < 2:
-        raise ConfigError("an auction needs at least 2 bidders")
+    """(number of compute parties, indices of bidders); ConfigError if the
+    split is impossible."""
+    return split_roles(n, compute_parties, "an auction", min_inputs=2, inputs_name="bidders")
 
 
 def _bid_counts(m: int, bids: int) -> list[int]:
@@ -123,7 +112,6 @@ def _bid_counts(m: int, bids: int) -> list[int]:
 
 
 def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
-    _check_params(params["compute_parties"], n)
     total, m = params["bids"], len(_roles(n, params["compute_parties"])[1])
     if total and total < m:
         raise ConfigError(f"bids={total} is fewer than the {m} bidders (every bidder holds at least one bid)")
@@ -154,8 +142,7 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
         Param("bits", int, 32, "bid bit length (1..64)", check=lambda v, n: None if 1 <= v <= 64 else "must be 1..64"),
         Param("kind", str, "first-price", "first-price or second-price (Vickrey)",
               choices=("first-price", "second-price")),
-        Param("compute_parties", int, 0, "0: every party bids and computes; c >= 3: the first c parties "
-              "compute only and the rest bid only"),
+        COMPUTE_PARTIES,
         Param("bids", int, 0, "total number of bids when bidders hold several (0: one bid per bidder); "
               "the first bids mod m bidders hold one more", check=lambda v, n: None if v >= 0 else "must be >= 0"),
         Param("method", str, "auto", f"three-party (3 bidder-parties: a helper compares each pair, fewest "
@@ -172,10 +159,7 @@ async def auction(ctx: Context, value: Any, *, bits: int, kind: str, compute_par
     c, bidder_idx = _roles(ctx.n, compute_parties)
     bidders = [ctx.parties[i] for i in bidder_idx]
     counts = _bid_counts(len(bidder_idx), bids)
-    if ctx.me in bidders and value is None:
-        raise InputError(f"{ctx.me} is a bidder and must supply a bid")
-    if ctx.me not in bidders and value is not None:
-        raise InputError(f"{ctx.me} is a compute-only party and must supply null")
+    check_role(ctx, value, bidders, "bidder")
     if bids and ctx.me in bidders and len(value) != counts[bidders.index(ctx.me)]:
         raise InputError(f"{ctx.me} must supply exactly {counts[bidders.index(ctx.me)]} bids "
                          f"(bids={bids} over {len(bidders)} bidders)")

@@ -87,7 +87,7 @@ def test_bids_are_validated_before_anything_is_sent():
         mpcnet.simulate("auction", [1, 2, 2**32])
     with pytest.raises(InputError, match="bid must be an integer"):
         mpcnet.simulate("auction", [1, 2, 2.5])
-    with pytest.raises(InputError, match="must supply a bid"):
+    with pytest.raises(InputError, match="is a bidder and must supply an input"):
         mpcnet.simulate("auction", [1, 2, None])
     with pytest.raises(InputError, match="compute-only"):
         mpcnet.simulate("auction", [1, None, None, 4, 5], params={"compute_parties": 3})
