@@ -8,6 +8,7 @@ honest parties' run. docs/security.md ("Attacks tried") lists the outcomes.
 from __future__ import annotations
 
 import os
+import resource
 import secrets
 import tracemalloc
 
@@ -141,7 +142,7 @@ async def test_wrong_static_key_is_refused_fast_and_the_listener_keeps_serving()
         with pytest.raises(HandshakeError) as info:
             await connect_secure(stream, my_id="p0", peer_id="p2", static_private=fake.private,
                                  peer_public=w.keys[2].public, roster_hash=w.roster.digest())
-        assert info.value.authentication_failed and trio.current_time() - start < 1
+        assert info.value.authentication_failed and trio.current_time() - start < 3  # not the 10 s handshake deadline
 
     with trio.fail_after(30):
         await _honest_run(world, attack_first=impostor)
@@ -179,7 +180,7 @@ async def test_garbage_before_the_handshake_is_dropped_at_once(garbage):
     async def attack(w):
         stream = await trio.open_tcp_stream("127.0.0.1", w.port("p2"))
         await stream.send_all(garbage)
-        assert await _read_until_closed(stream) < 1.0
+        assert await _read_until_closed(stream) < 3.0  # at once, not at the 10 s handshake deadline
         await stream.aclose()
 
     with trio.fail_after(30):
@@ -230,7 +231,9 @@ async def test_slowloris_handshake_is_cut_at_the_handshake_deadline():
         except trio.BrokenResourceError:
             pass
         took = trio.current_time() - start + await _read_until_closed(stream)
-        assert 0.9 < took < 2.0  # the 1 s handshake deadline, not the 1.3 s the dribble would take
+        # Cut at the 1 s handshake deadline: not before it, and well before
+        # the 10 s default (after the 1.3 s dribble nothing else would end it).
+        assert 0.9 < took < 5.0
         await stream.aclose()
 
     with trio.fail_after(30):
@@ -266,8 +269,19 @@ async def test_thousands_of_connections_do_not_stop_the_listener():
         for s in idle:  # the idle ones would be dropped at the handshake deadline
             await trio.aclose_forcefully(s)
 
-    with trio.fail_after(60):
-        await _honest_run(world, attack_first=flood)
+    # Until a handshake slot frees, each accepted churner holds a descriptor:
+    # up to ~2,400 at once here, more than a 1,024 default soft limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip(f"needs 4096 file descriptors; the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4096), hard))
+    try:
+        # The flood takes seconds on a loaded machine: p2's set-up deadline
+        # must outlast it (what is tested is that the listener keeps serving).
+        with trio.fail_after(120):
+            await _honest_run(world, attack_first=flood, connect_timeout=90)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     await world.close()
 
 
@@ -457,7 +471,7 @@ async def test_tampered_frames_end_the_link_with_a_typed_error(kind):
     for name in ("p0", "p1"):
         assert isinstance(out[name], MPCError), out
     if kind != "drop" and kind != "truncate":
-        assert took < 1.0  # detected at once, not by a deadline
+        assert took < 2.0  # detected at once, not by the 3 s round deadline (margin for a loaded machine)
 
 
 # --------------------------------------------------------------------------- an authenticated but hostile peer
@@ -525,7 +539,7 @@ async def test_frame_claiming_a_4_gib_message_is_refused_before_allocating():
     assert isinstance(out["p2"], ChannelBroken) and out["p2"].peer == "p0"
     assert "4294967296-byte message" in out["p2"].message
     assert isinstance(out["p1"], (ChannelBroken, SessionAborted)) and out["p1"].peer == "p0"
-    assert took < 1.0 and peak < 16 * 2**20
+    assert took < 2.5 and peak < 16 * 2**20  # 0.5 s of it is _evil_p0's own pause; the round deadline is 5 s
     await world.close()
 
 
@@ -539,7 +553,7 @@ async def test_wire_header_claiming_4_gib_is_a_violation():
     with trio.fail_after(30):
         out, took = await _evil_p0(world, lying_header)
     assert isinstance(out["p2"], RemoteProtocolViolation) and out["p2"].peer == "p0", out
-    assert took < 1.0
+    assert took < 2.5  # 0.5 s of it is _evil_p0's own pause; the round deadline is 5 s
     await world.close()
 
 

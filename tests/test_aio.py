@@ -89,7 +89,7 @@ def test_cancelling_an_asyncio_caller_aborts_the_session_for_everyone():
             # alice's caller gives up: bob must learn at once, not in 30 s.
             async def carol():
                 async with mpcnet.aio.open_party(roster, keys[2], connect_timeout=10):
-                    await asyncio.sleep(1.5)
+                    await asyncio.sleep(4)  # long after alice's abort (0.5 s), far before 30 s
                 return "idle"
 
             return await asyncio.wait_for(asyncio.gather(member(keys[0], 0.5), member(keys[1], 0), carol()), 20)

@@ -812,7 +812,9 @@ def test_rejected_dialer_fails_at_once_with_authentication_failed():
 
 
 @pytest.mark.trio
-async def test_send_lock_excludes_and_survives_a_cancelled_waiter():
+async def test_send_lock_excludes_and_survives_a_cancelled_waiter(autojump_clock):
+    # On the mock clock: the sleeps below order the tasks exactly, whatever
+    # the machine's load.
     from mpcnet.securelink import LinkLock
 
     lock = LinkLock()

@@ -171,7 +171,7 @@ def test_party_stalled_after_round_1_times_out_naming_it(net, tmp_path):
         assert o.returncode == 1
         line = _error_line(o)
         assert "no message for round 2 from p2" in line and "[peer p2]" in line, line
-    assert time.monotonic() - stalled_at < 1 + 3
+    assert time.monotonic() - stalled_at < 1 + 6  # the 1 s deadline plus process exit on a loaded machine; a hang is 20 s
     procs["p2"].kill()
 
 
@@ -183,7 +183,7 @@ def test_party_that_never_starts_is_named_within_the_connect_deadline(net):
         assert o.returncode == 1
         line = _error_line(o)
         assert "could not connect to p2" in line and "[peer p2]" in line, line
-    assert time.monotonic() - start < 2 + 5  # process start-up included
+    assert time.monotonic() - start < 2 + 10  # process start-up and exit included; a hang is 30 s
 
 
 def test_partition_mid_run_times_out_naming_a_party_across_it(net, tmp_path):
@@ -202,7 +202,7 @@ def test_partition_mid_run_times_out_naming_a_party_across_it(net, tmp_path):
         line = _error_line(o)
         named = line.rsplit("[peer ", 1)[1].split("]")[0]
         assert named in side[name], (name, line)  # the culprit is across the partition
-    assert time.monotonic() - split_at < 1 + 3
+    assert time.monotonic() - split_at < 1 + 6  # the 1 s deadline plus process exit; a hang is 20 s
 
 
 def test_host_away_briefly_returns_and_the_run_completes(net, tmp_path):
@@ -233,7 +233,7 @@ def test_host_away_too_long_is_named_and_nothing_hangs_when_it_returns(net, tmp_
         assert o.returncode == 1
         line = _error_line(o)
         assert "[peer p2]" in line, line
-    assert time.monotonic() - gone_at < 1 + 3
+    assert time.monotonic() - gone_at < 1 + 6  # the 1 s deadline plus process exit; a hang is 20 s
     net.host_up("p2")  # it comes back to a finished run: it must end too, with an error
     back = net.wait({"p2": procs["p2"]}, timeout=15)["p2"]
     assert back.returncode == 1

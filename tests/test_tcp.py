@@ -79,6 +79,7 @@ async def test_stranger_is_rejected_and_the_listener_keeps_serving():
     assert set(result["p1"]) == {"p0"} and set(links) == {"p1"}
     for link in [*links.values(), *result["p1"].values()]:
         await link.aclose()
+    await _close_listeners([listener for ls in listeners for listener in ls])
 
 
 @pytest.mark.trio
@@ -105,34 +106,37 @@ async def test_dialer_with_wrong_peer_key_fails_fast_naming_the_peer():
             assert trio.current_time() - start < 3  # not retried until the deadline
     assert info.value.peer == "p1"
     assert isinstance(outcome["p1"], PeerTimeout) and outcome["p1"].peer == "p0"
-
-
-def _listening_fds() -> int:
-    return sum(1 for fd in os.listdir("/proc/self/fd") if os.path.islink(f"/proc/self/fd/{fd}"))
+    await _close_listeners([listener for ls in listeners for listener in ls])
 
 
 @pytest.mark.trio
-async def test_cancelled_mesh_setup_closes_every_listener_it_opened():
+async def test_cancelled_mesh_setup_closes_every_listener_it_opened(monkeypatch):
     # p1 listens on its roster address for a p0 that never dials; the set-up
-    # is cancelled. The socket it opened must be closed.
+    # is cancelled. Every socket it opened must be closed by then, not left
+    # to the garbage collector (so the test keeps a reference to each).
+    opened = []
+    real_listen = mpcnet.tcp._listen
+
+    async def recording_listen(me):
+        listeners = await real_listen(me)
+        opened.extend(listeners)
+        return listeners
+
+    monkeypatch.setattr(mpcnet.tcp, "_listen", recording_listen)
     keys = [generate_key("p0"), generate_key("p1")]
     p0_port, p1_port = free_ports(2)
     roster = Roster.from_entries([("p0", f"127.0.0.1:{p0_port}", keys[0].public),
-                                  ("p1", f"localhost:{p1_port}", keys[1].public)])
-    before = _listening_fds()
-    opened = 0
+                                  ("p1", f"127.0.0.1:{p1_port}", keys[1].public)])
     with trio.fail_after(10):
-        with trio.move_on_after(0.3):
-            async def watch():
-                nonlocal opened
+        async with trio.open_nursery() as nursery:
+            async def cancel_soon():
                 await trio.sleep(0.2)  # set-up is waiting for p0 by now
-                opened = _listening_fds() - before
+                assert opened and all(listener.socket.fileno() >= 0 for listener in opened)
+                nursery.cancel_scope.cancel()
 
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(watch)
-                await connect_mesh(roster, keys[1], connect_timeout=30)
-    assert opened >= 1  # it was listening
-    assert _listening_fds() == before
+            nursery.start_soon(cancel_soon)
+            await connect_mesh(roster, keys[1], connect_timeout=30)
+    assert all(listener.socket.fileno() == -1 for listener in opened)
 
 
 @pytest.mark.trio

@@ -89,14 +89,16 @@ def test_referendum_rejects_non_bits():
 
 
 def test_dp_sum_output_is_the_same_everywhere_and_near_the_sum():
-    result = mpcnet.simulate("dp-sum", [10, 20, 30, 40], params={"epsilon": 5.0, "lower": 0, "upper": 100})
+    result = mpcnet.simulate("dp-sum", [10, 20, 30, 40], params={"epsilon": 5.0, "lower": 0, "upper": 100},
+                             seed=3)  # seeded: the bound below is then a fixed verdict, not a 2e-9 lottery
     assert len(set(result.outputs)) == 1
     assert abs(result.outputs[0] - 100) < 20 * 100 / 5.0  # 20 noise scales: fails with prob ~e^-20
 
 
 def test_dp_sum_clamps_inputs():
     # With a huge epsilon the noise scale is tiny, so the output is the clamped sum.
-    result = mpcnet.simulate("dp-sum", [-500, 50, 10**6], params={"epsilon": 100.0, "lower": 0, "upper": 100})
+    result = mpcnet.simulate("dp-sum", [-500, 50, 10**6], params={"epsilon": 100.0, "lower": 0, "upper": 100},
+                             seed=4)  # seeded: noise of scale 1 exceeds 10 with p ~ 2e-5
     assert abs(result.outputs[0] - 150) <= 10
 
 
