@@ -72,7 +72,8 @@ def to_bits(values: Any, k: int, *, signed: bool = False) -> Array:
     """
     arr = np.asarray(values, dtype=object)
     if signed:
-        arr = arr % (1 << k)
+        # (a 0-d object array's % gives a plain int: wrap it back)
+        arr = np.asarray(arr % (1 << k), dtype=object)
     flat = [int(v) for v in arr.ravel()]
     if k <= 64:
         u = np.asarray(flat, dtype=np.uint64).reshape(arr.shape)

@@ -7,8 +7,9 @@ element-wise result of ``x OP y`` and nothing else.
 How: the two inputs are shared bit by bit with Shamir sharing over GF(2^8)
 among all parties (honest majority: n >= 3, threshold t = (n-1)//2); the
 comparison is a log-depth boolean circuit (:mod:`mpcnet.binary`):
-``2 + ceil(log2 k)`` rounds for ``<``, ``ceil(log2 k)`` for ``==``, plus the
-input and output rounds, whatever the number of elements.
+``1 + ceil(log2 k)`` rounds for ``<``, ``ceil(log2 k)`` for ``==``, plus the
+input and output rounds, whatever the number of elements (8 in all for a
+32-bit ``<``).
 
 Security: semi-honest; private against any t < n/2 colluding parties.
 Reveals: the comparison results (and the number of elements), to every party.
@@ -64,7 +65,11 @@ async def compare(ctx: Context, value: Any, *, bits: int, signed: bool, op: str)
     shared = await eng.input({first: None, second: None}, mine)
     x, y = shared[first], shared[second]
     if x.shape != y.shape or x.shape[-1:] != (bits,):
-        raise RemoteProtocolViolation("the two operands differ in length", peer=second)
+        # The operand holders know whose length is the odd one (not theirs);
+        # a helper cannot tell, so it names the second and gives both shapes.
+        raise RemoteProtocolViolation(f"the two operands differ in length ({first}: {x.shape[:-1] or 'one value'}, "
+                                      f"{second}: {y.shape[:-1] or 'one value'})",
+                                      peer=first if ctx.me == second else second)
     if op in ("eq", "ne"):
         result = await equal(eng, x, y)
         result = bnot(result) if op == "ne" else result

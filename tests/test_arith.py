@@ -181,6 +181,22 @@ def test_scalar_comparison_and_bad_roles():
         mpcnet.simulate("compare", [5, 2**32, None])
 
 
+def test_signed_scalar_comparison():
+    # A single signed value (not a list) used to crash in to_bits.
+    params = {"signed": True, "bits": 32}
+    assert mpcnet.simulate("compare", [-1, 0, None], params=params).outputs == (True,) * 3
+    assert mpcnet.simulate("compare", [-(2**31), 2**31 - 1, None], params={**params, "op": "ge"}).outputs == (False,) * 3
+    assert mpcnet.simulate("compare", [-7, -7, None], params={**params, "op": "eq"}).outputs == (True,) * 3
+
+
+def test_operands_of_different_lengths_name_the_other_holder():
+    with pytest.raises(mpcnet.RemoteProtocolViolation, match=r"p0: \(3,\), p1: \(2,\)") as info:
+        mpcnet.simulate("compare", [[1, 2, 3], [1, 2], None])
+    assert info.value.peer in {"p0", "p1"}
+    with pytest.raises(mpcnet.RemoteProtocolViolation, match=r"p0: one value, p1: \(2,\)"):
+        mpcnet.simulate("compare", [1, [1, 2], None])
+
+
 def test_bits_round_trip():
     vals = np.array([0, 1, 5, 2**63 - 1, 2**64 - 1], dtype=object)
     assert list(from_bits(to_bits(vals, 64))) == list(vals)
