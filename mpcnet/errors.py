@@ -38,8 +38,11 @@ class ConfigError(MPCError):
 class InputError(MPCError):
     """A party's private input is invalid (type, range or size).
 
-    Raised before any byte is sent; the message describes the constraint,
-    never the rejected value itself.
+    Raised before any byte is sent when the protocol's ``validate_input``
+    finds it; a check inside the protocol (an input that does not fit the
+    party's role, say) raises it once the session has started, and the other
+    parties then end with :class:`SessionAborted`. The message describes the
+    constraint, never the rejected value itself.
     """
 
 

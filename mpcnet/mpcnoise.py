@@ -20,7 +20,9 @@ Exactness. Each digit's probability is off by at most 2^-65 from the ideal
 at 2^64 (probability ``q^(2^64)``). So the sampled noise is within total
 variation ``eta <= 128 * 2^-65 + 2 q^(2^64)`` of the exact discrete Laplace,
 and a mechanism that is epsilon-DP with exact noise is (epsilon, (1 + e^epsilon) * eta)-DP
-with this noise. For any practical scale that is delta below 2^-55.
+with this noise: eta is below 2^-57 for any practical scale, so delta is
+below 2^-55 for epsilon < ln 3 and grows with e^epsilon (about 2^-42.6 at
+epsilon = 10, the protocols' documented figure).
 
 Cost per sample: 128 comparisons of 64-bit values with public constants
 (``ceil(log2 64) = 6`` rounds, about 16k ANDs), 128 bit conversions into Z_p;

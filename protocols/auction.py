@@ -48,8 +48,9 @@ How the winner is found (bids b_0..b_{m-1}, k bits):
   second price), so the work is linear in m while rounds still grow only
   with log2 m.
 
-Security: semi-honest; private against any t < c/2 colluding compute parties,
-together with any number of colluding bidders (three-party method: against
+Security: semi-honest; private against any t = floor((c-1)/2) colluding
+compute parties, together with any number of colluding input-only bidders
+(when every party bids, c = n: any t parties in all; three-party method: against
 any one of the three, assuming AES-256, keyed BLAKE2b and ChaCha20 are
 pseudo-random and the links' handshakes keep the pairwise keys secret). Reveals to every party: the
 winner's index and the price (first price: the winning bid; second price: the
@@ -129,11 +130,13 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
 @protocol(
     "auction",
     min_parties=3,
-    security="semi-honest; honest majority: private against any t < c/2 colluding compute parties "
-             "plus any number of colluding bidders (Shamir over GF(2^8)); with three bidder-parties, "
+    security="semi-honest; honest majority: private against any t = floor((c-1)/2) colluding compute "
+             "parties plus any number of colluding input-only bidders (Shamir over GF(2^8)); when every party "
+             "bids (compute_parties=0, c = n), against any t parties in all; with three bidder-parties, "
              "against any one of them (helper comparisons: AES-256 under pairwise keys)",
     reveals="the winner's party index and the price (first price: the winning bid; second price: the "
-            "second-highest bid), to every party; losing bids reveal nothing beyond that",
+            "second-highest bid), to every party; with bids=B also how many bids each bidder holds and the "
+            "winning bid's position in the winner's list; other losing bids reveal nothing beyond that",
     input="a bid: an unsigned integer below 2^bits (null for a compute-only party); with bids=B, "
           "a list of this bidder's bids",
     output='{"winner": party index, "price": int}, plus "bid" (position in the winner\'s list) when '

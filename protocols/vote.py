@@ -20,8 +20,9 @@ Every ballot is checked inside MPC before it counts:
   option, generated inside MPC (:mod:`mpcnet.mpcnoise`): nobody ever sees the
   exact counts or the noise.
 
-Security: semi-honest; private against any t < c/2 colluding compute parties
-plus any number of colluding voters.
+Security: semi-honest; private against any t = floor((c-1)/2) colluding
+compute parties plus any number of colluding input-only voters (when every
+party votes, c = n: any t parties in all).
 """
 
 from __future__ import annotations
@@ -45,8 +46,12 @@ from ._roles import COMPUTE_PARTIES, RESULT_ROUND, check_role, role_links, split
 log = logging.getLogger("protocols.vote")
 
 Array = np.ndarray[Any, Any]
-SECURITY = ("semi-honest; honest majority: private against any t < c/2 colluding compute parties plus any "
-            "number of colluding voters (Shamir over Z_(2^127-1))")
+SECURITY = ("semi-honest; honest majority: private against any t = floor((c-1)/2) colluding compute parties "
+            "plus any number of colluding input-only parties (Shamir over Z_(2^127-1)); when every party gives "
+            "input (compute_parties=0, c = n), against any t parties in all")
+#: The DP guarantee of the noise sampled inside MPC (mpcnet.mpcnoise): its law
+#: is within total variation 2^-57 of the exact discrete Laplace law.
+DP_DELTA = "delta = (1 + e^epsilon) * 2^-57 (below 2^-55 for epsilon < ln 3)"
 
 
 def _positive_options(v: int, n: int) -> str | None:
@@ -208,10 +213,12 @@ async def referendum(ctx: Context, value: Any, *, threshold: int, compute_partie
 @protocol(
     "dp-vote",
     min_parties=3,
-    security=SECURITY + "; the output is epsilon-DP with respect to any one ballot (noise generated inside MPC)",
+    security=SECURITY + "; the output is (epsilon, delta)-DP with respect to changing one valid ballot, "
+             + DP_DELTA + " (noise generated inside MPC)",
     reveals="noisy counts per option (discrete Laplace noise of scale 2/epsilon, never seen by anyone), and "
-            "which voters cast an invalid ballot, to every party",
-    input="an option index 0..K-1; null for a compute-only party",
+            "exactly which voters cast an invalid ballot (not noised), to every party",
+    input="an option index 0..K-1 (or an explicit ballot, a list of K integers, checked to be one-hot inside MPC); "
+          "null for a compute-only party",
     output="the list of K noisy counts (integers, possibly negative)",
     params=(
         Param("options", int, 2, "number of options K", check=_positive_options),
@@ -258,8 +265,8 @@ def _validate_dp_sum(value: Any, params: Mapping[str, Any], n: int) -> Any:
 @protocol(
     "dp-sum",
     min_parties=3,
-    security=SECURITY + "; the output is (epsilon, delta < 2^-55)-DP with respect to any one party's input "
-             "(noise generated inside MPC, unknown to every coalition of up to t compute parties)",
+    security=SECURITY + "; the output is (epsilon, delta)-DP with respect to any one party's input, "
+             + DP_DELTA + " (noise generated inside MPC, unknown to every coalition of up to t compute parties)",
     reveals="the sum of the clamped inputs plus discrete Laplace noise of scale (upper-lower)/epsilon, the same "
             "value to every party; nobody sees the exact sum or the noise",
     input="an integer (clamped to [lower, upper]); null for a compute-only party",
