@@ -173,6 +173,9 @@ class Context:
         if secret is None:
             raise LocalProtocolViolation(f"the link to {peer} offers no pair secret (pairwise keys need "
                                          "links from mpcnet's TCP mesh or memory_link_pair)", peer=peer)
+        if not isinstance(secret, bytes) or len(secret) != 32:
+            raise LocalProtocolViolation(f"the link to {peer} offers a malformed pair secret (32 bytes needed)",
+                                         peer=peer)
         # Length-prefixed fields: no two (session, pair, label) give the same input.
         data = b"".join(len(x).to_bytes(4, "big") + x
                         for x in (self._session.id, *(p.encode() for p in sorted((self.me, peer))), label.encode()))
@@ -208,16 +211,17 @@ class Context:
         session.rounds_done += 1
         round_no = session.round
         encoded = {p: wire.encode(make_envelope(DATA, session.id, round_no, v), self._limits) for p, v in outgoing.items()}
+        total = sum(wire.encoded_size(parts) for parts in encoded.values())
         debug = log.isEnabledFor(logging.DEBUG)
         if debug:
             emit(log, logging.DEBUG, "round_start", party=self.me, session=session.hex_id, round=round_no,
-                 to=len(encoded), bytes=sum(wire.encoded_size(p) for p in encoded.values()))
+                 to=len(encoded), bytes=total)
         received_before = session.bytes_received
         unfinished = set(encoded)
         # One deadline for the whole round, sending and receiving (one cancel
         # scope: it is a measurable part of a small round's cost).
         with trio.CancelScope(deadline=trio.current_time() + session.round_timeout) as scope:
-            await self._send_all(encoded, unfinished)
+            await self._send_all(encoded, unfinished, total)
             if senders:
                 await session.wait_for(round_no, senders)
         if scope.cancelled_caught and unfinished:
@@ -266,9 +270,11 @@ class Context:
         """One round in which this party only receives from ``peer``."""
         return (await self.exchange({}, expect_from=(peer,)))[peer]
 
-    async def _send_all(self, encoded: Mapping[str, list[bytes | memoryview]], unfinished: set[str]) -> None:
-        """Send each peer its message; ``unfinished`` loses each peer whose
-        send is over (the caller's deadline names those left if it fires)."""
+    async def _send_all(self, encoded: Mapping[str, list[bytes | memoryview]], unfinished: set[str],
+                        total: int) -> None:
+        """Send each peer its message (``total`` bytes in all); ``unfinished``
+        loses each peer whose send is over (the caller's deadline names those
+        left if it fires)."""
         session = self._session
         failed: list[MPCError] = []
 
@@ -283,7 +289,6 @@ class Context:
                 failed.append(exc)
             unfinished.discard(peer)
 
-        total = sum(wire.encoded_size(parts) for parts in encoded.values())
         try:
             if total <= SMALL_ROUND_BYTES:
                 # Small messages fit in socket buffers: sending them one
@@ -310,9 +315,8 @@ class Context:
             first = _first_leaf(mpc)
             session.fail(first)
             raise session.error or first from None
-        for parts in encoded.values():
-            session.messages_sent += 1
-            session.bytes_sent += wire.encoded_size(parts)
+        session.messages_sent += len(encoded)
+        session.bytes_sent += total
 
 
 def _first_leaf(group: BaseExceptionGroup[MPCError]) -> MPCError:

@@ -244,8 +244,7 @@ class Party:
         return PartyResult(self.me, output, session.stats(elapsed), tuple(session.view))
 
     def _pair_secret(self, peer: str) -> bytes | None:
-        secret = getattr(self.links.get(peer), "pair_secret", None)
-        return secret if isinstance(secret, bytes) and len(secret) == 32 else None
+        return getattr(self.links.get(peer), "pair_secret", None)  # checked by Context.pairwise_key
 
     async def _send(self, peer: str, parts: list[bytes | memoryview]) -> None:
         if peer in self._lost:

@@ -47,6 +47,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
+from . import wire
 from .errors import ChannelBroken, HandshakeError, LocalProtocolViolation, MPCError, RemoteProtocolViolation
 from .events import emit
 from .securelink import LinkLock, SecureLink
@@ -199,7 +200,7 @@ class ResumableLink:
         """Queue one message for reliable delivery; returns once it is
         written to the current connection (or buffered while reconnecting).
         Blocks while the retransmit buffer is full."""
-        size = sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
+        size = wire.encoded_size(parts)
         if size > self.max_message:
             raise LocalProtocolViolation(f"message of {size} bytes exceeds the limit of {self.max_message} bytes",
                                          peer=self.peer)

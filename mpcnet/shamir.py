@@ -311,7 +311,11 @@ class ShamirEngine:
             raise ConfigError("pseudo-random extras need exactly 3 compute parties (t = 1)")
         _check_extra_counts(masks, randoms)
         f, ctx = self.field, self.ctx
-        ctx._claim_once(f"extras_from_keys:{label}")  # the same label would give the same values
+        # One name for the claim and the keys: the same label would give the
+        # same values, and the prefix keeps these keys apart from any a
+        # protocol derives itself with ctx.pairwise_key(peer, label).
+        name = f"extras_from_keys:{label}"
+        ctx._claim_once(name)
         me = self.compute.index(ctx.me)
         x_me = self.points[me]
         total = f.zeros(masks + randoms)
@@ -319,7 +323,7 @@ class ShamirEngine:
             if other == me:
                 continue
             x_third = self.points[3 - me - other]
-            stream = KeyedRandomness(ctx.pairwise_key(self.compute[other], label))
+            stream = KeyedRandomness(ctx.pairwise_key(self.compute[other], name))
             at_me = _lagrange(f, (0, x_third), x_me)[0]  # f(x_me): f(0) = 1, f(x_third) = 0
             # Both key holders draw in this order: random values, then masks.
             rand = f.random(randoms, stream)

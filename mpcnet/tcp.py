@@ -107,27 +107,17 @@ async def connect_mesh(
             await trio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
+    def rejected(claimed: str, reason: str) -> None:
+        if claimed in accept_from:
+            # Anyone can claim a name, so say "claiming", not that it was them.
+            failures[claimed] = f"a connection claiming to be {claimed} failed its handshake: {reason}"
+
     async def handle_incoming(stream: trio.SocketStream, done: trio.CancelScope) -> None:
-        claimed: list[str] = []
-
-        def lookup(name: str) -> bytes | None:
-            claimed.append(name)
-            return roster.public_key_of(name) if name in accept_from and name not in links else None
-
-        try:
-            async with handshake_slots:
-                link = await accept_secure(
-                    stream, my_id=key.name, static_private=key.private, lookup_public_key=lookup,
-                    roster_hash=digest, max_message_size=_channel_cap(limits), handshake_timeout=handshake_timeout)
-        except MPCError as exc:
-            who = claimed[0] if claimed else "an unidentified client"
-            emit(log, logging.INFO, "handshake_rejected", party=key.name, claimed=who, reason=exc.message)
-            if claimed and claimed[0] in accept_from:
-                # Anyone can claim a name, so say "claiming", not that it was them.
-                failures[claimed[0]] = f"a connection claiming to be {claimed[0]} failed its handshake: {exc.message}"
-            await stream.aclose()
-            return
-        _add(link.peer, link, done)
+        link = await _handshake_as_acceptor(stream, key, roster, digest,
+                                            lambda name: name in accept_from and name not in links,
+                                            handshake_slots, handshake_timeout, limits, on_reject=rejected)
+        if link is not None:
+            _add(link.peer, link, done)
 
     def _add(name: str, link: SecureLink, done: trio.CancelScope) -> None:
         if name in links:  # two connections from one peer raced: keep the first
@@ -266,6 +256,33 @@ async def _handshake_as_dialer(stream: trio.SocketStream, key: SecretKey, peer: 
         roster_hash=roster_digest, max_message_size=_channel_cap(limits), handshake_timeout=handshake_timeout)
 
 
+async def _handshake_as_acceptor(stream: trio.SocketStream, key: SecretKey, roster: Roster, roster_digest: bytes,
+                                 admit: Callable[[str], bool], slots: trio.CapacityLimiter, handshake_timeout: float,
+                                 limits: wire.Limits,
+                                 on_reject: Callable[[str, str], None] | None = None) -> SecureLink | None:
+    """The listener's Noise handshake with whoever dialed: a dialer is let in
+    iff ``admit(its claimed name)``. A failed handshake (the stream is then
+    closed) is logged, passed to ``on_reject(claimed name, reason)`` when the
+    dialer got as far as naming itself, and gives None."""
+    claimed: list[str] = []
+
+    def lookup(name: str) -> bytes | None:
+        claimed.append(name)
+        return roster.public_key_of(name) if admit(name) else None
+
+    try:
+        async with slots:
+            return await accept_secure(
+                stream, my_id=key.name, static_private=key.private, lookup_public_key=lookup,
+                roster_hash=roster_digest, max_message_size=_channel_cap(limits), handshake_timeout=handshake_timeout)
+    except MPCError as exc:
+        emit(log, logging.INFO, "handshake_rejected", party=key.name,
+             claimed=claimed[0] if claimed else "an unidentified client", reason=exc.message)
+        if claimed and on_reject is not None:
+            on_reject(claimed[0], exc.message)
+        return None
+
+
 async def _dial_once(roster: Roster, key: SecretKey, peer: PartyEntry, handshake_timeout: float,
                      limits: wire.Limits) -> SecureLink:
     """One re-dial of ``peer`` (a resumable link's reconnect)."""
@@ -282,25 +299,14 @@ async def _serve_reconnects(roster: Roster, key: SecretKey, listeners: Sequence[
     digest = roster.digest()
     handshake_slots = trio.CapacityLimiter(2 * len(accept_from) + 16)
 
+    def admit(name: str) -> bool:
+        link = links.get(name)
+        return name in accept_from and link is not None and link.accepts_reconnect
+
     async def handle(stream: trio.SocketStream) -> None:
-        claimed: list[str] = []
-
-        def lookup(name: str) -> bytes | None:
-            claimed.append(name)
-            link = links.get(name)
-            ok = name in accept_from and link is not None and link.accepts_reconnect
-            return roster.public_key_of(name) if ok else None
-
-        try:
-            async with handshake_slots:
-                new = await accept_secure(
-                    stream, my_id=key.name, static_private=key.private, lookup_public_key=lookup,
-                    roster_hash=digest, max_message_size=_channel_cap(limits), handshake_timeout=handshake_timeout)
-        except MPCError as exc:
-            emit(log, logging.INFO, "handshake_rejected", party=key.name,
-                 claimed=claimed[0] if claimed else "an unidentified client", reason=exc.message)
-            return
-        if not links[new.peer].offer(new):
+        new = await _handshake_as_acceptor(stream, key, roster, digest, admit, handshake_slots, handshake_timeout,
+                                           limits)
+        if new is not None and not links[new.peer].offer(new):
             await new.abort()
 
     async with trio.open_nursery() as nursery:

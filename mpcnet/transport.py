@@ -54,7 +54,6 @@ class PeerLink(Protocol):
         """Close the link (idempotent)."""
 
 
-
 class MemoryLink:
     """One end of an in-memory link (see :func:`memory_link_pair`)."""
 
@@ -97,6 +96,8 @@ def memory_link_pair(a: str, b: str, buffer: int = 64, pair_secret: bytes | None
     ``b``'s link to ``a``. ``buffer`` bounds the messages in flight. Both
     ends share ``pair_secret`` (default: 32 fresh random bytes, what a
     handshake would give them)."""
+    if pair_secret is not None and (not isinstance(pair_secret, bytes) or len(pair_secret) != 32):
+        raise ValueError("pair_secret must be 32 bytes")
     a_to_b_send, a_to_b_recv = trio.open_memory_channel[bytes](buffer)
     b_to_a_send, b_to_a_recv = trio.open_memory_channel[bytes](buffer)
     secret = pair_secret if pair_secret is not None else secrets.token_bytes(32)

@@ -58,8 +58,6 @@ ARRAY_DTYPES: dict[int, np.dtype[Any]] = {
 _DTYPE_CODES = {dt: code for code, dt in ARRAY_DTYPES.items()}
 
 _HEADER_LEN = struct.Struct(">I")
-_ARRAY_DESC = struct.Struct(">BBQ")  # dtype code, ndim, byte length; then ndim x Q shape
-_DIM = struct.Struct(">Q")
 
 
 def _positive(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -90,7 +88,8 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-#: Array descriptor layouts by number of dimensions (header, then the shape).
+#: Array descriptor layouts by number of dimensions: dtype code, ndim, byte
+#: length, then the shape.
 _DESC_BY_NDIM = [struct.Struct(f">BBQ{ndim}Q") for ndim in range(9)]
 
 
@@ -137,7 +136,7 @@ def _prepare(value: Any, buffers: list[memoryview], depth: int, max_depth: int) 
         return value
     if kind is list or kind is tuple:
         return [_prepare(v, buffers, depth + 1, max_depth) for v in value]
-    if value is None or isinstance(value, (bool, str, bytes)):
+    if isinstance(value, (str, bytes)):  # subclasses (None and bool are in _PLAIN; bool is final)
         return value
     if isinstance(value, int):
         if -(2**63) <= value < 2**64:
@@ -181,9 +180,10 @@ def encode(value: Any, limits: Limits = DEFAULT_LIMITS) -> list[bytes | memoryvi
     return [_HEADER_LEN.pack(len(header)) + header, *buffers]
 
 
-def encoded_size(parts: Sequence[bytes | memoryview]) -> int:
-    """Total byte length of an encoded message."""
-    return sum(memoryview(p).nbytes for p in parts)
+def encoded_size(parts: Sequence[bytes | bytearray | memoryview]) -> int:
+    """Total byte length of an encoded message (its parts are bytes or
+    flat byte memoryviews; called once per message on the send path)."""
+    return sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
 
 
 class _ArrayRefs:
@@ -212,13 +212,15 @@ class _ArrayRefs:
 
     def _array(self, data: bytes) -> np.ndarray[Any, Any]:
         self.count += 1
-        if self.count > self.limits.max_arrays or len(data) < _ARRAY_DESC.size:
+        if self.count > self.limits.max_arrays or len(data) < 2:
             raise WireError("too many or malformed arrays")
-        dtype_code, ndim, nbytes = _ARRAY_DESC.unpack_from(data)
-        dtype = ARRAY_DTYPES.get(dtype_code)
-        if dtype is None or ndim > 8 or len(data) != _ARRAY_DESC.size + ndim * _DIM.size:
+        ndim = data[1]  # the descriptor's second byte (">BBQ" + ndim x "Q")
+        if ndim > 8 or len(data) != _DESC_BY_NDIM[ndim].size:
             raise WireError("malformed array descriptor")
-        shape = _DESC_BY_NDIM[ndim].unpack(data)[3:]
+        dtype_code, _, nbytes, *shape = _DESC_BY_NDIM[ndim].unpack(data)
+        dtype = ARRAY_DTYPES.get(dtype_code)
+        if dtype is None:
+            raise WireError("malformed array descriptor")
         count = 1
         for d in shape:
             count *= d
@@ -243,6 +245,8 @@ def _check_types(value: Any, depth: int, limits: Limits) -> None:
         raise WireError("message is nested too deeply")
     kind = type(value)
     if kind is list:
+        if value and depth >= limits.max_depth:  # its items sit one level deeper, as encode counts them
+            raise WireError("message is nested too deeply")
         for v in value:
             if type(v) in _SCALARS:  # the common case, without a call
                 continue
@@ -284,7 +288,7 @@ def decode(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS
             max_bin_len=limits.max_bytes,
             max_array_len=limits.max_items,
             max_map_len=limits.max_items,
-            max_ext_len=_ARRAY_DESC.size + 8 * _DIM.size + limits.max_bigint_bytes,
+            max_ext_len=_DESC_BY_NDIM[8].size + limits.max_bigint_bytes,
         )
     except WireError:
         raise

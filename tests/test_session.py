@@ -410,9 +410,10 @@ async def test_pairwise_keys_differ_per_session_on_one_mesh_and_need_a_pair_secr
             for sid in sids:
                 results[(name, sid)] = (await p.run("test-pairwise-keys", None, session_id=sid)).output
 
-    async with trio.open_nursery() as nursery:
-        for name in names:
-            nursery.start_soon(party, name)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(party, name)
     assert results[("p0", sids[0])]["p1/"] == results[("p1", sids[0])]["p0/"]
     assert results[("p0", sids[0])]["p1/"] != results[("p0", sids[1])]["p1/"]
 
@@ -434,3 +435,10 @@ async def test_pairwise_keys_differ_per_session_on_one_mesh_and_need_a_pair_secr
     with pytest.raises(LocalProtocolViolation, match="offers no pair secret"):
         async with Party("p0", names, {"p1": Bare(mesh["p0"]["p1"])}) as p:  # (the protocol has no rounds)
             await p.run("test-pairwise-keys", None, session_id=sids[0], round_timeout=2)
+    short = Bare(mesh["p0"]["p1"])
+    short.pair_secret = b"too short"  # a custom link's malformed secret is refused, not used
+    with pytest.raises(LocalProtocolViolation, match="malformed pair secret"):
+        async with Party("p0", names, {"p1": short}) as p:
+            await p.run("test-pairwise-keys", None, session_id=sids[1], round_timeout=2)
+    with pytest.raises(ValueError, match="32 bytes"):
+        mpcnet.transport.memory_link_pair("a", "b", pair_secret=b"x")

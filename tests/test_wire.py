@@ -95,6 +95,14 @@ def test_limits_on_containers_strings_and_nesting():
     with pytest.raises(WireError):
         wire.decode(_raw([[[[[[1]]]]]]), limits)
     assert wire.decode(_raw(list(range(10))), limits) == list(range(10))
+    # The decoder draws the depth line where the encoder does, scalars in
+    # lists included: depth 4 passes both, depth 5 neither.
+    assert wire.decode(_raw([[[[1]]]]), limits) == [[[[1]]]] == wire.decode(b"".join(wire.encode([[[[1]]]], limits)), limits)
+    for deep in ([[[[[1]]]]], {"a": [[[[1]]]]}):
+        with pytest.raises(WireError):
+            wire.encode(deep, limits)
+        with pytest.raises(WireError):
+            wire.decode(_raw(deep), limits)
 
 
 def test_message_and_header_size_limits():
