@@ -27,7 +27,7 @@ import bench_compare as bc
 from bench_secure_sum import machine_info
 from mpyc_compare import auction_bids
 
-PARTIES = 3
+PARTIES = bc.MPYC_AUCTION_PARTIES  # MPyC's own auction layout, as in bench_compare
 
 
 def main() -> int:

@@ -68,7 +68,7 @@ def swap_bits(key: bytes, pairs: Array) -> Array:
     indices, unique within the run): uint8 0/1."""
     blocks = np.zeros(len(pairs), dtype=_BLOCK)
     blocks["domain"], blocks["pair"] = _SWAP, pairs
-    return (_prf(key, blocks) & np.uint64(1)).astype(np.uint8) if len(pairs) else np.zeros(0, dtype=np.uint8)
+    return (_prf(key, blocks) & np.uint64(1)).astype(np.uint8)
 
 
 def key_check(check_key: bytes) -> bytes:
@@ -85,12 +85,12 @@ def tags(key: bytes, pairs: Array, slot: list[int], greater: Array, k: int, rand
     0-encoding). Returns uint64 ``(len(pairs), levels)``, each row sorted."""
     count, n_lv = len(pairs), levels(k)
     blocks = np.zeros((count, n_lv), dtype=_BLOCK)
-    if n_lv <= 63:  # slot values fit in 64 bits
+    if n_lv <= 64:  # slot values (below 2^(k+1)) fit in 64 bits
         v = np.asarray(slot, dtype=np.uint64).reshape(count, 1)
         shifted = v >> np.arange(n_lv, dtype=np.uint64)[None, :]
         bit = (shifted & np.uint64(1)).astype(bool)
         blocks["lo"] = shifted | np.uint64(1)
-    else:  # 64-bit values: 65-bit slots, through Python ints
+    else:  # 64-bit bids: 65-bit slots, through Python ints
         u = [[(s >> lv) | 1 for lv in range(n_lv)] for s in slot]
         blocks["lo"] = np.array([[w & (2**64 - 1) for w in row] for row in u], dtype=np.uint64).reshape(count, n_lv)
         blocks["hi"] = np.array([[w >> 64 for w in row] for row in u], dtype=np.uint8).reshape(count, n_lv)
@@ -99,7 +99,7 @@ def tags(key: bytes, pairs: Array, slot: list[int], greater: Array, k: int, rand
     blocks["domain"] = _TAG
     blocks["pair"] = np.asarray(pairs, dtype=np.uint32)[:, None]
     real = bit == np.asarray(greater, dtype=bool)[:, None]  # G: levels with a 1; S: levels with a 0
-    tag = _prf(key, blocks).reshape(count, n_lv) if count else np.zeros((0, n_lv), dtype=np.uint64)
+    tag = _prf(key, blocks).reshape(count, n_lv)
     dummy = np.frombuffer(random.bytes(8 * count * n_lv), dtype="<u8").reshape(count, n_lv)
     out = np.where(real, tag, dummy)
     out.sort(axis=1)  # hides which tag belongs to which level

@@ -106,6 +106,23 @@ def _roles(n: int, compute_parties: int) -> tuple[int, list[int]]:
     return split_roles(n, compute_parties, "an auction", min_inputs=2, inputs_name="bidders")
 
 
+def _digits(k: int) -> int:
+    """Bytes of a k-bit bid."""
+    return (k + 7) // 8
+
+
+def _extras(m: int, k: int, second: bool) -> tuple[int, int]:
+    """(zero masks, random elements) the result round of an all-pairs or
+    three-party auction of m k-bit bids uses: second price opens m winner
+    bits and k price bits wide; first price opens ELIMINATION_WORDS words and
+    the bid's bytes per bid, each with m - 1 random elements
+    (:func:`_elimination_values`)."""
+    if second:
+        return m + k, 0
+    per_bid = ELIMINATION_WORDS + _digits(k)
+    return m * per_bid, m * (m - 1) * per_bid
+
+
 def _bid_counts(m: int, bids: int) -> list[int]:
     """How many bids each of the m bidders holds (in bidder order)."""
     total = bids or m
@@ -118,6 +135,12 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
         raise ConfigError(f"bids={total} is fewer than the {m} bidders (every bidder holds at least one bid)")
     if total > MAX_BIDS:
         raise ConfigError(f"bids must be at most {MAX_BIDS}")
+    if params["method"] == "three-party":
+        if not _three_party_fits(n, params["compute_parties"]):
+            raise ConfigError("method=three-party needs exactly 3 parties, all of them bidders (compute_parties=0)")
+        if (total or m) > ALL_PAIRS_MAX:
+            raise ConfigError(f"method=three-party compares all pairs: at most {ALL_PAIRS_MAX} bids "
+                              "(use method=tournament)")
     if value is None:
         return None
     if not total:
@@ -149,7 +172,8 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
         Param("bids", int, 0, "total number of bids when bidders hold several (0: one bid per bidder); "
               "the first bids mod m bidders hold one more", check=lambda v, n: None if v >= 0 else "must be >= 0"),
         Param("method", str, "auto", f"three-party (3 bidder-parties: a helper compares each pair, fewest "
-              f"rounds), all-pairs (Shamir comparisons of every pair), tournament (least work), or auto "
+              f"rounds; needs links with pair secrets, as mpcnet's TCP and memory links have), all-pairs "
+              f"(Shamir comparisons of every pair), tournament (least work), or auto "
               f"(three-party when it applies, else all-pairs, up to {ALL_PAIRS_MAX} bids)",
               choices=("auto", "three-party", "all-pairs", "tournament")),
     ),
@@ -172,12 +196,7 @@ async def auction(ctx: Context, value: Any, *, bits: int, kind: str, compute_par
     all_pairs = method == "all-pairs" or (method == "auto" and len(owner) <= ALL_PAIRS_MAX)
     second = kind == "second-price"
     three = method == "three-party" or (method == "auto" and all_pairs and _three_party_fits(ctx.n, compute_parties))
-    if three:
-        if not _three_party_fits(ctx.n, compute_parties):
-            raise ConfigError("method=three-party needs exactly 3 parties, all of them bidders (compute_parties=0)")
-        if len(owner) > ALL_PAIRS_MAX:
-            raise ConfigError(f"method=three-party compares all pairs: at most {ALL_PAIRS_MAX} bids "
-                              "(use method=tournament)")
+    if three:  # (its layout and bid count were checked in _validate)
         j, price = await _three_party(ctx, value, bits, counts, second)
     elif all_pairs and not second:
         j, price = await _first_price_by_elimination(ctx, value, bits, c, bidders, counts)
@@ -229,22 +248,19 @@ async def _first_price_by_elimination(ctx: Context, value: Any, k: int, c: int, 
     mine = None if value is None else to_onehot(value, k)
     shared = await eng.input(_shapes(bidders, counts, width, several), mine)
     m = sum(counts)
-    per_bid = ELIMINATION_WORDS + (k + 7) // 8
     opened_values: Array | None = None
     if eng.is_compute:
         all_bids = np.concatenate([shared[b].reshape(-1, width) for b in bidders])  # (m, width)
         iu, ju = _pairs(m)  # pairs i < j
         # j_gt_i[p] = [b_j > b_i] for the pair p = (i, j).
-        j_gt_i = await greater_than_onehot(eng, all_bids[ju], all_bids[iu], k, masks=m * per_bid,
-                                           randoms=m * (m - 1) * per_bid)
+        masks, randoms = _extras(m, k, second=False)
+        j_gt_i = await greater_than_onehot(eng, all_bids[ju], all_bids[iu], k, masks=masks, randoms=randoms)
         beats = _beats(j_gt_i, m)
         # The bid as bytes: bit b of byte q is the field element x^(b - 8q), so
         # XORing a byte's shared bits, each scaled by its power, gives the byte.
-        bits_sh = bits_from_onehot(all_bids, k)  # (m, k)
-        powers = [1 << (b % 8) for b in range(k)]
-        price_bytes = np.stack([f.sum(np.stack([f.scale(powers[b], bits_sh[:, b])
-                                                for b in range(8 * q, min(k, 8 * q + 8))], axis=-1), axis=-1)
-                                for q in range((k + 7) // 8)], axis=-1)  # (m, digits)
+        powers = (1 << (np.arange(k) % 8)).astype(np.uint8)
+        scaled = f.mul(bits_from_onehot(all_bids, k), powers)  # (m, k)
+        price_bytes = np.bitwise_xor.reduceat(scaled, np.arange(0, k, 8), axis=1)  # (m, digits): XOR is +
         opened_values = _elimination_values(eng, beats, price_bytes)
     if c < ctx.n:  # bidders who do not compute wait at an agreed round number
         ctx.skip_to_round(RESULT_ROUND)
@@ -291,7 +307,7 @@ async def _open_winner(eng: ShamirEngine, values: Array | None, m: int, k: int) 
     opened = await eng.open_wide(values)
     assert opened is not None
     table = np.asarray(opened)
-    winners: Any = np.flatnonzero(~table[:, :words].any(axis=1)) if table.shape == (m, words + (k + 7) // 8) else []
+    winners: Any = np.flatnonzero(~table[:, :words].any(axis=1)) if table.shape == (m, words + _digits(k)) else []
     if len(winners) != 1:
         raise RemoteProtocolViolation("the opened scores do not name exactly one winner (a compute party "
                                       "deviated, or a losing bid's random words were all 0: probability 2^-32)")
@@ -339,10 +355,7 @@ async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], seco
     own = oi == oj
     lo, hi = np.minimum(oi, oj), np.maximum(oi, oj)
     helper = 3 - lo - hi  # the party outside a cross pair (meaningless for own pairs)
-    words, digits = ELIMINATION_WORDS, (k + 7) // 8
-    per_bid = words + digits
-    n_masks = m + k if second else m * per_bid
-    n_randoms = 0 if second else m * (m - 1) * per_bid
+    digits = _digits(k)
 
     own_pairs = [np.flatnonzero(own & (oi == p)) for p in range(3)]
     b_pairs = [np.flatnonzero(~own & (lo == p)) for p in range(3)]  # cross pairs whose b party p deals
@@ -358,7 +371,8 @@ async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], seco
     if second:
         parts = [to_bits(mine, k).ravel()]
     else:
-        parts = [np.array([[(v >> (8 * q)) & 0xFF for q in range(digits)] for v in mine], dtype=np.uint8).ravel()]
+        # little-endian bytes of each bid, the low `digits` of its 8
+        parts = [np.asarray(mine, dtype="<u8").view(np.uint8).reshape(-1, 8)[:, :digits].ravel()]
     parts.append(own_bits)
     outgoing: dict[str, list[Any]] = {}
     tags_to: dict[int, Array] = {}
@@ -388,7 +402,7 @@ async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], seco
         if p != me:
             outgoing[ctx.parties[p]] += [f.to_wire(shares[p]), tags_to[p]]
     # The masks and random elements cost no bytes: from the pairwise keys.
-    eng.extras_from_keys(n_masks, n_randoms, "auction/extras")
+    eng.extras_from_keys(*_extras(m, k, second), "auction/extras")
     got = await ctx.exchange(outgoing)
 
     # Round 1, received: check each message, keep the shares.
@@ -489,7 +503,7 @@ async def _second_price_all_pairs(eng: ShamirEngine, bids: Array, k: int) -> Arr
     # j_gt_i[p] = [b_j > b_i] for pair p = (i, j). Ties go to the lower index:
     # j beats i iff b_j > b_i; i beats j iff not (b_j > b_i). The masks for
     # the final opening (m winner bits, k price bits) ride on this round.
-    j_gt_i = await greater_than_onehot(eng, bids[ju], bids[iu], k, masks=m + k)
+    j_gt_i = await greater_than_onehot(eng, bids[ju], bids[iu], k, masks=_extras(m, k, second=True)[0])
     return await _second_price_values(eng, _beats(j_gt_i, m), bits_from_onehot(bids, k))
 
 

@@ -32,8 +32,8 @@ bid_lists = st.integers(1, 16).flatmap(
 @given(case=bid_lists)
 @settings(max_examples=25, deadline=None)
 def test_all_pairs_auction_matches_plaintext(kind, case):
-    bits, bids = case
-    result = mpcnet.simulate("auction", bids, params={"bits": bits, "kind": kind})
+    bits, bids = case  # (with 3 bids, auto would pick three-party: name the method)
+    result = mpcnet.simulate("auction", bids, params={"bits": bits, "kind": kind, "method": "all-pairs"})
     assert all(out == plaintext(bids, kind) for out in result.outputs)
 
 
@@ -256,6 +256,23 @@ def test_several_bids_per_bidder_match_plaintext(kind, data):
     owner = next(i for i, lst in enumerate(per_party) if expect["winner"] < sum(map(len, per_party[: i + 1])))
     position = expect["winner"] - sum(map(len, per_party[:owner]))
     result = mpcnet.simulate("auction", per_party, params={"bids": total, "kind": kind, "bits": bits})
+    assert all(out == {"winner": owner, "price": expect["price"], "bid": position} for out in result.outputs)
+
+
+@pytest.mark.parametrize("kind", ["first-price", "second-price"])
+@given(data=st.data())
+@settings(max_examples=20)
+def test_three_party_auction_matches_plaintext(kind, data):
+    # Three bidder-parties, one or several bids each, any bit length up to 64.
+    bits = data.draw(st.sampled_from([1, 2, 7, 8, 31, 32, 63, 64]))
+    values = st.one_of(st.integers(0, 2**bits - 1), st.sampled_from([0, 2**bits - 1]))
+    flat = data.draw(st.lists(values, min_size=3, max_size=12))
+    per_party = split_bids(flat, 3)
+    expect = plaintext(flat, kind)
+    owner = next(i for i in range(3) if expect["winner"] < sum(map(len, per_party[: i + 1])))
+    position = expect["winner"] - sum(map(len, per_party[:owner]))
+    result = mpcnet.simulate("auction", per_party,
+                             params={"bids": len(flat), "kind": kind, "bits": bits, "method": "three-party"})
     assert all(out == {"winner": owner, "price": expect["price"], "bid": position} for out in result.outputs)
 
 
