@@ -477,9 +477,10 @@ async def test_tampered_frames_end_the_link_with_a_typed_error(kind):
 # --------------------------------------------------------------------------- an authenticated but hostile peer
 
 
-async def _evil_p0(world, action, round_timeout=5.0):
+async def _evil_p0(world, action, round_timeout=5.0, **party_kw):
     """p0 holds its real key but speaks raw frames; p1 and p2 are honest and
-    run a secure sum. Returns ({p1, p2: output or error}, seconds)."""
+    run a secure sum (``party_kw`` go to their Party). Returns ({p1, p2:
+    output or error}, seconds)."""
     meshes: list = [None] * 3
     async with trio.open_nursery() as nursery:
         async def build(i):
@@ -493,7 +494,7 @@ async def _evil_p0(world, action, round_timeout=5.0):
     async def honest(i):
         name = NAMES[i]
         try:
-            async with Party(name, NAMES, meshes[i]) as party:
+            async with Party(name, NAMES, meshes[i], **party_kw) as party:
                 out[name] = (await party.run("secure-sum", VALUES[i], session_id=sid,
                                              round_timeout=round_timeout)).output
         except MPCError as exc:
@@ -576,6 +577,63 @@ async def test_flooding_future_rounds_is_cut_off_not_buffered():
     assert isinstance(out["p2"], RemoteProtocolViolation) and out["p2"].peer == "p0", out
     assert "queued ahead" in out["p2"].message
     assert len(sent) < 10_000 - 3  # the flood was refused, not absorbed
+    await world.close()
+
+
+def _empty_lists(count: int) -> list:
+    """``count`` empty lists (one byte each on the wire, ~64 bytes each
+    decoded), in lists within the container limit."""
+    return [[[] for _ in range(min(50_000, count - i))] for i in range(0, count, 50_000)]
+
+
+@pytest.mark.trio
+async def test_held_messages_are_budgeted_at_their_decoded_size():
+    # Regression: the budget counted wire bytes, so headers of empty lists
+    # (~64x larger once decoded) could hold many times the promised memory.
+    world = await World.make()
+    budget = 16 * 2**20
+    body = _empty_lists(100_000)  # 100 kB on the wire, ~13 MiB once decoded
+
+    async def flood(link, sid):
+        try:
+            for r in range(3, 11):  # 8 messages, 0.8 MB on the wire: far below the budget in bytes
+                await link.send_message(wire.encode(make_envelope(DATA, sid, r, body)))
+        except ChannelBroken:
+            pass
+
+    tracemalloc.start()
+    try:
+        with trio.fail_after(30):
+            out, took = await _evil_p0(world, flood, max_buffered_per_peer=budget)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(out["p2"], RemoteProtocolViolation) and out["p2"].peer == "p0", out
+    assert "waiting at this party" in out["p2"].message
+    assert took < 4.5  # cut off, not timed out (the round deadline is 5 s)
+    assert peak < 3 * budget  # both p1 and p2 are attacked; 8 messages held would be ~100 MiB each
+    await world.close()
+
+
+@pytest.mark.trio
+async def test_a_message_being_reassembled_counts_against_the_budget():
+    # Regression: a message still arriving was not counted at all, so a peer
+    # could hold the budget in waiting messages plus 256 MiB in reassembly.
+    world = await World.make()
+    budget = 4 * 2**20
+
+    async def hold_then_announce(link, sid):
+        for r in (3, 4, 5):  # 3 MiB waiting for later rounds: within the budget
+            await link.send_message(wire.encode(make_envelope(DATA, sid, r, np.zeros(2**17, dtype=np.uint64))))
+        # Then the start of a 2 MiB message that never ends.
+        frame = link._conn._seal(bytes([2]) + (2 * 2**20).to_bytes(8, "big") + b"x" * 100)  # MESSAGE_START
+        await link._stream.send_all(frame)
+
+    with trio.fail_after(30):
+        out, took = await _evil_p0(world, hold_then_announce, max_buffered_per_peer=budget)
+    assert isinstance(out["p2"], RemoteProtocolViolation) and out["p2"].peer == "p0", out
+    assert "announced a 2097152-byte message" in out["p2"].message
+    assert took < 4.5  # refused at the first frame, not timed out (the round deadline is 5 s)
     await world.close()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import msgpack
 import numpy as np
 import pytest
@@ -167,3 +169,40 @@ def test_decoded_arrays_are_read_only():
     out = wire.decode(bytearray(b"".join(wire.encode(np.arange(3, dtype=np.uint64)))))
     with pytest.raises(ValueError):
         out[0] = 5
+
+
+def _empty_lists_header(count: int) -> bytes:
+    """A message whose header is ``count`` one-byte empty lists, in lists of
+    at most 100,000 (the container limit): the costliest header per byte."""
+    chunks = [[[] for _ in range(min(100_000, count - i))] for i in range(0, count, 100_000)]
+    return _raw(chunks)
+
+
+def test_a_million_empty_lists_are_refused_before_they_are_built():
+    # 1 MiB of header that would decode to ~65 MiB of Python lists.
+    data = _empty_lists_header(1_000_000)
+    assert len(data) < 1_100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(WireError, match="more than 262144 objects"):
+            wire.decode(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < wire.DEFAULT_LIMITS.max_objects * wire.OBJECT_COST  # 16 MiB
+
+
+def test_decoded_cost_bounds_the_memory_a_message_holds():
+    for value in ([[] for _ in range(50_000)], [{} for _ in range(50_000)], [{"k": []} for _ in range(30_000)],
+                  [-20] * 80_000, ["ab"] * 80_000, {f"key{i}": i for i in range(40_000)}, [b"xy"] * 80_000):
+        data = _raw(value)
+        tracemalloc.start()
+        try:
+            decoded, cost = wire.decode_with_cost(data)
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert decoded == value
+        assert held <= cost - len(data) < 200 * len(data)  # the bound holds, and is not absurdly loose
+    parts = wire.encode({"a": np.zeros(1000, dtype=np.uint64), "b": 5})
+    assert wire.decode_with_cost(b"".join(parts))[1] <= wire.encoded_size(parts) + 2048  # arrays cost their bytes
