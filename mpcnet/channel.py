@@ -294,11 +294,11 @@ class ChannelConnection:
             size = int.from_bytes(self._inbox[self._pos : self._pos + 2], "big")
             if self._state is _State.AWAIT_MSG2 and size == 0:
                 # The responder's explicit rejection (REJECT_FRAME). It is not
-                # authenticated: an on-path attacker could forge it, which
-                # gains nothing a TCP reset would not; it lets the dialer stop
-                # at once instead of retrying a key that will never work.
-                raise HandshakeError("the peer rejected our handshake: it does not accept our key, or we hold the "
-                                     "wrong key for it", peer=self.peer, authentication_failed=True)
+                # authenticated (anyone on the path can forge it), so it is
+                # a hint, not proof: the dialer retries, and only a peer that
+                # keeps rejecting it is reported as a key mismatch.
+                raise HandshakeError("the peer rejected our handshake: it does not accept our key or roster, or "
+                                     "refused a duplicate connection", peer=self.peer, rejected=True)
             if self._state in (_State.AWAIT_MSG1, _State.AWAIT_MSG2):
                 # Handshake payloads must be empty, so the size is fixed.
                 if size != HANDSHAKE_MESSAGE_LEN:

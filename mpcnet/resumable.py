@@ -402,9 +402,14 @@ class ResumableLink:
                 try:
                     return await self._redial()
                 except HandshakeError as exc:
-                    if exc.authentication_failed:
-                        raise ChannelBroken(f"reconnect failed authentication: {exc.message}", peer=self.peer) from None
-                    last, refused = f"handshake failed: {exc.message}", True
+                    # Nothing in a re-dial's handshake proves the peer gone:
+                    # its key was authenticated on this link's first
+                    # connection, and a REJECT or a spoiled message 2 is
+                    # anyone's to send on the path. A rejected or dropped
+                    # handshake counts as a refusal (the peer's side of the
+                    # link may have given up); a failed check is retried to
+                    # the deadline, like a reset.
+                    last, refused = f"handshake failed: {exc.message}", not exc.authentication_failed
                 except ConnectionRefusedError:
                     last, refused = "connection refused", True
                 except OSError as exc:

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mpcnet
+from mpcnet.channel import REJECT_FRAME
 from mpcnet.errors import ChannelBroken, RemoteProtocolViolation
 from mpcnet.identity import Roster, generate_key
 from mpcnet.party import Party
@@ -238,6 +239,39 @@ def test_peer_that_never_comes_back_is_lost_after_the_reconnect_timeout():
 
 async def _refuse():
     raise ConnectionRefusedError
+
+
+def test_a_forged_reject_on_a_redial_is_no_worse_than_a_reset():
+    # Regression: a REJECT answering a re-dial ended the link for good,
+    # although anyone on the path can forge one (it is not authenticated).
+    async def main():
+        with trio.fail_after(30):  # virtual seconds: the autojump clock
+            await body()
+
+    async def body():
+        async with trio.open_nursery() as nursery:
+            ra, rb = await _pair(nursery, [])
+            honest = ra._redial
+            forged = []
+
+            async def forged_then_honest():
+                if len(forged) < 2:
+                    forged.append(True)
+                    left, right = trio.testing.memory_stream_pair()
+                    await right.send_all(REJECT_FRAME)  # the forger answers before the real peer could
+                    return await connect_secure(left, my_id="a", peer_id="b", static_private=KEYS["a"].private,
+                                                peer_public=KEYS["b"].public, roster_hash=DIGEST,
+                                                max_message_size=2**24, handshake_timeout=5)
+                return await honest()
+
+            ra._redial = forged_then_honest
+            await ra._link.abort()  # a reset
+            await ra.send_message([b"after the reset"])
+            assert bytes(await rb.receive_message()) == b"after the reset"
+            assert len(forged) == 2 and ra.connections == 2
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
 def test_refused_redials_give_up_after_the_grace_period():
