@@ -7,10 +7,19 @@ must be up within ``connect_timeout`` seconds or the party gives up with a
 :class:`~mpcnet.errors.PeerTimeout` naming the peers still missing (and the
 last handshake failure seen from each, if any).
 
-An authentication failure on a dial (the peer's key is not the roster's) is
-fatal at once: retrying cannot fix a wrong key. An incoming connection that
-fails its handshake (a stranger, a wrong key, garbage, a stall) is logged and
-dropped; the listener keeps serving the parties it expects.
+A dial the peer rejects (REJECT) or answers with a message 2 that fails its
+check is retried: neither is authenticated proof of a wrong key (anyone on the
+path can send either). A peer that rejects every dial for :data:`REJECT_GRACE`
+seconds ends set-up with a :class:`~mpcnet.errors.HandshakeError` saying the
+keys do not match. An incoming connection that fails its handshake (a
+stranger, a wrong key, garbage, a stall) is logged and dropped; the listener
+keeps serving the parties it expects, holds a bounded number of connections
+that have not authenticated yet (:class:`PendingHandshakes`) and, when one
+claiming to be a party that dials it fails, dials that party back to see
+whether its key is the one that does not match. A party whose own key file is
+not the roster's key for it keeps dialing and answering for
+:data:`MISMATCH_LINGER` seconds before it fails, so its peers see the mismatch
+too.
 
 :func:`open_mesh` wraps every link in a :class:`~mpcnet.resumable.ResumableLink`
 (unless ``reconnect_timeout=None``) and keeps the listener open for the life of
@@ -53,7 +62,7 @@ REJECT_GRACE = 1.0
 #: Seconds a party whose key file does not match its roster entry keeps
 #: dialing and answering (with the key it holds) before it gives up, so that
 #: its peers see their handshakes fail and report the mismatch too.
-MISMATCH_LINGER = 2.0
+MISMATCH_LINGER = 1.5
 #: Unauthenticated connections a listener holds at once, besides two per
 #: party that dials it (see :class:`PendingHandshakes`).
 MAX_PENDING_HANDSHAKES = 64

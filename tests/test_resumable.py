@@ -241,6 +241,36 @@ async def _refuse():
     raise ConnectionRefusedError
 
 
+def test_admission_check_runs_before_reassembly_on_every_connection():
+    # The party's memory budget refuses a message from its first frame; the
+    # check must survive a reconnect, and a refusal ends the link for good
+    # (it is not a break to repair).
+    async def main():
+        with trio.fail_after(30):  # virtual seconds: the autojump clock
+            async with trio.open_nursery() as nursery:
+                ra, rb = await _pair(nursery, [])
+                announced = []
+
+                def admit(size):
+                    announced.append(size)
+                    if size > 1000:
+                        raise RemoteProtocolViolation("too big for the budget", peer="a")
+
+                rb.set_admission(admit)
+                await ra._link.abort()  # a reset: the next connection must check too
+                await ra.send_message([b"small"])
+                assert bytes(await rb.receive_message()) == b"small"
+                await ra.send_message([b"x" * 5000])
+                with pytest.raises(RemoteProtocolViolation, match="too big"):
+                    await rb.receive_message()
+                assert rb.connections == 2 and announced[-1] == 5000 + 16  # the resumable header counts too
+                with pytest.raises(RemoteProtocolViolation):
+                    await rb.receive_message()
+                nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
 def test_a_forged_reject_on_a_redial_is_no_worse_than_a_reset():
     # Regression: a REJECT answering a re-dial ended the link for good,
     # although anyone on the path can forge one (it is not authenticated).
