@@ -125,7 +125,14 @@ async def connect_mesh(
     returns ``{peer: link}``.
 
     ``listeners`` may be passed already bound (tests and :func:`loopback_meshes`
-    bind port 0 first); otherwise this party listens on its roster address.
+    bind port 0 first); otherwise this party listens on its roster address
+    (during set-up even if nobody dials it, to answer probes, when it can).
+
+    Raises :class:`~mpcnet.errors.ConfigError` if the key file's public key
+    is not the roster's key for this party (after :data:`MISMATCH_LINGER`
+    seconds), :class:`~mpcnet.errors.HandshakeError` if a peer rejects our
+    handshakes for :data:`REJECT_GRACE` seconds, and
+    :class:`~mpcnet.errors.PeerTimeout` for peers missing at the deadline.
     """
     me = roster[key.name]
     if me.public_key != key.public:
