@@ -155,7 +155,7 @@ async def connect_mesh(
 
 def _mismatch(peer: str, seconds: float) -> str:
     """What persistent rejection by ``peer`` most likely means."""
-    return (f"the keys do not match: {peer} rejected every handshake for {seconds:.1f}s (most likely {peer}'s key file "
+    return (f"the keys do not match: {peer} has refused our handshakes for {seconds:.1f}s (most likely {peer}'s key file "
             f"is not the one the roster lists for it, or {peer}'s roster has a different key for us; any other "
             "difference between the two rosters has the same effect)")
 

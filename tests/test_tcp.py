@@ -15,7 +15,7 @@ import mpcnet
 from mpcnet.errors import HandshakeError
 from mpcnet.identity import Roster, generate_key
 from mpcnet.securelink import connect_secure
-from mpcnet.tcp import _close_listeners, connect_mesh
+from mpcnet.tcp import PendingHandshakes, _close_listeners, connect_mesh
 
 from helpers import env_with, free_ports, install_plugin, make_deployment, mpcnet_cmd
 
@@ -80,6 +80,32 @@ async def test_stranger_is_rejected_and_the_listener_keeps_serving():
     for link in [*links.values(), *result["p1"].values()]:
         await link.aclose()
     await _close_listeners([listener for ls in listeners for listener in ls])
+
+
+@pytest.mark.trio
+async def test_pending_handshakes_drop_the_oldest_for_a_newcomer_and_never_park_one(autojump_clock):
+    pending = PendingHandshakes(3)
+    outcome: dict[int, str] = {}
+
+    async def connection(i: int, seconds: float) -> None:
+        with pending.hold() as place:
+            await trio.sleep(seconds)  # an idle stranger, or a handshake in progress
+            outcome[i] = "finished"
+        if place.cancelled_caught:
+            outcome[i] = "dropped"
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            for i in range(5):  # five idle connections for three places
+                nursery.start_soon(connection, i, 10)
+                await trio.sleep(0.1)
+            assert len(pending) == 3 and outcome == {0: "dropped", 1: "dropped"}  # at once, not at a deadline
+            start = trio.current_time()
+            nursery.start_soon(connection, 5, 0.01)  # an honest dial gets a place at once and finishes
+            await trio.sleep(0.1)
+            assert outcome[5] == "finished" and trio.current_time() - start < 1
+    assert pending.evicted == 3 and len(pending) == 0
+    assert outcome == {0: "dropped", 1: "dropped", 2: "dropped", 3: "finished", 4: "finished", 5: "finished"}
 
 
 @pytest.mark.trio
