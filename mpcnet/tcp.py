@@ -195,17 +195,27 @@ async def _connect_mesh(roster: Roster, key: SecretKey, *, connect_timeout: floa
             done.cancel()
         return since
 
+    async def attempt(peer: PartyEntry, rejected_since: float | None) -> SecureLink:
+        """One dial of ``peer``. After it has rejected us, an attempt it does
+        not answer within the grace counts as not answering (trio.TooSlowError):
+        a party that gave up on the same mismatch may leave its port open."""
+        if rejected_since is None:
+            return await _dial_once(roster, key, peer, handshake_timeout, limits)
+        with trio.fail_after(min(reject_grace, handshake_timeout)):
+            return await _dial_once(roster, key, peer, handshake_timeout, limits)
+
     async def dial(peer: PartyEntry, done: trio.CancelScope) -> None:
         delay = 0.05
         rejected_since: float | None = None
         while True:
             try:
-                link = await _dial_once(roster, key, peer, handshake_timeout, limits)
-            except OSError as exc:
+                link = await attempt(peer, rejected_since)
+            except (OSError, trio.TooSlowError) as exc:
+                why = f"connect failed: {exc.strerror or exc}" if isinstance(exc, OSError) else "no answer"
                 if rejected_since is None:
-                    failures[peer.name] = f"connect failed: {exc.strerror or exc}"
+                    failures[peer.name] = why
                 else:
-                    rejected_since = rejection(peer, f"connect failed: {exc.strerror or exc}", rejected_since, done)
+                    rejected_since = rejection(peer, why, rejected_since, done)
             except HandshakeError as exc:
                 if exc.rejected or exc.authentication_failed:
                     # Neither is proof: a REJECT is unauthenticated and anyone
@@ -237,15 +247,15 @@ async def _connect_mesh(roster: Roster, key: SecretKey, *, connect_timeout: floa
         try:
             while peer.name not in links:
                 try:
-                    link = await _dial_once(roster, key, peer, handshake_timeout, limits)
+                    link = await attempt(peer, rejected_since)
                 except HandshakeError as exc:
                     if not (exc.rejected or exc.authentication_failed):
                         return
                     rejected_since = rejection(peer, exc.message, rejected_since, done)
-                except (OSError, MPCError) as exc:
+                except (OSError, MPCError, trio.TooSlowError) as exc:
                     if rejected_since is None:
                         return  # not up yet, or not answering: nothing learnt
-                    rejected_since = rejection(peer, str(exc), rejected_since, done)
+                    rejected_since = rejection(peer, str(exc) or "no answer", rejected_since, done)
                 else:
                     await link.aclose("probe answered")
                     return
