@@ -32,7 +32,8 @@ n >= 3 the ring leaks more: the combiner (and some coalitions) learn the sizes
 of intersections of subsets of the sets, and coalitions that include the
 receiver can learn which of the receiver's items are in such intersections
 (docs/psi.md spells out who learns what). Security: semi-honest, DDH on
-Curve25519.
+Curve25519, with items hashed to the group by RFC 9380's
+edwards25519_XMD:SHA-512_ELL2_RO_ (modelled as a random oracle).
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ PARAMS = (
           "probability at most 2^-fp_bits per run (2 parties; 30: below 1e-9)",
           check=lambda v, n: None if 16 <= v <= 32 else "must be 16..32"),
 )
-SECURITY = ("semi-honest; DDH on Curve25519. 2 parties: either party learns only the set sizes and the output. "
+SECURITY = ("semi-honest; DDH on Curve25519, items hashed to the group by RFC 9380's edwards25519_XMD:SHA-512_ELL2_RO_ "
+            "(a random oracle in the proof). 2 parties: either party learns only the set sizes and the output. "
             "n >= 3: the combiner and coalitions learn sizes of intersections of subsets of the sets, and "
             "coalitions with the receiver which of its items lie in them (docs/psi.md)")
 INPUT = "a list of items (strings or bytes; duplicates count once; a str never equals a bytes item)"
