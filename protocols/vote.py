@@ -172,7 +172,7 @@ async def _publish(ctx: Context, ep: ShamirEngine, shares: Array | None, length:
         assert shares is not None
         mask = P127.from_ints(np.array([1 if p in (invalid or []) else 0 for p in ctx.parties], dtype=object))
         payload = np.concatenate([shares, mask])
-    opened = await ep.open(payload)
+    opened = await ep.open(payload, shape=(length + ctx.n,))  # input-only voters accept this shape only
     assert opened is not None
     values = np.asarray(opened, dtype=object)
     if len(values) != length + ctx.n:
