@@ -18,6 +18,7 @@ from mpcnet import Context, Party
 from mpcnet.errors import MPCError, RemoteProtocolViolation
 from mpcnet.fields import GF256, P127
 from mpcnet.transport import memory_mesh
+from protocols import psi_curve
 
 
 async def _run_all(protocol: str, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, BaseException]:
@@ -123,3 +124,21 @@ def test_compare_refuses_a_local_list_beyond_max_length():
 
     with pytest.raises(mpcnet.InputError, match="between 1 and 4"):
         mpcnet.simulate("compare", [[1] * 5, [2] * 5, None], params=COMPARE)
+
+
+def _longer_ring_set(me: str, peer: str, value: Any) -> Any:
+    # hop 2 is p0's only message that is a lone point array (round 1 also carries set sizes)
+    if isinstance(value, np.ndarray) and value.ndim == 2 and value.shape[1] == 32 and peer == "p1" and value.shape[0] == 1:
+        extra = [u.to_bytes(32, "little") for u in psi_curve.hash_to_u([b"s%d" % i for i in range(50)])]
+        return np.concatenate([value, np.frombuffer(b"".join(extra), dtype=np.uint8).reshape(50, 32)])
+    return value
+
+
+@pytest.mark.trio
+async def test_psi_ring_names_a_party_that_passes_on_a_longer_set(monkeypatch):
+    # Before: set sizes were not announced, so p1 blinded the 51 points p0
+    # passed on at hop 2 (for p2's one-item set), and the run went on.
+    _deviate(monkeypatch, {"p0"}, _longer_ring_set)
+    errors = await _run_all("psi", {"p0": ["a", "b"], "p1": ["a", "c"], "p2": ["a"]}, {})
+    assert isinstance(errors["p1"], RemoteProtocolViolation), errors.get("p1")
+    assert errors["p1"].peer == "p0" and "ring hop 2" in str(errors["p1"])
