@@ -69,19 +69,31 @@ HASH_DST = b"mpcnet-psi-V02-CS01-with-edwards25519_XMD:SHA-512_ELL2_RO_"
 _DIGEST_PERSON = b"mpcnet-psi-v1-dg"  # BLAKE2b personalisation: 16 bytes
 _Y_MASK = 2**255 - 1
 
+
+
+def _sqrt_even(a: int) -> int:
+    """The even square root of a square ``a`` mod p (p = 5 mod 8: ``a^((p+3)/8)``,
+    times sqrt(-1) if that squares to ``-a``)."""
+    p = FIELD_P
+    r = pow(a % p, (p + 3) // 8, p)
+    if r * r % p != a % p:
+        r = r * pow(2, (p - 1) // 4, p) % p  # 2 is not a square mod p, so 2^((p-1)/4) is sqrt(-1)
+    if r * r % p != a % p:
+        raise ValueError("not a square")
+    return r if r % 2 == 0 else p - r
+
+
 # RFC 9380 constants for Curve25519 (J = 486662, K = 1, Z = 2, q = 5 mod 8; section 6.7.1,
 # appendix G.2.1) and the rational map to edwards25519 (c1 = sqrt(-486664) with sgn0 = 0, G.2.2).
 _J = 486662
 _C_EXP = (FIELD_P - 5) // 8  # c4 of G.2.1
-_SQRT_M1 = pow(2, (FIELD_P - 1) // 4, FIELD_P)  # c3 = sqrt(-1)
+_SQRT_M1 = _sqrt_even(-1)  # c3 = sqrt(-1) (either root serves: the final sign fix settles it)
 _C2 = pow(2, (FIELD_P + 3) // 8, FIELD_P)  # c2 = 2^c1
-_SQRT_M486664 = next(r for r in (pow(-486664 % FIELD_P, (FIELD_P + 3) // 8, FIELD_P),
-                                  pow(-486664 % FIELD_P, (FIELD_P + 3) // 8, FIELD_P) * _SQRT_M1 % FIELD_P)
-                     for r in (r, FIELD_P - r) if r * r % FIELD_P == -486664 % FIELD_P and r % 2 == 0)
-#: Ed25519 encoding of (i, 0), i the even square root of -1: a point of order 4.
+_SQRT_M486664 = _sqrt_even(-486664)
+#: Ed25519 encoding of (i, 0), i = _SQRT_M1 (the even root, sign bit 0): a point of order 4.
 _ORDER4_POINT = bytes(32)
+_MINUS_I = FIELD_P - _SQRT_M1  # 1/i = -i
 _D2 = 2 * (-121665 * pow(121666, -1, FIELD_P)) % FIELD_P  # 2d, d the edwards25519 constant
-_MINUS_I = FIELD_P - (_SQRT_M1 if _SQRT_M1 % 2 == 0 else FIELD_P - _SQRT_M1)  # 1/i = -i
 _SHA512_BLOCK = 128
 _SHA512_Z_PAD = hashlib.sha512(bytes(_SHA512_BLOCK))  # expand_message_xmd's Z_pad, hashed once (RFC 9380, 5.3.1)
 _L = 48  # bytes per field element: ceil((ceil(log2 p) + k) / 8) with k = 128
