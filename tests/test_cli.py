@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -113,13 +114,18 @@ def test_keygen_writes_a_private_key_file(tmp_path):
     assert again.returncode == 2 and "already exists" in _one_clean_error_line(again)
 
 
-def _start_parties(roster, keys, inputs, *extra, env=None, protocol="secure-sum"):
+def _start_parties(roster, keys, inputs, *extra, env=None, protocol="secure-sum", stdin=None):
+    """One ``mpcnet party`` process per name; ``stdin`` maps a name to the
+    text written to its standard input (for ``--input-json @-``)."""
     procs = {}
     for name, value in inputs.items():
-        procs[name] = subprocess.Popen(
-            mpcnet_cmd("party", protocol, "--roster", str(roster), "--id", name, "--key", str(keys[name]),
-                       "--input-json", value, "--json", *extra),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or env_with())
+        with tempfile.TemporaryFile("w+") as given:
+            given.write((stdin or {}).get(name, ""))
+            given.seek(0)
+            procs[name] = subprocess.Popen(
+                mpcnet_cmd("party", protocol, "--roster", str(roster), "--id", name, "--key", str(keys[name]),
+                           "--input-json", value, "--json", *extra),
+                stdin=given, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or env_with())
     return procs
 
 
@@ -136,13 +142,23 @@ def test_party_runs_across_processes(tmp_path):
     roster, keys = make_deployment(tmp_path, names)
     big = tmp_path / "david.json"
     big.write_text("3390")
-    inputs = {"alice": "3800", "bob": "2514", "carlos": "2982", "david": f"@{big}"}
-    results = _finish(_start_parties(roster, keys, inputs, "--timeout", "20"))
+    # The three ways to give an input: a literal, @PATH (a file) and @- (standard input).
+    inputs = {"alice": "3800", "bob": "2514", "carlos": "@-", "david": f"@{big}"}
+    results = _finish(_start_parties(roster, keys, inputs, "--timeout", "20", stdin={"carlos": "2982\n"}))
     for name, (code, stdout, stderr) in results.items():
         assert code == 0, (name, stderr)
         out = json.loads(stdout)
         assert out["output"] == 12686
         assert out["stats"]["rounds"] == 2 and out["stats"]["messages_sent"] == 6
+
+
+def test_party_help_says_why_the_input_belongs_in_a_file_or_stdin():
+    # A literal --input-json value is in argv, which `ps` shows to every local user.
+    proc = run_cli("party", "--help")
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    assert "@PATH reads it from a file, @- from standard input" in text
+    assert "`ps` shows to every user of this machine" in text
 
 
 def test_party_unreachable_peer_names_it(tmp_path):
