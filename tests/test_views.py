@@ -1,0 +1,177 @@
+"""Views: what each party of each protocol receives, checked exactly where
+the coins are seeded, and statistically (with stated power) where they are not.
+
+Three kinds of test:
+
+* exact: with seeded randomness, recompute every message a party must
+  receive from the senders' own seeded draws and compare the bytes
+  (secure-sum, secure-average, poll, the two-party PSI);
+* "the view does not depend on the secret": for every protocol and every
+  observing party, runs with inputs A and runs with inputs B (the observer's
+  own input and the output unchanged, another party's input changed) must
+  give the observer views with the same law: every bit of every received
+  share, word or point is compared between A and B by an exact permutation
+  test (tests/helpers.py: different_bits); shares that must be uniform are
+  also tested bit by bit against a fair coin (biased_bits);
+* structure: every Shamir dealing of an input has degree exactly t.
+
+Power: the seeded A/B tests use RUNS runs per secret. A bit that is a
+function of the secret (e.g. a share replaced by the bid, or a share's low
+bits equal to the input: "the secret in the clear") is constant under A and
+under B, so the permutation p-value is 2 / C(2 RUNS, RUNS) = 6.2e-14 for
+RUNS = 24, far below the Bonferroni level ALPHA / bits for any view here:
+it is found with probability 1 wherever A and B differ in that bit (the
+inputs below differ in many bits). Against a bit biased to 0.9 under A and
+0.1 under B, the power is pinned in test_power_of_the_view_tests; a bias of
+0.75 against 0.25 in one bit is NOT reliably found (power stated there).
+Seeded runs give the same verdict on every machine: these tests cannot flake.
+"""
+
+from __future__ import annotations
+
+import functools
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import biased_bits, collect_views, different_bits, two_sample_power, view_bits
+
+import mpcnet
+from mpcnet.context import SeededRandomness
+from mpcnet.dp_mechanisms import randomized_response
+from mpcnet.fields import GF256, P127
+from mpcnet.shamir import _lagrange
+from protocols import psi_curve, psi_set
+
+#: Runs per secret in the seeded A/B tests, and the family-wise level of each
+#: test (the chance that honest code with unlucky seeds is flagged anywhere
+#: in one view).
+RUNS = 24
+ALPHA = 1e-6
+SEEDS_A = range(0, RUNS)
+SEEDS_B = range(1000, 1000 + RUNS)
+
+
+# --- secure-sum and secure-average: every share and partial sum, exactly ------
+
+def _expected_sum_views(inputs: list[Any], seed: int) -> dict[int, list[tuple[int, int, np.ndarray]]]:
+    """What party j must receive in a seeded secure-sum: (round, sender, value).
+
+    Party i's randomness is SeededRandomness(seed, i); its first draw is the
+    n - 1 random share rows; the last row is its input minus their sum (mod
+    2^64). Row j goes to party j. Round 2 carries each party's partial sum.
+    """
+    n = len(inputs)
+    x = [np.atleast_1d(np.asarray(v, dtype=np.int64)).view(np.uint64) for v in inputs]
+    k = x[0].size
+    rows = []
+    for i in range(n):
+        random_rows = SeededRandomness(seed, i).uint64((n - 1) * k).reshape(n - 1, k)
+        last = x[i] - random_rows.sum(axis=0, dtype=np.uint64)
+        rows.append(np.vstack([random_rows, last]))
+    partial = [sum((rows[i][j] for i in range(n)), np.zeros(k, dtype=np.uint64)) for j in range(n)]
+    return {j: [(1, i, rows[i][j]) for i in range(n) if i != j] + [(2, i, partial[i]) for i in range(n) if i != j]
+            for j in range(n)}
+
+
+@pytest.mark.parametrize("protocol", ["secure-sum", "secure-average"])
+@pytest.mark.parametrize("inputs", [
+    [3800, 2514, 2982, 3390],  # the four engineers
+    [-(2**31), 2**31 - 1],  # two parties at the bounds
+    [[1, -2, 3], [0, 0, 0], [2**31 - 1, -(2**31), 7]],  # vectors
+])
+@pytest.mark.parametrize("seed", [0, 7])
+def test_every_share_and_partial_sum_is_recomputed_exactly(protocol, inputs, seed):
+    result = mpcnet.simulate(protocol, inputs, seed=seed, record_views=True)
+    expected = _expected_sum_views(inputs, seed)
+    for j, res in enumerate(result.results):
+        got = [(r.round, result.parties.index(r.sender), r.value) for r in res.view]
+        assert [(rd, s) for rd, s, _ in got] == [(rd, s) for rd, s, _ in expected[j]]
+        for (_, _, value), (_, _, want) in zip(got, expected[j], strict=True):
+            assert isinstance(value, np.ndarray) and value.dtype == np.uint64
+            np.testing.assert_array_equal(value, want)
+
+
+def _word_bits(words: np.ndarray) -> np.ndarray:
+    """(k, 64) bits of k uint64 words, bit b of word i at [i, b]."""
+    return np.unpackbits(np.ascontiguousarray(words, dtype="<u8").view(np.uint8).reshape(-1, 8), axis=1,
+                         bitorder="little")
+
+
+@pytest.mark.parametrize("secrets", [(0, -1), (-1, 0), (0x2AAAAAAA, -0x2AAAAAAB)])
+def test_os_randomness_every_bit_of_every_share_is_a_fair_coin(secrets):
+    # OS randomness (no seed): 4096 elements per vector, each element's share
+    # an independent draw, so every one of the 64 bits of every share and
+    # partial sum that every party receives is tested against a fair coin
+    # over 4096 samples, at level 1e-9 over all 768 positions (3 parties x 4
+    # messages x 64 bits): honest code fails with probability < 1e-9.
+    # Power against "the low 32 bits of a share equal the sender's input"
+    # (the input is the same in every element, so those bits are constant):
+    # 1. Against one bit that is 1 with probability 0.6: > 1 - 1e-12
+    # (tolerance +-227 around 2048, the bias shifts the mean by 410).
+    # The two secret pairs differ in every bit (0 and -1), so a share bit
+    # that copies an input bit is constant under one of them whatever it is.
+    k = 4096
+    a, b = secrets
+    inputs = [np.full(k, a, dtype=np.int64), np.full(k, b, dtype=np.int64), np.arange(k, dtype=np.int64)]
+    result = mpcnet.simulate("secure-sum", inputs, record_views=True)
+    np.testing.assert_array_equal(result.outputs[0], a + b + np.arange(k))
+    columns = []
+    for res in result.results:
+        assert len(res.view) == 4
+        columns += [_word_bits(rec.value) for rec in res.view]
+    sample = np.concatenate(columns, axis=1)  # (4096 elements, 768 positions)
+    assert list(biased_bits(sample, 1e-9)) == []
+
+
+def test_os_randomness_views_of_two_runs_differ():
+    a = mpcnet.simulate("secure-sum", [1, 2, 3], record_views=True).results[0].view
+    b = mpcnet.simulate("secure-sum", [1, 2, 3], record_views=True).results[0].view
+    assert all(not np.array_equal(x.value, y.value) for x, y in zip(a, b, strict=True))
+
+
+# --- poll: every randomized answer, exactly -------------------------------------
+
+@pytest.mark.parametrize("p_truth", ["1/2", "3/4", "1/10"])
+def test_poll_every_received_answer_is_the_senders_own_randomized_response(p_truth):
+    answers = [True, False, True, True, False]
+    for seed in range(20):
+        result = mpcnet.simulate("poll", answers, params={"p_truth": p_truth}, seed=seed, record_views=True)
+        sent = [randomized_response(x, Fraction(p_truth), SeededRandomness(seed, i)) for i, x in enumerate(answers)]
+        for j, res in enumerate(result.results):
+            assert [(r.round, r.sender) for r in res.view] == [(1, f"p{i}") for i in range(5) if i != j]
+            assert [r.value for r in res.view] == [sent[i] for i in range(5) if i != j]
+
+
+# --- two-party PSI: every point, exactly ----------------------------------------
+
+def test_psi_every_blinded_point_is_recomputed_from_the_senders_own_key():
+    x, y = ["apple", "pear", b"fig", "kiwi"], ["pear", "plum", "kiwi"]
+    for seed in range(3):
+        result = mpcnet.simulate("psi", [x, y], seed=seed, record_views=True)
+        key, _ = psi_curve.scalar_pair(SeededRandomness(seed, 0).bytes)
+        request = psi_curve.hash_blind([psi_curve.encode_item(v) for v in x], key)
+        (rec,) = result.results[1].view  # the sender receives a H(x) for every x, nothing else
+        assert (rec.round, rec.sender, rec.value.tobytes()) == (1, "p0", request)
+        sender_key = psi_curve.clamp(SeededRandomness(seed, 1).bytes(32)).to_bytes(32, "little")
+        (reply,) = result.results[0].view
+        assert reply.value["n"] == len(y)
+        assert reply.value["blinded"].tobytes() == psi_curve.blind(request, sender_key)
+        layout = psi_set.SetLayout(len(x), len(y), 30)
+        digests = np.frombuffer(psi_curve.hash_blind_digest([psi_curve.encode_item(v) for v in y], sender_key),
+                                dtype=np.uint8).reshape(len(y), -1)
+        want = psi_set.encode(*psi_set.values_from_digests(digests, layout), layout)[0]
+        assert set(reply.value["set"]) == set(want)
+        assert reply.value["set"]["first"] == want["first"]
+        for part in ("unary", "rem"):
+            np.testing.assert_array_equal(reply.value["set"][part], want[part])
+
+
+def test_psi_keys_are_fresh_in_every_run_on_os_randomness():
+    # The same sets twice: a reused blinding key would send the same points.
+    x, y = ["a", "b", "c"], ["b", "c", "d"]
+    first = [mpcnet.simulate("psi", [x, y], record_views=True) for _ in range(2)]
+    requests = [r.results[1].view[0].value.tobytes() for r in first]
+    replies = [r.results[0].view[0].value["blinded"].tobytes() for r in first]
+    assert requests[0] != requests[1] and replies[0] != replies[1]
