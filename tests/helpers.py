@@ -148,21 +148,27 @@ def view_bits(view: Sequence[Any], project: Callable[[Any], Any] | None = None) 
     return tuple(layout), (np.concatenate(bits) if bits else np.zeros(0, dtype=np.uint8))
 
 
-def collect_views(protocol: str, inputs: Sequence[Any], params: Mapping[str, Any], party: int, seeds: Iterable[int],
-                  project: Callable[[Any], Any] | None = None) -> tuple[tuple[str, ...], np.ndarray]:
-    """The view of ``party`` in one seeded run per seed, as a (runs, bits)
-    0/1 matrix. Every run must have the same layout (message sizes and
-    shapes are public, they must not depend on the secrets or the coins)."""
+def collect_views(protocol: str, inputs: Sequence[Any], params: Mapping[str, Any], parties: Iterable[int],
+                  seeds: Iterable[int], project: Callable[[Any], Any] | None = None,
+                  ) -> dict[int, tuple[tuple[str, ...], np.ndarray]]:
+    """The views of ``parties`` in one seeded run per seed: per party, its
+    layout and a (runs, bits) 0/1 matrix. Every run must give a party the
+    same layout (message sizes and shapes are public: they must depend
+    neither on the secrets nor on the coins)."""
     import mpcnet
 
-    layouts, rows = set(), []
+    parties = list(parties)
+    layouts: dict[int, set[tuple[str, ...]]] = {j: set() for j in parties}
+    rows: dict[int, list[np.ndarray]] = {j: [] for j in parties}
     for seed in seeds:
         res = mpcnet.simulate(protocol, list(inputs), params=dict(params), seed=seed, record_views=True)
-        layout, bits = view_bits(res.results[party].view, project)
-        layouts.add(layout)
-        rows.append(bits)
-    assert len(layouts) == 1, f"the layout of p{party}'s view changes between runs"
-    return layouts.pop(), np.stack(rows)
+        for j in parties:
+            layout, bits = view_bits(res.results[j].view, project)
+            layouts[j].add(layout)
+            rows[j].append(bits)
+    for j in parties:
+        assert len(layouts[j]) == 1, f"the layout of p{j}'s view changes between runs"
+    return {j: (layouts[j].pop(), np.stack(rows[j])) for j in parties}
 
 
 def _symmetric_tails(weights: list[int]) -> list[float]:
