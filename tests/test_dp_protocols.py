@@ -112,17 +112,18 @@ def test_dp_vote_noise_is_discrete_laplace_of_scale_two_over_epsilon_per_option(
     options, fails the chi-square at once). Scale 2/epsilon: changing one
     ballot moves two counts.
 
-    Power (expected statistics under the mutant; limits: chi-square ~20-60
-    for these 5-27 bins, |z| 4.42):
-    * scale 2x too small (e.g. sensitivity 1 instead of 2): lambda 90-150,
-      z -9 to -11 at every epsilon; 100x too small or no noise: every sample
-      0, p ~ 0;
+    Power (expected statistics under the mutant at epsilon 4 / 1 / 0.1;
+    limits: chi-square 23.5 / 37.4 / 63.2 for 4 / 11 / 27 degrees of
+    freedom, |z| 4.42):
+    * scale 2x too small (e.g. sensitivity 1 instead of 2): lambda 136 / 149
+      / 116, z -11 / -10.5 / -10; 100x too small or no noise: every sample 0,
+      p ~ 0;
     * G1 + G2 instead of G1 - G2 (right variance, asymmetric law): lambda
-      108 / 432 / 205, z +1.4 / +11 / +19;
-    * rounded continuous Laplace of the right scale (at epsilon 4, scale
-      1/2, where the two laws differ most): lambda 55, z +6.9;
-    * a geometric digit's probability q^(2^i) instead of q^(2^i)/(1+q^(2^i))
-      (at epsilon 0.1, scale 20): lambda 254.
+      154 / 432 / 205, z +1.7 / +11 / +19;
+    * rounded continuous Laplace of the right scale: lambda 55, z +6.9 at
+      epsilon 4 (scale 1/2, where the two laws differ most; ~0 at the others);
+    * a geometric digit's probability q^(2^i) instead of q^(2^i)/(1+q^(2^i)):
+      lambda 254 at epsilon 0.1 (scale 20; ~2-6 at the others).
     """
     votes = [options - 1, 0, options // 2, 0]
     result = simulate_many("dp-vote", [(votes, 1000 + options)], {"options": options, "epsilon": epsilon})[0]
@@ -134,26 +135,29 @@ def test_dp_vote_noise_is_discrete_laplace_of_scale_two_over_epsilon_per_option(
 # --- dp-sum ----------------------------------------------------------------------------
 
 
-DP_SUM = {"epsilon": 2.5, "lower": -2, "upper": 3}  # scale (upper - lower) / epsilon = 2
+@pytest.mark.parametrize(("epsilon", "lower", "upper"), [(2.5, -2, 3), (4.0, 0, 1)], ids=["scale-2", "scale-1/4"])
+def test_dp_sum_noise_is_discrete_laplace_of_scale_range_over_epsilon(epsilon, lower, upper):
+    """150 seeded runs of 3 parties with inputs in [lower - 4, upper + 4]
+    (clamped to [lower, upper]); output minus the clamped sum is one noise
+    sample per run, of scale (upper - lower) / epsilon: 2, then 1/4.
 
-
-def test_dp_sum_noise_is_discrete_laplace_of_scale_range_over_epsilon():
-    """200 seeded runs of 3 parties with inputs in [-6, 6] (clamped to
-    [-2, 3]); output minus the clamped sum is one noise sample per run.
-
-    Power (expected statistics under the mutant; limits: chi-square ~34 for
-    9 bins, |z| 4.42): scale 2x too small: lambda 75, z -7.4; 100x too small
-    or no noise: every sample 0, p ~ 0; scale 1.25x too small: z -2.9 (not
-    reliably caught); scale upper/epsilon (lower ignored): z -4.4 to -7;
-    G1 + G2: lambda 184, z +8.1; no clamping: the "noise" is off by up to
-    the clamped-off amounts, p ~ 0.
+    Power (expected statistics under the mutant; limits: chi-square 29.9 for
+    7 degrees of freedom at scale 2, 15.1 for 1 at scale 1/4; |z| 4.42):
+    * scale 2x too small: lambda 56, z -6.4 (at scale 2); 100x too small or
+      no noise: every sample 0, p ~ 0 (at scale 2);
+    * scale upper/epsilon (lower ignored, 1.2 instead of 2): lambda 31, z -5.1;
+    * G1 + G2 instead of G1 - G2: lambda 109, z +7 (at scale 2);
+    * rounded continuous Laplace of the right scale: lambda 43, z +6.5 at
+      scale 1/4 (P(0) is 0.865 instead of tanh 2 = 0.964; at scale 2 the
+      two laws are too close to tell apart with 150 samples);
+    * no clamping: the "noise" is off by up to the clamped-off amounts, p ~ 0.
     """
     draw = random.Random(20261207)
-    runs = [([draw.randint(-6, 6) for _ in range(3)], seed) for seed in range(200)]
-    results = simulate_many("dp-sum", runs, DP_SUM)
-    noise = [outputs_agree(r.outputs) - sum(min(max(x, -2), 3) for x in inputs)
+    runs = [([draw.randint(lower - 4, upper + 4) for _ in range(3)], seed) for seed in range(150)]
+    results = simulate_many("dp-sum", runs, {"epsilon": epsilon, "lower": lower, "upper": upper})
+    noise = [outputs_agree(r.outputs) - sum(min(max(x, lower), upper) for x in inputs)
              for r, (inputs, _) in zip(results, runs, strict=True)]
-    assert_discrete_laplace(noise, 2.0)
+    assert_discrete_laplace(noise, (upper - lower) / epsilon)
 
 
 def test_dp_sum_clamps_exactly():
