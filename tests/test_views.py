@@ -29,7 +29,9 @@ Seeded runs give the same verdict on every machine: these tests cannot flake.
 
 from __future__ import annotations
 
+import ast
 import functools
+import re
 from fractions import Fraction
 from typing import Any
 
@@ -266,17 +268,64 @@ def _project(name: str, inputs: list[Any]):
 
 
 @functools.lru_cache(maxsize=None)
+def _views_b(name: str, party: int) -> tuple[tuple[str, ...], np.ndarray]:
+    """The observer's view under its inputs B."""
+    protocol, params, a, b_by_party, _ = CASES[name]
+    return collect_views(protocol, b_by_party[party], params, [party], SEEDS_B, _project(name, a))[party]
+
+
+@functools.lru_cache(maxsize=None)
 def _views_a(name: str) -> dict[int, tuple[tuple[str, ...], np.ndarray]]:
     """Every observer's view under the inputs A (one set of runs serves all)."""
     protocol, params, a, b_by_party, _ = CASES[name]
     return collect_views(protocol, a, params, sorted(b_by_party), SEEDS_A, _project(name, a))
 
 
-def _fixed_bits(name: str, layout: tuple[str, ...], width: int) -> np.ndarray:
-    """Positions that are not fair coins even in honest runs: the top bit of
-    every Z_(2^127-1) element (always 0) when the case opens such shares."""
-    del name, layout
-    return np.zeros(width, dtype=bool)
+def _parts(layout: tuple[str, ...]) -> list[tuple[int, str, np.dtype, tuple[int, ...], int]]:
+    """(round, sender, dtype, shape, bit offset) of every array in a view layout."""
+    out, offset, record = [], 0, (0, "")
+    for part in layout:
+        if part.startswith("r") and ":" in part:
+            round_no, sender = part[1:].split(":")
+            record = (int(round_no), sender)
+            continue
+        match = re.fullmatch(r"([<>|][a-z]\d+)(\(.*\))", part)
+        if match is None:
+            offset += {"bool": 1, "int": 64}.get(part, 0) + (8 * int(part[5:]) if part.startswith("bytes") else 0)
+            continue
+        dtype, shape = np.dtype(match[1]), ast.literal_eval(match[2])
+        out.append((*record, dtype, shape, offset))
+        offset += int(np.prod(shape, dtype=np.int64)) * dtype.itemsize * 8
+    return out
+
+
+def _p127(dtype: np.dtype, shape: tuple[int, ...]) -> bool:
+    """Z_(2^127-1) elements travel as two little-endian uint64 limbs, shape (2, ...)."""
+    return dtype == np.dtype("<u8") and len(shape) >= 2 and shape[0] == 2
+
+
+def _not_coins(name: str, layout: tuple[str, ...], n: int) -> np.ndarray:
+    """Positions, in a view's bit vector, that are not fair coins in honest runs:
+
+    * the top bit of every Z_(2^127-1) element (below 2^127 - 1, bit 127 is 0);
+    * in the vote family's result round, the last n elements of each opened
+      vector: the mask of invalid ballots, public to the compute parties and
+      opened as it is (all 0 here).
+    """
+    positions: list[int] = []
+    parts = _parts(layout)
+    last = max(r for r, *_ in parts)
+    for round_no, _, dtype, shape, offset in parts:
+        if not _p127(dtype, shape):
+            continue
+        per_limb = int(np.prod(shape[1:], dtype=np.int64)) * 64
+        positions += range(offset + per_limb + 63, offset + 2 * per_limb, 64)
+        if CASES[name][0] in ("vote", "referendum", "dp-sum", "dp-vote") and round_no == last:
+            assert len(shape) == 2
+            for limb in range(2):
+                start = offset + limb * per_limb + (shape[1] - n) * 64
+                positions += range(start, start + n * 64)
+    return np.unique(np.array(positions, dtype=np.int64))
 
 
 @pytest.mark.parametrize("name, party", [(name, j) for name, case in CASES.items() for j in sorted(case[3])])
@@ -289,7 +338,93 @@ def test_a_view_does_not_depend_on_another_partys_secret(name, party):
     if not protocol.startswith("dp-"):  # (dp outputs are noisy: the same law, checked by the view test itself)
         assert out_a == out_b, "the observer's output must be the same under A and B"
     layout_a, sample_a = _views_a(name)[party]
-    layout_b, sample_b = collect_views(protocol, b, params, [party], SEEDS_B, _project(name, a))[party]
+    layout_b, sample_b = _views_b(name, party)
     assert layout_a == layout_b, "message sizes must not depend on the secret"
     assert sample_a.shape[1] > 0
     assert list(different_bits(sample_a, sample_b, ALPHA)) == []
+
+
+@pytest.mark.parametrize("name, party", [(name, j) for name, case in CASES.items() for j in sorted(case[3]) if case[4]])
+def test_every_received_share_bit_is_a_fair_coin(name, party):
+    # Shares (additive, Shamir of degree t seen by one party, masked
+    # openings) are uniform: every bit of every one is a fair coin over the
+    # 2 x RUNS seeded runs of the A and B inputs, except the top bit of a
+    # Z_(2^127-1) element (always 0). Power against a bit that is constant
+    # within the runs (a share equal to a secret or to a constant, such as
+    # low bits zeroed): p = 2^-47 < 1e-6 / 1.4e6 bits, so 1 for any view
+    # here; against a bit biased to 3/4 it is small (the A/B test above
+    # and the exact tests carry that load).
+    a = CASES[name][2]
+    layout, sample_a = _views_a(name)[party]
+    sample_b = _views_b(name, party)[1]
+    sample = np.vstack([sample_a, sample_b])
+    excluded = _not_coins(name, layout, len(a))
+    assert not sample[:, excluded].any()  # (all 0: top bits, and no invalid ballot)
+    biased = np.setdiff1d(biased_bits(sample, ALPHA), excluded)
+    assert len(excluded) < sample.shape[1] // 4 and list(biased) == []
+
+
+def test_power_of_the_view_tests():
+    # The numbers the module docstring and the tests above state, computed
+    # exactly (tests/helpers.py: two_sample_power), for RUNS runs per secret
+    # and the largest view here (dp-vote: 1.4e6 bits).
+    assert RUNS == 24 and ALPHA == 1e-6
+    bits = 1_400_000
+    # a bit that is a function of the secret: constant under A, the other value under B
+    assert two_sample_power(RUNS, bits, ALPHA, 1.0, 0.0) == 1.0
+    # a bit biased to 0.95 under A and 0.05 under B: found 8.5% of the time (57% in a 1e4-bit view)
+    assert 0.08 < two_sample_power(RUNS, bits, ALPHA, 0.95, 0.05) < 0.09
+    assert 0.56 < two_sample_power(RUNS, 10_000, ALPHA, 0.95, 0.05) < 0.57
+    # weaker biases are not found by these tests (the exact tests cover those protocols that have them)
+    assert two_sample_power(RUNS, 10_000, ALPHA, 0.75, 0.25) < 1e-3
+
+
+# --- every Shamir dealing of an input has degree exactly t ----------------------
+
+def _extrapolate(field: Any, xs: tuple[int, ...], ys: list[np.ndarray], at: int) -> np.ndarray:
+    """The value at ``at`` of the polynomial of degree len(xs) - 1 through (xs, ys)."""
+    out = field.zeros(np.shape(ys[0]))
+    for lam, y in zip(_lagrange(field, xs, at), ys, strict=True):
+        out = field.add(out, field.scale(lam, y))
+    return out
+
+
+@pytest.mark.parametrize("protocol, params, inputs, field, width", [
+    ("vote", {"options": 3}, [0, 2, 1, 1, 2], P127, 3),
+    ("referendum", {}, [True, False, True, True, False], P127, 1),
+    ("dp-sum", {"lower": 0, "upper": 10}, [1, 9, 4, 0, 10], P127, 1),
+    ("compare", {"bits": 16}, [1234, 999, None, None, None], GF256, 16),
+    ("auction", {"bits": 8, "method": "all-pairs"}, [200, 90, 3, 17, 150], GF256, None),
+    ("auction", {"bits": 8, "method": "tournament"}, [200, 90, 3, 17, 150], GF256, 8),
+])
+def test_input_shares_have_degree_exactly_t(protocol, params, inputs, field, width):
+    # Five compute parties: t = 2. A dealer keeps its own share and sends
+    # four, which must lie on one polynomial of degree 2 (consistency) and
+    # not on one of degree 1: a sharing of degree t - 1 would let t parties
+    # reconstruct the input. For Z_(2^127-1) a true degree-2 sharing looks
+    # like degree 1 with probability 2^-127 per element: exact. For GF(2^8)
+    # with probability 1/256 per element: at most a quarter of the elements
+    # may (binomial tail below 1e-9 for the 16+ elements here; a degree-1
+    # dealing makes all of them so).
+    n, t = len(inputs), 2
+    result = mpcnet.simulate(protocol, inputs, params=params, seed=5, record_views=True)
+    dealers = [d for d in range(n) if inputs[d] is not None]
+    for d in dealers:
+        points, shares = [], []
+        for j in range(n):
+            if j == d:
+                continue
+            (rec,) = [r for r in result.results[j].view if r.round == 1 and r.sender == f"p{d}"]
+            shape = rec.value.shape[1:] if field is P127 else rec.value.shape
+            shares.append(field.from_wire(rec.value, tuple(shape), rec.sender))
+            points.append(j + 1)
+        if width is not None:
+            assert shares[0].size == width
+        fourth = _extrapolate(field, tuple(points[: t + 1]), shares[: t + 1], points[t + 1])
+        assert np.array_equal(np.asarray(fourth), np.asarray(shares[t + 1])), "the shares are not of degree t"
+        third = _extrapolate(field, tuple(points[:t]), shares[:t], points[t])
+        low = np.asarray(third == shares[t]).reshape(-1)
+        if field is P127:
+            assert not low.any(), f"p{d}'s dealing has degree below t"
+        else:
+            assert low.sum() <= low.size // 4, f"p{d}'s dealing has degree below t"
