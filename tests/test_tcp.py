@@ -55,17 +55,24 @@ async def test_stranger_is_rejected_and_the_listener_keeps_serving():
     async def stranger():
         mallory = generate_key("mallory")
         stream = await trio.open_tcp_stream("127.0.0.1", port)
-        with pytest.raises(mpcnet.MPCError):
+        start = trio.current_time()
+        with pytest.raises(HandshakeError) as info:
             await connect_secure(stream, my_id="mallory", peer_id="p1", static_private=mallory.private,
                                  peer_public=keys[1].public, roster_hash=roster.digest(), handshake_timeout=5)
+        # refused outright (no retrying a key that will never work), not at the 5 s deadline
+        assert info.value.authentication_failed and info.value.peer == "p1"
+        assert trio.current_time() - start < 3
 
     async def impostor():
         # Claims to be p0 but holds another key: the handshake fails.
         fake = generate_key("p0")
         stream = await trio.open_tcp_stream("127.0.0.1", port)
-        with pytest.raises(mpcnet.MPCError):
+        start = trio.current_time()
+        with pytest.raises(HandshakeError) as info:
             await connect_secure(stream, my_id="p0", peer_id="p1", static_private=fake.private,
                                  peer_public=keys[1].public, roster_hash=roster.digest(), handshake_timeout=5)
+        assert info.value.authentication_failed and info.value.peer == "p1"
+        assert trio.current_time() - start < 3
 
     async def p1():
         result["p1"] = await connect_mesh(roster, keys[1], connect_timeout=10, listeners=listeners[1])
