@@ -170,13 +170,29 @@ def test_psi_every_blinded_point_is_recomputed_from_the_senders_own_key():
             np.testing.assert_array_equal(reply.value["set"][part], want[part])
 
 
-def test_psi_keys_are_fresh_in_every_run_on_os_randomness():
-    # The same sets twice: a reused blinding key would send the same points.
-    x, y = ["a", "b", "c"], ["b", "c", "d"]
-    first = [mpcnet.simulate("psi", [x, y], record_views=True) for _ in range(2)]
-    requests = [r.results[1].view[0].value.tobytes() for r in first]
-    replies = [r.results[0].view[0].value["blinded"].tobytes() for r in first]
-    assert requests[0] != requests[1] and replies[0] != replies[1]
+def _points(view: Any, n_queries: int) -> set[bytes]:
+    """Every curve point and every digest of the sender's compact set a party received."""
+    out: set[bytes] = set()
+    for rec in view:
+        value = rec.value
+        if isinstance(value, dict):  # the two-party reply: blinded points and the compact set
+            layout = psi_set.SetLayout(n_queries, value["n"], 30)
+            bucket, low = psi_set.decode(value["set"], layout)
+            out |= {f"{b}:{lo}".encode() for b, lo in zip(bucket.tolist(), low.tolist(), strict=True)}
+            value = value["blinded"]
+        out |= {row.tobytes() for row in value}
+    return out
+
+
+@pytest.mark.parametrize("sets", [[["a", "b", "c"], ["b", "c", "d"]], [["a", "b", "c"], ["b", "c", "d"], ["c", "e", "f"]]])
+def test_psi_keys_are_fresh_in_every_run_on_os_randomness(sets):
+    # The same sets twice, OS randomness: a blinding key reused across runs
+    # (by any party) would send some of the same points or digests again.
+    # Fresh keys repeat one with probability below 2^-30 (digest collisions).
+    first, second = (mpcnet.simulate("psi", sets, record_views=True) for _ in range(2))
+    for j in range(len(sets)):
+        seen = _points(first.results[j].view, len(sets[0]))
+        assert seen and not seen & _points(second.results[j].view, len(sets[0]))
 
 
 # --- every protocol, every party: the view does not depend on the secret -------
