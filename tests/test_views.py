@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import biased_bits, collect_views, different_bits, two_sample_power, view_bits
 
 import mpcnet
 from mpcnet.context import SeededRandomness
@@ -45,6 +44,8 @@ from mpcnet.dp_mechanisms import randomized_response
 from mpcnet.fields import GF256, P127
 from mpcnet.shamir import _lagrange
 from protocols import psi_curve, psi_set
+
+from helpers import biased_bits, collect_views, different_bits, two_sample_power
 
 #: Runs per secret in the seeded A/B tests, and the family-wise level of each
 #: test (the chance that honest code with unlucky seeds is flagged anywhere
@@ -223,9 +224,9 @@ def _auction_cases() -> dict[str, tuple[str, dict[str, Any], list[Any], dict[int
     for kind, b in (("first-price", {3: [200, 90, 17], 4: [200, 90, 150], 5: [200, 5, 3]}),
                     ("second-price", {3: [200, 90, 17], 4: [230, 90, 3], 5: [201, 90, 3]})):
         b = {j: none3 + v for j, v in b.items()}
-        b.update({j: none3 + [200, 90, 77] for j in range(3)})
+        b.update({j: [*none3, 200, 90, 77] for j in range(3)})
         cases[f"auction-compute3-{kind}"] = ("auction", {"bits": 8, "method": "all-pairs", "kind": kind,
-                                                         "compute_parties": 3}, none3 + [200, 90, 3], b, True)
+                                                         "compute_parties": 3}, [*none3, 200, 90, 3], b, True)
     return cases
 
 
@@ -287,7 +288,7 @@ def _views_b(name: str, party: int) -> tuple[tuple[str, ...], np.ndarray]:
     return _views_b_all(name, repr(CASES[name][3][party]))[party]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _views_b_all(name: str, b_repr: str) -> dict[int, tuple[tuple[str, ...], np.ndarray]]:
     """The views of every observer whose inputs B are ``b_repr`` (one set of runs for all of them)."""
     protocol, params, a, b_by_party, _ = CASES[name]
@@ -295,7 +296,7 @@ def _views_b_all(name: str, b_repr: str) -> dict[int, tuple[tuple[str, ...], np.
     return collect_views(protocol, b_by_party[observers[0]], params, observers, SEEDS_B, _project(name, a))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _views_a(name: str) -> dict[int, tuple[tuple[str, ...], np.ndarray]]:
     """Every observer's view under the inputs A (one set of runs serves all)."""
     protocol, params, a, b_by_party, _ = CASES[name]
