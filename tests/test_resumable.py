@@ -252,6 +252,22 @@ def test_peer_that_never_comes_back_is_lost_after_the_reconnect_timeout():
     _run_with_deadline(main, DEADLINE)
 
 
+def test_the_default_reconnect_deadline_is_5_seconds():
+    async def main():
+        async with trio.open_nursery() as nursery:
+            ra, rb = await _pair(nursery, [])  # the defaults
+            ra._redial = _refuse
+            ra.refused_grace = 100  # so only the reconnect deadline can end it
+            await ra._link.abort()
+            start = trio.current_time()
+            with pytest.raises(ChannelBroken, match="did not reconnect within 5s"):
+                await rb.receive_message()
+            assert 5 <= trio.current_time() - start <= 5.5
+            nursery.cancel_scope.cancel()
+
+    _run_with_deadline(main, DEADLINE)
+
+
 async def _refuse():
     raise ConnectionRefusedError
 
@@ -265,7 +281,8 @@ def test_refused_redials_give_up_after_the_grace_period():
             start = trio.current_time()
             with pytest.raises(ChannelBroken, match="refused") as info:
                 await ra.receive_message()
-            assert info.value.peer == "b" and trio.current_time() - start < 2
+            # the default grace: a second of refusals (and the back-off), not the 30 s deadline
+            assert info.value.peer == "b" and 1 <= trio.current_time() - start < 2
             nursery.cancel_scope.cancel()
 
     _run_with_deadline(main, DEADLINE)

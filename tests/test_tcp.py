@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import subprocess
@@ -12,10 +13,13 @@ import pytest
 import trio
 
 import mpcnet
+import mpcnet.resumable
+import mpcnet.runner
 from mpcnet.errors import HandshakeError, PeerTimeout
 from mpcnet.identity import Roster, generate_key
+from mpcnet.resumable import ResumableLink
 from mpcnet.securelink import connect_secure
-from mpcnet.tcp import _close_listeners, connect_mesh
+from mpcnet.tcp import _close_listeners, connect_mesh, open_mesh
 
 from helpers import env_with, free_ports, install_plugin, make_deployment, mpcnet_cmd
 
@@ -227,3 +231,19 @@ def test_party_that_never_starts_is_named(tmp_path):
         _, stderr = proc.communicate(timeout=30)
         assert proc.returncode == 1
         assert "could not connect to carol" in stderr and "[peer carol]" in stderr
+
+
+def test_network_timeouts_are_pinned():
+    def default(func, name):
+        return inspect.signature(func).parameters[name].default
+
+    for func in (connect_mesh, open_mesh):
+        assert default(func, "handshake_timeout") == 10.0
+    for func in (open_mesh, mpcnet.runner.open_party, mpcnet.runner.run_party_async, ResumableLink):
+        assert default(func, "reconnect_timeout") == 5.0
+    for func in (mpcnet.runner.open_party, mpcnet.runner.run_party_async):
+        assert default(func, "connect_timeout") == 30.0
+    for func in (mpcnet.runner.run_party_async, mpcnet.runner.simulate_async):
+        assert default(func, "round_timeout") == 10.0
+    assert default(ResumableLink, "ack_delay") == 0.05 and default(ResumableLink, "refused_grace") == 1.0
+    assert mpcnet.resumable.CLOSE_LINGER == 1.0
