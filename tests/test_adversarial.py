@@ -606,6 +606,7 @@ async def test_flooding_unopened_sessions_is_cut_off():
     with trio.fail_after(30):
         out, _ = await _evil_p0(world, flood)
     assert isinstance(out["p2"], RemoteProtocolViolation) and out["p2"].peer == "p0", out
+    assert "too many sessions" in out["p2"].message  # cut off at the 17th unopened session
     await world.close()
 
 
