@@ -43,10 +43,11 @@ import numpy as np
 import pytest
 
 import mpcnet
+from mpcnet.binary import to_bits, to_onehot
 from mpcnet.context import SeededRandomness
 from mpcnet.dp_mechanisms import randomized_response
 from mpcnet.fields import GF256, P127
-from mpcnet.shamir import _lagrange
+from mpcnet.shamir import ShamirEngine, _lagrange
 from protocols import psi_curve, psi_set
 
 from helpers import biased_bits, collect_views, different_bits, two_sample_power
@@ -480,3 +481,45 @@ def test_input_shares_have_degree_exactly_t(protocol, params, inputs, field, wid
             assert not low.any(), f"p{d}'s dealing has degree below t"
         else:
             assert low.sum() <= low.size // 4, f"p{d}'s dealing has degree below t"
+
+
+# --- every Shamir input share, recomputed exactly --------------------------------
+
+class _Dealer:
+    """The parts of a protocol Context that ShamirEngine.deal reads: the
+    parties, who deals, and the dealer's own (seeded) randomness."""
+
+    def __init__(self, parties: list[str], me: str, random: SeededRandomness) -> None:
+        self.parties, self.me, self.random = parties, me, random
+
+
+def _onehot(option: int, k: int) -> list[int]:
+    return [int(i == option) for i in range(k)]
+
+
+@pytest.mark.parametrize("protocol, params, inputs, field, encode", [
+    ("compare", {"bits": 16}, [1234, 999, None], GF256, lambda v: to_bits(v, 16)),
+    ("compare", {"bits": 8, "signed": True}, [-5, 100, None, None, None], GF256, lambda v: to_bits(v, 8, signed=True)),
+    ("vote", {"options": 3}, [0, 2, 1, 1, 2], P127, lambda v: P127.from_ints(np.array(_onehot(v, 3), dtype=object))),
+    ("referendum", {}, [True, False, True], P127, lambda v: P127.from_ints(np.array([int(v)], dtype=object))),
+    ("dp-sum", {"lower": 0, "upper": 10}, [1, 9, 4], P127, lambda v: P127.from_ints(np.array([v], dtype=object))),
+    ("dp-vote", {"options": 2}, [0, 1, 1], P127, lambda v: P127.from_ints(np.array(_onehot(v, 2), dtype=object))),
+    ("auction", {"bits": 8, "method": "all-pairs"}, [200, 90, 3, 17, 150], GF256, lambda v: to_onehot(v, 8)),
+    ("auction", {"bits": 8, "method": "tournament"}, [200, 90, 3], GF256, lambda v: to_bits(v, 8)),
+])
+@pytest.mark.parametrize("seed", [2, 3])
+def test_every_input_share_is_recomputed_exactly(protocol, params, inputs, field, encode, seed):
+    # Round 1 of every Shamir protocol: each input party deals its (encoded)
+    # input with coefficients that are the first draws of its own seeded
+    # randomness. Every share every party receives must be exactly that.
+    result = mpcnet.simulate(protocol, inputs, params=params, seed=seed, record_views=True)
+    parties = list(result.parties)
+    for d, value in enumerate(inputs):
+        if value is None:
+            continue
+        shares = ShamirEngine(_Dealer(parties, parties[d], SeededRandomness(seed, d)), field).deal(encode(value))
+        for j, res in enumerate(result.results):
+            if j == d:
+                continue
+            (rec,) = [r for r in res.view if r.round == 1 and r.sender == parties[d]]
+            np.testing.assert_array_equal(rec.value, field.to_wire(shares[j]))
