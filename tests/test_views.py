@@ -47,7 +47,7 @@ from mpcnet.binary import to_bits, to_onehot
 from mpcnet.context import SeededRandomness
 from mpcnet.dp_mechanisms import randomized_response
 from mpcnet.fields import GF256, P127
-from mpcnet.shamir import ShamirEngine, _lagrange
+from mpcnet.shamir import _lagrange
 from protocols import psi_curve, psi_set
 
 from helpers import biased_bits, collect_views, different_bits, two_sample_power
@@ -485,12 +485,23 @@ def test_input_shares_have_degree_exactly_t(protocol, params, inputs, field, wid
 
 # --- every Shamir input share, recomputed exactly --------------------------------
 
-class _Dealer:
-    """The parts of a protocol Context that ShamirEngine.deal reads: the
-    parties, who deals, and the dealer's own (seeded) randomness."""
-
-    def __init__(self, parties: list[str], me: str, random: SeededRandomness) -> None:
-        self.parties, self.me, self.random = parties, me, random
+def _deal(field: Any, secret: np.ndarray, c: int, random: SeededRandomness) -> list[np.ndarray]:
+    """Shares, at the points 1..c, of ``secret`` under the polynomial
+    s + a_1 x + ... + a_t x^t (t = (c - 1) // 2), whose coefficients
+    a_1..a_t are the dealer's first draws (written out here, not ShamirEngine.deal)."""
+    t = (c - 1) // 2
+    secret = np.asarray(secret)
+    coeffs = field.random(t * secret.size, random).reshape((t, *secret.shape))
+    shares = []
+    for x in range(1, c + 1):
+        share = secret
+        for i in range(t):
+            term = coeffs[i]
+            for _ in range(i + 1):  # a_(i+1) x^(i+1)
+                term = field.scale(x, term)
+            share = field.add(share, term)
+        shares.append(share)
+    return shares
 
 
 def _onehot(option: int, k: int) -> list[int]:
@@ -517,7 +528,7 @@ def test_every_input_share_is_recomputed_exactly(protocol, params, inputs, field
     for d, value in enumerate(inputs):
         if value is None:
             continue
-        shares = ShamirEngine(_Dealer(parties, parties[d], SeededRandomness(seed, d)), field).deal(encode(value))
+        shares = _deal(field, encode(value), len(inputs), SeededRandomness(seed, d))
         for j, res in enumerate(result.results):
             if j == d:
                 continue
