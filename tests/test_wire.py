@@ -177,22 +177,24 @@ def test_default_limits_are_pinned():
         max_bigint_bytes=1024, max_depth=16, max_arrays=64)
 
 
-def _nested(depth):
-    value: list = [1]
-    for _ in range(depth - 1):
-        value = [value]
+def _nested(depth, container=list):
+    """``depth`` lists (or maps) one inside the other around a 1."""
+    value: object = 1
+    for _ in range(depth):
+        value = [value] if container is list else {"k": value}
     return value
 
 
 # At each limit, then one over: 100,000 items (msgpack's own cap, as we set
 # it); 64 KiB strings; a 1 MiB header (bin32 takes 5 bytes of type and
-# length); 1024 bytes of big-integer magnitude; 16 levels of nesting.
+# length); 1024 bytes of big-integer magnitude; 16 levels of nesting (lists or maps).
 @pytest.mark.parametrize(("limit", "at", "over", "why"), [
     pytest.param("items", [0] * 100_000, [0] * 100_001, "malformed message header", id="items"),
     pytest.param("str", "x" * (64 * 1024), "x" * (64 * 1024 + 1), "malformed message header", id="str"),
     pytest.param("header", b"\x00" * (2**20 - 5), b"\x00" * (2**20 - 4), "header length is over the limit", id="header"),
     pytest.param("bigint", 2 ** (8 * 1024) - 1, 2 ** (8 * 1024), "oversized big integer", id="bigint"),
     pytest.param("depth", _nested(16), _nested(17), "nested too deeply", id="depth"),
+    pytest.param("depth", _nested(16, dict), _nested(17, dict), "nested too deeply", id="depth-maps"),
 ])
 def test_each_default_limit_holds_at_its_value_and_refuses_one_more(limit, at, over, why):
     def raw(value):  # as a peer may send it: the encoder's own checks bypassed where it has them
