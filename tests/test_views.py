@@ -47,7 +47,8 @@ from mpcnet.binary import to_bits, to_onehot
 from mpcnet.context import SeededRandomness
 from mpcnet.dp_mechanisms import randomized_response
 from mpcnet.fields import GF256, P127
-from mpcnet.shamir import _lagrange
+from mpcnet.registry import ProtocolSpec
+from mpcnet.shamir import ShamirEngine, _lagrange
 from protocols import psi_curve, psi_set
 
 from helpers import biased_bits, collect_views, different_bits, two_sample_power
@@ -558,3 +559,49 @@ def test_every_input_share_is_recomputed_exactly(protocol, params, inputs, field
                 continue
             (rec,) = [r for r in res.view if r.round == 1 and r.sender == parties[d]]
             np.testing.assert_array_equal(rec.value, field.to_wire(shares[j]))
+
+
+# --- open_wide: the opened shares are masked --------------------------------------
+
+WIDE = 64
+
+
+async def _open_a_wide_product(ctx: Any, value: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Test protocol: share two vectors, multiply them locally (a degree-2t
+    sharing) and open it wide, as the auctions' result rounds do. Returns
+    this party's unmasked product share and the opened value."""
+    eng = ShamirEngine(ctx, GF256)
+    mine = np.frombuffer(bytes(range(WIDE)), dtype=np.uint8) if ctx.index < 2 else None
+    shared = await eng.input({ctx.parties[0]: (WIDE,), ctx.parties[1]: (WIDE,)}, mine)
+    a, b = shared[ctx.parties[0]], shared[ctx.parties[1]]
+    if eng.c == 3:  # three parties: masks from the pairwise keys, no message
+        eng.extras_from_keys(WIDE, 0, "test/wide")
+    else:  # otherwise masks ride on a reduction round
+        await eng.mul_many([(a, b)], masks=WIDE)
+    wide = GF256.mul(a, b)
+    opened = await eng.open_wide(wide)
+    return wide, opened
+
+
+WIDE_PRODUCT = ProtocolSpec(name="test-wide-product", func=_open_a_wide_product, summary="test only", min_parties=3,
+                            max_parties=None, security="-", reveals="a product", input="null", output="-")
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_open_wide_shares_are_masked(n):
+    # What a party receives in an open_wide round is the sender's product
+    # share plus a share of a random degree-2t sharing of 0: equal to the bare
+    # product share (which the test knows: each party returns its own) only
+    # where the mask share is 0, 1/256 of the time. Bare product shares let a
+    # party see the structure of the factors' sharings. Seeded: at most a
+    # quarter of the 64 elements per message may match (honest code: p < 1e-9).
+    result = mpcnet.simulate(WIDE_PRODUCT, [None] * n, seed=4, record_views=True)
+    bare = [out[0] for out in result.outputs]
+    assert all(np.array_equal(out[1], GF256.mul(np.arange(WIDE, dtype=np.uint8), np.arange(WIDE, dtype=np.uint8)))
+               for out in result.outputs)
+    last = max(r.round for r in result.results[0].view)
+    for j, res in enumerate(result.results):
+        for rec in res.view:
+            if rec.round == last:
+                i = result.parties.index(rec.sender)
+                assert i != j and int(np.sum(rec.value == bare[i])) <= WIDE // 4
