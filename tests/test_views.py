@@ -232,9 +232,9 @@ def test_psi_keys_are_fresh_in_every_run_on_os_randomness(sets):
 # Each case: protocol, params, the inputs A, and per observing party the
 # inputs B: the observer's own input and the output (what it may learn) are
 # the same as under A; another party's secret input differs, in many bits.
-# "uniform": every bit of every received value must also be a fair coin
-# (messages that are only shares: fresh Shamir or additive shares, masked
-# openings), except the bits listed in the case's "fixed" note below.
+# The last field, "uniform": every bit of every received value must also be a
+# fair coin (messages that are only shares: fresh Shamir or additive shares,
+# masked openings), except the positions _not_coins lists (and says why).
 
 def _swap(inputs: list[Any], i: int, j: int) -> list[Any]:
     out = list(inputs)
