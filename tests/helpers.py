@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from mpcnet.identity import format_public_key, generate_key, write_key_file
 
@@ -90,3 +96,146 @@ def env_with(pythonpath: Path | None = None, **extra: str) -> dict[str, str]:
 def run_cli(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess[str]:
     return subprocess.run(mpcnet_cmd(*args), capture_output=True, text=True, timeout=timeout,
                           env=kw.pop("env", env_with()), **kw)
+
+
+# --- views: what a party received, bit by bit ---------------------------------
+#
+# A party's view (every message it received, ``record_views=True``) is turned
+# into a layout (round, sender, and the type and shape of every part) and one
+# flat vector of 0/1 bits: every bit of every share, word or point. The tests
+# in test_views.py compare these bit vectors between runs.
+
+
+def _view_parts(value: Any, layout: list[str], bits: list[np.ndarray]) -> None:
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise TypeError("object arrays never travel")
+        arr = np.ascontiguousarray(value)
+        layout.append(f"{arr.dtype.str}{arr.shape}")
+        bits.append(np.unpackbits(arr.reshape(-1).view(np.uint8), bitorder="little"))
+    elif isinstance(value, (bytes, bytearray)):
+        layout.append(f"bytes{len(value)}")
+        bits.append(np.unpackbits(np.frombuffer(bytes(value), dtype=np.uint8), bitorder="little"))
+    elif isinstance(value, bool):
+        layout.append("bool")
+        bits.append(np.array([int(value)], dtype=np.uint8))
+    elif isinstance(value, int):
+        layout.append("int")
+        bits.append(np.unpackbits(np.array([value], dtype="<i8").view(np.uint8), bitorder="little"))
+    elif value is None:
+        layout.append("None")
+    elif isinstance(value, (list, tuple)):
+        layout.append(f"list{len(value)}")
+        for v in value:
+            _view_parts(v, layout, bits)
+    elif isinstance(value, dict):
+        layout.append(f"dict{sorted(value)}")
+        for k in sorted(value):
+            _view_parts(value[k], layout, bits)
+    else:
+        raise TypeError(f"unexpected {type(value).__name__} in a view")
+
+
+def view_bits(view: Sequence[Any], project: Callable[[Any], Any] | None = None) -> tuple[tuple[str, ...], np.ndarray]:
+    """(layout, bits) of a recorded view (a sequence of ReceivedRecord);
+    ``project(record)`` may replace a record's value first (e.g. decode a
+    variable-length encoding into fixed-size arrays)."""
+    layout: list[str] = []
+    bits: list[np.ndarray] = []
+    for rec in view:
+        layout.append(f"r{rec.round}:{rec.sender}")
+        _view_parts(project(rec) if project else rec.value, layout, bits)
+    return tuple(layout), (np.concatenate(bits) if bits else np.zeros(0, dtype=np.uint8))
+
+
+def collect_views(protocol: str, inputs: Sequence[Any], params: Mapping[str, Any], parties: Iterable[int],
+                  seeds: Iterable[int], project: Callable[[Any], Any] | None = None,
+                  ) -> dict[int, tuple[tuple[str, ...], np.ndarray]]:
+    """The views of ``parties`` in one seeded run per seed: per party, its
+    layout and a (runs, bits) 0/1 matrix. Every run must give a party the
+    same layout (message sizes and shapes are public: they must depend
+    neither on the secrets nor on the coins)."""
+    import mpcnet
+
+    parties = list(parties)
+    layouts: dict[int, set[tuple[str, ...]]] = {j: set() for j in parties}
+    rows: dict[int, list[np.ndarray]] = {j: [] for j in parties}
+    for seed in seeds:
+        res = mpcnet.simulate(protocol, list(inputs), params=dict(params), seed=seed, record_views=True)
+        for j in parties:
+            layout, bits = view_bits(res.results[j].view, project)
+            layouts[j].add(layout)
+            rows[j].append(bits)
+    for j in parties:
+        assert len(layouts[j]) == 1, f"the layout of p{j}'s view changes between runs"
+    return {j: (layouts[j].pop(), np.stack(rows[j])) for j in parties}
+
+
+def _symmetric_tails(weights: list[int]) -> list[float]:
+    """For a law symmetric about its middle (``weights[i] == weights[-1 - i]``):
+    the probability of an outcome at least as far from the middle as each i."""
+    total, low, acc = sum(weights), [], 0
+    for w in weights:
+        acc += w
+        low.append(acc)
+    last = len(weights) - 1
+    return [min(1.0, 2 * low[min(i, last - i)] / total) for i in range(len(weights))]
+
+
+@functools.lru_cache(maxsize=64)
+def _two_sample_pvalues(runs: int) -> np.ndarray:
+    """Exact permutation p-values for "two samples of ``runs`` 0/1 draws
+    each have the same law": ``table[K, a]`` is the probability, given K
+    ones in all, that the first sample holds a count at least as far from
+    K/2 as ``a`` (hypergeometric, symmetric because both samples have the
+    same size; exact whatever the common law is)."""
+    n = 2 * runs
+    table = np.ones((n + 1, runs + 1))
+    for k in range(n + 1):
+        lo, hi = max(0, k - runs), min(k, runs)
+        tails = _symmetric_tails([math.comb(k, a) * math.comb(n - k, runs - a) for a in range(lo, hi + 1)])
+        table[k, lo : hi + 1] = tails
+    return table
+
+
+@functools.lru_cache(maxsize=64)
+def _uniform_pvalues(runs: int) -> np.ndarray:
+    """Exact two-sided p-values of a Binomial(runs, 1/2) count: ``table[c]``
+    is the probability of a count at least as far from runs/2 as c."""
+    weights = [1]
+    for c in range(runs):  # C(runs, c + 1) from C(runs, c): exact integers, fast for runs in the thousands
+        weights.append(weights[-1] * (runs - c) // (c + 1))
+    return np.array(_symmetric_tails(weights))
+
+
+def different_bits(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
+    """Positions whose bit law differs between the samples ``a`` and ``b``
+    ((runs, bits) 0/1 matrices with the same number of runs): exact
+    permutation test per position at level ``alpha / bits`` (Bonferroni), so
+    equal laws are flagged anywhere with probability at most ``alpha``."""
+    runs = a.shape[0]
+    assert b.shape == a.shape and runs > 0
+    ca, cb = a.sum(axis=0, dtype=np.int64), b.sum(axis=0, dtype=np.int64)
+    p = _two_sample_pvalues(runs)[ca + cb, ca]
+    return np.flatnonzero(p < alpha / max(1, a.shape[1]))
+
+
+def biased_bits(sample: np.ndarray, alpha: float) -> np.ndarray:
+    """Positions of a (runs, bits) 0/1 matrix whose bit is not a fair coin:
+    exact binomial test per position at level ``alpha / bits``."""
+    runs = sample.shape[0]
+    p = _uniform_pvalues(runs)[sample.sum(axis=0, dtype=np.int64)]
+    return np.flatnonzero(p < alpha / max(1, sample.shape[1]))
+
+
+def two_sample_power(runs: int, bits: int, alpha: float, p_a: float, p_b: float) -> float:
+    """The probability that :func:`different_bits` flags one position whose
+    bit is 1 with probability ``p_a`` in the first sample and ``p_b`` in the
+    second (exact, summing over both binomial counts)."""
+    pv = _two_sample_pvalues(runs)
+
+    def binom(p: float) -> list[float]:
+        return [math.comb(runs, c) * p**c * (1 - p) ** (runs - c) for c in range(runs + 1)]
+
+    wa, wb = binom(p_a), binom(p_b)
+    return sum(wa[x] * wb[y] for x in range(runs + 1) for y in range(runs + 1) if pv[x + y, x] < alpha / bits)

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from mpcnet.cli import build_parser
 from mpcnet.identity import generate_key, write_key_file
 
 from helpers import env_with, install_plugin, make_deployment, mpcnet_cmd, run_cli
@@ -275,3 +276,10 @@ def test_input_only_parties_open_no_channels_to_each_other(tmp_path):
     assert spec.peers_of(1, 7, params) == [0, 2, 3, 4, 5, 6]  # a compute party: everyone
     assert spec.peers_of(5, 7, spec.resolve_params({}, 7)) == [0, 1, 2, 3, 4, 6]  # all compute: full mesh
     assert mpcnet.get_protocol("secure-sum").peers_of(0, 3, {"bits": 32}) == [1, 2]
+
+
+def test_cli_timeouts_are_pinned():
+    parser = build_parser()
+    party = parser.parse_args(["party", "secure-sum", "--roster", "r", "--id", "a", "--key", "k", "--input-json", "1"])
+    assert (party.timeout, party.connect_timeout, party.reconnect_timeout) == (10.0, 30.0, 5.0)
+    assert parser.parse_args(["simulate", "secure-sum", "--inputs-json", "-"]).timeout == 10.0

@@ -19,6 +19,7 @@ import itertools
 import math
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from fractions import Fraction
@@ -27,7 +28,6 @@ from math import comb
 import attrs
 import pytest
 import trio
-import trio.lowlevel
 
 from mpcnet import (
     MPCError,
@@ -520,46 +520,79 @@ def test_advanced_composition_is_reported_and_tighter_for_many_small_charges():
     assert few.advanced_composition("d", Fraction(1, 10**6))[0] == 1.0  # basic is better here
 
 
-def test_accountant_charges_are_atomic_across_threads():
-    acct = dp.PrivacyAccountant(Fraction(1, 2))
-    accepted = []
+class ContendedName(str):
+    """A dataset name whose hash sleeps briefly. The accountant hashes the
+    name at each dictionary lookup between reading what was spent and
+    recording the new total, so while one thread is in that window the
+    others run: without the lock they all read the same total and the
+    budget is overspent (in every run: 8 threads enter each window together),
+    with it they wait."""
 
-    def worker():
-        for _ in range(250):
+    def __hash__(self) -> int:
+        time.sleep(20e-6)
+        return str.__hash__(self)
+
+
+CHARGE = Fraction(1, 1000)
+ATTEMPTS = 8 * 40  # 8 threads x 40 charges of 1/1000 on a budget of 1/5: 200 fit
+
+
+def assert_charged_exactly_the_budget(acct: dp.PrivacyAccountant, accepted: Sequence[dp.Charge]) -> None:
+    assert len(accepted) == 200
+    assert acct.spent("d") == dp.PrivacyBudget(Fraction(1, 5))
+    assert sorted(c.sequence for c in acct.charges()) == list(range(1, 201))
+
+
+def test_accountant_charges_are_atomic_across_threads():
+    acct = dp.PrivacyAccountant(Fraction(1, 5))
+    name = ContendedName("d")
+    start = threading.Barrier(8, timeout=30)
+    accepted: list[dp.Charge] = []
+
+    def worker() -> None:
+        start.wait()  # all threads charge at once
+        for _ in range(ATTEMPTS // 8):
             try:
-                accepted.append(acct.charge("d", Fraction(1, 1000)))
+                accepted.append(acct.charge(name, CHARGE))
             except dp.BudgetExceeded:
                 pass
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
+    threads = [threading.Thread(target=worker) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
-    assert len(accepted) == 500
-    assert acct.remaining("d").epsilon == 0
-    assert sorted(c.sequence for c in acct.charges()) == list(range(1, 501))
+        t.join(timeout=30)
+        assert not t.is_alive()
+    assert_charged_exactly_the_budget(acct, accepted)
 
 
-def test_accountant_shared_by_trio_tasks():
-    acct = dp.PrivacyAccountant(1)
-    refused = []
+def test_accountant_shared_by_trio_tasks_charging_from_worker_threads():
+    """The way trio code shares an accountant across threads: tasks that
+    charge from ``trio.to_thread`` workers (charge never awaits, so tasks
+    on one thread cannot interleave inside it; threads can)."""
+    acct = dp.PrivacyAccountant(Fraction(1, 5))
+    name = ContendedName("d")
+    accepted: list[dp.Charge] = []
 
-    async def query(i: int) -> None:
-        await trio.lowlevel.checkpoint()
+    def charge() -> None:
         try:
-            acct.charge("d", Fraction(1, 3), label=f"q{i}")
+            accepted.append(acct.charge(name, CHARGE))
         except dp.BudgetExceeded:
-            refused.append(i)
+            pass
+
+    async def query(limiter: trio.CapacityLimiter) -> None:
+        for _ in range(ATTEMPTS // 8):
+            await trio.to_thread.run_sync(charge, limiter=limiter)
 
     async def main() -> None:
-        with trio.fail_after(5):
+        with trio.fail_after(30):
+            limiter = trio.CapacityLimiter(8)
             async with trio.open_nursery() as nursery:
-                for i in range(5):
-                    nursery.start_soon(query, i)
+                for _ in range(8):
+                    nursery.start_soon(query, limiter)
 
     trio.run(main)
-    assert len(refused) == 2 and len(acct.charges("d")) == 3
+    assert_charged_exactly_the_budget(acct, accepted)
 
 
 # --- no floating point, no `random`, in the sampling paths -------------------------------

@@ -7,6 +7,7 @@ import logging
 import pytest
 
 import mpcnet
+from mpcnet.errors import RemoteProtocolViolation
 
 SECRETS = [987_654_321, 123_456_789, 555_444_333]
 
@@ -41,7 +42,7 @@ def test_no_secret_reaches_the_logs(caplog):
 
 def test_abort_is_logged_with_its_reason(caplog):
     caplog.set_level(logging.INFO, logger="mpcnet")
-    with pytest.raises(mpcnet.MPCError):
+    with pytest.raises(RemoteProtocolViolation, match="same vector length"):
         mpcnet.simulate("secure-sum", [[1, 2], [1, 2], [1, 2, 3]])
     aborts = [e for e in _events(caplog.records) if e["event"] == "abort"]
     assert aborts and all("RemoteProtocolViolation" in e["reason"] for e in aborts)

@@ -8,14 +8,68 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Any
 
 import pytest
+import trio
 
 import mpcnet
 from mpcnet import SeededRandomness, dp
 from mpcnet.errors import ConfigError, InputError, RemoteProtocolViolation
 
 Z = 4.42
+
+
+class BitStream:
+    """The documented draws of randomized response, re-derived here from the
+    party's seeded bytes (not through mpcnet's samplers): bits are taken from
+    the front of the byte stream, most significant first; a uniform draw
+    below ``bound`` takes ``(bound - 1).bit_length()`` bits and retries while
+    the value is ``>= bound``. The sampler fetches whole 8-byte words, so its
+    stream is a prefix of one long read."""
+
+    def __init__(self, data: bytes) -> None:
+        self._bits = "".join(f"{byte:08b}" for byte in data)
+        self._used = 0
+
+    def below(self, bound: int) -> int:
+        k = (bound - 1).bit_length()
+        while True:
+            chunk = self._bits[self._used:self._used + k]
+            assert len(chunk) == k, "the draw needs more bytes than the test read"
+            self._used += k
+            x = int(chunk, 2)
+            if x < bound:
+                return x
+
+
+def reported_bit(answer: bool, p_truth: Fraction, seed: int, index: int) -> bool:
+    """Party ``index``'s report in a run with ``seed``: a Bernoulli(p_truth)
+    draw (``below(den) < num``) decides truth, then a fair coin (``below(2)``),
+    drawn whatever the first draw said."""
+    stream = BitStream(SeededRandomness(seed, index).bytes(64))
+    truthful = stream.below(p_truth.denominator) < p_truth.numerator
+    coin = stream.below(2) == 1
+    return answer if truthful else coin
+
+
+def simulate_within(deadline: float, *args: Any, **kwargs: Any) -> mpcnet.SimulationResult:
+    """``mpcnet.simulate`` under an absolute trio deadline."""
+
+    async def main() -> mpcnet.SimulationResult:
+        with trio.fail_after(deadline):
+            return await mpcnet.simulate_async(*args, **kwargs)
+
+    return trio.run(main)
+
+
+def sent_bits(result: mpcnet.SimulationResult) -> dict[str, bool]:
+    """Every party's report, read from the others' views (all must agree)."""
+    sent: dict[str, bool] = {}
+    for res in result.results:
+        for rec in res.view:
+            assert sent.setdefault(rec.sender, rec.value) is rec.value
+    return sent
 
 
 def test_every_party_gets_the_same_estimate_of_the_article_formula():
@@ -49,12 +103,37 @@ def test_each_party_randomizes_its_own_answer_with_its_own_randomness():
 
 
 def test_a_party_receives_only_randomized_bits():
-    n = 6
-    result = mpcnet.simulate("poll", [True] * n, params={"p_truth": "1/100"}, seed=3, record_views=True)
+    """Everyone answers yes with p_truth = 1/100: what each party receives is
+    exactly the recomputed randomized bit of each peer, one message per peer
+    in one round, and some of those bits are no (truthful answers would all
+    be yes)."""
+    n, seed = 6, 4
+    result = simulate_within(10, "poll", [True] * n, params={"p_truth": "1/100"}, seed=seed, record_views=True)
+    expected = {f"p{i}": reported_bit(True, Fraction(1, 100), seed, i) for i in range(n)}
     for me, res in zip(result.parties, result.results, strict=True):
         assert len(res.view) == n - 1  # one message per peer, in one round, nothing else
         assert {rec.sender for rec in res.view} == set(result.parties) - {me}
-        assert all(rec.round == 1 and isinstance(rec.value, bool) for rec in res.view)
+        assert all(rec.round == 1 and rec.value is expected[rec.sender] for rec in res.view)
+    assert sorted(expected.values()) == [False, False, False, True, True, True]  # seed 4: three peers report no
+
+
+@pytest.mark.parametrize("p_truth", ["3/4", "3/5"])
+def test_reported_bits_are_recomputed_from_the_seed_at_p_truth_other_than_one_half(p_truth):
+    """Every bit sent is the one recomputed independently from the party's
+    seeded bytes at this p_truth (3/5 also exercises the retry of a draw
+    below 5). The recomputation at the fair coin's p_truth = 1/2 differs on
+    some of these bits, so a poll that ignored p_truth would fail here."""
+    p = Fraction(p_truth)
+    answers = [True, False, True, True, False, False, True, False]
+    differs_from_fair_coin = 0
+    for seed in range(40, 46):
+        result = simulate_within(10, "poll", answers, params={"p_truth": p_truth}, seed=seed, record_views=True)
+        expected = {f"p{i}": reported_bit(a, p, seed, i) for i, a in enumerate(answers)}
+        assert sent_bits(result) == expected
+        assert result.outputs[0]["yes_reported"] == sum(expected.values())
+        differs_from_fair_coin += sum(reported_bit(a, Fraction(1, 2), seed, i) != expected[f"p{i}"]
+                                      for i, a in enumerate(answers))
+    assert differs_from_fair_coin > 0
 
 
 def test_answers_are_randomized_before_they_leave_the_party():

@@ -24,6 +24,10 @@ from mpcnet.testing.faultproxy import FaultProxy, Route
 
 KEYS = {"a": generate_key("a"), "b": generate_key("b")}
 DIGEST = b"\x07" * 32
+# Virtual seconds any one mock-clock test below may take: the slowest honest
+# run takes 6 (a 3 s reconnect timeout, then the close), and a lost message
+# jumps the clock straight here.
+DEADLINE = 60
 
 
 class _Cut:
@@ -165,6 +169,18 @@ async def _exchange(ra, rb, to_b, to_a):
     assert got_a == [struct.pack(">I", i) + m for i, m in enumerate(to_a)]
 
 
+def _run_with_deadline(main, deadline: float) -> None:
+    """``trio.run(main)`` on an autojump clock, inside an absolute deadline
+    (virtual seconds): a lost message leaves every task blocked, the clock
+    jumps, and the deadline fails the test at once instead of hanging it."""
+
+    async def bounded():
+        with trio.fail_after(deadline):
+            await main()
+
+    trio.run(bounded, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cuts=st.lists(st.integers(min_value=0, max_value=800_000), min_size=1, max_size=4),
        seed=st.integers(0, 2**16))
@@ -179,7 +195,7 @@ def test_every_message_arrives_once_in_order_whatever_the_cut_points(cuts, seed)
             await ra.aclose()
             await rb.aclose()
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    _run_with_deadline(main, DEADLINE)
 
 
 def test_small_retransmit_buffer_blocks_the_sender_until_acked():
@@ -201,7 +217,7 @@ def test_small_retransmit_buffer_blocks_the_sender_until_acked():
             assert peak <= 250_000 and ra.connections == 3
             nursery.cancel_scope.cancel()
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    _run_with_deadline(main, DEADLINE)
 
 
 def test_deliberate_close_ends_the_link_without_reconnecting():
@@ -215,7 +231,7 @@ def test_deliberate_close_ends_the_link_without_reconnecting():
                 await rb.receive_message()
             assert info.value.peer == "a" and rb.connections == 1
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    _run_with_deadline(main, DEADLINE)
 
 
 def test_peer_that_never_comes_back_is_lost_after_the_reconnect_timeout():
@@ -234,7 +250,23 @@ def test_peer_that_never_comes_back_is_lost_after_the_reconnect_timeout():
                 await ra.receive_message()
             assert info_a.value.peer == "b"
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    _run_with_deadline(main, DEADLINE)
+
+
+def test_the_default_reconnect_deadline_is_5_seconds():
+    async def main():
+        async with trio.open_nursery() as nursery:
+            ra, rb = await _pair(nursery, [])  # the defaults
+            ra._redial = _refuse
+            ra.refused_grace = 100  # so only the reconnect deadline can end it
+            await ra._link.abort()
+            start = trio.current_time()
+            with pytest.raises(ChannelBroken, match="did not reconnect within 5s"):
+                await rb.receive_message()
+            assert 5 <= trio.current_time() - start <= 5.5
+            nursery.cancel_scope.cancel()
+
+    _run_with_deadline(main, DEADLINE)
 
 
 async def _refuse():
@@ -313,10 +345,11 @@ def test_refused_redials_give_up_after_the_grace_period():
             start = trio.current_time()
             with pytest.raises(ChannelBroken, match="refused") as info:
                 await ra.receive_message()
-            assert info.value.peer == "b" and trio.current_time() - start < 2
+            # the default grace: a second of refusals (and the back-off), not the 30 s deadline
+            assert info.value.peer == "b" and 1 <= trio.current_time() - start < 2
             nursery.cancel_scope.cancel()
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    _run_with_deadline(main, DEADLINE)
 
 
 def test_a_gap_in_sequence_numbers_is_a_protocol_violation():
@@ -329,7 +362,7 @@ def test_a_gap_in_sequence_numbers_is_a_protocol_violation():
             assert info.value.peer == "a"
             nursery.cancel_scope.cancel()
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    _run_with_deadline(main, DEADLINE)
 
 
 # ---------------------------------------------------------------- end to end over TCP

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import trio
+import trio.testing
 
 import mpcnet
+import mpcnet.party
+import mpcnet.session
 from mpcnet import Context, Party, protocol, wire
 from mpcnet.errors import (
     ChannelBroken,
@@ -15,7 +20,7 @@ from mpcnet.errors import (
     RemoteProtocolViolation,
     SessionAborted,
 )
-from mpcnet.session import ABORT, DATA, MAX_PENDING_PER_PEER, make_envelope, new_session_id
+from mpcnet.session import ABORT, DATA, make_envelope, new_session_id
 from mpcnet.transport import memory_mesh
 
 
@@ -93,18 +98,27 @@ async def test_concurrent_sessions_share_one_mesh():
             assert results[(name, k)].tolist() == [3 * k, 3]
 
 
+@protocol("test-rounds-in-order", security="test only", reveals="everything", input="int", output="list")
+async def rounds_in_order(ctx: Context, value: int) -> list[dict[str, object]]:
+    """Three broadcast rounds; returns what each round brought from each peer,
+    in round order. Unlike a sum, the answer changes if rounds are mixed up."""
+    return [await ctx.broadcast(value) for _ in range(3)]
+
+
 @pytest.mark.trio
-async def test_message_for_a_later_round_waits():
-    async def script_ok(link, sid):
-        await send_envelope(link, DATA, sid, 2, np.array([10], dtype=np.uint64))
-        await send_envelope(link, DATA, sid, 1, np.array([7], dtype=np.uint64))
+@pytest.mark.parametrize("when", ["before p0 opens the session", "while p0 waits in round 1"])
+async def test_messages_for_later_rounds_wait_for_their_round(when):
+    async def script(link, sid):
+        if when == "while p0 waits in round 1":
+            await link.receive_message()  # p0's round-1 message: p0 is in round 1 now
+        for r, body in ((3, "third"), (2, "second"), (1, "first")):  # the wrong order on purpose
+            await send_envelope(link, DATA, sid, r, body)
         await trio.sleep_forever()
 
     with trio.fail_after(10):
-        result = await run_with_scripted_peer(script_ok, value=5)
-    # p0's partial sum is its kept share + 7, the total is that + 10: p0 kept
-    # 5 - (share sent), so the total is 5 + 7 + 10 - (what p0 sent p1), mod 2^64.
-    assert result.stats.rounds == 2 and isinstance(result.output, int)
+        result = await run_with_scripted_peer(script, protocol_name="test-rounds-in-order", value=5)
+    assert result.output == [{"p1": "first"}, {"p1": "second"}, {"p1": "third"}]
+    assert result.stats.rounds == 3
 
 
 @pytest.mark.trio
@@ -144,15 +158,118 @@ async def test_silent_peer_times_out_naming_it(autojump_clock):
     assert trio.current_time() < 10  # the deadline, not a hang
 
 
+# --- pinned limits: changing one of these numbers must change a test ---------
+
+def test_session_and_party_limits_are_pinned():
+    assert mpcnet.session.MAX_PENDING_PER_PEER == 64
+    assert mpcnet.party.MAX_EARLY_MESSAGES == 64
+    assert mpcnet.party.MAX_EARLY_SESSIONS == 16
+    assert mpcnet.session.ABORT_GRACE == 4.0
+    assert inspect.signature(Party.run).parameters["round_timeout"].default == 10.0
+    assert len(new_session_id()) == 16
+    # the bytes a peer may have waiting at a party: twice the largest message, 512 MiB by default
+    assert Party("p0", ["p0", "p1"], {}).max_buffered_per_peer == 512 * 2**20
+    assert Party("p0", ["p0", "p1"], {}, limits=wire.Limits(max_message=1000)).max_buffered_per_peer == 2000
+
+
 @pytest.mark.trio
-async def test_flooding_future_rounds_is_cut_off():
+@pytest.mark.parametrize("count", [64, 65])
+async def test_a_peer_may_queue_64_messages_ahead_of_a_party_not_65(count, autojump_clock):
     async def script(link, sid):
-        for r in range(2, MAX_PENDING_PER_PEER + 3):
+        await link.receive_message()  # p0's round-1 message: p0 waits in round 1, the session is open
+        for r in range(2, count + 2):  # never round 1 itself
             await send_envelope(link, DATA, sid, r, 0)
         await trio.sleep_forever()
 
-    with trio.fail_after(10), pytest.raises(RemoteProtocolViolation, match="queued ahead") as info:
-        await run_with_scripted_peer(script)
+    with trio.fail_after(100):
+        if count == 64:  # all kept: p0 waits for round 1 until its deadline
+            with pytest.raises(PeerTimeout, match="no message for round 1 from p1"):
+                await run_with_scripted_peer(script, timeout=5.0)
+        else:  # the 65th cuts the peer off at once
+            with pytest.raises(RemoteProtocolViolation, match="more than 64 messages queued ahead") as info:
+                await run_with_scripted_peer(script, timeout=5.0)
+            assert info.value.peer == "p1" and trio.current_time() < 5
+
+
+async def _park_then_check(make_envelopes, **party_kw):
+    """p1 sends ``make_envelopes()`` to p0 before p0 opens any session;
+    returns p0's lost peers once p0 has read them all."""
+    mesh = memory_mesh(["p0", "p1"])
+    async with Party("p0", ["p0", "p1"], mesh["p0"], **party_kw) as party:
+        try:
+            for envelope in make_envelopes():
+                await mesh["p1"]["p0"].send_message(wire.encode(envelope))
+        except ChannelBroken:
+            pass  # p0 hung up on p1
+        await trio.testing.wait_all_tasks_blocked()
+        return party.lost_peers()
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("count", [64, 65])
+async def test_a_peer_may_park_64_messages_for_a_session_not_yet_opened_not_65(count):
+    sid = new_session_id()
+    with trio.fail_after(10):
+        lost = await _park_then_check(lambda: [make_envelope(DATA, sid, r, 0) for r in range(1, count + 1)])
+    if count == 64:
+        assert lost == {}
+    else:
+        assert list(lost) == ["p1"] and isinstance(lost["p1"], RemoteProtocolViolation)
+        assert "too many messages for a session this party has not opened" in lost["p1"].message
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("count", [16, 17])
+async def test_a_peer_may_park_messages_for_16_unopened_sessions_not_17(count):
+    with trio.fail_after(10):
+        lost = await _park_then_check(lambda: [make_envelope(DATA, new_session_id(), 1, 0) for _ in range(count)])
+    if count == 16:
+        assert lost == {}
+    else:
+        assert list(lost) == ["p1"] and "too many sessions" in lost["p1"].message
+
+
+@pytest.mark.trio
+async def test_a_peer_may_hold_twice_the_largest_message_in_waiting_bytes():
+    sid = new_session_id()
+    # A waiting message counts at its decoded cost: its bytes plus wire.OBJECT_COST per object.
+    size = wire.decode_with_cost(b"".join(bytes(p) for p in wire.encode(make_envelope(DATA, sid, 1, b"x" * 250))))[1]
+    fit = 2000 // size  # the budget with max_message=1000 is 2000 bytes
+    assert fit >= 2
+    with trio.fail_after(10):
+        lost = await _park_then_check(lambda: [make_envelope(DATA, sid, r, b"x" * 250) for r in range(1, fit + 1)],
+                                      limits=wire.Limits(max_message=1000))
+        assert lost == {}
+        lost = await _park_then_check(lambda: [make_envelope(DATA, sid, r, b"x" * 250) for r in range(1, fit + 2)],
+                                      limits=wire.Limits(max_message=1000))
+    assert list(lost) == ["p1"] and "more than 2000 bytes of messages waiting" in lost["p1"].message
+
+
+@pytest.mark.trio
+async def test_the_default_round_deadline_is_10_seconds(autojump_clock):
+    mesh = memory_mesh(["p0", "p1"])
+    with trio.fail_after(100):
+        async with Party("p0", ["p0", "p1"], mesh["p0"]) as party:
+            start = trio.current_time()
+            with pytest.raises(PeerTimeout, match="within 10s"):
+                await party.run("secure-sum", 1, session_id=new_session_id())
+            assert 10 <= trio.current_time() - start < 10.5
+
+
+@pytest.mark.trio
+async def test_blame_from_an_aborting_peer_is_weighed_for_4_seconds(autojump_clock):
+    # p1 aborts blaming p2, whose link stays up: p0 waits ABORT_GRACE for
+    # first-hand evidence against p2, then reports p1's abort.
+    names = ["p0", "p1", "p2"]
+    mesh = memory_mesh(names)
+    sid = new_session_id()
+    with trio.fail_after(100):
+        async with Party("p0", names, mesh["p0"]) as party:
+            await send_envelope(mesh["p1"]["p0"], ABORT, sid, 1, {"reason": "p2 is slow", "culprit": "p2"})
+            start = trio.current_time()
+            with pytest.raises(SessionAborted, match="blames p2") as info:
+                await party.run("secure-sum", 1, session_id=sid, round_timeout=60)
+            assert 4 <= trio.current_time() - start < 4.5
     assert info.value.peer == "p1"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import subprocess
@@ -12,10 +13,13 @@ import pytest
 import trio
 
 import mpcnet
+import mpcnet.resumable
+import mpcnet.runner
 from mpcnet.errors import HandshakeError
 from mpcnet.identity import Roster, generate_key
+from mpcnet.resumable import ResumableLink
 from mpcnet.securelink import connect_secure
-from mpcnet.tcp import PendingHandshakes, _close_listeners, connect_mesh
+from mpcnet.tcp import PendingHandshakes, _close_listeners, connect_mesh, open_mesh
 
 from helpers import env_with, free_ports, install_plugin, make_deployment, mpcnet_cmd
 
@@ -55,17 +59,24 @@ async def test_stranger_is_rejected_and_the_listener_keeps_serving():
     async def stranger():
         mallory = generate_key("mallory")
         stream = await trio.open_tcp_stream("127.0.0.1", port)
-        with pytest.raises(mpcnet.MPCError):
+        start = trio.current_time()
+        with pytest.raises(HandshakeError) as info:
             await connect_secure(stream, my_id="mallory", peer_id="p1", static_private=mallory.private,
                                  peer_public=keys[1].public, roster_hash=roster.digest(), handshake_timeout=5)
+        # answered with the (unauthenticated) REJECT at once, not at the 5 s deadline
+        assert info.value.rejected and info.value.peer == "p1"
+        assert trio.current_time() - start < 3
 
     async def impostor():
         # Claims to be p0 but holds another key: the handshake fails.
         fake = generate_key("p0")
         stream = await trio.open_tcp_stream("127.0.0.1", port)
-        with pytest.raises(mpcnet.MPCError):
+        start = trio.current_time()
+        with pytest.raises(HandshakeError) as info:
             await connect_secure(stream, my_id="p0", peer_id="p1", static_private=fake.private,
                                  peer_public=keys[1].public, roster_hash=roster.digest(), handshake_timeout=5)
+        assert info.value.rejected and info.value.peer == "p1"
+        assert trio.current_time() - start < 3
 
     async def p1():
         result["p1"] = await connect_mesh(roster, keys[1], connect_timeout=10, listeners=listeners[1])
@@ -249,3 +260,19 @@ def test_party_that_never_starts_is_named(tmp_path):
         _, stderr = proc.communicate(timeout=30)
         assert proc.returncode == 1
         assert "could not connect to carol" in stderr and "[peer carol]" in stderr
+
+
+def test_network_timeouts_are_pinned():
+    def default(func, name):
+        return inspect.signature(func).parameters[name].default
+
+    for func in (connect_mesh, open_mesh):
+        assert default(func, "handshake_timeout") == 10.0
+    for func in (open_mesh, mpcnet.runner.open_party, mpcnet.runner.run_party_async, ResumableLink):
+        assert default(func, "reconnect_timeout") == 5.0
+    for func in (mpcnet.runner.open_party, mpcnet.runner.run_party_async):
+        assert default(func, "connect_timeout") == 30.0
+    for func in (mpcnet.runner.run_party_async, mpcnet.runner.simulate_async):
+        assert default(func, "round_timeout") == 10.0
+    assert default(ResumableLink, "ack_delay") == 0.05 and default(ResumableLink, "refused_grace") == 1.0
+    assert mpcnet.resumable.CLOSE_LINGER == 1.0

@@ -92,20 +92,6 @@ def test_referendum_rejects_non_bits():
         mpcnet.simulate("referendum", [True, 2, True])
 
 
-def test_dp_sum_output_is_the_same_everywhere_and_near_the_sum():
-    result = mpcnet.simulate("dp-sum", [10, 20, 30, 40], params={"epsilon": 5.0, "lower": 0, "upper": 100},
-                             seed=3)  # seeded: the bound below is then a fixed verdict, not a 2e-9 lottery
-    assert len(set(result.outputs)) == 1
-    assert abs(result.outputs[0] - 100) < 20 * 100 / 5.0  # 20 noise scales: fails with prob ~e^-20
-
-
-def test_dp_sum_clamps_inputs():
-    # With a huge epsilon the noise scale is tiny, so the output is the clamped sum.
-    result = mpcnet.simulate("dp-sum", [-500, 50, 10**6], params={"epsilon": 100.0, "lower": 0, "upper": 100},
-                             seed=4)  # seeded: noise of scale 1 exceeds 10 with p ~ 2e-5
-    assert abs(result.outputs[0] - 150) <= 10
-
-
 def test_dp_sum_needs_bounds():
     with pytest.raises(ConfigError, match="lower"):
         mpcnet.simulate("dp-sum", [1, 2, 3])
@@ -213,6 +199,8 @@ def test_noise_generated_in_mpc_follows_the_discrete_laplace_law():
         chi2 += (counts.get(x, 0) - e) ** 2 / e
     tail = n * (1 - sum(pmf.values()))
     chi2 += (counts.get(-7, 0) + counts.get(7, 0) - tail) ** 2 / tail
-    # 13 degrees of freedom: P(chi2 > 40) < 1e-4 under the right law (fixed seed: deterministic)
+    # 13 degrees of freedom: P(chi2 > 40) < 1e-4 under the right law (fixed seed: deterministic). Power: a
+    # 2x smaller scale gives an expected chi2 of ~237, G1 + G2 for G1 - G2 ~739 (both >> 40). dp-sum and
+    # dp-vote's own noise, through the protocols, is tested in test_dp_protocols.py.
     assert chi2 < 40
     assert abs(np.mean(samples)) < 4 * math.sqrt(2 * q / (1 - q) ** 2 / n)

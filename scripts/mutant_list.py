@@ -1,0 +1,154 @@
+"""The curated mutants that ``scripts/mutants.py`` runs (see its docstring).
+
+Each mutant breaks one thing a privacy framework must get right and names the
+tests that must catch it. ``find`` is a snippet that must occur exactly once
+under ``mpcnet/`` or ``protocols/`` (``file_hint``, a substring of the path,
+narrows the search where a snippet is common); ``replace`` is what it
+becomes. The first eight are the ones issue 12 found surviving; the rest are
+our own, on security-relevant code.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Mutant:
+    """One deliberate bug and the tests that must kill it."""
+
+    id: str
+    why: str
+    find: str
+    replace: str
+    tests: tuple[str, ...] = attrs.field(converter=tuple)
+    file_hint: str = ""
+
+
+MUTANTS: list[Mutant] = [
+    # -- the eight from issue 12 --------------------------------------------
+    Mutant(
+        id="sum-share-low32-zeroed",
+        why="secure-sum's random share rows have their low 32 bits zeroed: the last share's low bits are the input",
+        find="shares[: n - 1] = random.uint64((n - 1) * k).reshape(n - 1, k)",
+        replace="shares[: n - 1] = random.uint64((n - 1) * k).reshape(n - 1, k) & np.uint64(0xFFFFFFFF00000000)",
+        tests=["tests/test_views.py", "tests/test_secure_sum.py"],
+    ),
+    # -- our own --------------------------------------------------------------
+    Mutant(
+        id="channel-constant-nonce",
+        why="the channel's AEAD nonce is constant: one key encrypts every frame under the same nonce",
+        find='return b"\\x00\\x00\\x00\\x00" + n.to_bytes(8, "little")',
+        replace='return bytes(12)',
+        tests=["tests/test_channel.py"],
+    ),
+    Mutant(
+        id="channel-no-rekey",
+        why="the channel never rekeys (both ends agree, so only a check against Noise's REKEY can tell)",
+        find="if cipher.nonce % self.rekey_interval == 0:",
+        replace="if False:",
+        tests=["tests/test_channel.py"],
+    ),
+    Mutant(
+        id="channel-message-cap-off-by-one",
+        why="a message one byte over the announced-size cap is accepted",
+        find="if total > self.max_message_size:  # checked before allocating anything",
+        replace="if total > self.max_message_size + 1:  # checked before allocating anything",
+        tests=["tests/test_channel.py"],
+    ),
+    Mutant(
+        id="channel-truncation-unnoticed",
+        why="a connection that ends without the close frame counts as a clean close (truncation undetected)",
+        find='raise ChannelBroken("connection ended without a close frame (truncated)", peer=self.peer)',
+        replace="return None",
+        tests=["tests/test_channel.py"],
+    ),
+    Mutant(
+        id="prologue-without-roster",
+        why="the handshake prologue leaves out the roster hash: parties with different rosters still connect",
+        find='for field in (b"mpcnet-channel", bytes([version]), roster_hash, _encode_id(initiator_id),',
+        replace='for field in (b"mpcnet-channel", bytes([version]), _encode_id(initiator_id),',
+        tests=["tests/test_channel.py", "tests/test_tcp.py"],
+    ),
+    Mutant(
+        id="wire-depth-plus-one",
+        why="the decoder accepts one more nesting level than the limit",
+        find="""    if depth > limits.max_depth:
+        raise WireError("message is nested too deeply")
+    kind = type(value)""",
+        replace="""    if depth > limits.max_depth + 1:
+        raise WireError("message is nested too deeply")
+    kind = type(value)""",
+        tests=["tests/test_wire.py"],
+    ),
+    Mutant(
+        id="session-finished-round-replay",
+        why="a duplicate message for the round just finished is taken as new instead of a violation",
+        find="if round_no <= self._done_rounds.get(sender, 0):",
+        replace="if round_no < self._done_rounds.get(sender, 0):",
+        tests=["tests/test_session.py", "tests/test_adversarial.py"],
+    ),
+    Mutant(
+        id="shamir-degree-too-low",
+        why="Shamir sharings are dealt with degree t-1: with t = 1 every share is the secret itself",
+        find="degree = self.t if degree is None else degree\n        secret = np.asarray(secret)",
+        replace="degree = self.t - 1 if degree is None else degree\n        secret = np.asarray(secret)",
+        tests=["tests/test_views.py", "tests/test_arith.py"],
+    ),
+    Mutant(
+        id="keyed-zero-masks-not-zero",
+        why="the pseudo-random zero sharings (three compute parties) are not sharings of zero",
+        find="total = f.add(total, np.concatenate([f.scale(_fmul(f, x_me, at_me), zero), f.scale(at_me, rand)]))",
+        replace="total = f.add(total, np.concatenate([f.scale(at_me, zero), f.scale(at_me, rand)]))",
+        tests=["tests/test_auction.py", "tests/test_arith.py"],
+    ),
+    Mutant(
+        id="pairwise-key-not-per-session",
+        why="pairwise keys leave out the session id: two runs over the same links reuse every mask",
+        find="for x in (self._session.id, *(p.encode() for p in sorted((self.me, peer))), label.encode()))",
+        replace="for x in (*(p.encode() for p in sorted((self.me, peer))), label.encode()))",
+        tests=["tests/test_session.py", "tests/test_auction.py"],
+    ),
+    Mutant(
+        id="psi-sender-key-fixed",
+        why="the PSI sender's blinding key is the same in every run: the receiver can test guesses offline",
+        find="return psi_curve.clamp(ctx.random.bytes(32)).to_bytes(32, \"little\")",
+        replace="return psi_curve.clamp(bytes(32)).to_bytes(32, \"little\")",
+        tests=["tests/test_psi.py", "tests/test_views.py"],
+    ),
+    Mutant(
+        id="vote-validity-check-skipped",
+        why="every ballot counts as valid: one voter can cast 1,000 votes",
+        find="valid = np.asarray(check, dtype=object) == 0",
+        replace="valid = np.asarray(check, dtype=object) == np.asarray(check, dtype=object)",
+        tests=["tests/test_vote.py"],
+    ),
+    Mutant(
+        id="laplace-sampler-off-by-one",
+        why="the exact discrete Laplace sampler draws its residue from [0, t] instead of [0, t)",
+        find="u = bits.below(t)\n",
+        replace="u = bits.below(t + 1)\n",
+        tests=["tests/test_dp.py"],
+    ),
+    Mutant(
+        id="shamir-open-unchecked",
+        why="opened Shamir shares are not checked against one polynomial: a deviating party goes unnoticed",
+        find="if np.any(predicted != shares[j]):",
+        replace="if False and np.any(predicted != shares[j]):",
+        tests=["tests/test_arith.py"],
+    ),
+    Mutant(
+        id="round-deadline-ignored",
+        why="a round waits without a deadline: a silent peer hangs every other party",
+        find="with trio.CancelScope(deadline=trio.current_time() + session.round_timeout) as scope:",
+        replace="with trio.CancelScope(deadline=trio.current_time() + 1e9) as scope:",
+        tests=["tests/test_session.py", "tests/test_adversarial.py"],
+    ),
+    Mutant(
+        id="helper-swap-bits-constant",
+        why="the three-party auction's swap bits are always 0: the helper learns which side of each pair is larger",
+        find="return (_prf(key, blocks) & np.uint64(1)).astype(np.uint8)",
+        replace="return np.zeros(len(pairs), dtype=np.uint8)",
+        tests=["tests/test_helper_compare.py", "tests/test_views.py"],
+    ),
+]
