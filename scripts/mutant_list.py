@@ -290,4 +290,15 @@ MUTANTS: list[Mutant] = [
         replace="if False:",
         tests=["tests/test_received_shapes.py"],
     ),
+    Mutant(
+        id="referendum-opens-the-count",
+        why="the referendum opens the decision plus twice the yes count (parity gives the answer): everyone learns "
+            "the count",
+        find='    opened, _ = await _publish(ctx, ep, decision, 1, compute_parties, invalid)\n'
+             '    return "YES" if int(opened[0]) == 1 else "NO"',
+        replace="    if decision is not None:\n        decision = ep.add(decision, ep.add(yes, yes))\n"
+                '    opened, _ = await _publish(ctx, ep, decision, 1, compute_parties, invalid)\n'
+                '    return "YES" if int(opened[0]) % 2 == 1 else "NO"',
+        tests=["tests/test_vote.py"],
+    ),
 ]
