@@ -301,4 +301,12 @@ MUTANTS: list[Mutant] = [
                 '    return "YES" if int(opened[0]) % 2 == 1 else "NO"',
         tests=["tests/test_vote.py"],
     ),
+    Mutant(
+        id="compare-opens-an-operand-bit",
+        why="compare opens its result with a bit of x in the element's second bit: every party learns it",
+        find="    opened = await eng.open(result)\n    assert opened is not None\n    out = np.asarray(opened) == 1",
+        replace="    opened = await eng.open(GF256.add(result, GF256.scale(2, x[..., 0])))\n"
+                "    assert opened is not None\n    out = (np.asarray(opened) & 1) == 1",
+        tests=["tests/test_views.py"],
+    ),
 ]

@@ -508,6 +508,35 @@ def test_input_shares_have_degree_exactly_t(protocol, params, inputs, field, wid
             assert low.sum() <= low.size // 4, f"p{d}'s dealing has degree below t"
 
 
+# --- what compare opens: exactly its output ---------------------------------------
+
+@pytest.mark.parametrize("params, inputs", [
+    ({"bits": 8}, [5, 9, None]),
+    ({"bits": 8, "op": "eq"}, [[77, 3, 200], [78, 3, 100], None, None, None]),
+    ({"bits": 16, "signed": True, "op": "ge"}, [[-5, 7, -300], [100, -300, -300], None]),
+])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_compare_opens_exactly_its_output(params, inputs, seed):
+    # The last round opens the result. Reconstructed from every party's view
+    # (the received shares must lie on one polynomial of degree t), it must be
+    # 1 where the output is true and 0 where it is false, nothing else: an
+    # operand bit riding along in the other bits of the GF(2^8) element keeps
+    # every share uniform, so the A/B and fair-coin tests cannot see it.
+    n, t = len(inputs), (len(inputs) - 1) // 2
+    result = mpcnet.simulate("compare", inputs, params=params, seed=seed, record_views=True)
+    want = np.asarray(result.outputs[0], dtype=np.uint8)
+    assert all(out == result.outputs[0] for out in result.outputs)
+    for j, res in enumerate(result.results):
+        last = max(r.round for r in res.view)
+        recs = [r for r in res.view if r.round == last]
+        assert sorted(r.sender for r in recs) == [f"p{i}" for i in range(n) if i != j]
+        xs = tuple(result.parties.index(r.sender) + 1 for r in recs)
+        ys = [GF256.from_wire(r.value, tuple(r.value.shape), r.sender) for r in recs]
+        for x, y in zip(xs[t + 1:], ys[t + 1:], strict=True):
+            assert np.array_equal(np.asarray(_extrapolate(GF256, xs[: t + 1], ys[: t + 1], x)), np.asarray(y))
+        np.testing.assert_array_equal(np.asarray(_extrapolate(GF256, xs[: t + 1], ys[: t + 1], 0)), want)
+
+
 # --- every Shamir input share, recomputed exactly --------------------------------
 
 def _deal(field: Any, secret: np.ndarray, c: int, random: SeededRandomness) -> list[np.ndarray]:
