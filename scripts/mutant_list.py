@@ -309,4 +309,14 @@ MUTANTS: list[Mutant] = [
                 "    assert opened is not None\n    out = (np.asarray(opened) & 1) == 1",
         tests=["tests/test_views.py"],
     ),
+    Mutant(
+        id="auction-elimination-masks-fixed",
+        why="the first-price opening masks bid i's words with fixed elements 2^j, not random ones: every party "
+            "reads which bids beat each bid (the full ranking)",
+        find="    rho = eng.take_randoms(m * (m - 1) * per_bid).reshape(m, m - 1, per_bid)\n",
+        replace="    rho = eng.take_randoms(m * (m - 1) * per_bid).reshape(m, m - 1, per_bid)\n"
+                "    rho[:] = (np.uint8(1) << np.arange(m - 1, dtype=np.uint8) % 8)[None, :, None]\n",
+        tests=["tests/test_views.py"],
+        file_hint="auction",
+    ),
 ]

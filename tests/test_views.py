@@ -537,6 +537,50 @@ def test_compare_opens_exactly_its_output(params, inputs, seed):
         np.testing.assert_array_equal(np.asarray(_extrapolate(GF256, xs[: t + 1], ys[: t + 1], 0)), want)
 
 
+# --- what a first-price auction opens: the winner, its price, fresh random words ----
+
+@pytest.mark.parametrize("params, bids", [
+    ({"bits": 8, "method": "all-pairs"}, [200, 90, 3, 17, 150]),
+    ({"bits": 8, "method": "three-party"}, [90, 200, 3]),
+    ({"bits": 8, "method": "all-pairs", "compute_parties": 3}, [None, None, None, 200, 90, 3, 17]),
+    ({"bits": 8, "bids": 5}, [[250, 7], [90, 31], [3]]),
+])
+def test_first_price_auction_opens_only_the_winner_and_random_words(params, bids, monkeypatch):
+    # The result round opens, per bid, ELIMINATION_WORDS words and the bid's
+    # bytes masked by random elements of every bid that beats it. Every party
+    # must open the same table: one row (the winner's) of zero words and the
+    # price; every losing row all fresh random bytes. Tested bit by bit
+    # against a fair coin over 2 x RUNS seeded runs: a losing row that is a
+    # function of the bids (e.g. which bids beat it, with fixed instead of
+    # random masks) is constant in every run, found with p = 2^-47 <
+    # ALPHA / bits. The views' A/B and fair-coin tests cannot see this: every
+    # share received stays uniform whatever the opened value is.
+    opened: list[tuple[str, np.ndarray]] = []
+    honest = ShamirEngine.open_wide
+
+    async def recording(self: ShamirEngine, *args: Any, **kw: Any) -> Any:
+        out = await honest(self, *args, **kw)
+        opened.append((self.ctx.me, np.array(out, dtype=np.uint8)))
+        return out
+
+    monkeypatch.setattr(ShamirEngine, "open_wide", recording)
+    flat = [b for v in bids if v is not None for b in (v if isinstance(v, list) else [v])]
+    winner = max(range(len(flat)), key=lambda i: (flat[i], -i))
+    losers = []
+    for seed in range(2 * RUNS):
+        opened.clear()
+        result = mpcnet.simulate("auction", bids, params={**params, "kind": "first-price"}, seed=seed)
+        assert sorted(me for me, _ in opened) == sorted(result.parties)  # one opening, by every party
+        table = opened[0][1]
+        assert all(np.array_equal(t, table) for _, t in opened)
+        assert table.shape == (len(flat), 4 + 1)  # 4 words, 1 price byte
+        assert not table[winner, :4].any() and int(table[winner, 4]) == flat[winner] == result.outputs[0]["price"]
+        losers.append(np.unpackbits(np.delete(table, winner, axis=0).reshape(-1), bitorder="little"))
+    sample = np.stack(losers)
+    assert 2 / 2 ** sample.shape[0] < ALPHA / sample.shape[1]
+    assert list(biased_bits(sample, ALPHA)) == []
+
+
 # --- every Shamir input share, recomputed exactly --------------------------------
 
 def _deal(field: Any, secret: np.ndarray, c: int, random: SeededRandomness) -> list[np.ndarray]:
