@@ -319,4 +319,13 @@ MUTANTS: list[Mutant] = [
         tests=["tests/test_views.py"],
         file_hint="auction",
     ),
+    Mutant(
+        id="dp-noise-digits-opened",
+        why="the in-MPC noise's digits are opened in the clear to move them into Z_p: the compute parties know the "
+            "noise (the output's law is unchanged)",
+        find="    digits_p = await bits_to_field(eng_p, eng_b, digits_b)\n",
+        replace="    digits_p = eng_p.field.from_ints(np.asarray(await eng_b.open(digits_b, to=eng_b.compute), "
+                "dtype=np.int64))\n",
+        tests=["tests/test_dp_protocols.py"],
+    ),
 ]
