@@ -23,7 +23,7 @@ from . import __version__
 from .context import ProgressCallback
 from .errors import ConfigError, InputError, MPCError
 from .identity import format_public_key, generate_key, load_key_file, load_roster, write_key_file
-from .party import DEFAULT_ROUND_TIMEOUT
+from .party import DEFAULT_ROUND_TIMEOUT, HEARTBEAT_INTERVAL, LIVENESS_TIMEOUT
 from .progress import ProgressBar
 from .registry import all_protocols, get_protocol
 from .resumable import DEFAULT_RECONNECT_TIMEOUT
@@ -179,7 +179,8 @@ def cmd_party(args: argparse.Namespace) -> int:
         result = run_party(get_protocol(args.protocol), value, roster=roster, key=key,
                            params=_parse_params(args.param), session_label=args.session,
                            round_timeout=args.timeout, connect_timeout=args.connect_timeout, progress=progress,
-                           reconnect_timeout=args.reconnect_timeout or None)
+                           reconnect_timeout=args.reconnect_timeout or None,
+                           liveness_timeout=args.liveness_timeout or None)
     if args.json:
         _emit({"party": result.party, "output": result.output, "stats": result.stats.to_dict()})
     else:
@@ -246,7 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "per line, empty lines skipped ('-' for stdin); for set protocols such as psi")
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="protocol parameter (repeatable)")
     p.add_argument("--session", default="", help="session label; concurrent runs of one protocol need distinct labels")
-    p.add_argument("--timeout", type=float, default=DEFAULT_ROUND_TIMEOUT, help="round deadline in seconds")
+    p.add_argument("--timeout", type=float, default=DEFAULT_ROUND_TIMEOUT,
+                   help="round deadline in seconds: how long a live peer may take to send what a round needs, its "
+                        "local work included")
+    p.add_argument("--liveness-timeout", type=float, default=LIVENESS_TIMEOUT, metavar="SECONDS",
+                   help="a peer from which nothing arrives (parties heartbeat every 0.5 s) for this long during the "
+                        "run is named as down or cut off (0: only the round deadline)")
     p.add_argument("--connect-timeout", type=float, default=DEFAULT_CONNECT_TIMEOUT,
                    help="seconds to wait for every peer to be connected")
     p.add_argument("--reconnect-timeout", type=float, default=DEFAULT_RECONNECT_TIMEOUT, metavar="SECONDS",
@@ -273,6 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail("timeouts must be positive", EXIT_CONFIG)
     if not getattr(args, "reconnect_timeout", 0.0) >= 0:
         _fail("--reconnect-timeout must be >= 0", EXIT_CONFIG)
+    liveness = getattr(args, "liveness_timeout", 0.0)
+    if not (liveness == 0 or liveness > HEARTBEAT_INTERVAL):
+        _fail(f"--liveness-timeout must be 0 or above the {HEARTBEAT_INTERVAL:g} s heartbeat interval", EXIT_CONFIG)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

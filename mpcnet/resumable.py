@@ -129,8 +129,15 @@ class ResumableLink:
         self._scope: trio.CancelScope | None = None
         #: connections used so far (1 = never reconnected)
         self.connections = 1
+        self._retired_bytes = 0  # bytes received on connections no longer installed
         self.messages_retransmitted = 0
         self.duplicates_dropped = 0
+
+    @property
+    def bytes_received(self) -> int:
+        """Wire bytes received over every connection installed so far (a
+        sign of life even while a long message is still arriving)."""
+        return self._retired_bytes + (self._link.bytes_received if self._link is not None else 0)
 
     # ---- state helpers
 
@@ -172,6 +179,7 @@ class ResumableLink:
             self._fail(ChannelBroken(f"peer closed the channel ({cause})", peer=self.peer))
             return
         self._link = None
+        self._retired_bytes += link.bytes_received
         self._ready = trio.Event()
         self._broken_since = trio.current_time()
         self._last_break = cause

@@ -15,7 +15,7 @@ from mpcnet.errors import (
     RemoteProtocolViolation,
     SessionAborted,
 )
-from mpcnet.session import ABORT, DATA, MAX_PENDING_PER_PEER, make_envelope, new_session_id
+from mpcnet.session import ABORT, DATA, HEARTBEAT, MAX_PENDING_PER_PEER, make_envelope, new_session_id
 from mpcnet.transport import memory_mesh
 
 
@@ -136,7 +136,9 @@ async def test_stray_message_for_finished_round_names_the_peer():
 @pytest.mark.trio
 async def test_silent_peer_times_out_naming_it(autojump_clock):
     async def script(link, sid):
-        await trio.sleep_forever()
+        while True:  # alive (heartbeats), but sends nothing the round needs: the deadline names it
+            await send_envelope(link, HEARTBEAT, bytes(16), 0, None)
+            await trio.sleep(0.5)
 
     with trio.fail_after(100), pytest.raises(PeerTimeout, match="round 1 from p1") as info:
         await run_with_scripted_peer(script, timeout=5.0)
