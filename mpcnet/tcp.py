@@ -41,6 +41,8 @@ log = logging.getLogger("mpcnet.tcp")
 
 #: Seconds one connection may take to complete its handshake.
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+#: Seconds between connection attempts while a peer does not accept yet.
+DIAL_RETRY = 0.03
 
 
 async def connect_mesh(
@@ -82,6 +84,12 @@ async def connect_mesh(
                 stream = await trio.open_tcp_stream(peer.host, peer.port)
             except OSError as exc:
                 failures[peer.name] = f"connect failed: {exc.strerror or exc}"
+                # Nobody listening yet (parties start at about the same
+                # time): a refused connect costs both sides next to nothing,
+                # so retry soon; backing off to 1 s added up to half a
+                # second to every run's start.
+                await trio.sleep(DIAL_RETRY)
+                continue
             else:
                 try:
                     link = await _handshake_as_dialer(stream, key, peer, digest, handshake_timeout, limits)
