@@ -9,18 +9,24 @@ sent. Timeouts run on trio's MockClock (autojump), so nothing here sleeps.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import trio
 import trio.testing
 
 from mpcnet import Context, Party, protocol, wire
 from mpcnet.errors import ChannelBroken, PeerTimeout
-from mpcnet.identity import generate_key
+from mpcnet.identity import Roster, generate_key
 from mpcnet.party import HEARTBEAT_INTERVAL, LIVENESS_TIMEOUT
 from mpcnet.resumable import ResumableLink
 from mpcnet.securelink import accept_secure, connect_secure
 from mpcnet.session import HEARTBEAT, SESSION_ID_BYTES, make_envelope, parse_envelope
-from mpcnet.transport import memory_mesh
+from mpcnet.tcp import connect_mesh
+from mpcnet.transport import close_links, memory_mesh
+
+from helpers import free_ports
 
 NAMES = ["p0", "p1", "p2"]
 
@@ -206,3 +212,74 @@ async def test_party_exits_once_its_peer_has_acknowledged_not_after_the_linger(a
             took = trio.current_time() - done
             services.cancel_scope.cancel()
     assert 0.2 <= took < 0.6, took  # acknowledged at 0.25 s; the linger it used to wait out is 1 s
+
+
+# ---- start-up and exit of the mpcnet command
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_command_exits_without_the_interpreter_teardown_but_runs_exit_handlers():
+    out = _python(
+        "import atexit, sys\n"
+        "import mpcnet.cli as cli\n"
+        "class Probe:\n"
+        "    def __del__(self): print('teardown ran', flush=True)\n"
+        "cli._probe = Probe()\n"
+        "atexit.register(lambda: print('exit handler ran'))\n"
+        "sys.argv = ['mpcnet', '--version']\n"
+        "cli.run()\n")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["mpcnet 0.1.0", "exit handler ran"]  # flushed; no teardown
+
+
+def test_command_exit_codes_survive_the_fast_exit(tmp_path):
+    out = _python("import sys, mpcnet.cli as cli\nsys.argv = ['mpcnet', 'simulate', 'secure-sum', '--inputs-json', "
+                  f"{str(tmp_path / 'missing.json')!r}]\ncli.run()\n")
+    assert out.returncode == 2 and "cannot read inputs file" in out.stderr
+    out = _python("import sys, mpcnet.cli as cli\nsys.argv = ['mpcnet', 'no-such-command']\ncli.run()\n")
+    assert out.returncode == 2 and "invalid choice" in out.stderr
+
+
+def test_importing_mpcnet_runs_no_garbage_collection_and_restores_the_collector():
+    out = _python("import gc\n"
+                  "runs = []\n"
+                  "gc.callbacks.append(lambda phase, info: runs.append(phase))\n"
+                  "import mpcnet\n"
+                  "print(len(runs) // 2, gc.isenabled())\n")
+    assert out.returncode == 0, out.stderr
+    collections, enabled = out.stdout.split()
+    assert int(collections) <= 2 and enabled == "True", out.stdout  # ~80 collections with the collector on
+
+
+def test_a_dialer_connects_soon_after_its_peer_starts_listening():
+    """p1 starts 1 s after p0: p0's refused dials must not have backed off
+    far (it used to double up to 1 s between tries)."""
+    keys = [generate_key("p0"), generate_key("p1")]
+    port = free_ports(1)[0]
+    roster = Roster.from_entries([("p0", "127.0.0.1:1", keys[0].public), ("p1", f"127.0.0.1:{port}", keys[1].public)])
+    times: dict[str, float] = {}
+
+    async def main() -> None:
+        async def p0() -> None:
+            links = await connect_mesh(roster, keys[0], connect_timeout=10)
+            times["p0 linked"] = trio.current_time()
+            await close_links(links.values(), "done")
+
+        async def p1() -> None:
+            await trio.sleep(1.0)
+            times["p1 listens"] = trio.current_time()
+            links = await connect_mesh(roster, keys[1], connect_timeout=10)
+            await close_links(links.values(), "done")
+
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(p0)
+                nursery.start_soon(p1)
+
+    # Real sockets: the clock only jumps after 50 ms with nothing to do, so a
+    # connect's reply (microseconds on loopback) is never skipped over.
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0.05))
+    assert times["p0 linked"] - times["p1 listens"] < 0.2, times  # with the old back-off: 0.55 s
