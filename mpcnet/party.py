@@ -218,7 +218,7 @@ class Party:
         """Lose a peer in a live session once nothing has arrived from it
         for ``timeout`` seconds. Bytes of a message still arriving count (a
         256 MiB message on a slow link takes a while to complete)."""
-        tick = min(self.heartbeat_interval, timeout / 4)
+        tick = min(self.heartbeat_interval / 2, timeout / 8)
         last_tick = trio.current_time()
         while True:
             await trio.sleep(tick)
@@ -237,9 +237,12 @@ class Party:
                     self._bytes_seen[peer] = seen
                     self._heard[peer] = now
                 if peer in watched and peer not in self._lost and now - self._heard[peer] > timeout:
-                    self._peer_lost(peer, PeerTimeout(
-                        f"nothing heard from it for {now - self._heard[peer]:.1f}s (no heartbeat: the party "
-                        f"stopped, or the network to it is cut)", peer=peer))
+                    error = PeerTimeout(f"nothing heard from it for {now - self._heard[peer]:.1f}s (no heartbeat: "
+                                        "the party stopped, or the network to it is cut)", peer=peer)
+                    self._peer_lost(peer, error)
+                    give_up = getattr(link, "give_up", None)
+                    if give_up is not None:  # a resumable link: closing it must not wait for acks
+                        give_up(error)
 
     def _peer_lost(self, peer: str, error: MPCError) -> None:
         beat = self._beats.get(peer)

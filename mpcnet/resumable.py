@@ -165,6 +165,12 @@ class ResumableLink:
             self._scope.cancel()
         return self._error
 
+    def give_up(self, error: MPCError) -> None:
+        """End the link now with ``error``: its owner has given up on the
+        peer (nothing heard from it for too long), so nothing more will be
+        acknowledged and closing must not wait for it."""
+        self._fail(error)
+
     def _raise_if_finished(self) -> None:
         if self._error is not None:
             raise self._error

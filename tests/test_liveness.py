@@ -283,3 +283,25 @@ def test_a_dialer_connects_soon_after_its_peer_starts_listening():
     # connect's reply (microseconds on loopback) is never skipped over.
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0.05))
     assert times["p0 linked"] - times["p1 listens"] < 0.2, times  # with the old back-off: 0.55 s
+
+
+@pytest.mark.trio
+async def test_party_that_lost_a_silent_peer_exits_without_waiting_for_its_acks(autojump_clock):
+    """p1's link is up but nothing comes from it (its process is frozen):
+    p0 names it by liveness, and leaving the Party then does not wait out the
+    close linger for acks that cannot come."""
+    keys = {n: generate_key(n) for n in ("p0", "p1")}
+    with trio.fail_after(100):
+        async with trio.open_nursery() as services:
+            s0, s1 = await _secure_pair("p0", "p1", keys)
+            r0, r1 = ResumableLink(s0, me="p0"), ResumableLink(s1, me="p1")
+            await services.start(r0.run)  # r1 runs nothing and reads nothing: frozen
+            party = Party("p0", ["p0", "p1"], {"p1": r0})
+            async with party:
+                with pytest.raises(PeerTimeout, match="nothing heard") as info:
+                    await party.run("secure-sum", 7, session_id="frozen", round_timeout=60)
+                named = trio.current_time()
+            took = trio.current_time() - named
+            services.cancel_scope.cancel()
+    assert info.value.peer == "p1" and LIVENESS_TIMEOUT <= named <= 5.0
+    assert took < 0.5, took  # the linger is 1 s
