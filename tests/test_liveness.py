@@ -294,8 +294,8 @@ async def test_party_that_lost_a_silent_peer_exits_without_waiting_for_its_acks(
     with trio.fail_after(100):
         async with trio.open_nursery() as services:
             s0, s1 = await _secure_pair("p0", "p1", keys)
-            r0, r1 = ResumableLink(s0, me="p0"), ResumableLink(s1, me="p1")
-            await services.start(r0.run)  # r1 runs nothing and reads nothing: frozen
+            r0 = ResumableLink(s0, me="p0")
+            await services.start(r0.run)  # p1's end (s1) runs nothing and reads nothing: frozen
             party = Party("p0", ["p0", "p1"], {"p1": r0})
             async with party:
                 with pytest.raises(PeerTimeout, match="nothing heard") as info:
