@@ -3,13 +3,14 @@
 Three ``mpcnet party`` processes on the network-namespace test bed
 (``mpcnet.testing.netns``: one host each, every byte through the fault proxy)
 run a long protocol (a broadcast round every 0.2 s) with default flags, so the
-round deadline is the default one. Once round 1 is done, p2 is
+round deadline is the default one. Once round 1 is done, the victim (p2, whom
+the others dial; ``--victim p0`` for the one that dials them) is
 
 - ``killed``: SIGKILL (its kernel closes its connections),
 - ``stalled``: SIGSTOP (alive to the kernel, silent to everyone),
 - ``blackholed``: the proxy drops every byte on p2's links, both ways.
 
-Reported per scenario and repetition: when p0 and p1 exited after the fault,
+Reported per scenario and repetition: when the other two exited after the fault,
 their exit codes and the peer their error names. Needs root and ``ip``.
 
     sudo .venv/bin/python scripts/liveness_probe.py [--reps 3] [--json OUT]
@@ -69,7 +70,7 @@ def named_peer(stderr: str) -> str | None:
     return None
 
 
-def one(bed: Testbed, scenario: str, tmp: Path) -> dict[str, object]:
+def one(bed: Testbed, scenario: str, tmp: Path, victim: str) -> dict[str, object]:
     marker = tmp / f"marker-{time.monotonic_ns()}"
     env = dict(os.environ, MPCNET_PROBE_MARKER=str(marker))
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), str(plugin_dir_path),
@@ -83,29 +84,30 @@ def one(bed: Testbed, scenario: str, tmp: Path) -> dict[str, object]:
         time.sleep(0.01)
     time.sleep(0.3)
     fault_at = time.monotonic()
+    others = [n for n in NAMES if n != victim]
     if scenario == "killed":
-        procs["p2"].send_signal(signal.SIGKILL)
+        procs[victim].send_signal(signal.SIGKILL)
     elif scenario == "stalled":
-        _signal_tree(procs["p2"].pid, signal.SIGSTOP)
+        _signal_tree(procs[victim].pid, signal.SIGSTOP)
     else:
-        bed.proxy.set("host:p2", blackhole=True)
+        bed.proxy.set(f"host:{victim}", blackhole=True)
     exits: dict[str, float] = {}
     limit = fault_at + 60
     while len(exits) < 2 and time.monotonic() < limit:
-        for n in ("p0", "p1"):
+        for n in others:
             if n not in exits and procs[n].poll() is not None:
                 exits[n] = time.monotonic() - fault_at
         time.sleep(0.005)
-    out: dict[str, object] = {"scenario": scenario}
-    for n in ("p0", "p1"):
+    out: dict[str, object] = {"scenario": scenario, "victim": victim, "others": others}
+    for n in others:
         if procs[n].poll() is None:
             procs[n].kill()
         _, err = procs[n].communicate()
         out[n] = {"exit_s": exits.get(n), "returncode": procs[n].returncode, "names": named_peer(err),
                   "error": next((ln for ln in err.splitlines() if ln.startswith("mpcnet: error:")), None)}
-    _signal_tree(procs["p2"].pid, signal.SIGCONT)
-    procs["p2"].kill()
-    procs["p2"].communicate()
+    _signal_tree(procs[victim].pid, signal.SIGCONT)
+    procs[victim].kill()
+    procs[victim].communicate()
     return out
 
 
@@ -130,6 +132,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--scenarios", default="killed,stalled,blackholed")
+    ap.add_argument("--victim", choices=NAMES, default="p2",
+                    help="the party to fault: p2 is dialed by the others, p0 dials them")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     reason = unavailable_reason()
@@ -142,16 +146,17 @@ def main() -> int:
         plugin_dir_path = plugin_dir(tmp)
         for scenario in args.scenarios.split(","):
             for r in range(args.reps):
-                res = one(bed, scenario, tmp)
+                res = one(bed, scenario, tmp, args.victim)
                 results.append(res)
                 print(f"{scenario:<10} run {r + 1}: " + "; ".join(
                     f"{n} exit {res[n]['exit_s'] if res[n]['exit_s'] is None else round(res[n]['exit_s'], 2)} s "  # type: ignore[index]
-                    f"rc {res[n]['returncode']} names {res[n]['names']}" for n in ("p0", "p1")), flush=True)  # type: ignore[index]
-    print("\nscenario    median s to the others' exit (max of p0, p1)   all name p2")
+                    f"rc {res[n]['returncode']} names {res[n]['names']}" for n in res["others"]), flush=True)  # type: ignore[index,attr-defined]
+    print(f"\nscenario    median s to the others' exit (the later of the two)   all name {args.victim}")
     for scenario in args.scenarios.split(","):
         rows = [r for r in results if r["scenario"] == scenario]
-        times = [max(r[n]["exit_s"] or float("inf") for n in ("p0", "p1")) for r in rows]  # type: ignore[index]
-        ok = all(r[n]["names"] == "p2" and r[n]["returncode"] == 1 for r in rows for n in ("p0", "p1"))  # type: ignore[index]
+        times = [max(r[n]["exit_s"] or float("inf") for n in r["others"]) for r in rows]  # type: ignore[index,attr-defined]
+        ok = all(r[n]["names"] == args.victim and r[n]["returncode"] == 1  # type: ignore[index]
+                 for r in rows for n in r["others"])  # type: ignore[attr-defined]
         print(f"{scenario:<11} {statistics.median(times):6.2f} (runs: {', '.join(f'{t:.2f}' for t in times)})"
               f"{'':>12}{ok}")
     if args.json:
