@@ -305,3 +305,12 @@ async def test_party_that_lost_a_silent_peer_exits_without_waiting_for_its_acks(
             services.cancel_scope.cancel()
     assert info.value.peer == "p1" and LIVENESS_TIMEOUT <= named <= 5.0
     assert took < 0.5, took  # the linger is 1 s
+
+
+def test_a_built_in_protocol_is_found_without_reading_every_installed_package():
+    out = _python("import sys\n"
+                  "from mpcnet.registry import get_protocol\n"
+                  "get_protocol('secure-sum')\n"
+                  "print('importlib.metadata' in sys.modules)\n")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False"]
