@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from helpers import REPO, env_with
 
 
@@ -25,3 +27,17 @@ def test_compare_benchmark_quick_smoke(tmp_path):
                            "--json", str(out)], capture_output=True, text=True, timeout=300, env=env_with())
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(out.read_text())
+
+
+def test_process_latency_benchmark_smoke(tmp_path):
+    pytest.importorskip("mpyc")
+    out = tmp_path / "latency.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_process_latency.py"), "--reps", "1",
+                           "--bids", "3", "--json", str(out)], capture_output=True, text=True, timeout=300,
+                          env=env_with())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(out.read_text())["results"]
+    assert len(results) == 2
+    for job in results.values():
+        assert job["mpcnet"]["whole_s"] > 0 and job["mpyc"]["whole_s"] > 0
+        assert job["mpcnet"]["exit_after_session_s"] is not None
