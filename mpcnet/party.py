@@ -310,6 +310,7 @@ class Party:
         spec.check_party_count(len(members))
         resolved = spec.resolve_params(params, len(members))
         value = spec.prepare_input(value, resolved, len(members))
+        await trio.lowlevel.checkpoint()  # validating a 10^6-item input takes a while: let heartbeats out
         if isinstance(session_id, str):  # a label every party derives the same id from
             session_id = derive_session_id(spec.name, resolved, session_id)
         if not isinstance(session_id, bytes) or len(session_id) != SESSION_ID_BYTES:

@@ -16,6 +16,7 @@ import pytest
 import trio
 import trio.testing
 
+import mpcnet
 from mpcnet import Context, Party, protocol, wire
 from mpcnet.errors import ChannelBroken, PeerTimeout
 from mpcnet.identity import Roster, generate_key
@@ -314,3 +315,45 @@ def test_a_built_in_protocol_is_found_without_reading_every_installed_package():
                   "print('importlib.metadata' in sys.modules)\n")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False"]
+
+
+@pytest.mark.trio
+async def test_shamir_rounds_let_the_partys_own_tasks_run_between_big_local_steps(monkeypatch):
+    """Dealing shares of 10^6 values takes a second or more: between a deal
+    and the round's exchange the task must yield to the event loop (so the
+    heartbeats go out), or a peer computing on a big input would be named as
+    stalled. A task step ends only where the task yields."""
+    from mpcnet import shamir
+
+    events: list[tuple[str, int, object]] = []
+    step = [0]
+
+    class Steps(trio.abc.Instrument):
+        def before_task_step(self, task: trio.lowlevel.Task) -> None:
+            step[0] += 1
+
+    real_deal, real_exchange = shamir.ShamirEngine.deal, Context.exchange
+
+    def deal(self, *args, **kwargs):
+        events.append(("deal", step[0], trio.lowlevel.current_task()))
+        return real_deal(self, *args, **kwargs)
+
+    async def exchange(self, *args, **kwargs):
+        events.append(("exchange", step[0], trio.lowlevel.current_task()))
+        return await real_exchange(self, *args, **kwargs)
+
+    monkeypatch.setattr(shamir.ShamirEngine, "deal", deal)
+    monkeypatch.setattr(Context, "exchange", exchange)
+    trio.lowlevel.add_instrument(Steps())
+    with trio.fail_after(30):
+        res = await mpcnet.simulate_async("compare", [[1, 5], [3, 2], None],
+                                          params={"bits": 8, "signed": False, "op": "lt"})
+    assert res.outputs[0] == [True, False]
+    checked = 0
+    for i, (kind, at, task) in enumerate(events):
+        if kind == "deal":
+            nxt = next((s for k, s, t in events[i + 1:] if t is task and k == "exchange"), None)
+            if nxt is not None:
+                assert nxt != at, "a deal and the round's exchange ran in one step, without yielding"
+                checked += 1
+    assert checked >= 5
