@@ -219,7 +219,7 @@ def load_protocols() -> None:
     if _loaded:
         return
     _loaded = True
-    importlib.import_module("protocols")
+    importlib.import_module("protocols").load_all()
     # Imported here: reading every installed distribution's metadata is a
     # measurable part of a short `mpcnet party` run, and get_protocol skips
     # it for a built-in name.
@@ -235,9 +235,10 @@ def load_protocols() -> None:
 def get_protocol(name: str) -> ProtocolSpec:
     """The spec registered as ``name``; :class:`ConfigError` if none is."""
     if name not in _REGISTRY:
-        # A built-in protocol needs no plug-in scan: a plug-in cannot take a
-        # name that is already registered (registering it again is an error).
-        importlib.import_module("protocols")
+        # A built-in protocol needs only its own module and no plug-in scan:
+        # a plug-in cannot take a name that is already registered
+        # (registering it again is an error).
+        importlib.import_module("protocols").load(name)
     if name not in _REGISTRY:
         load_protocols()
     try:

@@ -357,3 +357,19 @@ async def test_shamir_rounds_let_the_partys_own_tasks_run_between_big_local_step
                 assert nxt != at, "a deal and the round's exchange ran in one step, without yielding"
                 checked += 1
     assert checked >= 5
+
+
+def test_the_built_in_protocol_index_matches_the_registry():
+    import protocols
+
+    specs = {s.name: s.module for s in mpcnet.all_protocols() if s.module.startswith("protocols.")}
+    assert {name: f"protocols.{module}" for name, module in protocols.MODULES.items()} == specs
+
+
+def test_running_secure_sum_imports_no_other_protocol():
+    out = _python("import sys\n"
+                  "from mpcnet.registry import get_protocol\n"
+                  "get_protocol('secure-sum')\n"
+                  "print(sorted(m for m in sys.modules if m.startswith('protocols.')))\n")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['protocols.secure_sum']"
