@@ -65,11 +65,12 @@ SESSION_ID_BYTES = 16
 #: may park in one session. A peer that floods future rounds is cut off.
 MAX_PENDING_PER_PEER = 64
 #: Seconds a party waits for first-hand evidence when a peer aborts blaming
-#: a third party, before it reports the abort itself. Well over the ~1.3 s a
+#: a third party, before it reports the abort itself. Over the ~1.3 s a
 #: resumable link takes to give up on a peer whose port refuses re-dials
-#: (1 s of refusals, with backoff), so a killed party is named by everyone,
-#: not blamed second-hand: at 2 s, one run in eight of the netns SIGKILL
-#: test still lost that race on 2 loaded cores.
+#: (1 s of refusals, with backoff) and over the party's liveness timeout
+#: (3 s of silence, checked every 0.25 s), so a killed, stopped or cut-off
+#: party is named by everyone first-hand, not blamed second-hand: at 2 s,
+#: one run in eight of the netns SIGKILL test lost that race on 2 loaded cores.
 ABORT_GRACE = 4.0
 
 
