@@ -1,7 +1,5 @@
 """``python -m mpcnet`` is the ``mpcnet`` command."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

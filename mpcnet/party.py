@@ -6,6 +6,17 @@ hand it to the session it names; several sessions (protocol runs) can share
 the mesh at once. Messages for a session this party has not opened yet (a
 peer started first) are parked, within bounds, until it opens.
 
+Liveness is apart from progress. While the party is open, every link
+carries a ``HEARTBEAT`` envelope whenever nothing else was sent on it for
+:data:`HEARTBEAT_INTERVAL` seconds, sent by a task of the party's own, so it
+keeps beating while protocol code waits or computes (in worker threads or
+between checkpoints). A peer from which nothing at all arrives (no heartbeat,
+no message, not a byte of a long message) for :data:`LIVENESS_TIMEOUT` seconds
+while a session with it is live is lost with :class:`~mpcnet.errors.PeerTimeout`
+naming it: it was killed, stalled, or the network to it is cut. The round
+deadline (``round_timeout``) only bounds how long a peer that is alive may
+take to send what a round needs.
+
 Use it as an async context manager::
 
     async with Party("alice", parties, links) as party:
@@ -26,11 +37,12 @@ import trio
 
 from . import wire
 from .context import Context, OSRandomness, ProgressCallback, Randomness
-from .errors import LocalProtocolViolation, MPCError, RemoteProtocolViolation
+from .errors import LocalProtocolViolation, MPCError, PeerTimeout, RemoteProtocolViolation
 from .events import emit
 from .registry import ProtocolSpec, get_protocol
 from .session import (
     ABORT,
+    HEARTBEAT,
     SESSION_ID_BYTES,
     ReceivedRecord,
     Session,
@@ -42,12 +54,22 @@ from .session import (
 )
 from .transport import PeerLink, close_links
 
-__all__ = ["Party", "PartyResult", "DEFAULT_ROUND_TIMEOUT"]
+__all__ = ["Party", "PartyResult", "DEFAULT_ROUND_TIMEOUT", "HEARTBEAT_INTERVAL", "LIVENESS_TIMEOUT"]
 
 log = logging.getLogger("mpcnet.party")
 
-#: Seconds a party waits for any one round before it names the silent peer.
-DEFAULT_ROUND_TIMEOUT = 10.0
+#: Seconds a party waits for any one round before it names the peer that
+#: has not sent. A peer that is down or cut off is named within
+#: :data:`LIVENESS_TIMEOUT` instead; this deadline is for a live peer that
+#: makes no progress, so it is long enough for a peer's local work on a large
+#: input (a 10^6-item PSI round takes minutes on a small machine).
+DEFAULT_ROUND_TIMEOUT = 600.0
+#: Seconds between heartbeats on a link that carries nothing else.
+HEARTBEAT_INTERVAL = 0.5
+#: Seconds of silence (nothing at all received) after which a peer in a live
+#: session is lost. Six heartbeats: a loaded machine may delay a few, and a
+#: process that blocks its event loop this long does not serve the network.
+LIVENESS_TIMEOUT = 3.0
 #: Bounds on what a peer may park for sessions we have not opened yet.
 MAX_EARLY_SESSIONS = 16
 MAX_EARLY_MESSAGES = 64
@@ -69,7 +91,9 @@ class Party:
     """A party with links to every peer, able to run protocol sessions."""
 
     def __init__(self, me: str, parties: Sequence[str], links: Mapping[str, PeerLink], *,
-                 limits: wire.Limits = wire.DEFAULT_LIMITS, max_buffered_per_peer: int | None = None) -> None:
+                 limits: wire.Limits = wire.DEFAULT_LIMITS, max_buffered_per_peer: int | None = None,
+                 heartbeat_interval: float = HEARTBEAT_INTERVAL,
+                 liveness_timeout: float | None = LIVENESS_TIMEOUT) -> None:
         if me not in parties:
             raise LocalProtocolViolation(f"{me!r} is not one of the parties")
         strangers = set(links) - set(parties)
@@ -86,25 +110,63 @@ class Party:
         self._buffered: dict[str, int] = {}
         self.max_buffered_per_peer = max_buffered_per_peer or 2 * limits.max_message
         self._lost: dict[str, MPCError] = {}
+        if not heartbeat_interval > 0 or (liveness_timeout is not None and not liveness_timeout > heartbeat_interval):
+            raise LocalProtocolViolation("heartbeat_interval must be positive and below liveness_timeout")
+        #: Seconds between heartbeats on an idle link.
+        self.heartbeat_interval = heartbeat_interval
+        #: Seconds of silence after which a peer in a live session is lost (None: never).
+        self.liveness_timeout = liveness_timeout
+        self._heartbeat = wire.encode(make_envelope(HEARTBEAT, bytes(SESSION_ID_BYTES), 0, None), limits)
+        self._heard: dict[str, float] = {}  # peer -> when anything last arrived from it
+        self._bytes_seen: dict[str, int] = {}  # peer -> its link's byte counter at that time
+        self._sent_at: dict[str, float] = {}  # peer -> when we last sent it anything
+        self._beats: dict[str, trio.CancelScope] = {}
         self._nursery: trio.Nursery | None = None
         self._nursery_cm: Any = None
+        self._services = trio.CancelScope()
+        self._services_done = trio.Event()
 
     async def __aenter__(self) -> Party:
         self._nursery_cm = trio.open_nursery()
         self._nursery = await self._nursery_cm.__aenter__()
+        now = trio.current_time()
         for peer, link in self.links.items():
             # Links that reassemble messages from frames ask before each one
             # whether it fits this peer's budget.
             set_admission = getattr(link, "set_admission", None)
             if set_admission is not None:
                 set_admission(functools.partial(self._admit, peer))
-            self._nursery.start_soon(self._read_loop, peer, link)
+            self._heard[peer] = self._sent_at[peer] = now
+            self._beats[peer] = trio.CancelScope()
+        self._nursery.start_soon(self._serve)
         return self
+
+    async def _serve(self) -> None:
+        """The party's own tasks: a reader and a heartbeat per link, and the
+        liveness watch. One scope, so closing can stop them all and know
+        when they have stopped."""
+        try:
+            with self._services:
+                async with trio.open_nursery() as nursery:
+                    for peer, link in self.links.items():
+                        nursery.start_soon(self._read_loop, peer, link)
+                        nursery.start_soon(self._beat, peer, link)
+                    if self.liveness_timeout is not None and self.links:
+                        nursery.start_soon(self._watch_liveness, self.liveness_timeout)
+        finally:
+            self._services_done.set()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool | None:
         assert self._nursery is not None
-        self._nursery.cancel_scope.cancel()
+        # Readers stop before the links close: a closing link then reads its
+        # peer's acks itself, so it returns as soon as the peer has
+        # acknowledged everything, instead of waiting out its linger for a
+        # reader that is no longer there. (Readers stop at their next
+        # checkpoint; one ending a lost link may take up to 1 s.)
+        self._services.cancel()
+        with trio.CancelScope(shield=True), trio.move_on_after(2.0):
+            await self._services_done.wait()
         await close_links(self.links.values(), "party finished")
         try:
             return bool(await self._nursery_cm.__aexit__(exc_type, exc, tb))
@@ -120,6 +182,7 @@ class Party:
         try:
             while True:
                 data = await link.receive_message()
+                self._heard[peer] = trio.current_time()
                 try:
                     value, held = wire.decode_with_cost(data, self.limits)
                     kind, sid, round_no, body = parse_envelope(value, peer)
@@ -141,7 +204,57 @@ class Party:
                 await link.aclose("protocol violation" if isinstance(self._lost[peer], RemoteProtocolViolation)
                                   else "link ended")
 
+    async def _beat(self, peer: str, link: PeerLink) -> None:
+        """Send a heartbeat to ``peer`` whenever nothing else went to it for
+        a heartbeat interval. Ends when the link does (the reader reports
+        why) or the peer is lost; a send blocked behind a full link is
+        cancelled then, or when the party closes."""
+        with self._beats[peer]:
+            while True:
+                due = self._sent_at[peer] + self.heartbeat_interval
+                if trio.current_time() < due:
+                    await trio.sleep_until(due)
+                    continue
+                self._sent_at[peer] = trio.current_time()
+                try:
+                    await link.send_message(self._heartbeat)
+                except (MPCError, trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+
+    async def _watch_liveness(self, timeout: float) -> None:
+        """Lose a peer in a live session once nothing has arrived from it
+        for ``timeout`` seconds. Bytes of a message still arriving count (a
+        256 MiB message on a slow link takes a while to complete)."""
+        tick = min(self.heartbeat_interval / 2, timeout / 8)
+        last_tick = trio.current_time()
+        while True:
+            await trio.sleep(tick)
+            now = trio.current_time()
+            if now - last_tick > 2 * tick:
+                # This party's own event loop was held up (local work between
+                # checkpoints): what the peers sent meanwhile is still unread,
+                # so the silence is not theirs. Count from now.
+                for peer in self._heard:
+                    self._heard[peer] = max(self._heard[peer], now - tick)
+            last_tick = now
+            watched = set().union(*(s.peers for s in self._sessions.values())) if self._sessions else set()
+            for peer, link in self.links.items():
+                seen = getattr(link, "bytes_received", None)
+                if isinstance(seen, int) and seen != self._bytes_seen.get(peer):
+                    self._bytes_seen[peer] = seen
+                    self._heard[peer] = now
+                if peer in watched and peer not in self._lost and now - self._heard[peer] > timeout:
+                    error = PeerTimeout(f"nothing heard from it for {now - self._heard[peer]:.1f}s (no heartbeat: "
+                                        "the party stopped, or the network to it is cut)", peer=peer)
+                    self._peer_lost(peer, error)
+                    give_up = getattr(link, "give_up", None)
+                    if give_up is not None:  # a resumable link: closing it must not wait for acks
+                        give_up(error)
+
     def _peer_lost(self, peer: str, error: MPCError) -> None:
+        beat = self._beats.get(peer)
+        if beat is not None:
+            beat.cancel()
         if error.peer is None:
             error.peer = peer
         self._lost.setdefault(peer, error)
@@ -175,6 +288,8 @@ class Party:
     def _route(self, peer: str, kind: int, sid: bytes, round_no: int, body: Any, size: int, held: int) -> None:
         """Hand a decoded envelope (``size`` bytes on the wire, ``held``
         bytes of memory once decoded) to its session, or park it."""
+        if kind == HEARTBEAT:
+            return  # only a sign of life (noted by the reader)
         if sid in self._finished:
             return  # late traffic (an abort after we finished, say) for a run that is over
         self._hold(peer, held)
@@ -214,6 +329,7 @@ class Party:
         spec.check_party_count(len(members))
         resolved = spec.resolve_params(params, len(members))
         value = spec.prepare_input(value, resolved, len(members))
+        await trio.lowlevel.checkpoint()  # validating a 10^6-item input takes a while: let heartbeats out
         if isinstance(session_id, str):  # a label every party derives the same id from
             session_id = derive_session_id(spec.name, resolved, session_id)
         if not isinstance(session_id, bytes) or len(session_id) != SESSION_ID_BYTES:
@@ -271,6 +387,7 @@ class Party:
         if peer not in self.links:
             raise LocalProtocolViolation(f"no link to {peer}: the protocol's topology does not connect "
                                          f"{self.me} to it")
+        self._sent_at[peer] = trio.current_time()
         try:
             await self.links[peer].send_message(parts)
         except MPCError:

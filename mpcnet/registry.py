@@ -17,7 +17,6 @@ effects) in the entry-point group ``mpcnet.protocols``::
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import json
 import logging
 import re
@@ -220,8 +219,13 @@ def load_protocols() -> None:
     if _loaded:
         return
     _loaded = True
-    importlib.import_module("protocols")
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    importlib.import_module("protocols").load_all()
+    # Imported here: reading every installed distribution's metadata is a
+    # measurable part of a short `mpcnet party` run, and get_protocol skips
+    # it for a built-in name.
+    from importlib import metadata
+
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             ep.load()
         except Exception as exc:  # a plug-in's import error is its own bug
@@ -230,7 +234,13 @@ def load_protocols() -> None:
 
 def get_protocol(name: str) -> ProtocolSpec:
     """The spec registered as ``name``; :class:`ConfigError` if none is."""
-    load_protocols()
+    if name not in _REGISTRY:
+        # A built-in protocol needs only its own module and no plug-in scan:
+        # a plug-in cannot take a name that is already registered
+        # (registering it again is an error).
+        importlib.import_module("protocols").load(name)
+    if name not in _REGISTRY:
+        load_protocols()
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -130,8 +130,15 @@ class ResumableLink:
         self._admission: Callable[[int], None] | None = None
         #: connections used so far (1 = never reconnected)
         self.connections = 1
+        self._retired_bytes = 0  # bytes received on connections no longer installed
         self.messages_retransmitted = 0
         self.duplicates_dropped = 0
+
+    @property
+    def bytes_received(self) -> int:
+        """Wire bytes received over every connection installed so far (a
+        sign of life even while a long message is still arriving)."""
+        return self._retired_bytes + (self._link.bytes_received if self._link is not None else 0)
 
     # ---- state helpers
 
@@ -159,6 +166,12 @@ class ResumableLink:
             self._scope.cancel()
         return self._error
 
+    def give_up(self, error: MPCError) -> None:
+        """End the link now with ``error``: its owner has given up on the
+        peer (nothing heard from it for too long), so nothing more will be
+        acknowledged and closing must not wait for it."""
+        self._fail(error)
+
     def _raise_if_finished(self) -> None:
         if self._error is not None:
             raise self._error
@@ -173,6 +186,7 @@ class ResumableLink:
             self._fail(ChannelBroken(f"peer closed the channel ({cause})", peer=self.peer))
             return
         self._link = None
+        self._retired_bytes += link.bytes_received
         self._ready = trio.Event()
         self._broken_since = trio.current_time()
         self._last_break = cause

@@ -19,7 +19,7 @@ from . import wire
 from .context import Context, OSRandomness, ProgressCallback, Randomness, SeededRandomness
 from .errors import ConfigError, InputError, SessionAborted
 from .identity import Roster, SecretKey, generate_key
-from .party import DEFAULT_ROUND_TIMEOUT, Party, PartyResult
+from .party import DEFAULT_ROUND_TIMEOUT, LIVENESS_TIMEOUT, Party, PartyResult
 from .registry import ProtocolSpec, get_protocol
 from .resumable import DEFAULT_RECONNECT_TIMEOUT
 from .session import SessionStats, derive_session_id, new_session_id
@@ -162,6 +162,7 @@ async def open_party(
     limits: wire.Limits = wire.DEFAULT_LIMITS,
     reconnect_timeout: float | None = DEFAULT_RECONNECT_TIMEOUT,
     peers: Sequence[str] | None = None,
+    liveness_timeout: float | None = LIVENESS_TIMEOUT,
 ) -> AsyncIterator[Party]:
     """Connect to every roster peer and yield a :class:`Party` that can run
     any number of protocol sessions, one after another or concurrently::
@@ -173,7 +174,9 @@ async def open_party(
     and resumed without losing a message (see :mod:`mpcnet.resumable`); a
     peer not back within ``reconnect_timeout`` seconds is lost (None: any
     break loses the peer at once). ``peers`` limits the channels to those
-    parties (default: all of the roster).
+    parties (default: all of the roster). A peer from which nothing arrives
+    for ``liveness_timeout`` seconds during a session (None: no limit) is
+    lost (see :class:`~mpcnet.party.Party`).
 
     Leaving the block closes every channel cleanly. If the caller is
     cancelled while a session runs, that session sends ABORT so every peer
@@ -187,7 +190,7 @@ async def open_party(
 
     async with open_mesh(roster, key, connect_timeout=connect_timeout, limits=limits,
                          reconnect_timeout=reconnect_timeout, peers=peers) as links:
-        async with Party(key.name, roster.names, links, limits=limits) as party:
+        async with Party(key.name, roster.names, links, limits=limits, liveness_timeout=liveness_timeout) as party:
             yield party
 
 
@@ -204,6 +207,7 @@ async def run_party_async(
     limits: wire.Limits = wire.DEFAULT_LIMITS,
     progress: ProgressCallback | None = None,
     reconnect_timeout: float | None = DEFAULT_RECONNECT_TIMEOUT,
+    liveness_timeout: float | None = LIVENESS_TIMEOUT,
 ) -> PartyResult:
     """Run one party of ``protocol`` against the roster's other parties.
 
@@ -222,7 +226,7 @@ async def run_party_async(
     # Only the channels this protocol uses (input-only parties need none to each other).
     peers = [roster.names[j] for j in spec.peers_of(roster[key.name].index, n, resolved)]
     async with open_party(roster, key, connect_timeout=connect_timeout, limits=limits,
-                          reconnect_timeout=reconnect_timeout, peers=peers) as party:
+                          reconnect_timeout=reconnect_timeout, peers=peers, liveness_timeout=liveness_timeout) as party:
         # A one-round barrier first: a party's mesh is up once its own links
         # are, while others may still be connecting to each other. Starting
         # together makes the session's statistics (wall time) mean the

@@ -4,7 +4,8 @@ Every message between parties travels in an envelope::
 
     [VERSION, kind, session id (16 bytes), round, body]
 
-``kind`` is ``DATA`` (a protocol message for ``round``) or ``ABORT`` (the
+``kind`` is ``DATA`` (a protocol message for ``round``), ``HEARTBEAT`` (no
+session: the sender is alive, see :class:`~mpcnet.party.Party`) or ``ABORT`` (the
 sender gave up on the session; ``body`` says why and, where known, who is at
 fault). The sender is not in the envelope: it is the authenticated peer of the
 link the envelope came on, so nobody can speak for somebody else.
@@ -45,6 +46,7 @@ __all__ = [
     "WIRE_VERSION",
     "DATA",
     "ABORT",
+    "HEARTBEAT",
     "MAX_PENDING_PER_PEER",
     "SessionStats",
     "Session",
@@ -57,16 +59,18 @@ __all__ = [
 WIRE_VERSION = 1
 DATA = 0
 ABORT = 1
+HEARTBEAT = 2
 SESSION_ID_BYTES = 16
 #: How many messages for rounds this party has not reached yet a single peer
 #: may park in one session. A peer that floods future rounds is cut off.
 MAX_PENDING_PER_PEER = 64
 #: Seconds a party waits for first-hand evidence when a peer aborts blaming
-#: a third party, before it reports the abort itself. Well over the ~1.3 s a
+#: a third party, before it reports the abort itself. Over the ~1.3 s a
 #: resumable link takes to give up on a peer whose port refuses re-dials
-#: (1 s of refusals, with backoff), so a killed party is named by everyone,
-#: not blamed second-hand: at 2 s, one run in eight of the netns SIGKILL
-#: test still lost that race on 2 loaded cores.
+#: (1 s of refusals, with backoff) and over the party's liveness timeout
+#: (3 s of silence, checked every 0.25 s), so a killed, stopped or cut-off
+#: party is named by everyone first-hand, not blamed second-hand: at 2 s,
+#: one run in eight of the netns SIGKILL test lost that race on 2 loaded cores.
 ABORT_GRACE = 4.0
 
 
@@ -99,7 +103,7 @@ def parse_envelope(value: Any, peer: str) -> tuple[int, bytes, int, Any]:
     # reach a comparison (its truth value is an error, not a bool).
     if type(version) is not int or version != WIRE_VERSION:
         raise RemoteProtocolViolation(f"peer does not speak wire version {WIRE_VERSION}", peer=peer)
-    if type(kind) is not int or kind not in (DATA, ABORT):
+    if type(kind) is not int or kind not in (DATA, ABORT, HEARTBEAT):
         raise RemoteProtocolViolation("envelope has an unknown kind", peer=peer)
     if type(sid) is not bytes or len(sid) != SESSION_ID_BYTES:
         raise RemoteProtocolViolation("envelope has a malformed session id", peer=peer)

@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
+import trio
 
 from .context import Context, KeyedRandomness
 from .errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
@@ -199,7 +200,9 @@ class ShamirEngine:
                 raise LocalProtocolViolation(f"input must have shape {want}")
             if max_elements is not None and np.size(mine) > max_elements:
                 raise LocalProtocolViolation(f"input has more than the {max_elements} elements allowed")
+            await _breathe()
             shares = self.deal(mine)
+            await _breathe()
             for i, p in enumerate(self.compute):
                 if p == ctx.me:
                     own = shares[i]
@@ -224,7 +227,11 @@ class ShamirEngine:
         ``randoms``: see :meth:`reduce_many`)."""
         self._require_compute("mul")
         f = self.field
-        return await self.reduce_many([f.mul(a, b) for a, b in pairs], masks=masks, randoms=randoms)
+        wide = []
+        for a, b in pairs:
+            wide.append(f.mul(a, b))
+            await _breathe()
+        return await self.reduce_many(wide, masks=masks, randoms=randoms)
 
     async def reduce_many(self, wide: Sequence[Array], *, masks: int = 0, randoms: int = 0) -> list[Array]:
         """Degree reduction, one round: ``wide`` are this party's shares of
@@ -251,9 +258,12 @@ class ShamirEngine:
         own_extra: Array | None = None
         extra = masks + randoms
         if ctx.me in self.resharers:
+            await _breathe()
             shares = self.deal(flat)
+            await _breathe()
             if extra:
                 extras = self._deal_extras(masks, randoms)
+                await _breathe()
             for i, p in enumerate(self.compute):
                 if p == ctx.me:
                     own = shares[i]
@@ -278,6 +288,7 @@ class ShamirEngine:
             else:
                 part, extra_part = f.from_wire(got[p], (n,), p), None
             assert part is not None
+            await _breathe()
             total = f.add(total, f.scale(lam, part))
             if extra_part is not None:
                 extra_total = f.add(extra_total, extra_part)
@@ -420,6 +431,7 @@ class ShamirEngine:
             shape = self._wire_shape(got[self.compute[0]], None, self.compute[0])
         shares = [self.field.from_wire(got[p], tuple(shape), p) if p != ctx.me else cast(Array, a)
                   for p in self.compute]
+        await _breathe()
         return self._reconstruct(shares, wide=wide)
 
     def _wire_shape(self, w: Any, expected: tuple[int, ...] | None, peer: str,
@@ -464,3 +476,11 @@ class ShamirEngine:
     def _require_compute(self, what: str) -> None:
         if not self.is_compute:
             raise LocalProtocolViolation(f"{what} is for compute parties only")
+
+
+async def _breathe() -> None:
+    """Let the party's own tasks run between the big local steps of a round
+    (heartbeats: on 10^6-element inputs one step takes a second or more, and
+    a party whose event loop stays busy for the liveness timeout is named by
+    its peers as stalled)."""
+    await trio.lowlevel.checkpoint()

@@ -55,3 +55,18 @@ def test_compare_benchmark_quick_smoke(tmp_path):
     [auction] = doc["auctions"]
     cases = {k for k, v in auction.items() if isinstance(v, dict) and v.get("status") == "ok"}
     assert cases == {f"mpcnet_{tag}_{where}" for tag in ("three", "c3", "all") for where in ("processes", "tcp_one_process")}
+
+
+def test_process_latency_benchmark_smoke(tmp_path):
+    # MPyC is a bench extra, not a test one: mpcnet's side runs here, the
+    # comparison itself in benchmarks/ (its figures are in benchmarks/README.md).
+    out = tmp_path / "latency.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_process_latency.py"), "--reps", "1",
+                           "--bids", "3", "--no-mpyc", "--json", str(out)], capture_output=True, text=True, timeout=300,
+                          env=env_with())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(out.read_text())["results"]
+    assert len(results) == 2
+    for job in results.values():
+        assert job["mpyc"] == {"status": "skipped (--no-mpyc)"}
+        assert job["mpcnet"]["whole_s"] > 0 and job["mpcnet"]["exit_after_session_s"] is not None

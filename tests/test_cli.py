@@ -281,5 +281,6 @@ def test_input_only_parties_open_no_channels_to_each_other(tmp_path):
 def test_cli_timeouts_are_pinned():
     parser = build_parser()
     party = parser.parse_args(["party", "secure-sum", "--roster", "r", "--id", "a", "--key", "k", "--input-json", "1"])
-    assert (party.timeout, party.connect_timeout, party.reconnect_timeout) == (10.0, 30.0, 5.0)
-    assert parser.parse_args(["simulate", "secure-sum", "--inputs-json", "-"]).timeout == 10.0
+    assert (party.timeout, party.connect_timeout, party.reconnect_timeout) == (600.0, 30.0, 5.0)
+    assert party.liveness_timeout == 3.0
+    assert parser.parse_args(["simulate", "secure-sum", "--inputs-json", "-"]).timeout == 600.0

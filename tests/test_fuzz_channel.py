@@ -225,7 +225,7 @@ _BODIES = st.recursive(st.none() | st.booleans() | st.integers(-(2**70), 2**70) 
 _ARRAY = np.arange(16, dtype=np.uint8)  # an array where an int or bytes belongs
 # Each envelope field just off: a wrong value, a wrong type, a bool for an int, an array.
 _OFF = [("version", v) for v in (0, 2, -1, True, "1", b"\x01", _ARRAY[:1], None)] + \
-       [("kind", v) for v in (2, -1, True, False, "0", _ARRAY[:1], None)] + \
+       [("kind", v) for v in (3, -1, True, False, "0", _ARRAY[:1], None)] + \
        [("session id", v) for v in (bytes(15), bytes(17), b"", "x" * 16, _ARRAY, None)] + \
        [("round", v) for v in (-1, 2**32, 2**64 - 1, True, "1", _ARRAY[:1], None)]
 

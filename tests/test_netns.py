@@ -160,6 +160,31 @@ def test_sigkill_mid_round_is_named_by_every_other_party(net, tmp_path):
     assert time.monotonic() - killed_at < 10  # not the 60 s round deadline
 
 
+@pytest.mark.parametrize("fault", ["sigstop", "blackhole"])
+def test_frozen_or_black_holed_party_is_named_within_5s_with_default_flags(net, tmp_path, fault):
+    """Liveness, not the round deadline (default 600 s): a party whose
+    process is stopped, or whose every byte the network drops, sends no
+    heartbeat; every other party names it within 5 s."""
+    marker = tmp_path / "round1"
+    env = env_with(_plugin(tmp_path), MPCNET_TEST_MARKER=str(marker), MPCNET_TEST_ROUNDS="200",
+                   MPCNET_TEST_PAUSE="0.2")
+    procs = net.start_all("test-rounds", _inputs(), env=env)
+    _wait_for(marker, procs)
+    if fault == "sigstop":
+        procs["p2"].send_signal(signal.SIGSTOP)
+    else:
+        net.proxy.set("host:p2", blackhole=True)
+    faulted_at = time.monotonic()
+    outcomes = net.wait({n: p for n, p in procs.items() if n != "p2"}, timeout=30)
+    for o in outcomes.values():
+        assert o.returncode == 1
+        line = _error_line(o)
+        assert "nothing heard from it" in line and "[peer p2]" in line, line
+    assert time.monotonic() - faulted_at < 5 + 3  # named within 3.25 s, plus exit on a loaded machine
+    procs["p2"].send_signal(signal.SIGCONT)
+    procs["p2"].kill()
+
+
 def test_party_stalled_after_round_1_times_out_naming_it(net, tmp_path):
     marker = tmp_path / "stalls"
     env = env_with(_plugin(tmp_path), MPCNET_TEST_MARKER=str(marker), MPCNET_TEST_STALLER="p2")

@@ -20,7 +20,7 @@ from mpcnet.errors import (
     RemoteProtocolViolation,
     SessionAborted,
 )
-from mpcnet.session import ABORT, DATA, make_envelope, new_session_id
+from mpcnet.session import ABORT, DATA, HEARTBEAT, make_envelope, new_session_id
 from mpcnet.transport import memory_mesh
 
 
@@ -150,7 +150,9 @@ async def test_stray_message_for_finished_round_names_the_peer():
 @pytest.mark.trio
 async def test_silent_peer_times_out_naming_it(autojump_clock):
     async def script(link, sid):
-        await trio.sleep_forever()
+        while True:  # alive (heartbeats), but sends nothing the round needs: the deadline names it
+            await send_envelope(link, HEARTBEAT, bytes(16), 0, None)
+            await trio.sleep(0.5)
 
     with trio.fail_after(100), pytest.raises(PeerTimeout, match="round 1 from p1") as info:
         await run_with_scripted_peer(script, timeout=5.0)
@@ -165,7 +167,8 @@ def test_session_and_party_limits_are_pinned():
     assert mpcnet.party.MAX_EARLY_MESSAGES == 64
     assert mpcnet.party.MAX_EARLY_SESSIONS == 16
     assert mpcnet.session.ABORT_GRACE == 4.0
-    assert inspect.signature(Party.run).parameters["round_timeout"].default == 10.0
+    assert inspect.signature(Party.run).parameters["round_timeout"].default == 600.0
+    assert mpcnet.party.LIVENESS_TIMEOUT == 3.0 and mpcnet.party.HEARTBEAT_INTERVAL == 0.5
     assert len(new_session_id()) == 16
     # the bytes a peer may have waiting at a party: twice the largest message, 512 MiB by default
     assert Party("p0", ["p0", "p1"], {}).max_buffered_per_peer == 512 * 2**20
@@ -181,14 +184,15 @@ async def test_a_peer_may_queue_64_messages_ahead_of_a_party_not_65(count, autoj
             await send_envelope(link, DATA, sid, r, 0)
         await trio.sleep_forever()
 
+    # A round deadline below the 3 s liveness limit: the scripted peer sends no heartbeats.
     with trio.fail_after(100):
         if count == 64:  # all kept: p0 waits for round 1 until its deadline
             with pytest.raises(PeerTimeout, match="no message for round 1 from p1"):
-                await run_with_scripted_peer(script, timeout=5.0)
+                await run_with_scripted_peer(script, timeout=2.0)
         else:  # the 65th cuts the peer off at once
             with pytest.raises(RemoteProtocolViolation, match="more than 64 messages queued ahead") as info:
-                await run_with_scripted_peer(script, timeout=5.0)
-            assert info.value.peer == "p1" and trio.current_time() < 5
+                await run_with_scripted_peer(script, timeout=2.0)
+            assert info.value.peer == "p1" and trio.current_time() < 2
 
 
 async def _park_then_check(make_envelopes, **party_kw):
@@ -246,14 +250,16 @@ async def test_a_peer_may_hold_twice_the_largest_message_in_waiting_bytes():
 
 
 @pytest.mark.trio
-async def test_the_default_round_deadline_is_10_seconds(autojump_clock):
+async def test_the_default_round_deadline_is_600_seconds(autojump_clock):
+    # p1 is alive (its party heartbeats) but never joins the session, so
+    # liveness never names it: only the round deadline ends the wait.
     mesh = memory_mesh(["p0", "p1"])
-    with trio.fail_after(100):
-        async with Party("p0", ["p0", "p1"], mesh["p0"]) as party:
+    with trio.fail_after(1000):
+        async with Party("p1", ["p0", "p1"], mesh["p1"]), Party("p0", ["p0", "p1"], mesh["p0"]) as party:
             start = trio.current_time()
-            with pytest.raises(PeerTimeout, match="within 10s"):
+            with pytest.raises(PeerTimeout, match="within 600s"):
                 await party.run("secure-sum", 1, session_id=new_session_id())
-            assert 10 <= trio.current_time() - start < 10.5
+            assert 600 <= trio.current_time() - start < 600.5
 
 
 @pytest.mark.trio
@@ -263,8 +269,10 @@ async def test_blame_from_an_aborting_peer_is_weighed_for_4_seconds(autojump_clo
     names = ["p0", "p1", "p2"]
     mesh = memory_mesh(names)
     sid = new_session_id()
+    # Liveness off: the scripted p1 and p2 send no heartbeats, and p2's
+    # silence would otherwise be first-hand evidence after 3 s.
     with trio.fail_after(100):
-        async with Party("p0", names, mesh["p0"]) as party:
+        async with Party("p0", names, mesh["p0"], liveness_timeout=None) as party:
             await send_envelope(mesh["p1"]["p0"], ABORT, sid, 1, {"reason": "p2 is slow", "culprit": "p2"})
             start = trio.current_time()
             with pytest.raises(SessionAborted, match="blames p2") as info:

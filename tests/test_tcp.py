@@ -273,6 +273,8 @@ def test_network_timeouts_are_pinned():
     for func in (mpcnet.runner.open_party, mpcnet.runner.run_party_async):
         assert default(func, "connect_timeout") == 30.0
     for func in (mpcnet.runner.run_party_async, mpcnet.runner.simulate_async):
-        assert default(func, "round_timeout") == 10.0
+        assert default(func, "round_timeout") == 600.0
+    for func in (mpcnet.runner.open_party, mpcnet.runner.run_party_async):
+        assert default(func, "liveness_timeout") == 3.0
     assert default(ResumableLink, "ack_delay") == 0.05 and default(ResumableLink, "refused_grace") == 1.0
     assert mpcnet.resumable.CLOSE_LINGER == 1.0
