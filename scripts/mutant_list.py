@@ -328,4 +328,14 @@ MUTANTS: list[Mutant] = [
                 "dtype=np.int64))\n",
         tests=["tests/test_dp_protocols.py"],
     ),
+    Mutant(
+        id="channel-null-cipher",
+        why="the channel's frames go out unencrypted, both ends agreeing (the tag is 16 zero bytes): a relay "
+            "reads every share",
+        find='self._aead = ChaCha20Poly1305(_check_key(key, "cipher key"))',
+        replace='_check_key(key, "cipher key")\n'
+                '        self._aead = type("NullAead", (), {"encrypt": lambda s, n, p, a: bytes(p) + bytes(16),\n'
+                '                                           "decrypt": lambda s, n, c, a: bytes(c[:-16])})()',
+        tests=["tests/test_adversarial.py"],
+    ),
 ]
