@@ -338,4 +338,13 @@ MUTANTS: list[Mutant] = [
                 '                                           "decrypt": lambda s, n, c, a: bytes(c[:-16])})()',
         tests=["tests/test_adversarial.py"],
     ),
+    Mutant(
+        id="bit-decomposition-low-bits-unmasked",
+        why="bit decomposition opens x + 2^k hi without the k-bit daBit mask: the compute parties read x's bits "
+            "(the referendum's yes count)",
+        find="    weights = [1 << j for j in range(k)]\n",
+        replace="    weights = [0] * k\n    r_b = r_b ^ r_b\n",
+        tests=["tests/test_arith.py"],
+        file_hint="convert",
+    ),
 ]

@@ -450,16 +450,27 @@ class _RecordingEngine(ShamirEngine):
 @protocol("test-decompose-mask", min_parties=3, security="test", reveals="the masked value", input="null",
           output="list")
 async def decompose_mask(ctx: Context, value: None) -> list[int]:
-    """The masked value c = x + r + 2^k * hi that bit_decompose opens, for 200 zeros (k = 16), shifted right by k."""
+    """The masked value c = x + r + 2^k * hi that bit_decompose opens, for 200 zeros (k = 16)."""
     ep, eb = _RecordingEngine(ctx, P127), ShamirEngine(ctx, GF256)
     await bit_decompose(ep, eb, P127.from_ints(np.zeros(200, dtype=object)), 16)
     [c] = ep.opened
-    return [int(v) >> 16 for v in c]
+    return [int(v) for v in c]
 
 
 def test_the_opened_mask_carries_40_random_bits_above_the_value():
     # Each of the 2 contributors adds a uniform 40-bit hi, so hi sums to
     # under 2^41, and reaches 2^40 half the time: over 200 values, missing it
     # (or exceeding 2^41) has probability 2^-200 unless hi has other than 40 bits.
-    high = mpcnet.simulate("test-decompose-mask", [None] * 3).outputs[0]
+    high = [c >> 16 for c in mpcnet.simulate("test-decompose-mask", [None] * 3).outputs[0]]
     assert 2**40 <= max(high) < 2**41 + 1
+
+
+def test_the_opened_mask_hides_every_bit_of_the_value():
+    # The low k = 16 bits of c are those of x + r, r the daBits' uniform
+    # k-bit value: a fair coin in every position, whatever x is (all 0
+    # here). Each position must be 1 in 50..150 of the 200 values (7
+    # standard deviations: honest code fails with p < 1e-10 over all 16);
+    # a mask without r opens x's own bits, all 0 here.
+    low = np.array([c % 2**16 for c in mpcnet.simulate("test-decompose-mask", [None] * 3).outputs[0]])
+    ones = [int(((low >> j) & 1).sum()) for j in range(16)]
+    assert all(50 <= count <= 150 for count in ones), ones
