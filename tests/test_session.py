@@ -142,7 +142,8 @@ async def test_stray_message_for_finished_round_names_the_peer():
         await send_envelope(link, DATA, sid, 1, np.array([8], dtype=np.uint64))
         await trio.sleep_forever()
 
-    with trio.fail_after(10), pytest.raises(RemoteProtocolViolation) as info:
+    with trio.fail_after(10), pytest.raises(RemoteProtocolViolation, match="stray or duplicate message for finished "
+                                                                          "round 1") as info:
         await run_with_scripted_peer(script)
     assert info.value.peer == "p1"
 
@@ -495,7 +496,7 @@ async def test_a_failed_send_does_not_cut_short_the_sends_to_other_peers():
     ctx = Context(session=session, parties=["p0", "p1", "p2"], me="p0", params={}, random=OSRandomness(),
                   send=send, limits=wire.DEFAULT_LIMITS)
     big = np.zeros(SMALL_ROUND_BYTES, dtype=np.uint8)
-    with pytest.raises(ChannelBroken) as info:
+    with trio.fail_after(10), pytest.raises(ChannelBroken) as info:
         await ctx.exchange({"p1": big, "p2": big})
     assert info.value.peer == "p1"
     assert finished == ["p2"]

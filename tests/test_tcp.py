@@ -185,7 +185,7 @@ async def test_listeners_are_all_closed_even_inside_a_cancelled_scope():
     # several listeners; each aclose ends with a checkpoint that raises
     # Cancelled in a cancelled scope, which must not leave the others open.
     listeners = [listener for _ in range(3) for listener in await trio.open_tcp_listeners(0, host="127.0.0.1")]
-    with trio.CancelScope() as scope:
+    with trio.fail_after(10), trio.CancelScope() as scope:
         scope.cancel()
         await _close_listeners(listeners)
     assert all(listener.socket.fileno() == -1 for listener in listeners)
