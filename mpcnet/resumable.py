@@ -394,12 +394,12 @@ class ResumableLink:
                     if exc.authentication_failed:
                         raise ChannelBroken(f"reconnect failed authentication: {exc.message}", peer=self.peer) from None
                     last, refused = f"handshake failed: {exc.message}", True
+                except MPCError as exc:  # a stalled handshake (PeerTimeout, also an OSError: caught first), say
+                    last = exc.message
                 except ConnectionRefusedError:
                     last, refused = "connection refused", True
                 except OSError as exc:
                     last = f"connect failed: {exc.strerror or exc}"
-                except MPCError as exc:  # a stalled handshake (PeerTimeout), say
-                    last = exc.message
             now = trio.current_time()
             if refused:
                 refused_since = now if refused_since is None else refused_since
