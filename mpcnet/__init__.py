@@ -4,7 +4,7 @@ encrypted peer channels.
 The public API is what this module exports; everything else is internal.
 """
 
-from . import arith, wire
+from . import arith, mpc, wire
 from .context import Context, KeyedRandomness, OSRandomness, Randomness, SeededRandomness
 from .errors import (
     ChannelBroken,
@@ -29,6 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "arith",
+    "mpc",
     "wire",
     "Context",
     "Randomness",
