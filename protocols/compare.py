@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from mpcnet import Context, InputError, Param, RemoteProtocolViolation, mpc, protocol
 
 from ._inputs import check_int_or_list

@@ -32,7 +32,7 @@ class SecretBits(SecretBitsLike):
 
     __hash__ = None  # type: ignore[assignment]
     __lt__ = __le__ = __gt__ = __ge__ = _refuse_comparison
-    __eq__ = __ne__ = _refuse_comparison  # type: ignore[assignment]
+    __eq__ = __ne__ = _refuse_comparison
 
     def __init__(self, rt: Runtime, shares: Array | None, k: int, signed: bool = False) -> None:
         if shares is not None and (shares.ndim < 1 or shares.shape[-1] != k):
@@ -224,7 +224,7 @@ class SecretBits(SecretBitsLike):
         rt.enter_result_round(receivers)
         # A 1-bit value travels without its bit axis.
         shares = None if self.shares is None else (self.shares[..., 0] if self.k == 1 else self.shares)
-        opened = await rt.bit_engine.open(shares, to=receivers)  # type: ignore[arg-type]
+        opened = await rt.bit_engine.open(shares, to=receivers)
         if opened is None:
             return None
         if self.k > 1 and (opened.ndim < 1 or opened.shape[-1] != self.k):
@@ -250,13 +250,12 @@ def stack_bits(values: Sequence[SecretBits], axis: int) -> SecretBits:
 def _join(values: Sequence[SecretBits], axis: int, *, stack: bool) -> SecretBits:
     first = values[0]
     parts = [first._other(v) for v in values]
-    if any(v.shares is None for v in parts):
+    shares = [v.shares for v in parts if v.shares is not None]
+    if len(shares) < len(parts):
         return first._new(None)
-    shares = [v.shares for v in parts]
-    assert all(s is not None for s in shares)
-    ndim = shares[0].ndim - 1 + (1 if stack else 0)  # type: ignore[union-attr]
+    ndim = shares[0].ndim - 1 + (1 if stack else 0)
     if not -ndim <= axis < max(ndim, 1):
         raise LocalProtocolViolation(f"axis {axis} is out of range")
     axis %= max(ndim, 1)
-    joined = np.stack(shares, axis=axis) if stack else np.concatenate(shares, axis=axis)  # type: ignore[arg-type]
+    joined = np.stack(shares, axis=axis) if stack else np.concatenate(shares, axis=axis)
     return first._new(joined)

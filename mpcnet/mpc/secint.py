@@ -46,13 +46,16 @@ class SecretInt:
 
     __hash__ = None  # type: ignore[assignment]
     __lt__ = __le__ = __gt__ = __ge__ = _refuse_comparison
-    __eq__ = __ne__ = _refuse_comparison  # type: ignore[assignment]
+    __eq__ = __ne__ = _refuse_comparison
 
     def __init__(self, rt: Runtime, shares: Array | None, lo: int | None, hi: int | None, *, degree: int = 1,
                  onehot: Array | None = None) -> None:
         self.rt = rt
-        self.shares = shares
-        self.lo, self.hi = (lo, hi) if lo is not None and hi is not None else (None, None)
+        # (numpy turns 0-d object results into plain ints: keep them arrays)
+        self.shares = shares if shares is None or isinstance(shares, np.ndarray) else np.asarray(shares, dtype=object)
+        known = lo is not None and hi is not None
+        self.lo: int | None = lo if known else None
+        self.hi: int | None = hi if known else None
         self.degree = degree
         self._onehot = onehot
 
@@ -202,7 +205,7 @@ class SecretInt:
         """The element-wise product (1 round, any size)."""
         o = self._other(other)
         if not isinstance(other, SecretInt):
-            return self * other
+            return self * np.asarray(other, dtype=object)
         self._check_degree_t(o, "mul")
         lo, hi = _bounds2(self, o, _product_range)
         if self.shares is None or o.shares is None:
@@ -241,9 +244,9 @@ class SecretInt:
             value = await self.reduce()  # (receivers outside the compute parties reconstruct it as 2t: the same)
         rt.enter_result_round(receivers)
         if value.degree == 2:
-            opened = await eng.open_wide(value.shares, to=receivers)  # type: ignore[arg-type]
+            opened = await eng.open_wide(value.shares, to=receivers)
         else:
-            opened = await eng.open(value.shares, to=receivers)  # type: ignore[arg-type]
+            opened = await eng.open(value.shares, to=receivers)
         if opened is None:
             return None
         if shape is not None and tuple(np.shape(opened)) != tuple(shape):
@@ -284,11 +287,11 @@ class SecretInt:
         if self.shares is None or o.shares is None:
             return self._new(None, 0, 1)
         one = P127.const(1, np.broadcast_shapes(self.shares.shape, o.shares.shape))
-        if self._onehot is not None and o._onehot is not None and (self.lo, self.hi) == (o.lo, o.hi) and op != "eq" \
-                and op != "ne":
+        if self._onehot is not None and o._onehot is not None and (self.lo, self.hi) == (o.lo, o.hi) \
+                and op not in ("eq", "ne"):
             # x > y straight from one-hot blocks, already a field 0/1 (mpcnet.binary.greater_than_onehot)
-            a, b = (self, o) if op in ("gt", "le") else (o, self)
-            g = await greater_than_onehot(rt.field_engine, a._onehot, b._onehot, onehot_width(self.lo, self.hi),
+            a, b = (self._onehot, o._onehot) if op in ("gt", "le") else (o._onehot, self._onehot)
+            g = await greater_than_onehot(rt.field_engine, a, b, onehot_width(self.lo, self.hi),
                                           masks=rt.take_mask_request())
             return self._new(P127.sub(one, g) if op in ("le", "ge") else g, 0, 1, 1)
         # Arithmetic comparison: the top bit of x - y + 2^k (mpcnet.convert.less_than), one bit spare.
@@ -333,8 +336,9 @@ class SecretInt:
         rt = self.rt
         if self.shares is None:
             return SecretBits(rt, None, k, signed)
-        value = await self.reduce()
-        bits = await bit_decompose(rt.field_engine, rt.bit_engine, value.shares, k, signed=signed)
+        value = (await self.reduce()).shares
+        assert value is not None
+        bits = await bit_decompose(rt.field_engine, rt.bit_engine, value, k, signed=signed)
         return SecretBits(rt, bits, k, signed)
 
 
