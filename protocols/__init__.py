@@ -5,4 +5,4 @@ imported, using only mpcnet's public API, exactly as a third-party package
 would. Importing this package registers them all.
 """
 
-from . import auction, compare, poll, psi, secure_sum, vote  # noqa: F401  (each module registers its protocols)
+from . import auction, compare, poll, psi, secure_sum, stats, vote  # noqa: F401  (each module registers its protocols)

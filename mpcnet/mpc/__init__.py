@@ -57,6 +57,9 @@ returns at once without a round, and receive openings addressed to them at
 an agreed result round (:data:`RESULT_ROUND`), since they do not know how
 many rounds the computation took.
 
+:mod:`mpcnet.mpc.roles` splits the parties into input and compute parties
+(a protocol's ``compute_parties`` parameter).
+
 :func:`exchange` with :class:`Expect` is the typed receive for a protocol's
 own messages: every incoming value is checked (shape, dtype, range) before
 the protocol sees it.
@@ -72,13 +75,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
+from . import roles
 from .receive import Expect, exchange
 from .runtime import RESULT_ROUND, Runtime, Shape, int_bounds
 from .secbits import SecretBits, concat_bits, stack_bits
 from .secint import SecretInt, concat_ints, stack_ints
 
 __all__ = ["Runtime", "SecretInt", "SecretBits", "concatenate", "stack", "Expect", "exchange", "RESULT_ROUND",
-           "Shape", "int_bounds"]
+           "Shape", "int_bounds", "roles"]
 
 V = TypeVar("V", SecretInt, SecretBits)
 

@@ -130,11 +130,13 @@ class Runtime:
                     raise ConfigError("one-hot input needs a declared bit length")
                 deal = P127.from_ints(_onehot(values - lo, onehot_width(lo, hi)))
             else:
-                deal = P127.from_ints(values)
+                deal = np.asarray(P127.from_ints(values), dtype=object)
         eng = self.field_engine
-        shapes = {p: (None if s is None else (*s, _onehot_size(lo, hi)) if onehot else tuple(s))
+        # (a single value travels as shape (1,): field arrays on the wire have an axis)
+        shapes = {p: (None if s is None else (*s, _onehot_size(lo, hi)) if onehot else tuple(s) or (1,))
                   for p, s in owners.items()}
-        got = await eng.input(shapes, deal)
+        got = await eng.input(shapes, None if deal is None else deal.reshape(-1) if deal.ndim == 0 else deal)
+        got = {p: a.reshape(()) if owners[p] == () and not onehot else a for p, a in got.items()}
         if onehot:
             for p, shares in got.items():
                 if shares.ndim < 1 or shares.shape[-1] != _onehot_size(lo, hi):
@@ -185,7 +187,7 @@ class Runtime:
 
         if not self.is_compute:
             return self.absent_int()
-        return SecretInt(self, await random_elements(self.field_engine, shape), None, None)
+        return SecretInt(self, (await random_elements(self.field_engine, shape or (1,))).reshape(shape), None, None)
 
     async def discrete_laplace(self, scale: Fraction, count: int) -> SecretInt:
         """``count`` discrete Laplace samples of the given scale that nobody

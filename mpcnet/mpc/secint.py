@@ -67,7 +67,7 @@ class SecretInt:
         width = onehot_width(lo, hi)
         bits = bits_from_onehot(onehot, width, P127)
         weights = np.array([1 << j for j in range(width)], dtype=object)
-        value = P127.sum(P127.mul(bits, weights), axis=-1)
+        value = np.asarray(P127.sum(P127.mul(bits, weights), axis=-1), dtype=object)
         return cls(rt, P127.add(value, P127.const(lo, value.shape)), lo, hi, onehot=onehot)
 
     # -- what a value is ---------------------------------------------------------
@@ -243,12 +243,16 @@ class SecretInt:
         if self.degree == 2 and self.shares is not None and eng.masks_available < self.shares.size:
             value = await self.reduce()  # (receivers outside the compute parties reconstruct it as 2t: the same)
         rt.enter_result_round(receivers)
+        # (a single element travels as shape (1,): field arrays on the wire have an axis)
+        flat = None if value.shares is None else value.shares.reshape(-1) if value.shares.ndim == 0 else value.shares
         if value.degree == 2:
-            opened = await eng.open_wide(value.shares, to=receivers)
+            opened = await eng.open_wide(flat, to=receivers)
         else:
-            opened = await eng.open(value.shares, to=receivers)
+            opened = await eng.open(flat, to=receivers)
         if opened is None:
             return None
+        if value.shares is not None and value.shares.ndim == 0 or shape == () and np.shape(opened) == (1,):
+            opened = np.asarray(opened, dtype=object).reshape(())
         if shape is not None and tuple(np.shape(opened)) != tuple(shape):
             raise RemoteProtocolViolation(f"the opened value has shape {np.shape(opened)}, expected {tuple(shape)}")
         out = np.asarray(opened, dtype=object)
@@ -296,13 +300,15 @@ class SecretInt:
             return self._new(P127.sub(one, g) if op in ("le", "ge") else g, 0, 1, 1)
         # Arithmetic comparison: the top bit of x - y + 2^k (mpcnet.convert.less_than), one bit spare.
         k = max(2, (max(abs(self.lo), abs(self.hi), abs(o.lo), abs(o.hi)) + 1).bit_length() + 1)
-        x, y = np.broadcast_arrays(self.shares, o.shares)
+        x, y = (np.atleast_1d(a) for a in np.broadcast_arrays(self.shares, o.shares))
         if op in ("eq", "ne"):
             x, y = np.stack([x, y]), np.stack([y, x])
         elif op in ("gt", "le"):
             x, y = y, x
         below = await less_than(rt.field_engine, rt.bit_engine, np.ascontiguousarray(x), np.ascontiguousarray(y), k)
-        bit = await bits_to_field(rt.field_engine, rt.bit_engine, below)
+        bit = (await bits_to_field(rt.field_engine, rt.bit_engine, below)).reshape(np.shape(x))
+        if one.ndim == 0:
+            bit = bit.reshape(bit.shape[:-1]) if op in ("eq", "ne") else bit.reshape(())
         if op in ("eq", "ne"):
             neither = P127.sub(P127.sub(one, bit[0]), bit[1])
             return self._new(neither if op == "eq" else P127.sub(one, neither), 0, 1, 1)
@@ -338,7 +344,8 @@ class SecretInt:
             return SecretBits(rt, None, k, signed)
         value = (await self.reduce()).shares
         assert value is not None
-        bits = await bit_decompose(rt.field_engine, rt.bit_engine, value, k, signed=signed)
+        bits = await bit_decompose(rt.field_engine, rt.bit_engine, np.atleast_1d(value), k, signed=signed)
+        bits = bits.reshape((*value.shape, k))
         return SecretBits(rt, bits, k, signed)
 
 
@@ -411,15 +418,18 @@ def _indicator_coefficients(size: int) -> Array:
 
 def concat_ints(values: Sequence[SecretInt], axis: int) -> SecretInt:
     """Concatenation along ``axis`` (absent if any part is absent)."""
-    return _join(values, lambda arrs: np.concatenate(arrs, axis=axis))
+    return _join(values, lambda arrs, extra: np.concatenate(arrs, axis=axis - extra if axis < 0 else axis))
 
 
 def stack_ints(values: Sequence[SecretInt], axis: int) -> SecretInt:
     """Stacking along a new ``axis``."""
-    return _join(values, lambda arrs: np.stack(arrs, axis=axis))
+    return _join(values, lambda arrs, extra: np.stack(arrs, axis=axis - extra if axis < 0 else axis))
 
 
 def _join(values: Sequence[SecretInt], how: Any) -> SecretInt:
+    """``how(arrays, trailing)`` joins the parts' shares (trailing = 0) and,
+    when every part has them and they agree in range, their one-hot forms
+    (trailing = 1: one more axis at the end)."""
     first = values[0]
     rt = first.rt
     if any(v.rt is not rt for v in values):
@@ -430,4 +440,8 @@ def _join(values: Sequence[SecretInt], how: Any) -> SecretInt:
     hi = max(v.hi for v in values if v.hi is not None) if known else None
     if any(v.shares is None for v in values):
         return SecretInt(rt, None, lo, hi, degree=degree)
-    return SecretInt(rt, np.asarray(how([v.shares for v in values]), dtype=object), lo, hi, degree=degree)
+    onehot = None
+    if all(v._onehot is not None and (v.lo, v.hi) == (lo, hi) for v in values):
+        onehot = how([v._onehot for v in values], 1)
+    return SecretInt(rt, np.asarray(how([v.shares for v in values], 0), dtype=object), lo, hi, degree=degree,
+                     onehot=onehot)
