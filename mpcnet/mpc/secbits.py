@@ -31,6 +31,7 @@ class SecretBits(SecretBitsLike):
     """
 
     __hash__ = None  # type: ignore[assignment]
+    __array_ufunc__ = None  # numpy defers to our operators (array @ x, array * x)
     __lt__ = __le__ = __gt__ = __ge__ = _refuse_comparison
     __eq__ = __ne__ = _refuse_comparison
 

@@ -45,6 +45,7 @@ class SecretInt:
     """
 
     __hash__ = None  # type: ignore[assignment]
+    __array_ufunc__ = None  # numpy defers to our operators (array @ x, array * x)
     __lt__ = __le__ = __gt__ = __ge__ = _refuse_comparison
     __eq__ = __ne__ = _refuse_comparison
 
@@ -243,16 +244,12 @@ class SecretInt:
         if self.degree == 2 and self.shares is not None and eng.masks_available < self.shares.size:
             value = await self.reduce()  # (receivers outside the compute parties reconstruct it as 2t: the same)
         rt.enter_result_round(receivers)
-        # (a single element travels as shape (1,): field arrays on the wire have an axis)
-        flat = None if value.shares is None else value.shares.reshape(-1) if value.shares.ndim == 0 else value.shares
         if value.degree == 2:
-            opened = await eng.open_wide(flat, to=receivers)
+            opened = await eng.open_wide(value.shares, to=receivers)
         else:
-            opened = await eng.open(flat, to=receivers)
+            opened = await eng.open(value.shares, to=receivers)
         if opened is None:
             return None
-        if value.shares is not None and value.shares.ndim == 0 or shape == () and np.shape(opened) == (1,):
-            opened = np.asarray(opened, dtype=object).reshape(())
         if shape is not None and tuple(np.shape(opened)) != tuple(shape):
             raise RemoteProtocolViolation(f"the opened value has shape {np.shape(opened)}, expected {tuple(shape)}")
         out = np.asarray(opened, dtype=object)
