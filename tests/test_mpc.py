@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mpcnet
-from mpcnet import Context, InputError, LocalProtocolViolation, RemoteProtocolViolation, mpc, protocol
+from mpcnet import Context, InputError, RemoteProtocolViolation, mpc, protocol
 from mpcnet.mpc import Expect
 
 
