@@ -281,12 +281,12 @@ class SecretInt:
 
     async def _compare(self, other: Any, op: str) -> SecretInt:
         o = self._other(other)
+        if self.shares is None or o.shares is None:  # (absent values: no round, nothing to check)
+            return self._new(None, 0, 1)
         if self.lo is None or o.lo is None or self.hi is None or o.hi is None:
             raise LocalProtocolViolation("comparisons need values of known range (see with_range)")
         self._check_degree_t(o, "a comparison")
         rt = self.rt
-        if self.shares is None or o.shares is None:
-            return self._new(None, 0, 1)
         one = P127.const(1, np.broadcast_shapes(self.shares.shape, o.shares.shape))
         if self._onehot is not None and o._onehot is not None and (self.lo, self.hi) == (o.lo, o.hi) \
                 and op not in ("eq", "ne"):
@@ -316,11 +316,11 @@ class SecretInt:
         the Lagrange polynomials of the range points evaluated at x, from the
         powers x^1..x^(hi-lo): ``ceil(log2(hi - lo))`` rounds (a value known
         to be one of a few, such as a rank)."""
+        if self.shares is None:
+            return self._new(None, 0, 1)
         if self.lo is None or self.hi is None or self.hi - self.lo >= ONEHOT_MAX_VALUES:
             raise LocalProtocolViolation(f"onehot needs a known range of at most {ONEHOT_MAX_VALUES} values")
         size = self.hi - self.lo + 1
-        if self.shares is None:
-            return self._new(None, 0, 1)
         z = self - self.lo  # in 0..size-1
         powers = await _powers(z, size - 1)  # (..., size): z^0 .. z^(size-1)
         coeffs = _indicator_coefficients(size)  # (size, size): row v is [z == v] as a polynomial
@@ -331,6 +331,8 @@ class SecretInt:
         has negatives): ``bit_decompose`` of :mod:`mpcnet.convert`."""
         from .secbits import SecretBits
 
+        if self.shares is None:
+            return SecretBits(self.rt, None, 1)
         if self.lo is None or self.hi is None:
             raise LocalProtocolViolation("to_bits needs a value of known range (see with_range)")
         signed = self.lo < 0
