@@ -8,12 +8,13 @@ import json
 from typing import Any
 
 import pytest
-from helpers import collect_views, different_bits, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mpcnet
 from mpcnet import ConfigError, InputError
+
+from helpers import collect_views, different_bits, run_cli
 
 ALL = ("min", "max", "median", "mean")
 
