@@ -5,21 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..binary import to_bits
+from ..binary import onehot_size, to_bits, to_onehot
 from ..context import Context
 from ..convert import random_elements
 from ..errors import ConfigError, InputError, LocalProtocolViolation, RemoteProtocolViolation
 from ..fields import GF256, P127
 from ..mpcnoise import shared_discrete_laplace
 from ..shamir import ShamirEngine, max_threshold
-
-if TYPE_CHECKING:
-    from .secbits import SecretBits
-    from .secint import SecretInt
+from .secbits import SecretBits
+from .secint import SecretInt, onehot_width
 
 __all__ = ["Runtime", "RESULT_ROUND", "Shape"]
 
@@ -119,8 +117,6 @@ class Runtime:
         from which the value itself is local and comparisons between such
         values take 4 rounds for 32 bits, not 6 + a conversion.
         """
-        from .secint import SecretInt, onehot_width
-
         lo, hi = int_bounds(bits, signed) if bits is not None else (None, None)
         deal: Array | None = None
         if self.ctx.me in owners:
@@ -128,7 +124,7 @@ class Runtime:
             if onehot:
                 if lo is None or hi is None:
                     raise ConfigError("one-hot input needs a declared bit length")
-                deal = P127.from_ints(_onehot(values - lo, onehot_width(lo, hi)))
+                deal = P127.from_ints(_onehot(np.asarray(values, dtype=object) - lo, onehot_width(lo, hi)))
             else:
                 deal = np.asarray(P127.from_ints(values), dtype=object)
         eng = self.field_engine
@@ -154,12 +150,11 @@ class Runtime:
         """One round: like :meth:`input_int`, but each value is dealt bit by
         bit over GF(2^8) (k shared bits, least significant first), for
         boolean circuits (:class:`SecretBits`)."""
-        from .secbits import SecretBits
-
         lo, hi = int_bounds(bits, signed)
         deal: Array | None = None
         if self.ctx.me in owners:
-            deal = to_bits(_check_ints(mine, owners[self.ctx.me], lo, hi), bits, signed=signed)
+            _check_ints(mine, owners[self.ctx.me], lo, hi)
+            deal = to_bits(mine, bits, signed=signed)  # (from the caller's list: faster than from an int64 array)
         shapes = {p: (None if s is None else (*s, bits)) for p, s in owners.items()}
         got = await self.bit_engine.input(shapes, deal)
         for p, shares in got.items():
@@ -169,22 +164,18 @@ class Runtime:
 
     def public_int(self, values: Any) -> SecretInt:
         """A public array as a secret value (no round; its range is exact)."""
-        from .secint import SecretInt
-
+        if isinstance(values, int) and not isinstance(values, bool):  # the common case, quickly
+            return SecretInt(self, np.asarray(values % P127.p, dtype=object), values, values)
         arr = np.asarray(values, dtype=object)
         lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
         return SecretInt(self, P127.from_ints(arr), lo, hi)
 
     def absent_int(self) -> SecretInt:
         """A value this party holds no shares of (outside the compute parties)."""
-        from .secint import SecretInt
-
         return SecretInt(self, None, None, None)
 
     async def random_int(self, shape: tuple[int, ...]) -> SecretInt:
         """Uniformly random field elements nobody knows (1 round)."""
-        from .secint import SecretInt
-
         if not self.is_compute:
             return self.absent_int()
         return SecretInt(self, (await random_elements(self.field_engine, shape or (1,))).reshape(shape), None, None)
@@ -192,8 +183,6 @@ class Runtime:
     async def discrete_laplace(self, scale: Fraction, count: int) -> SecretInt:
         """``count`` discrete Laplace samples of the given scale that nobody
         ever sees (:mod:`mpcnet.mpcnoise`: its rounds, exactness and cost)."""
-        from .secint import SecretInt
-
         if not self.is_compute:
             return self.absent_int()
         noise = await shared_discrete_laplace(self.field_engine, self.bit_engine, Fraction(scale), count)
@@ -201,32 +190,29 @@ class Runtime:
 
 
 def _onehot_size(lo: int | None, hi: int | None) -> int:
-    from ..binary import onehot_size
-    from .secint import onehot_width
-
     assert lo is not None and hi is not None
     return onehot_size(onehot_width(lo, hi))
 
 
 def _onehot(values: Array, width: int) -> Array:
-    from ..binary import to_onehot
-
     return to_onehot(values, width)
 
 
 def _check_ints(mine: Any, shape: Shape, lo: int | None, hi: int | None) -> Array:
-    """This party's input as an object array of ints of the declared shape
-    and range; InputError (before any byte is sent) naming the rule only."""
+    """This party's input as an array of ints (int64, or object for larger
+    ones) of the declared shape and range; InputError (before any byte is
+    sent) naming the rule only."""
     if mine is None:
         raise LocalProtocolViolation("this party is an input party and must pass its input")
-    arr = np.asarray(mine, dtype=object)
+    arr = np.asarray(mine)
     if shape is not None and arr.shape != tuple(shape):
         raise InputError(f"input must have shape {tuple(shape)}")
-    flat = list(arr.ravel())
-    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in flat):
-        raise InputError("every input value must be an integer")
-    if flat and lo is not None and hi is not None and (min(flat) < lo or max(flat) > hi):
-        raise InputError(f"input out of range: every value must satisfy {lo} <= x <= {hi}")
-    if flat and lo is None and (min(flat) < 0 or max(flat) >= P127.p):
-        raise InputError("input out of range: every value must be a field element (0 <= x < 2^127 - 1)")
-    return np.asarray([int(v) for v in flat], dtype=object).reshape(arr.shape)
+    if arr.dtype.kind not in "iu":  # big ints, or not ints at all: look at each (numpy's bools are kind "b")
+        flat = list(arr.ravel())
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in flat):
+            raise InputError("every input value must be an integer")
+        arr = np.asarray([int(v) for v in flat], dtype=object).reshape(arr.shape)
+    low, high = (lo, hi) if lo is not None and hi is not None else (0, P127.p - 1)
+    if arr.size and (int(arr.min()) < low or int(arr.max()) > high):
+        raise InputError(f"input out of range: every value must satisfy {low} <= x <= {high}")
+    return arr

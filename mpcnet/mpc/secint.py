@@ -125,10 +125,10 @@ class SecretInt:
         return self._new(shares, None if self.hi is None else -self.hi, None if self.lo is None else -self.lo)
 
     def __sub__(self, other: Any) -> SecretInt:
-        return self + (-self._other(other))
+        return _difference(self, self._other(other))
 
     def __rsub__(self, other: Any) -> SecretInt:
-        return self._other(other) + (-self)
+        return _difference(self._other(other), self)
 
     def __mul__(self, other: Any) -> SecretInt:
         if isinstance(other, SecretInt):
@@ -357,6 +357,12 @@ def _leading(index: Any) -> Any:
     if isinstance(index, tuple) and any(i is Ellipsis for i in index):
         return (*index, slice(None))
     return index
+
+
+def _difference(a: SecretInt, b: SecretInt) -> SecretInt:
+    shares = None if a.shares is None or b.shares is None else P127.sub(a.shares, b.shares)
+    lo, hi = _bounds2(a, b, lambda x, y: (x[0] - y[1], x[1] - y[0]))
+    return SecretInt(a.rt, shares, lo, hi, degree=max(a.degree, b.degree))
 
 
 def _bounds2(a: SecretInt, b: SecretInt, rule: Any) -> tuple[int | None, int | None]:
