@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mpcnet
-from mpcnet import Context, InputError, RemoteProtocolViolation, mpc, protocol
+from mpcnet import Context, InputError, LocalProtocolViolation, RemoteProtocolViolation, mpc, protocol
 from mpcnet.mpc import Expect
 
 
@@ -110,6 +110,9 @@ async def compare_all(ctx: Context, value: list[int], *, kind: str) -> dict[str,
         result = await getattr(x, op)(y)
         rounds = ctx.round - before
         out[op] = [rounds, np.asarray(await result.reveal()).tolist()]
+        if op == "lt":
+            smaller = await result.select(x, y)
+            out["min"] = np.asarray(await smaller.reveal()).tolist()
     return out
 
 
@@ -133,6 +136,7 @@ def test_comparisons_match_plaintext_in_the_stated_rounds(kind, rounds, pairs):
     out = _run("test-mpc-compare", [x, y, [0] * len(x)], kind=kind).outputs[2]
     for op, fn in OPS.items():
         assert out[op] == [rounds[op], fn(np.array(x), np.array(y)).astype(int).tolist()], op
+    assert out["min"] == np.minimum(x, y).tolist()  # [x < y] selects x, else y
 
 
 # --- bits: select, max, min, argmax, conversions ------------------------------------
@@ -289,3 +293,32 @@ def test_referendum_with_input_only_voters_runs():
                              seed=3)
     assert result.outputs == ("YES",) * 7
     assert [s.rounds for s in result.stats] == [15] * 3 + [2] * 4
+
+
+# --- additive ring values: the secure-sum pattern on the toolkit ---------------------
+
+@protocol("test-mpc-ring", min_parties=2, security="test", reveals="test", input="list", output="list")
+async def ring_sum(ctx: Context, value: list[int]) -> list[int]:
+    rt = mpc.Runtime(ctx)  # two parties are enough for additive shares
+    shared = await rt.input_ring({p: (len(value),) for p in ctx.parties}, value, bits=32)
+    total = mpc.stack(list(shared.values())).sum(axis=0)
+    return (await (total * 2 - 1).reveal()).tolist()
+
+
+@pytest.mark.parametrize("inputs", [[[1, -2, 3], [2**31 - 1, -(2**31), 0]], [[5, 6, 7], [1, 1, 1], [-9, 0, 2**31 - 1]]])
+def test_ring_values_sum_like_secure_sum_in_its_rounds_and_bytes(inputs):
+    result = mpcnet.simulate("test-mpc-ring", inputs, seed=2)
+    assert result.outputs == (list(2 * np.sum(inputs, axis=0) - 1),) * len(inputs)
+    secure_sum = mpcnet.simulate("secure-sum", inputs, seed=2)
+    assert [(s.rounds, s.bytes_sent) for s in result.stats] == [(s.rounds, s.bytes_sent) for s in secure_sum.stats]
+    assert all(s.rounds == 2 for s in result.stats)
+
+
+def test_ring_values_refuse_what_could_wrap_or_multiply():
+    with pytest.raises(LocalProtocolViolation, match="wrap"):
+        mpc.SecretRing(None, None, 0, 2**63)  # type: ignore[arg-type]
+    x = mpc.SecretRing(None, None, -5, 5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="cannot multiply two secrets"):
+        x * x
+    with pytest.raises(TypeError, match="await x.lt"):
+        x < 1  # noqa: B015

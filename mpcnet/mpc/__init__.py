@@ -7,7 +7,10 @@ threshold) and works with secret values over numpy arrays of any shape:
   range ``[lo, hi]`` (interval arithmetic keeps it through every operation)
   and a degree (t, or 2t after a local product);
 * :class:`SecretBits` — k-bit integers held bit by bit in GF(2^8), signed
-  (two's complement) or not; comparison results are 1-bit values.
+  (two's complement) or not; comparison results are 1-bit values;
+* :class:`SecretRing` — signed integers additively shared mod 2^64 among the
+  compute parties: sums private against all but one of them (c - 1
+  colluders, not t), linear work only.
 
 Local work is written with operators, and costs no round: ``+ -`` between
 secrets and with public values, ``*`` and ``@`` by public values,
@@ -23,6 +26,7 @@ the bit length, t the threshold):
 ====================================  =============================================
 ``Runtime.input_int / input_bits``    1 (input parties deal to compute parties)
 ``SecretInt.mul``, ``reduce``         1 (Gennaro-Rabin-Rabin degree reduction)
+``SecretInt.select``                  1 (``b + s (a - b)``)
 ``SecretInt.open``                    1 (degree t; degree 2t with a mask set aside
                                       by ``Runtime(wide_opens=)``, else 2)
 ``SecretInt.lt`` ... ``ne``           values input with ``onehot=True``: 1 +
@@ -40,6 +44,7 @@ the bit length, t the threshold):
 ``SecretBits.to_int``                 1 + ceil(log2(t+1)) + 1 (one daBit per bit)
 ``SecretBits.open``                   1
 ``Runtime.random_int``                1
+``Runtime.input_ring``                1;  ``SecretRing.open``: 1 (the secure-sum pattern)
 ``Runtime.discrete_laplace``          see :mod:`mpcnet.mpcnoise`
 ====================================  =============================================
 
@@ -48,7 +53,7 @@ The values are thin: each operation calls the engines of
 as a hand-written protocol would, so a protocol on the toolkit sends the
 same messages (the built-in ``compare``, ``vote``, ``referendum`` and
 ``dp-sum`` send byte for byte what they sent before they moved onto it).
-:class:`~mpcnet.shamir.ShamirEngine` stays public as the low tier for
+:class:`ShamirEngine` (re-exported here) stays public as the low tier for
 hand-tuned paths (``Runtime.field_engine``, ``Runtime.bit_engine``).
 
 Parties outside the compute parties (input-only parties) run the same code:
@@ -75,16 +80,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
+from ..shamir import ShamirEngine
 from . import roles
 from .receive import Expect, exchange
 from .runtime import RESULT_ROUND, Runtime, Shape, int_bounds
 from .secbits import SecretBits, concat_bits, stack_bits
 from .secint import SecretInt, concat_ints, stack_ints
+from .secring import SecretRing, concat_rings
 
-__all__ = ["Runtime", "SecretInt", "SecretBits", "concatenate", "stack", "Expect", "exchange", "RESULT_ROUND",
-           "Shape", "int_bounds", "roles"]
+__all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "concatenate", "stack", "Expect", "exchange", "RESULT_ROUND",
+           "Shape", "int_bounds", "roles", "ShamirEngine"]
 
-V = TypeVar("V", SecretInt, SecretBits)
+V = TypeVar("V", SecretInt, SecretBits, SecretRing)
 
 
 def concatenate(values: Sequence[V], axis: int = 0) -> V:
@@ -95,7 +102,9 @@ def concatenate(values: Sequence[V], axis: int = 0) -> V:
         return concat_ints(values, axis)  # type: ignore[arg-type,return-value]
     if all(isinstance(v, SecretBits) for v in values):
         return concat_bits(values, axis)  # type: ignore[arg-type,return-value]
-    raise TypeError("concatenate takes values of one kind (all SecretInt or all SecretBits)")
+    if all(isinstance(v, SecretRing) for v in values):
+        return concat_rings(values, axis, stack=False)  # type: ignore[arg-type,return-value]
+    raise TypeError("concatenate takes values of one kind")
 
 
 def stack(values: Sequence[V], axis: int = 0) -> V:
@@ -106,4 +115,6 @@ def stack(values: Sequence[V], axis: int = 0) -> V:
         return stack_ints(values, axis)  # type: ignore[arg-type,return-value]
     if all(isinstance(v, SecretBits) for v in values):
         return stack_bits(values, axis)  # type: ignore[arg-type,return-value]
-    raise TypeError("stack takes values of one kind (all SecretInt or all SecretBits)")
+    if all(isinstance(v, SecretRing) for v in values):
+        return concat_rings(values, axis, stack=True)  # type: ignore[arg-type,return-value]
+    raise TypeError("stack takes values of one kind")

@@ -18,6 +18,7 @@ from ..mpcnoise import shared_discrete_laplace
 from ..shamir import ShamirEngine, max_threshold
 from .secbits import SecretBits
 from .secint import SecretInt, onehot_width
+from .secring import SecretRing, input_ring
 
 __all__ = ["Runtime", "RESULT_ROUND", "Shape"]
 
@@ -41,6 +42,9 @@ def int_bounds(bits: int, signed: bool) -> tuple[int, int]:
 class Runtime:
     """Secret values for one protocol run among ``compute`` parties (default:
     all), with threshold ``t`` (default: the largest honest-majority one).
+    Shamir values (:class:`SecretInt`, :class:`SecretBits`) need at least 3
+    compute parties (a ConfigError at their first use otherwise); additive
+    ones (:class:`SecretRing`) work with 2.
 
     Parties outside ``compute`` may give input and receive opened values;
     everywhere else they hold *absent* values (no shares) on which local
@@ -57,8 +61,6 @@ class Runtime:
         self.compute = list(ctx.parties) if compute is None else list(compute)
         if len(set(self.compute)) != len(self.compute) or not set(self.compute) <= set(ctx.parties):
             raise ConfigError("compute parties must be distinct parties of the session")
-        if len(self.compute) < 3:
-            raise ConfigError("honest-majority Shamir sharing needs at least 3 compute parties")
         self.t = max_threshold(len(self.compute)) if t is None else t
         self.is_compute = ctx.me in self.compute
         self._engines: dict[str, ShamirEngine] = {}
@@ -162,6 +164,16 @@ class Runtime:
                 raise RemoteProtocolViolation(f"expected shares of {bits}-bit values", peer=p)
         return {p: SecretBits(self, got.get(p), bits, signed) for p in owners}
 
+    async def input_ring(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int,
+                         signed: bool = True) -> dict[str, SecretRing]:
+        """One round: every party in ``owners`` (party -> the shape of its
+        input, declared) splits ``mine`` into additive shares mod 2^64, one per
+        compute party (:class:`SecretRing`: sums private against all but one
+        compute party). The range is checked here, before anything is sent."""
+        lo, hi = int_bounds(bits, signed)
+        values = _check_ints(mine, owners[self.ctx.me], lo, hi) if self.ctx.me in owners else None
+        return await input_ring(self, owners, values, lo, hi)
+
     def public_int(self, values: Any) -> SecretInt:
         """A public array as a secret value (no round; its range is exact)."""
         if isinstance(values, int) and not isinstance(values, bool):  # the common case, quickly
@@ -207,7 +219,8 @@ def _check_ints(mine: Any, shape: Shape, lo: int | None, hi: int | None) -> Arra
     arr = np.asarray(mine)
     if shape is not None and arr.shape != tuple(shape):
         raise InputError(f"input must have shape {tuple(shape)}")
-    if arr.dtype.kind not in "iu":  # big ints, or not ints at all: look at each (numpy's bools are kind "b")
+    if arr.dtype.kind not in "iu":  # big ints (numpy may make them floats!), or not ints: look at each
+        arr = np.asarray(mine, dtype=object)
         flat = list(arr.ravel())
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in flat):
             raise InputError("every input value must be an integer")

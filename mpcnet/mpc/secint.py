@@ -214,6 +214,16 @@ class SecretInt:
         (prod,) = await self.rt.field_engine.mul_many([(self.shares, o.shares)], masks=self.rt.take_mask_request())
         return self._new(prod, lo, hi, 1)
 
+    async def select(self, a: Any, b: Any) -> SecretInt:
+        """``a`` where this 0/1 value is 1, else ``b``: ``b + s (a - b)``, one round."""
+        if self.lo is not None and self.hi is not None and not 0 <= self.lo <= self.hi <= 1:
+            raise LocalProtocolViolation("select needs a 0/1 selector (a comparison result)")
+        sa, sb = self._other(a), self._other(b)
+        out = await self.mul(sa - sb) + sb
+        if sa.lo is None or sb.lo is None or sa.hi is None or sb.hi is None:
+            return SecretInt(self.rt, out.shares, None, None)
+        return out.with_range(min(sa.lo, sb.lo), max(sa.hi, sb.hi))
+
     async def reduce(self) -> SecretInt:
         """A degree-2t value as an ordinary degree-t sharing (1 round; a
         degree-t value is returned as it is)."""
