@@ -110,6 +110,8 @@ class SecretInt:
             return other
         if isinstance(other, SecretBitsLike):
             raise TypeError("a SecretBits value does not mix with a SecretInt: convert it with 'await b.to_int()'")
+        if hasattr(other, "shares"):  # a SecretRing, say
+            raise TypeError(f"a {type(other).__name__} does not mix with a SecretInt")
         return self.rt.public_int(other)
 
     def __add__(self, other: Any) -> SecretInt:
