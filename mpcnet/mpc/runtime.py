@@ -117,7 +117,7 @@ class Runtime:
         (:func:`mpcnet.binary.to_onehot`: 2^w indicators per block of w <= 4
         bits, 128 elements for 32 bits, so 8x the traffic of one element),
         from which the value itself is local and comparisons between such
-        values take 4 rounds for 32 bits, not 6 + a conversion.
+        values need no bit decomposition (:mod:`mpcnet.mpc` gives the rounds).
         """
         lo, hi = int_bounds(bits, signed) if bits is not None else (None, None)
         deal: Array | None = None

@@ -99,7 +99,7 @@ class SecretBits(SecretBitsLike):
     # -- rounds -------------------------------------------------------------------------
 
     async def lt(self, other: Any) -> SecretBits:
-        """``[x < y]`` as shared bits: ``1 + ceil(log2 k)`` rounds (:func:`mpcnet.binary.greater_than`)."""
+        """``[x < y]`` as a shared bit (:func:`mpcnet.binary.greater_than`; rounds: :mod:`mpcnet.mpc`)."""
         return await self._compare(other, "lt")
 
     async def le(self, other: Any) -> SecretBits:
@@ -115,7 +115,7 @@ class SecretBits(SecretBitsLike):
         return await self._compare(other, "ge")
 
     async def eq(self, other: Any) -> SecretBits:
-        """``[x == y]``: ``ceil(log2 k)`` rounds (:func:`mpcnet.binary.equal`)."""
+        """``[x == y]`` (:func:`mpcnet.binary.equal`)."""
         return await self._compare(other, "eq")
 
     async def ne(self, other: Any) -> SecretBits:
@@ -154,8 +154,8 @@ class SecretBits(SecretBitsLike):
         return first._new(out)
 
     async def max(self, axis: int = -1) -> SecretBits:
-        """The largest value along ``axis`` (a tournament: ``ceil(log2 n)``
-        levels of one comparison and one selection each)."""
+        """The largest value along ``axis``: a tournament, each level one
+        batched comparison and one selection of the winners."""
         return (await self._tournament(axis, largest=True, want_index=False))[1]
 
     async def min(self, axis: int = -1) -> SecretBits:

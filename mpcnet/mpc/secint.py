@@ -326,8 +326,8 @@ class SecretInt:
     async def onehot(self) -> SecretInt:
         """``[x == v]`` for every v of the range [lo, hi], on a new last axis:
         the Lagrange polynomials of the range points evaluated at x, from the
-        powers x^1..x^(hi-lo): ``ceil(log2(hi - lo))`` rounds (a value known
-        to be one of a few, such as a rank)."""
+        powers x^1..x^(hi-lo) (for a value known to be one of a few, such as
+        a rank)."""
         if self.shares is None:
             return self._new(None, 0, 1)
         if self.lo is None or self.hi is None or self.hi - self.lo >= ONEHOT_MAX_VALUES:
