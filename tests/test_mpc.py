@@ -322,3 +322,43 @@ def test_ring_values_refuse_what_could_wrap_or_multiply():
         x * x
     with pytest.raises(TypeError, match="await x.lt"):
         x < 1  # noqa: B015
+
+
+# --- interval arithmetic: every opened value lies in the range the toolkit claims -----
+
+@protocol("test-mpc-ranges", min_parties=3, security="test", reveals="test", input="dict", output="list")
+async def ranges(ctx: Context, value: dict[str, Any]) -> list[Any]:
+    rt = mpc.Runtime(ctx)
+    mine = value["x"] if ctx.me == "p0" else value["y"] if ctx.me == "p1" else None
+    owners = {"p0": (len(value["x"]),), "p1": (len(value["y"]),)}
+    shared = await rt.input_int(owners, mine, bits=value["bits"], signed=True)
+    v = shared["p0"]
+    for op, c in value["program"]:
+        w = shared["p1"]
+        v = {"add": lambda: v + w, "sub": lambda: v - w, "rsub": lambda: c - v, "neg": lambda: -v,
+             "scale": lambda: v * c, "plus": lambda: v + c, "sum": lambda: mpc.stack([v, w]).sum(axis=0)}[op]()
+    opened = await v.reveal()
+    return [v.lo, v.hi, np.asarray(opened).tolist()]
+
+
+OPS_STRATEGY = st.lists(st.tuples(st.sampled_from(["add", "sub", "rsub", "neg", "scale", "plus", "sum"]),
+                                  st.integers(-1000, 1000)), max_size=6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(bits=st.integers(1, 40), data=st.data(), program=OPS_STRATEGY)
+def test_opened_values_lie_in_the_claimed_range(bits, data, program):
+    lo, hi = mpc.int_bounds(bits, signed=True)
+    x = data.draw(st.lists(st.integers(lo, hi), min_size=2, max_size=2))
+    y = data.draw(st.lists(st.integers(lo, hi), min_size=2, max_size=2))
+    spec = {"x": x, "y": y, "bits": bits, "program": program}
+    low, high, opened = mpcnet.simulate("test-mpc-ranges", [spec] * 3, seed=1).outputs[0]
+    want = np.array(x, dtype=object)
+    for op, c in program:
+        other = np.array(y, dtype=object)
+        want = {"add": want + other, "sub": want - other, "rsub": c - want, "neg": -want, "scale": want * c,
+                "plus": want + c, "sum": want + other}[op]
+    assert opened == want.tolist()
+    assert all(low <= v <= high for v in opened)
+    if not program:
+        assert (low, high) == (lo, hi)  # the declared range, exactly

@@ -38,6 +38,17 @@ def test_stats_match_plaintext(data, n, helpers, which):
     assert all(list(out) == which for out in result.outputs)  # exactly the requested keys, in order
 
 
+@pytest.mark.parametrize("bits, xs, rounds", [
+    (64, [-(2**63), 2**63 - 1, 0, -(2**63), 5], 9),  # 16 blocks: 1 + 4 comparison rounds, 2 + 1 + 1
+    (2, [1, -2, 1], 4),  # one 2-bit block: 1 + 0; then 1 + 1 + 1
+    (1, [-1, 0, 0, -1], 5),
+])
+def test_extreme_bit_lengths(bits, xs, rounds):
+    result = mpcnet.simulate("stats", xs, params={"bits": bits, "which": ",".join(ALL)})
+    assert result.outputs == (plain(xs, list(ALL)),) * len(xs)
+    assert result.stats[0].rounds == rounds
+
+
 @pytest.mark.parametrize("n, rounds", [(3, 7), (4, 8), (5, 8), (6, 9), (9, 9)])
 def test_round_counts(n, rounds):
     # input 1, comparisons 1 + ceil(log2 8) = 4 (32-bit one-hot), ranks'
