@@ -11,11 +11,11 @@ its security argument: ``docs/security.md`` (channel section).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 
-from .errors import ChannelBroken, ConfigError, HandshakeError, LocalProtocolViolation
+from .errors import ChannelBroken, ConfigError, HandshakeError, LocalProtocolViolation, MPCError
 from .noise import HANDSHAKE_MESSAGE_LEN, MAX_NOISE_MESSAGE, PROTOCOL_NAME, TAGLEN, CipherState, NoiseKK
 
 __all__ = [
@@ -225,6 +225,11 @@ class ChannelConnection:
         # copied), the announced total and how much of it has arrived. Memory
         # grows with what the peer actually sent, never with what it claims.
         self._message: list[memoryview] | None = None
+        #: Called with each incoming message's announced length before any
+        #: of it is kept (after the cap check); it may raise an MPCError to
+        #: refuse the message, which breaks the channel. The owner's memory
+        #: budget counts a message from its first frame this way.
+        self.admit_message: Callable[[int], None] | None = None
         self._total = 0
         self._filled = 0
         self._local_closed = False
@@ -271,7 +276,7 @@ class ChannelConnection:
                 event = self._handle_frame(frame)
                 if event is not None:
                     return event
-        except (HandshakeError, ChannelBroken) as exc:
+        except MPCError as exc:  # HandshakeError, ChannelBroken, or admit_message's refusal
             self._broken = exc
             self._outbox.clear()
             raise
@@ -289,11 +294,11 @@ class ChannelConnection:
             size = int.from_bytes(self._inbox[self._pos : self._pos + 2], "big")
             if self._state is _State.AWAIT_MSG2 and size == 0:
                 # The responder's explicit rejection (REJECT_FRAME). It is not
-                # authenticated: an on-path attacker could forge it, which
-                # gains nothing a TCP reset would not; it lets the dialer stop
-                # at once instead of retrying a key that will never work.
-                raise HandshakeError("the peer rejected our handshake: it does not accept our key, or we hold the "
-                                     "wrong key for it", peer=self.peer, authentication_failed=True)
+                # authenticated (anyone on the path can forge it), so it is
+                # a hint, not proof: the dialer retries, and only a peer that
+                # keeps rejecting it is reported as a key mismatch.
+                raise HandshakeError("the peer rejected our handshake: it does not accept our key or roster, or "
+                                     "refused a duplicate connection", peer=self.peer, rejected=True)
             if self._state in (_State.AWAIT_MSG1, _State.AWAIT_MSG2):
                 # Handshake payloads must be empty, so the size is fixed.
                 if size != HANDSHAKE_MESSAGE_LEN:
@@ -369,6 +374,8 @@ class ChannelConnection:
             if total > self.max_message_size:  # checked before allocating anything
                 raise ChannelBroken(f"peer announced a {total}-byte message; the limit is "
                                     f"{self.max_message_size}", peer=self.peer)
+            if self.admit_message is not None:
+                self.admit_message(total)
             self._message, self._total, self._filled = [], total, 0
             return self._append_chunk(body[8:])
         if kind == MESSAGE_CONTINUE:

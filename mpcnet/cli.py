@@ -72,7 +72,11 @@ def _read_json_file(path: str, what: str) -> Any:
 
 
 def _read_input_json(arg: str) -> Any:
-    """``--input-json``: a JSON literal, or ``@PATH`` for a file."""
+    """``--input-json``: ``@PATH`` reads a file, ``@-`` standard input;
+    anything else is a JSON literal. The literal form puts the secret in
+    argv, which ``ps`` and ``/proc/PID/cmdline`` show to every local user,
+    so the documented way is ``@PATH`` (a file only its owner can read) or
+    ``@-``."""
     if arg.startswith("@"):
         return _read_json_file(arg[1:], "input file")
     try:
@@ -241,7 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", required=True, help="this party's id in the roster")
     p.add_argument("--key", required=True, help="this party's secret key file")
     given = p.add_mutually_exclusive_group(required=True)
-    given.add_argument("--input-json", metavar="JSON", help="this party's input as JSON, or @PATH")
+    given.add_argument("--input-json", metavar="@PATH|@-|JSON",
+                       help="this party's input as JSON: @PATH reads it from a file, @- from standard input. Prefer "
+                            "these: a literal JSON value is part of the command line, which `ps` shows to every "
+                            "user of this machine")
     given.add_argument("--input-file", metavar="PATH", help="this party's input as a list of strings: one UTF-8 item "
                        "per line, empty lines skipped ('-' for stdin); for set protocols such as psi")
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="protocol parameter (repeatable)")

@@ -64,13 +64,20 @@ class HandshakeError(MPCError):
 
     ``authentication_failed`` is True when a handshake message failed its
     cryptographic check: the other end does not hold the key the roster
-    lists (or someone tampered with the messages). Retrying cannot fix that;
-    a dropped connection may be retried."""
+    lists (or someone tampered with the messages).
+
+    ``rejected`` is True when the peer answered our handshake with its
+    REJECT frame: it does not accept our key or roster (or it refused a
+    duplicate connection). The frame is not authenticated, so anyone on the
+    path can forge it, and a message 2 that fails its check can be forged as
+    easily: neither is proof on its own, and the mesh retries both for a
+    while (see :data:`mpcnet.tcp.REJECT_GRACE`)."""
 
     def __init__(self, message: str, *, peer: str | None = None, session: str | None = None,
-                 authentication_failed: bool = False) -> None:
+                 authentication_failed: bool = False, rejected: bool = False) -> None:
         super().__init__(message, peer=peer, session=session)
         self.authentication_failed = authentication_failed
+        self.rejected = rejected
 
 
 class ChannelBroken(MPCError):

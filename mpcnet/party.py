@@ -14,6 +14,7 @@ Use it as an async context manager::
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -81,7 +82,7 @@ class Party:
         self._sessions: dict[bytes, Session] = {}
         self._finished: set[bytes] = set()
         # peer -> session id -> messages that arrived before we opened the session
-        self._early: dict[str, dict[bytes, list[tuple[int, int, Any, int]]]] = {}
+        self._early: dict[str, dict[bytes, list[tuple[int, int, Any, int, int]]]] = {}
         self._buffered: dict[str, int] = {}
         self.max_buffered_per_peer = max_buffered_per_peer or 2 * limits.max_message
         self._lost: dict[str, MPCError] = {}
@@ -92,6 +93,11 @@ class Party:
         self._nursery_cm = trio.open_nursery()
         self._nursery = await self._nursery_cm.__aenter__()
         for peer, link in self.links.items():
+            # Links that reassemble messages from frames ask before each one
+            # whether it fits this peer's budget.
+            set_admission = getattr(link, "set_admission", None)
+            if set_admission is not None:
+                set_admission(functools.partial(self._admit, peer))
             self._nursery.start_soon(self._read_loop, peer, link)
         return self
 
@@ -115,12 +121,13 @@ class Party:
             while True:
                 data = await link.receive_message()
                 try:
-                    kind, sid, round_no, body = parse_envelope(wire.decode(data, self.limits), peer)
+                    value, held = wire.decode_with_cost(data, self.limits)
+                    kind, sid, round_no, body = parse_envelope(value, peer)
                 except MPCError as exc:
                     # An authenticated peer sending undecodable bytes is
                     # broken or lying; nothing later on this link can be trusted.
                     raise RemoteProtocolViolation(f"sent an invalid message: {exc.message}", peer=peer) from None
-                self._route(peer, kind, sid, round_no, body, len(data))
+                self._route(peer, kind, sid, round_no, body, len(data), held)
         except MPCError as exc:
             self._peer_lost(peer, exc)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -155,14 +162,26 @@ class Party:
     def _release(self, peer: str, size: int) -> None:
         self._buffered[peer] = max(0, self._buffered.get(peer, 0) - size)
 
-    def _route(self, peer: str, kind: int, sid: bytes, round_no: int, body: Any, size: int) -> None:
+    def _admit(self, peer: str, size: int) -> None:
+        """A link is about to reassemble a ``size``-byte message from
+        ``peer``: refuse it unless it fits in the peer's budget beside what
+        the peer already has waiting here (so a message being received
+        counts too, from its first frame)."""
+        held = self._buffered.get(peer, 0)
+        if held + size > self.max_buffered_per_peer:
+            raise RemoteProtocolViolation(f"announced a {size}-byte message while {held} bytes of its messages wait "
+                                          f"at this party; the limit is {self.max_buffered_per_peer}", peer=peer)
+
+    def _route(self, peer: str, kind: int, sid: bytes, round_no: int, body: Any, size: int, held: int) -> None:
+        """Hand a decoded envelope (``size`` bytes on the wire, ``held``
+        bytes of memory once decoded) to its session, or park it."""
         if sid in self._finished:
             return  # late traffic (an abort after we finished, say) for a run that is over
-        self._hold(peer, size)
+        self._hold(peer, held)
         session = self._sessions.get(sid)
         if session is not None:
-            if not session.deliver(peer, kind, round_no, body, size):
-                self._release(peer, size)
+            if not session.deliver(peer, kind, round_no, body, size, held):
+                self._release(peer, held)
             return
         # Parked per peer, so one peer's junk can never crowd out another's.
         parked = self._early.setdefault(peer, {})
@@ -171,7 +190,7 @@ class Party:
         queue = parked.setdefault(sid, [])
         if len(queue) >= MAX_EARLY_MESSAGES:
             raise RemoteProtocolViolation("sent too many messages for a session this party has not opened", peer=peer)
-        queue.append((kind, round_no, body, size))
+        queue.append((kind, round_no, body, size, held))
 
     async def run(self, protocol: str | ProtocolSpec, value: Any, *, session_id: bytes | str,
                   params: Mapping[str, Any] | None = None, round_timeout: float = DEFAULT_ROUND_TIMEOUT,
@@ -212,14 +231,14 @@ class Party:
                 session.peer_lost(peer, LocalProtocolViolation(
                     f"no link to {peer}: the protocol's topology does not connect {self.me} to it", peer=peer))
         for peer, parked in self._early.items():
-            for kind, round_no, body, size in parked.pop(session_id, []):
+            for kind, round_no, body, size, held in parked.pop(session_id, []):
                 try:
-                    accepted = session.deliver(peer, kind, round_no, body, size)
+                    accepted = session.deliver(peer, kind, round_no, body, size, held)
                 except RemoteProtocolViolation as exc:
                     self._peer_lost(peer, exc)
                     break
                 if not accepted:
-                    self._release(peer, size)
+                    self._release(peer, held)
         ctx = Context(session=session, parties=members, me=self.me, params=resolved,
                       random=random or OSRandomness(), send=self._send, limits=self.limits, progress=progress,
                       pair_secret=self._pair_secret)

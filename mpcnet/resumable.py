@@ -127,6 +127,7 @@ class ResumableLink:
         self._error: MPCError | None = None
         self._closed = False
         self._scope: trio.CancelScope | None = None
+        self._admission: Callable[[int], None] | None = None
         #: connections used so far (1 = never reconnected)
         self.connections = 1
         self.messages_retransmitted = 0
@@ -194,6 +195,14 @@ class ResumableLink:
             self._interrupt(self._link, "the peer reconnected")
         return True
 
+    def set_admission(self, admit: Callable[[int], None] | None) -> None:
+        """Have ``admit(length)`` called before each incoming message is
+        reassembled, on this connection and every later one (see
+        :meth:`mpcnet.securelink.SecureLink.set_admission`)."""
+        self._admission = admit
+        if self._link is not None:
+            self._link.set_admission(admit)
+
     # ---- PeerLink
 
     async def send_message(self, parts: Parts) -> None:
@@ -253,6 +262,8 @@ class ResumableLink:
         except ChannelBroken as exc:
             self._interrupt(link, exc.message)
             return None
+        except RemoteProtocolViolation as exc:  # a message refused by the admission check: the peer is cut off
+            raise self._fail(exc) from None
         if len(data) < HEADER_LEN:
             raise self._fail(RemoteProtocolViolation("sent a message without its sequence header", peer=self.peer))
         seq, ack = _HEADER.unpack_from(data)
@@ -391,9 +402,14 @@ class ResumableLink:
                 try:
                     return await self._redial()
                 except HandshakeError as exc:
-                    if exc.authentication_failed:
-                        raise ChannelBroken(f"reconnect failed authentication: {exc.message}", peer=self.peer) from None
-                    last, refused = f"handshake failed: {exc.message}", True
+                    # Nothing in a re-dial's handshake proves the peer gone:
+                    # its key was authenticated on this link's first
+                    # connection, and a REJECT or a spoiled message 2 is
+                    # anyone's to send on the path. A rejected or dropped
+                    # handshake counts as a refusal (the peer's side of the
+                    # link may have given up); a failed check is retried to
+                    # the deadline, like a reset.
+                    last, refused = f"handshake failed: {exc.message}", not exc.authentication_failed
                 except MPCError as exc:  # a stalled handshake (PeerTimeout, also an OSError: caught first), say
                     last = exc.message
                 except ConnectionRefusedError:
@@ -439,6 +455,7 @@ class ResumableLink:
                 raise RemoteProtocolViolation("did not start the new connection with RESUME", peer=self.peer)
             self._ack_sent = max(self._ack_sent, ack)
             self._take_ack(_HEADER.unpack_from(data)[1])
+            new.set_admission(self._admission)
             self._link = new
             self.connections += 1
             self._ready.set()

@@ -164,6 +164,12 @@ class SecureLink:
             raise LocalProtocolViolation("the channel's handshake has not finished", peer=self.peer)
         return secret
 
+    def set_admission(self, admit: Callable[[int], None] | None) -> None:
+        """Have ``admit(length)`` called before each incoming message is
+        reassembled; it may raise an MPCError to refuse the message (see
+        :attr:`mpcnet.channel.ChannelConnection.admit_message`)."""
+        self._conn.admit_message = admit
+
     @property
     def max_message_size(self) -> int:
         """The largest message this channel sends or accepts."""

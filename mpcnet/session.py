@@ -154,7 +154,7 @@ class Session:
         self.view: list[ReceivedRecord] = []
         self.round = 0  # number of the last round started (protocols may skip ahead)
         self.rounds_done = 0  # rounds this party took part in
-        self._mailbox: dict[tuple[int, str], tuple[Any, int]] = {}
+        self._mailbox: dict[tuple[int, str], tuple[Any, int, int]] = {}  # body, bytes, memory held
         self._done_rounds: dict[str, int] = {}  # peer -> highest round consumed from it
         self._pending: dict[str, int] = {}
         self._changed = trio.Event()
@@ -184,9 +184,12 @@ class Session:
             self.error = error
             self._wake()
 
-    def deliver(self, sender: str, kind: int, round_no: int, body: Any, size: int) -> bool:
-        """Route one envelope from ``sender`` into this session. Returns
-        whether it was kept (False: dropped, nothing is held for it). Raises
+    def deliver(self, sender: str, kind: int, round_no: int, body: Any, size: int, held: int | None = None) -> bool:
+        """Route one envelope from ``sender`` into this session (``size``:
+        its encoded bytes, for the statistics; ``held``: the memory it holds
+        once decoded, handed back to ``on_consume`` when it is taken; default
+        ``size``). Returns whether it was kept (False: dropped, nothing is
+        held for it). Raises
         :class:`RemoteProtocolViolation` when the sender must be cut off
         altogether (it is not part of this session)."""
         if self.closed or self.error is not None:
@@ -225,7 +228,7 @@ class Session:
             self.fail(RemoteProtocolViolation(f"more than {MAX_PENDING_PER_PEER} messages queued ahead of this party",
                                               peer=sender))
             return False
-        self._mailbox[key] = (body, size)
+        self._mailbox[key] = (body, size, size if held is None else held)
         self._pending[sender] = self._pending.get(sender, 0) + 1
         self._wake()
         return True
@@ -285,13 +288,13 @@ class Session:
             raise err
         out: dict[str, Any] = {}
         for s in sorted(senders):
-            body, size = self._mailbox.pop((round_no, s))
+            body, size, held = self._mailbox.pop((round_no, s))
             self._pending[s] -= 1
             self._done_rounds[s] = max(self._done_rounds.get(s, 0), round_no)
             self.messages_received += 1
             self.bytes_received += size
             out[s] = body
-            self._on_consume(s, size)
+            self._on_consume(s, held)
             if self.record_view:
                 self.view.append(ReceivedRecord(round_no, s, body))
         self.finish_round(round_no)
@@ -323,9 +326,9 @@ class Session:
             raise err
 
     def close(self) -> list[tuple[str, int]]:
-        """End the session; returns (sender, bytes) of what it still held."""
+        """End the session; returns (sender, memory held) of what it still held."""
         self.closed = True
-        held = [(s, size) for (_, s), (_, size) in self._mailbox.items()]
+        held = [(s, cost) for (_, s), (_, _, cost) in self._mailbox.items()]
         self._mailbox.clear()
         return held
 

@@ -178,11 +178,18 @@ class ShamirEngine:
 
     # -- communication --------------------------------------------------------
 
-    async def input(self, values: Mapping[str, tuple[int, ...] | None], mine: Array | None = None) -> dict[str, Array]:
+    async def input(self, values: Mapping[str, tuple[int, ...] | None], mine: Array | None = None, *,
+                    max_elements: int | None = None) -> dict[str, Array]:
         """One round: every party in ``values`` (party -> shape of its input,
         or None when the shape is the input party's to choose) deals its
         input ``mine`` to the compute parties. Returns, at compute parties,
-        ``{input party: my shares}``; ``{}`` elsewhere."""
+        ``{input party: my shares}``; ``{}`` elsewhere.
+
+        A chosen shape is bounded by ``max_elements`` (which the protocol
+        derives from its public parameters): a larger share array is a
+        :class:`RemoteProtocolViolation` naming its sender, raised before
+        the shares are converted or used. Without it only the message size
+        limit bounds a chosen shape."""
         ctx = self.ctx
         outgoing: dict[str, Any] = {}
         own: Array | None = None
@@ -190,6 +197,8 @@ class ShamirEngine:
             want = values[ctx.me]
             if mine is None or (want is not None and np.shape(mine) != tuple(want)):
                 raise LocalProtocolViolation(f"input must have shape {want}")
+            if max_elements is not None and np.size(mine) > max_elements:
+                raise LocalProtocolViolation(f"input has more than the {max_elements} elements allowed")
             shares = self.deal(mine)
             for i, p in enumerate(self.compute):
                 if p == ctx.me:
@@ -200,7 +209,7 @@ class ShamirEngine:
         got = await ctx.exchange(outgoing, expect_from=expect)
         if not self.is_compute:
             return {}
-        out = {p: self.field.from_wire(w, self._wire_shape(w, values[p], p), p) for p, w in got.items()}
+        out = {p: self.field.from_wire(w, self._wire_shape(w, values[p], p, max_elements), p) for p, w in got.items()}
         if own is not None:
             out[ctx.me] = own
         return {p: out[p] for p in values}
@@ -353,7 +362,8 @@ class ShamirEngine:
         """Zero masks set aside for :meth:`open_wide` and not used yet."""
         return int(self._masks.shape[0])
 
-    async def open_wide(self, wide: Array | None, to: Iterable[str] | None = None) -> Array | None:
+    async def open_wide(self, wide: Array | None, to: Iterable[str] | None = None, *,
+                        shape: tuple[int, ...] | None = None) -> Array | None:
         """One round: reveal values held as degree-``2t`` sharings (see
         :meth:`reduce_many`) to the parties in ``to`` (default: all), without
         reducing them first. Needs ``wide.size`` zero masks set aside earlier
@@ -364,6 +374,7 @@ class ShamirEngine:
         check the others' shares against that polynomial (with exactly
         ``2t + 1`` compute parties there is nothing to check against: a
         deviation there goes undetected, as it would in a multiplication).
+        ``shape``: as in :meth:`open`.
         """
         if self.is_compute:
             if wide is None:
@@ -375,22 +386,33 @@ class ShamirEngine:
                                              f"{self.masks_available} left")
             mask, self._masks = self._masks[:size], self._masks[size:]
             wide = self.field.add(wide, mask.reshape(np.shape(wide)))
-        return await self._open(wide, to, wide=True)
+        return await self._open(wide, to, wide=True, shape=shape)
 
-    async def open(self, a: Array | None, to: Iterable[str] | None = None) -> Array | None:
+    async def open(self, a: Array | None, to: Iterable[str] | None = None, *,
+                   shape: tuple[int, ...] | None = None) -> Array | None:
         """One round: reveal ``a`` to the parties in ``to`` (default: all).
         Returns the values (as field elements) there, None elsewhere. A
-        receiver outside the compute parties passes None."""
+        receiver outside the compute parties passes None.
+
+        A receiver that is not a compute party holds no shares to take the
+        shape from: ``shape`` (known from public parameters) is what it
+        accepts, and a share array of any other shape is a
+        :class:`RemoteProtocolViolation` naming its sender. Without it the
+        receiver takes the shape of the first compute party's share."""
         if self.is_compute and a is None:
             raise LocalProtocolViolation("a compute party opens its shares, not None")
-        return await self._open(a, to, wide=False)
+        return await self._open(a, to, wide=False, shape=shape)
 
-    async def _open(self, a: Array | None, to: Iterable[str] | None, *, wide: bool) -> Array | None:
+    async def _open(self, a: Array | None, to: Iterable[str] | None, *, wide: bool,
+                    shape: tuple[int, ...] | None = None) -> Array | None:
         """Send this compute party's shares of ``a`` to the receivers;
         reconstruct (degree 2t if ``wide``, else t) where this party is one."""
         ctx = self.ctx
         receivers = list(ctx.parties) if to is None else list(to)
-        shape = np.shape(cast(Array, a)) if self.is_compute else None
+        if self.is_compute:
+            if shape is not None and np.shape(cast(Array, a)) != tuple(shape):
+                raise LocalProtocolViolation(f"opening shares of shape {np.shape(cast(Array, a))}, not {shape}")
+            shape = np.shape(cast(Array, a))
         outgoing = {}
         if self.is_compute:
             wire_form = self.field.to_wire(cast(Array, a))
@@ -405,14 +427,19 @@ class ShamirEngine:
                   for p in self.compute]
         return self._reconstruct(shares, wide=wide)
 
-    def _wire_shape(self, w: Any, expected: tuple[int, ...] | None, peer: str) -> tuple[int, ...]:
+    def _wire_shape(self, w: Any, expected: tuple[int, ...] | None, peer: str,
+                    max_elements: int | None = None) -> tuple[int, ...]:
         """The element shape a wire array carries (checked against
-        ``expected`` by ``from_wire`` when one is given)."""
+        ``expected`` by ``from_wire`` when one is given, else bounded by
+        ``max_elements``)."""
         if expected is not None:
             return tuple(expected)
         shape = self.field.wire_shape(w)
         if shape is None:
             raise RemoteProtocolViolation("share is not an array of the expected kind", peer=peer)
+        if max_elements is not None and int(np.prod(shape, dtype=np.int64)) > max_elements:
+            raise RemoteProtocolViolation(f"sent shares of {int(np.prod(shape, dtype=np.int64))} elements, more "
+                                          f"than the {max_elements} the parameters allow", peer=peer)
         return shape
 
     def _reconstruct(self, shares: list[Array], *, wide: bool = False) -> Array:

@@ -7,10 +7,19 @@ must be up within ``connect_timeout`` seconds or the party gives up with a
 :class:`~mpcnet.errors.PeerTimeout` naming the peers still missing (and the
 last handshake failure seen from each, if any).
 
-An authentication failure on a dial (the peer's key is not the roster's) is
-fatal at once: retrying cannot fix a wrong key. An incoming connection that
-fails its handshake (a stranger, a wrong key, garbage, a stall) is logged and
-dropped; the listener keeps serving the parties it expects.
+A dial the peer rejects (REJECT) or answers with a message 2 that fails its
+check is retried: neither is authenticated proof of a wrong key (anyone on the
+path can send either). A peer that rejects every dial for :data:`REJECT_GRACE`
+seconds ends set-up with a :class:`~mpcnet.errors.HandshakeError` saying the
+keys do not match. An incoming connection that fails its handshake (a
+stranger, a wrong key, garbage, a stall) is logged and dropped; the listener
+keeps serving the parties it expects, holds a bounded number of connections
+that have not authenticated yet (:class:`PendingHandshakes`) and, when one
+claiming to be a party that dials it fails, dials that party back to see
+whether its key is the one that does not match. A party whose own key file is
+not the roster's key for it keeps dialing and answering for
+:data:`MISMATCH_LINGER` seconds before it fails, so its peers see the mismatch
+too.
 
 :func:`open_mesh` wraps every link in a :class:`~mpcnet.resumable.ResumableLink`
 (unless ``reconnect_timeout=None``) and keeps the listener open for the life of
@@ -20,9 +29,11 @@ like a first connection, and its link resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+import math
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager
 
 import trio
@@ -35,12 +46,68 @@ from .resumable import DEFAULT_RECONNECT_TIMEOUT, HEADER_LEN, ResumableLink
 from .securelink import SecureLink, accept_secure, connect_secure
 from .transport import PeerLink, close_links
 
-__all__ = ["open_mesh", "connect_mesh", "loopback_meshes", "DEFAULT_HANDSHAKE_TIMEOUT", "DEFAULT_RECONNECT_TIMEOUT"]
+__all__ = ["open_mesh", "connect_mesh", "loopback_meshes", "PendingHandshakes", "DEFAULT_HANDSHAKE_TIMEOUT",
+           "DEFAULT_RECONNECT_TIMEOUT", "MAX_PENDING_HANDSHAKES"]
 
 log = logging.getLogger("mpcnet.tcp")
 
 #: Seconds one connection may take to complete its handshake.
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+#: Seconds a peer may reject every handshake we dial (or fail to
+#: authenticate in it) before set-up gives up on it: a transient cause (a
+#: duplicate connection, a corrupted message 1, a forged REJECT) clears
+#: within it, and a wrong key is reported in well under 3 s, not at the
+#: connect deadline.
+REJECT_GRACE = 1.0
+#: Seconds a party whose key file does not match its roster entry keeps
+#: dialing and answering (with the key it holds) before it gives up, so that
+#: its peers see their handshakes fail and report the mismatch too.
+MISMATCH_LINGER = 1.5
+#: Unauthenticated connections a listener holds at once, besides two per
+#: party that dials it (see :class:`PendingHandshakes`).
+MAX_PENDING_HANDSHAKES = 64
+
+
+class PendingHandshakes:
+    """The connections a listener holds before they authenticate: at most
+    ``capacity`` at once, each for at most its handshake deadline.
+
+    A connection that arrives while all places are taken does not wait for
+    one (waiting would hold its descriptor with no deadline, and idle
+    strangers could keep a roster peer's re-dial out past its reconnect
+    timeout): the oldest pending connection is dropped to make room. An
+    honest dialer sends its preamble and handshake message 1 at once and
+    finishes within one round trip, so only a flood of more than
+    ``capacity`` new connections within that round trip can push it out,
+    and its dialer then simply tries again.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be positive")
+        self.capacity = capacity
+        self._held: dict[object, trio.CancelScope] = {}  # in arrival order
+        #: connections dropped to make room (for tests and logs)
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[trio.CancelScope]:
+        """Hold a place while the body runs the handshake; the body is
+        cancelled (check the scope's ``cancelled_caught``) if the place is
+        taken for a newer connection."""
+        while len(self._held) >= self.capacity:
+            self._held.pop(next(iter(self._held))).cancel()
+            self.evicted += 1
+        token = object()
+        with trio.CancelScope() as scope:
+            self._held[token] = scope
+            try:
+                yield scope
+            finally:
+                self._held.pop(token, None)
 
 
 async def connect_mesh(
@@ -58,11 +125,47 @@ async def connect_mesh(
     returns ``{peer: link}``.
 
     ``listeners`` may be passed already bound (tests and :func:`loopback_meshes`
-    bind port 0 first); otherwise this party listens on its roster address.
+    bind port 0 first); otherwise this party listens on its roster address
+    (during set-up even if nobody dials it, to answer probes, when it can).
+
+    Raises :class:`~mpcnet.errors.ConfigError` if the key file's public key
+    is not the roster's key for this party (after :data:`MISMATCH_LINGER`
+    seconds), :class:`~mpcnet.errors.HandshakeError` if a peer rejects our
+    handshakes for :data:`REJECT_GRACE` seconds, and
+    :class:`~mpcnet.errors.PeerTimeout` for peers missing at the deadline.
     """
     me = roster[key.name]
     if me.public_key != key.public:
-        raise ConfigError(f"the key file's public key is not the roster's key for {key.name!r}")
+        # Log it at once, but stay a moment before giving up: our peers see
+        # our handshakes fail (we dial them, and answer their dials and
+        # probes, with the key we hold) and report the mismatch within
+        # REJECT_GRACE, instead of waiting out their connect deadline for a
+        # party that has silently left.
+        emit(log, logging.INFO, "key_mismatch", party=key.name)
+        with trio.move_on_after(min(MISMATCH_LINGER, connect_timeout)), contextlib.suppress(MPCError):
+            links = await _connect_mesh(roster, key, connect_timeout=MISMATCH_LINGER, handshake_timeout=handshake_timeout,
+                                        limits=limits, listeners=listeners, peers=peers, reject_grace=math.inf)
+            await close_links(links.values(), "key mismatch")
+        raise ConfigError(f"the keys do not match: the key file's public key is not the roster's key for {key.name!r} "
+                          "(use the key file whose public key the roster lists, or give every party a roster with "
+                          "this key's public key)", peer=key.name)
+    return await _connect_mesh(roster, key, connect_timeout=connect_timeout, handshake_timeout=handshake_timeout,
+                               limits=limits, listeners=listeners, peers=peers, reject_grace=REJECT_GRACE)
+
+
+def _mismatch(peer: str, seconds: float) -> str:
+    """What persistent rejection by ``peer`` most likely means."""
+    return (f"the keys do not match: {peer} has refused our handshakes for {seconds:.1f}s (most likely {peer}'s key file "
+            f"is not the one the roster lists for it, or {peer}'s roster has a different key for us; any other "
+            "difference between the two rosters has the same effect)")
+
+
+async def _connect_mesh(roster: Roster, key: SecretKey, *, connect_timeout: float, handshake_timeout: float,
+                        limits: wire.Limits, listeners: Sequence[trio.SocketListener] | None,
+                        peers: Collection[str] | None, reject_grace: float) -> dict[str, SecureLink]:
+    """:func:`connect_mesh` once the key is checked; a peer that rejects
+    every handshake for ``reject_grace`` seconds ends the set-up."""
+    me = roster[key.name]
     wanted = _wanted(roster, key, peers)
     dial_to = [p for p in roster if p.index > me.index and p.name in wanted]
     dialed = {p.name for p in dial_to}
@@ -70,53 +173,114 @@ async def connect_mesh(
     links: dict[str, SecureLink] = {}
     failures: dict[str, str] = {}
     fatal: list[MPCError] = []
-    digest = roster.digest()
-    own_listeners = listeners is None and bool(accept_from)
+    probing: set[str] = set()
+    own_listeners = listeners is None and bool(accept_from or dial_to)
     if own_listeners:
-        listeners = await _listen(me)
+        try:
+            listeners = await _listen(me)
+        except ConfigError:
+            if accept_from:
+                raise
+            listeners = None  # only needed to answer probes (see probe below)
+
+    def rejection(peer: PartyEntry, last: str, since: float | None, done: trio.CancelScope) -> float:
+        """Note that ``peer`` rejected (or failed to authenticate) a
+        handshake we dialed, or stopped answering after it did (it gave up
+        on the same mismatch, most likely); returns since when."""
+        now = trio.current_time()
+        since = now if since is None else since
+        failures[peer.name] = _mismatch(peer.name, now - since) + f" [last: {last}]"
+        if now - since >= reject_grace:
+            fatal.append(HandshakeError(_mismatch(peer.name, now - since), peer=peer.name, authentication_failed=True))
+            done.cancel()
+        return since
+
+    async def attempt(peer: PartyEntry, rejected_since: float | None) -> SecureLink:
+        """One dial of ``peer``. After it has rejected us, an attempt it does
+        not answer within the grace counts as not answering (trio.TooSlowError):
+        a party that gave up on the same mismatch may leave its port open."""
+        if rejected_since is None:
+            return await _dial_once(roster, key, peer, handshake_timeout, limits)
+        with trio.fail_after(min(reject_grace, handshake_timeout)):
+            return await _dial_once(roster, key, peer, handshake_timeout, limits)
 
     async def dial(peer: PartyEntry, done: trio.CancelScope) -> None:
         delay = 0.05
+        rejected_since: float | None = None
         while True:
             try:
-                stream = await trio.open_tcp_stream(peer.host, peer.port)
-            except OSError as exc:
-                failures[peer.name] = f"connect failed: {exc.strerror or exc}"
-            else:
-                try:
-                    link = await _handshake_as_dialer(stream, key, peer, digest, handshake_timeout, limits)
-                except HandshakeError as exc:
-                    await stream.aclose()
-                    if exc.authentication_failed:
-                        # The peer's reply does not verify against its roster key: fatal.
-                        fatal.append(HandshakeError(
-                            f"{peer.name} failed to authenticate: {exc.message} (do both parties hold the "
-                            "same roster, with current keys?)", peer=peer.name, authentication_failed=True))
-                        done.cancel()
-                        return
-                    # Dropped mid-handshake: the peer restarting, or rejecting
-                    # our key. Retry until the deadline; report the last cause.
-                    failures[peer.name] = (f"handshake failed: {exc.message} (if this persists, {peer.name} "
-                                           "may not have our key in its roster)")
-                except MPCError as exc:  # stalled mid-handshake: try again
-                    failures[peer.name] = exc.message
-                    await stream.aclose()
+                link = await attempt(peer, rejected_since)
+            except (OSError, trio.TooSlowError) as exc:
+                why = f"connect failed: {exc.strerror or exc}" if isinstance(exc, OSError) else "no answer"
+                if rejected_since is None:
+                    failures[peer.name] = why
                 else:
-                    _add(peer.name, link, done)
-                    return
+                    rejected_since = rejection(peer, why, rejected_since, done)
+            except HandshakeError as exc:
+                if exc.rejected or exc.authentication_failed:
+                    # Neither is proof: a REJECT is unauthenticated and anyone
+                    # on the path can spoil a message 2; a duplicate connection
+                    # or a corrupted message 1 is rejected too. So retry, and
+                    # give up only when the peer keeps rejecting us.
+                    rejected_since = rejection(peer, exc.message, rejected_since, done)
+                else:  # dropped mid-handshake: the peer restarting, say
+                    failures[peer.name] = f"handshake failed: {exc.message}"
+                    rejected_since = None
+            except MPCError as exc:  # stalled mid-handshake: try again
+                failures[peer.name] = exc.message
+                rejected_since = None
+            else:
+                _add(peer.name, link, done)
+                return
             await trio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            delay = min(delay * 2, 1.0 if rejected_since is None else 0.25)
 
-    def rejected(claimed: str, reason: str) -> None:
+    async def probe(peer: PartyEntry, done: trio.CancelScope) -> None:
+        """A connection claiming to be ``peer`` (one that dials us) failed
+        its handshake. Anyone can send that, so it proves nothing; dial
+        ``peer``'s own address to learn more. If it completes a handshake
+        (and closes it: a probe is not a link), the failure was somebody
+        else's; if it keeps rejecting us, its key does not match, and set-up
+        ends as for a dial it keeps rejecting."""
+        delay = 0.05
+        rejected_since: float | None = None
+        try:
+            while peer.name not in links:
+                try:
+                    link = await attempt(peer, rejected_since)
+                except HandshakeError as exc:
+                    if not (exc.rejected or exc.authentication_failed):
+                        return
+                    rejected_since = rejection(peer, exc.message, rejected_since, done)
+                except (OSError, MPCError, trio.TooSlowError) as exc:
+                    if rejected_since is None:
+                        return  # not up yet, or not answering: nothing learnt
+                    rejected_since = rejection(peer, str(exc) or "no answer", rejected_since, done)
+                else:
+                    await link.aclose("probe answered")
+                    return
+                await trio.sleep(delay)
+                delay = min(delay * 2, 0.25)
+        finally:
+            probing.discard(peer.name)
+
+    def rejected(claimed: str, exc: MPCError) -> None:
         if claimed in accept_from:
             # Anyone can claim a name, so say "claiming", not that it was them.
-            failures[claimed] = f"a connection claiming to be {claimed} failed its handshake: {reason}"
+            failures[claimed] = f"a connection claiming to be {claimed} failed its handshake: {exc.message}"
+            if (isinstance(exc, HandshakeError) and exc.authentication_failed and claimed not in links
+                    and claimed not in probing):
+                probing.add(claimed)
+                nursery_for_close.start_soon(probe, roster[claimed], nursery_for_close.cancel_scope)
 
     async def handle_incoming(stream: trio.SocketStream, done: trio.CancelScope) -> None:
+        # Parties we dial may connect to us only to probe (see probe above).
         link = await _handshake_as_acceptor(stream, key, roster, digest,
-                                            lambda name: name in accept_from and name not in links,
-                                            handshake_slots, handshake_timeout, limits, on_reject=rejected)
-        if link is not None:
+                                            lambda name: (name in accept_from and name not in links) or name in dialed,
+                                            pending, handshake_timeout, limits, on_reject=rejected)
+        if link is not None and link.peer in dialed:
+            await link.aclose("probe answered")
+        elif link is not None:
             _add(link.peer, link, done)
 
     def _add(name: str, link: SecureLink, done: trio.CancelScope) -> None:
@@ -132,15 +296,14 @@ async def connect_mesh(
         assert listeners is not None
         await _accept_forever(listeners, lambda stream: nursery.start_soon(handle_incoming, stream, done))
 
-    # At most this many unauthenticated handshakes at once: a flood of
-    # strangers waits its turn (and times out) instead of exhausting us.
-    handshake_slots = trio.CapacityLimiter(2 * len(accept_from) + 16)
+    digest = roster.digest()
+    pending = PendingHandshakes(2 * len(accept_from) + MAX_PENDING_HANDSHAKES)
     try:
         with trio.move_on_after(connect_timeout):
             async with trio.open_nursery() as nursery:
                 nursery_for_close = nursery
                 if dial_to or accept_from:
-                    if accept_from:
+                    if listeners:
                         nursery.start_soon(accept_loop, nursery.cancel_scope, nursery)
                     for peer in dial_to:
                         nursery.start_soon(dial, peer, nursery.cancel_scope)
@@ -257,13 +420,14 @@ async def _handshake_as_dialer(stream: trio.SocketStream, key: SecretKey, peer: 
 
 
 async def _handshake_as_acceptor(stream: trio.SocketStream, key: SecretKey, roster: Roster, roster_digest: bytes,
-                                 admit: Callable[[str], bool], slots: trio.CapacityLimiter, handshake_timeout: float,
+                                 admit: Callable[[str], bool], pending: PendingHandshakes, handshake_timeout: float,
                                  limits: wire.Limits,
-                                 on_reject: Callable[[str, str], None] | None = None) -> SecureLink | None:
+                                 on_reject: Callable[[str, MPCError], None] | None = None) -> SecureLink | None:
     """The listener's Noise handshake with whoever dialed: a dialer is let in
     iff ``admit(its claimed name)``. A failed handshake (the stream is then
-    closed) is logged, passed to ``on_reject(claimed name, reason)`` when the
-    dialer got as far as naming itself, and gives None."""
+    closed) is logged, passed to ``on_reject(claimed name, error)`` when the
+    dialer got as far as naming itself, and gives None; so does a connection
+    dropped from ``pending`` to make room for a newer one."""
     claimed: list[str] = []
 
     def lookup(name: str) -> bytes | None:
@@ -271,15 +435,21 @@ async def _handshake_as_acceptor(stream: trio.SocketStream, key: SecretKey, rost
         return roster.public_key_of(name) if admit(name) else None
 
     try:
-        async with slots:
+        with pending.hold() as place:
             return await accept_secure(
                 stream, my_id=key.name, static_private=key.private, lookup_public_key=lookup,
                 roster_hash=roster_digest, max_message_size=_channel_cap(limits), handshake_timeout=handshake_timeout)
+        # Only reached when the place was taken (accept_secure closed the stream).
+        assert place.cancelled_caught
+        emit(log, logging.INFO, "handshake_dropped", party=key.name,
+             claimed=claimed[0] if claimed else "an unidentified client",
+             reason=f"more than {pending.capacity} unauthenticated connections")
+        return None
     except MPCError as exc:
         emit(log, logging.INFO, "handshake_rejected", party=key.name,
              claimed=claimed[0] if claimed else "an unidentified client", reason=exc.message)
         if claimed and on_reject is not None:
-            on_reject(claimed[0], exc.message)
+            on_reject(claimed[0], exc)
         return None
 
 
@@ -295,17 +465,16 @@ async def _serve_reconnects(roster: Roster, key: SecretKey, listeners: Sequence[
                             limits: wire.Limits) -> None:
     """After set-up: accept re-dials from the peers that dial us and hand each
     authenticated one to its resumable link. Anyone else is rejected exactly
-    as during set-up (same handshake, same limit on concurrent handshakes)."""
+    as during set-up (same handshake, same bound on pending connections)."""
     digest = roster.digest()
-    handshake_slots = trio.CapacityLimiter(2 * len(accept_from) + 16)
+    pending = PendingHandshakes(2 * len(accept_from) + MAX_PENDING_HANDSHAKES)
 
     def admit(name: str) -> bool:
         link = links.get(name)
         return name in accept_from and link is not None and link.accepts_reconnect
 
     async def handle(stream: trio.SocketStream) -> None:
-        new = await _handshake_as_acceptor(stream, key, roster, digest, admit, handshake_slots, handshake_timeout,
-                                           limits)
+        new = await _handshake_as_acceptor(stream, key, roster, digest, admit, pending, handshake_timeout, limits)
         if new is not None and not links[new.peer].offer(new):
             await new.abort()
 

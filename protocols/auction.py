@@ -304,7 +304,7 @@ async def _open_winner(eng: ShamirEngine, values: Array | None, m: int, k: int) 
     """Open the elimination values; the one bid whose words are all zero
     wins, and its bytes are the price. Returns (bid index, price)."""
     words = ELIMINATION_WORDS
-    opened = await eng.open_wide(values)
+    opened = await eng.open_wide(values, shape=(m, words + _digits(k)))  # what input-only bidders accept
     assert opened is not None
     table = np.asarray(opened)
     winners: Any = np.flatnonzero(~table[:, :words].any(axis=1)) if table.shape == (m, words + _digits(k)) else []
@@ -482,7 +482,8 @@ async def _by_circuit(ctx: Context, value: Any, k: int, c: int, bidders: list[st
             result = np.concatenate(await _tournament(eng, all_bids, second))
     if c < ctx.n:  # bidders who do not compute wait at an agreed round number
         ctx.skip_to_round(RESULT_ROUND)
-    opened = await (eng.open_wide(result) if all_pairs else eng.open(result))
+    shape = (sum(counts) + k,)  # the winner's one-hot and the price's bits: what input-only bidders accept
+    opened = await (eng.open_wide(result, shape=shape) if all_pairs else eng.open(result, shape=shape))
     return _check_onehot_result(opened, sum(counts))
 
 

@@ -12,6 +12,8 @@ whatever the number of elements (8 in all for a 32-bit ``<``, 7 for ``==``).
 
 Security: semi-honest; private against any t < n/2 colluding parties.
 Reveals: the comparison results (and the number of elements), to every party.
+Every received array's shape follows from the parameters (``bits``,
+``max_length``) and the operands' common length.
 """
 
 from __future__ import annotations
@@ -24,12 +26,23 @@ from mpcnet import Context, InputError, Param, RemoteProtocolViolation, mpc, pro
 from ._inputs import check_int_or_list
 
 OPS = ("lt", "le", "gt", "ge", "eq", "ne")
+#: Default bound on an operand list's length (the max_length parameter).
+MAX_LENGTH = 1 << 20
 
 
 def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
     if value is None:
         return None
-    return check_int_or_list(value, params["bits"], params["signed"])
+    return check_int_or_list(value, params["bits"], params["signed"], max_len=params["max_length"])
+
+
+def _check_operand(operand: mpc.SecretBits, bits: int, max_length: int, peer: str) -> None:
+    """An operand must be one value or a list of ``1 <= k <= max_length``:
+    checked per sender, before any work."""
+    shape = operand.shape
+    if shape is not None and not (shape == () or (len(shape) == 1 and 1 <= shape[0] <= max_length)):
+        raise RemoteProtocolViolation(f"sent operand shares of shape {(*shape, bits)}: expected ({bits},) or "
+                                      f"(k, {bits}) with k <= max_length = {max_length}", peer=peer)
 
 
 @protocol(
@@ -44,10 +57,13 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
               check=lambda v, n: None if 1 <= v <= 64 else "must be 1..64"),
         Param("signed", bool, False, "values are signed (two's complement range)"),
         Param("op", str, "lt", "comparison: lt, le, gt, ge, eq, ne", choices=OPS),
+        Param("max_length", int, MAX_LENGTH, "the most elements an operand list may have: bounds what every "
+              "party accepts from the operand holders", check=lambda v, n: None if 1 <= v <= 10_000_000
+              else "must be 1..10000000"),
     ),
     validate_input=_validate,
 )
-async def compare(ctx: Context, value: Any, *, bits: int, signed: bool, op: str) -> Any:
+async def compare(ctx: Context, value: Any, *, bits: int, signed: bool, op: str, max_length: int) -> Any:
     """Compare party 0's private integer(s) with party 1's."""
     first, second = ctx.parties[0], ctx.parties[1]
     if ctx.me in (first, second) and value is None:
@@ -55,8 +71,13 @@ async def compare(ctx: Context, value: Any, *, bits: int, signed: bool, op: str)
     if ctx.me not in (first, second) and value is not None:
         raise InputError(f"only {first} and {second} supply operands; {ctx.me} must supply null")
     rt = mpc.Runtime(ctx)
-    shared = await rt.input_bits({first: None, second: None}, value, bits=bits, signed=signed)
+    # The operands' lengths are the holders' to choose, within max_length: a
+    # longer share array is refused before it is converted or multiplied
+    # (GF(2^8) products work on 8-byte indices: 8x the bytes received).
+    shared = await rt.input_bits({first: None, second: None}, value, bits=bits, signed=signed, max_values=max_length)
     x, y = shared[first], shared[second]
+    _check_operand(x, bits, max_length, first)
+    _check_operand(y, bits, max_length, second)
     if x.shape != y.shape:
         # The operand holders know whose length is the odd one (not theirs);
         # a helper cannot tell, so it names the second and gives both shapes.

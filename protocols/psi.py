@@ -32,7 +32,8 @@ n >= 3 the ring leaks more: the combiner (and some coalitions) learn the sizes
 of intersections of subsets of the sets, and coalitions that include the
 receiver can learn which of the receiver's items are in such intersections
 (docs/psi.md spells out who learns what). Security: semi-honest, DDH on
-Curve25519.
+Curve25519, with items hashed to the group by RFC 9380's
+edwards25519_XMD:SHA-512_ELL2_RO_ (modelled as a random oracle).
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ PARAMS = (
           "probability at most 2^-fp_bits per run (2 parties; 30: below 1e-9)",
           check=lambda v, n: None if 16 <= v <= 32 else "must be 16..32"),
 )
-SECURITY = ("semi-honest; DDH on Curve25519. 2 parties: either party learns only the set sizes and the output. "
+SECURITY = ("semi-honest; DDH on Curve25519, items hashed to the group by RFC 9380's edwards25519_XMD:SHA-512_ELL2_RO_ "
+            "(a random oracle in the proof). 2 parties: either party learns only the set sizes and the output. "
             "n >= 3: the combiner and coalitions learn sizes of intersections of subsets of the sets, and "
             "coalitions with the receiver which of its items lie in them (docs/psi.md)")
 INPUT = "a list of items (strings or bytes; duplicates count once; a str never equals a bytes item)"
@@ -242,9 +244,19 @@ async def _ring(ctx: Context, items: list[Item], reveal_all: bool, receiver: int
     perm = _permutation(ctx, len(items))  # positions of every set leak nothing
     encoded = [psi_curve.encode_item(items[i]) for i in perm]
     held = await psi_work.over_items(ctx, "hashing and blinding", psi_curve.hash_blind, encoded, key, 32)
+    # Round 1 also tells every other party this set's size (public anyway), so
+    # every later set a party receives has a known number of rows: a party
+    # cannot make the others blind more points than the sets hold.
+    first = {p: len(items) for p in ctx.peers} | {nxt: held}
+    got = await ctx.exchange(first)
+    sizes = {p: _check_size(v, p, "the declared set size") for p, v in got.items() if p != prv}
+    sizes[prv] = len(_check_points(got[prv], prv, "the set of ring hop 1"))
+    sizes[ctx.me] = len(items)
     for hop in range(1, n):  # rounds 1 .. n-1: pass along the ring
-        got = await ctx.exchange({nxt: held}, expect_from=(prv,))
-        points = _check_points(got[prv], prv, f"the set of ring hop {hop}")
+        if hop > 1:
+            got = await ctx.exchange({nxt: held}, expect_from=(prv,))
+        origin = ctx.parties[(me - hop) % n]  # whose set this is
+        points = _check_points(got[prv], prv, f"the set of ring hop {hop}", rows=sizes[origin])
         held = await _blind_points(ctx, f"blinding (hop {hop} of {n - 1})", points, key, prv)
         if cardinality or (me - hop) % n != receiver:  # the receiver's set keeps its order
             held = held[_permutation(ctx, len(held))]
@@ -252,7 +264,10 @@ async def _ring(ctx: Context, items: list[Item], reveal_all: bool, receiver: int
     result: Any = None
     if ctx.me == combiner:
         others = await ctx.exchange({}, expect_from=[p for p in ctx.peers])
-        mask = _present_in_all(held, [_check_points(v, p, "a fully blinded set") for p, v in others.items()])
+        # p holds, after n - 1 hops, the set of its ring successor
+        mask = _present_in_all(held, [_check_points(v, p, "a fully blinded set",
+                                                    rows=sizes[ctx.parties[(ctx.parties.index(p) + 1) % n]])
+                                      for p, v in others.items()])
         if cardinality:
             count = int(mask.sum())
             if reveal_all:

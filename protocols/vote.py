@@ -36,7 +36,9 @@ from typing import Any
 import numpy as np
 
 from mpcnet import ConfigError, Context, InputError, Param, mpc, protocol
+from mpcnet.dp import PrivacyBudget
 from mpcnet.fields import P127
+from mpcnet.mpcnoise import MAX_SCALE, noise_delta
 
 from ._roles import COMPUTE_PARTIES, check_role, role_links, split_roles
 
@@ -46,9 +48,12 @@ Array = np.ndarray[Any, Any]
 SECURITY = ("semi-honest; honest majority: private against any t = floor((c-1)/2) colluding compute parties "
             "plus any number of colluding input-only parties (Shamir over Z_(2^127-1)); when every party gives "
             "input (compute_parties=0, c = n), against any t parties in all")
-#: The DP guarantee of the noise sampled inside MPC (mpcnet.mpcnoise): its law
-#: is within total variation 2^-57 of the exact discrete Laplace law.
-DP_DELTA = "delta = (1 + e^epsilon) * 2^-57 (below 2^-55 for epsilon < ln 3)"
+#: The DP guarantee of the noise sampled inside MPC: K samples of scale s are
+#: within total variation K (D + 1) 2^-64 of the exact discrete Laplace law,
+#: D = digits_for(s) (the statement and its proof: mpcnet.mpcnoise).
+DP_DELTA = ("delta = (1 + e^epsilon) * K * (D + 1) * 2^-64 for K = {k} noise samples of D = "
+            "mpcnet.mpcnoise.digits_for({scale}) binary digits (D <= 120: below (1 + e^epsilon) * K * 2^-57; "
+            "{fn} computes it exactly, for a PrivacyAccountant)")
 
 
 def _positive_options(v: int, n: int) -> str | None:
@@ -57,6 +62,36 @@ def _positive_options(v: int, n: int) -> str | None:
 
 def _positive_epsilon(v: float, n: int) -> str | None:
     return None if 0 < v <= 100 and math.isfinite(v) else "must be a number in (0, 100]"
+
+
+def _vote_epsilon(v: float, n: int) -> str | None:
+    if (bad := _positive_epsilon(v, n)) is not None:
+        return bad
+    return None if _vote_scale(v) <= MAX_SCALE else "must be at least 2^-113 (noise scale 2/epsilon at most 2^114)"
+
+
+def _vote_scale(epsilon: float) -> Fraction:
+    # Changing one ballot moves two counts by one each: L1 sensitivity 2.
+    return Fraction(2) / Fraction(str(epsilon))
+
+
+def _sum_scale(epsilon: float, lower: int, upper: int) -> Fraction:
+    return Fraction(upper - lower) / Fraction(str(epsilon))
+
+
+def dp_vote_privacy(epsilon: float, options: int) -> PrivacyBudget:
+    """The (epsilon, delta) one ``dp-vote`` run spends, for
+    :meth:`mpcnet.dp.PrivacyAccountant.charge`: delta counts all ``options``
+    noise samples (:func:`mpcnet.mpcnoise.noise_delta`)."""
+    eps = Fraction(str(epsilon))
+    return PrivacyBudget(eps, noise_delta(eps, _vote_scale(epsilon), options))
+
+
+def dp_sum_privacy(epsilon: float, lower: int, upper: int) -> PrivacyBudget:
+    """The (epsilon, delta) one ``dp-sum`` run with these clamping bounds
+    spends (one noise sample of scale (upper - lower)/epsilon)."""
+    eps = Fraction(str(epsilon))
+    return PrivacyBudget(eps, noise_delta(eps, _sum_scale(epsilon, lower, upper), 1))
 
 
 def _ballot(value: Any, options: int) -> list[int]:
@@ -191,7 +226,8 @@ async def referendum(ctx: Context, value: Any, *, threshold: int, compute_partie
     "dp-vote",
     min_parties=3,
     security=SECURITY + "; the output is (epsilon, delta)-DP with respect to changing one valid ballot, "
-             + DP_DELTA + " (noise generated inside MPC)",
+             + DP_DELTA.format(k="options", scale="2/epsilon", fn="protocols.vote.dp_vote_privacy")
+             + " (noise generated inside MPC)",
     reveals="noisy counts per option (discrete Laplace noise of scale 2/epsilon, never seen by anyone), and "
             "exactly which voters cast an invalid ballot (not noised), to every party",
     input="an option index 0..K-1 (or an explicit ballot, a list of K integers, checked to be one-hot inside MPC); "
@@ -199,7 +235,7 @@ async def referendum(ctx: Context, value: Any, *, threshold: int, compute_partie
     output="the list of K noisy counts (integers, possibly negative)",
     params=(
         Param("options", int, 2, "number of options K", check=_positive_options),
-        Param("epsilon", float, 1.0, "privacy parameter epsilon", check=_positive_epsilon),
+        Param("epsilon", float, 1.0, "privacy parameter epsilon", check=_vote_epsilon),
         COMPUTE_PARTIES,
     ),
     validate_input=_validate_vote,
@@ -208,8 +244,7 @@ async def referendum(ctx: Context, value: Any, *, threshold: int, compute_partie
 async def dp_vote(ctx: Context, value: Any, *, options: int, epsilon: float, compute_parties: int) -> list[int]:
     """Tally with differentially private noise added inside MPC."""
     rt, valid, invalid = await _share_ballots(ctx, value, compute_parties, options, one_hot=True)
-    # Changing one ballot moves two counts by one each: L1 sensitivity 2.
-    noise = await rt.discrete_laplace(Fraction(2) / Fraction(str(epsilon)), options)
+    noise = await rt.discrete_laplace(_vote_scale(epsilon), options)
     opened, _ = await _publish(ctx, rt, valid.sum(axis=0) + noise, options, invalid)
     return [int(x) for x in opened]
 
@@ -221,6 +256,9 @@ def _clamp_check(params: Mapping[str, Any]) -> None:
         raise ConfigError("dp-sum needs lower < upper")
     if max(abs(params["lower"]), abs(params["upper"])) >= 2**62:
         raise ConfigError("dp-sum bounds must be below 2^62 in absolute value")
+    if _sum_scale(params["epsilon"], params["lower"], params["upper"]) > MAX_SCALE:
+        raise ConfigError("dp-sum needs (upper - lower)/epsilon at most 2^114, the largest noise scale the in-MPC "
+                          "sampler covers: raise epsilon or narrow the bounds")
 
 
 def _validate_dp_sum(value: Any, params: Mapping[str, Any], n: int) -> Any:
@@ -239,7 +277,8 @@ def _validate_dp_sum(value: Any, params: Mapping[str, Any], n: int) -> Any:
     "dp-sum",
     min_parties=3,
     security=SECURITY + "; the output is (epsilon, delta)-DP with respect to any one party's input, "
-             + DP_DELTA + " (noise generated inside MPC, unknown to every coalition of up to t compute parties)",
+             + DP_DELTA.format(k="1", scale="(upper-lower)/epsilon", fn="protocols.vote.dp_sum_privacy")
+             + " (noise generated inside MPC, unknown to every coalition of up to t compute parties)",
     reveals="the sum of the clamped inputs plus discrete Laplace noise of scale (upper-lower)/epsilon, the same "
             "value to every party; nobody sees the exact sum or the noise",
     input="an integer (clamped to [lower, upper]); null for a compute-only party",
@@ -262,6 +301,6 @@ async def dp_sum(ctx: Context, value: Any, *, epsilon: float, lower: int, upper:
     shared = await rt.input_int({p: (1,) for p in contributors}, None if value is None else [value],
                                 bits=64, signed=True)
     total = mpc.stack([shared[p] for p in contributors]).sum(axis=0)
-    noise = await rt.discrete_laplace(Fraction(upper - lower) / Fraction(str(epsilon)), 1)
+    noise = await rt.discrete_laplace(_sum_scale(epsilon, lower, upper), 1)
     opened, _ = await _publish(ctx, rt, total + noise, 1)
     return int(opened[0])

@@ -12,6 +12,8 @@ skips there has found the runner lacking something, and says what.
 
 from __future__ import annotations
 
+import gc
+import inspect
 import os
 
 import pytest
@@ -48,11 +50,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    """After a test, drop what a trio run interrupted by pytest-timeout's
-    signal left behind: its failure would otherwise also fail the next trio
-    test ("Attempted to call run() from inside a run()")."""
+    """After a test, finish off a trio run that pytest-timeout's signal
+    interrupted outside trio's own code: left suspended, it would fail the
+    next trio test ("Attempted to call run() from inside a run()"), and when
+    garbage-collected during a later run it would wipe that run's state."""
     yield
     run_module = getattr(getattr(trio, "_core", None), "_run", None)
     leftover = getattr(run_module, "GLOBAL_RUN_CONTEXT", None)
     if leftover is not None and hasattr(leftover, "runner"):
+        for obj in gc.get_objects():
+            if inspect.isgenerator(obj) and obj.gi_code.co_name == "unrolled_run" and obj.gi_frame is not None:
+                try:
+                    obj.close()
+                except BaseException:
+                    pass  # what it raises on the way out belongs to the test that already failed
         leftover.__dict__.clear()

@@ -17,8 +17,8 @@ import pytest
 import trio
 
 import mpcnet
-from mpcnet import wire
-from mpcnet.channel import encode_preamble
+from mpcnet import tcp, wire
+from mpcnet.channel import REJECT_FRAME, encode_preamble
 from mpcnet.errors import (
     ChannelBroken,
     HandshakeError,
@@ -31,7 +31,7 @@ from mpcnet.identity import Roster, generate_key
 from mpcnet.party import Party
 from mpcnet.securelink import connect_secure
 from mpcnet.session import DATA, make_envelope, new_session_id
-from mpcnet.tcp import connect_mesh
+from mpcnet.tcp import connect_mesh, open_mesh
 
 NAMES = ["p0", "p1", "p2"]
 VALUES = [np.arange(20_000, dtype=np.int64) * (i + 1) for i in range(3)]  # 160 kB: several frames per message
@@ -142,7 +142,7 @@ async def test_wrong_static_key_is_refused_fast_and_the_listener_keeps_serving()
         with pytest.raises(HandshakeError) as info:
             await connect_secure(stream, my_id="p0", peer_id="p2", static_private=fake.private,
                                  peer_public=w.keys[2].public, roster_hash=w.roster.digest())
-        assert info.value.authentication_failed and trio.current_time() - start < 3  # not the 10 s handshake deadline
+        assert info.value.rejected and trio.current_time() - start < 3  # not the 10 s handshake deadline
 
     with trio.fail_after(30):
         await _honest_run(world, attack_first=impostor)
@@ -159,7 +159,7 @@ async def test_key_not_in_the_roster_is_refused():
         with pytest.raises(HandshakeError) as info:
             await connect_secure(stream, my_id="mallory", peer_id="p2", static_private=mallory.private,
                                  peer_public=w.keys[2].public, roster_hash=w.roster.digest())
-        assert info.value.authentication_failed  # explicit rejection, no retry loop
+        assert info.value.rejected  # an explicit rejection, not a stall
 
     with trio.fail_after(30):
         await _honest_run(world, attack_first=stranger)
@@ -248,8 +248,8 @@ async def test_slowloris_handshake_is_cut_at_the_handshake_deadline():
     await world.close()
 
 
-# Until a handshake slot frees, each accepted churner holds a descriptor: up
-# to ~2,400 at once in the next test, more than a 1,024 default soft limit.
+# The next test's churners hold descriptors at both ends in this process,
+# more than a 1,024 default soft limit.
 _HARD_FDS = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
@@ -280,9 +280,12 @@ async def test_thousands_of_connections_do_not_stop_the_listener():
         finally:
             tracemalloc.stop()
         assert peak < 64 * 2**20  # both ends of 2000 connections in this process
-        for s in idle:  # the idle ones would be dropped at the handshake deadline
+        for s in idle:  # the idle ones were dropped for newer ones, or would be at the handshake deadline
             await trio.aclose_forcefully(s)
 
+    # The listener holds at most 2 * 2 + 64 pending connections (older ones
+    # are dropped), but this process is also the attacker: its own ends of
+    # the churners can exceed a 1,024 default soft limit.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4096), hard))
     try:
@@ -293,6 +296,82 @@ async def test_thousands_of_connections_do_not_stop_the_listener():
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     await world.close()
+
+
+@pytest.mark.trio
+async def test_idle_strangers_neither_keep_a_redial_out_nor_hold_descriptors():
+    # Regression: 18 idle connections held every handshake slot of the
+    # re-dial listener for the 10 s handshake deadline, longer than the 5 s
+    # reconnect timeout, so a transient reset ended the run; connections
+    # beyond the slots waited for one with no deadline, each holding a
+    # descriptor.
+    names = ["p0", "p1"]
+    keys = [generate_key(n) for n in names]
+    listeners = [await trio.open_tcp_listeners(0, host="127.0.0.1") for _ in names]
+    roster = Roster.from_entries([(k.name, f"127.0.0.1:{ls[0].socket.getsockname()[1]}", k.public)
+                                  for k, ls in zip(keys, listeners, strict=True)])
+    strangers = 100
+    meshes: dict[int, dict] = {}
+    ready = [trio.Event(), trio.Event()]
+    attacked = trio.Event()
+    results: dict[int, object] = {}
+    idle: list = []
+
+    async def party(i):
+        async with open_mesh(roster, keys[i], connect_timeout=10, listeners=listeners[i]) as links:
+            async with Party(names[i], names, links) as p:
+                assert (await p.run("secure-sum", i + 1, session_id="before")).output == 3
+                meshes[i] = links
+                ready[i].set()
+                await attacked.wait()
+                start = trio.current_time()
+                try:
+                    results[i] = (await p.run("secure-sum", 10 * (i + 1), session_id="after")).output
+                except MPCError as exc:
+                    results[i] = exc
+                results[i + 2] = trio.current_time() - start
+
+    async def attacker():
+        for event in ready:
+            await event.wait()
+        for _ in range(strangers):  # idle connections to p1, the listener p0 re-dials
+            stream = await trio.open_tcp_stream("127.0.0.1", listeners[1][0].socket.getsockname()[1])
+            await stream.send_all(b"MPCN")  # a valid start, then silence
+            idle.append(stream)
+        await trio.sleep(0.1)
+        await meshes[0]["p1"]._link.abort()  # a transient reset of the p0-p1 connection
+        attacked.set()
+
+    closed = 0
+
+    async def closed_by_listener(stream):
+        nonlocal closed
+        try:
+            if await stream.receive_some(16) == b"":
+                closed += 1
+        except trio.BrokenResourceError:
+            closed += 1
+
+    try:
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(party, 0)
+                nursery.start_soon(party, 1)
+                nursery.start_soon(attacker)
+            with trio.move_on_after(1):
+                async with trio.open_nursery() as nursery:
+                    for stream in idle:
+                        nursery.start_soon(closed_by_listener, stream)
+    finally:
+        for stream in idle:
+            await trio.aclose_forcefully(stream)
+        for ls in listeners:
+            for listener in ls:
+                await listener.aclose()
+    assert results[0] == results[1] == 30, results
+    assert results[2] < 3 and results[3] < 3  # resumed at once, well inside the 5 s reconnect timeout
+    # Connections beyond the listener's places were dropped at once, not parked.
+    assert closed >= strangers - (2 + tcp.MAX_PENDING_HANDSHAKES), closed
 
 
 # --------------------------------------------------------------------------- a man in the middle
@@ -362,12 +441,12 @@ class Mitm:
         scope.cancel()
 
 
-async def _attacked_run(mutate=None, rewrite_handshake=None, round_timeout=5.0):
+async def _attacked_run(mutate=None, rewrite_handshake=None, round_timeout=5.0, mitm_class=None):
     """p0's channel to p2 runs through a man in the middle; returns
     ({name: output or error}, seconds, mitm)."""
     keys_world = await World.make()
     async with trio.open_nursery() as outer:
-        mitm = Mitm(keys_world.port("p2"), mutate, rewrite_handshake)
+        mitm = (mitm_class or Mitm)(keys_world.port("p2"), mutate, rewrite_handshake)
         await mitm.start(outer)
         world = await World.make()  # fresh roster: p2's address is the mitm's port
         for ls in world.listeners:
@@ -401,6 +480,36 @@ async def _attacked_run(mutate=None, rewrite_handshake=None, round_timeout=5.0):
         outer.cancel_scope.cancel()
     await world.close()
     return out, took, mitm
+
+
+class _ForgesRejects(Mitm):
+    """Answers the first two connections to p2 with a forged REJECT (anyone
+    on the path can: it is not authenticated); relays the rest."""
+
+    forged = 0
+
+    async def _handle(self, down):
+        if self.forged < 2:
+            self.forged += 1
+            try:
+                await down.receive_some(4096)  # the dialer's preamble and message 1
+                await down.send_all(REJECT_FRAME)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            await trio.aclose_forcefully(down)
+            return
+        await super()._handle(down)
+
+
+@pytest.mark.trio
+async def test_forged_reject_at_set_up_is_retried_not_fatal():
+    # Regression: the dialer took any REJECT for proof of a wrong key and
+    # gave up at once, although anyone on the path can forge one.
+    with trio.fail_after(30):
+        out, _, mitm = await _attacked_run(mitm_class=_ForgesRejects)
+    assert mitm.forged == 2
+    for name in NAMES:
+        np.testing.assert_array_equal(out[name], EXPECTED)
 
 
 @pytest.mark.trio
@@ -487,9 +596,10 @@ async def test_tampered_frames_end_the_link_with_a_typed_error(kind):
 # --------------------------------------------------------------------------- an authenticated but hostile peer
 
 
-async def _evil_p0(world, action, round_timeout=5.0):
+async def _evil_p0(world, action, round_timeout=5.0, **party_kw):
     """p0 holds its real key but speaks raw frames; p1 and p2 are honest and
-    run a secure sum. Returns ({p1, p2: output or error}, seconds)."""
+    run a secure sum (``party_kw`` go to their Party). Returns ({p1, p2:
+    output or error}, seconds)."""
     meshes: list = [None] * 3
     async with trio.open_nursery() as nursery:
         async def build(i):
@@ -503,7 +613,7 @@ async def _evil_p0(world, action, round_timeout=5.0):
     async def honest(i):
         name = NAMES[i]
         try:
-            async with Party(name, NAMES, meshes[i]) as party:
+            async with Party(name, NAMES, meshes[i], **party_kw) as party:
                 out[name] = (await party.run("secure-sum", VALUES[i], session_id=sid,
                                              round_timeout=round_timeout)).output
         except MPCError as exc:
@@ -592,6 +702,62 @@ async def test_flooding_future_rounds_is_cut_off_not_buffered():
     await world.close()
 
 
+def _empty_lists(count: int) -> list:
+    """``count`` empty lists (one byte each on the wire, ~64 bytes each
+    decoded), in lists within the container limit."""
+    return [[[] for _ in range(min(50_000, count - i))] for i in range(0, count, 50_000)]
+
+
+@pytest.mark.trio
+async def test_held_messages_are_budgeted_at_their_decoded_size():
+    # Regression: the budget counted wire bytes, so headers of empty lists
+    # (~64x larger once decoded) could hold many times the promised memory.
+    world = await World.make()
+    budget = 16 * 2**20
+    body = _empty_lists(100_000)  # 100 kB on the wire, 6.5 MiB once decoded (counted as ~13 MiB)
+
+    async def flood(link, sid):
+        try:
+            for r in range(3, 9):  # 6 messages, 0.6 MB on the wire: far below the budget in bytes
+                await link.send_message(wire.encode(make_envelope(DATA, sid, r, body)))
+        except ChannelBroken:
+            pass
+
+    tracemalloc.start()
+    try:
+        with trio.fail_after(30):
+            out, _ = await _evil_p0(world, flood, round_timeout=30, max_buffered_per_peer=budget)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(out["p2"], RemoteProtocolViolation) and out["p2"].peer == "p0", out
+    assert "waiting at this party" in out["p2"].message
+    assert peak < 2 * budget  # the whole process, both ends: 15 MiB; all 6 messages held would be ~40 MiB
+    await world.close()
+
+
+@pytest.mark.trio
+async def test_a_message_being_reassembled_counts_against_the_budget():
+    # Regression: a message still arriving was not counted at all, so a peer
+    # could hold the budget in waiting messages plus 256 MiB in reassembly.
+    world = await World.make()
+    budget = 4 * 2**20
+
+    async def hold_then_announce(link, sid):
+        for r in (3, 4, 5):  # 3 MiB waiting for later rounds: within the budget
+            await link.send_message(wire.encode(make_envelope(DATA, sid, r, np.zeros(2**17, dtype=np.uint64))))
+        # Then the start of a 2 MiB message that never ends.
+        frame = link._conn._seal(bytes([2]) + (2 * 2**20).to_bytes(8, "big") + b"x" * 100)  # MESSAGE_START
+        await link._stream.send_all(frame)
+
+    with trio.fail_after(30):
+        out, _ = await _evil_p0(world, hold_then_announce, round_timeout=30, max_buffered_per_peer=budget)
+    # Refused at the message's first frame (the message never ends).
+    assert isinstance(out["p2"], RemoteProtocolViolation) and out["p2"].peer == "p0", out
+    assert "announced a 2097152-byte message" in out["p2"].message
+    await world.close()
+
+
 @pytest.mark.trio
 async def test_flooding_unopened_sessions_is_cut_off():
     world = await World.make()
@@ -606,6 +772,7 @@ async def test_flooding_unopened_sessions_is_cut_off():
     with trio.fail_after(30):
         out, _ = await _evil_p0(world, flood)
     assert isinstance(out["p2"], RemoteProtocolViolation) and out["p2"].peer == "p0", out
+    assert "too many sessions" in out["p2"].message  # cut off at the 17th unopened session
     await world.close()
 
 
@@ -661,3 +828,39 @@ async def test_preamble_alone_in_its_segment_is_not_mistaken_for_a_hang_up():
             assert link.peer == "p0" and await link.receive_message() == b"hello"
             await link.aclose()
     await world.close()
+
+
+# --------------------------------------------------------------------------- a key file that is not the roster's
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("wrong", NAMES)
+async def test_a_key_file_that_does_not_match_the_roster_fails_every_party_fast(wrong):
+    # Regression: the party holding the wrong key stopped at once, and the
+    # others waited out their connect deadline (30 s) for it.
+    world = await World.make()
+    i = NAMES.index(wrong)
+    world.keys[i] = generate_key(wrong)  # the roster still lists the old key
+    errors: dict[str, MPCError] = {}
+    took: dict[str, float] = {}
+
+    async def party(j):
+        start = trio.current_time()
+        try:
+            async with open_mesh(world.roster, world.keys[j], connect_timeout=30, listeners=world.listeners[j]):
+                pass
+        except MPCError as exc:
+            errors[NAMES[j]] = exc
+        took[NAMES[j]] = trio.current_time() - start
+
+    with trio.fail_after(40):
+        async with trio.open_nursery() as nursery:
+            for j in range(3):
+                nursery.start_soon(party, j)
+    await world.close()
+    assert isinstance(errors[wrong], mpcnet.errors.ConfigError) and errors[wrong].peer == wrong
+    for name in NAMES:
+        assert "the keys do not match" in errors[name].message, errors
+        if name != wrong:
+            assert isinstance(errors[name], HandshakeError) and errors[name].peer == wrong, errors
+        assert took[name] < 3, took  # not the 30 s connect deadline

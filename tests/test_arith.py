@@ -408,3 +408,58 @@ def test_extras_from_keys_need_three_compute_parties_and_a_fresh_label():
 
     with pytest.raises(mpcnet.LocalProtocolViolation, match="already used in this session"):
         mpcnet.simulate("test-keyed-extras-twice", [0, 0, 0])
+
+
+# --- pinned: the statistical security of the bit decomposition's mask ------------
+
+import mpcnet.convert  # noqa: E402
+
+
+@protocol("test-decompose-width", min_parties=3, security="test", reveals="test", input="int", output="int",
+          params=(mpcnet.Param("k", int, 16, "bits"),))
+async def decompose_width(ctx: Context, value: int, *, k: int) -> int:
+    """Party 0's value decomposed into ``k`` shared bits, opened and put together again."""
+    ep, eb = ShamirEngine(ctx, P127), ShamirEngine(ctx, GF256)
+    a = ctx.parties[0]
+    shared = await ep.input({a: (1,)}, P127.from_ints(np.array([value], dtype=object)) if ctx.me == a else None)
+    bits = np.asarray(await eb.open(await bit_decompose(ep, eb, shared[a], k)), dtype=np.int64)[0]
+    return sum(int(b) << j for j, b in enumerate(bits))
+
+
+def test_bit_decomposition_masks_with_40_bits_of_statistical_security():
+    # The mask's 40 extra random bits, the contributors' carries and a sign
+    # bit must fit under the 127-bit prime: with 3 parties (2 contributors)
+    # that leaves k = 82 bits, and not one more.
+    assert mpcnet.convert.STATISTICAL_SECURITY == 40
+    assert mpcnet.simulate("test-decompose-width", [2**82 - 5, 0, 0], params={"k": 82}).outputs[0] == 2**82 - 5
+    with pytest.raises(ConfigError, match="83-bit values with 40 bits of statistical security"):
+        mpcnet.simulate("test-decompose-width", [1, 0, 0], params={"k": 83})
+
+
+class _RecordingEngine(ShamirEngine):
+    """A Shamir engine that keeps what it opens."""
+
+    opened: list
+
+    async def open(self, a, to=None):
+        out = await super().open(a, to)
+        self.__dict__.setdefault("opened", []).append(out)
+        return out
+
+
+@protocol("test-decompose-mask", min_parties=3, security="test", reveals="the masked value", input="null",
+          output="list")
+async def decompose_mask(ctx: Context, value: None) -> list[int]:
+    """The masked value c = x + r + 2^k * hi that bit_decompose opens, for 200 zeros (k = 16), shifted right by k."""
+    ep, eb = _RecordingEngine(ctx, P127), ShamirEngine(ctx, GF256)
+    await bit_decompose(ep, eb, P127.from_ints(np.zeros(200, dtype=object)), 16)
+    [c] = ep.opened
+    return [int(v) >> 16 for v in c]
+
+
+def test_the_opened_mask_carries_40_random_bits_above_the_value():
+    # Each of the 2 contributors adds a uniform 40-bit hi, so hi sums to
+    # under 2^41, and reaches 2^40 half the time: over 200 values, missing it
+    # (or exceeding 2^41) has probability 2^-200 unless hi has other than 40 bits.
+    high = mpcnet.simulate("test-decompose-mask", [None] * 3).outputs[0]
+    assert 2**40 <= max(high) < 2**41 + 1

@@ -7,6 +7,7 @@ clock instead of real sleeps, and every trio test has an absolute deadline.
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from nacl.bindings import crypto_scalarmult_base
 from noise.connection import Keypair, NoiseConnection
 
+import mpcnet.securelink
 from mpcnet.channel import (
     CLOSE,
     HELLO,
@@ -803,12 +805,14 @@ def test_announced_size_costs_nothing_until_the_data_arrives():
     assert peak < 1024 * 1024  # a 27-byte frame does not reserve 256 MiB
 
 
-def test_rejected_dialer_fails_at_once_with_authentication_failed():
+def test_rejected_dialer_fails_at_once_marked_rejected_not_unauthentic():
     alice = ChannelConnection(True, ALICE[0], BOB[1], PROLOGUE, "bob")
     alice.start()
     with pytest.raises(HandshakeError, match="rejected our handshake") as info:
         drain(alice, b"\x00\x00")
-    assert info.value.authentication_failed
+    # Anyone on the path can forge a REJECT: the mesh retries it, so it must
+    # not look like a failed cryptographic check.
+    assert info.value.rejected and not info.value.authentication_failed
 
 
 @pytest.mark.trio
@@ -847,3 +851,77 @@ async def test_send_lock_excludes_and_survives_a_cancelled_waiter(autojump_clock
         assert sorted(log) == ["a", "b"] and not lock.locked() and doomed.cancelled_caught
     with pytest.raises(RuntimeError):
         lock.release()
+
+
+# --------------------------------------------------------------------------- pinned limits and defaults
+
+
+def test_channel_limits_and_defaults_are_pinned():
+    alice, _ = make_pair()
+    assert alice.max_message_size == 64 * 2**20 and alice.rekey_interval == 65536
+    assert MAX_PREAMBLE_LEN == 4 + 1 + 2 * (1 + 64)
+    for connect in (connect_secure, accept_secure):
+        assert inspect.signature(connect).parameters["handshake_timeout"].default == 10.0
+    assert mpcnet.securelink.CLOSE_TIMEOUT == 1.0
+
+
+def test_default_message_cap_is_64_mib_and_checked_at_the_announcement():
+    for announced, refused in ((64 * 2**20, False), (64 * 2**20 + 1, True)):
+        alice, send = open_against_raw_responder()
+        frame = sealed(send, start_frame(announced, b"x"))
+        if refused:
+            with pytest.raises(ChannelBroken, match=f"{announced}-byte message; the limit is {64 * 2**20}"):
+                drain(alice, frame)
+        else:
+            assert drain(alice, frame) == []  # waits for the rest
+
+
+def test_frames_are_filled_to_the_noise_maximum_of_65535_bytes():
+    alice, _ = open_pair()
+    frames = alice.send_message([bytes(200_000)])
+    # 65535 bytes a frame: 16 of tag, 1 of frame type, then 65518 of message (8 of them its length, first)
+    assert [len(f) for f in frames] == [2 + 65535] * 3 + [2 + 16 + 1 + 200_008 - 3 * 65518]
+    assert all(f[:2] == b"\xff\xff" for f in frames[:3])
+
+
+def test_default_rekey_interval_is_65536_frames():
+    alice, bob = open_pair()
+    bob.rekey_interval = 10**9  # bob never rekeys: alice's rekey shows as bob's failure
+    alice._send.set_nonce(65534)
+    bob._recv.set_nonce(65534)
+    for n in (65534, 65535):  # after frame 65535 the nonce is 65536: alice rekeys
+        assert drain(bob, alice.send_message([b"frame %d" % n])[0]) == [Message(bytearray(b"frame %d" % n))]
+    with pytest.raises(ChannelBroken, match="authentication"):
+        drain(bob, alice.send_message([b"frame 65536"])[0])
+
+
+def test_a_received_close_reason_may_be_200_bytes_not_201():
+    for size, ok in ((200, True), (201, False)):
+        alice, send = open_against_raw_responder()
+        frame = sealed(send, bytes([CLOSE]) + b"r" * size)
+        if ok:
+            assert drain(alice, frame) == [CloseReceived("r" * 200)]
+        else:
+            with pytest.raises(ChannelBroken, match="close reason too long"):
+                drain(alice, frame)
+
+
+def test_party_ids_may_be_64_bytes_not_65():
+    assert parse_preamble(encode_preamble("a" * 64, "b" * 64))[:2] == ("a" * 64, "b" * 64)
+    with pytest.raises(ConfigError):
+        encode_preamble("a" * 65, "b")
+
+
+@pytest.mark.trio
+async def test_default_handshake_deadline_is_10_seconds(autojump_clock):
+    with trio.fail_after(TEST_DEADLINE):
+        _, server_stream = trio.testing.memory_stream_pair()
+        start = trio.current_time()
+        with pytest.raises(PeerTimeout, match="within 10.0s"):
+            await accept(server_stream)
+        assert trio.current_time() - start == pytest.approx(10)
+        client_stream, _ = trio.testing.memory_stream_pair()
+        start = trio.current_time()
+        with pytest.raises(PeerTimeout, match="within 10.0s"):
+            await dial(client_stream)
+        assert trio.current_time() - start == pytest.approx(10)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
+import tempfile
+import time
 
 import pytest
+
+from mpcnet.cli import build_parser
+from mpcnet.identity import generate_key, write_key_file
 
 from helpers import env_with, install_plugin, make_deployment, mpcnet_cmd, run_cli
 
@@ -110,13 +115,18 @@ def test_keygen_writes_a_private_key_file(tmp_path):
     assert again.returncode == 2 and "already exists" in _one_clean_error_line(again)
 
 
-def _start_parties(roster, keys, inputs, *extra, env=None, protocol="secure-sum"):
+def _start_parties(roster, keys, inputs, *extra, env=None, protocol="secure-sum", stdin=None):
+    """One ``mpcnet party`` process per name; ``stdin`` maps a name to the
+    text written to its standard input (for ``--input-json @-``)."""
     procs = {}
     for name, value in inputs.items():
-        procs[name] = subprocess.Popen(
-            mpcnet_cmd("party", protocol, "--roster", str(roster), "--id", name, "--key", str(keys[name]),
-                       "--input-json", value, "--json", *extra),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or env_with())
+        with tempfile.TemporaryFile("w+") as given:
+            given.write((stdin or {}).get(name, ""))
+            given.seek(0)
+            procs[name] = subprocess.Popen(
+                mpcnet_cmd("party", protocol, "--roster", str(roster), "--id", name, "--key", str(keys[name]),
+                           "--input-json", value, "--json", *extra),
+                stdin=given, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or env_with())
     return procs
 
 
@@ -133,13 +143,23 @@ def test_party_runs_across_processes(tmp_path):
     roster, keys = make_deployment(tmp_path, names)
     big = tmp_path / "david.json"
     big.write_text("3390")
-    inputs = {"alice": "3800", "bob": "2514", "carlos": "2982", "david": f"@{big}"}
-    results = _finish(_start_parties(roster, keys, inputs, "--timeout", "20"))
+    # The three ways to give an input: a literal, @PATH (a file) and @- (standard input).
+    inputs = {"alice": "3800", "bob": "2514", "carlos": "@-", "david": f"@{big}"}
+    results = _finish(_start_parties(roster, keys, inputs, "--timeout", "20", stdin={"carlos": "2982\n"}))
     for name, (code, stdout, stderr) in results.items():
         assert code == 0, (name, stderr)
         out = json.loads(stdout)
         assert out["output"] == 12686
         assert out["stats"]["rounds"] == 2 and out["stats"]["messages_sent"] == 6
+
+
+def test_party_help_says_why_the_input_belongs_in_a_file_or_stdin():
+    # A literal --input-json value is in argv, which `ps` shows to every local user.
+    proc = run_cli("party", "--help")
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    assert "@PATH reads it from a file, @- from standard input" in text
+    assert "`ps` shows to every user of this machine" in text
 
 
 def test_party_unreachable_peer_names_it(tmp_path):
@@ -163,6 +183,22 @@ def test_party_rejects_mismatched_id_and_bad_roster(tmp_path):
     assert proc.returncode == 2 and "roster" in _one_clean_error_line(proc)
 
 
+def test_party_whose_key_file_is_not_the_rosters_fails_every_party_fast(tmp_path):
+    # Regression: carlos stopped at once, alice and bob waited out their 30 s
+    # connect deadline for him (31 s in all).
+    names = ["alice", "bob", "carlos"]
+    roster, keys = make_deployment(tmp_path, names)
+    write_key_file(generate_key("carlos"), tmp_path / "keys", overwrite=True)  # the roster still lists the old key
+    start = time.monotonic()
+    results = _finish(_start_parties(roster, keys, {"alice": "1", "bob": "2", "carlos": "3"}))
+    took = time.monotonic() - start
+    for name, (code, _, stderr) in results.items():
+        line = _one_clean_error_line(subprocess.CompletedProcess([], code, "", stderr))
+        assert "the keys do not match" in line and "carlos" in line, (name, line)
+        assert code == (2 if name == "carlos" else 1), (name, line)
+    assert took < 12, took  # ~2 s plus three interpreters starting on a loaded machine; 31 s before
+
+
 def test_party_wrong_key_in_roster_is_an_authentication_failure(tmp_path):
     roster, keys = make_deployment(tmp_path, ["alice", "bob"])
     # bob's roster has a different key for alice: alice dials bob, and bob's
@@ -183,8 +219,10 @@ def test_party_wrong_key_in_roster_is_an_authentication_failure(tmp_path):
     }
     results = _finish(procs)
     assert results["alice"][0] == 1 and results["bob"][0] == 1
-    assert "bob" in results["alice"][2]
-    assert "alice" in results["bob"][2] and "handshake" in results["bob"][2].lower()
+    # Both name the other and the cause, without waiting for the deadline
+    # (bob learns it by dialing alice back: see mpcnet.tcp, probe).
+    assert "bob" in results["alice"][2] and "keys do not match" in results["alice"][2]
+    assert "alice" in results["bob"][2] and "keys do not match" in results["bob"][2]
 
 
 def test_plugin_protocol_via_entry_point(tmp_path):
@@ -238,3 +276,10 @@ def test_input_only_parties_open_no_channels_to_each_other(tmp_path):
     assert spec.peers_of(1, 7, params) == [0, 2, 3, 4, 5, 6]  # a compute party: everyone
     assert spec.peers_of(5, 7, spec.resolve_params({}, 7)) == [0, 1, 2, 3, 4, 6]  # all compute: full mesh
     assert mpcnet.get_protocol("secure-sum").peers_of(0, 3, {"bits": 32}) == [1, 2]
+
+
+def test_cli_timeouts_are_pinned():
+    parser = build_parser()
+    party = parser.parse_args(["party", "secure-sum", "--roster", "r", "--id", "a", "--key", "k", "--input-json", "1"])
+    assert (party.timeout, party.connect_timeout, party.reconnect_timeout) == (10.0, 30.0, 5.0)
+    assert parser.parse_args(["simulate", "secure-sum", "--inputs-json", "-"]).timeout == 10.0

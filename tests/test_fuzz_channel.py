@@ -11,14 +11,17 @@ from __future__ import annotations
 import os
 import tracemalloc
 
-from hypothesis import HealthCheck, given, settings
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from nacl.bindings import crypto_scalarmult_base
 
 from mpcnet import wire
 from mpcnet.channel import NEED_DATA, ChannelConnection, CloseReceived, HandshakeComplete, Message, make_prologue
 from mpcnet.errors import ChannelBroken, HandshakeError, RemoteProtocolViolation, WireError
-from mpcnet.session import parse_envelope
+from mpcnet.noise import HANDSHAKE_MESSAGE_LEN
+from mpcnet.session import ABORT, DATA, parse_envelope
 
 CAP = 256 * 1024  # message cap for these tests
 FRAME = 2 + 65535
@@ -81,8 +84,11 @@ def _open_stream(messages):
 def test_random_bytes_at_a_responder_only_raise_handshake_errors(data, chunks):
     _, b = _pair()
     events = _events(b, data, chunks)
-    assert all(isinstance(e, HandshakeError) for e in events)  # nothing completes, nothing else is raised
-    assert len(b._inbox) <= len(data)
+    # nothing completes, nothing else is raised, and it does fail (the input ends)
+    assert len(events) == 1 and isinstance(events[0], HandshakeError), events
+    if len(data) >= 2 and data[:2] != HANDSHAKE_MESSAGE_LEN.to_bytes(2, "big"):
+        # refused on the claimed length alone, before any body is awaited
+        assert f"handshake message of {int.from_bytes(data[:2], 'big')} bytes" in events[0].message
 
 
 @FAST
@@ -91,7 +97,7 @@ def test_random_bytes_at_an_initiator_only_raise_handshake_errors(data, chunks):
     a, _ = _pair()
     a.start()
     events = _events(a, data, chunks)
-    assert all(isinstance(e, HandshakeError) for e in events)
+    assert len(events) == 1 and isinstance(events[0], HandshakeError), events
 
 
 _messages = st.lists(st.binary(max_size=3000) | st.builds(lambda n: os.urandom(n), st.integers(60_000, 140_000)),
@@ -134,13 +140,15 @@ def test_mutated_streams_deliver_only_sent_messages_then_fail_typed(messages, da
     delivered = [e.data for e in events if isinstance(e, Message)]
     # whatever got through is exactly a prefix of what was sent, in order
     assert delivered == messages[: len(delivered)]
-    if mutated != stream:
-        tail = events[-1] if events else None
-        # a changed stream never ends cleanly with every message delivered,
-        # unless the change only touched bytes after the authenticated close
-        assert isinstance(tail, (ChannelBroken, HandshakeError, CloseReceived, HandshakeComplete)) or tail is None
     for e in events[:-1]:
         assert not isinstance(e, Exception)
+    tail = events[-1]
+    if mutated == stream:
+        assert delivered == messages and isinstance(tail, CloseReceived)
+    else:
+        # Every byte is authenticated (lengths by the frame boundaries they
+        # set): a changed stream never ends cleanly, it ends in a typed error.
+        assert isinstance(tail, (ChannelBroken, HandshakeError)), tail
 
 
 @FAST
@@ -162,12 +170,14 @@ def test_authenticated_garbage_plaintexts_only_raise_channel_broken(plaintexts):
             assert len(e.data) <= CAP
 
 
-@settings(max_examples=25, deadline=None)
-@given(st.integers(CAP + 1, 2**64 - 1), st.integers(1, 40))
+@settings(max_examples=40, deadline=None)
+@given(st.integers(CAP + 1, 2**64 - 1) | st.integers(1, CAP), st.integers(1, 40))
+@example(claimed=CAP, frames=1)  # the most claimed within the cap, the least sent
+@example(claimed=CAP + 1, frames=1)
 def test_claimed_lengths_never_allocate_more_than_the_caps(claimed, frames):
     """A START announcing ``claimed`` bytes, then ``frames`` full CONTINUE
-    frames: refused at once when over the cap, and memory follows what was
-    received (bounded by the cap), never what was claimed."""
+    frames: refused at once when over the cap; within it, memory follows
+    what was received (bounded by the cap), never what was claimed."""
     a, b = _pair()
     b.receive_data(a.start())
     b.next_event()
@@ -181,23 +191,78 @@ def test_claimed_lengths_never_allocate_more_than_the_caps(claimed, frames):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert isinstance(events[-1], ChannelBroken) and "limit" in events[-1].message
-    assert peak < 2 * FRAME + 64 * 1024  # one frame buffered, one decrypted; not the claim
+    sent = 65_000 * frames
+    if claimed > CAP:  # refused at the START frame, before any byte of the message is kept
+        assert [type(e) for e in events] == [HandshakeComplete, ChannelBroken]
+        assert f"announced a {claimed}-byte message; the limit is {CAP}" in events[-1].message
+        assert peak < 2 * FRAME + 64 * 1024  # one frame buffered, one decrypted; not the claim
+    else:
+        if claimed % 65_000 == 0 and claimed <= sent:  # complete at a frame boundary: delivered whole
+            assert [type(e) for e in events] == [HandshakeComplete, Message, ChannelBroken]
+            assert events[1].data == bytes(claimed)
+            error = "continuation without a start" if claimed < sent else "without a close frame"
+        else:
+            assert [type(e) for e in events] == [HandshakeComplete, ChannelBroken]
+            error = "overruns the announced length" if sent > claimed else "without a close frame"
+        assert error in events[-1].message
+        received = min(claimed, sent)  # what the peer really sent of it
+        # what arrived, twice (its chunks, joined once into the message), plus
+        # the chunk fed in, the frame cut from it and its plaintext; however
+        # much more was claimed
+        assert peak < 2 * received + 3 * FRAME + 64 * 1024
+
+
+_FIELDS = ("version", "kind", "session id", "round")  # an envelope's fields before its body
+_VALID = st.fixed_dictionaries({
+    "version": st.just(1),
+    "kind": st.sampled_from([DATA, ABORT]),
+    "session id": st.binary(min_size=16, max_size=16),
+    "round": st.integers(0, 2**32 - 1) | st.sampled_from([0, 2**32 - 1]),
+})
+_BODIES = st.recursive(st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.binary(max_size=40)
+                       | st.text(max_size=20), lambda c: st.lists(c, max_size=6)
+                       | st.dictionaries(st.text(max_size=5), c, max_size=4), max_leaves=20)
+_ARRAY = np.arange(16, dtype=np.uint8)  # an array where an int or bytes belongs
+# Each envelope field just off: a wrong value, a wrong type, a bool for an int, an array.
+_OFF = [("version", v) for v in (0, 2, -1, True, "1", b"\x01", _ARRAY[:1], None)] + \
+       [("kind", v) for v in (2, -1, True, False, "0", _ARRAY[:1], None)] + \
+       [("session id", v) for v in (bytes(15), bytes(17), b"", "x" * 16, _ARRAY, None)] + \
+       [("round", v) for v in (-1, 2**32, 2**64 - 1, True, "1", _ARRAY[:1], None)]
 
 
 @FAST
-@given(st.recursive(st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.binary(max_size=40)
-                    | st.text(max_size=20), lambda c: st.lists(c, max_size=6)
-                    | st.dictionaries(st.text(max_size=5), c, max_size=4), max_leaves=20))
-def test_random_envelopes_only_raise_remote_protocol_violation(value):
+@given(_VALID, _BODIES)
+def test_valid_envelopes_are_parsed_to_their_fields(fields, body):
+    envelope = wire.decode(b"".join(bytes(p) for p in wire.encode([fields[k] for k in _FIELDS] + [body])))
+    assert parse_envelope(envelope, "mallory") == (fields["kind"], fields["session id"], fields["round"], body)
+
+
+@pytest.mark.parametrize(("field", "value"), _OFF, ids=[f"{f}={v!r}"[:40] for f, v in _OFF])
+def test_an_envelope_with_one_field_off_is_a_violation_naming_the_peer(field, value):
+    fields = {"version": 1, "kind": DATA, "session id": bytes(16), "round": 1} | {field: value}
+    envelope = wire.decode(b"".join(bytes(p) for p in wire.encode([fields[k] for k in _FIELDS] + [None])))
+    with pytest.raises(RemoteProtocolViolation) as info:
+        parse_envelope(envelope, "mallory")
+    assert info.value.peer == "mallory"
+
+
+@pytest.mark.parametrize("length", [0, 4, 6])
+def test_an_envelope_of_the_wrong_length_is_a_violation(length):
+    envelope = [1, DATA, bytes(16), 1, None, None][:length]
+    with pytest.raises(RemoteProtocolViolation, match="not a valid envelope"):
+        parse_envelope(wire.decode(b"".join(bytes(p) for p in wire.encode(envelope))), "mallory")
+
+
+@FAST
+@given(_BODIES)
+def test_random_values_as_envelopes_only_raise_remote_protocol_violation(value):
     try:
         encoded = b"".join(bytes(p) for p in wire.encode(value))
     except WireError:
         return
-    try:
+    with pytest.raises(RemoteProtocolViolation) as info:  # not one of these is a 5-field envelope with bytes at 3
         parse_envelope(wire.decode(encoded), "mallory")
-    except RemoteProtocolViolation as exc:
-        assert exc.peer == "mallory"
+    assert info.value.peer == "mallory"
 
 
 @FAST

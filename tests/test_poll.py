@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Any
 
 import pytest
+import trio
 
 import mpcnet
 from mpcnet import SeededRandomness, dp
@@ -49,6 +51,16 @@ def reported_bit(answer: bool, p_truth: Fraction, seed: int, index: int) -> bool
     truthful = stream.below(p_truth.denominator) < p_truth.numerator
     coin = stream.below(2) == 1
     return answer if truthful else coin
+
+
+def simulate_within(deadline: float, *args: Any, **kwargs: Any) -> mpcnet.SimulationResult:
+    """``mpcnet.simulate`` under an absolute trio deadline."""
+
+    async def main() -> mpcnet.SimulationResult:
+        with trio.fail_after(deadline):
+            return await mpcnet.simulate_async(*args, **kwargs)
+
+    return trio.run(main)
 
 
 def sent_bits(result: mpcnet.SimulationResult) -> dict[str, bool]:
@@ -96,7 +108,7 @@ def test_a_party_receives_only_randomized_bits():
     in one round, and some of those bits are no (truthful answers would all
     be yes)."""
     n, seed = 6, 4
-    result = mpcnet.simulate("poll", [True] * n, params={"p_truth": "1/100"}, seed=seed, record_views=True)
+    result = simulate_within(10, "poll", [True] * n, params={"p_truth": "1/100"}, seed=seed, record_views=True)
     expected = {f"p{i}": reported_bit(True, Fraction(1, 100), seed, i) for i in range(n)}
     for me, res in zip(result.parties, result.results, strict=True):
         assert len(res.view) == n - 1  # one message per peer, in one round, nothing else
@@ -115,7 +127,7 @@ def test_reported_bits_are_recomputed_from_the_seed_at_p_truth_other_than_one_ha
     answers = [True, False, True, True, False, False, True, False]
     differs_from_fair_coin = 0
     for seed in range(40, 46):
-        result = mpcnet.simulate("poll", answers, params={"p_truth": p_truth}, seed=seed, record_views=True)
+        result = simulate_within(10, "poll", answers, params={"p_truth": p_truth}, seed=seed, record_views=True)
         expected = {f"p{i}": reported_bit(a, p, seed, i) for i, a in enumerate(answers)}
         assert sent_bits(result) == expected
         assert result.outputs[0]["yes_reported"] == sum(expected.values())

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mpcnet
+from mpcnet.channel import REJECT_FRAME
 from mpcnet.errors import ChannelBroken, RemoteProtocolViolation
 from mpcnet.identity import Roster, generate_key
 from mpcnet.party import Party
@@ -23,6 +24,10 @@ from mpcnet.testing.faultproxy import FaultProxy, Route
 
 KEYS = {"a": generate_key("a"), "b": generate_key("b")}
 DIGEST = b"\x07" * 32
+# Virtual seconds any one mock-clock test below may take: the slowest honest
+# run takes 6 (a 3 s reconnect timeout, then the close), and a lost message
+# jumps the clock straight here.
+DEADLINE = 60
 
 
 class _Cut:
@@ -164,6 +169,18 @@ async def _exchange(ra, rb, to_b, to_a):
     assert got_a == [struct.pack(">I", i) + m for i, m in enumerate(to_a)]
 
 
+def _run_with_deadline(main, deadline: float) -> None:
+    """``trio.run(main)`` on an autojump clock, inside an absolute deadline
+    (virtual seconds): a lost message leaves every task blocked, the clock
+    jumps, and the deadline fails the test at once instead of hanging it."""
+
+    async def bounded():
+        with trio.fail_after(deadline):
+            await main()
+
+    trio.run(bounded, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cuts=st.lists(st.integers(min_value=0, max_value=800_000), min_size=1, max_size=4),
        seed=st.integers(0, 2**16))
@@ -178,7 +195,7 @@ def test_every_message_arrives_once_in_order_whatever_the_cut_points(cuts, seed)
             await ra.aclose()
             await rb.aclose()
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    _run_with_deadline(main, DEADLINE)
 
 
 def test_small_retransmit_buffer_blocks_the_sender_until_acked():
@@ -200,7 +217,7 @@ def test_small_retransmit_buffer_blocks_the_sender_until_acked():
             assert peak <= 250_000 and ra.connections == 3
             nursery.cancel_scope.cancel()
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    _run_with_deadline(main, DEADLINE)
 
 
 def test_deliberate_close_ends_the_link_without_reconnecting():
@@ -214,7 +231,7 @@ def test_deliberate_close_ends_the_link_without_reconnecting():
                 await rb.receive_message()
             assert info.value.peer == "a" and rb.connections == 1
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    _run_with_deadline(main, DEADLINE)
 
 
 def test_peer_that_never_comes_back_is_lost_after_the_reconnect_timeout():
@@ -233,11 +250,90 @@ def test_peer_that_never_comes_back_is_lost_after_the_reconnect_timeout():
                 await ra.receive_message()
             assert info_a.value.peer == "b"
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    _run_with_deadline(main, DEADLINE)
+
+
+def test_the_default_reconnect_deadline_is_5_seconds():
+    async def main():
+        async with trio.open_nursery() as nursery:
+            ra, rb = await _pair(nursery, [])  # the defaults
+            ra._redial = _refuse
+            ra.refused_grace = 100  # so only the reconnect deadline can end it
+            await ra._link.abort()
+            start = trio.current_time()
+            with pytest.raises(ChannelBroken, match="did not reconnect within 5s"):
+                await rb.receive_message()
+            assert 5 <= trio.current_time() - start <= 5.5
+            nursery.cancel_scope.cancel()
+
+    _run_with_deadline(main, DEADLINE)
 
 
 async def _refuse():
     raise ConnectionRefusedError
+
+
+def test_admission_check_runs_before_reassembly_on_every_connection():
+    # The party's memory budget refuses a message from its first frame; the
+    # check must survive a reconnect, and a refusal ends the link for good
+    # (it is not a break to repair).
+    async def main():
+        with trio.fail_after(30):  # virtual seconds: the autojump clock
+            async with trio.open_nursery() as nursery:
+                ra, rb = await _pair(nursery, [])
+                announced = []
+
+                def admit(size):
+                    announced.append(size)
+                    if size > 1000:
+                        raise RemoteProtocolViolation("too big for the budget", peer="a")
+
+                rb.set_admission(admit)
+                await ra._link.abort()  # a reset: the next connection must check too
+                await ra.send_message([b"small"])
+                assert bytes(await rb.receive_message()) == b"small"
+                await ra.send_message([b"x" * 5000])
+                with pytest.raises(RemoteProtocolViolation, match="too big"):
+                    await rb.receive_message()
+                assert rb.connections == 2 and announced[-1] == 5000 + 16  # the resumable header counts too
+                with pytest.raises(RemoteProtocolViolation):
+                    await rb.receive_message()
+                nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_a_forged_reject_on_a_redial_is_no_worse_than_a_reset():
+    # Regression: a REJECT answering a re-dial ended the link for good,
+    # although anyone on the path can forge one (it is not authenticated).
+    async def main():
+        with trio.fail_after(30):  # virtual seconds: the autojump clock
+            await body()
+
+    async def body():
+        async with trio.open_nursery() as nursery:
+            ra, rb = await _pair(nursery, [])
+            honest = ra._redial
+            forged = []
+
+            async def forged_then_honest():
+                if len(forged) < 2:
+                    forged.append(True)
+                    left, right = trio.testing.memory_stream_pair()
+                    await right.send_all(REJECT_FRAME)  # the forger answers before the real peer could
+                    return await connect_secure(left, my_id="a", peer_id="b", static_private=KEYS["a"].private,
+                                                peer_public=KEYS["b"].public, roster_hash=DIGEST,
+                                                max_message_size=2**24, handshake_timeout=5)
+                return await honest()
+
+            ra._redial = forged_then_honest
+            await ra._link.abort()  # a reset
+            await ra.send_message([b"after the reset"])
+            assert bytes(await rb.receive_message()) == b"after the reset"
+            assert len(forged) == 2 and ra.connections == 2
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
 def test_refused_redials_give_up_after_the_grace_period():
@@ -249,10 +345,11 @@ def test_refused_redials_give_up_after_the_grace_period():
             start = trio.current_time()
             with pytest.raises(ChannelBroken, match="refused") as info:
                 await ra.receive_message()
-            assert info.value.peer == "b" and trio.current_time() - start < 2
+            # the default grace: a second of refusals (and the back-off), not the 30 s deadline
+            assert info.value.peer == "b" and 1 <= trio.current_time() - start < 2
             nursery.cancel_scope.cancel()
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    _run_with_deadline(main, DEADLINE)
 
 
 def test_a_gap_in_sequence_numbers_is_a_protocol_violation():
@@ -265,7 +362,7 @@ def test_a_gap_in_sequence_numbers_is_a_protocol_violation():
             assert info.value.peer == "a"
             nursery.cancel_scope.cancel()
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    _run_with_deadline(main, DEADLINE)
 
 
 # ---------------------------------------------------------------- end to end over TCP

@@ -100,38 +100,10 @@ def test_mismatched_vector_lengths_name_the_peer():
 
 
 # --- views: what each party actually receives -------------------------------
-
-def _top_byte_chi2(words: np.ndarray) -> float:
-    counts = np.bincount((words >> np.uint64(56)).astype(np.int64), minlength=256)
-    expected = words.size / 256
-    return float(((counts - expected) ** 2 / expected).sum())
-
-
-# chi-square with 255 degrees of freedom: P(X > 340) < 3e-4 for uniform data.
-CHI2_LIMIT = 340.0
-
-
-@pytest.mark.parametrize("secret", [0, 2**31 - 1, -(2**31)])
-def test_received_shares_are_uniform_whatever_the_input(secret):
-    k = 20_000
-    inputs = [np.full(k, secret, dtype=np.int64), np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)]
-    result = mpcnet.simulate("secure-sum", inputs, record_views=True, seed=11)  # seeded: same verdict everywhere
-    for res in result.results[1:]:
-        share = next(r.value for r in res.view if r.round == 1 and r.sender == "p0")
-        assert _top_byte_chi2(share) < CHI2_LIMIT
-        assert not np.any(share == np.uint64(secret % 2**64))  # never the input itself
-        partial = next(r.value for r in res.view if r.round == 2 and r.sender == "p0")
-        # p0's partial sum includes a share the receiver never saw: uniform too.
-        assert _top_byte_chi2(partial) < CHI2_LIMIT
-
-
-def test_no_party_receives_anyone_s_input():
-    raises = [3800, 2514, 2982, 3390]
-    result = mpcnet.simulate("secure-average", raises, record_views=True)
-    for res in result.results:
-        assert len(res.view) == 6  # 3 shares + 3 partial sums, nothing else
-        for rec in res.view:
-            assert int(rec.value[0]) not in {r % 2**64 for r in raises}
+# Every share and partial sum every party receives is recomputed exactly from
+# the seeded draws, and every bit of every share is tested on the OS
+# randomness path, in tests/test_views.py (which replaced a top-byte
+# histogram here that a share with its low 32 bits equal to the input passed).
 
 
 def test_views_differ_between_runs():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import subprocess
@@ -12,10 +13,13 @@ import pytest
 import trio
 
 import mpcnet
-from mpcnet.errors import HandshakeError, PeerTimeout
+import mpcnet.resumable
+import mpcnet.runner
+from mpcnet.errors import HandshakeError
 from mpcnet.identity import Roster, generate_key
+from mpcnet.resumable import ResumableLink
 from mpcnet.securelink import connect_secure
-from mpcnet.tcp import _close_listeners, connect_mesh
+from mpcnet.tcp import PendingHandshakes, _close_listeners, connect_mesh, open_mesh
 
 from helpers import env_with, free_ports, install_plugin, make_deployment, mpcnet_cmd
 
@@ -59,8 +63,8 @@ async def test_stranger_is_rejected_and_the_listener_keeps_serving():
         with pytest.raises(HandshakeError) as info:
             await connect_secure(stream, my_id="mallory", peer_id="p1", static_private=mallory.private,
                                  peer_public=keys[1].public, roster_hash=roster.digest(), handshake_timeout=5)
-        # refused outright (no retrying a key that will never work), not at the 5 s deadline
-        assert info.value.authentication_failed and info.value.peer == "p1"
+        # answered with the (unauthenticated) REJECT at once, not at the 5 s deadline
+        assert info.value.rejected and info.value.peer == "p1"
         assert trio.current_time() - start < 3
 
     async def impostor():
@@ -71,7 +75,7 @@ async def test_stranger_is_rejected_and_the_listener_keeps_serving():
         with pytest.raises(HandshakeError) as info:
             await connect_secure(stream, my_id="p0", peer_id="p1", static_private=fake.private,
                                  peer_public=keys[1].public, roster_hash=roster.digest(), handshake_timeout=5)
-        assert info.value.authentication_failed and info.value.peer == "p1"
+        assert info.value.rejected and info.value.peer == "p1"
         assert trio.current_time() - start < 3
 
     async def p1():
@@ -87,6 +91,32 @@ async def test_stranger_is_rejected_and_the_listener_keeps_serving():
     for link in [*links.values(), *result["p1"].values()]:
         await link.aclose()
     await _close_listeners([listener for ls in listeners for listener in ls])
+
+
+@pytest.mark.trio
+async def test_pending_handshakes_drop_the_oldest_for_a_newcomer_and_never_park_one(autojump_clock):
+    pending = PendingHandshakes(3)
+    outcome: dict[int, str] = {}
+
+    async def connection(i: int, seconds: float) -> None:
+        with pending.hold() as place:
+            await trio.sleep(seconds)  # an idle stranger, or a handshake in progress
+            outcome[i] = "finished"
+        if place.cancelled_caught:
+            outcome[i] = "dropped"
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            for i in range(5):  # five idle connections for three places
+                nursery.start_soon(connection, i, 10)
+                await trio.sleep(0.1)
+            assert len(pending) == 3 and outcome == {0: "dropped", 1: "dropped"}  # at once, not at a deadline
+            start = trio.current_time()
+            nursery.start_soon(connection, 5, 0.01)  # an honest dial gets a place at once and finishes
+            await trio.sleep(0.1)
+            assert outcome[5] == "finished" and trio.current_time() - start < 1
+    assert pending.evicted == 3 and len(pending) == 0
+    assert outcome == {0: "dropped", 1: "dropped", 2: "dropped", 3: "finished", 4: "finished", 5: "finished"}
 
 
 @pytest.mark.trio
@@ -111,8 +141,11 @@ async def test_dialer_with_wrong_peer_key_fails_fast_naming_the_peer():
             with pytest.raises(HandshakeError) as info:
                 await connect_mesh(wrong, keys[0], connect_timeout=10, listeners=listeners[0])
             assert trio.current_time() - start < 3  # not retried until the deadline
-    assert info.value.peer == "p1"
-    assert isinstance(outcome["p1"], PeerTimeout) and outcome["p1"].peer == "p0"
+    assert info.value.peer == "p1" and "keys do not match" in info.value.message
+    # p1 saw a connection claiming p0 fail, dialed p0 back, was rejected: it
+    # names p0 too, long before its 3 s deadline.
+    assert isinstance(outcome["p1"], HandshakeError) and outcome["p1"].peer == "p0"
+    assert "keys do not match" in outcome["p1"].message
     await _close_listeners([listener for ls in listeners for listener in ls])
 
 
@@ -227,3 +260,19 @@ def test_party_that_never_starts_is_named(tmp_path):
         _, stderr = proc.communicate(timeout=30)
         assert proc.returncode == 1
         assert "could not connect to carol" in stderr and "[peer carol]" in stderr
+
+
+def test_network_timeouts_are_pinned():
+    def default(func, name):
+        return inspect.signature(func).parameters[name].default
+
+    for func in (connect_mesh, open_mesh):
+        assert default(func, "handshake_timeout") == 10.0
+    for func in (open_mesh, mpcnet.runner.open_party, mpcnet.runner.run_party_async, ResumableLink):
+        assert default(func, "reconnect_timeout") == 5.0
+    for func in (mpcnet.runner.open_party, mpcnet.runner.run_party_async):
+        assert default(func, "connect_timeout") == 30.0
+    for func in (mpcnet.runner.run_party_async, mpcnet.runner.simulate_async):
+        assert default(func, "round_timeout") == 10.0
+    assert default(ResumableLink, "ack_delay") == 0.05 and default(ResumableLink, "refused_grace") == 1.0
+    assert mpcnet.resumable.CLOSE_LINGER == 1.0

@@ -19,32 +19,39 @@ Power: the seeded A/B tests use RUNS runs per secret. A bit that is a
 function of the secret (e.g. a share replaced by the bid, or a share's low
 bits equal to the input: "the secret in the clear") is constant under A and
 under B, so the permutation p-value is 2 / C(2 RUNS, RUNS) = 6.2e-14 for
-RUNS = 24, far below the Bonferroni level ALPHA / bits for any view here:
-it is found with probability 1 wherever A and B differ in that bit (the
-inputs below differ in many bits). Against a bit biased to 0.9 under A and
-0.1 under B, the power is pinned in test_power_of_the_view_tests; a bias of
-0.75 against 0.25 in one bit is NOT reliably found (power stated there).
-Seeded runs give the same verdict on every machine: these tests cannot flake.
+RUNS = 24, below the Bonferroni level ALPHA / bits of every view here (the
+largest, dp-vote's, has 1.4e6 bits: 7.1e-13; each test asserts this for its
+view): it is found with probability 1 wherever A and B differ in that bit
+(the inputs below differ in many bits). Against a bit biased to 0.95 under A
+and 0.05 under B the power is only 8.5% in the largest view (57% in a
+10^4-bit view), and a bias of 0.75 against 0.25 is not found: numbers pinned
+in test_power_of_the_view_tests. Subtler leaks are the exact tests' job.
+Seeded runs give the same verdict on every machine; the OS-randomness tests
+state their own (tiny) false-alarm probabilities.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import math
 import re
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import pytest
-from helpers import biased_bits, collect_views, different_bits, two_sample_power, view_bits
 
 import mpcnet
+from mpcnet.binary import to_bits, to_onehot
 from mpcnet.context import SeededRandomness
 from mpcnet.dp_mechanisms import randomized_response
 from mpcnet.fields import GF256, P127
-from mpcnet.shamir import _lagrange
+from mpcnet.registry import ProtocolSpec
+from mpcnet.shamir import ShamirEngine, _lagrange
 from protocols import psi_curve, psi_set
+
+from helpers import biased_bits, collect_views, different_bits, two_sample_power
 
 #: Runs per secret in the seeded A/B tests, and the family-wise level of each
 #: test (the chance that honest code with unlucky seeds is flagged anywhere
@@ -146,6 +153,30 @@ def test_poll_every_received_answer_is_the_senders_own_randomized_response(p_tru
             assert [r.value for r in res.view] == [sent[i] for i in range(5) if i != j]
 
 
+@pytest.mark.parametrize("p_truth", ["3/4", "1/10"])
+def test_poll_answers_differ_with_the_truth_exactly_when_truthful(p_truth):
+    # Written without the library's sampler: with the same seed a respondent
+    # draws the same coins whether its answer is yes or no, so its reports
+    # under yes and under no differ exactly when it answered truthfully:
+    # then they are (yes, no); otherwise they agree (the fair coin).
+    # Over 540 (seed, respondent) pairs the truthful count must be within
+    # 6 standard deviations of 540 p_truth (honest code outside: p < 2e-9;
+    # seeded, so the same verdict everywhere). Power against "p_truth
+    # ignored" (a fair coin, truthful half of the time): the count moves by
+    # 135 (3/4) or 216 (1/10) against a tolerance of 60 or 42: found surely.
+    n, seeds = 10, range(60)
+    truthful = 0
+    for seed in seeds:
+        views = [mpcnet.simulate("poll", [answer] * n, params={"p_truth": p_truth}, seed=seed,
+                                 record_views=True).results[0].view for answer in (True, False)]
+        for yes, no in zip(*views, strict=True):
+            assert (yes.sender, yes.round) == (no.sender, no.round)
+            assert (yes.value, no.value) in {(True, False), (True, True), (False, False)}
+            truthful += yes.value != no.value
+    samples, p = len(seeds) * (n - 1), float(Fraction(p_truth))
+    assert abs(truthful - samples * p) < 6 * (samples * p * (1 - p)) ** 0.5
+
+
 # --- two-party PSI: every point, exactly ----------------------------------------
 
 def test_psi_every_blinded_point_is_recomputed_from_the_senders_own_key():
@@ -170,13 +201,30 @@ def test_psi_every_blinded_point_is_recomputed_from_the_senders_own_key():
             np.testing.assert_array_equal(reply.value["set"][part], want[part])
 
 
-def test_psi_keys_are_fresh_in_every_run_on_os_randomness():
-    # The same sets twice: a reused blinding key would send the same points.
-    x, y = ["a", "b", "c"], ["b", "c", "d"]
-    first = [mpcnet.simulate("psi", [x, y], record_views=True) for _ in range(2)]
-    requests = [r.results[1].view[0].value.tobytes() for r in first]
-    replies = [r.results[0].view[0].value["blinded"].tobytes() for r in first]
-    assert requests[0] != requests[1] and replies[0] != replies[1]
+def _points(view: Any, n_queries: int) -> set[bytes]:
+    """Every curve point and every digest of the sender's compact set a party received."""
+    out: set[bytes] = set()
+    for rec in view:
+        value = rec.value
+        if isinstance(value, dict):  # the two-party reply: blinded points and the compact set
+            layout = psi_set.SetLayout(n_queries, value["n"], 30)
+            bucket, low = psi_set.decode(value["set"], layout)
+            out |= {f"{b}:{lo}".encode() for b, lo in zip(bucket.tolist(), low.tolist(), strict=True)}
+            value = value["blinded"]
+        if isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim == 2:  # (not the output's positions)
+            out |= {row.tobytes() for row in value}
+    return out
+
+
+@pytest.mark.parametrize("sets", [[["a", "b", "c"], ["b", "c", "d"]], [["a", "b", "c"], ["b", "c", "d"], ["c", "e", "f"]]])
+def test_psi_keys_are_fresh_in_every_run_on_os_randomness(sets):
+    # The same sets twice, OS randomness: a blinding key reused across runs
+    # (by any party) would send some of the same points or digests again.
+    # Fresh keys repeat one with probability below 2^-30 (digest collisions).
+    first, second = (mpcnet.simulate("psi", sets, record_views=True) for _ in range(2))
+    for j in range(len(sets)):
+        seen = _points(first.results[j].view, len(sets[0]))
+        assert seen and not seen & _points(second.results[j].view, len(sets[0]))
 
 
 # --- every protocol, every party: the view does not depend on the secret -------
@@ -184,9 +232,9 @@ def test_psi_keys_are_fresh_in_every_run_on_os_randomness():
 # Each case: protocol, params, the inputs A, and per observing party the
 # inputs B: the observer's own input and the output (what it may learn) are
 # the same as under A; another party's secret input differs, in many bits.
-# "uniform": every bit of every received value must also be a fair coin
-# (messages that are only shares: fresh Shamir or additive shares, masked
-# openings), except the bits listed in the case's "fixed" note below.
+# The last field, "uniform": every bit of every received value must also be a
+# fair coin (messages that are only shares: fresh Shamir or additive shares,
+# masked openings), except the positions _not_coins lists (and says why).
 
 def _swap(inputs: list[Any], i: int, j: int) -> list[Any]:
     out = list(inputs)
@@ -202,14 +250,17 @@ def _auction_cases() -> dict[str, tuple[str, dict[str, Any], list[Any], dict[int
         for kind, b in (("first-price", first), ("second-price", second)):
             cases[f"auction-{method}-{kind}"] = ("auction", {"bits": 8, "method": method, "kind": kind},
                                                  [200, 90, 3], b, True)
+    # several bids per bidder (bids=5: 2, 2 and 1), three-party method; p0's 250 wins
+    several = {0: [[250, 7], [90, 31], [3]], 1: [[250, 200], [90, 60], [100]], 2: [[250, 1], [40, 60], [3]]}
+    cases["auction-three-party-bids"] = ("auction", {"bits": 8, "bids": 5}, [[250, 7], [90, 60], [3]], several, True)
     # three compute-only parties and three input-only bidders
     none3 = [None, None, None]
     for kind, b in (("first-price", {3: [200, 90, 17], 4: [200, 90, 150], 5: [200, 5, 3]}),
                     ("second-price", {3: [200, 90, 17], 4: [230, 90, 3], 5: [201, 90, 3]})):
         b = {j: none3 + v for j, v in b.items()}
-        b.update({j: none3 + [200, 90, 77] for j in range(3)})
+        b.update({j: [*none3, 200, 90, 77] for j in range(3)})
         cases[f"auction-compute3-{kind}"] = ("auction", {"bits": 8, "method": "all-pairs", "kind": kind,
-                                                         "compute_parties": 3}, none3 + [200, 90, 3], b, True)
+                                                         "compute_parties": 3}, [*none3, 200, 90, 3], b, True)
     return cases
 
 
@@ -235,10 +286,17 @@ CASES: dict[str, tuple[str, dict[str, Any], list[Any], dict[int, list[Any]], boo
                True),
     "dp-vote": ("dp-vote", {"options": 3}, VOTES, {0: _swap(VOTES, 1, 2), 1: _swap(VOTES, 0, 2),
                                                    2: _swap(VOTES, 0, 1)}, True),
+    # three compute-only parties, three input-only voters (who receive only the result round)
+    "vote-compute3": ("vote", {"options": 3, "compute_parties": 3}, [None, None, None, *VOTES],
+                      {**{j: [None, None, None, *_swap(VOTES, 0, 1)] for j in range(3)},
+                       3: [None, None, None, *_swap(VOTES, 1, 2)], 4: [None, None, None, *_swap(VOTES, 0, 2)],
+                       5: [None, None, None, *_swap(VOTES, 0, 1)]}, True),
     # PSI: same set sizes and the same intersection (the 3-party ring: the
     # same size for the intersection of every subset of the sets too)
     "psi": ("psi", {}, [["a", "b", "c"], ["b", "c", "d", "e"]],
             {0: [["a", "b", "c"], ["b", "c", "x", "y"]], 1: [["q", "b", "c"], ["b", "c", "d", "e"]]}, False),
+    "psi-both": ("psi", {"reveal": "both"}, [["a", "b", "c"], ["b", "c", "d", "e"]],
+                 {0: [["a", "b", "c"], ["b", "c", "x", "y"]], 1: [["q", "b", "c"], ["b", "c", "d", "e"]]}, False),
     "psi-cardinality": ("psi-cardinality", {}, [["a", "b", "c"], ["b", "c", "d", "e"]],
                         {0: [["a", "b", "c"], ["b", "c", "x", "y"]], 1: [["z", "b", "c"], ["b", "c", "d", "e"]]},
                         False),
@@ -263,7 +321,7 @@ def _psi_project(n_queries: int, fp_bits: int = 30):
 
 
 def _project(name: str, inputs: list[Any]):
-    return _psi_project(len(inputs[0])) if name in ("psi", "psi-cardinality") else None
+    return _psi_project(len(inputs[0])) if name in ("psi", "psi-both", "psi-cardinality") else None
 
 
 def _views_b(name: str, party: int) -> tuple[tuple[str, ...], np.ndarray]:
@@ -271,7 +329,7 @@ def _views_b(name: str, party: int) -> tuple[tuple[str, ...], np.ndarray]:
     return _views_b_all(name, repr(CASES[name][3][party]))[party]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _views_b_all(name: str, b_repr: str) -> dict[int, tuple[tuple[str, ...], np.ndarray]]:
     """The views of every observer whose inputs B are ``b_repr`` (one set of runs for all of them)."""
     protocol, params, a, b_by_party, _ = CASES[name]
@@ -279,7 +337,7 @@ def _views_b_all(name: str, b_repr: str) -> dict[int, tuple[tuple[str, ...], np.
     return collect_views(protocol, b_by_party[observers[0]], params, observers, SEEDS_B, _project(name, a))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _views_a(name: str) -> dict[int, tuple[tuple[str, ...], np.ndarray]]:
     """Every observer's view under the inputs A (one set of runs serves all)."""
     protocol, params, a, b_by_party, _ = CASES[name]
@@ -356,6 +414,8 @@ def test_a_view_does_not_depend_on_another_partys_secret(name, party):
     layout_b, sample_b = _views_b(name, party)
     assert layout_a == layout_b, "message sizes must not depend on the secret"
     assert sample_a.shape[1] > 0
+    # (the docstring's claim for this view: a bit that copies a secret bit is found)
+    assert 2 / math.comb(2 * RUNS, RUNS) < ALPHA / sample_a.shape[1]
     assert list(different_bits(sample_a, sample_b, ALPHA)) == []
 
 
@@ -373,11 +433,12 @@ def test_every_received_share_bit_is_a_fair_coin(name, party):
     layout, sample_a = _views_a(name)[party]
     sample_b = _views_b(name, party)[1]
     sample = np.vstack([sample_a, sample_b])
+    assert 2 / 2 ** sample.shape[0] < ALPHA / sample.shape[1]  # a constant bit is found (2^-47 here)
     zero, tags = _not_coins(name, layout, len(a))
     assert not sample[:, zero].any()  # top bits, and no invalid ballot
     excluded = np.union1d(zero, tags)
     biased = np.setdiff1d(biased_bits(sample, ALPHA), excluded)
-    assert len(zero) < sample.shape[1] // 4 and sample.shape[1] - len(excluded) >= 256  # most bits are tested
+    assert sample.shape[1] - len(excluded) >= 256  # (input-only voters: the counts, 3 x 3 x 127 bits)
     assert list(biased) == []
 
 
@@ -445,3 +506,102 @@ def test_input_shares_have_degree_exactly_t(protocol, params, inputs, field, wid
             assert not low.any(), f"p{d}'s dealing has degree below t"
         else:
             assert low.sum() <= low.size // 4, f"p{d}'s dealing has degree below t"
+
+
+# --- every Shamir input share, recomputed exactly --------------------------------
+
+def _deal(field: Any, secret: np.ndarray, c: int, random: SeededRandomness) -> list[np.ndarray]:
+    """Shares, at the points 1..c, of ``secret`` under the polynomial
+    s + a_1 x + ... + a_t x^t (t = (c - 1) // 2), whose coefficients
+    a_1..a_t are the dealer's first draws (written out here, not ShamirEngine.deal)."""
+    t = (c - 1) // 2
+    secret = np.asarray(secret)
+    coeffs = field.random(t * secret.size, random).reshape((t, *secret.shape))
+    shares = []
+    for x in range(1, c + 1):
+        share = secret
+        for i in range(t):
+            term = coeffs[i]
+            for _ in range(i + 1):  # a_(i+1) x^(i+1)
+                term = field.scale(x, term)
+            share = field.add(share, term)
+        shares.append(share)
+    return shares
+
+
+def _onehot(option: int, k: int) -> list[int]:
+    return [int(i == option) for i in range(k)]
+
+
+@pytest.mark.parametrize("protocol, params, inputs, field, encode", [
+    ("compare", {"bits": 16}, [1234, 999, None], GF256, lambda v: to_bits(v, 16)),
+    ("compare", {"bits": 8, "signed": True}, [-5, 100, None, None, None], GF256, lambda v: to_bits(v, 8, signed=True)),
+    ("vote", {"options": 3}, [0, 2, 1, 1, 2], P127, lambda v: P127.from_ints(np.array(_onehot(v, 3), dtype=object))),
+    ("referendum", {}, [True, False, True], P127, lambda v: P127.from_ints(np.array([int(v)], dtype=object))),
+    ("dp-sum", {"lower": 0, "upper": 10}, [1, 9, 4], P127, lambda v: P127.from_ints(np.array([v], dtype=object))),
+    ("dp-vote", {"options": 2}, [0, 1, 1], P127, lambda v: P127.from_ints(np.array(_onehot(v, 2), dtype=object))),
+    ("auction", {"bits": 8, "method": "all-pairs"}, [200, 90, 3, 17, 150], GF256, lambda v: to_onehot(v, 8)),
+    ("auction", {"bits": 8, "method": "tournament"}, [200, 90, 3], GF256, lambda v: to_bits(v, 8)),
+])
+@pytest.mark.parametrize("seed", [2, 3])
+def test_every_input_share_is_recomputed_exactly(protocol, params, inputs, field, encode, seed):
+    # Round 1 of every Shamir protocol: each input party deals its (encoded)
+    # input with coefficients that are the first draws of its own seeded
+    # randomness. Every share every party receives must be exactly that.
+    result = mpcnet.simulate(protocol, inputs, params=params, seed=seed, record_views=True)
+    parties = list(result.parties)
+    for d, value in enumerate(inputs):
+        if value is None:
+            continue
+        shares = _deal(field, encode(value), len(inputs), SeededRandomness(seed, d))
+        for j, res in enumerate(result.results):
+            if j == d:
+                continue
+            (rec,) = [r for r in res.view if r.round == 1 and r.sender == parties[d]]
+            np.testing.assert_array_equal(rec.value, field.to_wire(shares[j]))
+
+
+# --- open_wide: the opened shares are masked --------------------------------------
+
+WIDE = 64
+
+
+async def _open_a_wide_product(ctx: Any, value: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Test protocol: share two vectors, multiply them locally (a degree-2t
+    sharing) and open it wide, as the auctions' result rounds do. Returns
+    this party's unmasked product share and the opened value."""
+    eng = ShamirEngine(ctx, GF256)
+    mine = np.frombuffer(bytes(range(WIDE)), dtype=np.uint8) if ctx.index < 2 else None
+    shared = await eng.input({ctx.parties[0]: (WIDE,), ctx.parties[1]: (WIDE,)}, mine)
+    a, b = shared[ctx.parties[0]], shared[ctx.parties[1]]
+    if eng.c == 3:  # three parties: masks from the pairwise keys, no message
+        eng.extras_from_keys(WIDE, 0, "test/wide")
+    else:  # otherwise masks ride on a reduction round
+        await eng.mul_many([(a, b)], masks=WIDE)
+    wide = GF256.mul(a, b)
+    opened = await eng.open_wide(wide)
+    return wide, opened
+
+
+WIDE_PRODUCT = ProtocolSpec(name="test-wide-product", func=_open_a_wide_product, summary="test only", min_parties=3,
+                            max_parties=None, security="-", reveals="a product", input="null", output="-")
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_open_wide_shares_are_masked(n):
+    # What a party receives in an open_wide round is the sender's product
+    # share plus a share of a random degree-2t sharing of 0: equal to the bare
+    # product share (which the test knows: each party returns its own) only
+    # where the mask share is 0, 1/256 of the time. Bare product shares let a
+    # party see the structure of the factors' sharings. Seeded: at most a
+    # quarter of the 64 elements per message may match (honest code: p < 1e-9).
+    result = mpcnet.simulate(WIDE_PRODUCT, [None] * n, seed=4, record_views=True)
+    bare = [out[0] for out in result.outputs]
+    assert all(np.array_equal(out[1], GF256.mul(np.arange(WIDE, dtype=np.uint8), np.arange(WIDE, dtype=np.uint8)))
+               for out in result.outputs)
+    last = max(r.round for r in result.results[0].view)
+    for j, res in enumerate(result.results):
+        for rec in res.view:
+            if rec.round == last:
+                i = result.parties.index(rec.sender)
+                assert i != j and int(np.sum(rec.value == bare[i])) <= WIDE // 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import math
 from collections import Counter
 from fractions import Fraction
@@ -13,10 +14,13 @@ from hypothesis import strategies as st
 
 import mpcnet
 from mpcnet import Context, protocol
+from mpcnet.dp import BudgetExceeded, PrivacyAccountant
 from mpcnet.errors import ConfigError, InputError
 from mpcnet.fields import GF256, P127
-from mpcnet.mpcnoise import geometric_digit_thresholds, shared_discrete_laplace
+from mpcnet.mpcnoise import digits_for, geometric_digit_thresholds, noise_delta, shared_discrete_laplace
+from mpcnet.registry import get_protocol
 from mpcnet.shamir import ShamirEngine
+from protocols.vote import dp_sum_privacy, dp_vote_privacy
 
 
 @given(st.integers(2, 5).flatmap(lambda k: st.tuples(st.just(k), st.lists(st.integers(0, k - 1), min_size=3, max_size=8))))
@@ -100,11 +104,79 @@ def test_geometric_digit_thresholds_give_the_geometric_law(scale):
     t = geometric_digit_thresholds(scale)
     q = math.exp(-1 / float(scale))
     probs = [ti / 2**64 for ti in t]
-    for g in [0, 1, 2, 5, 17, 100]:
+    for g in [g for g in [0, 1, 2, 5, 17, 100] if g < 2 ** len(t)]:
         p = 1.0
         for i, pi in enumerate(probs):
             p *= pi if (g >> i) & 1 else 1 - pi
         assert p == pytest.approx((1 - q) * q**g, rel=1e-9)
+
+
+def _sample_distance_bound(scale: Fraction) -> decimal.Decimal:
+    """Total variation between one sampled discrete Laplace value and the
+    exact law, bounded from the actual thresholds (not from the docstring's
+    formula): per geometric, sum_i |T_i/2^64 - p_i| plus the exact mass of
+    the digits the sampler never sets; two geometrics per sample."""
+    ctx = decimal.Context(prec=80)
+    inv = ctx.divide(decimal.Decimal(scale.denominator), decimal.Decimal(scale.numerator))
+    t = geometric_digit_thresholds(scale)
+    total = decimal.Decimal(0)
+    for i in range(len(t) + 8):  # digits past D + 8 have probability below q^(2^(D+8)): nothing at this precision
+        qi = ctx.exp(-inv * 2**i)
+        p_i = ctx.divide(qi, 1 + qi)
+        sampled = ctx.divide(decimal.Decimal(t[i]), decimal.Decimal(2**64)) if i < len(t) else decimal.Decimal(0)
+        total = ctx.add(total, abs(sampled - p_i))
+    return 2 * total
+
+
+WIDEST_DP_SUM = (Fraction(1), -(2**62 - 1), 2**62 - 1)  # bounds +-(2^62 - 1) at epsilon = 1: scale 2^63 - 2
+
+
+@pytest.mark.parametrize("scale", [Fraction(1, 100), Fraction(1, 2), Fraction(2), Fraction(10**6), Fraction(2**63 - 2),
+                                   Fraction(2**114)])
+def test_sampler_is_as_close_to_the_exact_law_as_its_delta_says(scale):
+    # Before the digit count followed the scale, 64 digits at scale 2^63 - 2 left P(G >= 2^64) = e^-2
+    # unreachable: a distance of 0.27 per sample against a claimed 2^-57.
+    bound = _sample_distance_bound(scale)
+    assert bound <= decimal.Decimal(digits_for(scale) + 1) / 2**64
+    delta = noise_delta(Fraction(1), scale)  # at epsilon = 1: (1 + e) times the distance, or more
+    assert (1 + decimal.Decimal(math.e)) * bound < decimal.Decimal(delta.numerator) / delta.denominator
+
+
+def test_widest_dp_sum_gets_enough_digits_and_a_true_delta():
+    eps, lower, upper = WIDEST_DP_SUM
+    scale = Fraction(upper - lower) / eps
+    digits = len(geometric_digit_thresholds(scale))
+    # What the sampler can never produce: P(G >= 2^D) = q^(2^D), at most 2^-67 by construction.
+    assert math.exp(-(2**digits) / float(scale)) < 2**-67
+    delta = dp_sum_privacy(1.0, lower, upper).delta
+    # (1 + e) K (D + 1) 2^-64 with K = 1, e^epsilon rounded up, never down: 3.7 < 1 + e < 4
+    assert Fraction(37, 10) * (digits + 1) / 2**64 < delta < Fraction(4 * (digits + 1), 2**64)
+
+
+def test_dp_sum_refuses_a_noise_scale_its_sampler_does_not_cover():
+    with pytest.raises(ConfigError, match="2\\^114"):
+        mpcnet.simulate("dp-sum", [1, 2, 3], params={"epsilon": 1e-30, "lower": -(2**62 - 1), "upper": 2**62 - 1})
+    with pytest.raises(ConfigError, match="epsilon"):
+        mpcnet.simulate("dp-vote", [0, 1, 1], params={"epsilon": 1e-40})
+    with pytest.raises(ValueError, match="2\\^114"):
+        geometric_digit_thresholds(Fraction(2**114 + 1))
+
+
+def test_dp_vote_delta_and_charge_count_every_option():
+    eps = 1.0
+    one, thousand = dp_vote_privacy(eps, 1), dp_vote_privacy(eps, 1000)
+    assert thousand.epsilon == one.epsilon == 1
+    assert thousand.delta == 1000 * one.delta  # K independent noise samples: K times the distance
+    d = digits_for(Fraction(2))  # scale 2/epsilon
+    assert float(thousand.delta) == pytest.approx((1 + math.e) * 1000 * (d + 1) * 2**-64, rel=1e-12)
+    assert "K = options" in get_protocol("dp-vote").security
+    # The accountant is charged the K-option delta: a delta budget for two options refuses a thousand.
+    acct = PrivacyAccountant(10, 2 * dp_vote_privacy(eps, 2).delta)
+    with pytest.raises(BudgetExceeded):
+        acct.charge("ballots", thousand.epsilon, thousand.delta, label="dp-vote, 1000 options")
+    two = dp_vote_privacy(eps, 2)
+    charge = acct.charge("ballots", two.epsilon, two.delta, label="dp-vote, 2 options")
+    assert charge.delta == 2 * one.delta
 
 
 @protocol("test-mpc-laplace", min_parties=3, security="test", reveals="noise samples", input="null", output="list")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import msgpack
 import numpy as np
 import pytest
@@ -167,3 +169,92 @@ def test_decoded_arrays_are_read_only():
     out = wire.decode(bytearray(b"".join(wire.encode(np.arange(3, dtype=np.uint64)))))
     with pytest.raises(ValueError):
         out[0] = 5
+
+
+def _empty_lists_header(count: int) -> bytes:
+    """A message whose header is ``count`` one-byte empty lists, in lists of
+    at most 100,000 (the container limit): the costliest header per byte."""
+    chunks = [[[] for _ in range(min(100_000, count - i))] for i in range(0, count, 100_000)]
+    return _raw(chunks)
+
+
+def test_a_million_empty_lists_are_refused_before_they_are_built():
+    # 1 MiB of header that would decode to ~65 MiB of Python lists.
+    data = _empty_lists_header(1_000_000)
+    assert len(data) < 1_100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(WireError, match="more than 262144 objects"):
+            wire.decode(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < wire.DEFAULT_LIMITS.max_objects * wire.OBJECT_COST  # 16 MiB
+
+
+def test_decoded_cost_bounds_the_memory_a_message_holds():
+    for value in ([[] for _ in range(50_000)], [{} for _ in range(50_000)], [{"k": []} for _ in range(30_000)],
+                  [-20] * 80_000, ["ab"] * 80_000, {f"key{i}": i for i in range(40_000)}, [b"xy"] * 80_000):
+        data = _raw(value)
+        tracemalloc.start()
+        try:
+            decoded, cost = wire.decode_with_cost(data)
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert decoded == value
+        assert held <= cost - len(data) < 200 * len(data)  # the bound holds, and is not absurdly loose
+    parts = wire.encode({"a": np.zeros(1000, dtype=np.uint64), "b": 5})
+    assert wire.decode_with_cost(b"".join(parts))[1] <= wire.encoded_size(parts) + 2048  # arrays cost their bytes
+
+
+# --- pinned limits: changing a default must change this test -----------------
+
+def test_default_limits_are_pinned():
+    assert wire.DEFAULT_LIMITS == wire.Limits() == wire.Limits(
+        max_message=256 * 2**20, max_header=2**20, max_items=100_000, max_str=64 * 1024, max_bytes=2**20,
+        max_bigint_bytes=1024, max_depth=16, max_arrays=64, max_objects=262_144)
+    assert wire.OBJECT_COST == 64
+
+
+def _nested(depth, container=list):
+    """``depth`` lists (or maps) one inside the other around a 1."""
+    value: object = 1
+    for _ in range(depth):
+        value = [value] if container is list else {"k": value}
+    return value
+
+
+# At each limit, then one over: 100,000 items (msgpack's own cap, as we set
+# it); 64 KiB strings; a 1 MiB header (bin32 takes 5 bytes of type and
+# length); 1024 bytes of big-integer magnitude; 16 levels of nesting (lists or maps).
+@pytest.mark.parametrize(("limit", "at", "over", "why"), [
+    pytest.param("items", [0] * 100_000, [0] * 100_001, "malformed message header", id="items"),
+    pytest.param("str", "x" * (64 * 1024), "x" * (64 * 1024 + 1), "malformed message header", id="str"),
+    pytest.param("header", b"\x00" * (2**20 - 5), b"\x00" * (2**20 - 4), "header length is over the limit", id="header"),
+    pytest.param("bigint", 2 ** (8 * 1024) - 1, 2 ** (8 * 1024), "oversized big integer", id="bigint"),
+    pytest.param("depth", _nested(16), _nested(17), "nested too deeply", id="depth"),
+    pytest.param("depth", _nested(16, dict), _nested(17, dict), "nested too deeply", id="depth-maps"),
+])
+def test_each_default_limit_holds_at_its_value_and_refuses_one_more(limit, at, over, why):
+    def raw(value):  # as a peer may send it: the encoder's own checks bypassed where it has them
+        return b"".join(bytes(p) for p in wire.encode(value)) if limit == "bigint" else _raw(value)
+
+    assert wire.decode(raw(at)) == at
+    with pytest.raises(WireError, match=why):
+        wire.decode(raw(over))
+
+
+def test_default_array_count_and_message_size_limits():
+    arrays = [np.zeros(1, dtype=np.uint8)] * 64
+    assert len(wire.decode(b"".join(bytes(p) for p in wire.encode(arrays)))) == 64
+    with pytest.raises(WireError, match="more than the limit of 64"):
+        wire.encode([*arrays, arrays[0]])
+    # A 256 MiB message passes the size check (and fails later, on its empty
+    # header); one byte more is refused before it is read. np.zeros maps
+    # pages it never touches: nothing is allocated for real.
+    with pytest.raises(WireError) as info:
+        wire.decode(memoryview(np.zeros(256 * 2**20, dtype=np.uint8)))
+    assert "exceeds" not in info.value.message
+    with pytest.raises(WireError, match=f"message of {256 * 2**20 + 1} bytes exceeds the {256 * 2**20}-byte limit"):
+        wire.decode(memoryview(np.zeros(256 * 2**20 + 1, dtype=np.uint8)))

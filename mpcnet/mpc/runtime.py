@@ -104,7 +104,8 @@ class Runtime:
     # -- making secret values ---------------------------------------------------
 
     async def input_int(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int | None = None,
-                        signed: bool = False, onehot: bool = False) -> dict[str, SecretInt]:
+                        signed: bool = False, onehot: bool = False,
+                        max_values: int | None = None) -> dict[str, SecretInt]:
         """One round: every party in ``owners`` (party -> the shape of its
         input, or None for the input party to choose) deals ``mine`` to the
         compute parties as Z_(2^127-1) Shamir shares. ``bits``/``signed``
@@ -118,6 +119,7 @@ class Runtime:
         bits, 128 elements for 32 bits, so 8x the traffic of one element),
         from which the value itself is local and comparisons between such
         values need no bit decomposition (:mod:`mpcnet.mpc` gives the rounds).
+        ``max_values``: as in :meth:`input_bits`.
         """
         lo, hi = int_bounds(bits, signed) if bits is not None else (None, None)
         deal: Array | None = None
@@ -133,7 +135,9 @@ class Runtime:
         # (a single value travels as shape (1,): field arrays on the wire have an axis)
         shapes = {p: (None if s is None else (*s, _onehot_size(lo, hi)) if onehot else tuple(s) or (1,))
                   for p, s in owners.items()}
-        got = await eng.input(shapes, None if deal is None else deal.reshape(-1) if deal.ndim == 0 else deal)
+        per_value = _onehot_size(lo, hi) if onehot else 1
+        got = await eng.input(shapes, None if deal is None else deal.reshape(-1) if deal.ndim == 0 else deal,
+                              max_elements=None if max_values is None else max(1, max_values) * per_value)
         got = {p: a.reshape(()) if owners[p] == () and not onehot else a for p, a in got.items()}
         if onehot:
             for p, shares in got.items():
@@ -148,17 +152,20 @@ class Runtime:
         return out
 
     async def input_bits(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int,
-                         signed: bool = False) -> dict[str, SecretBits]:
+                         signed: bool = False, max_values: int | None = None) -> dict[str, SecretBits]:
         """One round: like :meth:`input_int`, but each value is dealt bit by
         bit over GF(2^8) (k shared bits, least significant first), for
-        boolean circuits (:class:`SecretBits`)."""
+        boolean circuits (:class:`SecretBits`). ``max_values`` bounds the
+        number of values an owner whose shape is its own choice (None) may
+        send: a larger share array is a RemoteProtocolViolation naming it,
+        before the shares are used."""
         lo, hi = int_bounds(bits, signed)
         deal: Array | None = None
         if self.ctx.me in owners:
             _check_ints(mine, owners[self.ctx.me], lo, hi)
             deal = to_bits(mine, bits, signed=signed)  # (from the caller's list: faster than from an int64 array)
         shapes = {p: (None if s is None else (*s, bits)) for p, s in owners.items()}
-        got = await self.bit_engine.input(shapes, deal)
+        got = await self.bit_engine.input(shapes, deal, max_elements=None if max_values is None else max_values * bits)
         for p, shares in got.items():
             if shares.ndim < 1 or shares.shape[-1] != bits:
                 raise RemoteProtocolViolation(f"expected shares of {bits}-bit values", peer=p)

@@ -225,7 +225,8 @@ class SecretBits(SecretBitsLike):
         rt.enter_result_round(receivers)
         # A 1-bit value travels without its bit axis.
         shares = None if self.shares is None else (self.shares[..., 0] if self.k == 1 else self.shares)
-        opened = await rt.bit_engine.open(shares, to=receivers)
+        want = None if shape is None else tuple(shape) if self.k == 1 else (*shape, self.k)
+        opened = await rt.bit_engine.open(shares, to=receivers, shape=want)
         if opened is None:
             return None
         if self.k > 1 and (opened.ndim < 1 or opened.shape[-1] != self.k):

@@ -256,10 +256,11 @@ class SecretInt:
         if self.degree == 2 and self.shares is not None and eng.masks_available < self.shares.size:
             value = await self.reduce()  # (receivers outside the compute parties reconstruct it as 2t: the same)
         rt.enter_result_round(receivers)
+        want = None if shape is None else tuple(shape)  # (checked by the engine before it converts anything)
         if value.degree == 2:
-            opened = await eng.open_wide(value.shares, to=receivers)
+            opened = await eng.open_wide(value.shares, to=receivers, shape=want)
         else:
-            opened = await eng.open(value.shares, to=receivers)
+            opened = await eng.open(value.shares, to=receivers, shape=want)
         if opened is None:
             return None
         if shape is not None and tuple(np.shape(opened)) != tuple(shape):
