@@ -210,12 +210,6 @@ async def _connect_mesh(roster: Roster, key: SecretKey, *, connect_timeout: floa
         while True:
             try:
                 link = await attempt(peer, rejected_since)
-            except (OSError, trio.TooSlowError) as exc:
-                why = f"connect failed: {exc.strerror or exc}" if isinstance(exc, OSError) else "no answer"
-                if rejected_since is None:
-                    failures[peer.name] = why
-                else:
-                    rejected_since = rejection(peer, why, rejected_since, done)
             except HandshakeError as exc:
                 if exc.rejected or exc.authentication_failed:
                     # Neither is proof: a REJECT is unauthenticated and anyone
@@ -226,9 +220,15 @@ async def _connect_mesh(roster: Roster, key: SecretKey, *, connect_timeout: floa
                 else:  # dropped mid-handshake: the peer restarting, say
                     failures[peer.name] = f"handshake failed: {exc.message}"
                     rejected_since = None
-            except MPCError as exc:  # stalled mid-handshake: try again
+            except MPCError as exc:  # stalled mid-handshake (a PeerTimeout, also an OSError: caught first)
                 failures[peer.name] = exc.message
                 rejected_since = None
+            except (OSError, trio.TooSlowError) as exc:
+                why = f"connect failed: {exc.strerror or exc}" if isinstance(exc, OSError) else "no answer"
+                if rejected_since is None:
+                    failures[peer.name] = why
+                else:
+                    rejected_since = rejection(peer, why, rejected_since, done)
             else:
                 _add(peer.name, link, done)
                 return
