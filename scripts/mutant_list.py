@@ -290,4 +290,42 @@ MUTANTS: list[Mutant] = [
         replace="if False:",
         tests=["tests/test_received_shapes.py"],
     ),
+    Mutant(
+        id="referendum-opens-the-count",
+        why="the referendum opens the decision plus twice the yes count (parity gives the answer): everyone learns "
+            "the count",
+        find='    opened, _ = await _publish(ctx, ep, decision, 1, compute_parties, invalid)\n'
+             '    return "YES" if int(opened[0]) == 1 else "NO"',
+        replace="    if decision is not None:\n        decision = ep.add(decision, ep.add(yes, yes))\n"
+                '    opened, _ = await _publish(ctx, ep, decision, 1, compute_parties, invalid)\n'
+                '    return "YES" if int(opened[0]) % 2 == 1 else "NO"',
+        tests=["tests/test_vote.py"],
+    ),
+    Mutant(
+        id="compare-opens-an-operand-bit",
+        why="compare opens its result with a bit of x in the element's second bit: every party learns it",
+        find="    opened = await eng.open(result)\n    assert opened is not None\n    out = np.asarray(opened) == 1",
+        replace="    opened = await eng.open(GF256.add(result, GF256.scale(2, x[..., 0])))\n"
+                "    assert opened is not None\n    out = (np.asarray(opened) & 1) == 1",
+        tests=["tests/test_views.py"],
+    ),
+    Mutant(
+        id="auction-elimination-masks-fixed",
+        why="the first-price opening masks bid i's words with fixed elements 2^j, not random ones: every party "
+            "reads which bids beat each bid (the full ranking)",
+        find="    rho = eng.take_randoms(m * (m - 1) * per_bid).reshape(m, m - 1, per_bid)\n",
+        replace="    rho = eng.take_randoms(m * (m - 1) * per_bid).reshape(m, m - 1, per_bid)\n"
+                "    rho[:] = (np.uint8(1) << np.arange(m - 1, dtype=np.uint8) % 8)[None, :, None]\n",
+        tests=["tests/test_views.py"],
+        file_hint="auction",
+    ),
+    Mutant(
+        id="dp-noise-digits-opened",
+        why="the in-MPC noise's digits are opened in the clear to move them into Z_p: the compute parties know the "
+            "noise (the output's law is unchanged)",
+        find="    digits_p = await bits_to_field(eng_p, eng_b, digits_b)\n",
+        replace="    digits_p = eng_p.field.from_ints(np.asarray(await eng_b.open(digits_b, to=eng_b.compute), "
+                "dtype=np.int64))\n",
+        tests=["tests/test_dp_protocols.py"],
+    ),
 ]

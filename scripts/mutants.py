@@ -112,7 +112,10 @@ def run_tests(tree: Path, tests: tuple[str, ...], python: str) -> tuple[int, flo
         proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     except subprocess.TimeoutExpired:
         return -1, time.monotonic() - start, f"no result within {RUN_TIMEOUT} s"
-    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    failed = [line.split()[1] for line in lines if line.startswith(("FAILED ", "ERROR ")) and len(line.split()) > 1]
+    # What killed it (the first failing test), or the last lines of pytest's output.
+    tail = failed[0] if proc.returncode == 1 and failed else "\n".join(lines[-3:])
     return proc.returncode, time.monotonic() - start, tail
 
 
@@ -178,17 +181,17 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(scratch, ignore_errors=True)
         status = verdict(code)
         results.append({"id": m.id, "status": status, "seconds": round(secs, 1), "file": where,
-                        "tests": list(m.tests), "why": m.why, "detail": tail if status != "killed" else ""})
+                        "tests": list(m.tests), "why": m.why, "detail": tail})
         print(f"[{i}/{len(chosen)}] {m.id:32} {status:8} {secs:6.1f} s  ({where})", flush=True)
-        if status != "killed":
-            print("    " + tail.replace("\n", "\n    "), flush=True)
+        print("    " + ("by " if status == "killed" else "") + tail.replace("\n", "\n    "), flush=True)
 
     killed = sum(r["status"] == "killed" for r in results)
     total_secs = sum(r["seconds"] for r in results)
     print(f"\n{killed} of {len(results)} mutants killed; {total_secs:.0f} s of tests")
-    print("\n| mutant | status | seconds | file |\n|---|---|---:|---|")
+    print("\n| mutant | status | seconds | file | first failing test |\n|---|---|---:|---|---|")
     for r in results:
-        print(f"| {r['id']} | {r['status']} | {r['seconds']:.1f} | {r['file']} |")
+        by = r["detail"] if r["status"] == "killed" else ""
+        print(f"| {r['id']} | {r['status']} | {r['seconds']:.1f} | {r['file']} | {by} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0 if killed == len(results) else 1

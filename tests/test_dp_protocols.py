@@ -26,11 +26,16 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 import trio
 from test_dp import ALPHA, Z, chi_square_pvalue
 
 import mpcnet
+from mpcnet.fields import GF256
+from mpcnet.shamir import ShamirEngine
+
+from helpers import biased_bits
 
 
 def discrete_laplace_pmf(scale: float):
@@ -169,3 +174,45 @@ def test_dp_sum_clamps_exactly():
     clamped, bounds, inside = (outputs_agree(r.outputs) for r in simulate_many("dp-sum", runs, params))
     assert clamped == bounds
     assert inside == bounds + 1
+
+
+# --- the noise is never seen: what the compute parties open while drawing it ------------
+
+
+@pytest.mark.parametrize(("protocol", "params", "inputs"), [
+    ("dp-sum", {"lower": 0, "upper": 10, "epsilon": 1.0}, [1, 9, 4]),
+    ("dp-vote", {"options": 3, "epsilon": 1.0}, [0, 2, 1]),
+    ("dp-vote", {"options": 2, "epsilon": 0.5, "compute_parties": 3}, [None, None, None, 1, 0, 1]),
+])
+def test_the_noise_digits_are_opened_only_masked(protocol, params, inputs, monkeypatch):
+    """Moving the noise's GF(2^8) digits into Z_p opens each digit XOR a
+    random daBit to the compute parties: that is all anyone sees of the
+    noise. Every GF(2^8) opening is recorded at every party over 48 seeded
+    runs: the compute parties open the same 0/1 elements, each a fair coin
+    (exact binomial test per element at level 1e-6 over all of them).
+    Opening the digits themselves (a geometric's high digits are almost
+    always 0) makes constant elements, each found with p = 2^-47: the
+    compute parties would know the noise, and the output's law (tested
+    above) would not show it."""
+    opened: list[tuple[str, np.ndarray]] = []
+    honest = ShamirEngine.open
+
+    async def recording(self: ShamirEngine, *args: Any, **kw: Any) -> Any:
+        out = await honest(self, *args, **kw)
+        if self.field is GF256 and out is not None:
+            opened.append((self.ctx.me, np.array(out, dtype=np.uint8)))
+        return out
+
+    monkeypatch.setattr(ShamirEngine, "open", recording)
+    compute = [f"p{i}" for i in range(params.get("compute_parties") or len(inputs))]
+    rows = []
+    for seed in range(48):
+        opened.clear()
+        simulate_many(protocol, [(inputs, seed)], params)
+        assert sorted(me for me, _ in opened) == compute  # one opening, to the compute parties only
+        assert all(np.array_equal(values, opened[0][1]) for _, values in opened)
+        rows.append(opened[0][1].reshape(-1))
+    sample = np.stack(rows)
+    assert sample.shape[1] >= 2 * 7 and set(np.unique(sample).tolist()) <= {0, 1}
+    assert 2 / 2 ** sample.shape[0] < 1e-6 / sample.shape[1]
+    assert list(biased_bits(sample, 1e-6)) == []

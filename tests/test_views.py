@@ -508,6 +508,79 @@ def test_input_shares_have_degree_exactly_t(protocol, params, inputs, field, wid
             assert low.sum() <= low.size // 4, f"p{d}'s dealing has degree below t"
 
 
+# --- what compare opens: exactly its output ---------------------------------------
+
+@pytest.mark.parametrize("params, inputs", [
+    ({"bits": 8}, [5, 9, None]),
+    ({"bits": 8, "op": "eq"}, [[77, 3, 200], [78, 3, 100], None, None, None]),
+    ({"bits": 16, "signed": True, "op": "ge"}, [[-5, 7, -300], [100, -300, -300], None]),
+])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_compare_opens_exactly_its_output(params, inputs, seed):
+    # The last round opens the result. Reconstructed from every party's view
+    # (the received shares must lie on one polynomial of degree t), it must be
+    # 1 where the output is true and 0 where it is false, nothing else: an
+    # operand bit riding along in the other bits of the GF(2^8) element keeps
+    # every share uniform, so the A/B and fair-coin tests cannot see it.
+    n, t = len(inputs), (len(inputs) - 1) // 2
+    result = mpcnet.simulate("compare", inputs, params=params, seed=seed, record_views=True)
+    want = np.asarray(result.outputs[0], dtype=np.uint8)
+    assert all(out == result.outputs[0] for out in result.outputs)
+    for j, res in enumerate(result.results):
+        last = max(r.round for r in res.view)
+        recs = [r for r in res.view if r.round == last]
+        assert sorted(r.sender for r in recs) == [f"p{i}" for i in range(n) if i != j]
+        xs = tuple(result.parties.index(r.sender) + 1 for r in recs)
+        ys = [GF256.from_wire(r.value, tuple(r.value.shape), r.sender) for r in recs]
+        for x, y in zip(xs[t + 1:], ys[t + 1:], strict=True):
+            assert np.array_equal(np.asarray(_extrapolate(GF256, xs[: t + 1], ys[: t + 1], x)), np.asarray(y))
+        np.testing.assert_array_equal(np.asarray(_extrapolate(GF256, xs[: t + 1], ys[: t + 1], 0)), want)
+
+
+# --- what a first-price auction opens: the winner, its price, fresh random words ----
+
+@pytest.mark.parametrize("params, bids", [
+    ({"bits": 8, "method": "all-pairs"}, [200, 90, 3, 17, 150]),
+    ({"bits": 8, "method": "three-party"}, [90, 200, 3]),
+    ({"bits": 8, "method": "all-pairs", "compute_parties": 3}, [None, None, None, 200, 90, 3, 17]),
+    ({"bits": 8, "bids": 5}, [[250, 7], [90, 31], [3]]),
+])
+def test_first_price_auction_opens_only_the_winner_and_random_words(params, bids, monkeypatch):
+    # The result round opens, per bid, ELIMINATION_WORDS words and the bid's
+    # bytes masked by random elements of every bid that beats it. Every party
+    # must open the same table: one row (the winner's) of zero words and the
+    # price; every losing row all fresh random bytes. Tested bit by bit
+    # against a fair coin over 2 x RUNS seeded runs: a losing row that is a
+    # function of the bids (e.g. which bids beat it, with fixed instead of
+    # random masks) is constant in every run, found with p = 2^-47 <
+    # ALPHA / bits. The views' A/B and fair-coin tests cannot see this: every
+    # share received stays uniform whatever the opened value is.
+    opened: list[tuple[str, np.ndarray]] = []
+    honest = ShamirEngine.open_wide
+
+    async def recording(self: ShamirEngine, *args: Any, **kw: Any) -> Any:
+        out = await honest(self, *args, **kw)
+        opened.append((self.ctx.me, np.array(out, dtype=np.uint8)))
+        return out
+
+    monkeypatch.setattr(ShamirEngine, "open_wide", recording)
+    flat = [b for v in bids if v is not None for b in (v if isinstance(v, list) else [v])]
+    winner = max(range(len(flat)), key=lambda i: (flat[i], -i))
+    losers = []
+    for seed in range(2 * RUNS):
+        opened.clear()
+        result = mpcnet.simulate("auction", bids, params={**params, "kind": "first-price"}, seed=seed)
+        assert sorted(me for me, _ in opened) == sorted(result.parties)  # one opening, by every party
+        table = opened[0][1]
+        assert all(np.array_equal(t, table) for _, t in opened)
+        assert table.shape == (len(flat), 4 + 1)  # 4 words, 1 price byte
+        assert not table[winner, :4].any() and int(table[winner, 4]) == flat[winner] == result.outputs[0]["price"]
+        losers.append(np.unpackbits(np.delete(table, winner, axis=0).reshape(-1), bitorder="little"))
+    sample = np.stack(losers)
+    assert 2 / 2 ** sample.shape[0] < ALPHA / sample.shape[1]
+    assert list(biased_bits(sample, ALPHA)) == []
+
+
 # --- every Shamir input share, recomputed exactly --------------------------------
 
 def _deal(field: Any, secret: np.ndarray, c: int, random: SeededRandomness) -> list[np.ndarray]:

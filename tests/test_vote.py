@@ -74,15 +74,46 @@ def test_referendum_decision_matches_plaintext(ballots, threshold):
     assert set(result.outputs) == {expected}
 
 
-def test_unanimous_referendum_reveals_only_yes():
-    result = mpcnet.simulate("referendum", [True] * 5, record_views=True)
-    assert set(result.outputs) == {"YES"}
-    # The last round opens one decision element plus the invalid-voter mask: no count.
+def _opened_in_last_round(res, n: int) -> list[int]:
+    """The vector a party's last round opens, reconstructed by the test from
+    the shares it received: Lagrange at 0 over Z_(2^127-1), written out here.
+    Every received share must lie on the one polynomial of degree t."""
+    last = max(r.round for r in res.view)
+    recs = [r for r in res.view if r.round == last]
+    t = (n - 1) // 2
+    assert len(recs) >= t + 1
+    points = [(int(r.sender[1:]) + 1, [int(v) for v in P127.from_wire(r.value, r.value.shape[1:], r.sender)])
+              for r in recs]
+    p = P127.p
+
+    def at(x: int, basis: list[tuple[int, list[int]]]) -> list[int]:
+        out = [0] * len(basis[0][1])
+        for i, (xi, yi) in enumerate(basis):
+            lam = 1
+            for j, (xj, _) in enumerate(basis):
+                if j != i:
+                    lam = lam * (xj - x) * pow(xj - xi, -1, p) % p
+            out = [(o + lam * y) % p for o, y in zip(out, yi, strict=True)]
+        return out
+
+    for x, y in points[t + 1:]:
+        assert at(x, points[: t + 1]) == y, "the opened shares are not of degree t"
+    return at(0, points[: t + 1])
+
+
+@pytest.mark.parametrize(("ballots", "decision"), [
+    ([True] * 5, "YES"), ([True, True, False, True, False], "YES"), ([True, False, False, True, False], "NO"),
+    ([False] * 5, "NO"),
+])
+def test_referendum_opens_only_the_decision(ballots, decision):
+    # The last round opens one decision element (1 for YES, 0 for NO) plus
+    # the invalid-voter mask (all 0 here): reconstructed from every party's
+    # view, it must be exactly that, so no count (e.g. the decision plus
+    # twice the count, parity read as the answer) can ride along.
+    result = mpcnet.simulate("referendum", ballots, record_views=True)
+    assert set(result.outputs) == {decision}
     for res in result.results:
-        last = max(r.round for r in res.view)
-        for rec in res.view:
-            if rec.round == last:
-                assert rec.value.shape[-1] == 1 + 5
+        assert _opened_in_last_round(res, len(ballots)) == [int(decision == "YES")] + [0] * len(ballots)
 
 
 def test_referendum_rejects_non_bits():
