@@ -373,9 +373,8 @@ def test_the_toolkit_surface_is_declared_and_documented():
     undocumented = []
     for name in mpc.__all__:
         obj = getattr(mpc, name)
-        if inspect.isclass(obj) or inspect.isfunction(obj) or inspect.ismodule(obj):
-            if not inspect.getdoc(obj):
-                undocumented.append(name)
+        if (inspect.isclass(obj) or inspect.isfunction(obj) or inspect.ismodule(obj)) and not inspect.getdoc(obj):
+            undocumented.append(name)
         if inspect.isclass(obj) and obj.__module__.startswith("mpcnet.mpc"):
             for attr, member in vars(obj).items():
                 if not attr.startswith("_") and callable(getattr(member, "__func__", member)) \
