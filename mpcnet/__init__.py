@@ -15,7 +15,8 @@ _gc_was_enabled = _gc.isenabled()
 _gc.disable()
 
 try:
-    from . import arith, mpc, wire
+    from . import arith, mpc
+    from ._net import wire
     from .context import Context, KeyedRandomness, OSRandomness, Randomness, SeededRandomness
     from .errors import (
         ChannelBroken,

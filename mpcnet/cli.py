@@ -22,13 +22,13 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import __version__
+from ._net.resumable import DEFAULT_RECONNECT_TIMEOUT
 from .context import ProgressCallback
 from .errors import ConfigError, InputError, MPCError
 from .identity import format_public_key, generate_key, load_key_file, load_roster, write_key_file
 from .party import DEFAULT_ROUND_TIMEOUT, HEARTBEAT_INTERVAL, LIVENESS_TIMEOUT
 from .progress import ProgressBar
 from .registry import all_protocols, get_protocol
-from .resumable import DEFAULT_RECONNECT_TIMEOUT
 from .runner import DEFAULT_CONNECT_TIMEOUT, run_party, simulate
 
 __all__ = ["main", "run", "to_json"]

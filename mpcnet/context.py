@@ -20,7 +20,7 @@ import numpy as np
 import trio
 from nacl.bindings import randombytes_buf_deterministic
 
-from . import wire
+from ._net import wire
 from .errors import LocalProtocolViolation, MPCError, PeerTimeout
 from .events import emit
 from .session import DATA, make_envelope

@@ -71,7 +71,7 @@ class HandshakeError(MPCError):
     duplicate connection). The frame is not authenticated, so anyone on the
     path can forge it, and a message 2 that fails its check can be forged as
     easily: neither is proof on its own, and the mesh retries both for a
-    while (see :data:`mpcnet.tcp.REJECT_GRACE`)."""
+    while (see :data:`mpcnet._net.tcp.REJECT_GRACE`)."""
 
     def __init__(self, message: str, *, peer: str | None = None, session: str | None = None,
                  authentication_failed: bool = False, rejected: bool = False) -> None:

@@ -8,8 +8,8 @@ durations and error classes.
 
 Events (logger, level):
 
-* ``connect`` (mpcnet.tcp, INFO): a secure channel is up — party, peer, role.
-* ``handshake_rejected`` (mpcnet.tcp, INFO): an incoming handshake failed — party, claimed, reason.
+* ``connect`` (logger mpcnet.tcp, INFO): a secure channel is up — party, peer, role.
+* ``handshake_rejected`` (logger mpcnet.tcp, INFO): an incoming handshake failed — party, claimed, reason.
 * ``session_start`` / ``session_end`` (mpcnet.party, INFO): party, session, protocol, parties / rounds,
   bytes_sent, bytes_received, seconds.
 * ``round_start`` / ``round_end`` (mpcnet.session, DEBUG): party, session, round, to / from, bytes.

@@ -1,6 +1,6 @@
 """A party on a mesh: routes envelopes to sessions and runs protocols.
 
-:class:`Party` owns one :class:`~mpcnet.transport.PeerLink` per peer and one
+:class:`Party` owns one :class:`~mpcnet._net.transport.PeerLink` per peer and one
 reader task per link. Readers decode each message, check its envelope and
 hand it to the session it names; several sessions (protocol runs) can share
 the mesh at once. Messages for a session this party has not opened yet (a
@@ -35,7 +35,8 @@ from typing import Any
 import attrs
 import trio
 
-from . import wire
+from ._net import wire
+from ._net.transport import PeerLink, close_links
 from .context import Context, OSRandomness, ProgressCallback, Randomness
 from .errors import LocalProtocolViolation, MPCError, PeerTimeout, RemoteProtocolViolation
 from .events import emit
@@ -52,7 +53,6 @@ from .session import (
     make_envelope,
     parse_envelope,
 )
-from .transport import PeerLink, close_links
 
 __all__ = ["Party", "PartyResult", "DEFAULT_ROUND_TIMEOUT", "HEARTBEAT_INTERVAL", "LIVENESS_TIMEOUT"]
 

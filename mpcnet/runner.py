@@ -15,15 +15,15 @@ from typing import Any
 import attrs
 import trio
 
-from . import wire
+from ._net import wire
+from ._net.resumable import DEFAULT_RECONNECT_TIMEOUT
+from ._net.transport import PeerLink, memory_mesh
 from .context import Context, OSRandomness, ProgressCallback, Randomness, SeededRandomness
 from .errors import ConfigError, InputError, SessionAborted
 from .identity import Roster, SecretKey, generate_key
 from .party import DEFAULT_ROUND_TIMEOUT, LIVENESS_TIMEOUT, Party, PartyResult
 from .registry import ProtocolSpec, get_protocol
-from .resumable import DEFAULT_RECONNECT_TIMEOUT
 from .session import SessionStats, derive_session_id, new_session_id
-from .transport import PeerLink, memory_mesh
 
 __all__ = [
     "SimulationResult",
@@ -131,7 +131,7 @@ async def simulate_async(
             for i in range(n):
                 nursery.start_soon(one_party, i, mesh[parties[i]])
     elif transport == "tcp":
-        from .tcp import loopback_meshes
+        from ._net.tcp import loopback_meshes
 
         keys = [generate_key(p) for p in parties]
         async with loopback_meshes(keys) as meshes:
@@ -171,7 +171,7 @@ async def open_party(
             total = (await party.run("secure-sum", 42, session_id="q3")).output
 
     A connection that breaks while both parties are alive is re-established
-    and resumed without losing a message (see :mod:`mpcnet.resumable`); a
+    and resumed without losing a message (see :mod:`mpcnet._net.resumable`); a
     peer not back within ``reconnect_timeout`` seconds is lost (None: any
     break loses the peer at once). ``peers`` limits the channels to those
     parties (default: all of the roster). A peer from which nothing arrives
@@ -185,8 +185,8 @@ async def open_party(
     if key.name not in roster:
         raise ConfigError(f"party {key.name!r} (from the key file) is not in the roster")
     # A key file that does not match the roster is refused by the mesh (which
-    # first lets the peers see the mismatch too; see mpcnet.tcp.connect_mesh).
-    from .tcp import open_mesh
+    # first lets the peers see the mismatch too; see mpcnet._net.tcp.connect_mesh).
+    from ._net.tcp import open_mesh
 
     async with open_mesh(roster, key, connect_timeout=connect_timeout, limits=limits,
                          reconnect_timeout=reconnect_timeout, peers=peers) as links:

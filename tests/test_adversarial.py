@@ -17,8 +17,11 @@ import pytest
 import trio
 
 import mpcnet
-from mpcnet import tcp, wire
-from mpcnet.channel import REJECT_FRAME, encode_preamble
+from mpcnet import wire
+from mpcnet._net import tcp
+from mpcnet._net.channel import REJECT_FRAME, encode_preamble
+from mpcnet._net.securelink import connect_secure
+from mpcnet._net.tcp import connect_mesh, open_mesh
 from mpcnet.errors import (
     ChannelBroken,
     HandshakeError,
@@ -29,9 +32,7 @@ from mpcnet.errors import (
 )
 from mpcnet.identity import Roster, generate_key
 from mpcnet.party import Party
-from mpcnet.securelink import connect_secure
 from mpcnet.session import DATA, make_envelope, new_session_id
-from mpcnet.tcp import connect_mesh, open_mesh
 
 NAMES = ["p0", "p1", "p2"]
 VALUES = [np.arange(20_000, dtype=np.int64) * (i + 1) for i in range(3)]  # 160 kB: several frames per message
@@ -198,8 +199,8 @@ async def test_replayed_handshake_message_1_gets_nowhere():
     p0 = world.keys[0]
     # what p0 would send (a fresh one is as good as a recorded one: it is
     # the same bytes an eavesdropper saw)
-    from mpcnet.channel import CHANNEL_VERSION, ChannelConnection, make_prologue
-    from mpcnet.noise import HANDSHAKE_MESSAGE_LEN
+    from mpcnet._net.channel import CHANNEL_VERSION, ChannelConnection, make_prologue
+    from mpcnet._net.noise_kk import HANDSHAKE_MESSAGE_LEN
     conn = ChannelConnection(True, p0.private, world.keys[2].public,
                              make_prologue(CHANNEL_VERSION, world.roster.digest(), "p0", "p2"), "p2")
     recorded = encode_preamble("p0", "p2") + conn.start()
@@ -473,7 +474,7 @@ async def _attacked_run(mutate=None, rewrite_handshake=None, round_timeout=5.0, 
             out: dict[str, object] = dict(errors)
             for m in meshes:
                 if m:
-                    await mpcnet.transport.close_links(m.values(), "test over")
+                    await mpcnet._net.transport.close_links(m.values(), "test over")
         else:
             out = await _run_parties(world, meshes, round_timeout=round_timeout)
         took = trio.current_time() - start
@@ -520,14 +521,14 @@ async def test_relaying_mitm_sees_only_ciphertext(monkeypatch):
     # sent unencrypted. The pieces of p0's and p2's messages to each other
     # are the ones that cross the relay; a 32-byte match by chance is 2^-256.
     sent: list[bytes] = []
-    honest = mpcnet.channel.ChannelConnection.iter_frames
+    honest = mpcnet._net.channel.ChannelConnection.iter_frames
 
     def recording(self, parts):
         parts = list(parts)
         sent.append(b"".join(bytes(p) for p in parts))
         return honest(self, parts)
 
-    monkeypatch.setattr(mpcnet.channel.ChannelConnection, "iter_frames", recording)
+    monkeypatch.setattr(mpcnet._net.channel.ChannelConnection, "iter_frames", recording)
     with trio.fail_after(30):
         out, _, mitm = await _attacked_run()
     for name in NAMES:
@@ -650,9 +651,9 @@ async def _evil_p0(world, action, round_timeout=5.0, **party_kw):
                 readers.start_soon(drain, link)
             await action(evil_links["p2"], sid)
             await trio.sleep(0.5)
-            await mpcnet.transport.close_links(evil_links.values(), "evil done")
+            await mpcnet._net.transport.close_links(evil_links.values(), "evil done")
     took = trio.current_time() - start
-    await mpcnet.transport.close_links(evil_links.values(), "evil done")
+    await mpcnet._net.transport.close_links(evil_links.values(), "evil done")
     return out, took
 
 
@@ -824,7 +825,7 @@ async def test_preamble_alone_in_its_segment_is_not_mistaken_for_a_hang_up():
     # Regression: the listener fed the (empty) rest of its preamble read to
     # the channel, which took b"" for EOF and rejected an honest dialer as
     # "authentication failed" (fatal for the dialer, no retry).
-    from mpcnet.securelink import accept_secure
+    from mpcnet._net.securelink import accept_secure
 
     world = await World.make()
     listener = world.listeners[2][0]

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import mpcnet
 from mpcnet import Party
+from mpcnet._net.transport import memory_mesh
 from mpcnet.errors import ConfigError, InputError, RemoteProtocolViolation
-from mpcnet.transport import memory_mesh
 
 
 def plaintext(bids, kind, offset=0):

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from nacl.bindings import crypto_scalarmult_base
 from noise.connection import Keypair, NoiseConnection
 
-import mpcnet.securelink
-from mpcnet.channel import (
+import mpcnet._net.securelink
+from mpcnet._net.channel import (
     CLOSE,
     HELLO,
     MAX_PREAMBLE_LEN,
@@ -36,6 +36,8 @@ from mpcnet.channel import (
     make_prologue,
     parse_preamble,
 )
+from mpcnet._net.noise_kk import MAX_NONCE, CipherState, NoiseKK
+from mpcnet._net.securelink import SecureLink, accept_secure, connect_secure
 from mpcnet.errors import (
     ChannelBroken,
     ConfigError,
@@ -43,8 +45,6 @@ from mpcnet.errors import (
     LocalProtocolViolation,
     PeerTimeout,
 )
-from mpcnet.noise import MAX_NONCE, CipherState, NoiseKK
-from mpcnet.securelink import SecureLink, accept_secure, connect_secure
 
 TEST_DEADLINE = 30  # absolute per-test deadline for trio tests, in (possibly virtual) seconds
 
@@ -819,7 +819,7 @@ def test_rejected_dialer_fails_at_once_marked_rejected_not_unauthentic():
 async def test_send_lock_excludes_and_survives_a_cancelled_waiter(autojump_clock):
     # On the mock clock: the sleeps below order the tasks exactly, whatever
     # the machine's load.
-    from mpcnet.securelink import LinkLock
+    from mpcnet._net.securelink import LinkLock
 
     lock = LinkLock()
     inside, log = [], []
@@ -862,7 +862,7 @@ def test_channel_limits_and_defaults_are_pinned():
     assert MAX_PREAMBLE_LEN == 4 + 1 + 2 * (1 + 64)
     for connect in (connect_secure, accept_secure):
         assert inspect.signature(connect).parameters["handshake_timeout"].default == 10.0
-    assert mpcnet.securelink.CLOSE_TIMEOUT == 1.0
+    assert mpcnet._net.securelink.CLOSE_TIMEOUT == 1.0
 
 
 def test_default_message_cap_is_64_mib_and_checked_at_the_announcement():

@@ -220,7 +220,7 @@ def test_party_wrong_key_in_roster_is_an_authentication_failure(tmp_path):
     results = _finish(procs)
     assert results["alice"][0] == 1 and results["bob"][0] == 1
     # Both name the other and the cause, without waiting for the deadline
-    # (bob learns it by dialing alice back: see mpcnet.tcp, probe).
+    # (bob learns it by dialing alice back: see mpcnet._net.tcp, probe).
     assert "bob" in results["alice"][2] and "keys do not match" in results["alice"][2]
     assert "alice" in results["bob"][2] and "keys do not match" in results["bob"][2]
 

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from nacl.bindings import crypto_scalarmult_base
 
 from mpcnet import wire
-from mpcnet.channel import NEED_DATA, ChannelConnection, CloseReceived, HandshakeComplete, Message, make_prologue
+from mpcnet._net.channel import NEED_DATA, ChannelConnection, CloseReceived, HandshakeComplete, Message, make_prologue
+from mpcnet._net.noise_kk import HANDSHAKE_MESSAGE_LEN
 from mpcnet.errors import ChannelBroken, HandshakeError, RemoteProtocolViolation, WireError
-from mpcnet.noise import HANDSHAKE_MESSAGE_LEN
 from mpcnet.session import ABORT, DATA, parse_envelope
 
 CAP = 256 * 1024  # message cap for these tests

@@ -18,14 +18,14 @@ import trio.testing
 
 import mpcnet
 from mpcnet import Context, Party, protocol, wire
+from mpcnet._net.resumable import ResumableLink
+from mpcnet._net.securelink import accept_secure, connect_secure
+from mpcnet._net.tcp import connect_mesh
+from mpcnet._net.transport import close_links, memory_mesh
 from mpcnet.errors import ChannelBroken, PeerTimeout
 from mpcnet.identity import Roster, generate_key
 from mpcnet.party import HEARTBEAT_INTERVAL, LIVENESS_TIMEOUT
-from mpcnet.resumable import ResumableLink
-from mpcnet.securelink import accept_secure, connect_secure
 from mpcnet.session import HEARTBEAT, SESSION_ID_BYTES, make_envelope, parse_envelope
-from mpcnet.tcp import connect_mesh
-from mpcnet.transport import close_links, memory_mesh
 
 from helpers import free_ports
 

@@ -15,9 +15,9 @@ import pytest
 import trio
 
 from mpcnet import Context, Party
+from mpcnet._net.transport import memory_mesh
 from mpcnet.errors import MPCError, RemoteProtocolViolation
 from mpcnet.fields import GF256, P127
-from mpcnet.transport import memory_mesh
 from protocols import psi_curve
 
 

@@ -1,4 +1,4 @@
-"""Resumable links (mpcnet.resumable): connections cut at arbitrary points are
+"""Resumable links (mpcnet._net.resumable): connections cut at arbitrary points are
 re-established and every message arrives exactly once, in order."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mpcnet
-from mpcnet.channel import REJECT_FRAME
+from mpcnet._net.channel import REJECT_FRAME
+from mpcnet._net.resumable import ResumableLink
+from mpcnet._net.securelink import accept_secure, connect_secure
+from mpcnet._net.tcp import open_mesh
 from mpcnet.errors import ChannelBroken, RemoteProtocolViolation
 from mpcnet.identity import Roster, generate_key
 from mpcnet.party import Party
-from mpcnet.resumable import ResumableLink
-from mpcnet.securelink import accept_secure, connect_secure
-from mpcnet.tcp import open_mesh
 from mpcnet.testing.faultproxy import FaultProxy, Route
 
 KEYS = {"a": generate_key("a"), "b": generate_key("b")}

@@ -13,6 +13,7 @@ import mpcnet
 import mpcnet.party
 import mpcnet.session
 from mpcnet import Context, Party, protocol, wire
+from mpcnet._net.transport import memory_mesh
 from mpcnet.errors import (
     ChannelBroken,
     LocalProtocolViolation,
@@ -21,7 +22,6 @@ from mpcnet.errors import (
     SessionAborted,
 )
 from mpcnet.session import ABORT, DATA, HEARTBEAT, make_envelope, new_session_id
-from mpcnet.transport import memory_mesh
 
 
 @protocol("test-echo-rounds", security="test only", reveals="everything", input="int", output="list")
@@ -557,7 +557,7 @@ async def test_pairwise_keys_differ_per_session_on_one_mesh_and_need_a_pair_secr
             await self._link.aclose(reason)
 
     mesh = memory_mesh(names)
-    assert mpcnet.transport.MemoryLink("p1", *trio.open_memory_channel(1)).pair_secret is None  # built alone
+    assert mpcnet._net.transport.MemoryLink("p1", *trio.open_memory_channel(1)).pair_secret is None  # built alone
     with pytest.raises(LocalProtocolViolation, match="offers no pair secret"):
         async with Party("p0", names, {"p1": Bare(mesh["p0"]["p1"])}) as p:  # (the protocol has no rounds)
             await p.run("test-pairwise-keys", None, session_id=sids[0], round_timeout=2)
@@ -567,4 +567,4 @@ async def test_pairwise_keys_differ_per_session_on_one_mesh_and_need_a_pair_secr
         async with Party("p0", names, {"p1": short}) as p:
             await p.run("test-pairwise-keys", None, session_id=sids[1], round_timeout=2)
     with pytest.raises(ValueError, match="32 bytes"):
-        mpcnet.transport.memory_link_pair("a", "b", pair_secret=b"x")
+        mpcnet._net.transport.memory_link_pair("a", "b", pair_secret=b"x")

@@ -13,13 +13,13 @@ import pytest
 import trio
 
 import mpcnet
-import mpcnet.resumable
+import mpcnet._net.resumable
 import mpcnet.runner
+from mpcnet._net.resumable import ResumableLink
+from mpcnet._net.securelink import connect_secure
+from mpcnet._net.tcp import PendingHandshakes, _close_listeners, connect_mesh, open_mesh
 from mpcnet.errors import HandshakeError
 from mpcnet.identity import Roster, generate_key
-from mpcnet.resumable import ResumableLink
-from mpcnet.securelink import connect_secure
-from mpcnet.tcp import PendingHandshakes, _close_listeners, connect_mesh, open_mesh
 
 from helpers import env_with, free_ports, install_plugin, make_deployment, mpcnet_cmd
 
@@ -155,14 +155,14 @@ async def test_cancelled_mesh_setup_closes_every_listener_it_opened(monkeypatch)
     # is cancelled. Every socket it opened must be closed by then, not left
     # to the garbage collector (so the test keeps a reference to each).
     opened = []
-    real_listen = mpcnet.tcp._listen
+    real_listen = mpcnet._net.tcp._listen
 
     async def recording_listen(me):
         listeners = await real_listen(me)
         opened.extend(listeners)
         return listeners
 
-    monkeypatch.setattr(mpcnet.tcp, "_listen", recording_listen)
+    monkeypatch.setattr(mpcnet._net.tcp, "_listen", recording_listen)
     keys = [generate_key("p0"), generate_key("p1")]
     p0_port, p1_port = free_ports(2)
     roster = Roster.from_entries([("p0", f"127.0.0.1:{p0_port}", keys[0].public),
@@ -277,4 +277,4 @@ def test_network_timeouts_are_pinned():
     for func in (mpcnet.runner.open_party, mpcnet.runner.run_party_async):
         assert default(func, "liveness_timeout") == 3.0
     assert default(ResumableLink, "ack_delay") == 0.05 and default(ResumableLink, "refused_grace") == 1.0
-    assert mpcnet.resumable.CLOSE_LINGER == 1.0
+    assert mpcnet._net.resumable.CLOSE_LINGER == 1.0

@@ -1,8 +1,8 @@
-"""Resumable links: a :class:`~mpcnet.transport.PeerLink` that survives a
+"""Resumable links: a :class:`~mpcnet._net.transport.PeerLink` that survives a
 broken TCP connection while both parties are alive.
 
 A :class:`ResumableLink` runs over a succession of
-:class:`~mpcnet.securelink.SecureLink` s to the same peer. Every message it
+:class:`~mpcnet._net.securelink.SecureLink` s to the same peer. Every message it
 sends gets a 16-byte header as an extra first part (inside the encrypted
 message, so authenticated)::
 
@@ -23,7 +23,7 @@ When the connection breaks without the peer's authenticated CLOSE (a reset,
 EOF, a torn or unauthentic frame), the link is *interrupted*, not lost: the
 dialing side (lower roster index) re-dials with backoff, the listening side
 waits for the peer to re-dial (its mesh keeps a listener open, see
-:func:`mpcnet.tcp.open_mesh`). Each new connection is a fresh Noise_KK
+:func:`mpcnet._net.tcp.open_mesh`). Each new connection is a fresh Noise_KK
 handshake (new ephemeral keys: nothing recorded from an old connection can be
 replayed into it), after which both sides send RESUME carrying their
 cumulative ack; each side then retransmits every buffered message above the
@@ -47,9 +47,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
+from ..errors import ChannelBroken, HandshakeError, LocalProtocolViolation, MPCError, RemoteProtocolViolation
+from ..events import emit
 from . import wire
-from .errors import ChannelBroken, HandshakeError, LocalProtocolViolation, MPCError, RemoteProtocolViolation
-from .events import emit
 from .securelink import LinkLock, SecureLink
 
 __all__ = ["ResumableLink", "HEADER_LEN", "DEFAULT_RECONNECT_TIMEOUT", "DEFAULT_ACK_DELAY"]
@@ -77,7 +77,7 @@ Parts = Sequence[bytes | bytearray | memoryview]
 
 
 class ResumableLink:
-    """A :class:`~mpcnet.transport.PeerLink` to ``link.peer`` that resumes
+    """A :class:`~mpcnet._net.transport.PeerLink` to ``link.peer`` that resumes
     over a new connection after a transient break.
 
     ``redial`` (dialing side only) makes one attempt at a new authenticated
@@ -212,7 +212,7 @@ class ResumableLink:
     def set_admission(self, admit: Callable[[int], None] | None) -> None:
         """Have ``admit(length)`` called before each incoming message is
         reassembled, on this connection and every later one (see
-        :meth:`mpcnet.securelink.SecureLink.set_admission`)."""
+        :meth:`mpcnet._net.securelink.SecureLink.set_admission`)."""
         self._admission = admit
         if self._link is not None:
             self._link.set_admission(admit)

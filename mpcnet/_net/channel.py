@@ -1,7 +1,7 @@
 """Sans-IO secure channel: a Noise_KK handshake plus authenticated message frames.
 
 Bytes in, events out (the h11 style): no sockets, clock or trio here; the trio
-adapter is :mod:`mpcnet.securelink`. :class:`NoiseKK` is exactly
+adapter is :mod:`mpcnet._net.securelink`. :class:`NoiseKK` is exactly
 ``Noise_KK_25519_ChaChaPoly_BLAKE2b`` of the Noise Protocol Framework rev. 34
 ("Noise §n" below), so independent implementations interoperate;
 :class:`ChannelConnection` carries whole messages over it. The wire format and
@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 
-from .errors import ChannelBroken, ConfigError, HandshakeError, LocalProtocolViolation, MPCError
-from .noise import HANDSHAKE_MESSAGE_LEN, MAX_NOISE_MESSAGE, PROTOCOL_NAME, TAGLEN, CipherState, NoiseKK
+from ..errors import ChannelBroken, ConfigError, HandshakeError, LocalProtocolViolation, MPCError
+from .noise_kk import HANDSHAKE_MESSAGE_LEN, MAX_NOISE_MESSAGE, PROTOCOL_NAME, TAGLEN, CipherState, NoiseKK
 
 __all__ = [
     "PROTOCOL_NAME", "CHANNEL_VERSION", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_REKEY_INTERVAL", "MAX_NOISE_MESSAGE",

@@ -1,6 +1,6 @@
 """Trio adapter: a :class:`SecureLink` over any ``trio.abc.Stream``.
 
-All protocol logic lives in the sans-IO :class:`~mpcnet.channel.ChannelConnection`;
+All protocol logic lives in the sans-IO :class:`~mpcnet._net.channel.ChannelConnection`;
 this module only moves bytes and maps trio's errors onto ours:
 
 * a dropped or closed stream, EOF, or the peer's CLOSE frame ->
@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 import trio
 
+from ..errors import ChannelBroken, HandshakeError, LocalProtocolViolation, MPCError, PeerTimeout
 from .channel import (
     CHANNEL_VERSION,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -33,7 +34,6 @@ from .channel import (
     make_prologue,
     parse_preamble,
 )
-from .errors import ChannelBroken, HandshakeError, LocalProtocolViolation, MPCError, PeerTimeout
 
 __all__ = ["SecureLink", "connect_secure", "accept_secure", "RECEIVE_CHUNK", "CLOSE_TIMEOUT"]
 
@@ -126,7 +126,7 @@ class _DirectIO:
 
 class SecureLink:
     """An authenticated, encrypted, ordered message pipe to ``peer``
-    (implements :class:`mpcnet.transport.PeerLink`). Build one with
+    (implements :class:`mpcnet._net.transport.PeerLink`). Build one with
     :func:`connect_secure` or :func:`accept_secure`.
 
     Counters: ``bytes_sent`` / ``bytes_received`` count wire bytes (preamble,
@@ -158,7 +158,7 @@ class SecureLink:
     @property
     def pair_secret(self) -> bytes:
         """32 bytes only this channel's two ends know, fresh for its
-        handshake (see :meth:`mpcnet.noise.NoiseKK.export_secret`)."""
+        handshake (see :meth:`mpcnet._net.noise_kk.NoiseKK.export_secret`)."""
         secret = self._conn.pair_secret
         if secret is None:
             raise LocalProtocolViolation("the channel's handshake has not finished", peer=self.peer)
@@ -167,7 +167,7 @@ class SecureLink:
     def set_admission(self, admit: Callable[[int], None] | None) -> None:
         """Have ``admit(length)`` called before each incoming message is
         reassembled; it may raise an MPCError to refuse the message (see
-        :attr:`mpcnet.channel.ChannelConnection.admit_message`)."""
+        :attr:`mpcnet._net.channel.ChannelConnection.admit_message`)."""
         self._conn.admit_message = admit
 
     @property
@@ -382,7 +382,7 @@ async def accept_secure(
     handshake_timeout: float = 10.0,
 ) -> SecureLink:
     """Listen side: read the preamble (never more than
-    :data:`~mpcnet.channel.MAX_PREAMBLE_LEN` bytes), look up the dialer's
+    :data:`~mpcnet._net.channel.MAX_PREAMBLE_LEN` bytes), look up the dialer's
     key and run the handshake as responder.
 
     Returns once the initiator's HELLO proved it holds its key. An unknown

@@ -5,11 +5,11 @@ Two kinds give protocol code the same interface, :class:`PeerLink`:
 * :class:`MemoryLink` — in-process, for simulations: bounded trio memory
   channels carrying the encoded bytes (so byte counts and type checks are the
   same as on the network), no encryption.
-* ``SecureLink`` (:mod:`mpcnet.securelink`) — a Noise_KK channel over a TCP
-  stream; built by :mod:`mpcnet.tcp`.
-* ``ResumableLink`` (:mod:`mpcnet.resumable`) — over successive SecureLinks
+* ``SecureLink`` (:mod:`mpcnet._net.securelink`) — a Noise_KK channel over a TCP
+  stream; built by :mod:`mpcnet._net.tcp`.
+* ``ResumableLink`` (:mod:`mpcnet._net.resumable`) — over successive SecureLinks
   to one peer: survives a broken connection (re-dial, fresh handshake,
-  resume without loss); what :func:`mpcnet.tcp.open_mesh` hands out.
+  resume without loss); what :func:`mpcnet._net.tcp.open_mesh` hands out.
 
 A link carries opaque messages, in order, exactly once, and either works or
 raises :class:`~mpcnet.errors.ChannelBroken` naming the peer. It knows
@@ -25,7 +25,7 @@ from typing import Protocol, runtime_checkable
 
 import trio
 
-from .errors import ChannelBroken
+from ..errors import ChannelBroken
 
 __all__ = ["PeerLink", "MemoryLink", "memory_link_pair", "memory_mesh", "close_links"]
 

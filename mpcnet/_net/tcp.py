@@ -21,7 +21,7 @@ not the roster's key for it keeps dialing and answering for
 :data:`MISMATCH_LINGER` seconds before it fails, so its peers see the mismatch
 too.
 
-:func:`open_mesh` wraps every link in a :class:`~mpcnet.resumable.ResumableLink`
+:func:`open_mesh` wraps every link in a :class:`~mpcnet._net.resumable.ResumableLink`
 (unless ``reconnect_timeout=None``) and keeps the listener open for the life of
 the mesh: a peer that lost its connection re-dials, is authenticated exactly
 like a first connection, and its link resumes where it stopped.
@@ -38,10 +38,10 @@ from contextlib import asynccontextmanager
 
 import trio
 
+from ..errors import ConfigError, HandshakeError, MPCError, PeerTimeout
+from ..events import emit
+from ..identity import PartyEntry, Roster, SecretKey
 from . import wire
-from .errors import ConfigError, HandshakeError, MPCError, PeerTimeout
-from .events import emit
-from .identity import PartyEntry, Roster, SecretKey
 from .resumable import DEFAULT_RECONNECT_TIMEOUT, HEADER_LEN, ResumableLink
 from .securelink import SecureLink, accept_secure, connect_secure
 from .transport import PeerLink, close_links
@@ -347,7 +347,7 @@ async def open_mesh(roster: Roster, key: SecretKey, *, connect_timeout: float,
     """:func:`connect_mesh` as a context manager that closes every link.
 
     With ``reconnect_timeout`` (seconds; the default) every link is a
-    :class:`~mpcnet.resumable.ResumableLink`: a connection that breaks is
+    :class:`~mpcnet._net.resumable.ResumableLink`: a connection that breaks is
     re-dialed (by the lower index) and resumed without loss, and this party
     keeps listening for its peers' re-dials for the life of the mesh. With
     None, links are plain SecureLinks and any break ends the link.

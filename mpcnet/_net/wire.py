@@ -29,7 +29,7 @@ import attrs
 import msgpack
 import numpy as np
 
-from .errors import WireError
+from ..errors import WireError
 
 __all__ = [
     "ARRAY_DTYPES",

@@ -3,7 +3,7 @@
 Exactly the Noise Protocol Framework rev. 34 ("Noise §n" below) for the KK
 pattern with X25519 (PyNaCl's libsodium bindings), ChaCha20-Poly1305 (IETF)
 and BLAKE2b (hashlib). Pure functions and small state objects: no I/O.
-:mod:`mpcnet.channel` frames application messages on top of it.
+:mod:`mpcnet._net.channel` frames application messages on top of it.
 
 The AEAD comes from PyCA ``cryptography`` (OpenSSL), not libsodium: the same
 construction, byte for byte, but about 4x faster per small frame (1.2 us
@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from nacl.bindings import crypto_scalarmult, crypto_scalarmult_base
 from nacl.utils import random as os_random
 
-from .errors import ChannelBroken, ConfigError, HandshakeError, LocalProtocolViolation
+from ..errors import ChannelBroken, ConfigError, HandshakeError, LocalProtocolViolation
 
 __all__ = ["PROTOCOL_NAME", "HASHLEN", "DHLEN", "TAGLEN", "MAX_NOISE_MESSAGE", "MAX_NONCE", "CipherState", "NoiseKK"]
 
