@@ -17,7 +17,7 @@ _gc.disable()
 try:
     from . import arith, mpc
     from ._net import wire
-    from .context import Context, KeyedRandomness, OSRandomness, Randomness, SeededRandomness
+    from .context import Context
     from .errors import (
         ChannelBroken,
         ConfigError,
@@ -33,6 +33,7 @@ try:
     )
     from .identity import Roster, SecretKey, generate_key, load_key_file, load_roster
     from .party import Party, PartyResult
+    from .randomness import KeyedRandomness, OSRandomness, Randomness, SeededRandomness
     from .registry import Param, ProtocolSpec, all_protocols, get_protocol, protocol
     from .runner import SimulationResult, open_party, run_party, run_party_async, simulate, simulate_async
     from .session import SessionStats, derive_session_id, new_session_id

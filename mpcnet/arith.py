@@ -8,7 +8,7 @@ vector operations). Signed values use two's complement: a value ``x`` with
 
 Additive shares are perfectly hiding: any ``n-1`` of the ``n`` shares of a
 value are independent uniform words, whatever the value. The randomness
-comes from the caller's :class:`~mpcnet.context.Randomness` (``ctx.random``:
+comes from the caller's :class:`~mpcnet.randomness.Randomness` (``ctx.random``:
 the OS generator in real runs).
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .context import Randomness
+from .randomness import Randomness
 
 __all__ = ["RING_BITS", "to_ring", "from_ring_signed", "additive_share", "ring_sum"]
 

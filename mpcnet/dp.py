@@ -2,7 +2,7 @@
 mechanism, and a privacy accountant.
 
 Everything that *draws* noise is exact: it uses only integers and rationals
-and a :class:`~mpcnet.context.Randomness` (``OSRandomness()`` by default, or
+and a :class:`~mpcnet.randomness.Randomness` (``OSRandomness()`` by default, or
 ``ctx.random`` inside a protocol), never floating point (see
 :mod:`mpcnet.dp_sampling` for why, and for the algorithms of Canonne, Kamath
 and Steinke 2020). Real parameters are exact rationals: pass a

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from fractions import Fraction
 
-from .context import Randomness
 from .dp_sampling import Rational, _bern_exp, _dec, _pool, _positive, as_rational
+from .randomness import Randomness
 
 __all__ = [
     "exponential_mechanism",

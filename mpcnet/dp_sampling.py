@@ -1,7 +1,7 @@
 """Exact samplers for differential privacy: no floating point anywhere.
 
 Part of :mod:`mpcnet.dp` (import the public names from there). Everything
-here is driven by a :class:`~mpcnet.context.Randomness` and uses only integer
+here is driven by a :class:`~mpcnet.randomness.Randomness` and uses only integer
 and rational arithmetic, so the output distribution is *exactly* the one
 stated. A floating-point sampler is not: Mironov (2012, "On significance of
 the least significant bits for differential privacy") showed that the set of
@@ -34,7 +34,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, overload
 
-from .context import OSRandomness, Randomness
+from .randomness import OSRandomness, Randomness
 
 __all__ = [
     "Rational",

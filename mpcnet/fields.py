@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .context import Randomness
 from .errors import RemoteProtocolViolation
+from .randomness import Randomness
 
 __all__ = ["Field", "GF256Field", "GF256", "PrimeField", "P127"]
 

@@ -37,9 +37,10 @@ import trio
 
 from ._net import wire
 from ._net.transport import PeerLink, close_links
-from .context import Context, OSRandomness, ProgressCallback, Randomness
+from .context import Context, ProgressCallback
 from .errors import LocalProtocolViolation, MPCError, PeerTimeout, RemoteProtocolViolation
 from .events import emit
+from .randomness import OSRandomness, Randomness
 from .registry import ProtocolSpec, get_protocol
 from .session import (
     ABORT,

@@ -18,10 +18,11 @@ import trio
 from ._net import wire
 from ._net.resumable import DEFAULT_RECONNECT_TIMEOUT
 from ._net.transport import PeerLink, memory_mesh
-from .context import Context, OSRandomness, ProgressCallback, Randomness, SeededRandomness
+from .context import Context, ProgressCallback
 from .errors import ConfigError, InputError, SessionAborted
 from .identity import Roster, SecretKey, generate_key
 from .party import DEFAULT_ROUND_TIMEOUT, LIVENESS_TIMEOUT, Party, PartyResult
+from .randomness import OSRandomness, Randomness, SeededRandomness
 from .registry import ProtocolSpec, get_protocol
 from .session import SessionStats, derive_session_id, new_session_id
 

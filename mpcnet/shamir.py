@@ -46,9 +46,10 @@ from typing import Any, cast
 import numpy as np
 import trio
 
-from .context import Context, KeyedRandomness
+from .context import Context
 from .errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
 from .fields import Field, GF256Field
+from .randomness import KeyedRandomness
 
 __all__ = ["ShamirEngine", "lagrange_at_zero", "max_threshold"]
 

@@ -480,8 +480,9 @@ async def test_a_failed_send_does_not_cut_short_the_sends_to_other_peers():
     # fails, the others' messages must still go out whole: cancelling them
     # half-way would tear frames and make those peers blame us.
     from mpcnet import wire
-    from mpcnet.context import SMALL_ROUND_BYTES, Context, OSRandomness
+    from mpcnet.context import SMALL_ROUND_BYTES, Context
     from mpcnet.errors import ChannelBroken
+    from mpcnet.randomness import OSRandomness
     from mpcnet.session import Session
 
     finished = []

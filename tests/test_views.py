@@ -44,9 +44,9 @@ import pytest
 
 import mpcnet
 from mpcnet.binary import to_bits, to_onehot
-from mpcnet.context import SeededRandomness
 from mpcnet.dp_mechanisms import randomized_response
 from mpcnet.fields import GF256, P127
+from mpcnet.randomness import SeededRandomness
 from mpcnet.registry import ProtocolSpec
 from mpcnet.shamir import ShamirEngine, _lagrange
 from protocols import psi_curve, psi_set
