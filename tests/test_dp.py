@@ -34,9 +34,9 @@ from mpcnet import (
     OSRandomness,
     SeededRandomness,
     dp,
-    dp_mechanisms,
-    dp_sampling,
 )
+from mpcnet.dp import mechanisms as dp_mechanisms
+from mpcnet.dp import sampling as dp_sampling
 
 ALPHA = 1e-4
 Z = 4.42

@@ -44,7 +44,7 @@ import pytest
 
 import mpcnet
 from mpcnet.binary import to_bits, to_onehot
-from mpcnet.dp_mechanisms import randomized_response
+from mpcnet.dp.mechanisms import randomized_response
 from mpcnet.fields import GF256, P127
 from mpcnet.randomness import SeededRandomness
 from mpcnet.registry import ProtocolSpec

@@ -1,7 +1,7 @@
 """Randomized response, the exponential mechanism and parameter helpers.
 
 Part of :mod:`mpcnet.dp` (import the public names from there). The sampling
-functions use only the exact integer samplers of :mod:`mpcnet.dp_sampling`;
+functions use only the exact integer samplers of :mod:`mpcnet.dp.sampling`;
 the helpers that return an epsilon or an estimate use :mod:`decimal` or
 floats, which is fine: they compute public numbers, they do not draw noise.
 """
@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from fractions import Fraction
 
-from .dp_sampling import Rational, _bern_exp, _dec, _pool, _positive, as_rational
-from .randomness import Randomness
+from ..randomness import Randomness
+from .sampling import Rational, _bern_exp, _dec, _pool, _positive, as_rational
 
 __all__ = [
     "exponential_mechanism",

@@ -4,15 +4,15 @@ mechanism, and a privacy accountant.
 Everything that *draws* noise is exact: it uses only integers and rationals
 and a :class:`~mpcnet.randomness.Randomness` (``OSRandomness()`` by default, or
 ``ctx.random`` inside a protocol), never floating point (see
-:mod:`mpcnet.dp_sampling` for why, and for the algorithms of Canonne, Kamath
+:mod:`mpcnet.dp.sampling` for why, and for the algorithms of Canonne, Kamath
 and Steinke 2020). Real parameters are exact rationals: pass a
 :class:`~fractions.Fraction`, an int, a string such as ``"1/3"``, or a float,
 which is read as the decimal it prints as (``0.1`` is exactly 1/10).
 
-Samplers (:mod:`mpcnet.dp_sampling`):
+Samplers (:mod:`mpcnet.dp.sampling`):
     :func:`bernoulli_exp`, :func:`discrete_laplace`, :func:`discrete_gaussian`,
     and their exact ``*_pmf`` / ``*_variance`` for checking.
-Mechanisms and parameters (:mod:`mpcnet.dp_mechanisms`):
+Mechanisms and parameters (:mod:`mpcnet.dp.mechanisms`):
     :func:`randomized_response`, :func:`rr_estimate`, :func:`rr_epsilon`,
     :func:`exponential_mechanism`, :func:`permute_and_flip`,
     :func:`laplace_scale`, :func:`gaussian_sigma2`, ...
@@ -36,7 +36,8 @@ from fractions import Fraction
 
 import attrs
 
-from .dp_mechanisms import (
+from ..errors import MPCError
+from .mechanisms import (
     exponential_mechanism,
     exponential_mechanism_pmf,
     gaussian_sigma2,
@@ -50,7 +51,7 @@ from .dp_mechanisms import (
     rr_report_probabilities,
     zcdp_epsilon,
 )
-from .dp_sampling import (
+from .sampling import (
     Rational,
     as_rational,
     bernoulli_exp,
@@ -61,7 +62,6 @@ from .dp_sampling import (
     discrete_laplace_pmf,
     discrete_laplace_variance,
 )
-from .errors import MPCError
 
 __all__ = [
     "BudgetExceeded",

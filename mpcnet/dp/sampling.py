@@ -34,7 +34,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, overload
 
-from .randomness import OSRandomness, Randomness
+from ..randomness import OSRandomness, Randomness
 
 __all__ = [
     "Rational",
