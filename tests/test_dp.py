@@ -598,13 +598,13 @@ def test_accountant_shared_by_trio_tasks_charging_from_worker_threads():
 # --- no floating point, no `random`, in the sampling paths -------------------------------
 
 SAMPLING_CODE = [
-    dp_sampling._BitPool, dp_sampling._bern_exp_small, dp_sampling._bern_exp, dp_sampling.bernoulli_exp,
+    dp_sampling._BitPool, dp_sampling._bern_exp_small, dp_sampling.bern_exp, dp_sampling.bernoulli_exp,
     dp_sampling._discrete_laplace, dp_sampling.discrete_laplace, dp_sampling._discrete_gaussian,
     dp_sampling.discrete_gaussian, dp_mechanisms.randomized_response, dp_mechanisms._scaled_gaps,
     dp_mechanisms.exponential_mechanism, dp_mechanisms.permute_and_flip,
 ]
 #: The innermost loops, which must use integers only (no true division at all).
-INTEGER_ONLY = [dp_sampling._BitPool, dp_sampling._bern_exp_small, dp_sampling._bern_exp,
+INTEGER_ONLY = [dp_sampling._BitPool, dp_sampling._bern_exp_small, dp_sampling.bern_exp,
                 dp_sampling._discrete_laplace, dp_sampling._discrete_gaussian]
 FLOAT_FUNCS = {"exp", "log", "log1p", "expm1", "sqrt", "pow", "random", "uniform", "float"}
 

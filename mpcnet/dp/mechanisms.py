@@ -16,7 +16,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from ..randomness import Randomness
-from .sampling import Rational, _bern_exp, _dec, _pool, _positive, as_rational
+from .sampling import Rational, as_rational, bern_exp, bit_pool, positive_rational, to_decimal
 
 __all__ = [
     "exponential_mechanism",
@@ -73,7 +73,7 @@ def randomized_response(bit: bool | int, p_truth: Rational, rng: Randomness | No
     if not (isinstance(bit, bool) or (isinstance(bit, int) and bit in (0, 1))):
         raise TypeError("bit must be a bool or 0/1")
     p = _probability_open(p_truth, "p_truth")
-    bits = _pool(rng)
+    bits = bit_pool(rng)
     # Draw both coins whatever happens, so the work done (and the randomness
     # consumed) does not depend on the answer or on which branch is taken.
     truthful = bits.bernoulli(p.numerator, p.denominator)
@@ -94,15 +94,15 @@ def rr_epsilon(p_truth: Rational) -> float:
     true value)."""
     p = _probability_open(p_truth, "p_truth")
     with decimal.localcontext(decimal.Context(prec=_PRECISION)):
-        return _round_up(_dec((1 + p) / (1 - p)).ln())
+        return _round_up(to_decimal((1 + p) / (1 - p)).ln())
 
 
 def rr_p_truth(epsilon: Rational) -> Fraction:
     """The largest ``p_truth`` with at most 9 decimal digits whose
     :func:`rr_epsilon` does not exceed ``epsilon``: ``p <= tanh(epsilon/2)``."""
-    eps = _positive(epsilon, "epsilon")
+    eps = positive_rational(epsilon, "epsilon")
     with decimal.localcontext(decimal.Context(prec=_PRECISION)):
-        e = _dec(eps).exp()
+        e = to_decimal(eps).exp()
         bound = (e - 1) / (e + 1)
         scaled = int((bound * 10**9).to_integral_value(rounding=decimal.ROUND_FLOOR))
     if scaled == 0:
@@ -162,8 +162,8 @@ def _scaled_gaps(scores: Sequence[Rational], epsilon: Rational, sensitivity: Rat
     values = [as_rational(s, "score") for s in scores]
     if not values:
         raise ValueError("scores must be a non-empty sequence of numbers")
-    eps = _positive(epsilon, "epsilon")
-    delta = _positive(sensitivity, "sensitivity")
+    eps = positive_rational(epsilon, "epsilon")
+    delta = positive_rational(sensitivity, "sensitivity")
     c = eps / (delta if monotonic else 2 * delta)
     # Integer arithmetic from here: scores times a common denominator.
     common = math.lcm(*(v.denominator for v in values))
@@ -192,10 +192,10 @@ def exponential_mechanism(scores: Sequence[Rational], epsilon: Rational, sensiti
     tries are expected (the best index is always accepted).
     """
     gaps = _scaled_gaps(scores, epsilon, sensitivity, monotonic)
-    bits = _pool(rng)
+    bits = bit_pool(rng)
     while True:
         i = bits.below(len(gaps))
-        if _bern_exp(*gaps[i], bits):
+        if bern_exp(*gaps[i], bits):
             return i
 
 
@@ -222,13 +222,13 @@ def permute_and_flip(scores: Sequence[Rational], epsilon: Rational, sensitivity:
     distribution is *not* the softmax. At most ``k`` coins.
     """
     gaps = _scaled_gaps(scores, epsilon, sensitivity, monotonic=False)
-    bits = _pool(rng)
+    bits = bit_pool(rng)
     order = list(range(len(gaps)))
     for j in range(len(order) - 1, 0, -1):  # Fisher-Yates shuffle
         r = bits.below(j + 1)
         order[j], order[r] = order[r], order[j]
     for i in order:
-        if _bern_exp(*gaps[i], bits):
+        if bern_exp(*gaps[i], bits):
             return i
     raise AssertionError("unreachable: the best candidate is always accepted")
 
@@ -239,15 +239,15 @@ def permute_and_flip(scores: Sequence[Rational], epsilon: Rational, sensitivity:
 def laplace_scale(epsilon: Rational, sensitivity: Rational = 1) -> Fraction:
     """``sensitivity / epsilon``: the discrete Laplace scale that makes an
     integer query of that L1 sensitivity epsilon-DP (exact)."""
-    return _positive(sensitivity, "sensitivity") / _positive(epsilon, "epsilon")
+    return positive_rational(sensitivity, "sensitivity") / positive_rational(epsilon, "epsilon")
 
 
 def gaussian_sigma2_for_zcdp(rho: Rational, sensitivity: Rational = 1) -> Fraction:
     """``sensitivity^2 / (2 rho)``: the discrete Gaussian variance parameter
     that makes an integer query of that L2 sensitivity rho-zCDP (Canonne,
     Kamath, Steinke 2020; exact)."""
-    delta = _positive(sensitivity, "sensitivity")
-    return delta * delta / (2 * _positive(rho, "rho"))
+    delta = positive_rational(sensitivity, "sensitivity")
+    return delta * delta / (2 * positive_rational(rho, "rho"))
 
 
 def _delta(value: Rational) -> Fraction:
@@ -261,11 +261,11 @@ def zcdp_epsilon(rho: Rational, delta: Rational) -> float:
     """rho-zCDP implies (epsilon, delta)-DP for
     ``epsilon = rho + 2 sqrt(rho ln(1/delta))`` (Bun and Steinke 2016,
     Proposition 1.3); rounded up to 12 significant digits."""
-    r = _positive(rho, "rho")
+    r = positive_rational(rho, "rho")
     d = _delta(delta)
     with decimal.localcontext(decimal.Context(prec=_PRECISION)):
-        rd = _dec(r)
-        return _round_up(rd + 2 * (rd * (1 / _dec(d)).ln()).sqrt())
+        rd = to_decimal(r)
+        return _round_up(rd + 2 * (rd * (1 / to_decimal(d)).ln()).sqrt())
 
 
 def gaussian_sigma2(epsilon: Rational, delta: Rational, sensitivity: Rational = 1) -> Fraction:
@@ -277,12 +277,12 @@ def gaussian_sigma2(epsilon: Rational, delta: Rational, sensitivity: Rational = 
     (plus 1e-6 of margin).
     Conservative: the exact conversion of Canonne, Kamath, Steinke 2020
     allows a little less noise."""
-    eps = _positive(epsilon, "epsilon")
+    eps = positive_rational(epsilon, "epsilon")
     d = _delta(delta)
-    sens = _positive(sensitivity, "sensitivity")
+    sens = positive_rational(sensitivity, "sensitivity")
     with decimal.localcontext(decimal.Context(prec=_PRECISION)):
-        log_term = (1 / _dec(d)).ln()
-        rho = ((log_term + _dec(eps)).sqrt() - log_term.sqrt()) ** 2
-        sigma2 = _dec(sens * sens) / (2 * rho)
+        log_term = (1 / to_decimal(d)).ln()
+        rho = ((log_term + to_decimal(eps)).sqrt() - log_term.sqrt()) ** 2
+        sigma2 = to_decimal(sens * sens) / (2 * rho)
         micro = int((sigma2 * 10**6).to_integral_value(rounding=decimal.ROUND_CEILING)) + 1
     return Fraction(micro, 10**6)

@@ -82,7 +82,13 @@ def as_rational(value: Any, name: str) -> Fraction:
     raise TypeError(f"{name} must be an int, Fraction, float or str, not {type(value).__name__}")
 
 
-def _positive(value: Any, name: str) -> Fraction:
+# positive_rational, bit_pool, bern_exp and to_decimal are shared with
+# mpcnet.dp.mechanisms: package-internal (not in __all__, not exported by
+# mpcnet.dp), but without an underscore because they cross a module.
+
+
+def positive_rational(value: Any, name: str) -> Fraction:
+    """``value`` as an exact rational; ValueError unless it is > 0."""
     x = as_rational(value, name)
     if x <= 0:
         raise ValueError(f"{name} must be positive")
@@ -137,7 +143,8 @@ class _BitPool:
         return self.below(den) < num
 
 
-def _pool(rng: Randomness | None) -> _BitPool:
+def bit_pool(rng: Randomness | None) -> _BitPool:
+    """A bit pool over ``rng`` (the operating system's randomness if None)."""
     if rng is None:
         rng = OSRandomness()
     if not isinstance(rng, Randomness):
@@ -161,7 +168,7 @@ def _bern_exp_small(num: int, den: int, bits: _BitPool) -> bool:
     return k % 2 == 1
 
 
-def _bern_exp(num: int, den: int, bits: _BitPool) -> bool:
+def bern_exp(num: int, den: int, bits: _BitPool) -> bool:
     """Bernoulli(exp(-num/den)) for any num/den >= 0: exp(-gamma) is
     exp(-1)^floor(gamma) * exp(-frac(gamma)), one independent coin per factor
     (stop at the first failure)."""
@@ -181,7 +188,7 @@ def bernoulli_exp(gamma: Rational, rng: Randomness | None = None) -> bool:
     g = as_rational(gamma, "gamma")
     if g < 0:
         raise ValueError("gamma must be non-negative")
-    return _bern_exp(g.numerator, g.denominator, _pool(rng))
+    return bern_exp(g.numerator, g.denominator, bit_pool(rng))
 
 
 # --- discrete Laplace: Algorithm 2 --------------------------------------------------------
@@ -227,9 +234,9 @@ def discrete_laplace(scale: Rational, rng: Randomness | None = None, size: int |
     integer-valued ``f`` of that L1 sensitivity. Returns an ``int``, or a
     ``list`` of ``size`` ints. Canonne, Kamath, Steinke 2020, Algorithm 2.
     """
-    sc = _positive(scale, "scale")
+    sc = positive_rational(scale, "scale")
     _check_size(size)
-    bits = _pool(rng)
+    bits = bit_pool(rng)
     t, s = sc.numerator, sc.denominator
     if size is None:
         return _discrete_laplace(t, s, bits)
@@ -247,7 +254,7 @@ def _discrete_gaussian(p: int, q: int, bits: _BitPool) -> int:
         # Accept with exp(-(|y| - sigma^2/t)^2 / (2 sigma^2)); over integers:
         # ((|y| q t - p)^2) / (2 p q t^2).
         a = abs(y) * q * t - p
-        if _bern_exp(a * a, 2 * p * q * t * t, bits):
+        if bern_exp(a * a, 2 * p * q * t * t, bits):
             return y
 
 
@@ -272,9 +279,9 @@ def discrete_gaussian(sigma2: Rational, rng: Randomness | None = None, size: int
     Returns an ``int``, or a ``list`` of ``size`` ints. Algorithm 3 of the
     same paper; fewer than about 2.5 discrete Laplace draws per sample.
     """
-    s2 = _positive(sigma2, "sigma2")
+    s2 = positive_rational(sigma2, "sigma2")
     _check_size(size)
-    bits = _pool(rng)
+    bits = bit_pool(rng)
     p, q = s2.numerator, s2.denominator
     if size is None:
         return _discrete_gaussian(p, q, bits)
@@ -284,24 +291,25 @@ def discrete_gaussian(sigma2: Rational, rng: Randomness | None = None, size: int
 # --- exact probabilities (for tests and planning; decimal, not sampling) -----------------
 
 
-def _dec(x: Fraction) -> Decimal:
+def to_decimal(x: Fraction) -> Decimal:
+    """``x`` as a Decimal at the current context's precision."""
     return Decimal(x.numerator) / Decimal(x.denominator)
 
 
 def discrete_laplace_pmf(x: int, scale: Rational) -> float:
     """``P(X = x)`` for the discrete Laplace of :func:`discrete_laplace`."""
-    sc = _positive(scale, "scale")
+    sc = positive_rational(scale, "scale")
     with decimal.localcontext(decimal.Context(prec=_PRECISION)):
-        q = (-1 / _dec(sc)).exp()
-        return float((1 - q) / (1 + q) * (-abs(int(x)) / _dec(sc)).exp())
+        q = (-1 / to_decimal(sc)).exp()
+        return float((1 - q) / (1 + q) * (-abs(int(x)) / to_decimal(sc)).exp())
 
 
 def discrete_laplace_variance(scale: Rational) -> float:
     """The variance of :func:`discrete_laplace`: ``2q / (1-q)^2``, ``q = exp(-1/scale)``
     (slightly below the continuous Laplace's ``2 scale^2``)."""
-    sc = _positive(scale, "scale")
+    sc = positive_rational(scale, "scale")
     with decimal.localcontext(decimal.Context(prec=_PRECISION)):
-        q = (-1 / _dec(sc)).exp()
+        q = (-1 / to_decimal(sc)).exp()
         return float(2 * q / (1 - q) ** 2)
 
 
@@ -309,7 +317,7 @@ def discrete_laplace_variance(scale: Rational) -> float:
 def _gaussian_sums(s2: Fraction) -> tuple[Decimal, Decimal]:
     """(sum_y exp(-y^2/(2 s2)), sum_y y^2 exp(-y^2/(2 s2))) over all integers y."""
     with decimal.localcontext(decimal.Context(prec=_PRECISION + 10)):
-        v = _dec(s2)
+        v = to_decimal(s2)
         if s2 < 1:
             # Terms fall like exp(-y^2/2): 40 terms are far below 10^-50.
             z = m2 = Decimal(0)
@@ -334,10 +342,10 @@ def _gaussian_sums(s2: Fraction) -> tuple[Decimal, Decimal]:
 
 def discrete_gaussian_pmf(x: int, sigma2: Rational) -> float:
     """``P(X = x)`` for the discrete Gaussian of :func:`discrete_gaussian`."""
-    s2 = _positive(sigma2, "sigma2")
+    s2 = positive_rational(sigma2, "sigma2")
     z, _ = _gaussian_sums(s2)
     with decimal.localcontext(decimal.Context(prec=_PRECISION)):
-        return float((-Decimal(int(x)) ** 2 / (2 * _dec(s2))).exp() / z)
+        return float((-Decimal(int(x)) ** 2 / (2 * to_decimal(s2))).exp() / z)
 
 
 def discrete_gaussian_variance(sigma2: Rational) -> float:
@@ -345,7 +353,7 @@ def discrete_gaussian_variance(sigma2: Rational) -> float:
     (Canonne, Kamath, Steinke 2020), and by the Poisson summation above
     smaller by a relative ``8 pi^2 sigma2 exp(-2 pi^2 sigma2)`` to first
     order (2e-7 at sigma2 = 1, far less beyond)."""
-    s2 = _positive(sigma2, "sigma2")
+    s2 = positive_rational(sigma2, "sigma2")
     z, m2 = _gaussian_sums(s2)
     with decimal.localcontext(decimal.Context(prec=_PRECISION)):
         return float(m2 / z)
