@@ -15,7 +15,7 @@ _gc_was_enabled = _gc.isenabled()
 _gc.disable()
 
 try:
-    from . import arith, mpc
+    from . import mpc
     from ._net import wire
     from .context import Context
     from .errors import (
@@ -32,6 +32,7 @@ try:
         WireError,
     )
     from .identity import Roster, SecretKey, generate_key, load_key_file, load_roster
+    from .mpc import arith
     from .party import Party, PartyResult
     from .randomness import KeyedRandomness, OSRandomness, Randomness, SeededRandomness
     from .registry import Param, ProtocolSpec, all_protocols, get_protocol, protocol

@@ -28,7 +28,7 @@ How the winner is found (bids b_0..b_{m-1}, k bits):
   then takes one result round as below: 3 rounds in all, whatever k and m.
   Second price takes ``3 + ceil(log2(m-1))`` (8 for 20 bids).
 * Otherwise, up to :data:`ALL_PAIRS_MAX` bids: bids are shared in one-hot blocks
-  (:func:`mpcnet.binary.to_onehot`, 128 elements for 32 bits) and all
+  (:func:`mpcnet.mpc.binary.to_onehot`, 128 elements for 32 bits) and all
   m(m-1)/2 comparisons run at once (``1 + ceil(log2 ceil(k/4))`` rounds, 4
   for 32 bits), giving a total order with ties broken towards the lower
   index.
@@ -40,7 +40,7 @@ How the winner is found (bids b_0..b_{m-1}, k bits):
   - Second price: a log-depth "how many beat me: zero, one, or more" tree
     (``ceil(log2(m-1))`` rounds); the price is ``XOR_i c_i AND b_i`` for the
     runner-up's indicator ``c_i``, a sum of products opened directly with
-    :meth:`~mpcnet.shamir.ShamirEngine.open_wide` in the result round (its
+    :meth:`~mpcnet.mpc.shamir.ShamirEngine.open_wide` in the result round (its
     zero masks rode on the first comparison round). Rounds:
     ``3 + ceil(log2 ceil(k/4)) + ceil(log2(m-1))`` (11 for 20 32-bit bids).
 * Beyond that: bids shared bit by bit, and a tournament of ``ceil(log2 m)``
@@ -68,7 +68,8 @@ from typing import Any
 import numpy as np
 
 from mpcnet import ConfigError, Context, InputError, LocalProtocolViolation, Param, RemoteProtocolViolation, protocol
-from mpcnet.binary import (
+from mpcnet.mpc import RESULT_ROUND
+from mpcnet.mpc.binary import (
     all_of,
     bits_from_onehot,
     bnot,
@@ -80,12 +81,12 @@ from mpcnet.binary import (
     to_bits,
     to_onehot,
 )
-from mpcnet.fields import GF256
-from mpcnet.shamir import ShamirEngine
+from mpcnet.mpc.fields import GF256
+from mpcnet.mpc.inputs import check_int
+from mpcnet.mpc.roles import COMPUTE_PARTIES, check_role, role_links, split_roles
+from mpcnet.mpc.shamir import ShamirEngine
 
 from . import _helper_compare as hc
-from ._inputs import check_int
-from ._roles import COMPUTE_PARTIES, RESULT_ROUND, check_role, role_links, split_roles
 
 #: Up to this many bidders, compare all pairs at once (fewest rounds);
 #: beyond it, a tournament (work linear in the number of bidders).

@@ -22,8 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mpcnet import Context, InputError, Param, RemoteProtocolViolation, mpc, protocol
-
-from ._inputs import check_int_or_list
+from mpcnet.mpc.inputs import check_int_or_list
 
 OPS = ("lt", "le", "gt", "ge", "eq", "ne")
 #: Default bound on an operand list's length (the max_length parameter).

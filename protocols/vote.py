@@ -17,7 +17,7 @@ Every ballot is checked inside MPC before it counts:
   with 40-bit statistical masking). The counts are never opened: a unanimous
   result does not show how everyone voted.
 * ``dp-vote``: the tally plus discrete Laplace noise of scale 2/epsilon per
-  option, generated inside MPC (:mod:`mpcnet.mpcnoise`): nobody ever sees the
+  option, generated inside MPC (:mod:`mpcnet.mpc.laplace`): nobody ever sees the
   exact counts or the noise.
 
 Security: semi-honest; private against any t = floor((c-1)/2) colluding
@@ -37,10 +37,9 @@ import numpy as np
 
 from mpcnet import ConfigError, Context, InputError, Param, mpc, protocol
 from mpcnet.dp import PrivacyBudget
-from mpcnet.fields import P127
-from mpcnet.mpcnoise import MAX_SCALE, noise_delta
-
-from ._roles import COMPUTE_PARTIES, check_role, role_links, split_roles
+from mpcnet.mpc.fields import P127
+from mpcnet.mpc.laplace import MAX_SCALE, noise_delta
+from mpcnet.mpc.roles import COMPUTE_PARTIES, check_role, role_links, split_roles
 
 log = logging.getLogger("protocols.vote")
 
@@ -50,9 +49,9 @@ SECURITY = ("semi-honest; honest majority: private against any t = floor((c-1)/2
             "input (compute_parties=0, c = n), against any t parties in all")
 #: The DP guarantee of the noise sampled inside MPC: K samples of scale s are
 #: within total variation K (D + 1) 2^-64 of the exact discrete Laplace law,
-#: D = digits_for(s) (the statement and its proof: mpcnet.mpcnoise).
+#: D = digits_for(s) (the statement and its proof: mpcnet.mpc.laplace).
 DP_DELTA = ("delta = (1 + e^epsilon) * K * (D + 1) * 2^-64 for K = {k} noise samples of D = "
-            "mpcnet.mpcnoise.digits_for({scale}) binary digits (D <= 120: below (1 + e^epsilon) * K * 2^-57; "
+            "mpcnet.mpc.laplace.digits_for({scale}) binary digits (D <= 120: below (1 + e^epsilon) * K * 2^-57; "
             "{fn} computes it exactly, for a PrivacyAccountant)")
 
 
@@ -82,7 +81,7 @@ def _sum_scale(epsilon: float, lower: int, upper: int) -> Fraction:
 def dp_vote_privacy(epsilon: float, options: int) -> PrivacyBudget:
     """The (epsilon, delta) one ``dp-vote`` run spends, for
     :meth:`mpcnet.dp.PrivacyAccountant.charge`: delta counts all ``options``
-    noise samples (:func:`mpcnet.mpcnoise.noise_delta`)."""
+    noise samples (:func:`mpcnet.mpc.laplace.noise_delta`)."""
     eps = Fraction(str(epsilon))
     return PrivacyBudget(eps, noise_delta(eps, _vote_scale(epsilon), options))
 

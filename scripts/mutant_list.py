@@ -306,7 +306,7 @@ MUTANTS: list[Mutant] = [
         why="compare opens its result with a bit of x in the element's second bit: every party learns it",
         # (on the toolkit, through its low tier: SecretBits.open itself refuses an opened "bit" above 1)
         find="    out = await result.reveal() == 1\n",
-        replace="    import numpy as np\n    from mpcnet.fields import GF256\n"
+        replace="    import numpy as np\n    from mpcnet.mpc.fields import GF256\n"
                 "    opened = await rt.bit_engine.open(GF256.add(result.shares[..., 0], GF256.scale(2, x.shares[..., 0])))\n"
                 "    out = (np.asarray(opened) & 1) == 1\n",
         tests=["tests/test_views.py"],

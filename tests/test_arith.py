@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 import mpcnet
 from mpcnet import Context, protocol
-from mpcnet.binary import from_bits, to_bits
 from mpcnet.errors import ConfigError, RemoteProtocolViolation
-from mpcnet.fields import GF256, P127, PrimeField
-from mpcnet.shamir import ShamirEngine, lagrange_at_zero
+from mpcnet.mpc.binary import from_bits, to_bits
+from mpcnet.mpc.fields import GF256, P127, PrimeField
+from mpcnet.mpc.shamir import ShamirEngine, lagrange_at_zero
 
 
 def test_gf256_is_a_field():
@@ -60,7 +60,7 @@ def test_prime_field_accepts_primes(p):
 @protocol("test-mux", min_parties=3, security="test", reveals="test", input="list", output="list")
 async def mux_protocol(ctx: Context, value: list) -> list:
     """Party 0 inputs selector bits, party 1 two rows of 8-bit values; opens s ? a : b."""
-    from mpcnet.binary import mux
+    from mpcnet.mpc.binary import mux
 
     eng = ShamirEngine(ctx, GF256)
     p0, p1 = ctx.parties[0], ctx.parties[1]
@@ -231,8 +231,8 @@ def test_tampered_opening_is_detected():
 
 # --- arithmetic <-> binary conversions ----------------------------------------
 
-from mpcnet.binary import from_bits as _from_bits  # noqa: E402
-from mpcnet.convert import bit_decompose, bits_to_field, dabits, less_than, random_elements  # noqa: E402
+from mpcnet.mpc.binary import from_bits as _from_bits  # noqa: E402
+from mpcnet.mpc.convert import bit_decompose, bits_to_field, dabits, less_than, random_elements  # noqa: E402
 
 
 @protocol("test-convert", min_parties=3, security="test", reveals="test", input="list", output="dict")
@@ -278,7 +278,7 @@ def test_bit_decomposition_edges_with_five_parties():
 
 # --- one-hot comparison, reductions of sums of products, wide openings ------------
 
-from mpcnet.binary import bits_from_onehot, greater_than_onehot, onehot_size, to_onehot  # noqa: E402
+from mpcnet.mpc.binary import bits_from_onehot, greater_than_onehot, onehot_size, to_onehot  # noqa: E402
 
 
 @protocol("test-onehot-compare", min_parties=3, security="test", reveals="test", input="list", output="list",
@@ -412,7 +412,7 @@ def test_extras_from_keys_need_three_compute_parties_and_a_fresh_label():
 
 # --- pinned: the statistical security of the bit decomposition's mask ------------
 
-import mpcnet.convert  # noqa: E402
+import mpcnet.mpc.convert  # noqa: E402
 
 
 @protocol("test-decompose-width", min_parties=3, security="test", reveals="test", input="int", output="int",
@@ -430,7 +430,7 @@ def test_bit_decomposition_masks_with_40_bits_of_statistical_security():
     # The mask's 40 extra random bits, the contributors' carries and a sign
     # bit must fit under the 127-bit prime: with 3 parties (2 contributors)
     # that leaves k = 82 bits, and not one more.
-    assert mpcnet.convert.STATISTICAL_SECURITY == 40
+    assert mpcnet.mpc.convert.STATISTICAL_SECURITY == 40
     assert mpcnet.simulate("test-decompose-width", [2**82 - 5, 0, 0], params={"k": 82}).outputs[0] == 2**82 - 5
     with pytest.raises(ConfigError, match="83-bit values with 40 bits of statistical security"):
         mpcnet.simulate("test-decompose-width", [1, 0, 0], params={"k": 83})

@@ -32,8 +32,8 @@ import trio
 from test_dp import ALPHA, Z, chi_square_pvalue
 
 import mpcnet
-from mpcnet.fields import GF256
-from mpcnet.shamir import ShamirEngine
+from mpcnet.mpc.fields import GF256
+from mpcnet.mpc.shamir import ShamirEngine
 
 from helpers import biased_bits
 

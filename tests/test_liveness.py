@@ -323,7 +323,7 @@ async def test_shamir_rounds_let_the_partys_own_tasks_run_between_big_local_step
     and the round's exchange the task must yield to the event loop (so the
     heartbeats go out), or a peer computing on a big input would be named as
     stalled. A task step ends only where the task yields."""
-    from mpcnet import shamir
+    from mpcnet.mpc import shamir
 
     events: list[tuple[str, int, object]] = []
     step = [0]

@@ -275,7 +275,7 @@ COSTS = [
     ("referendum", {}, [True, False, True, False], [(15, 4470), (15, 4470), (15, 3135), (15, 1332)]),
     ("referendum", {"threshold": 3}, [True, True, False, True, True],
      [(17, 7104), (17, 7104), (17, 7104), (17, 5260), (17, 5260)]),
-    # (dp-sum's noise has as many digits as its scale needs: mpcnet.mpcnoise)
+    # (dp-sum's noise has as many digits as its scale needs: mpcnet.mpc.laplace)
     ("dp-sum", {"lower": 0, "upper": 10}, [1, 9, 4], [(12, 9570), (12, 9570), (12, 6292)]),
     ("dp-sum", {"lower": -5, "upper": 10, "epsilon": 0.5, "compute_parties": 3}, [None, None, None, 3, 4],
      [(12, 11594), (12, 11594), (12, 7668), (2, 213), (2, 213)]),

@@ -17,7 +17,7 @@ import trio
 from mpcnet import Context, Party
 from mpcnet._net.transport import memory_mesh
 from mpcnet.errors import MPCError, RemoteProtocolViolation
-from mpcnet.fields import GF256, P127
+from mpcnet.mpc.fields import GF256, P127
 from protocols import psi_curve
 
 

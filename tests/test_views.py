@@ -43,12 +43,12 @@ import numpy as np
 import pytest
 
 import mpcnet
-from mpcnet.binary import to_bits, to_onehot
 from mpcnet.dp.mechanisms import randomized_response
-from mpcnet.fields import GF256, P127
+from mpcnet.mpc.binary import to_bits, to_onehot
+from mpcnet.mpc.fields import GF256, P127
+from mpcnet.mpc.shamir import ShamirEngine, _lagrange
 from mpcnet.randomness import SeededRandomness
 from mpcnet.registry import ProtocolSpec
-from mpcnet.shamir import ShamirEngine, _lagrange
 from protocols import psi_curve, psi_set
 
 from helpers import biased_bits, collect_views, different_bits, two_sample_power

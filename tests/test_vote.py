@@ -16,10 +16,10 @@ import mpcnet
 from mpcnet import Context, protocol
 from mpcnet.dp import BudgetExceeded, PrivacyAccountant
 from mpcnet.errors import ConfigError, InputError
-from mpcnet.fields import GF256, P127
-from mpcnet.mpcnoise import digits_for, geometric_digit_thresholds, noise_delta, shared_discrete_laplace
+from mpcnet.mpc.fields import GF256, P127
+from mpcnet.mpc.laplace import digits_for, geometric_digit_thresholds, noise_delta, shared_discrete_laplace
+from mpcnet.mpc.shamir import ShamirEngine
 from mpcnet.registry import get_protocol
-from mpcnet.shamir import ShamirEngine
 from protocols.vote import dp_sum_privacy, dp_vote_privacy
 
 

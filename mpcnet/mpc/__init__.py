@@ -37,7 +37,7 @@ the bit length, t the threshold):
                                       (1 + ceil(log2(t+1))) + 1 + ceil(log2(k+1))
                                       + (1 + ceil(log2(t+1))) + 1
 ``SecretInt.onehot``                  ceil(log2(hi - lo)) (powers, then Lagrange)
-``SecretInt.to_bits``                 bit decomposition (:mod:`mpcnet.convert`)
+``SecretInt.to_bits``                 bit decomposition (:mod:`mpcnet.mpc.convert`)
 ``SecretBits.lt/le/gt/ge``            1 + ceil(log2 k);  ``eq/ne``: ceil(log2 k)
 ``SecretBits.select``                 1
 ``SecretBits.max/min/argmax``         ceil(log2 n) x (2 + ceil(log2 k))
@@ -45,11 +45,11 @@ the bit length, t the threshold):
 ``SecretBits.open``                   1
 ``Runtime.random_int``                1
 ``Runtime.input_ring``                1;  ``SecretRing.open``: 1 (the secure-sum pattern)
-``Runtime.discrete_laplace``          see :mod:`mpcnet.mpcnoise`
+``Runtime.discrete_laplace``          see :mod:`mpcnet.mpc.laplace`
 ====================================  =============================================
 
 The values are thin: each operation calls the engines of
-:mod:`mpcnet.shamir`, :mod:`mpcnet.binary` and :mod:`mpcnet.convert` exactly
+:mod:`mpcnet.mpc.shamir`, :mod:`mpcnet.mpc.binary` and :mod:`mpcnet.mpc.convert` exactly
 as a hand-written protocol would, so a protocol on the toolkit sends the
 same messages (the built-in ``compare``, ``vote``, ``referendum`` and
 ``dp-sum`` send byte for byte what they sent before they moved onto it).
@@ -72,7 +72,7 @@ the protocol sees it.
 Security: semi-honest, honest majority (Shamir with ``c >= 2t + 1`` compute
 parties): any t compute parties together learn nothing but what is opened to
 them; a comparison by bit decomposition hides the compared values up to
-statistical distance 2^-40 (:data:`mpcnet.convert.STATISTICAL_SECURITY`).
+statistical distance 2^-40 (:data:`mpcnet.mpc.convert.STATISTICAL_SECURITY`).
 """
 
 from __future__ import annotations
@@ -80,13 +80,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from ..shamir import ShamirEngine
 from . import roles
 from .receive import Expect, exchange
 from .runtime import RESULT_ROUND, Runtime, Shape, int_bounds
 from .secbits import SecretBits, concat_bits, stack_bits
 from .secint import SecretInt, concat_ints, stack_ints
 from .secring import SecretRing, concat_rings
+from .shamir import ShamirEngine
 
 __all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "concatenate", "stack", "Expect", "exchange", "RESULT_ROUND",
            "Shape", "int_bounds", "roles", "ShamirEngine"]

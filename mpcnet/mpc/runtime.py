@@ -9,16 +9,16 @@ from typing import Any
 
 import numpy as np
 
-from ..binary import onehot_size, to_bits, to_onehot
 from ..context import Context
-from ..convert import random_elements
 from ..errors import ConfigError, InputError, LocalProtocolViolation, RemoteProtocolViolation
-from ..fields import GF256, P127
-from ..mpcnoise import shared_discrete_laplace
-from ..shamir import ShamirEngine, max_threshold
+from .binary import onehot_size, to_bits, to_onehot
+from .convert import random_elements
+from .fields import GF256, P127
+from .laplace import shared_discrete_laplace
 from .secbits import SecretBits
 from .secint import SecretInt, onehot_width
 from .secring import SecretRing, input_ring
+from .shamir import ShamirEngine, max_threshold
 
 __all__ = ["Runtime", "RESULT_ROUND", "Shape"]
 
@@ -73,12 +73,12 @@ class Runtime:
 
     @property
     def field_engine(self) -> ShamirEngine:
-        """The :class:`~mpcnet.shamir.ShamirEngine` over Z_(2^127-1) behind :class:`SecretInt`."""
+        """The :class:`~mpcnet.mpc.shamir.ShamirEngine` over Z_(2^127-1) behind :class:`SecretInt`."""
         return self._engine("field")
 
     @property
     def bit_engine(self) -> ShamirEngine:
-        """The :class:`~mpcnet.shamir.ShamirEngine` over GF(2^8) behind :class:`SecretBits`."""
+        """The :class:`~mpcnet.mpc.shamir.ShamirEngine` over GF(2^8) behind :class:`SecretBits`."""
         return self._engine("bits")
 
     def _engine(self, kind: str) -> ShamirEngine:
@@ -115,7 +115,7 @@ class Runtime:
         :meth:`SecretInt.with_range` gives one (after a check in MPC).
 
         ``onehot=True`` deals the one-hot blocks of each value instead
-        (:func:`mpcnet.binary.to_onehot`: 2^w indicators per block of w <= 4
+        (:func:`mpcnet.mpc.binary.to_onehot`: 2^w indicators per block of w <= 4
         bits, 128 elements for 32 bits, so 8x the traffic of one element),
         from which the value itself is local and comparisons between such
         values need no bit decomposition (:mod:`mpcnet.mpc` gives the rounds).
@@ -201,7 +201,7 @@ class Runtime:
 
     async def discrete_laplace(self, scale: Fraction, count: int) -> SecretInt:
         """``count`` discrete Laplace samples of the given scale that nobody
-        ever sees (:mod:`mpcnet.mpcnoise`: its rounds, exactness and cost)."""
+        ever sees (:mod:`mpcnet.mpc.laplace`: its rounds, exactness and cost)."""
         if not self.is_compute:
             return self.absent_int()
         noise = await shared_discrete_laplace(self.field_engine, self.bit_engine, Fraction(scale), count)

@@ -1,5 +1,5 @@
 """Secret integers held bit by bit: Shamir shares over GF(2^8) (the circuits
-and round counts: :mod:`mpcnet.binary`, :mod:`mpcnet.mpc`)."""
+and round counts: :mod:`mpcnet.mpc.binary`, :mod:`mpcnet.mpc`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..binary import bnot, bxor, equal, from_bits, greater_than, mux, to_bits
-from ..convert import bits_to_field
 from ..errors import LocalProtocolViolation, RemoteProtocolViolation
-from ..fields import P127
+from .binary import bnot, bxor, equal, from_bits, greater_than, mux, to_bits
+from .convert import bits_to_field
+from .fields import P127
 from .secint import SecretBitsLike, SecretInt, _leading, _refuse_comparison
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ class SecretBits(SecretBitsLike):
     # -- rounds -------------------------------------------------------------------------
 
     async def lt(self, other: Any) -> SecretBits:
-        """``[x < y]`` as a shared bit (:func:`mpcnet.binary.greater_than`; rounds: :mod:`mpcnet.mpc`)."""
+        """``[x < y]`` as a shared bit (:func:`mpcnet.mpc.binary.greater_than`; rounds: :mod:`mpcnet.mpc`)."""
         return await self._compare(other, "lt")
 
     async def le(self, other: Any) -> SecretBits:
@@ -115,7 +115,7 @@ class SecretBits(SecretBitsLike):
         return await self._compare(other, "ge")
 
     async def eq(self, other: Any) -> SecretBits:
-        """``[x == y]`` (:func:`mpcnet.binary.equal`)."""
+        """``[x == y]`` (:func:`mpcnet.mpc.binary.equal`)."""
         return await self._compare(other, "eq")
 
     async def ne(self, other: Any) -> SecretBits:
@@ -140,7 +140,7 @@ class SecretBits(SecretBitsLike):
 
     async def select(self, a: Any, b: Any) -> SecretBits:
         """``a`` where this 1-bit value is 1, else ``b`` (one round;
-        :func:`mpcnet.binary.mux`)."""
+        :func:`mpcnet.mpc.binary.mux`)."""
         if self.k != 1:
             raise LocalProtocolViolation("select needs a 1-bit selector (a comparison result)")
         first = a if isinstance(a, SecretBits) else b
@@ -195,7 +195,7 @@ class SecretBits(SecretBitsLike):
 
     async def to_int(self) -> SecretInt:
         """The values as a :class:`SecretInt` (every bit converted with a
-        daBit: :func:`mpcnet.convert.bits_to_field`, then summed locally)."""
+        daBit: :func:`mpcnet.mpc.convert.bits_to_field`, then summed locally)."""
         lo, hi = (-(1 << (self.k - 1)), (1 << (self.k - 1)) - 1) if self.signed else (0, (1 << self.k) - 1)
         if self.shares is None:
             return SecretInt(self.rt, None, lo, hi)

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
-from ..binary import bits_from_onehot, greater_than_onehot
-from ..convert import bit_decompose, bits_to_field, less_than
 from ..errors import LocalProtocolViolation, RemoteProtocolViolation
-from ..fields import P127
+from .binary import bits_from_onehot, greater_than_onehot
+from .convert import bit_decompose, bits_to_field, less_than
+from .fields import P127
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -303,12 +303,12 @@ class SecretInt:
         one = P127.const(1, np.broadcast_shapes(self.shares.shape, o.shares.shape))
         if self._onehot is not None and o._onehot is not None and (self.lo, self.hi) == (o.lo, o.hi) \
                 and op not in ("eq", "ne"):
-            # x > y straight from one-hot blocks, already a field 0/1 (mpcnet.binary.greater_than_onehot)
+            # x > y straight from one-hot blocks, already a field 0/1 (mpcnet.mpc.binary.greater_than_onehot)
             a, b = (self._onehot, o._onehot) if op in ("gt", "le") else (o._onehot, self._onehot)
             g = await greater_than_onehot(rt.field_engine, a, b, onehot_width(self.lo, self.hi),
                                           masks=rt.take_mask_request())
             return self._new(P127.sub(one, g) if op in ("le", "ge") else g, 0, 1, 1)
-        # Arithmetic comparison: the top bit of x - y + 2^k (mpcnet.convert.less_than), one bit spare.
+        # Arithmetic comparison: the top bit of x - y + 2^k (mpcnet.mpc.convert.less_than), one bit spare.
         k = max(2, (max(abs(self.lo), abs(self.hi), abs(o.lo), abs(o.hi)) + 1).bit_length() + 1)
         x, y = (np.atleast_1d(a) for a in np.broadcast_arrays(self.shares, o.shares))
         if op in ("eq", "ne"):
@@ -341,7 +341,7 @@ class SecretInt:
 
     async def to_bits(self) -> SecretBits:
         """The bits of each value in GF(2^8) (two's complement when the range
-        has negatives): ``bit_decompose`` of :mod:`mpcnet.convert`."""
+        has negatives): ``bit_decompose`` of :mod:`mpcnet.mpc.convert`."""
         from .secbits import SecretBits
 
         if self.shares is None:

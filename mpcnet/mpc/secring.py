@@ -1,4 +1,4 @@
-"""Secret integers additively shared over Z_(2^64) (:mod:`mpcnet.arith`):
+"""Secret integers additively shared over Z_(2^64) (:mod:`mpcnet.mpc.arith`):
 for sums, private against all but one holder (the rounds: :mod:`mpcnet.mpc`)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..arith import additive_share, from_ring_signed, to_ring
 from ..errors import LocalProtocolViolation
+from .arith import additive_share, from_ring_signed, to_ring
 from .receive import Expect, exchange
 from .secint import _refuse_comparison
 

@@ -12,7 +12,7 @@ probability ``p_i = q^(2^i) / (1 + q^(2^i))`` (because ``q^g`` factors over
 the digits of ``g``). Each digit is drawn in MPC as ``[U < T_i]`` for a shared
 uniform 64-bit ``U`` (the XOR of random bits from t+1 parties) and the public
 threshold ``T_i = round(2^64 * p_i)``, a comparison with a public constant
-(:func:`mpcnet.binary.less_than_public`). A geometric gets
+(:func:`mpcnet.mpc.binary.less_than_public`). A geometric gets
 ``D = digits_for(scale)`` digits, the smallest ``D >= 1`` with
 ``2^D >= 47 * scale``, so that the mass it cannot reach, ``P(G >= 2^D) =
 q^(2^D) <= e^-47``, is below 2^-67. Scales above ``MAX_SCALE = 2^114`` (which

@@ -1,4 +1,4 @@
-"""Shamir secret sharing with honest majority, vectorised, over any :mod:`field <mpcnet.fields>`.
+"""Shamir secret sharing with honest majority, vectorised, over any :mod:`field <mpcnet.mpc.fields>`.
 
 A value ``s`` is shared among the ``c`` compute parties as the evaluations
 ``f(1), ..., f(c)`` of a random polynomial ``f`` of degree ``t`` with
@@ -46,10 +46,10 @@ from typing import Any, cast
 import numpy as np
 import trio
 
-from .context import Context
-from .errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
+from ..context import Context
+from ..errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
+from ..randomness import KeyedRandomness
 from .fields import Field, GF256Field
-from .randomness import KeyedRandomness
 
 __all__ = ["ShamirEngine", "lagrange_at_zero", "max_threshold"]
 

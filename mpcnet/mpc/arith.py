@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .randomness import Randomness
+from ..randomness import Randomness
 
 __all__ = ["RING_BITS", "to_ring", "from_ring_signed", "additive_share", "ring_sum"]
 

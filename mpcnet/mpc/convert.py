@@ -1,6 +1,6 @@
 """Random sharings and conversions between arithmetic and binary shares.
 
-Arithmetic lives in a prime field (``eng_p``, e.g. over :data:`~mpcnet.fields.P127`),
+Arithmetic lives in a prime field (``eng_p``, e.g. over :data:`~mpcnet.mpc.fields.P127`),
 bits in GF(2^8) (``eng_b``); both engines must have the same compute parties.
 
 * :func:`random_elements` — uniform shared field elements (1 round).
@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
 from .binary import bnot, bxor, to_bits
-from .errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
 from .shamir import ShamirEngine
 
 __all__ = ["random_elements", "random_bits", "dabits", "bit_decompose", "bits_to_field", "less_than", "STATISTICAL_SECURITY"]

@@ -12,7 +12,7 @@
   little-endian 64-bit limbs, never as pickled objects.
 
 Both expose the same small interface (:class:`Field`), so Shamir sharing,
-multiplication and opening are written once (:mod:`mpcnet.shamir`).
+multiplication and opening are written once (:mod:`mpcnet.mpc.shamir`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import RemoteProtocolViolation
-from .randomness import Randomness
+from ..errors import RemoteProtocolViolation
+from ..randomness import Randomness
 
 __all__ = ["Field", "GF256Field", "GF256", "PrimeField", "P127"]
 
@@ -31,7 +31,7 @@ Array = np.ndarray[Any, Any]
 
 
 class Field(Protocol):
-    """What :mod:`mpcnet.shamir` needs from a field."""
+    """What :mod:`mpcnet.mpc.shamir` needs from a field."""
 
     name: str
     order: int

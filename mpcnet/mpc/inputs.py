@@ -1,10 +1,10 @@
-"""Input validation shared by the built-in protocols (public API only)."""
+"""Input checks for protocol authors: integers in a k-bit range, lists of them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mpcnet import InputError
+from ..errors import InputError
 
 
 def int_range(bits: int, signed: bool) -> tuple[int, int]:
