@@ -107,9 +107,14 @@ class Context:
                         for x in (self._session.id, *(p.encode() for p in sorted((self.me, peer))), label.encode()))
         return hashlib.blake2b(data, key=secret, digest_size=32, person=b"mpcnet-pairwise").digest()
 
-    def _claim_once(self, name: str) -> None:
-        """Record a one-time use of ``name`` in this session (for derived
-        randomness that must never repeat); LocalProtocolViolation if used."""
+    def claim_once(self, name: str) -> None:
+        """Record a one-time use of the label ``name`` in this session.
+
+        For randomness derived from a label (keys from :meth:`pairwise_key`,
+        a :class:`~mpcnet.randomness.KeyedRandomness` stream) that must never
+        be drawn twice: a second claim of the same name raises
+        :class:`~mpcnet.errors.LocalProtocolViolation` instead of repeating
+        the values. Claims are local to this party and this session."""
         if name in self._claimed:
             raise LocalProtocolViolation(f"{name!r} was already used in this session: it would repeat its values")
         self._claimed.add(name)

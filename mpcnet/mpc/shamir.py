@@ -336,7 +336,7 @@ class ShamirEngine:
         # same values, and the prefix keeps these keys apart from any a
         # protocol derives itself with ctx.pairwise_key(peer, label).
         name = f"extras_from_keys:{label}"
-        ctx._claim_once(name)
+        ctx.claim_once(name)
         me = self.compute.index(ctx.me)
         x_me = self.points[me]
         total = f.zeros(masks + randoms)
