@@ -12,7 +12,7 @@ from ..errors import LocalProtocolViolation, RemoteProtocolViolation
 from .binary import bnot, bxor, equal, from_bits, greater_than, mux, to_bits
 from .convert import bits_to_field
 from .fields import P127
-from .secint import SecretBitsLike, SecretInt, _leading, _refuse_comparison
+from .secint import SecretBitsLike, SecretInt, leading_index, refuse_comparison
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -32,8 +32,8 @@ class SecretBits(SecretBitsLike):
 
     __hash__ = None  # type: ignore[assignment]
     __array_ufunc__ = None  # numpy defers to our operators (array @ x, array * x)
-    __lt__ = __le__ = __gt__ = __ge__ = _refuse_comparison
-    __eq__ = __ne__ = _refuse_comparison
+    __lt__ = __le__ = __gt__ = __ge__ = refuse_comparison
+    __eq__ = __ne__ = refuse_comparison
 
     def __init__(self, rt: Runtime, shares: Array | None, k: int, signed: bool = False) -> None:
         if shares is not None and (shares.ndim < 1 or shares.shape[-1] != k):
@@ -87,7 +87,7 @@ class SecretBits(SecretBitsLike):
         return self._new(None if self.shares is None else bnot(self.shares))
 
     def __getitem__(self, index: Any) -> SecretBits:
-        return self._new(None if self.shares is None else self.shares[_leading(index)])
+        return self._new(None if self.shares is None else self.shares[leading_index(index)])
 
     def _element_axis(self, axis: int) -> int:
         assert self.shares is not None

@@ -29,7 +29,9 @@ def onehot_width(lo: int, hi: int) -> int:
     return max(1, (hi - lo).bit_length())
 
 
-def _refuse_comparison(*_: Any) -> NoReturn:
+def refuse_comparison(*_: Any) -> NoReturn:
+    """What ``<``, ``==`` and the like do on a secret value (shared by the
+    secret types): raise TypeError, since a comparison costs rounds."""
     raise TypeError("comparing secret values costs rounds: use 'await x.lt(y)' (or le, gt, ge, eq, ne)")
 
 
@@ -46,8 +48,8 @@ class SecretInt:
 
     __hash__ = None  # type: ignore[assignment]
     __array_ufunc__ = None  # numpy defers to our operators (array @ x, array * x)
-    __lt__ = __le__ = __gt__ = __ge__ = _refuse_comparison
-    __eq__ = __ne__ = _refuse_comparison
+    __lt__ = __le__ = __gt__ = __ge__ = refuse_comparison
+    __eq__ = __ne__ = refuse_comparison
 
     def __init__(self, rt: Runtime, shares: Array | None, lo: int | None, hi: int | None, *, degree: int = 1,
                  onehot: Array | None = None) -> None:
@@ -168,7 +170,7 @@ class SecretInt:
 
     def __getitem__(self, index: Any) -> SecretInt:
         shares = None if self.shares is None else self.shares[index]
-        onehot = None if self._onehot is None else self._onehot[_leading(index)]
+        onehot = None if self._onehot is None else self._onehot[leading_index(index)]
         return SecretInt(self.rt, shares, self.lo, self.hi, degree=self.degree, onehot=onehot)
 
     def sum(self, axis: int | None = None) -> SecretInt:
@@ -365,7 +367,7 @@ class SecretBitsLike:
     """Marker base of :class:`~mpcnet.mpc.SecretBits` (kept here to refuse mixing without an import cycle)."""
 
 
-def _leading(index: Any) -> Any:
+def leading_index(index: Any) -> Any:
     """An index for the leading axes of an array with one extra trailing axis."""
     if isinstance(index, tuple) and any(i is Ellipsis for i in index):
         return (*index, slice(None))

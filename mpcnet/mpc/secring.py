@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import LocalProtocolViolation
 from .arith import additive_share, from_ring_signed, to_ring
 from .receive import Expect, exchange
-from .secint import _refuse_comparison
+from .secint import refuse_comparison
 
 if TYPE_CHECKING:
     from .runtime import Runtime, Shape
@@ -31,8 +31,8 @@ class SecretRing:
 
     __hash__ = None  # type: ignore[assignment]
     __array_ufunc__ = None
-    __lt__ = __le__ = __gt__ = __ge__ = _refuse_comparison
-    __eq__ = __ne__ = _refuse_comparison
+    __lt__ = __le__ = __gt__ = __ge__ = refuse_comparison
+    __eq__ = __ne__ = refuse_comparison
 
     def __init__(self, rt: Runtime, shares: Array | None, lo: int, hi: int) -> None:
         if lo < -RING_LIMIT or hi >= RING_LIMIT:
