@@ -117,7 +117,8 @@ def case_raw(n: int) -> dict[str, Any]:
     from nacl.bindings import crypto_core_ed25519_from_uniform, crypto_scalarmult, crypto_scalarmult_base
 
     sys.path.insert(0, str(HERE.parent))
-    from protocols import psi_curve, psi_work
+    from protocols.psi import curve as psi_curve
+    from protocols.psi import work as psi_work
 
     uniform = [os.urandom(32) for _ in range(n)]
     points = [crypto_scalarmult_base(os.urandom(32)) for _ in range(n)]

@@ -172,8 +172,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         id="psi-sender-key-fixed",
         why="the PSI sender's blinding key is the same in every run: the receiver can test guesses offline",
-        find="return psi_curve.clamp(ctx.random.bytes(32)).to_bytes(32, \"little\")",
-        replace="return psi_curve.clamp(bytes(32)).to_bytes(32, \"little\")",
+        find="return curve.clamp(ctx.random.bytes(32)).to_bytes(32, \"little\")",
+        replace="return curve.clamp(bytes(32)).to_bytes(32, \"little\")",
         tests=["tests/test_psi.py", "tests/test_views.py"],
     ),
     Mutant(

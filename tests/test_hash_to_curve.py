@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from protocols import psi_curve
+from protocols.psi import curve as psi_curve
 
 VECTORS = Path(__file__).parent / "vectors"
 SUITE_FILE = VECTORS / "rfc9380_J.5.1_edwards25519_XMD_SHA-512_ELL2_RO_.txt"

@@ -1,4 +1,4 @@
-"""The three-party helper comparison (protocols/_helper_compare.py), without the network."""
+"""The three-party helper comparison (protocols/auction/helper.py), without the network."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mpcnet import OSRandomness
-from protocols import _helper_compare as hc
+from protocols.auction import helper as hc
 
 
 def helper_says(x: list[int], y: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:

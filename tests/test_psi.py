@@ -18,8 +18,10 @@ from nacl.bindings import crypto_core_ed25519_is_valid_point, crypto_scalarmult,
 
 import mpcnet
 from mpcnet.errors import ConfigError, InputError
-from protocols import psi_curve, psi_set, psi_work
+from protocols.psi import compact as psi_set
+from protocols.psi import curve as psi_curve
 from protocols.psi import sort_items
+from protocols.psi import work as psi_work
 
 from helpers import env_with, make_deployment, mpcnet_cmd, run_cli
 

@@ -18,7 +18,7 @@ from mpcnet import Context, Party
 from mpcnet._net.transport import memory_mesh
 from mpcnet.errors import MPCError, RemoteProtocolViolation
 from mpcnet.mpc.fields import GF256, P127
-from protocols import psi_curve
+from protocols.psi import curve as psi_curve
 
 
 async def _run_all(protocol: str, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, BaseException]:

@@ -49,7 +49,8 @@ from mpcnet.mpc.fields import GF256, P127
 from mpcnet.mpc.shamir import ShamirEngine, _lagrange
 from mpcnet.randomness import SeededRandomness
 from mpcnet.registry import ProtocolSpec
-from protocols import psi_curve, psi_set
+from protocols.psi import compact as psi_set
+from protocols.psi import curve as psi_curve
 
 from helpers import biased_bits, collect_views, different_bits, two_sample_power
 

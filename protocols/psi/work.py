@@ -6,7 +6,7 @@ does not, and compute threads would take the GIL from the event loop; worker
 processes do neither (docs/psi.md has the measurements). Steps on fewer than
 :data:`PARALLEL_MIN` points run inline (a pool would cost more than it
 saves); larger ones go, in chunks of at most :data:`CHUNK` points (at least
-four per worker, for balance), to a pool of ``psi_worker.py`` processes (one
+four per worker, for balance), to a pool of ``worker.py`` processes (one
 pool per process, started on first use and shared by every session, so a
 simulation's parties share the cores instead of oversubscribing them). ``MPCNET_PSI_WORKERS`` sets the pool size (default:
 the usable cores; 1 keeps everything inline).
@@ -34,14 +34,14 @@ import trio
 
 from mpcnet import Context
 
-from . import psi_curve
-from .psi_worker import ANSWER, OP_OF, encode_request, pack_items, read_exact
+from . import curve
+from .worker import ANSWER, OP_OF, encode_request, pack_items, read_exact
 
 __all__ = ["CHUNK", "PARALLEL_MIN", "worker_count", "over_items", "over_points"]
 
 CHUNK = 8192
 MIN_CHUNK = 512
-WORKER_SCRIPT = str(Path(__file__).with_name("psi_worker.py"))
+WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
 PARALLEL_MIN = 4096
 
 
@@ -61,7 +61,7 @@ class WorkerFailed(RuntimeError):
 
 
 class _Worker:
-    """One ``protocols.psi_worker`` process; one request at a time."""
+    """One ``protocols.psi.worker`` process; one request at a time."""
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen([sys.executable, WORKER_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -104,7 +104,7 @@ class _WorkerPool:
         finally:
             self._idle.put(worker)
         if status == 1:
-            raise psi_curve.SmallOrderPoint(struct.unpack("<Q", data)[0])
+            raise curve.SmallOrderPoint(struct.unpack("<Q", data)[0])
         if status != 0:
             raise WorkerFailed(f"a PSI worker failed ({data.decode(errors='replace')})")
         return data

@@ -22,7 +22,7 @@ How the winner is found (bids b_0..b_{m-1}, k bits):
   then, up to :data:`ALL_PAIRS_MAX` bids): each pair of bids held by two
   different parties is compared by the third, in one round, from
   AES-enciphered prefix tags under the two owners' pairwise key
-  (:mod:`protocols._helper_compare`); the helper learns the comparison
+  (:mod:`protocols.auction.helper`); the helper learns the comparison
   masked by a bit the owners share, and the two halves become GF(2^8)
   shares. Pairs of one party's own bids it compares itself. First price
   then takes one result round as below: 3 rounds in all, whatever k and m.
@@ -86,7 +86,7 @@ from mpcnet.mpc.inputs import check_int
 from mpcnet.mpc.roles import COMPUTE_PARTIES, check_role, role_links, split_roles
 from mpcnet.mpc.shamir import ShamirEngine
 
-from . import _helper_compare as hc
+from . import helper as hc
 
 #: Up to this many bidders, compare all pairs at once (fewest rounds);
 #: beyond it, a tournament (work linear in the number of bidders).
@@ -324,7 +324,7 @@ async def _three_party(ctx: Context, value: Any, k: int, counts: list[int], seco
 
     Each pair of bids is compared either by its owner (both bids one
     party's: it deals the bit) or, for bids of two different parties, by the
-    third party with :mod:`protocols._helper_compare`: the two owners send it
+    third party with :mod:`protocols.auction.helper`: the two owners send it
     AES-enciphered prefix tags, it learns the comparison XOR a bit ``b`` the owners
     share, and deals that as GF(2^8) shares while the lower-indexed owner
     deals ``b``; their sum is the comparison. Rounds:

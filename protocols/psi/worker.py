@@ -1,6 +1,6 @@
-"""A PSI curve worker process: ``python path/to/protocols/psi_worker.py``.
+"""A PSI curve worker process: ``python path/to/protocols/worker.py``.
 
-Run as a script, it imports only :mod:`psi_curve` (PyNaCl and hashlib),
+Run as a script, it imports only :mod:`curve` (PyNaCl and hashlib),
 not the ``protocols`` package, so it starts in a few tens of milliseconds.
 It reads requests from stdin and writes answers to stdout, one at a time,
 until stdin closes. No pickle and no multiprocessing: the parent's
@@ -24,9 +24,9 @@ from array import array
 from typing import IO
 
 if __package__:
-    from . import psi_curve
+    from . import curve
 else:  # run as a script: this directory is sys.path[0]
-    import psi_curve  # type: ignore[no-redef,import-not-found]
+    import curve  # type: ignore[no-redef,import-not-found]
 
 __all__ = ["OPS", "encode_request", "read_exact", "serve", "pack_items", "unpack_items"]
 
@@ -34,10 +34,10 @@ REQUEST = struct.Struct("<B32sQQ")
 ANSWER = struct.Struct("<BQ")
 #: op code -> (function, takes items (True) or a point blob (False))
 OPS = {
-    1: (psi_curve.hash_blind, True),
-    2: (psi_curve.hash_blind_digest, True),
-    3: (psi_curve.blind, False),
-    4: (psi_curve.blind_digest, False),
+    1: (curve.hash_blind, True),
+    2: (curve.hash_blind_digest, True),
+    3: (curve.blind, False),
+    4: (curve.blind_digest, False),
 }
 OP_OF = {func: op for op, (func, _) in OPS.items()}
 
@@ -83,7 +83,7 @@ def _answer(op: int, scalar: bytes, offset: int, payload: bytes) -> tuple[int, b
         if takes_items:
             return 0, func(unpack_items(payload), scalar)  # type: ignore[operator]
         return 0, func(payload, scalar, offset)  # type: ignore[operator]
-    except psi_curve.SmallOrderPoint as exc:
+    except curve.SmallOrderPoint as exc:
         return 1, struct.pack("<Q", exc.index)
     except Exception as exc:  # reported to the parent, which raises it as an error of its own
         return 2, type(exc).__name__.encode()

@@ -3,8 +3,8 @@
 Diffie-Hellman (commutative blinding) PSI over Curve25519 (Meadows 1986;
 Huberman, Franklin and Hogg 1999), in the shape OpenMined PSI deploys: the
 sender's set travels as a compact Elias-Fano set of truncated digests. Curve
-work is in :mod:`protocols.psi_curve`, the set encoding in
-:mod:`protocols.psi_set`, the spreading over cores in :mod:`protocols.psi_work`;
+work is in :mod:`protocols.psi.curve`, the set encoding in
+:mod:`protocols.psi.compact`, the spreading over cores in :mod:`protocols.psi.work`;
 the design and the security argument are in docs/psi.md.
 
 Two parties (receiver R with set X, sender S with set Y; 2 rounds, 3 with
@@ -45,7 +45,7 @@ import numpy as np
 
 from mpcnet import ConfigError, Context, InputError, Param, RemoteProtocolViolation, protocol
 
-from . import psi_curve, psi_set, psi_work
+from . import compact, curve, work
 
 __all__ = ["MAX_ITEMS", "psi", "psi_cardinality", "sort_items"]
 
@@ -152,10 +152,10 @@ def _check_size(value: Any, peer: str, what: str) -> int:
 
 
 async def _blind_points(ctx: Context, stage: str, points: Points, key: bytes, peer: str, width: int = 32) -> Points:
-    func = psi_curve.blind if width == 32 else psi_curve.blind_digest
+    func = curve.blind if width == 32 else curve.blind_digest
     try:
-        return await psi_work.over_points(ctx, stage, func, points, key, width)
-    except psi_curve.SmallOrderPoint as exc:
+        return await work.over_points(ctx, stage, func, points, key, width)
+    except curve.SmallOrderPoint as exc:
         raise RemoteProtocolViolation(f"sent a point of small order (position {exc.index})", peer=peer) from None
 
 
@@ -166,13 +166,13 @@ def _permutation(ctx: Context, k: int) -> np.ndarray[Any, np.dtype[np.int64]]:
 
 
 def _key(ctx: Context) -> bytes:
-    return psi_curve.clamp(ctx.random.bytes(32)).to_bytes(32, "little")
+    return curve.clamp(ctx.random.bytes(32)).to_bytes(32, "little")
 
 
 async def _two_party(ctx: Context, items: list[Item], reveal_all: bool, receiver: int, fp_bits: int, *,
                      cardinality: bool) -> Any:
     r_name, s_name = ctx.parties[receiver], ctx.parties[1 - receiver]
-    encoded = [psi_curve.encode_item(x) for x in items]
+    encoded = [curve.encode_item(x) for x in items]
     if ctx.me == r_name:
         return await _receiver(ctx, s_name, items, encoded, reveal_all, fp_bits, cardinality)
     return await _sender(ctx, r_name, items, encoded, reveal_all, fp_bits, cardinality)
@@ -180,23 +180,23 @@ async def _two_party(ctx: Context, items: list[Item], reveal_all: bool, receiver
 
 async def _receiver(ctx: Context, sender: str, items: list[Item], encoded: list[bytes], reveal_all: bool,
                     fp_bits: int, cardinality: bool) -> Any:
-    key, unkey = psi_curve.scalar_pair(ctx.random.bytes)
-    request = await psi_work.over_items(ctx, "hashing and blinding", psi_curve.hash_blind, encoded, key, 32)
+    key, unkey = curve.scalar_pair(ctx.random.bytes)
+    request = await work.over_items(ctx, "hashing and blinding", curve.hash_blind, encoded, key, 32)
     await ctx.send(sender, request)  # round 1
     reply = await ctx.receive(sender)  # round 2
     if not isinstance(reply, dict) or set(reply) != {"n", "blinded", "set"}:
         raise RemoteProtocolViolation("the reply is not {'n', 'blinded', 'set'}", peer=sender)
-    layout = psi_set.SetLayout(len(items), _check_size(reply["n"], sender, "the set size"), fp_bits)
+    layout = compact.SetLayout(len(items), _check_size(reply["n"], sender, "the set size"), fp_bits)
     blinded = _check_points(reply["blinded"], sender, "the blinded request", rows=len(items))
     try:
-        set_bucket, set_low = psi_set.decode(reply["set"], layout)
-    except psi_set.CompactSetError as exc:
+        set_bucket, set_low = compact.decode(reply["set"], layout)
+    except compact.CompactSetError as exc:
         raise RemoteProtocolViolation(str(exc), peer=sender) from None
     # [a^-1][b][a]H(x) = [b]H(x), digested: comparable with the sender's set.
-    digests = await _blind_points(ctx, "unblinding", blinded, unkey, sender, width=psi_curve.DIGEST_BYTES)
+    digests = await _blind_points(ctx, "unblinding", blinded, unkey, sender, width=curve.DIGEST_BYTES)
     try:
-        found = psi_set.lookup(set_bucket, set_low, *psi_set.values_from_digests(digests, layout))
-    except psi_set.CompactSetError as exc:
+        found = compact.lookup(set_bucket, set_low, *compact.values_from_digests(digests, layout))
+    except compact.CompactSetError as exc:
         raise RemoteProtocolViolation(str(exc), peer=sender) from None
     matched = found >= 0
     if cardinality:
@@ -212,15 +212,15 @@ async def _receiver(ctx: Context, sender: str, items: list[Item], encoded: list[
 async def _sender(ctx: Context, receiver: str, items: list[Item], encoded: list[bytes], reveal_all: bool,
                   fp_bits: int, cardinality: bool) -> Any:
     key = _key(ctx)
-    own = await psi_work.over_items(ctx, "hashing and blinding", psi_curve.hash_blind_digest, encoded, key,
-                                    psi_curve.DIGEST_BYTES)
+    own = await work.over_items(ctx, "hashing and blinding", curve.hash_blind_digest, encoded, key,
+                                    curve.DIGEST_BYTES)
     request = _check_points(await ctx.receive(receiver), receiver, "the request")  # round 1
     blinded = await _blind_points(ctx, "blinding the request", request, key, receiver)
     if cardinality:  # positions would tell the receiver which of its items matched
         blinded = blinded[_permutation(ctx, len(blinded))]
-    layout = psi_set.SetLayout(len(request), len(items), fp_bits)
-    compact, order = psi_set.encode(*psi_set.values_from_digests(own, layout), layout)
-    await ctx.send(receiver, {"n": len(items), "blinded": blinded, "set": compact})  # round 2
+    layout = compact.SetLayout(len(request), len(items), fp_bits)
+    compact_set, order = compact.encode(*compact.values_from_digests(own, layout), layout)
+    await ctx.send(receiver, {"n": len(items), "blinded": blinded, "set": compact_set})  # round 2
     if not reveal_all:
         return None
     got = await ctx.receive(receiver)  # round 3
@@ -242,8 +242,8 @@ async def _ring(ctx: Context, items: list[Item], reveal_all: bool, receiver: int
     combiner = ctx.parties[(receiver - 1) % n]  # ends the ring holding the receiver's set
     key = _key(ctx)
     perm = _permutation(ctx, len(items))  # positions of every set leak nothing
-    encoded = [psi_curve.encode_item(items[i]) for i in perm]
-    held = await psi_work.over_items(ctx, "hashing and blinding", psi_curve.hash_blind, encoded, key, 32)
+    encoded = [curve.encode_item(items[i]) for i in perm]
+    held = await work.over_items(ctx, "hashing and blinding", curve.hash_blind, encoded, key, 32)
     # Round 1 also tells every other party this set's size (public anyway), so
     # every later set a party receives has a known number of rows: a party
     # cannot make the others blind more points than the sets hold.
