@@ -20,8 +20,8 @@ import mpcnet
 from mpcnet.errors import ConfigError, InputError
 from protocols.psi import compact as psi_set
 from protocols.psi import curve as psi_curve
-from protocols.psi.protocol import sort_items
 from protocols.psi import work as psi_work
+from protocols.psi.protocol import sort_items
 
 from helpers import env_with, make_deployment, mpcnet_cmd, run_cli
 

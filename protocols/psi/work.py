@@ -6,7 +6,7 @@ does not, and compute threads would take the GIL from the event loop; worker
 processes do neither (docs/psi.md has the measurements). Steps on fewer than
 :data:`PARALLEL_MIN` points run inline (a pool would cost more than it
 saves); larger ones go, in chunks of at most :data:`CHUNK` points (at least
-four per worker, for balance), to a pool of ``worker.py`` processes (one
+four per worker, for balance), to a pool of :mod:`protocols.psi.worker` processes (one
 pool per process, started on first use and shared by every session, so a
 simulation's parties share the cores instead of oversubscribing them). ``MPCNET_PSI_WORKERS`` sets the pool size (default:
 the usable cores; 1 keeps everything inline).
@@ -41,7 +41,12 @@ __all__ = ["CHUNK", "PARALLEL_MIN", "worker_count", "over_items", "over_points"]
 
 CHUNK = 8192
 MIN_CHUNK = 512
-WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
+#: The directory holding the ``protocols`` package: first on a worker's path,
+#: so that ``protocols.psi.worker`` is this one (whatever the child's cwd).
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+#: A worker process: this interpreter, serving stdin (see protocols.psi.worker).
+WORKER_COMMAND = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                  "from protocols.psi.worker import serve; serve(sys.stdin.buffer, sys.stdout.buffer)", PACKAGE_ROOT]
 PARALLEL_MIN = 4096
 
 
@@ -64,7 +69,7 @@ class _Worker:
     """One ``protocols.psi.worker`` process; one request at a time."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, WORKER_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen(WORKER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def call(self, op: int, scalar: bytes, offset: int, payload: bytes) -> tuple[int, bytes]:
         assert self.proc.stdin is not None and self.proc.stdout is not None

@@ -1,7 +1,9 @@
-"""A PSI curve worker process: ``python path/to/protocols/worker.py``.
+"""A PSI curve worker process: ``python -m protocols.psi.worker``.
 
-Run as a script, it imports only :mod:`curve` (PyNaCl and hashlib),
-not the ``protocols`` package, so it starts in a few tens of milliseconds.
+It imports only :mod:`protocols.psi.curve` (PyNaCl and hashlib) and the
+package's two docstring-only ``__init__`` modules, not mpcnet, so it starts
+in a few tens of milliseconds (:mod:`protocols.psi.work` starts it with the
+directory that holds ``protocols`` first on its path).
 It reads requests from stdin and writes answers to stdout, one at a time,
 until stdin closes. No pickle and no multiprocessing: the parent's
 ``__main__`` is never re-imported (so a script without an
@@ -23,10 +25,7 @@ import sys
 from array import array
 from typing import IO
 
-if __package__:
-    from . import curve
-else:  # run as a script: this directory is sys.path[0]
-    import curve  # type: ignore[no-redef,import-not-found]
+from . import curve
 
 __all__ = ["OPS", "encode_request", "read_exact", "serve", "pack_items", "unpack_items"]
 
