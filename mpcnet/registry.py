@@ -6,12 +6,21 @@ and to whom, what its input is and how to validate it, and its parameters.
 The runner validates every party's input and the parameters against the spec
 *before* any byte is sent.
 
-Built-in protocols live in the ``protocols`` package. Third-party packages
-register theirs by naming a module (imported for its ``@protocol`` side
-effects) in the entry-point group ``mpcnet.protocols``::
+Protocols are found through the entry-point group ``mpcnet.protocols`` only,
+built-in ones included: a package names a module there, imported for its
+``@protocol`` side effects::
 
     [project.entry-points."mpcnet.protocols"]
     my_protocols = "my_package.protocols"
+
+A module that also defines ``load(name) -> bool`` (import the module that
+registers protocol ``name``; False if it has none) and ``load_all()`` is
+loaded lazily: the registry calls ``load_all()`` when it lists every
+protocol. mpcnet's own entry point, ``builtin = "protocols"``, names such a
+module; for a built-in name :func:`get_protocol` looks up that one entry
+point in mpcnet's own distribution metadata and calls its ``load(name)``, so
+a ``mpcnet party`` run imports only the protocol it runs and reads no other
+package's metadata. mpcnet itself never imports ``protocols`` by name.
 """
 
 from __future__ import annotations
@@ -19,8 +28,11 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import re
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -32,6 +44,8 @@ __all__ = ["Param", "ProtocolSpec", "protocol", "get_protocol", "all_protocols",
 log = logging.getLogger("mpcnet.registry")
 
 ENTRY_POINT_GROUP = "mpcnet.protocols"
+#: The name of mpcnet's own entry point in that group (the built-ins).
+BUILTIN_ENTRY_POINT = "builtin"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 _PARAM_TYPES = (int, float, str, bool)
 
@@ -151,6 +165,8 @@ class ProtocolSpec:
 
 _REGISTRY: dict[str, ProtocolSpec] = {}
 _loaded = False
+_builtin_looked_up = False
+_builtin_loader: Any = None
 
 
 def protocol(
@@ -219,7 +235,6 @@ def load_protocols() -> None:
     if _loaded:
         return
     _loaded = True
-    importlib.import_module("protocols").load_all()
     # Imported here: reading every installed distribution's metadata is a
     # measurable part of a short `mpcnet party` run, and get_protocol skips
     # it for a built-in name.
@@ -227,9 +242,80 @@ def load_protocols() -> None:
 
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
-            ep.load()
+            target = ep.load()
+            if callable(getattr(target, "load_all", None)):
+                target.load_all()
         except Exception as exc:  # a plug-in's import error is its own bug
             log.warning("could not load protocol plug-in %s (%s): %s", ep.name, ep.value, exc)
+
+
+def _builtin() -> Any:
+    """What mpcnet's own ``builtin`` entry point names (the lazy loader of
+    the built-in protocols), looked up once, in mpcnet's distribution alone;
+    None when mpcnet is not installed as a distribution."""
+    global _builtin_looked_up, _builtin_loader
+    if not _builtin_looked_up:
+        _builtin_looked_up = True
+        value = _read_builtin_entry_point()
+        if value is not None:
+            _builtin_loader = _load_object(value)
+        else:  # not in a *.dist-info or *.egg-info directory on sys.path: ask importlib
+            from importlib import metadata
+
+            try:
+                dist = metadata.distribution("mpcnet")
+            except metadata.PackageNotFoundError:
+                log.warning("mpcnet is not installed as a distribution: no entry points, no built-in protocols "
+                            "(install it: pip install -e .)")
+                return None
+            for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP, name=BUILTIN_ENTRY_POINT):
+                _builtin_loader = ep.load()
+    return _builtin_loader
+
+
+def _read_builtin_entry_point() -> str | None:
+    """The value of the ``builtin`` entry in the ``mpcnet.protocols`` section
+    of the first mpcnet metadata directory on ``sys.path``, the one
+    :func:`importlib.metadata.distribution` would find, read directly:
+    importing :mod:`importlib.metadata` (email, zipfile, csv) would cost a
+    built-in ``mpcnet party`` run some 15 ms of its start-up."""
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith((".dist-info", ".egg-info")) and name.split("-")[0].split(".")[0].lower() == "mpcnet":
+                try:
+                    text = Path(entry or ".", name, "entry_points.txt").read_text(encoding="utf-8")
+                except OSError:
+                    return None
+                return _entry_point_value(text, ENTRY_POINT_GROUP, BUILTIN_ENTRY_POINT)
+    return None
+
+
+def _entry_point_value(text: str, group: str, name: str) -> str | None:
+    """The value of ``name`` in section ``[group]`` of an entry_points.txt
+    (the PyPA entry points file format: INI sections, ``name = value``)."""
+    section = None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+        elif section == group and "=" in line and not line.startswith(("#", ";")):
+            key, value = line.split("=", 1)
+            if key.strip() == name:
+                return value.split("[", 1)[0].strip()  # without any [extras]
+    return None
+
+
+def _load_object(value: str) -> Any:
+    """Import ``module`` or ``module:attr.attr`` (an entry point's value)."""
+    module, _, attrs_path = value.partition(":")
+    obj: Any = importlib.import_module(module.strip())
+    for part in filter(None, attrs_path.strip().split(".")):
+        obj = getattr(obj, part)
+    return obj
 
 
 def get_protocol(name: str) -> ProtocolSpec:
@@ -238,7 +324,9 @@ def get_protocol(name: str) -> ProtocolSpec:
         # A built-in protocol needs only its own module and no plug-in scan:
         # a plug-in cannot take a name that is already registered
         # (registering it again is an error).
-        importlib.import_module("protocols").load(name)
+        builtin = _builtin()
+        if callable(getattr(builtin, "load", None)):
+            builtin.load(name)
     if name not in _REGISTRY:
         load_protocols()
     try:
