@@ -15,7 +15,7 @@ _gc_was_enabled = _gc.isenabled()
 _gc.disable()
 
 try:
-    from . import mpc
+    from . import dp, mpc
     from ._net import wire
     from .context import Context
     from .errors import (
@@ -46,6 +46,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "arith",
+    "dp",
     "mpc",
     "wire",
     "Context",
