@@ -63,7 +63,15 @@ an agreed result round (:data:`RESULT_ROUND`), since they do not know how
 many rounds the computation took.
 
 :mod:`mpcnet.mpc.roles` splits the parties into input and compute parties
-(a protocol's ``compute_parties`` parameter).
+(a protocol's ``compute_parties`` parameter); :mod:`mpcnet.mpc.inputs`
+checks integer inputs against a bit length.
+
+The math under the values, public for hand-tuned protocols (the low tier):
+:mod:`~mpcnet.mpc.fields` (GF(2^8) and prime fields), :mod:`~mpcnet.mpc.shamir`
+(:class:`ShamirEngine`), :mod:`~mpcnet.mpc.binary` (boolean circuits on
+shared bits), :mod:`~mpcnet.mpc.convert` (between bits and field elements),
+:mod:`~mpcnet.mpc.arith` (additive sharing mod 2^64) and
+:mod:`~mpcnet.mpc.laplace` (discrete Laplace noise generated inside MPC).
 
 :func:`exchange` with :class:`Expect` is the typed receive for a protocol's
 own messages: every incoming value is checked (shape, dtype, range) before
@@ -80,7 +88,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from . import roles
+from . import arith, binary, convert, fields, inputs, laplace, roles, shamir
 from .receive import Expect, exchange
 from .runtime import RESULT_ROUND, Runtime, Shape, int_bounds
 from .secbits import SecretBits, concat_bits, stack_bits
@@ -89,7 +97,9 @@ from .secring import SecretRing, concat_rings
 from .shamir import ShamirEngine
 
 __all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "concatenate", "stack", "Expect", "exchange", "RESULT_ROUND",
-           "Shape", "int_bounds", "roles", "ShamirEngine"]
+           "Shape", "int_bounds", "ShamirEngine",
+           # the toolkit's modules
+           "arith", "binary", "convert", "fields", "inputs", "laplace", "roles", "shamir"]
 
 V = TypeVar("V", SecretInt, SecretBits, SecretRing)
 
