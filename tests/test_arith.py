@@ -474,3 +474,10 @@ def test_the_opened_mask_hides_every_bit_of_the_value():
     low = np.array([c % 2**16 for c in mpcnet.simulate("test-decompose-mask", [None] * 3).outputs[0]])
     ones = [int(((low >> j) & 1).sum()) for j in range(16)]
     assert all(50 <= count <= 150 for count in ones), ones
+
+
+def test_p127_capacity_is_the_one_stated_in_convert():
+    # The figures of mpcnet.mpc.convert's docstring (the one statement of them).
+    from mpcnet.mpc.convert import max_decompose_bits
+
+    assert [max_decompose_bits(P127, t) for t in (1, 2, 3, 6, 7, 14, 15, 30, 127)] == [82, 82, 81, 81, 80, 80, 79, 79, 76]

@@ -21,8 +21,15 @@ bits in GF(2^8) (``eng_b``); both engines must have the same compute parties.
 * :func:`less_than` — ``[x < y]`` for arithmetic shares of k-bit signed values,
   as the top bit of ``x - y + 2^k``.
 
-The prime must exceed ``2^(k + kappa + log2(t + 2) + 1)``, so opening never wraps;
-with 2^127 - 1 and kappa = 40 that allows k up to 80.
+How many bits fit (the one statement of it; :func:`bit_decompose` enforces
+it, and other modules link here): the masked value ``x + r`` must not wrap
+the prime, so :func:`bit_decompose` takes k bits only while (:func:`max_decompose_bits`)
+``k + kappa + bitlen(t + 1) + 2 < bitlen(p)``. With :data:`~mpcnet.mpc.fields.P127`
+(127 bits) and kappa = :data:`STATISTICAL_SECURITY` = 40 that is
+``k <= 84 - bitlen(t + 1)``: k up to 82 for t <= 2 (up to 5 compute
+parties), 81 for t <= 6, 80 for t <= 14, 79 for t <= 30, down to 76 at
+the 255-party limit. :func:`less_than` decomposes the (k+1)-bit
+difference, so signed k-bit comparisons get one bit less (81 for t <= 2).
 """
 
 from __future__ import annotations
@@ -33,9 +40,11 @@ import numpy as np
 
 from ..errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
 from .binary import bnot, bxor, to_bits
+from .fields import Field
 from .shamir import ShamirEngine
 
-__all__ = ["random_elements", "random_bits", "dabits", "bit_decompose", "bits_to_field", "less_than", "STATISTICAL_SECURITY"]
+__all__ = ["random_elements", "random_bits", "dabits", "bit_decompose", "bits_to_field", "less_than", "max_decompose_bits",
+           "STATISTICAL_SECURITY"]
 
 Array = np.ndarray[Any, Any]
 
@@ -135,6 +144,12 @@ async def dabits(eng_p: ShamirEngine, eng_b: ShamirEngine, shape: tuple[int, ...
     return layer[0], bit_b, dealt[2:]
 
 
+def max_decompose_bits(field: Field, t: int, kappa: int = STATISTICAL_SECURITY) -> int:
+    """The largest k :func:`bit_decompose` takes at threshold ``t``: the
+    masked value must not wrap the prime (see the module docstring)."""
+    return field.order.bit_length() - kappa - (t + 1).bit_length() - 3
+
+
 async def bit_decompose(eng_p: ShamirEngine, eng_b: ShamirEngine, x: Array, k: int, *,
                         signed: bool = False, kappa: int = STATISTICAL_SECURITY) -> Array:
     """Shared bits (GF(2^8), shape ``x.shape + (k,)``, LSB first) of shared
@@ -142,8 +157,7 @@ async def bit_decompose(eng_p: ShamirEngine, eng_b: ShamirEngine, x: Array, k: i
     (then the bits are k-bit two's complement)."""
     _check_pair(eng_p, eng_b)
     field = eng_p.field
-    contributors = eng_p.t + 1
-    if k < 1 or k + kappa + contributors.bit_length() + 2 >= field.order.bit_length():
+    if not 1 <= k <= max_decompose_bits(field, eng_p.t, kappa):
         raise ConfigError(f"{field.name} is too small to decompose {k}-bit values with {kappa} bits of "
                           "statistical security")
     shape = np.shape(x)

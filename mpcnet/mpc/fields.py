@@ -6,8 +6,8 @@
   are ``uint8``; multiplication is one lookup in a 64 KiB table. Up to 255
   parties (evaluation points 1..255).
 * :class:`PrimeField` — Z_p for arithmetic. The default, :data:`P127`, uses
-  the Mersenne prime 2^127 - 1: k-bit values plus a 40-bit statistical
-  masking margin fit for k up to 85. Elements are numpy ``object`` arrays of
+  the Mersenne prime 2^127 - 1: room for k-bit values plus a 40-bit
+  statistical masking margin (how large k may be: :mod:`mpcnet.mpc.convert`). Elements are numpy ``object`` arrays of
   Python ints (exact, any size); on the wire they travel as fixed-width
   little-endian 64-bit limbs, never as pickled objects.
 
