@@ -21,9 +21,8 @@ __all__ = ["elimination_values", "first_price_by_elimination", "open_winner"]
 
 async def first_price_by_elimination(ctx: Context, value: Any, k: int, c: int, bidders: list[str],
                                       counts: list[int]) -> tuple[int, int]:
-    """First price, all pairs, in ``1 + (1 + ceil(log2 ceil(k/4))) + 1``
-    rounds (6 for 32-bit bids, whatever their number up to
-    :data:`protocols.auction.ALL_PAIRS_MAX`).
+    """First price, all pairs: input, the one-hot comparisons, one result
+    round (the count: :mod:`protocols.auction`).
 
     After the one-hot comparisons every bid i has m - 1 shared bits
     ``beats_ij`` ("bid j beats bid i"); the winner is the one bid with none
