@@ -347,4 +347,11 @@ MUTANTS: list[Mutant] = [
         tests=["tests/test_arith.py"],
         file_hint="convert",
     ),
+    Mutant(
+        id="wire-decoder-array-cap-raised",
+        why="the decoder accepts 1,064 arrays in a message, not 64 (only the encoder kept the cap)",
+        find="if self.count > self.limits.max_arrays or len(data) < 2:",
+        replace="if self.count > self.limits.max_arrays + 1000 or len(data) < 2:",
+        tests=["tests/test_wire.py"],
+    ),
 ]
