@@ -354,4 +354,11 @@ MUTANTS: list[Mutant] = [
         replace="if self.count > self.limits.max_arrays + 1000 or len(data) < 2:",
         tests=["tests/test_wire.py"],
     ),
+    Mutant(
+        id="close-timeout-ignored",
+        why="aclose waits 100 s, not CLOSE_TIMEOUT (1 s), to deliver its CLOSE frame to a peer that never reads",
+        find="            with trio.move_on_after(CLOSE_TIMEOUT):",
+        replace="            with trio.move_on_after(CLOSE_TIMEOUT * 100):",
+        tests=["tests/test_channel.py"],
+    ),
 ]
