@@ -361,4 +361,11 @@ MUTANTS: list[Mutant] = [
         replace="            with trio.move_on_after(CLOSE_TIMEOUT * 100):",
         tests=["tests/test_channel.py"],
     ),
+    Mutant(
+        id="pending-handshake-places-100x",
+        why="the listener keeps 6,400 unauthenticated connections (not 64) before it drops the oldest",
+        find="MAX_PENDING_HANDSHAKES = 64",
+        replace="MAX_PENDING_HANDSHAKES = 6400",
+        tests=["tests/test_adversarial.py"],
+    ),
 ]
