@@ -368,4 +368,20 @@ MUTANTS: list[Mutant] = [
         replace="MAX_PENDING_HANDSHAKES = 6400",
         tests=["tests/test_adversarial.py"],
     ),
+    Mutant(
+        id="party-validates-input-inside-the-session",
+        why="a party checks its input only once its session is open: a refusal goes out to every peer as an ABORT "
+            "instead of staying local (the simulator's central check hides it)",
+        find="        value = spec.prepare_input(value, resolved, len(members))\n",
+        replace="        check, func = spec.prepare_input, spec.func\n"
+                "        spec = attrs.evolve(spec, func=lambda c, v, **kw: func(c, check(v, resolved, len(members)), **kw))\n",
+        tests=["tests/test_secure_sum.py", "tests/test_poll.py", "tests/test_auction.py"],
+    ),
+    Mutant(
+        id="sum-blames-the-first-peer",
+        why="secure-sum's length check names the first peer it heard from, not the one whose share is wrong",
+        find='"(do all parties have the same vector length?)", peer=peer)',
+        replace='"(do all parties have the same vector length?)", peer=min(received))',
+        tests=["tests/test_secure_sum.py"],
+    ),
 ]
