@@ -80,11 +80,14 @@ class _CuttableStream(trio.abc.Stream):
         await self.inner.aclose()
 
 
-async def _connect(budget: int | None):
+async def _connect(budget: int | None, made: list[_Cut] | None = None):
     """A secure connection a -> b over memory streams, cut once ``budget``
-    bytes (both directions) have crossed it after the handshake."""
+    bytes (both directions) have crossed it after the handshake (its _Cut is
+    appended to ``made``, if given: ``done`` once it fired)."""
     left, right = trio.testing.memory_stream_pair()
     cut = _Cut(None)
+    if made is not None:
+        made.append(cut)
     left_c, right_c = _CuttableStream(left, cut), _CuttableStream(right, cut)
     out = {}
 
@@ -102,9 +105,10 @@ async def _connect(budget: int | None):
     return out["a"], out["b"]
 
 
-async def _pair(nursery, budgets, **kw):
+async def _pair(nursery, budgets, made: list[_Cut] | None = None, **kw):
     """Resumable links a->b (a dials) over connections cut per ``budgets``
-    (one per connection; later connections are never cut)."""
+    (one per connection; later connections are never cut); every
+    connection's _Cut goes to ``made``."""
     budgets = list(budgets)
 
     def next_budget():
@@ -114,14 +118,14 @@ async def _pair(nursery, budgets, **kw):
 
     async def redial():
         try:
-            sa, sb = await _connect(next_budget())
+            sa, sb = await _connect(next_budget(), made)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:  # pragma: no cover
             raise OSError("cut during handshake") from exc
         if not holder["b"].offer(sb):
             await sb.abort()
         return sa
 
-    sa, sb = await _connect(next_budget())
+    sa, sb = await _connect(next_budget(), made)
     ra = ResumableLink(sa, redial=redial, me="a", **kw)
     rb = ResumableLink(sb, me="b", **kw)
     holder["b"] = rb
@@ -186,12 +190,21 @@ def _run_with_deadline(main, deadline: float) -> None:
        seed=st.integers(0, 2**16))
 def test_every_message_arrives_once_in_order_whatever_the_cut_points(cuts, seed):
     to_b, to_a = _messages(seed, 12), _messages(seed + 1, 9)
+    # The messages' own bytes must all cross some connection; a first budget
+    # below that cannot carry them, so the first connection is cut mid-stream
+    # and the link must have resumed on a new one (almost every example:
+    # the payload is ~1.3 MB on average, a budget at most 0.8 MB).
+    payload = sum(4 + len(m) for m in to_b + to_a)
+    made: list[_Cut] = []
 
     async def main():
         async with trio.open_nursery() as nursery:
-            ra, rb = await _pair(nursery, cuts, reconnect_timeout=30)
+            ra, rb = await _pair(nursery, cuts, made, reconnect_timeout=30)
             await _exchange(ra, rb, to_b, to_a)
             assert ra.connections == rb.connections
+            if cuts[0] < payload:
+                assert made[0].done, "the first connection carried every message: no cut happened"
+                assert ra.connections >= 2, "a cut mid-stream, yet the link never resumed"
             await ra.aclose()
             await rb.aclose()
 
