@@ -384,4 +384,12 @@ MUTANTS: list[Mutant] = [
         replace='"(do all parties have the same vector length?)", peer=min(received))',
         tests=["tests/test_secure_sum.py"],
     ),
+    Mutant(
+        id="log-carries-the-input-bytes",
+        why="the session_start event carries a 'check' field: the prepared input's bytes in hex (a debugging aid "
+            "that puts every secret in the logs, little-endian)",
+        find="protocol=spec.name,\n             parties=len(members))",
+        replace="protocol=spec.name,\n             parties=len(members), check=bytes(memoryview(value)).hex())",
+        tests=["tests/test_events.py"],
+    ),
 ]
