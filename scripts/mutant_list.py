@@ -392,4 +392,12 @@ MUTANTS: list[Mutant] = [
         replace="protocol=spec.name,\n             parties=len(members), check=bytes(memoryview(value)).hex())",
         tests=["tests/test_events.py"],
     ),
+    Mutant(
+        id="os-randomness-large-draws-fixed-seed",
+        why="OSRandomness expands every draw above 4 KiB from one fixed seed: large Shamir coefficient draws are the "
+            "same in every run (seeded tests never take this path)",
+        find="return randombytes_buf_deterministic(n, secrets.token_bytes(32))",
+        replace="return randombytes_buf_deterministic(n, bytes(32))",
+        tests=["tests/test_views.py"],
+    ),
 ]
