@@ -400,4 +400,25 @@ MUTANTS: list[Mutant] = [
         replace="return randombytes_buf_deterministic(n, bytes(32))",
         tests=["tests/test_views.py"],
     ),
+    Mutant(
+        id="close-linger-30x",
+        why="a resumable link's close waits 30 s, not CLOSE_LINGER (1 s), for acks that will not come",
+        find="            with trio.move_on_after(CLOSE_LINGER):",
+        replace="            with trio.move_on_after(CLOSE_LINGER * 30):",
+        tests=["tests/test_resumable.py"],
+    ),
+    Mutant(
+        id="ack-delay-10x",
+        why="a resumable link acknowledges after 0.5 s, not ack_delay (0.05 s): senders hold 10x the unacked data",
+        find="await trio.sleep(self.ack_delay)",
+        replace="await trio.sleep(self.ack_delay * 10)",
+        tests=["tests/test_resumable.py"],
+    ),
+    Mutant(
+        id="liveness-timeout-1.5x",
+        why="a silent peer is named after 4.5 s of silence, not LIVENESS_TIMEOUT (3 s)",
+        find="if peer in watched and peer not in self._lost and now - self._heard[peer] > timeout:",
+        replace="if peer in watched and peer not in self._lost and now - self._heard[peer] > 1.5 * timeout:",
+        tests=["tests/test_liveness.py"],
+    ),
 ]

@@ -365,6 +365,38 @@ def test_refused_redials_give_up_after_the_grace_period():
     _run_with_deadline(main, DEADLINE)
 
 
+def test_an_unread_peer_holds_a_close_for_the_1_s_linger_then_it_closes():
+    # CLOSE_LINGER in action: b never reads, so a's message is never
+    # acknowledged; a's close waits 1 s for the ack, no less and no longer.
+    async def main():
+        async with trio.open_nursery() as nursery:
+            ra, rb = await _pair(nursery, [])
+            await ra.send_message([b"never acknowledged"])
+            start = trio.current_time()
+            await ra.aclose()
+            assert 1.0 <= trio.current_time() - start < 1.0 + 1e-6
+            nursery.cancel_scope.cancel()
+
+    _run_with_deadline(main, DEADLINE)
+
+
+def test_a_received_message_is_acknowledged_after_the_50_ms_ack_delay():
+    # ack_delay in action: b reads a's message and has nothing to send back;
+    # its ack goes out 0.05 s later (not at once, not later), and a's close,
+    # which waits for exactly that ack, returns then.
+    async def main():
+        async with trio.open_nursery() as nursery:
+            ra, rb = await _pair(nursery, [])
+            await ra.send_message([b"acknowledge me"])
+            assert bytes(await rb.receive_message()) == b"acknowledge me"
+            start = trio.current_time()
+            await ra.aclose()
+            assert 0.05 - 1e-6 <= trio.current_time() - start < 0.05 + 1e-6
+            nursery.cancel_scope.cancel()
+
+    _run_with_deadline(main, DEADLINE)
+
+
 def test_a_gap_in_sequence_numbers_is_a_protocol_violation():
     async def main():
         async with trio.open_nursery() as nursery:
