@@ -349,4 +349,25 @@ MUTANTS: list[Mutant] = [
         tests=["tests/test_arith.py"],
         file_hint="convert",
     ),
+    Mutant(
+        id="wire-decoder-array-cap-raised",
+        why="the decoder accepts 1,064 arrays in a message, not 64 (only the encoder kept the cap)",
+        find="if self.count > self.limits.max_arrays or len(data) < 2:",
+        replace="if self.count > self.limits.max_arrays + 1000 or len(data) < 2:",
+        tests=["tests/test_wire.py"],
+    ),
+    Mutant(
+        id="close-timeout-ignored",
+        why="aclose waits 100 s, not CLOSE_TIMEOUT (1 s), to deliver its CLOSE frame to a peer that never reads",
+        find="            with trio.move_on_after(CLOSE_TIMEOUT):",
+        replace="            with trio.move_on_after(CLOSE_TIMEOUT * 100):",
+        tests=["tests/test_channel.py"],
+    ),
+    Mutant(
+        id="pending-handshake-places-100x",
+        why="the listener keeps 6,400 unauthenticated connections (not 64) before it drops the oldest",
+        find="MAX_PENDING_HANDSHAKES = 64",
+        replace="MAX_PENDING_HANDSHAKES = 6400",
+        tests=["tests/test_adversarial.py"],
+    ),
 ]
