@@ -55,7 +55,7 @@ def _range_check(field: NttField, meas: list[int], joint_rand: list[int], calls:
                  num_shares: int, call: GadgetCall) -> int:
     """``sum_i sum_j r_i**(j+1) * x * (x - 1)`` over chunks of ``meas`` (draft §7.4.3–7.4.5)."""
     p = field.MODULUS
-    shares_inv = field.inv(num_shares)
+    shares_inv = field.inv_int(num_shares)
     out = 0
     for i in range(calls):
         r = joint_rand[i]
@@ -201,7 +201,7 @@ class Histogram(ValidityCircuit[int, list[int]]):
     def eval(self, meas: list[int], joint_rand: list[int], num_shares: int, call: GadgetCall) -> list[int]:
         f = self.field
         range_check = _range_check(f, meas, joint_rand, self.GADGET_CALLS[0], self.chunk_length, num_shares, call)
-        sum_check = (sum(meas) - f.inv(num_shares)) % f.MODULUS
+        sum_check = (sum(meas) - f.inv_int(num_shares)) % f.MODULUS
         return [range_check, sum_check]
 
     def truncate(self, meas: list[int]) -> list[int]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Generic, TypeVar
 
 from .field import NttField, next_power_of_2
@@ -223,8 +224,7 @@ class Flp(Generic[M, R]):
             # A test point on a wire's evaluation domain would reveal a recorded wire value.
             if pow(t, w.size, p) == 1:
                 raise ValueError("query: test point is a root of unity")
-            verifier += [_eval_lagrange(field, vals, t) for vals in w.values]
-            verifier.append(_eval_lagrange(field, g_poly, t))
+            verifier += _eval_lagrange_batched(field, w.values, g_poly, t)
         return verifier
 
     # -- §7.3.5 ----------------------------------------------------------------
@@ -313,17 +313,38 @@ def _extend_to_power_of_2(field: NttField, values: list[int]) -> list[int]:
     return out
 
 
-def _eval_lagrange(field: NttField, values: list[int], t: int) -> int:
-    """The polynomial with ``values`` at the ``n``-th roots of unity (n = len(values)), evaluated at ``t``.
+def _eval_lagrange_batched(field: NttField, wires: list[list[int]], g_poly: list[int], t: int) -> list[int]:
+    """Each wire polynomial (values at the ``P``-th roots) and the gadget polynomial (values at the
+    ``N``-th roots, ``P`` divides ``N``) evaluated at ``t``; returns ``[w_1(t), ..., w_a(t), G(t)]``.
 
-    Barycentric form: ``p(t) = (t**n - 1) / n * sum_i v_i * x_i / (t - x_i)``.
+    Barycentric form: ``f(t) = (t**n - 1) / n * sum_i v_i * x_i / (t - x_i)`` over the ``n``-th
+    roots ``x_i``. The ``P``-th roots are every ``N/P``-th ``N``-th root, so one batch inversion of
+    ``t - x_i`` serves every polynomial.
     """
-    n = len(values)
     p = field.MODULUS
-    x = field.nth_root_powers(n)
-    t_n = pow(t, n, p)
-    if t_n == 1:  # t is itself a node
-        return values[x.index(t % p)]
-    invs = field.batch_inv([(t - xi) % p for xi in x])
-    acc = sum(v * xi % p * iv for v, xi, iv in zip(values, x, invs, strict=True)) % p
-    return acc * (t_n - 1) % p * field.inv(n) % p
+    n_big, n_wire = len(g_poly), len(wires[0])
+    x = _roots(field, n_big)
+    step = n_big // n_wire
+    if pow(t, n_big, p) == 1:  # t is itself a node of the gadget polynomial (never a wire node here)
+        k = x.index(t % p)
+        big_at_t = g_poly[k]
+        invs = None
+    else:
+        invs = field.batch_inv([(t - xi) % p for xi in x])
+        acc = sum(v * xi % p * iv for v, xi, iv in zip(g_poly, x, invs, strict=True)) % p
+        big_at_t = acc * (pow(t, n_big, p) - 1) % p * field.inv_int(n_big) % p
+    if invs is None:
+        invs_wire = field.batch_inv([(t - x[i * step]) % p for i in range(n_wire)])
+    else:
+        invs_wire = invs[::step]
+    xs_wire = x[::step]
+    scale = (pow(t, n_wire, p) - 1) * field.inv_int(n_wire) % p
+    weights = [xi * iv % p for xi, iv in zip(xs_wire, invs_wire, strict=True)]
+    out = [sum(v * wt for v, wt in zip(vals, weights, strict=True)) % p * scale % p for vals in wires]
+    out.append(big_at_t)
+    return out
+
+
+@cache
+def _roots(field: NttField, n: int) -> list[int]:
+    return field.nth_root_powers(n)
