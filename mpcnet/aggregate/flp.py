@@ -31,7 +31,7 @@ from .field import NttField, next_power_of_2
 
 __all__ = [
     "Gadget", "Mul", "PolyEval", "ParallelSum", "ValidityCircuit", "GadgetCall", "Flp",
-    "wire_poly_len", "gadget_poly_len",
+    "wire_poly_len", "gadget_poly_len", "extend_values_to_power_of_2",
 ]
 
 M = TypeVar("M")  # measurement type
@@ -205,7 +205,7 @@ class Flp(Generic[M, R]):
             length = gadget_poly_len(g.DEGREE, wire_poly_len(calls))
             seeds, values, rest = rest[: g.ARITY], rest[g.ARITY : g.ARITY + length], rest[g.ARITY + length :]
             wires.append(_Wires(seeds, calls))
-            polys.append(_extend_to_power_of_2(field, values))
+            polys.append(extend_values_to_power_of_2(field, values))
 
         def call(i: int, inp: list[int]) -> int:
             w = wires[i]
@@ -280,7 +280,7 @@ def _gadget_poly(field: NttField, g: Gadget, wire_values: list[list[int]]) -> li
     return [g.eval(field, [w[k] for w in on_n]) for k in range(length)]
 
 
-def _extend_to_power_of_2(field: NttField, values: list[int]) -> list[int]:
+def extend_values_to_power_of_2(field: NttField, values: list[int]) -> list[int]:
     """Values at the first ``len(values)`` powers of the ``N``-th root -> values at all ``N`` of them.
 
     Barycentric interpolation over the known nodes ``x_i``; with ``K`` the missing nodes and the
@@ -333,10 +333,7 @@ def _eval_lagrange_batched(field: NttField, wires: list[list[int]], g_poly: list
         invs = field.batch_inv([(t - xi) % p for xi in x])
         acc = sum(v * xi % p * iv for v, xi, iv in zip(g_poly, x, invs, strict=True)) % p
         big_at_t = acc * (pow(t, n_big, p) - 1) % p * field.inv_int(n_big) % p
-    if invs is None:
-        invs_wire = field.batch_inv([(t - x[i * step]) % p for i in range(n_wire)])
-    else:
-        invs_wire = invs[::step]
+    invs_wire = field.batch_inv([(t - x[i * step]) % p for i in range(n_wire)]) if invs is None else invs[::step]
     xs_wire = x[::step]
     scale = (pow(t, n_wire, p) - 1) * field.inv_int(n_wire) % p
     weights = [xi * iv % p for xi, iv in zip(xs_wire, invs_wire, strict=True)]

@@ -1,0 +1,142 @@
+"""The numpy batch path of Prio3 (mpcnet.aggregate.batch) equals the pure-Python reference.
+
+The reference passes every published vector (tests/test_prio3.py); here the batch path must give
+the same bytes for every report (shares, proofs, joint randomness parts, verifier shares) and the
+same accept/reject decision, on random batches with cheating clients mixed in.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import numpy as np
+import pytest
+from Crypto.Hash import TurboSHAKE128
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mpcnet.aggregate import (
+    Field64,
+    Field128,
+    Prio3,
+    ReportRejected,
+    prio3_count,
+    prio3_histogram,
+    prio3_multihot_countvec,
+    prio3_sum,
+    prio3_sumvec,
+)
+from mpcnet.aggregate.batch import BatchPrio3, encode_batch, expand_batch
+from mpcnet.aggregate.circuits import SumVec
+from mpcnet.aggregate.keccak_batch import turboshake128_batch
+from mpcnet.aggregate.xof import XofTurboShake128
+
+CTX = b"batch tests"
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 400), st.integers(1, 500), st.integers(1, 0x7F), st.integers(1, 4))
+def test_batched_turboshake128_equals_pycryptodome(length: int, out_len: int, domain: int, rows: int) -> None:
+    rng = np.random.default_rng(length * 1000 + out_len)
+    messages = rng.integers(0, 256, (rows, length), dtype=np.uint8)
+    got = turboshake128_batch(messages, domain, out_len)
+    for i in range(rows):
+        assert got[i].tobytes() == TurboSHAKE128.new(domain=domain, data=messages[i].tobytes()).read(out_len)
+
+
+@pytest.mark.parametrize("field", [Field64, Field128])
+def test_batched_expansion_and_encoding_equal_the_reference(field: Any) -> None:
+    seeds = np.frombuffer(secrets.token_bytes(32 * 5), np.uint8).reshape(5, 32)
+    binders = np.frombuffer(secrets.token_bytes(3 * 5), np.uint8).reshape(5, 3)
+    got = expand_batch(field, seeds, b"dst", binders, 7)
+    for r in range(5):
+        expected = XofTurboShake128.expand_into_vec(field, seeds[r].tobytes(), b"dst", binders[r].tobytes(), 7)
+        assert list(got[:, r]) == expected
+        assert encode_batch(field, got)[r].tobytes() == field.encode_vec(expected)
+
+
+def compare(vdaf: Prio3[Any, Any], encoded: list[list[int]]) -> list[bool]:
+    """Run a batch and the reference on the same randomness; assert equal bytes and decisions."""
+    rows = len(encoded)
+    nonces = np.frombuffer(secrets.token_bytes(16 * rows), np.uint8).reshape(rows, 16)
+    rands = np.frombuffer(secrets.token_bytes(vdaf.RAND_SIZE * rows), np.uint8).reshape(rows, -1)
+    key = secrets.token_bytes(32)
+    batch = BatchPrio3(vdaf)
+    shares = batch.shard(CTX, np.array(encoded, dtype=object).T.copy(), nonces, rands)
+    states, vshares = zip(*(batch.verify_init(key, CTX, a, nonces, shares) for a in range(vdaf.SHARES)), strict=True)
+    accepted, seeds = batch.verifier_shares_to_message(CTX, list(vshares))
+    masks = [batch.verify_next(s, accepted, seeds) for s in states]
+    decisions = []
+    for r in range(rows):
+        nonce = nonces[r].tobytes()
+        public, ref_shares = vdaf.shard_encoded(CTX, encoded[r], nonce, rands[r].tobytes())
+        assert ref_shares[0].meas_share == list(shares.leader_meas[:, r])
+        assert ref_shares[0].proofs_share == list(shares.leader_proofs[:, r])
+        assert public == (None if shares.public is None else [bytes(x) for x in shares.public[r]])
+        ref_states, ref_vshares = [], []
+        for a in range(vdaf.SHARES):
+            state, vshare = vdaf.verify_init(key, CTX, a, nonce, public, ref_shares[a])
+            assert vshare.verifiers_share == list(vshares[a].verifiers[:, r])
+            assert vshare.joint_rand_part == (None if vshares[a].parts is None else vshares[a].parts[r].tobytes())
+            assert state.out_share == list(states[a].out_shares[:, r])
+            ref_states.append(state)
+            ref_vshares.append(vshare)
+        try:
+            message = vdaf.verifier_shares_to_message(CTX, ref_vshares)
+            for state in ref_states:
+                vdaf.verify_next(CTX, state, message)
+            decisions.append(True)
+        except ReportRejected:
+            decisions.append(False)
+    for mask in masks:
+        assert list(mask) == decisions
+    # Aggregates of the accepted reports equal the reference's.
+    for a in range(vdaf.SHARES):
+        expected = vdaf.agg_init()
+        for r in range(rows):
+            if decisions[r]:
+                expected = vdaf.agg_update(expected, list(states[a].out_shares[:, r]))
+        assert batch.aggregate(states[a], masks[a]) == expected
+    return decisions
+
+
+def with_cheats(vdaf: Prio3[Any, Any], valid: list[Any], cheats: list[list[int]], data: st.DataObject) -> list[list[int]]:
+    encoded = [vdaf.flp.valid.encode(m) for m in valid]
+    for c in cheats:
+        encoded.insert(data.draw(st.integers(0, len(encoded))), c)
+    return encoded
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.integers(0, 1), min_size=1, max_size=6), st.integers(2, 3), st.data())
+def test_batch_count_equals_reference(ms: list[int], shares: int, data: st.DataObject) -> None:
+    vdaf = prio3_count(shares)
+    encoded = with_cheats(vdaf, ms, [[2], [Field64.MODULUS - 1]], data)
+    decisions = compare(vdaf, encoded)
+    assert decisions.count(False) == 2
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 4), st.data())
+def test_batch_histogram_equals_reference(length: int, chunk: int, data: st.DataObject) -> None:
+    vdaf = prio3_histogram(length, chunk)
+    ms = data.draw(st.lists(st.integers(0, length - 1), min_size=1, max_size=5))
+    two_hot = [1, 1] + [0] * (length - 2) if length >= 2 else [2]
+    decisions = compare(vdaf, with_cheats(vdaf, ms, [two_hot, [0] * length], data))
+    assert decisions.count(False) == 2
+
+
+@pytest.mark.parametrize(
+    ("vdaf", "valid", "cheats"),
+    [
+        (prio3_sum(1337, shares=3), [0, 1, 1000, 1337], [[2] + [0] * 10]),
+        (prio3_sumvec(3, 100, 2), [[1, 2, 3], [100, 0, 5]], [[3] + [0] * 20]),
+        (prio3_multihot_countvec(5, 2, 2), [[True, False, True, False, False], [False] * 5], [[1, 1, 1, 0, 0, 0, 1]]),
+        (Prio3(0xFFFFFFFF, SumVec(Field64, 4, 7, 3), 2, proofs=3), [[1, 2, 3, 7], [0, 0, 0, 1]], [[2] + [0] * 11]),
+    ],
+    ids=["sum-3-shares", "sumvec", "multihot", "sumvec-3-proofs-field64"],
+)
+def test_batch_other_variants_equal_reference(vdaf: Prio3[Any, Any], valid: list[Any], cheats: list[list[int]]) -> None:
+    encoded = [vdaf.flp.valid.encode(m) for m in valid] + cheats
+    assert compare(vdaf, encoded) == [True] * len(valid) + [False] * len(cheats)
