@@ -140,3 +140,40 @@ def test_batch_histogram_equals_reference(length: int, chunk: int, data: st.Data
 def test_batch_other_variants_equal_reference(vdaf: Prio3[Any, Any], valid: list[Any], cheats: list[list[int]]) -> None:
     encoded = [vdaf.flp.valid.encode(m) for m in valid] + cheats
     assert compare(vdaf, encoded) == [True] * len(valid) + [False] * len(cheats)
+
+
+def test_rejected_sample_falls_back_to_the_exact_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sample >= MODULUS is rare (< 2**-32): force one into row 1's batched stream; that row must
+    # be re-expanded by the scalar XOF (which reads on past the rejection), the others kept.
+    from mpcnet.aggregate import batch as batch_module
+
+    real = batch_module.turboshake128_batch
+
+    def with_overflow(messages: Any, domain: int, out_len: int) -> Any:
+        out = real(messages, domain, out_len).copy()
+        out[1, :8] = 0xFF
+        return out
+
+    monkeypatch.setattr(batch_module, "turboshake128_batch", with_overflow)
+    seeds = np.frombuffer(secrets.token_bytes(32 * 3), np.uint8).reshape(3, 32)
+    binders = np.zeros((3, 1), np.uint8)
+    got = expand_batch(Field64, seeds, b"dst", binders, 4)
+    for r in range(3):
+        assert list(got[:, r]) == XofTurboShake128.expand_into_vec(Field64, seeds[r].tobytes(), b"dst", b"\0", 4)
+
+
+def test_batch_rejects_a_tampered_public_share_only() -> None:
+    vdaf = prio3_histogram(5, 2)
+    batch = BatchPrio3(vdaf)
+    rows = 4
+    nonces = np.frombuffer(secrets.token_bytes(16 * rows), np.uint8).reshape(rows, 16)
+    rands = np.frombuffer(secrets.token_bytes(vdaf.RAND_SIZE * rows), np.uint8).reshape(rows, -1)
+    encoded = np.array([vdaf.flp.valid.encode(i) for i in range(rows)], dtype=object).T.copy()
+    shares = batch.shard(CTX, encoded, nonces, rands)
+    assert shares.public is not None
+    shares.public[2, 1] = 0  # report 2: the helper's joint randomness part, as a cheater would send it
+    key = secrets.token_bytes(32)
+    states, vshares = zip(*(batch.verify_init(key, CTX, a, nonces, shares) for a in range(2)), strict=True)
+    accepted, seeds = batch.verifier_shares_to_message(CTX, list(vshares))
+    for state in states:
+        assert list(batch.verify_next(state, accepted, seeds)) == [True, True, False, True]
