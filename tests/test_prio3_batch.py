@@ -177,3 +177,23 @@ def test_batch_rejects_a_tampered_public_share_only() -> None:
     accepted, seeds = batch.verifier_shares_to_message(CTX, list(vshares))
     for state in states:
         assert list(batch.verify_next(state, accepted, seeds)) == [True, True, False, True]
+
+
+def test_batch_rejects_a_wrong_joint_randomness_seed() -> None:
+    # The proofs pass, but the verifier message (joint randomness seed) for report 1 is not the one
+    # the aggregator used: verify_next must refuse that report (draft §7.2.2 verify_next).
+    vdaf = prio3_multihot_countvec(4, 2, 2)
+    batch = BatchPrio3(vdaf)
+    rows = 3
+    nonces = np.frombuffer(secrets.token_bytes(16 * rows), np.uint8).reshape(rows, 16)
+    rands = np.frombuffer(secrets.token_bytes(vdaf.RAND_SIZE * rows), np.uint8).reshape(rows, -1)
+    encoded = np.array([vdaf.flp.valid.encode([True, False, False, True])] * rows, dtype=object).T.copy()
+    shares = batch.shard(CTX, encoded, nonces, rands)
+    key = secrets.token_bytes(32)
+    states, vshares = zip(*(batch.verify_init(key, CTX, a, nonces, shares) for a in range(2)), strict=True)
+    accepted, seeds = batch.verifier_shares_to_message(CTX, list(vshares))
+    assert list(accepted) == [True] * rows and seeds is not None
+    seeds = seeds.copy()
+    seeds[1, 0] ^= 1
+    for state in states:
+        assert list(batch.verify_next(state, accepted, seeds)) == [True, False, True]
