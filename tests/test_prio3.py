@@ -32,12 +32,37 @@ from mpcnet.aggregate import (
     prio3_sumvec,
 )
 from mpcnet.aggregate.circuits import SumVec
+from mpcnet.aggregate.flp import GadgetCall, PolyEval, ValidityCircuit
 from mpcnet.errors import InputError
 
 VECTORS = Path(__file__).parent / "vectors" / "vdaf"
 PRIO3_FILES = sorted(p.name for p in VECTORS.glob("Prio3*.json"))
-# Prio3HigherDegree is a test-only circuit of the draft's reference code, not a variant of the draft.
-SKIPPED = {"Prio3HigherDegree_0.json"}
+
+
+class HigherDegree(ValidityCircuit[int, int]):
+    """The draft's test-only circuit with a degree-3 gadget (reference code, tests): ``x (x - 1) (x - 2) == 0``."""
+
+    MEAS_LEN = 1
+    JOINT_RAND_LEN = 0
+    OUTPUT_LEN = 1
+    EVAL_OUTPUT_LEN = 1
+
+    def __init__(self) -> None:
+        self.field = Field64
+        self.GADGETS = [PolyEval([0, 2, Field64.MODULUS - 3, 1])]
+        self.GADGET_CALLS = [1]
+
+    def encode(self, measurement: int) -> list[int]:
+        return [measurement]
+
+    def eval(self, meas: list[int], joint_rand: list[int], num_shares: int, call: GadgetCall) -> list[int]:
+        return [call(0, [meas[0]])]
+
+    def truncate(self, meas: list[int]) -> list[int]:
+        return list(meas)
+
+    def decode(self, output: list[int], num_measurements: int) -> int:
+        return output[0]
 
 
 def vdaf_for(name: str, tv: dict[str, Any]) -> Prio3[Any, Any]:
@@ -54,6 +79,8 @@ def vdaf_for(name: str, tv: dict[str, Any]) -> Prio3[Any, Any]:
     if kind == "Prio3SumVecWithMultiproof":
         # The draft's multiproof example (reference code, gen_test_vec.py): Field64, 3 proofs, ID 0xFFFFFFFF.
         return Prio3(0xFFFFFFFF, SumVec(Field64, tv["length"], tv["max_measurement"], tv["chunk_length"]), shares, proofs=3)
+    if kind == "Prio3HigherDegree":
+        return Prio3(0xFFFFFFFF, HigherDegree(), shares)
     if kind == "Prio3Histogram":
         return prio3_histogram(tv["length"], tv["chunk_length"], shares)
     if kind == "Prio3MultihotCountVec":
@@ -126,8 +153,6 @@ def run_vector(name: str) -> int:
 
 @pytest.mark.parametrize("name", PRIO3_FILES)
 def test_published_vector(name: str) -> None:
-    if name in SKIPPED:
-        pytest.skip("test-only circuit of the reference code, not a Prio3 variant")
     assert run_vector(name) >= 2
 
 
