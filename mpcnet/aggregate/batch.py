@@ -23,7 +23,7 @@ import attrs
 import numpy as np
 
 from .field import NttField, next_power_of_2
-from .flp import Gadget, extend_values_to_power_of_2, gadget_poly_len, wire_poly_len
+from .flp import Gadget, eval_lagrange_batched, extend_values_to_power_of_2, gadget_poly_len, wire_poly_len
 from .keccak_batch import turboshake128_batch
 from .prio3 import (
     USAGE_JOINT_RAND_PART,
@@ -134,15 +134,22 @@ def _pow_rows(x: Array, e: int, p: int) -> Array:
     return out
 
 
-_inverse_cache: dict[int, Any] = {}
-
-
 def _inv_rows(x: Array, p: int) -> Array:
-    """Elementwise inverse (extended Euclid per element); zero maps to zero."""
-    f = _inverse_cache.get(p)
-    if f is None:
-        f = _inverse_cache[p] = np.frompyfunc(lambda v: pow(v, -1, p) if v else 0, 1, 1)
-    return np.asarray(f(x), dtype=object)
+    """Inverses of non-zero elements: a product tree (Montgomery's trick, vectorised) and one inversion."""
+    levels = [x]
+    while len(levels[-1]) > 1:
+        a = levels[-1]
+        if len(a) % 2:
+            a = levels[-1] = np.append(a, np.array([1], dtype=object))
+        levels.append(a[0::2] * a[1::2] % p)
+    inv = np.array([pow(int(levels[-1][0]), -1, p)], dtype=object)
+    for a in reversed(levels[:-1]):
+        inv = inv[: len(a) // 2]  # drop the padding element of the level above
+        out = np.empty(len(a), dtype=object)
+        out[0::2] = inv * a[1::2] % p
+        out[1::2] = inv * a[0::2] % p
+        inv = out
+    return inv[: len(x)]
 
 
 class _BatchFlp:
@@ -233,27 +240,35 @@ class _BatchFlp:
 
     @staticmethod
     def _eval_at(f: NttField, wires: list[Array], poly: Array, t: Array, n: int, size: int, bad: Array) -> list[Array]:
-        """Barycentric evaluation at each column's ``t`` of every wire (``size`` roots) and the gadget poly (``n`` roots)."""
-        p = f.MODULUS
+        """Every wire (values at the ``size``-th roots) and the gadget polynomial (``n``-th roots) at each column's ``t``.
+
+        Barycentric form as in :func:`~.flp.eval_lagrange_batched`, with one product-tree inversion
+        of all ``t - x_i`` of the batch.
+        """
+        p, rows = f.MODULUS, len(t)
         x = f.nth_root_powers(n)
-        diffs = [(t - xi) % p for xi in x]
-        # A test point on the gadget polynomial's domain: only possible for ``bad`` columns or with
-        # probability ~n/p; such a column is rejected, so any nonzero stand-in keeps the algebra defined.
-        diffs = [np.where(d == 0, 1, d) for d in diffs]
-        prefix = [np.ones_like(t)]
-        for d in diffs:
-            prefix.append(prefix[-1] * d % p)
-        acc = _inv_rows(prefix[-1], p)
-        invs: list[Any] = [None] * n
-        for i in range(n - 1, -1, -1):
-            invs[i] = acc * prefix[i] % p
-            acc = acc * diffs[i] % p
-        big = sum(poly[i] * (x[i] * invs[i] % p) % p for i in range(n)) % p
-        big = big * ((_pow_rows(t, n, p) - 1) % p) % p * f.inv_int(n) % p
         step = n // size
-        weights = [x[i * step] * invs[i * step] % p for i in range(size)]
-        scale = (_pow_rows(t, size, p) - 1) % p * f.inv_int(size) % p
-        out = [sum(w[i] * weights[i] % p for i in range(size)) % p * scale % p for w in wires]
+        t_size = _pow_rows(t, size, p)
+        t_n = t_size
+        for _ in range(step.bit_length() - 1):
+            t_n = t_n * t_n % p
+        on_node = np.asarray(t_n == 1, dtype=bool)
+        # 0 is never a root of unity: a stand-in for columns whose t is a node (redone exactly below).
+        t_safe = np.where(on_node, 0, t) if on_node.any() else t
+        diffs = np.stack([t_safe + (p - xi) for xi in x])
+        invs = _inv_rows(diffs.reshape(-1), p).reshape(n, rows)
+        xs = np.array(x, dtype=object)[:, None]
+        big = (poly * invs % p * xs).sum(axis=0) % p * ((t_n - 1) % p) % p * f.inv_int(n) % p
+        wx = invs[::step] * xs[::step] % p
+        scale = (t_size - 1) % p * f.inv_int(size) % p
+        out = [(w * wx).sum(axis=0) % p * scale % p for w in wires]
+        # A test point on the gadget polynomial's nodes but not the wires' (probability ~n/p): the
+        # reference's exact evaluation. On the wires' nodes (``bad``) the report is rejected anyway.
+        for r in np.flatnonzero(on_node & ~bad):
+            exact = eval_lagrange_batched(f, [list(w[:, r]) for w in wires], list(poly[:, r]), int(t[r]))
+            for i, value in enumerate(exact[:-1]):
+                out[i][r] = value
+            big[r] = exact[-1]
         return [*out, big]
 
     def decide(self, verifier: Array) -> Array:

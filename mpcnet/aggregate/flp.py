@@ -31,7 +31,7 @@ from .field import NttField, next_power_of_2
 
 __all__ = [
     "Gadget", "Mul", "PolyEval", "ParallelSum", "ValidityCircuit", "GadgetCall", "Flp",
-    "wire_poly_len", "gadget_poly_len", "extend_values_to_power_of_2",
+    "wire_poly_len", "gadget_poly_len", "extend_values_to_power_of_2", "eval_lagrange_batched",
 ]
 
 M = TypeVar("M")  # measurement type
@@ -224,7 +224,7 @@ class Flp(Generic[M, R]):
             # A test point on a wire's evaluation domain would reveal a recorded wire value.
             if pow(t, w.size, p) == 1:
                 raise ValueError("query: test point is a root of unity")
-            verifier += _eval_lagrange_batched(field, w.values, g_poly, t)
+            verifier += eval_lagrange_batched(field, w.values, g_poly, t)
         return verifier
 
     # -- §7.3.5 ----------------------------------------------------------------
@@ -313,7 +313,7 @@ def extend_values_to_power_of_2(field: NttField, values: list[int]) -> list[int]
     return out
 
 
-def _eval_lagrange_batched(field: NttField, wires: list[list[int]], g_poly: list[int], t: int) -> list[int]:
+def eval_lagrange_batched(field: NttField, wires: list[list[int]], g_poly: list[int], t: int) -> list[int]:
     """Each wire polynomial (values at the ``P``-th roots) and the gadget polynomial (values at the
     ``N``-th roots, ``P`` divides ``N``) evaluated at ``t``; returns ``[w_1(t), ..., w_a(t), G(t)]``.
 
