@@ -197,3 +197,29 @@ def test_batch_rejects_a_wrong_joint_randomness_seed() -> None:
     seeds[1, 0] ^= 1
     for state in states:
         assert list(batch.verify_next(state, accepted, seeds)) == [True, False, True]
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5, 8, 13])
+def test_product_tree_inversion(rows: int) -> None:
+    from mpcnet.aggregate.batch import _inv_rows
+
+    p = Field128.MODULUS
+    x = np.array([secrets.randbelow(p - 1) + 1 for _ in range(rows)], dtype=object)
+    assert list(_inv_rows(x, p)) == [pow(int(v), -1, p) for v in x]
+
+
+@pytest.mark.parametrize("field", [Field64, Field128])
+def test_evaluation_at_test_points_on_and_off_the_nodes(field: Any) -> None:
+    # Column 0: a random t; column 1: t a 16th root of unity that is not an 8th root (the gadget
+    # polynomial's node, not the wires'): both must equal the reference's barycentric evaluation.
+    from mpcnet.aggregate.batch import _BatchFlp
+    from mpcnet.aggregate.flp import eval_lagrange_batched
+
+    p, size, n = field.MODULUS, 8, 16
+    t = np.array([secrets.randbelow(p), field.nth_root(16)], dtype=object)
+    wires = [np.array([[secrets.randbelow(p) for _ in range(2)] for _ in range(size)], dtype=object) for _ in range(3)]
+    poly = np.array([[secrets.randbelow(p) for _ in range(2)] for _ in range(n)], dtype=object)
+    got = _BatchFlp._eval_at(field, wires, poly, t, n, size, np.zeros(2, dtype=bool))
+    for r in range(2):
+        expected = eval_lagrange_batched(field, [list(w[:, r]) for w in wires], list(poly[:, r]), int(t[r]))
+        assert [int(v[r]) for v in got] == expected
