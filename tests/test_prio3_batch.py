@@ -29,6 +29,7 @@ from mpcnet.aggregate import (
 )
 from mpcnet.aggregate.batch import BatchPrio3, encode_batch, expand_batch
 from mpcnet.aggregate.circuits import SumVec
+from mpcnet.aggregate.flp import GadgetCall, PolyEval, ValidityCircuit
 from mpcnet.aggregate.keccak_batch import turboshake128_batch
 from mpcnet.aggregate.xof import XofTurboShake128
 
@@ -223,3 +224,34 @@ def test_evaluation_at_test_points_on_and_off_the_nodes(field: Any) -> None:
     for r in range(2):
         expected = eval_lagrange_batched(field, [list(w[:, r]) for w in wires], list(poly[:, r]), int(t[r]))
         assert [int(v[r]) for v in got] == expected
+
+
+class Range3Vec(ValidityCircuit[list[int], list[int]]):
+    """A test circuit with a degree-3 gadget called several times: every element is 0, 1 or 2."""
+
+    JOINT_RAND_LEN = 0
+
+    def __init__(self, length: int) -> None:
+        self.field = Field128
+        self.GADGETS = [PolyEval([0, 2, Field128.MODULUS - 3, 1])]  # x (x - 1) (x - 2)
+        self.GADGET_CALLS = [length]
+        self.MEAS_LEN = self.OUTPUT_LEN = self.EVAL_OUTPUT_LEN = length
+
+    def encode(self, measurement: list[int]) -> list[int]:
+        return list(measurement)
+
+    def eval(self, meas: list[int], joint_rand: list[int], num_shares: int, call: GadgetCall) -> list[int]:
+        return [call(0, [x]) for x in meas]
+
+    def truncate(self, meas: list[int]) -> list[int]:
+        return list(meas)
+
+    def decode(self, output: list[int], num_measurements: int) -> list[int]:
+        return list(output)
+
+
+@pytest.mark.parametrize("length", [1, 3, 5])
+def test_batch_degree_3_gadget_equals_reference(length: int) -> None:
+    vdaf = Prio3(0xFFFF0001, Range3Vec(length), 2)
+    encoded = [[i % 3 for i in range(j, j + length)] for j in range(3)] + [[3] + [0] * (length - 1)]
+    assert compare(vdaf, encoded) == [True, True, True, False]

@@ -195,6 +195,20 @@ class _BatchFlp:
             wires.append(w)
         return wires
 
+    def _on_n_roots(self, to_n: Array, wire: Array, size: int, n: int, length: int) -> Array:
+        """A wire's values at the first ``length`` ``n``-th roots, from its values at the ``size``-th roots.
+
+        Every ``(n // size)``-th ``n``-th root is a ``size``-th root: those values are copied, and only
+        the other rows of the linear map are computed.
+        """
+        r, p = n // size, self.field.MODULUS
+        out = np.empty((length, wire.shape[1]), dtype=object)
+        out[::r] = wire[: len(range(0, length, r))]
+        others = [j for j in range(length) if j % r]
+        if others:
+            out[others] = _dot(to_n[others], wire, p)
+        return out
+
     def prove(self, meas: Array, prove_rand: Array, joint_rand: Array) -> Array:
         """Proofs for every column (draft §7.3.3); ``(PROOF_LEN, R)``."""
         f, p, rows = self.field, self.field.MODULUS, meas.shape[1]
@@ -205,7 +219,7 @@ class _BatchFlp:
             seeds = list(prove_rand[offset : offset + g.ARITY])
             offset += g.ARITY
             wires = self._wire_rows(g, size, seeds, calls, rows)
-            on_n = [_dot(to_n, w, p) for w in wires]
+            on_n = [self._on_n_roots(to_n, w, size, _n, _length) for w in wires]
             proof += seeds
             gadget: Any = g  # evaluated on rows of the batch, not on single elements
             proof += list(np.asarray(gadget.eval(f, on_n), dtype=np.object_) % p)
