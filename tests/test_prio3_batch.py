@@ -32,6 +32,7 @@ from mpcnet.aggregate.circuits import SumVec
 from mpcnet.aggregate.flp import GadgetCall, PolyEval, ValidityCircuit
 from mpcnet.aggregate.keccak_batch import turboshake128_batch
 from mpcnet.aggregate.xof import XofTurboShake128
+from mpcnet.errors import InputError
 
 CTX = b"batch tests"
 
@@ -255,3 +256,25 @@ def test_batch_degree_3_gadget_equals_reference(length: int) -> None:
     vdaf = Prio3(0xFFFF0001, Range3Vec(length), 2)
     encoded = [[i % 3 for i in range(j, j + length)] for j in range(3)] + [[3] + [0] * (length - 1)]
     assert compare(vdaf, encoded) == [True, True, True, False]
+
+
+def test_batch_encode_names_the_invalid_measurement() -> None:
+    batch = BatchPrio3(prio3_histogram(4, 2))
+    assert batch.encode([0, 3]).shape == (4, 2)
+    with pytest.raises(InputError, match="measurement 2 is invalid"):
+        batch.encode([0, 1, 4])
+
+
+def test_batch_refuses_misshapen_arguments() -> None:
+    vdaf = prio3_count()
+    batch = BatchPrio3(vdaf)
+    encoded = batch.encode([1, 0])
+    with pytest.raises(InputError, match="nonces"):
+        batch.shard(CTX, encoded, np.zeros((2, 15), np.uint8), np.zeros((2, vdaf.RAND_SIZE), np.uint8))
+    with pytest.raises(InputError, match="rands"):
+        batch.shard(CTX, encoded, np.zeros((2, 16), np.uint8), np.zeros((2, 1), np.uint8))
+    shares = batch.shard(CTX, encoded, np.zeros((2, 16), np.uint8), np.zeros((2, vdaf.RAND_SIZE), np.uint8))
+    with pytest.raises(InputError, match="verify key"):
+        batch.verify_init(bytes(31), CTX, 0, np.zeros((2, 16), np.uint8), shares)
+    with pytest.raises(InputError, match="aggregator id"):
+        batch.verify_init(bytes(32), CTX, 2, np.zeros((2, 16), np.uint8), shares)

@@ -17,11 +17,13 @@ The pure-Python reference stays the oracle: the tests compare this module's byte
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 import numpy as np
 
+from ..errors import InputError
 from .field import NttField, next_power_of_2
 from .flp import Gadget, eval_lagrange_batched, extend_values_to_power_of_2, gadget_poly_len, wire_poly_len
 from .keccak_batch import turboshake128_batch
@@ -359,10 +361,35 @@ class BatchPrio3:
         rands = expand_batch(self.field, seeds, self._dst(USAGE_JOINT_RANDOMNESS, ctx), binders, v.flp.JOINT_RAND_LEN * v.PROOFS)
         return seeds, rands
 
+    def encode(self, measurements: Sequence[Any]) -> Array:
+        """Encode measurements into a ``(MEAS_LEN, R)`` batch; an invalid one raises :class:`InputError` naming its index."""
+        columns = []
+        for i, m in enumerate(measurements):
+            try:
+                columns.append(self.vdaf.flp.valid.encode(m))
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"measurement {i} is invalid: {exc}") from exc
+        if not columns:
+            return np.zeros((self.vdaf.flp.MEAS_LEN, 0), dtype=object)
+        return np.array(columns, dtype=object).T.copy()
+
+    def _check_batch(self, nonces: Array, rows: int) -> None:
+        if nonces.dtype != np.uint8 or nonces.shape != (rows, self.vdaf.NONCE_SIZE):
+            raise InputError(f"nonces must be a ({rows}, {self.vdaf.NONCE_SIZE}) uint8 array")
+
     def shard(self, ctx: bytes, encoded: Array, nonces: Array, rands: Array) -> BatchInputShares:
-        """Shard encoded measurements ``(MEAS_LEN, R)`` with nonces ``(R, 16)`` and randomness ``(R, RAND_SIZE)``."""
+        """Shard encoded measurements ``(MEAS_LEN, R)`` with nonces ``(R, 16)`` and randomness ``(R, RAND_SIZE)``.
+
+        ``encoded`` is not checked for validity (an invalid column is what a cheating client sends);
+        use :meth:`encode` for honest measurements.
+        """
         v, p = self.vdaf, self.field.MODULUS
         rows = encoded.shape[1]
+        if encoded.shape[0] != v.flp.MEAS_LEN:
+            raise InputError(f"encoded measurements must have {v.flp.MEAS_LEN} rows")
+        self._check_batch(nonces, rows)
+        if rands.dtype != np.uint8 or rands.shape != (rows, v.RAND_SIZE):
+            raise InputError(f"rands must be a ({rows}, {v.RAND_SIZE}) uint8 array")
         seeds = rands.reshape(rows, -1, 32)
         helpers = v.SHARES - 1
         if v.uses_joint_rand:
@@ -400,6 +427,11 @@ class BatchPrio3:
                     shares: BatchInputShares) -> tuple[BatchState, BatchVerifierShare]:
         """Aggregator ``agg_id``'s ``verify_init`` for every report of the batch."""
         v, rows = self.vdaf, nonces.shape[0]
+        self._check_batch(nonces, rows)
+        if len(verify_key) != v.VERIFY_KEY_SIZE:
+            raise InputError("incorrect verify key size")
+        if not 0 <= agg_id < v.SHARES:
+            raise InputError(f"aggregator id {agg_id} outside [0, {v.SHARES})")
         if agg_id == 0:
             meas, proofs = shares.leader_meas, shares.leader_proofs
         else:
