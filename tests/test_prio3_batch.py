@@ -278,3 +278,34 @@ def test_batch_refuses_misshapen_arguments() -> None:
         batch.verify_init(bytes(31), CTX, 0, np.zeros((2, 16), np.uint8), shares)
     with pytest.raises(InputError, match="aggregator id"):
         batch.verify_init(bytes(32), CTX, 2, np.zeros((2, 16), np.uint8), shares)
+
+
+def test_test_point_on_the_wire_roots_rejects_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    # draft §7.3.4: a query point that is a root of unity of the wires would leak a wire value;
+    # the reference refuses the report, and so does the batch (only that report).
+    from mpcnet.aggregate import batch as batch_module
+
+    vdaf = prio3_count()
+    minus_one = Field64.MODULUS - 1  # a square root of unity: Count's wire polynomials have 2 values
+    nonce = bytes(16)
+    public, shares = vdaf.shard(CTX, 1, nonce, bytes(vdaf.RAND_SIZE))
+    monkeypatch.setattr(vdaf, "query_rands", lambda *args: [minus_one])
+    with pytest.raises(ReportRejected, match="root of unity"):
+        vdaf.verify_init(bytes(32), CTX, 0, nonce, public, shares[0])
+
+    real = batch_module.expand_batch
+
+    def query_on_root(field: Any, seeds: Any, dst: bytes, binders: Any, length: int) -> Any:
+        out = real(field, seeds, dst, binders, length)
+        if dst[6:8] == (5).to_bytes(2, "big"):  # USAGE_QUERY_RANDOMNESS
+            out[:, 1] = minus_one
+        return out
+
+    monkeypatch.setattr(batch_module, "expand_batch", query_on_root)
+    batch = BatchPrio3(prio3_count())
+    nonces = np.zeros((3, 16), np.uint8)
+    shares_b = batch.shard(CTX, batch.encode([1, 1, 0]), nonces, np.zeros((3, vdaf.RAND_SIZE), np.uint8))
+    states, vshares = zip(*(batch.verify_init(bytes(32), CTX, a, nonces, shares_b) for a in range(2)), strict=True)
+    accepted, seeds = batch.verifier_shares_to_message(CTX, list(vshares))
+    for state in states:
+        assert list(batch.verify_next(state, accepted, seeds)) == [True, False, True]

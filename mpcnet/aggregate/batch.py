@@ -154,6 +154,18 @@ def _inv_rows(x: Array, p: int) -> Array:
     return inv[: len(x)]
 
 
+@attrs.frozen
+class _GadgetShape:
+    """One gadget's polynomial sizes (draft §7.3.2) and the fixed linear maps the batch applies."""
+
+    gadget: Gadget
+    size: int  # values per wire polynomial (P)
+    length: int  # gadget polynomial values in the proof
+    n: int  # next power of two of ``length``: the gadget polynomial's roots of unity
+    to_n: Array  # (length, size): wire values at the P-th roots -> at the first ``length`` n-th roots
+    extend: Array  # (n - length, length): proof values -> the remaining n-th roots
+
+
 class _BatchFlp:
     """The FLP of :class:`~.flp.Flp` over ``(L, R)`` arrays: prove, query and decide for a batch."""
 
@@ -162,12 +174,13 @@ class _BatchFlp:
         self.valid = vdaf.flp.valid
         self.field = vdaf.field
         f = self.field
-        self.shapes = []
+        self.shapes: list[_GadgetShape] = []
         for g, calls in zip(self.valid.GADGETS, self.valid.GADGET_CALLS, strict=True):
             size = wire_poly_len(calls)
             length = gadget_poly_len(g.DEGREE, size)
             n = next_power_of_2(length)
-            self.shapes.append((g, size, length, n, _matrix_lagrange_to(f, size, n, length), _matrix_extend(f, length)))
+            to_n, extend = _matrix_lagrange_to(f, size, n, length), _matrix_extend(f, length)
+            self.shapes.append(_GadgetShape(g, size, length, n, to_n, extend))
 
     def _circuit(
         self, meas: Array, joint_rand: Array, num_shares: int, outputs: list[Any] | None
@@ -179,7 +192,7 @@ class _BatchFlp:
         def call(i: int, inp: list[Any]) -> Any:
             recorded[i].append(inp)
             if outputs is None:
-                return self.shapes[i][0].eval(self.field, inp)
+                return self.shapes[i].gadget.eval(self.field, inp)
             return outputs[i][len(recorded[i])] % p
 
         out = self.valid.eval(list(meas), list(joint_rand), num_shares, call)
@@ -197,18 +210,18 @@ class _BatchFlp:
             wires.append(w)
         return wires
 
-    def _on_n_roots(self, to_n: Array, wire: Array, size: int, n: int, length: int) -> Array:
+    def _on_n_roots(self, shape: _GadgetShape, wire: Array) -> Array:
         """A wire's values at the first ``length`` ``n``-th roots, from its values at the ``size``-th roots.
 
         Every ``(n // size)``-th ``n``-th root is a ``size``-th root: those values are copied, and only
         the other rows of the linear map are computed.
         """
-        r, p = n // size, self.field.MODULUS
+        length, r, p = shape.length, shape.n // shape.size, self.field.MODULUS
         out = np.empty((length, wire.shape[1]), dtype=object)
         out[::r] = wire[: len(range(0, length, r))]
         others = [j for j in range(length) if j % r]
         if others:
-            out[others] = _dot(to_n[others], wire, p)
+            out[others] = _dot(shape.to_n[others], wire, p)
         return out
 
     def prove(self, meas: Array, prove_rand: Array, joint_rand: Array) -> Array:
@@ -217,11 +230,12 @@ class _BatchFlp:
         _, recorded = self._circuit(meas, joint_rand, 1, None)
         proof: list[Any] = []
         offset = 0
-        for (g, size, _length, _n, to_n, _ext), calls in zip(self.shapes, recorded, strict=True):
+        for shape, calls in zip(self.shapes, recorded, strict=True):
+            g, size = shape.gadget, shape.size
             seeds = list(prove_rand[offset : offset + g.ARITY])
             offset += g.ARITY
             wires = self._wire_rows(g, size, seeds, calls, rows)
-            on_n = [self._on_n_roots(to_n, w, size, _n, _length) for w in wires]
+            on_n = [self._on_n_roots(shape, w) for w in wires]
             proof += seeds
             gadget: Any = g  # evaluated on rows of the batch, not on single elements
             proof += list(np.asarray(gadget.eval(f, on_n), dtype=np.object_) % p)
@@ -232,12 +246,13 @@ class _BatchFlp:
         f, p, rows = self.field, self.field.MODULUS, meas.shape[1]
         polys, seeds_all = [], []
         offset = 0
-        for g, _size, length, _n, _to_n, ext in self.shapes:
+        for shape in self.shapes:
+            g, length, ext = shape.gadget, shape.length, shape.extend
             seeds_all.append(list(proof[offset : offset + g.ARITY]))
             values = proof[offset + g.ARITY : offset + g.ARITY + length]
             offset += g.ARITY + length
             polys.append(np.concatenate([values, _dot(ext, values, p)]) if ext.shape[0] else values)
-        steps = [n // size for _g, size, _l, n, _t, _e in self.shapes]
+        steps = [shape.n // shape.size for shape in self.shapes]
         outputs = [poly[::step] for poly, step in zip(polys, steps, strict=True)]
         out, recorded = self._circuit(meas, joint_rand, num_shares, outputs)
         qr = list(query_rand)
@@ -248,7 +263,8 @@ class _BatchFlp:
             v = out[0] % p
         verifier: list[Any] = [np.broadcast_to(v, (rows,)).astype(object)]
         bad = np.zeros(rows, dtype=bool)
-        for (g, size, _length, n, _t, _e), seeds, calls, poly, t in zip(self.shapes, seeds_all, recorded, polys, qr, strict=True):
+        for shape, seeds, calls, poly, t in zip(self.shapes, seeds_all, recorded, polys, qr, strict=True):
+            g, size, n = shape.gadget, shape.size, shape.n
             bad |= _pow_rows(t, size, p) == 1
             wires = self._wire_rows(g, size, seeds, calls, rows)
             verifier += self._eval_at(f, wires, poly, t, n, size, bad)
@@ -291,7 +307,8 @@ class _BatchFlp:
         """Boolean mask: the columns whose verifier message accepts (draft §7.3.5)."""
         ok = verifier[0] == 0
         i = 1
-        for g, *_ in self.shapes:
+        for shape in self.shapes:
+            g = shape.gadget
             wire_checks = list(verifier[i : i + g.ARITY])
             gadget: Any = g
             got = np.asarray(gadget.eval(self.field, wire_checks), dtype=np.object_) % self.field.MODULUS

@@ -203,7 +203,7 @@ class Prio3(Generic[M, R]):
         n_proof, n_query, n_joint = self.flp.PROOF_LEN, self.flp.QUERY_RAND_LEN, self.flp.JOINT_RAND_LEN
         verifiers: list[int] = []
         for i in range(self.PROOFS):
-            verifiers += self.flp.query(
+            verifiers += self._query(
                 meas_share,
                 proofs_share[i * n_proof : (i + 1) * n_proof],
                 query_rands[i * n_query : (i + 1) * n_query],
@@ -211,6 +211,12 @@ class Prio3(Generic[M, R]):
                 self.SHARES,
             )
         return VerifyState(out_share, corrected_seed), VerifierShare(verifiers, part)
+
+    def _query(self, meas: list[int], proof: list[int], query_rand: list[int], joint_rand: list[int], shares: int) -> list[int]:
+        try:
+            return self.flp.query(meas, proof, query_rand, joint_rand, shares)
+        except ValueError as exc:  # a test point on the wires' roots of unity (draft §7.3.4): refuse the report
+            raise ReportRejected(str(exc)) from exc
 
     def verifier_shares_to_message(self, ctx: bytes, verifier_shares: list[VerifierShare]) -> bytes | None:
         """Combine all verifier shares, decide every proof; the message is the joint randomness seed.
