@@ -309,3 +309,24 @@ def test_test_point_on_the_wire_roots_rejects_the_report(monkeypatch: pytest.Mon
     accepted, seeds = batch.verifier_shares_to_message(CTX, list(vshares))
     for state in states:
         assert list(batch.verify_next(state, accepted, seeds)) == [True, False, True]
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 40), st.integers(1, 6), st.integers(2, 3), st.data())
+def test_batch_sumvec_equals_reference(length: int, mx: int, chunk: int, shares: int, data: st.DataObject) -> None:
+    vdaf = prio3_sumvec(length, mx, chunk, shares)
+    ms = data.draw(st.lists(st.lists(st.integers(0, mx), min_size=length, max_size=length), min_size=1, max_size=4))
+    cheat = [2] + [0] * (vdaf.flp.MEAS_LEN - 1)
+    assert compare(vdaf, with_cheats(vdaf, ms, [cheat], data)).count(False) == 1
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 5), st.data())
+def test_batch_multihot_equals_reference(length: int, chunk: int, data: st.DataObject) -> None:
+    max_weight = data.draw(st.integers(1, length))
+    vdaf = prio3_multihot_countvec(length, max_weight, chunk)
+    vec = st.lists(st.booleans(), min_size=length, max_size=length).filter(lambda v: sum(v) <= max_weight)
+    ms = data.draw(st.lists(vec, min_size=1, max_size=4))
+    # An entry of 2 (fails the range check) and a claimed weight of 0 (fails the weight check).
+    cheat = [2] + [0] * (vdaf.flp.MEAS_LEN - 1)
+    assert compare(vdaf, with_cheats(vdaf, ms, [cheat], data)).count(False) == 1
