@@ -369,3 +369,9 @@ def test_field_parameters_match_the_draft() -> None:
         assert pow(field.GEN, order // 2, field.MODULUS) != 1
     assert Field64.MODULUS == 2**64 - 2**32 + 1
     assert Field128.MODULUS == 2**66 * 4611686018427387897 + 1
+
+
+def test_a_report_is_aggregated_once_only() -> None:
+    vdaf = prio3_count()
+    assert vdaf.is_valid([])
+    assert not vdaf.is_valid([None])

@@ -250,6 +250,10 @@ class Prio3(Generic[M, R]):
         return state.out_share
 
     # -- §7.2.3–7.2.5 aggregation and unsharding ------------------------------
+    def is_valid(self, previous_agg_params: list[None]) -> bool:
+        """Prio3 has no aggregation parameter: a report may be aggregated once only (draft §7.2.3)."""
+        return len(previous_agg_params) == 0
+
     def agg_init(self) -> list[int]:
         """An empty aggregate share."""
         return [0] * self.flp.OUTPUT_LEN
