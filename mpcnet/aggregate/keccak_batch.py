@@ -60,17 +60,24 @@ _SIXTY_THREE = np.uint64(63)
 
 
 def _permute(a: Array) -> Array:
-    """Keccak-p[1600, 12] on a ``(25, R)`` uint64 state (lane ``5*y + x``); returns the new state."""
+    """Keccak-p[1600, 12] on a ``(25, R)`` uint64 state (lane ``5*y + x``), in place; returns it."""
     rows = a.shape[1]
+    t = np.empty_like(a)
+    u = np.empty_like(a)
+    a5, t5, u5 = a.reshape(5, 5, rows), t.reshape(5, 5, rows), u.reshape(5, 5, rows)
     for rc in _RC:
-        a5 = a.reshape(5, 5, rows)
-        c = a5[0] ^ a5[1] ^ a5[2] ^ a5[3] ^ a5[4]  # theta
+        c = np.bitwise_xor.reduce(a5, axis=0)  # theta
         c_next = c[_X_NEXT]
-        d = c[_X_PREV] ^ ((c_next << _ONE) | (c_next >> _SIXTY_THREE))
-        a = (a5 ^ d[None]).reshape(25, rows)[_PI]  # pi
-        a = (a << _RHO) | (a >> _RHO_BACK)  # rho (offset 0 gives a | a = a)
-        b = a.reshape(5, 5, rows)
-        a = (b ^ (~b[:, _X_NEXT] & b[:, _X_NEXT2])).reshape(25, rows)  # chi
+        a5 ^= (c[_X_PREV] ^ ((c_next << _ONE) | (c_next >> _SIXTY_THREE)))[None]
+        np.take(a, _PI, axis=0, out=t)  # pi
+        np.left_shift(t, _RHO, out=a)  # rho (offset 0 gives t | t = t)
+        np.right_shift(t, _RHO_BACK, out=u)
+        a |= u
+        np.take(a5, _X_NEXT, axis=1, out=t5)  # chi
+        np.invert(t5, out=t5)
+        np.take(a5, _X_NEXT2, axis=1, out=u5)
+        t5 &= u5
+        a5 ^= t5
         a[0] ^= rc  # iota
     return a
 
@@ -93,7 +100,7 @@ def turboshake128_batch(messages: Array, domain: int, out_len: int) -> Array:
     out = []
     produced = 0
     while True:
-        out.append(np.ascontiguousarray(a[: RATE // 8].T).view(np.uint8))
+        out.append(a[: RATE // 8].T.copy().view(np.uint8))  # a copy: the state is permuted in place
         produced += RATE
         if produced >= out_len:
             break
