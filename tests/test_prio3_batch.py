@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from Crypto.Hash import TurboSHAKE128
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mpcnet.aggregate import (
@@ -39,6 +39,8 @@ CTX = b"batch tests"
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 400), st.integers(1, 500), st.integers(1, 0x7F), st.integers(1, 4))
+@example(length=10, out_len=400, domain=1, rows=1)  # one row, several squeezed blocks (a view once aliased the state)
+@example(length=168, out_len=168, domain=0x7F, rows=3)  # padding in a block of its own; exactly one block out
 def test_batched_turboshake128_equals_pycryptodome(length: int, out_len: int, domain: int, rows: int) -> None:
     rng = np.random.default_rng(length * 1000 + out_len)
     messages = rng.integers(0, 256, (rows, length), dtype=np.uint8)
