@@ -15,7 +15,7 @@ _gc_was_enabled = _gc.isenabled()
 _gc.disable()
 
 try:
-    from . import arith, wire
+    from . import arith, mpc, wire
     from .context import Context, KeyedRandomness, OSRandomness, Randomness, SeededRandomness
     from .errors import (
         ChannelBroken,
@@ -43,6 +43,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "arith",
+    "mpc",
     "wire",
     "Context",
     "Randomness",

@@ -158,7 +158,7 @@ async def bit_decompose(eng_p: ShamirEngine, eng_b: ShamirEngine, x: Array, k: i
         mask = eng_p.add(mask, eng_p.scale(weights[j], r_p[..., j]))
     for part in hi_parts:
         mask = eng_p.add(mask, eng_p.scale(1 << k, part))
-    c = await eng_p.open(eng_p.add(x, mask))
+    c = await eng_p.open(eng_p.add(x, mask), to=eng_p.compute)  # (input-only parties take no part)
     assert c is not None
     c_bits = to_bits(np.asarray(c, dtype=object) % (1 << k), k)
     out = await _subtract_public_minus_shared(eng_b, c_bits, r_b)

@@ -4,6 +4,13 @@ One root, :class:`MPCError`, and a handful of meaningful children. Errors that
 concern a remote party carry its name in ``peer``; errors that concern a
 protocol run carry its ``session`` id. Messages never contain secret values
 (inputs, shares, keys): they describe *what* went wrong and *who* is at fault.
+
+Three of them are also the builtin a Python user would catch (as attrs'
+``FrozenError`` is an ``AttributeError``): :class:`ConfigError` and
+:class:`InputError` are ``ValueError``s, :class:`PeerTimeout` is a
+``TimeoutError`` (and so an ``OSError``: code that catches ``OSError``
+around an mpcnet call catches a peer timeout too, so such handlers in mpcnet
+catch :class:`MPCError` first).
 """
 
 from __future__ import annotations
@@ -31,11 +38,11 @@ class MPCError(Exception):
         return " ".join(parts)
 
 
-class ConfigError(MPCError):
+class ConfigError(MPCError, ValueError):
     """A roster, key file, parameter or command line is invalid."""
 
 
-class InputError(MPCError):
+class InputError(MPCError, ValueError):
     """A party's private input is invalid (type, range or size).
 
     Raised before any byte is sent when the protocol's ``validate_input``
@@ -79,7 +86,7 @@ class ChannelBroken(MPCError):
     The channel is never resynchronised after this."""
 
 
-class PeerTimeout(MPCError):
+class PeerTimeout(MPCError, TimeoutError):
     """A peer stayed silent past a deadline (connect, handshake or round)."""
 
 

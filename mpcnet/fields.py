@@ -236,6 +236,9 @@ class PrimeField:
         limbs = (self.bits + 63) // 64
         out = np.empty((limbs, *a.shape), dtype=np.uint64)
         mask = (1 << 64) - 1
+        if a.ndim == 0:  # (on a 0-d array the shift gives a plain int)
+            out[:] = [(int(a) >> (64 * i)) & mask for i in range(limbs)]
+            return out
         for i in range(limbs):
             out[i] = ((a >> (64 * i)) & mask).astype(np.uint64)
         return out
@@ -244,9 +247,12 @@ class PrimeField:
         limbs = (self.bits + 63) // 64
         if not (isinstance(w, np.ndarray) and w.dtype == np.uint64 and w.shape == (limbs, *shape)):
             raise RemoteProtocolViolation(f"expected a {self.name} share array of shape {shape}", peer=peer)
-        acc = w[0].astype(object)
-        for i in range(1, limbs):
-            acc = acc + (w[i].astype(object) << (64 * i))
+        if w.ndim == 1:  # one element (numpy would turn its 0-d sums into plain ints)
+            acc = np.asarray(sum(int(w[i]) << (64 * i) for i in range(limbs)), dtype=object)
+        else:
+            acc = w[0].astype(object)
+            for i in range(1, limbs):
+                acc = acc + (w[i].astype(object) << (64 * i))
         if acc.size and np.any(acc >= self.p):
             raise RemoteProtocolViolation(f"share is not a reduced element of {self.name}", peer=peer)
         out: Array = acc

@@ -424,12 +424,12 @@ class ResumableLink:
                     # link may have given up); a failed check is retried to
                     # the deadline, like a reset.
                     last, refused = f"handshake failed: {exc.message}", not exc.authentication_failed
+                except MPCError as exc:  # a stalled handshake (PeerTimeout, also an OSError: caught first), say
+                    last = exc.message
                 except ConnectionRefusedError:
                     last, refused = "connection refused", True
                 except OSError as exc:
                     last = f"connect failed: {exc.strerror or exc}"
-                except MPCError as exc:  # a stalled handshake (PeerTimeout), say
-                    last = exc.message
             now = trio.current_time()
             if refused:
                 refused_since = now if refused_since is None else refused_since

@@ -373,13 +373,13 @@ class ShamirEngine:
         """Zero masks set aside for :meth:`open_wide` and not used yet."""
         return int(self._masks.shape[0])
 
-    async def open_wide(self, wide: Array, to: Iterable[str] | None = None, *,
+    async def open_wide(self, wide: Array | None, to: Iterable[str] | None = None, *,
                         shape: tuple[int, ...] | None = None) -> Array | None:
         """One round: reveal values held as degree-``2t`` sharings (see
         :meth:`reduce_many`) to the parties in ``to`` (default: all), without
         reducing them first. Needs ``wide.size`` zero masks set aside earlier
         (by a reduction round's ``masks=`` or :meth:`extras_from_keys`); each
-        mask is used once.
+        mask is used once. A receiver outside the compute parties passes None.
 
         Receivers reconstruct from the first ``2t + 1`` compute parties and
         check the others' shares against that polynomial (with exactly
@@ -388,6 +388,8 @@ class ShamirEngine:
         ``shape``: as in :meth:`open`.
         """
         if self.is_compute:
+            if wide is None:
+                raise LocalProtocolViolation("a compute party opens its shares, not None")
             size = int(np.prod(np.shape(wide), dtype=np.int64))
             if size > self.masks_available:
                 raise LocalProtocolViolation(f"open_wide of {size} values needs as many zero masks set aside by "
@@ -397,16 +399,19 @@ class ShamirEngine:
             wide = self.field.add(wide, mask.reshape(np.shape(wide)))
         return await self._open(wide, to, wide=True, shape=shape)
 
-    async def open(self, a: Array, to: Iterable[str] | None = None, *,
+    async def open(self, a: Array | None, to: Iterable[str] | None = None, *,
                    shape: tuple[int, ...] | None = None) -> Array | None:
         """One round: reveal ``a`` to the parties in ``to`` (default: all).
-        Returns the values (as field elements) there, None elsewhere.
+        Returns the values (as field elements) there, None elsewhere. A
+        receiver outside the compute parties passes None.
 
         A receiver that is not a compute party holds no shares to take the
         shape from: ``shape`` (known from public parameters) is what it
         accepts, and a share array of any other shape is a
         :class:`RemoteProtocolViolation` naming its sender. Without it the
         receiver takes the shape of the first compute party's share."""
+        if self.is_compute and a is None:
+            raise LocalProtocolViolation("a compute party opens its shares, not None")
         return await self._open(a, to, wide=False, shape=shape)
 
     async def _open(self, a: Array | None, to: Iterable[str] | None, *, wide: bool,

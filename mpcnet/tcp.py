@@ -212,6 +212,19 @@ async def _connect_mesh(roster: Roster, key: SecretKey, *, connect_timeout: floa
         while True:
             try:
                 link = await attempt(peer, rejected_since)
+            except HandshakeError as exc:
+                if exc.rejected or exc.authentication_failed:
+                    # Neither is proof: a REJECT is unauthenticated and anyone
+                    # on the path can spoil a message 2; a duplicate connection
+                    # or a corrupted message 1 is rejected too. So retry, and
+                    # give up only when the peer keeps rejecting us.
+                    rejected_since = rejection(peer, exc.message, rejected_since, done)
+                else:  # dropped mid-handshake: the peer restarting, say
+                    failures[peer.name] = f"handshake failed: {exc.message}"
+                    rejected_since = None
+            except MPCError as exc:  # stalled mid-handshake (a PeerTimeout, also an OSError: caught first)
+                failures[peer.name] = exc.message
+                rejected_since = None
             except (OSError, trio.TooSlowError) as exc:
                 why = f"connect failed: {exc.strerror or exc}" if isinstance(exc, OSError) else "no answer"
                 if rejected_since is None:
@@ -225,19 +238,6 @@ async def _connect_mesh(roster: Roster, key: SecretKey, *, connect_timeout: floa
                         continue
                 else:
                     rejected_since = rejection(peer, why, rejected_since, done)
-            except HandshakeError as exc:
-                if exc.rejected or exc.authentication_failed:
-                    # Neither is proof: a REJECT is unauthenticated and anyone
-                    # on the path can spoil a message 2; a duplicate connection
-                    # or a corrupted message 1 is rejected too. So retry, and
-                    # give up only when the peer keeps rejecting us.
-                    rejected_since = rejection(peer, exc.message, rejected_since, done)
-                else:  # dropped mid-handshake: the peer restarting, say
-                    failures[peer.name] = f"handshake failed: {exc.message}"
-                    rejected_since = None
-            except MPCError as exc:  # stalled mid-handshake: try again
-                failures[peer.name] = exc.message
-                rejected_since = None
             else:
                 _add(peer.name, link, done)
                 return

@@ -24,6 +24,7 @@ MODULES = {
     "referendum": "vote",
     "secure-average": "secure_sum",
     "secure-sum": "secure_sum",
+    "stats": "stats",
     "vote": "vote",
 }
 

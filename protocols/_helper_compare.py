@@ -112,4 +112,5 @@ def helper_bits(tags_a: Array, tags_b: Array) -> Array:
     Merged and sorted, a common tag shows as two equal neighbours (a list's
     own tags are distinct but with probability 2^-64 per pair of them)."""
     both = np.sort(np.concatenate([tags_a, tags_b], axis=1), axis=1)
-    return (both[:, 1:] == both[:, :-1]).any(axis=1).astype(np.uint8)
+    met: Array = (both[:, 1:] == both[:, :-1]).any(axis=1).astype(np.uint8)
+    return met

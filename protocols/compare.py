@@ -4,12 +4,11 @@ Parties 0 and 1 each supply an integer or an equal-length list of integers;
 the others supply ``null`` and only help compute. Every party learns the
 element-wise result of ``x OP y`` and nothing else.
 
-How: the two inputs are shared bit by bit with Shamir sharing over GF(2^8)
-among all parties (honest majority: n >= 3, threshold t = (n-1)//2); the
-comparison is a log-depth boolean circuit (:mod:`mpcnet.binary`):
-``1 + ceil(log2 k)`` rounds for ``<``, ``ceil(log2 k)`` for ``==``, plus the
-input and output rounds, whatever the number of elements (8 in all for a
-32-bit ``<``).
+How: on the toolkit (:mod:`mpcnet.mpc`), the two inputs are
+:class:`~mpcnet.mpc.SecretBits` among all parties (Shamir over GF(2^8),
+honest majority: n >= 3, threshold t = (n-1)//2), compared by its methods:
+the input round, the comparison's rounds (stated there), the output round,
+whatever the number of elements (8 in all for a 32-bit ``<``, 7 for ``==``).
 
 Security: semi-honest; private against any t < n/2 colluding parties.
 Reveals: the comparison results (and the number of elements), to every party.
@@ -22,19 +21,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
-from mpcnet import Context, InputError, Param, RemoteProtocolViolation, protocol
-from mpcnet.binary import bnot, equal, greater_than, to_bits
-from mpcnet.fields import GF256
-from mpcnet.shamir import ShamirEngine
+from mpcnet import Context, InputError, Param, RemoteProtocolViolation, mpc, protocol
 
 from ._inputs import check_int_or_list
 
 OPS = ("lt", "le", "gt", "ge", "eq", "ne")
 #: Default bound on an operand list's length (the max_length parameter).
 MAX_LENGTH = 1 << 20
-Array = np.ndarray[Any, Any]
 
 
 def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
@@ -43,13 +36,13 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
     return check_int_or_list(value, params["bits"], params["signed"], max_len=params["max_length"])
 
 
-def _check_operand(share: Array, bits: int, max_length: int, peer: str) -> None:
-    """An operand's shares must be ``(bits,)`` (one value) or ``(k, bits)``
-    with ``1 <= k <= max_length``: checked per sender, before any work."""
-    ok = share.shape == (bits,) or (share.ndim == 2 and share.shape[1] == bits and 1 <= share.shape[0] <= max_length)
-    if not ok:
-        raise RemoteProtocolViolation(f"sent operand shares of shape {share.shape}: expected ({bits},) or (k, {bits}) "
-                                      f"with k <= max_length = {max_length}", peer=peer)
+def _check_operand(operand: mpc.SecretBits, bits: int, max_length: int, peer: str) -> None:
+    """An operand must be one value or a list of ``1 <= k <= max_length``:
+    checked per sender, before any work."""
+    shape = operand.shape
+    if shape is not None and not (shape == () or (len(shape) == 1 and 1 <= shape[0] <= max_length)):
+        raise RemoteProtocolViolation(f"sent operand shares of shape {(*shape, bits)}: expected ({bits},) or "
+                                      f"(k, {bits}) with k <= max_length = {max_length}", peer=peer)
 
 
 @protocol(
@@ -77,31 +70,20 @@ async def compare(ctx: Context, value: Any, *, bits: int, signed: bool, op: str,
         raise InputError(f"party {ctx.me} must supply the {'x' if ctx.me == first else 'y'} operand")
     if ctx.me not in (first, second) and value is not None:
         raise InputError(f"only {first} and {second} supply operands; {ctx.me} must supply null")
-    eng = ShamirEngine(ctx, GF256)
-    mine = to_bits(value, bits, signed=signed) if value is not None else None
+    rt = mpc.Runtime(ctx)
     # The operands' lengths are the holders' to choose, within max_length: a
     # longer share array is refused before it is converted or multiplied
     # (GF(2^8) products work on 8-byte indices: 8x the bytes received).
-    shared = await eng.input({first: None, second: None}, mine, max_elements=max_length * bits)
+    shared = await rt.input_bits({first: None, second: None}, value, bits=bits, signed=signed, max_values=max_length)
     x, y = shared[first], shared[second]
     _check_operand(x, bits, max_length, first)
     _check_operand(y, bits, max_length, second)
     if x.shape != y.shape:
         # The operand holders know whose length is the odd one (not theirs);
         # a helper cannot tell, so it names the second and gives both shapes.
-        raise RemoteProtocolViolation(f"the two operands differ in length ({first}: {x.shape[:-1] or 'one value'}, "
-                                      f"{second}: {y.shape[:-1] or 'one value'})",
+        raise RemoteProtocolViolation(f"the two operands differ in length ({first}: {x.shape or 'one value'}, "
+                                      f"{second}: {y.shape or 'one value'})",
                                       peer=first if ctx.me == second else second)
-    if op in ("eq", "ne"):
-        result = await equal(eng, x, y)
-        result = bnot(result) if op == "ne" else result
-    elif op in ("lt", "ge"):
-        result = await greater_than(eng, y, x, signed=signed)  # x < y  <=>  y > x
-        result = bnot(result) if op == "ge" else result
-    else:
-        result = await greater_than(eng, x, y, signed=signed)
-        result = bnot(result) if op == "le" else result
-    opened = await eng.open(result)
-    assert opened is not None
-    out = np.asarray(opened) == 1
+    result = await getattr(x, op)(y)
+    out = await result.reveal() == 1
     return bool(out) if out.ndim == 0 else out.tolist()

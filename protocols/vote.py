@@ -35,14 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from mpcnet import ConfigError, Context, InputError, Param, RemoteProtocolViolation, protocol
-from mpcnet.convert import bits_to_field, less_than, random_elements
+from mpcnet import ConfigError, Context, InputError, Param, mpc, protocol
 from mpcnet.dp import PrivacyBudget
-from mpcnet.fields import GF256, P127
-from mpcnet.mpcnoise import MAX_SCALE, noise_delta, shared_discrete_laplace
-from mpcnet.shamir import ShamirEngine
+from mpcnet.fields import P127
+from mpcnet.mpcnoise import MAX_SCALE, noise_delta
 
-from ._roles import COMPUTE_PARTIES, RESULT_ROUND, check_role, role_links, split_roles
+from ._roles import COMPUTE_PARTIES, check_role, role_links, split_roles
 
 log = logging.getLogger("protocols.vote")
 
@@ -130,53 +128,40 @@ def _validate_yes_no(value: Any, params: Mapping[str, Any], n: int) -> Any:
 
 
 async def _share_ballots(ctx: Context, value: Any, compute_parties: int, width: int,
-                         one_hot: bool) -> tuple[ShamirEngine, ShamirEngine, list[str], Array | None, list[str]]:
-    """Input round and the in-MPC validity check. Returns the engines, the
-    voters, the valid ballots' shares (compute parties) and invalid voters."""
+                         one_hot: bool) -> tuple[mpc.Runtime, mpc.SecretInt, list[str]]:
+    """Input round and the in-MPC validity check. Returns the runtime, the
+    valid ballots (0/1 entries; absent outside the compute parties) and the
+    voters whose ballot was invalid (known to the compute parties only)."""
     c, voter_idx = split_roles(ctx.n, compute_parties, "voting")
     voters = [ctx.parties[i] for i in voter_idx]
     check_role(ctx, value, voters, "voter")
-    ep = ShamirEngine(ctx, P127, compute=ctx.parties[:c])
-    eb = ShamirEngine(ctx, GF256, compute=ctx.parties[:c])
-    mine = P127.from_ints(np.array(value, dtype=object)) if value is not None else None
-    shared = await ep.input({v: (width,) for v in voters}, mine)
-    if not ep.is_compute:
-        return ep, eb, voters, None, []
-    ballots = np.stack([shared[v] for v in voters])  # (m, K)
-    m = len(voters)
-    squares = await ep.mul(ballots, ballots)
-    residual = ep.sub(squares, ballots)  # zero iff every entry is 0 or 1
+    rt = mpc.Runtime(ctx, compute=ctx.parties[:c])
+    shared = await rt.input_int({v: (width,) for v in voters}, value)
+    ballots = mpc.stack([shared[v] for v in voters])  # (m, K)
+    squares = await ballots.mul(ballots)
+    residual = squares - ballots  # zero iff every entry is 0 or 1
     if one_hot:
-        total = ballots.sum(axis=1) % P127.p
-        residual = np.concatenate([residual, ep.add_public(total, -1)[:, None]], axis=1)
-    r = await random_elements(ep, residual.shape)
-    mixed = (await ep.mul(r, residual)).sum(axis=1) % P127.p
-    check = await ep.open(mixed, to=ep.compute)
-    assert check is not None
+        residual = mpc.concatenate([residual, (ballots.sum(axis=1) - 1)[:, None]], axis=1)
+    if not rt.is_compute:
+        return rt, ballots, []
+    r = await rt.random_int(residual.shape or ())
+    mixed = (await r.mul(residual)).sum(axis=1)
+    check = await mixed.open(to=rt.compute)
+    assert check is not None  # (compute parties receive it)
     valid = np.asarray(check, dtype=object) == 0
-    invalid = [voters[i] for i in range(m) if not valid[i]]
+    invalid = [v for v, ok in zip(voters, valid, strict=True) if not ok]
     if invalid:
         log.warning("session %s: invalid ballot(s) from %s excluded", ctx.session_id[:12], ", ".join(invalid))
-    return ep, eb, voters, ballots[valid], invalid
+    return rt, ballots[valid].with_range(0, 1), invalid
 
 
-async def _publish(ctx: Context, ep: ShamirEngine, shares: Array | None, length: int, compute_parties: int,
+async def _publish(ctx: Context, rt: mpc.Runtime, result: mpc.SecretInt, length: int,
                    invalid: list[str] | None = None) -> tuple[Array, list[str]]:
     """One round: open ``length`` result elements to every party, together
     with the mask of voters whose ballot was invalid (compute parties know
     it from the check; input-only voters learn it here)."""
-    if compute_parties and compute_parties < ctx.n:
-        ctx.skip_to_round(RESULT_ROUND)
-    payload = None
-    if ep.is_compute:
-        assert shares is not None
-        mask = P127.from_ints(np.array([1 if p in (invalid or []) else 0 for p in ctx.parties], dtype=object))
-        payload = np.concatenate([shares, mask])
-    opened = await ep.open(payload, shape=(length + ctx.n,))  # input-only voters accept this shape only
-    assert opened is not None
-    values = np.asarray(opened, dtype=object)
-    if len(values) != length + ctx.n:
-        raise RemoteProtocolViolation("the opened result has the wrong length")
+    flags = rt.public_int(np.array([1 if p in (invalid or []) else 0 for p in ctx.parties], dtype=object))
+    values = await mpc.concatenate([result, flags]).reveal(shape=(length + ctx.n,))
     flagged = [p for p, f in zip(ctx.parties, values[length:], strict=True) if int(f)]
     return values[:length], flagged
 
@@ -203,11 +188,8 @@ VOTE_PARAMS = (
 )
 async def vote(ctx: Context, value: Any, *, options: int, compute_parties: int, details: bool) -> Any:
     """Tally of votes among K options; invalid ballots are rejected inside MPC."""
-    ep, _, _, valid, invalid = await _share_ballots(ctx, value, compute_parties, options, one_hot=True)
-    tally = None
-    if valid is not None:
-        tally = valid.sum(axis=0) % P127.p if len(valid) else P127.zeros(options)
-    opened, invalid = await _publish(ctx, ep, tally, options, compute_parties, invalid)
+    rt, valid, invalid = await _share_ballots(ctx, value, compute_parties, options, one_hot=True)
+    opened, invalid = await _publish(ctx, rt, valid.sum(axis=0), options, invalid)
     counts = [int(x) for x in opened]
     return {"counts": counts, "invalid": invalid} if details else counts
 
@@ -230,17 +212,13 @@ async def vote(ctx: Context, value: Any, *, options: int, compute_parties: int, 
 )
 async def referendum(ctx: Context, value: Any, *, threshold: int, compute_parties: int) -> str:
     """Yes/no vote that reveals only whether the threshold was reached."""
-    ep, eb, _voters, valid, invalid = await _share_ballots(ctx, value, compute_parties, 1, one_hot=False)
-    decision = None
-    if valid is not None:
-        m = len(valid)
-        t = (m + 1) // 2 if threshold < 0 else threshold
-        yes = valid.sum(axis=0) % P127.p  # shape (1,)
-        k = max(2, (max(m, t) + 1).bit_length() + 1)
-        below = await less_than(ep, eb, yes, P127.const(t, (1,)), k)
-        # [yes >= t] = 1 - [yes < t], moved into Z_p to be opened like the other results
-        decision = ep.sub(P127.const(1, (1,)), await bits_to_field(ep, eb, below))
-    opened, _ = await _publish(ctx, ep, decision, 1, compute_parties, invalid)
+    rt, valid, invalid = await _share_ballots(ctx, value, compute_parties, 1, one_hot=False)
+    decision = rt.absent_int()
+    if rt.is_compute:
+        m = (valid.shape or (0,))[0]
+        yes = valid.sum(axis=0)  # shape (1,), in [0, m]
+        decision = await yes.ge((m + 1) // 2 if threshold < 0 else threshold)
+    opened, _ = await _publish(ctx, rt, decision, 1, invalid)
     return "YES" if int(opened[0]) == 1 else "NO"
 
 
@@ -265,14 +243,10 @@ async def referendum(ctx: Context, value: Any, *, threshold: int, compute_partie
 )
 async def dp_vote(ctx: Context, value: Any, *, options: int, epsilon: float, compute_parties: int) -> list[int]:
     """Tally with differentially private noise added inside MPC."""
-    ep, eb, _, valid, invalid = await _share_ballots(ctx, value, compute_parties, options, one_hot=True)
-    noisy = None
-    if valid is not None:
-        tally = valid.sum(axis=0) % P127.p if len(valid) else P127.zeros(options)
-        noise = await shared_discrete_laplace(ep, eb, _vote_scale(epsilon), options)
-        noisy = ep.add(tally, noise)
-    opened, _ = await _publish(ctx, ep, noisy, options, compute_parties, invalid)
-    return [int(x) for x in P127.signed(opened)]
+    rt, valid, invalid = await _share_ballots(ctx, value, compute_parties, options, one_hot=True)
+    noise = await rt.discrete_laplace(_vote_scale(epsilon), options)
+    opened, _ = await _publish(ctx, rt, valid.sum(axis=0) + noise, options, invalid)
+    return [int(x) for x in opened]
 
 
 def _clamp_check(params: Mapping[str, Any]) -> None:
@@ -323,16 +297,10 @@ async def dp_sum(ctx: Context, value: Any, *, epsilon: float, lower: int, upper:
     c, input_idx = split_roles(ctx.n, compute_parties, "dp-sum")
     contributors = [ctx.parties[i] for i in input_idx]
     check_role(ctx, value, contributors, "contributor")
-    ep = ShamirEngine(ctx, P127, compute=ctx.parties[:c])
-    eb = ShamirEngine(ctx, GF256, compute=ctx.parties[:c])
-    mine = P127.from_ints(np.array([value], dtype=object)) if value is not None else None
-    shared = await ep.input({p: (1,) for p in contributors}, mine)
-    noisy = None
-    if ep.is_compute:
-        total = P127.zeros(1)
-        for p in contributors:
-            total = ep.add(total, shared[p])
-        noise = await shared_discrete_laplace(ep, eb, _sum_scale(epsilon, lower, upper), 1)
-        noisy = ep.add(total, noise)
-    opened, _ = await _publish(ctx, ep, noisy, 1, compute_parties)
-    return int(P127.signed(opened)[0])
+    rt = mpc.Runtime(ctx, compute=ctx.parties[:c])
+    shared = await rt.input_int({p: (1,) for p in contributors}, None if value is None else [value],
+                                bits=64, signed=True)
+    total = mpc.stack([shared[p] for p in contributors]).sum(axis=0)
+    noise = await rt.discrete_laplace(_sum_scale(epsilon, lower, upper), 1)
+    opened, _ = await _publish(ctx, rt, total + noise, 1)
+    return int(opened[0])

@@ -37,8 +37,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         id="dp-sum-noise-100x-too-small",
         why="dp-sum adds noise at a hundredth of the stated scale",
-        find="noise = await shared_discrete_laplace(ep, eb, _sum_scale(epsilon, lower, upper), 1)",
-        replace="noise = await shared_discrete_laplace(ep, eb, _sum_scale(epsilon, lower, upper) / 100, 1)",
+        find="noise = await rt.discrete_laplace(_sum_scale(epsilon, lower, upper), 1)",
+        replace="noise = await rt.discrete_laplace(_sum_scale(epsilon, lower, upper) / 100, 1)",
         tests=["tests/test_dp_protocols.py", "tests/test_vote.py"],
     ),
     Mutant(
@@ -294,19 +294,21 @@ MUTANTS: list[Mutant] = [
         id="referendum-opens-the-count",
         why="the referendum opens the decision plus twice the yes count (parity gives the answer): everyone learns "
             "the count",
-        find='    opened, _ = await _publish(ctx, ep, decision, 1, compute_parties, invalid)\n'
+        find='    opened, _ = await _publish(ctx, rt, decision, 1, invalid)\n'
              '    return "YES" if int(opened[0]) == 1 else "NO"',
-        replace="    if decision is not None:\n        decision = ep.add(decision, ep.add(yes, yes))\n"
-                '    opened, _ = await _publish(ctx, ep, decision, 1, compute_parties, invalid)\n'
+        replace="    if rt.is_compute:\n        decision = decision + yes + yes\n"
+                '    opened, _ = await _publish(ctx, rt, decision, 1, invalid)\n'
                 '    return "YES" if int(opened[0]) % 2 == 1 else "NO"',
         tests=["tests/test_vote.py"],
     ),
     Mutant(
         id="compare-opens-an-operand-bit",
         why="compare opens its result with a bit of x in the element's second bit: every party learns it",
-        find="    opened = await eng.open(result)\n    assert opened is not None\n    out = np.asarray(opened) == 1",
-        replace="    opened = await eng.open(GF256.add(result, GF256.scale(2, x[..., 0])))\n"
-                "    assert opened is not None\n    out = (np.asarray(opened) & 1) == 1",
+        # (on the toolkit, through its low tier: SecretBits.open itself refuses an opened "bit" above 1)
+        find="    out = await result.reveal() == 1\n",
+        replace="    import numpy as np\n    from mpcnet.fields import GF256\n"
+                "    opened = await rt.bit_engine.open(GF256.add(result.shares[..., 0], GF256.scale(2, x.shares[..., 0])))\n"
+                "    out = (np.asarray(opened) & 1) == 1\n",
         tests=["tests/test_views.py"],
     ),
     Mutant(

@@ -1,0 +1,120 @@
+"""The protocol author's toolkit: secret values that know their sharing.
+
+A protocol creates one :class:`Runtime` (its compute parties, its
+threshold) and works with secret values over numpy arrays of any shape:
+
+* :class:`SecretInt` — integers Shamir-shared over Z_(2^127-1), with a known
+  range ``[lo, hi]`` (interval arithmetic keeps it through every operation)
+  and a degree (t, or 2t after a local product);
+* :class:`SecretBits` — k-bit integers held bit by bit in GF(2^8), signed
+  (two's complement) or not; comparison results are 1-bit values;
+* :class:`SecretRing` — signed integers additively shared mod 2^64 among the
+  compute parties: sums private against all but one of them (c - 1
+  colluders, not t), linear work only.
+
+Local work is written with operators, and costs no round: ``+ -`` between
+secrets and with public values, ``*`` and ``@`` by public values,
+``x.mul_wide(y)`` (a degree-2t product), ``^`` and ``~`` on bits, indexing and
+slicing (``x[i]``, ``x[mask]``, ``x[:, None]``), :func:`concatenate`,
+:func:`stack`, ``.sum(axis)``. Whatever costs rounds is an awaited method,
+so it cannot be forgotten: ``<``, ``==`` and friends raise a TypeError
+saying to write ``await x.lt(y)``, as a secret's truth value does.
+
+Rounds (one call handles any number of elements in the same rounds; k is
+the bit length, t the threshold):
+
+====================================  =============================================
+``Runtime.input_int / input_bits``    1 (input parties deal to compute parties)
+``SecretInt.mul``, ``reduce``         1 (Gennaro-Rabin-Rabin degree reduction)
+``SecretInt.select``                  1 (``b + s (a - b)``)
+``SecretInt.open``                    1 (degree t; degree 2t with a mask set aside
+                                      by ``Runtime(wide_opens=)``, else 2)
+``SecretInt.lt`` ... ``ne``           values input with ``onehot=True``: 1 +
+                                      ceil(log2 ceil(k/4)) (4 for 32 bits), eq/ne
+                                      excepted; otherwise the top bit of
+                                      ``x - y + 2^k`` by bit decomposition, then
+                                      moved back into the field:
+                                      (1 + ceil(log2(t+1))) + 1 + ceil(log2(k+1))
+                                      + (1 + ceil(log2(t+1))) + 1
+``SecretInt.onehot``                  ceil(log2(hi - lo)) (powers, then Lagrange)
+``SecretInt.to_bits``                 bit decomposition (:mod:`mpcnet.convert`)
+``SecretBits.lt/le/gt/ge``            1 + ceil(log2 k);  ``eq/ne``: ceil(log2 k)
+``SecretBits.select``                 1
+``SecretBits.max/min/argmax``         ceil(log2 n) x (2 + ceil(log2 k))
+``SecretBits.to_int``                 1 + ceil(log2(t+1)) + 1 (one daBit per bit)
+``SecretBits.open``                   1
+``Runtime.random_int``                1
+``Runtime.input_ring``                1;  ``SecretRing.open``: 1 (the secure-sum pattern)
+``Runtime.discrete_laplace``          see :mod:`mpcnet.mpcnoise`
+====================================  =============================================
+
+The values are thin: each operation calls the engines of
+:mod:`mpcnet.shamir`, :mod:`mpcnet.binary` and :mod:`mpcnet.convert` exactly
+as a hand-written protocol would, so a protocol on the toolkit sends the
+same messages (the built-in ``compare``, ``vote``, ``referendum`` and
+``dp-sum`` send byte for byte what they sent before they moved onto it).
+:class:`ShamirEngine` (re-exported here) stays public as the low tier for
+hand-tuned paths (``Runtime.field_engine``, ``Runtime.bit_engine``).
+
+Parties outside the compute parties (input-only parties) run the same code:
+they give input, hold *absent* values (no shares) on which every operation
+returns at once without a round, and receive openings addressed to them at
+an agreed result round (:data:`RESULT_ROUND`), since they do not know how
+many rounds the computation took.
+
+:mod:`mpcnet.mpc.roles` splits the parties into input and compute parties
+(a protocol's ``compute_parties`` parameter).
+
+:func:`exchange` with :class:`Expect` is the typed receive for a protocol's
+own messages: every incoming value is checked (shape, dtype, range) before
+the protocol sees it.
+
+Security: semi-honest, honest majority (Shamir with ``c >= 2t + 1`` compute
+parties): any t compute parties together learn nothing but what is opened to
+them; a comparison by bit decomposition hides the compared values up to
+statistical distance 2^-40 (:data:`mpcnet.convert.STATISTICAL_SECURITY`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+from ..shamir import ShamirEngine
+from . import roles
+from .receive import Expect, exchange
+from .runtime import RESULT_ROUND, Runtime, Shape, int_bounds
+from .secbits import SecretBits, concat_bits, stack_bits
+from .secint import SecretInt, concat_ints, stack_ints
+from .secring import SecretRing, concat_rings
+
+__all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "concatenate", "stack", "Expect", "exchange", "RESULT_ROUND",
+           "Shape", "int_bounds", "roles", "ShamirEngine"]
+
+V = TypeVar("V", SecretInt, SecretBits, SecretRing)
+
+
+def concatenate(values: Sequence[V], axis: int = 0) -> V:
+    """Join secret values of one kind along an existing element axis (local)."""
+    if not values:
+        raise ValueError("nothing to concatenate")
+    if all(isinstance(v, SecretInt) for v in values):
+        return concat_ints(values, axis)  # type: ignore[arg-type,return-value]
+    if all(isinstance(v, SecretBits) for v in values):
+        return concat_bits(values, axis)  # type: ignore[arg-type,return-value]
+    if all(isinstance(v, SecretRing) for v in values):
+        return concat_rings(values, axis, stack=False)  # type: ignore[arg-type,return-value]
+    raise TypeError("concatenate takes values of one kind")
+
+
+def stack(values: Sequence[V], axis: int = 0) -> V:
+    """Stack secret values of one kind along a new element axis (local)."""
+    if not values:
+        raise ValueError("nothing to stack")
+    if all(isinstance(v, SecretInt) for v in values):
+        return stack_ints(values, axis)  # type: ignore[arg-type,return-value]
+    if all(isinstance(v, SecretBits) for v in values):
+        return stack_bits(values, axis)  # type: ignore[arg-type,return-value]
+    if all(isinstance(v, SecretRing) for v in values):
+        return concat_rings(values, axis, stack=True)  # type: ignore[arg-type,return-value]
+    raise TypeError("stack takes values of one kind")

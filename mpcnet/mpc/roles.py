@@ -1,0 +1,54 @@
+"""Input parties and compute parties: the split every honest-majority
+protocol offers with its ``compute_parties`` parameter.
+
+``compute_parties=0``: every party gives input and computes (n >= 3).
+``compute_parties=c`` (c >= 3): the first c parties compute only, the other
+n - c only give input and receive the result; no channel is needed between
+two input-only parties (:func:`role_links`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..context import Context
+from ..errors import ConfigError, InputError
+from ..registry import Param
+
+__all__ = ["COMPUTE_PARTIES", "role_links", "split_roles", "check_role"]
+
+#: The ``compute_parties`` parameter, for a protocol's ``params``.
+COMPUTE_PARTIES = Param(
+    "compute_parties", int, 0,
+    "0: every party gives input and computes (n >= 3); c >= 3: the first c parties compute only "
+    "and the other n - c only give input")
+
+
+def role_links(params: Mapping[str, Any], n: int, i: int, j: int) -> bool:
+    """Channels a compute/input split needs (a protocol's ``links=``): none
+    between two input-only parties."""
+    c = params.get("compute_parties", 0) or n
+    return i < c or j < c
+
+
+def split_roles(n: int, compute_parties: int, what: str, min_inputs: int = 1,
+                inputs_name: str = "input parties") -> tuple[int, list[int]]:
+    """(number of compute parties, indices of input parties); ConfigError if
+    the split is impossible (``inputs_name`` names the input parties in it)."""
+    if compute_parties < 0 or compute_parties > n:
+        raise ConfigError(f"compute_parties must be between 0 and {n}")
+    c, inputs = (n, list(range(n))) if compute_parties == 0 else (compute_parties, list(range(compute_parties, n)))
+    if c < 3:
+        raise ConfigError(f"{what} needs at least 3 compute parties (honest-majority Shamir sharing)")
+    if len(inputs) < min_inputs:
+        raise ConfigError(f"{what} needs at least {min_inputs} {inputs_name}")
+    return c, inputs
+
+
+def check_role(ctx: Context, value: object, input_parties: list[str], what: str) -> None:
+    """An input party must supply a value; a compute-only party must supply null."""
+    if ctx.me in input_parties and value is None:
+        raise InputError(f"{ctx.me} is a {what} and must supply an input")
+    if ctx.me not in input_parties and value is not None:
+        raise InputError(f"{ctx.me} is a compute-only party and must supply null")

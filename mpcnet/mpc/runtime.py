@@ -1,0 +1,238 @@
+"""The toolkit's runtime: one per protocol run, holding the engines and the
+round bookkeeping that protocol authors should never see (see :mod:`mpcnet.mpc`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from ..binary import onehot_size, to_bits, to_onehot
+from ..context import Context
+from ..convert import random_elements
+from ..errors import ConfigError, InputError, LocalProtocolViolation, RemoteProtocolViolation
+from ..fields import GF256, P127
+from ..mpcnoise import shared_discrete_laplace
+from ..shamir import ShamirEngine, max_threshold
+from .secbits import SecretBits
+from .secint import SecretInt, onehot_width
+from .secring import SecretRing, input_ring
+
+__all__ = ["Runtime", "RESULT_ROUND", "Shape"]
+
+Array = np.ndarray[Any, Any]
+#: A declared input shape: a tuple, or None when the input party chooses it.
+Shape = tuple[int, ...] | None
+
+#: The round at which opened results reach parties outside the compute
+#: parties (who sat out the computation and do not know how many rounds it
+#: took): a constant every party knows, above any round a computation uses.
+RESULT_ROUND = 1_000_000
+
+
+def int_bounds(bits: int, signed: bool) -> tuple[int, int]:
+    """The inclusive range of ``bits``-bit integers, two's complement when ``signed``."""
+    if bits < 1:
+        raise ConfigError("a bit length is at least 1")
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
+class Runtime:
+    """Secret values for one protocol run among ``compute`` parties (default:
+    all), with threshold ``t`` (default: the largest honest-majority one).
+    Shamir values (:class:`SecretInt`, :class:`SecretBits`) need at least 3
+    compute parties (a ConfigError at their first use otherwise); additive
+    ones (:class:`SecretRing`) work with 2.
+
+    Parties outside ``compute`` may give input and receive opened values;
+    everywhere else they hold *absent* values (no shares) on which local
+    operations are free no-ops and computing methods return at once without
+    a round, so every party runs the same code. ``wide_opens`` is how many
+    degree-2t elements (products summed locally, :meth:`SecretInt.mul_wide`)
+    the protocol will open: the toolkit then sets aside their masks in its
+    first reduction round, so each such opening takes one round.
+    """
+
+    def __init__(self, ctx: Context, *, compute: Sequence[str] | None = None, t: int | None = None,
+                 wide_opens: int = 0) -> None:
+        self.ctx = ctx
+        self.compute = list(ctx.parties) if compute is None else list(compute)
+        if len(set(self.compute)) != len(self.compute) or not set(self.compute) <= set(ctx.parties):
+            raise ConfigError("compute parties must be distinct parties of the session")
+        self.t = max_threshold(len(self.compute)) if t is None else t
+        self.is_compute = ctx.me in self.compute
+        self._engines: dict[str, ShamirEngine] = {}
+        if wide_opens < 0:
+            raise ConfigError("wide_opens must be >= 0")
+        self._masks_wanted = wide_opens
+        self._result_rounds = 0
+
+    # -- engines (the low tier, for hand-tuned paths) ---------------------------
+
+    @property
+    def field_engine(self) -> ShamirEngine:
+        """The :class:`~mpcnet.shamir.ShamirEngine` over Z_(2^127-1) behind :class:`SecretInt`."""
+        return self._engine("field")
+
+    @property
+    def bit_engine(self) -> ShamirEngine:
+        """The :class:`~mpcnet.shamir.ShamirEngine` over GF(2^8) behind :class:`SecretBits`."""
+        return self._engine("bits")
+
+    def _engine(self, kind: str) -> ShamirEngine:
+        if kind not in self._engines:
+            self._engines[kind] = ShamirEngine(self.ctx, P127 if kind == "field" else GF256, compute=self.compute,
+                                               t=self.t)
+        return self._engines[kind]
+
+    def take_mask_request(self) -> int:
+        """Masks to set aside in this reduction round (all still wanted; then none)."""
+        wanted, self._masks_wanted = self._masks_wanted, 0
+        return wanted if self.is_compute else 0
+
+    def enter_result_round(self, receivers: Sequence[str]) -> None:
+        """Before an opening to parties that sat out the computation: every
+        party jumps to the next agreed result round (RESULT_ROUND, then the
+        rounds after it)."""
+        if set(self.compute) == set(self.ctx.parties) or set(receivers) <= set(self.compute):
+            return
+        self.ctx.skip_to_round(RESULT_ROUND + self._result_rounds)
+        self._result_rounds += 1
+
+    # -- making secret values ---------------------------------------------------
+
+    async def input_int(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int | None = None,
+                        signed: bool = False, onehot: bool = False,
+                        max_values: int | None = None) -> dict[str, SecretInt]:
+        """One round: every party in ``owners`` (party -> the shape of its
+        input, or None for the input party to choose) deals ``mine`` to the
+        compute parties as Z_(2^127-1) Shamir shares. ``bits``/``signed``
+        declare the range (checked here, before anything is sent: an
+        InputError that does not quote the value); without ``bits`` any
+        field element is accepted and the values have no range until
+        :meth:`SecretInt.with_range` gives one (after a check in MPC).
+
+        ``onehot=True`` deals the one-hot blocks of each value instead
+        (:func:`mpcnet.binary.to_onehot`: 2^w indicators per block of w <= 4
+        bits, 128 elements for 32 bits, so 8x the traffic of one element),
+        from which the value itself is local and comparisons between such
+        values need no bit decomposition (:mod:`mpcnet.mpc` gives the rounds).
+        ``max_values``: as in :meth:`input_bits`.
+        """
+        lo, hi = int_bounds(bits, signed) if bits is not None else (None, None)
+        deal: Array | None = None
+        if self.ctx.me in owners:
+            values = _check_ints(mine, owners[self.ctx.me], lo, hi)
+            if onehot:
+                if lo is None or hi is None:
+                    raise ConfigError("one-hot input needs a declared bit length")
+                deal = P127.from_ints(_onehot(np.asarray(values, dtype=object) - lo, onehot_width(lo, hi)))
+            else:
+                deal = np.asarray(P127.from_ints(values), dtype=object)
+        eng = self.field_engine
+        # (a single value travels as shape (1,): field arrays on the wire have an axis)
+        shapes = {p: (None if s is None else (*s, _onehot_size(lo, hi)) if onehot else tuple(s) or (1,))
+                  for p, s in owners.items()}
+        per_value = _onehot_size(lo, hi) if onehot else 1
+        got = await eng.input(shapes, None if deal is None else deal.reshape(-1) if deal.ndim == 0 else deal,
+                              max_elements=None if max_values is None else max(1, max_values) * per_value)
+        got = {p: a.reshape(()) if owners[p] == () and not onehot else a for p, a in got.items()}
+        if onehot:
+            for p, shares in got.items():
+                if shares.ndim < 1 or shares.shape[-1] != _onehot_size(lo, hi):
+                    raise RemoteProtocolViolation("expected shares of one-hot blocks", peer=p)
+        out = {}
+        for p in owners:
+            if onehot:
+                out[p] = SecretInt.from_onehot(self, got.get(p), lo, hi)  # type: ignore[arg-type]
+            else:
+                out[p] = SecretInt(self, got.get(p), lo, hi)
+        return out
+
+    async def input_bits(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int,
+                         signed: bool = False, max_values: int | None = None) -> dict[str, SecretBits]:
+        """One round: like :meth:`input_int`, but each value is dealt bit by
+        bit over GF(2^8) (k shared bits, least significant first), for
+        boolean circuits (:class:`SecretBits`). ``max_values`` bounds the
+        number of values an owner whose shape is its own choice (None) may
+        send: a larger share array is a RemoteProtocolViolation naming it,
+        before the shares are used."""
+        lo, hi = int_bounds(bits, signed)
+        deal: Array | None = None
+        if self.ctx.me in owners:
+            _check_ints(mine, owners[self.ctx.me], lo, hi)
+            deal = to_bits(mine, bits, signed=signed)  # (from the caller's list: faster than from an int64 array)
+        shapes = {p: (None if s is None else (*s, bits)) for p, s in owners.items()}
+        got = await self.bit_engine.input(shapes, deal, max_elements=None if max_values is None else max_values * bits)
+        for p, shares in got.items():
+            if shares.ndim < 1 or shares.shape[-1] != bits:
+                raise RemoteProtocolViolation(f"expected shares of {bits}-bit values", peer=p)
+        return {p: SecretBits(self, got.get(p), bits, signed) for p in owners}
+
+    async def input_ring(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int,
+                         signed: bool = True) -> dict[str, SecretRing]:
+        """One round: every party in ``owners`` (party -> the shape of its
+        input, declared) splits ``mine`` into additive shares mod 2^64, one per
+        compute party (:class:`SecretRing`: sums private against all but one
+        compute party). The range is checked here, before anything is sent."""
+        lo, hi = int_bounds(bits, signed)
+        values = _check_ints(mine, owners[self.ctx.me], lo, hi) if self.ctx.me in owners else None
+        return await input_ring(self, owners, values, lo, hi)
+
+    def public_int(self, values: Any) -> SecretInt:
+        """A public array as a secret value (no round; its range is exact)."""
+        if isinstance(values, int) and not isinstance(values, bool):  # the common case, quickly
+            return SecretInt(self, np.asarray(values % P127.p, dtype=object), values, values)
+        arr = np.asarray(values, dtype=object)
+        lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+        return SecretInt(self, P127.from_ints(arr), lo, hi)
+
+    def absent_int(self) -> SecretInt:
+        """A value this party holds no shares of (outside the compute parties)."""
+        return SecretInt(self, None, None, None)
+
+    async def random_int(self, shape: tuple[int, ...]) -> SecretInt:
+        """Uniformly random field elements nobody knows (1 round)."""
+        if not self.is_compute:
+            return self.absent_int()
+        return SecretInt(self, (await random_elements(self.field_engine, shape or (1,))).reshape(shape), None, None)
+
+    async def discrete_laplace(self, scale: Fraction, count: int) -> SecretInt:
+        """``count`` discrete Laplace samples of the given scale that nobody
+        ever sees (:mod:`mpcnet.mpcnoise`: its rounds, exactness and cost)."""
+        if not self.is_compute:
+            return self.absent_int()
+        noise = await shared_discrete_laplace(self.field_engine, self.bit_engine, Fraction(scale), count)
+        return SecretInt(self, noise, None, None)
+
+
+def _onehot_size(lo: int | None, hi: int | None) -> int:
+    assert lo is not None and hi is not None
+    return onehot_size(onehot_width(lo, hi))
+
+
+def _onehot(values: Array, width: int) -> Array:
+    return to_onehot(values, width)
+
+
+def _check_ints(mine: Any, shape: Shape, lo: int | None, hi: int | None) -> Array:
+    """This party's input as an array of ints (int64, or object for larger
+    ones) of the declared shape and range; InputError (before any byte is
+    sent) naming the rule only."""
+    if mine is None:
+        raise LocalProtocolViolation("this party is an input party and must pass its input")
+    arr = np.asarray(mine)
+    if shape is not None and arr.shape != tuple(shape):
+        raise InputError(f"input must have shape {tuple(shape)}")
+    if arr.dtype.kind not in "iu":  # big ints (numpy may make them floats!), or not ints: look at each
+        arr = np.asarray(mine, dtype=object)
+        flat = list(arr.ravel())
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in flat):
+            raise InputError("every input value must be an integer")
+        arr = np.asarray([int(v) for v in flat], dtype=object).reshape(arr.shape)
+    low, high = (lo, hi) if lo is not None and hi is not None else (0, P127.p - 1)
+    if arr.size and (int(arr.min()) < low or int(arr.max()) > high):
+        raise InputError(f"input out of range: every value must satisfy {low} <= x <= {high}")
+    return arr

@@ -1,0 +1,180 @@
+"""Secret integers additively shared over Z_(2^64) (:mod:`mpcnet.arith`):
+for sums, private against all but one holder (the rounds: :mod:`mpcnet.mpc`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..arith import additive_share, from_ring_signed, to_ring
+from ..errors import LocalProtocolViolation
+from .receive import Expect, exchange
+from .secint import _refuse_comparison
+
+if TYPE_CHECKING:
+    from .runtime import Runtime, Shape
+
+__all__ = ["SecretRing", "input_ring"]
+
+Array = np.ndarray[Any, Any]
+RING_LIMIT = 1 << 63
+
+
+class SecretRing:
+    """Secret signed integers (any numpy shape) as additive shares mod 2^64
+    held by the runtime's compute parties: any c - 1 of them together learn
+    nothing, but only linear work is possible (no multiplication of two
+    secrets). ``lo``/``hi`` bound the values; an operation whose range could
+    leave [-2^63, 2^63) is refused, so an opened sum never wraps."""
+
+    __hash__ = None  # type: ignore[assignment]
+    __array_ufunc__ = None
+    __lt__ = __le__ = __gt__ = __ge__ = _refuse_comparison
+    __eq__ = __ne__ = _refuse_comparison
+
+    def __init__(self, rt: Runtime, shares: Array | None, lo: int, hi: int) -> None:
+        if lo < -RING_LIMIT or hi >= RING_LIMIT:
+            raise LocalProtocolViolation("the result could wrap around 2^64: declare fewer bits")
+        self.rt = rt
+        self.shares = None if shares is None else np.asarray(shares, dtype=np.uint64)
+        self.lo, self.hi = lo, hi
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        """The element shape (None where this party holds no shares)."""
+        return None if self.shares is None else tuple(self.shares.shape)
+
+    def __bool__(self) -> bool:
+        raise TypeError("a secret value has no truth value: open it first")
+
+    def _other(self, other: Any) -> tuple[Array | None, int, int]:
+        """(shares, lo, hi) of ``other``: a public value is held by the first compute party only."""
+        if isinstance(other, SecretRing):
+            return other.shares, other.lo, other.hi
+        if not isinstance(other, (int, np.integer, np.ndarray, list)) or isinstance(other, bool):
+            raise TypeError("a SecretRing mixes with SecretRing values and public integers only")
+        arr = np.asarray(other, dtype=np.int64)
+        lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+        mine = to_ring(arr) if self.rt.ctx.me == self.rt.compute[0] else np.zeros(arr.shape, dtype=np.uint64)
+        return mine, lo, hi
+
+    def __add__(self, other: Any) -> SecretRing:
+        shares, lo, hi = self._other(other)
+        out = None if self.shares is None or shares is None else _wrap(np.add, self.shares, shares)
+        return SecretRing(self.rt, out, self.lo + lo, self.hi + hi)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> SecretRing:
+        out = None if self.shares is None else _wrap(np.subtract, np.zeros_like(self.shares), self.shares)
+        return SecretRing(self.rt, out, -self.hi, -self.lo)
+
+    def __sub__(self, other: Any) -> SecretRing:
+        shares, lo, hi = self._other(other)
+        out = None if self.shares is None or shares is None else _wrap(np.subtract, self.shares, shares)
+        return SecretRing(self.rt, out, self.lo - hi, self.hi - lo)
+
+    def __rsub__(self, other: Any) -> SecretRing:
+        result: SecretRing = (-self) + other
+        return result
+
+    def __mul__(self, other: Any) -> SecretRing:
+        if isinstance(other, SecretRing):
+            raise TypeError("additive shares cannot multiply two secrets: use SecretInt (Shamir) for that")
+        c = np.asarray(other, dtype=np.int64)
+        corners = [x * int(v) for x in (self.lo, self.hi) for v in ((c.min(), c.max()) if c.size else (0,))]
+        out = None if self.shares is None else _wrap(np.multiply, self.shares, to_ring(c))
+        return SecretRing(self.rt, out, min(corners), max(corners))
+
+    __rmul__ = __mul__
+
+    def __getitem__(self, index: Any) -> SecretRing:
+        return SecretRing(self.rt, None if self.shares is None else self.shares[index], self.lo, self.hi)
+
+    def sum(self, axis: int | None = None) -> SecretRing:
+        """The sum along ``axis`` (all elements when None); local."""
+        if self.shares is None:
+            return SecretRing(self.rt, None, self.lo, self.hi)
+        count = self.shares.size if axis is None else self.shares.shape[axis]
+        out = np.asarray(self.shares.sum(axis=axis, dtype=np.uint64))
+        return SecretRing(self.rt, out, self.lo * count, self.hi * count)
+
+    async def open(self, to: Iterable[str] | None = None) -> Array | None:
+        """One round: every holder sends its shares to the parties in ``to``
+        (default: all), who add them up. Signed int64 values there, None elsewhere."""
+        rt = self.rt
+        receivers = list(rt.ctx.parties if to is None else to)
+        if rt.ctx.me not in receivers and not rt.is_compute:
+            return None
+        rt.enter_result_round(receivers)
+        outgoing = {p: self.shares for p in receivers if p != rt.ctx.me} if rt.is_compute else {}
+        expect = [p for p in rt.compute if p != rt.ctx.me] if rt.ctx.me in receivers else []
+        shape = self.shape
+        if shape is None and expect:  # a receiver without shares learns the shape from the wire
+            got = await rt.ctx.exchange(outgoing, expect_from=expect)
+            first = got[expect[0]]
+            shape = tuple(first.shape) if isinstance(first, np.ndarray) else ()
+            got = {p: Expect.array(np.uint64, shape).check(v, p) for p, v in got.items()}
+        else:
+            got = await exchange(rt.ctx, outgoing, {p: Expect.array(np.uint64, shape or ()) for p in expect})
+        if rt.ctx.me not in receivers:
+            return None
+        total = np.zeros(shape or (), dtype=np.uint64) if self.shares is None else self.shares.copy()
+        for v in got.values():
+            total = _wrap(np.add, total, v)
+        return from_ring_signed(total)
+
+    async def reveal(self) -> Array:
+        """:meth:`open` to every party, which all receive the values."""
+        out = await self.open()
+        assert out is not None
+        return out
+
+
+def _wrap(op: Any, a: Array, b: Array) -> Array:
+    """``op`` mod 2^64 into a fresh array (numpy warns about wrapping only on scalars: none here)."""
+    out = np.empty(np.broadcast_shapes(np.shape(a), np.shape(b)), dtype=np.uint64)
+    op(a, b, out=out)
+    return out
+
+
+async def input_ring(rt: Runtime, owners: Mapping[str, Shape], mine: Array | None, lo: int,
+                     hi: int) -> dict[str, SecretRing]:
+    """One round: each owner splits ``mine`` (checked ints) into additive
+    shares, one per compute party (see :meth:`Runtime.input_ring`)."""
+    ctx = rt.ctx
+    holders = rt.compute
+    outgoing: dict[str, Any] = {}
+    own: Array | None = None
+    if ctx.me in owners:
+        assert mine is not None
+        flat = additive_share(to_ring(np.asarray(mine, dtype=np.int64)), len(holders), ctx.random)
+        for i, p in enumerate(holders):
+            share = flat[i].reshape(np.shape(mine))
+            if p == ctx.me:
+                own = share
+            else:
+                outgoing[p] = share
+    expect: dict[str, Expect] = {}
+    if rt.is_compute:
+        for p, shape in owners.items():
+            if p != ctx.me:
+                if shape is None:
+                    raise LocalProtocolViolation("additive inputs need declared shapes")
+                expect[p] = Expect.array(np.uint64, tuple(shape))
+    got = await exchange(ctx, outgoing, expect)
+    if own is not None:
+        got[ctx.me] = own
+    return {p: SecretRing(rt, got.get(p), lo, hi) for p in owners}
+
+
+def concat_rings(values: Sequence[SecretRing], axis: int, *, stack: bool) -> SecretRing:
+    """Concatenation (or stacking) along ``axis``; absent if any part is absent."""
+    rt = values[0].rt
+    lo, hi = min(v.lo for v in values), max(v.hi for v in values)
+    parts = [v.shares for v in values if v.shares is not None]
+    if len(parts) < len(values):
+        return SecretRing(rt, None, lo, hi)
+    return SecretRing(rt, np.stack(parts, axis=axis) if stack else np.concatenate(parts, axis=axis), lo, hi)
