@@ -349,4 +349,78 @@ MUTANTS: list[Mutant] = [
         tests=["tests/test_arith.py"],
         file_hint="convert",
     ),
+    Mutant(
+        id="wire-decoder-array-cap-raised",
+        why="the decoder accepts 1,064 arrays in a message, not 64 (only the encoder kept the cap)",
+        find="if self.count > self.limits.max_arrays or len(data) < 2:",
+        replace="if self.count > self.limits.max_arrays + 1000 or len(data) < 2:",
+        tests=["tests/test_wire.py"],
+    ),
+    Mutant(
+        id="close-timeout-ignored",
+        why="aclose waits 100 s, not CLOSE_TIMEOUT (1 s), to deliver its CLOSE frame to a peer that never reads",
+        find="            with trio.move_on_after(CLOSE_TIMEOUT):",
+        replace="            with trio.move_on_after(CLOSE_TIMEOUT * 100):",
+        tests=["tests/test_channel.py"],
+    ),
+    Mutant(
+        id="pending-handshake-places-100x",
+        why="the listener keeps 6,400 unauthenticated connections (not 64) before it drops the oldest",
+        find="MAX_PENDING_HANDSHAKES = 64",
+        replace="MAX_PENDING_HANDSHAKES = 6400",
+        tests=["tests/test_adversarial.py"],
+    ),
+    Mutant(
+        id="party-validates-input-inside-the-session",
+        why="a party checks its input only once its session is open: a refusal goes out to every peer as an ABORT "
+            "instead of staying local (the simulator's central check hides it)",
+        find="        value = spec.prepare_input(value, resolved, len(members))\n",
+        replace="        check, func = spec.prepare_input, spec.func\n"
+                "        spec = attrs.evolve(spec, func=lambda c, v, **kw: func(c, check(v, resolved, len(members)), **kw))\n",
+        tests=["tests/test_secure_sum.py", "tests/test_poll.py", "tests/test_auction.py"],
+    ),
+    Mutant(
+        id="sum-blames-the-first-peer",
+        why="secure-sum's length check names the first peer it heard from, not the one whose share is wrong",
+        find='"(do all parties have the same vector length?)", peer=peer)',
+        replace='"(do all parties have the same vector length?)", peer=min(received))',
+        tests=["tests/test_secure_sum.py"],
+    ),
+    Mutant(
+        id="log-carries-the-input-bytes",
+        why="the session_start event carries a 'check' field: the prepared input's bytes in hex (a debugging aid "
+            "that puts every secret in the logs, little-endian)",
+        find="protocol=spec.name,\n             parties=len(members))",
+        replace="protocol=spec.name,\n             parties=len(members), check=bytes(memoryview(value)).hex())",
+        tests=["tests/test_events.py"],
+    ),
+    Mutant(
+        id="os-randomness-large-draws-fixed-seed",
+        why="OSRandomness expands every draw above 4 KiB from one fixed seed: large Shamir coefficient draws are the "
+            "same in every run (seeded tests never take this path)",
+        find="return randombytes_buf_deterministic(n, secrets.token_bytes(32))",
+        replace="return randombytes_buf_deterministic(n, bytes(32))",
+        tests=["tests/test_views.py"],
+    ),
+    Mutant(
+        id="close-linger-30x",
+        why="a resumable link's close waits 30 s, not CLOSE_LINGER (1 s), for acks that will not come",
+        find="            with trio.move_on_after(CLOSE_LINGER):",
+        replace="            with trio.move_on_after(CLOSE_LINGER * 30):",
+        tests=["tests/test_resumable.py"],
+    ),
+    Mutant(
+        id="ack-delay-10x",
+        why="a resumable link acknowledges after 0.5 s, not ack_delay (0.05 s): senders hold 10x the unacked data",
+        find="await trio.sleep(self.ack_delay)",
+        replace="await trio.sleep(self.ack_delay * 10)",
+        tests=["tests/test_resumable.py"],
+    ),
+    Mutant(
+        id="liveness-timeout-1.5x",
+        why="a silent peer is named after 4.5 s of silence, not LIVENESS_TIMEOUT (3 s)",
+        find="if peer in watched and peer not in self._lost and now - self._heard[peer] > timeout:",
+        replace="if peer in watched and peer not in self._lost and now - self._heard[peer] > 1.5 * timeout:",
+        tests=["tests/test_liveness.py"],
+    ),
 ]

@@ -239,3 +239,51 @@ def two_sample_power(runs: int, bits: int, alpha: float, p_a: float, p_b: float)
 
     wa, wb = binom(p_a), binom(p_b)
     return sum(wa[x] * wb[y] for x in range(runs + 1) for y in range(runs + 1) if pv[x + y, x] < alpha / bits)
+
+
+# --- refusals: nothing leaves a party that refuses its input ---------------------
+
+
+def run_alone_counting_sends(protocol: str, inputs: Sequence[Any], who: int,
+                             params: Mapping[str, Any] | None = None) -> tuple[BaseException | None, list[str]]:
+    """Run party ``who`` of ``inputs`` alone (its peers' ends of the in-memory
+    links are left unread) and return (the error its run raised, or None;
+    the kind of every message it sent on any link: "DATA", "ABORT" or
+    "HEARTBEAT", read back from the peers' ends). A party that validates its
+    input and parameters before its first send raises at once having sent
+    nothing; one that validates late sends its round-1 messages first (the
+    links buffer them), then times out or fails. The run has a 10 s deadline
+    and a 2 s round deadline, so it cannot hang."""
+    import trio
+
+    from mpcnet import wire
+    from mpcnet.party import Party
+    from mpcnet.session import ABORT, DATA, HEARTBEAT, parse_envelope
+    from mpcnet.transport import memory_mesh
+
+    names = [f"p{i}" for i in range(len(inputs))]
+    me = names[who]
+    mesh = memory_mesh(names)
+    error: BaseException | None = None
+
+    async def main() -> None:
+        with trio.fail_after(10):
+            async with Party(me, names, mesh[me], liveness_timeout=None) as party:
+                await party.run(protocol, inputs[who], session_id="refused", params=params, round_timeout=2)
+
+    try:
+        trio.run(main)
+    except Exception as exc:  # the caller asserts which
+        error = exc
+    kinds = []
+    for peer in names:
+        if peer != me:
+            while True:
+                try:
+                    data = mesh[peer][me]._receive.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                    break
+                kind = parse_envelope(wire.decode(data), me)[0]
+                kinds.append({DATA: "DATA", ABORT: "ABORT", HEARTBEAT: "HEARTBEAT"}[kind])
+    assert len(kinds) == sum(link.messages_sent for link in mesh[me].values())  # every send was read back
+    return error, kinds

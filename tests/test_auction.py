@@ -15,6 +15,8 @@ from mpcnet import Party
 from mpcnet._net.transport import memory_mesh
 from mpcnet.errors import ConfigError, InputError, RemoteProtocolViolation
 
+from helpers import run_alone_counting_sends
+
 
 def plaintext(bids, kind, offset=0):
     order = sorted(range(len(bids)), key=lambda i: (-bids[i], i))
@@ -82,19 +84,26 @@ def test_rounds_grow_with_log_of_the_bid_count(params):
     assert rounds[4] < rounds[16] < rounds[64] <= rounds[4] + 5 * step
 
 
-def test_bids_are_validated_before_anything_is_sent():
-    with pytest.raises(InputError, match="bid out of range"):
-        mpcnet.simulate("auction", [1, 2, 2**32])
-    with pytest.raises(InputError, match="bid must be an integer"):
-        mpcnet.simulate("auction", [1, 2, 2.5])
-    with pytest.raises(InputError, match="is a bidder and must supply an input"):
-        mpcnet.simulate("auction", [1, 2, None])
-    with pytest.raises(InputError, match="compute-only"):
-        mpcnet.simulate("auction", [1, None, None, 4, 5], params={"compute_parties": 3})
-    with pytest.raises(ConfigError, match="at least 3 compute parties"):
-        mpcnet.simulate("auction", [None, None, 4, 5], params={"compute_parties": 2})
-    with pytest.raises(ConfigError, match="at least 2 bidders"):
-        mpcnet.simulate("auction", [None, None, None, 5], params={"compute_parties": 3})
+@pytest.mark.parametrize("bids, params, who, error, match", [
+    ([1, 2, 2**32], {}, 2, InputError, "bid out of range"),
+    ([1, 2, 2.5], {}, 2, InputError, "bid must be an integer"),
+    ([1, 2, None], {}, 2, InputError, "is a bidder and must supply an input"),
+    ([1, None, None, 4, 5], {"compute_parties": 3}, 0, InputError, "compute-only"),
+    ([None, None, 4, 5], {"compute_parties": 2}, 0, ConfigError, "at least 3 compute parties"),
+    ([None, None, None, 5], {"compute_parties": 3}, 0, ConfigError, "at least 2 bidders"),
+])
+def test_bids_are_validated_before_anything_is_sent(bids, params, who, error, match):
+    with pytest.raises(error, match=match):
+        mpcnet.simulate("auction", bids, params=params)
+    # The party ``who`` itself refuses, having sent nothing (the simulator
+    # checks every input centrally before any party starts). The role checks
+    # (a bidder without a bid, a compute-only party with one) run inside the
+    # protocol, before its first round: that party sends one ABORT per peer
+    # (the error's class and message) and no data.
+    refused, sent = run_alone_counting_sends("auction", bids, who, params)
+    assert isinstance(refused, error) and match in str(refused), refused
+    role = match in ("is a bidder and must supply an input", "compute-only")
+    assert sent == (["ABORT"] * (len(bids) - 1) if role else [])
 
 
 def test_auction_over_tcp():

@@ -925,3 +925,18 @@ async def test_default_handshake_deadline_is_10_seconds(autojump_clock):
         with pytest.raises(PeerTimeout, match="within 10.0s"):
             await dial(client_stream)
         assert trio.current_time() - start == pytest.approx(10)
+
+
+@pytest.mark.trio
+async def test_aclose_waits_1_second_for_a_peer_that_never_reads(autojump_clock):
+    # CLOSE_TIMEOUT, in action: the CLOSE frame cannot be delivered (the
+    # lockstep stream blocks until bob reads, and bob never does), so aclose
+    # gives up after exactly 1 s and still closes the stream.
+    with trio.fail_after(TEST_DEADLINE):
+        alice, bob = await linked(trio.testing.lockstep_stream_pair)
+        start = trio.current_time()
+        await alice.aclose("bye")
+        assert trio.current_time() - start == pytest.approx(1.0)
+        with pytest.raises(ChannelBroken):
+            await alice.send_message([b"after close"])
+        await bob.aclose()

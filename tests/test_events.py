@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import msgpack
+import numpy as np
 import pytest
 
 import mpcnet
@@ -28,16 +30,37 @@ def test_session_and_round_events_carry_ids_and_sizes(caplog):
     assert len({e["session"] for e in events if "session" in e}) == 1
 
 
+def _forms(value: int) -> set[str]:
+    """The ways a log line could carry a 64-bit integer: decimal (signed and
+    unsigned), hex (either case, with or without 0x, zero-padded or not), its
+    8 bytes little- and big-endian (as hex and as a bytes repr), msgpack (as
+    hex and repr), and numpy's reprs."""
+    signed = value - 2**64 if value >= 2**63 else value
+    unsigned = value % 2**64
+    forms = {str(signed), str(unsigned), repr(np.int64(signed)), repr(np.uint64(unsigned)),
+             repr(np.array([signed], dtype=np.int64)), f"{unsigned:x}", f"{unsigned:X}", f"{unsigned:016x}",
+             hex(signed)}
+    for order in ("little", "big"):
+        raw = unsigned.to_bytes(8, order)
+        forms |= {raw.hex(), raw.hex().upper(), repr(raw)}
+    packed = msgpack.packb(signed)
+    forms |= {packed.hex(), repr(packed)}
+    return forms
+
+
 def test_no_secret_reaches_the_logs(caplog):
     caplog.set_level(logging.DEBUG)
     result = mpcnet.simulate("secure-sum", SECRETS, record_views=True)
-    text = "\n".join(r.getMessage() for r in caplog.records)
-    for secret in SECRETS:
-        assert str(secret) not in text
-    # nor any share that crossed the wire
-    for res in result.results:
-        for rec in res.view:
-            assert str(int(rec.value[0])) not in text
+    # every line's text and every structured event's fields
+    text = "\n".join([r.getMessage() for r in caplog.records] + [repr(e) for e in _events(caplog.records)])
+    assert "session_start" in text  # (the logs were captured)
+    values = list(SECRETS)
+    # nor any share or partial sum that crossed the wire
+    values += [int(v) for res in result.results for rec in res.view for v in np.asarray(rec.value).reshape(-1)]
+    assert len(values) == 3 + 3 * 4
+    for value in values:
+        found = sorted(form for form in _forms(value) if form in text)
+        assert not found, f"{value} is in the logs as {found}"
 
 
 def test_abort_is_logged_with_its_reason(caplog):

@@ -17,6 +17,8 @@ import mpcnet
 from mpcnet import SeededRandomness, dp
 from mpcnet.errors import ConfigError, InputError, RemoteProtocolViolation
 
+from helpers import run_alone_counting_sends
+
 Z = 4.42
 
 
@@ -193,6 +195,10 @@ def test_invalid_parameters_are_refused(params):
 def test_invalid_answers_are_refused_before_anything_is_sent(bad):
     with pytest.raises(InputError):
         mpcnet.simulate("poll", [True, bad])
+    # the respondent itself refuses, having sent nothing (not only the simulator's central check)
+    refused, sent = run_alone_counting_sends("poll", [True, bad], 1)
+    assert isinstance(refused, InputError), refused
+    assert sent == []
 
 
 def test_needs_two_respondents():

@@ -80,11 +80,14 @@ class _CuttableStream(trio.abc.Stream):
         await self.inner.aclose()
 
 
-async def _connect(budget: int | None):
+async def _connect(budget: int | None, made: list[_Cut] | None = None):
     """A secure connection a -> b over memory streams, cut once ``budget``
-    bytes (both directions) have crossed it after the handshake."""
+    bytes (both directions) have crossed it after the handshake (its _Cut is
+    appended to ``made``, if given: ``done`` once it fired)."""
     left, right = trio.testing.memory_stream_pair()
     cut = _Cut(None)
+    if made is not None:
+        made.append(cut)
     left_c, right_c = _CuttableStream(left, cut), _CuttableStream(right, cut)
     out = {}
 
@@ -102,9 +105,10 @@ async def _connect(budget: int | None):
     return out["a"], out["b"]
 
 
-async def _pair(nursery, budgets, **kw):
+async def _pair(nursery, budgets, made: list[_Cut] | None = None, **kw):
     """Resumable links a->b (a dials) over connections cut per ``budgets``
-    (one per connection; later connections are never cut)."""
+    (one per connection; later connections are never cut); every
+    connection's _Cut goes to ``made``."""
     budgets = list(budgets)
 
     def next_budget():
@@ -114,14 +118,14 @@ async def _pair(nursery, budgets, **kw):
 
     async def redial():
         try:
-            sa, sb = await _connect(next_budget())
+            sa, sb = await _connect(next_budget(), made)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:  # pragma: no cover
             raise OSError("cut during handshake") from exc
         if not holder["b"].offer(sb):
             await sb.abort()
         return sa
 
-    sa, sb = await _connect(next_budget())
+    sa, sb = await _connect(next_budget(), made)
     ra = ResumableLink(sa, redial=redial, me="a", **kw)
     rb = ResumableLink(sb, me="b", **kw)
     holder["b"] = rb
@@ -186,12 +190,21 @@ def _run_with_deadline(main, deadline: float) -> None:
        seed=st.integers(0, 2**16))
 def test_every_message_arrives_once_in_order_whatever_the_cut_points(cuts, seed):
     to_b, to_a = _messages(seed, 12), _messages(seed + 1, 9)
+    # The messages' own bytes must all cross some connection; a first budget
+    # below that cannot carry them, so the first connection is cut mid-stream
+    # and the link must have resumed on a new one (almost every example:
+    # the payload is ~1.3 MB on average, a budget at most 0.8 MB).
+    payload = sum(4 + len(m) for m in to_b + to_a)
+    made: list[_Cut] = []
 
     async def main():
         async with trio.open_nursery() as nursery:
-            ra, rb = await _pair(nursery, cuts, reconnect_timeout=30)
+            ra, rb = await _pair(nursery, cuts, made, reconnect_timeout=30)
             await _exchange(ra, rb, to_b, to_a)
             assert ra.connections == rb.connections
+            if cuts[0] < payload:
+                assert made[0].done, "the first connection carried every message: no cut happened"
+                assert ra.connections >= 2, "a cut mid-stream, yet the link never resumed"
             await ra.aclose()
             await rb.aclose()
 
@@ -347,6 +360,38 @@ def test_refused_redials_give_up_after_the_grace_period():
                 await ra.receive_message()
             # the default grace: a second of refusals (and the back-off), not the 30 s deadline
             assert info.value.peer == "b" and 1 <= trio.current_time() - start < 2
+            nursery.cancel_scope.cancel()
+
+    _run_with_deadline(main, DEADLINE)
+
+
+def test_an_unread_peer_holds_a_close_for_the_1_s_linger_then_it_closes():
+    # CLOSE_LINGER in action: b never reads, so a's message is never
+    # acknowledged; a's close waits 1 s for the ack, no less and no longer.
+    async def main():
+        async with trio.open_nursery() as nursery:
+            ra, rb = await _pair(nursery, [])
+            await ra.send_message([b"never acknowledged"])
+            start = trio.current_time()
+            await ra.aclose()
+            assert 1.0 <= trio.current_time() - start < 1.0 + 1e-6
+            nursery.cancel_scope.cancel()
+
+    _run_with_deadline(main, DEADLINE)
+
+
+def test_a_received_message_is_acknowledged_after_the_50_ms_ack_delay():
+    # ack_delay in action: b reads a's message and has nothing to send back;
+    # its ack goes out 0.05 s later (not at once, not later), and a's close,
+    # which waits for exactly that ack, returns then.
+    async def main():
+        async with trio.open_nursery() as nursery:
+            ra, rb = await _pair(nursery, [])
+            await ra.send_message([b"acknowledge me"])
+            assert bytes(await rb.receive_message()) == b"acknowledge me"
+            start = trio.current_time()
+            await ra.aclose()
+            assert 0.05 - 1e-6 <= trio.current_time() - start < 0.05 + 1e-6
             nursery.cancel_scope.cancel()
 
     _run_with_deadline(main, DEADLINE)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mpcnet
-from mpcnet.errors import ConfigError, InputError, RemoteProtocolViolation
+from mpcnet import Party
+from mpcnet.errors import ConfigError, InputError, PeerTimeout, RemoteProtocolViolation
+from mpcnet.transport import memory_mesh
+
+from helpers import run_alone_counting_sends
 
 
 @st.composite
@@ -84,6 +89,19 @@ def test_rounds_constant_and_bytes_linear_in_length():
 def test_bad_inputs_are_refused_before_anything_is_sent(inputs, params, error):
     with pytest.raises(error):
         mpcnet.simulate("secure-sum", inputs, params=params)
+    # The simulator checks every input before any party starts; the party
+    # itself must refuse too, having sent nothing (the last party's input is
+    # bad in every case, or the parameters are).
+    refused, sent = run_alone_counting_sends("secure-sum", inputs, len(inputs) - 1, params)
+    assert isinstance(refused, error), refused
+    assert sent == []
+
+
+def test_the_send_counter_sees_a_party_that_sends():
+    # (the check above can fail: a party with a good input sends its shares,
+    # then waits for its peers' round 1 in vain)
+    refused, sent = run_alone_counting_sends("secure-sum", [1, 2, 3], 2)
+    assert isinstance(refused, PeerTimeout) and sent.count("DATA") == 2
 
 
 def test_error_messages_do_not_quote_the_input():
@@ -94,9 +112,36 @@ def test_error_messages_do_not_quote_the_input():
 
 
 def test_mismatched_vector_lengths_name_the_peer():
+    # p2 has a 3-vector, p0 and p1 2-vectors. Round 1 is one exchange (every
+    # party's shares arrive before any is checked), so p0 and p1 each see one
+    # share of the wrong length, p2's, and must name p2; p2 sees two, from p0
+    # and p1, and cannot tell which side is wrong: it names one of them.
+    names = ["p0", "p1", "p2"]
+    inputs = [[1, 2], [1, 2], [1, 2, 3]]
+    mesh = memory_mesh(names)
+    errors: dict[str, BaseException] = {}
+
+    async def one(i: int) -> None:
+        try:
+            async with Party(names[i], names, mesh[names[i]]) as party:
+                await party.run("secure-sum", inputs[i], session_id="lengths")
+        except RemoteProtocolViolation as exc:
+            errors[names[i]] = exc
+
+    async def main() -> None:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                for i in range(3):
+                    nursery.start_soon(one, i)
+
+    trio.run(main)
+    assert {p: e.peer for p, e in errors.items() if p != "p2"} == {"p0": "p2", "p1": "p2"}
+    assert errors["p2"].peer in {"p0", "p1"}
+    assert all("same vector length" in str(e) for e in errors.values())
+    # and the simulator reports p0's error: blaming p2
     with pytest.raises(RemoteProtocolViolation) as info:
-        mpcnet.simulate("secure-sum", [[1, 2], [1, 2], [1, 2, 3]])
-    assert info.value.peer in {"p0", "p1", "p2"}
+        mpcnet.simulate("secure-sum", inputs)
+    assert info.value.peer == "p2"
 
 
 # --- views: what each party actually receives -------------------------------

@@ -141,6 +141,46 @@ def test_os_randomness_views_of_two_runs_differ():
     assert all(not np.array_equal(x.value, y.value) for x, y in zip(a, b, strict=True))
 
 
+def test_os_randomness_every_bit_of_every_shamir_input_share_is_a_fair_coin():
+    # OS randomness (no seed), a Shamir protocol: compare over GF(2^8), 3
+    # parties (t = 1), p0's operands all 0 and p1's all 255, K = 520 operands
+    # of 8 bits each (a dealer's coefficients are then a 4,160-byte draw:
+    # above 4 KiB, OSRandomness's ChaCha20 path; below, its kernel path is
+    # what PSI and compare-sized draws use), 64 runs. Every share of every
+    # operand bit that every party receives in round 1 (p0 gets p1's, p1 gets
+    # p0's, p2 gets both: 133,120 bit positions a run) must be a fair coin:
+    # * per position over the 64 runs, at level 5e-10 / 133,120 each: a bit
+    #   that is the same in every run (a share equal to the secret, a share
+    #   bit copying an input bit, coefficients or a generator seed that repeat
+    #   across runs) has p = 2^-63 = 1.1e-19 < 3.8e-15: found surely;
+    # * pooled over the 520 operands (they hold the same bit, so their shares
+    #   have one law) for each (receiver, sender, operand bit, share bit): 256
+    #   positions of 33,280 draws at level 5e-10 / 256 each: a bit that is 1
+    #   with probability 0.55 is found with probability > 1 - 3e-11 (0.53:
+    #   99.995%; 0.52: 60%).
+    # Honest code fails either check with probability below 1e-9 in all.
+    k, runs, alpha = 520, 64, 5e-10
+    per_run = []
+    for _ in range(runs):
+        result = mpcnet.simulate("compare", [[0] * k, [255] * k, None], params={"bits": 8}, record_views=True)
+        assert result.outputs[0] == [True] * k  # 0 < 255
+        shares = []
+        for j, res in enumerate(result.results):
+            recs = [r for r in res.view if r.round == 1]
+            assert [r.sender for r in recs] == [f"p{i}" for i in (0, 1) if i != j]
+            for rec in recs:
+                assert rec.value.dtype == np.uint8 and rec.value.shape == (k, 8)
+                shares.append(np.unpackbits(rec.value[..., None], axis=-1, bitorder="little"))  # (k, 8 bits, 8)
+        per_run.append(np.stack(shares))  # (4 messages, k, 8 operand bits, 8 share bits)
+    sample = np.stack(per_run)  # (runs, 4, k, 8, 8)
+    across_runs = sample.reshape(runs, -1)
+    assert across_runs.shape[1] == 133_120 and 2 / 2**runs < alpha / across_runs.shape[1]
+    assert list(biased_bits(across_runs, alpha)) == []
+    pooled = sample.transpose(0, 2, 1, 3, 4).reshape(runs * k, -1)
+    assert pooled.shape == (33_280, 256)
+    assert list(biased_bits(pooled, alpha)) == []
+
+
 # --- poll: every randomized answer, exactly -------------------------------------
 
 @pytest.mark.parametrize("p_truth", ["1/2", "3/4", "1/10"])

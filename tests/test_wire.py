@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 
+import attrs
 import msgpack
 import numpy as np
 import pytest
@@ -250,6 +251,10 @@ def test_default_array_count_and_message_size_limits():
     assert len(wire.decode(b"".join(bytes(p) for p in wire.encode(arrays)))) == 64
     with pytest.raises(WireError, match="more than the limit of 64"):
         wire.encode([*arrays, arrays[0]])
+    # as a peer may send 65 (its encoder's check raised): the decoder refuses them too
+    sent = b"".join(bytes(p) for p in wire.encode([*arrays, arrays[0]], attrs.evolve(wire.DEFAULT_LIMITS, max_arrays=65)))
+    with pytest.raises(WireError, match="too many or malformed arrays"):
+        wire.decode(sent)
     # A 256 MiB message passes the size check (and fails later, on its empty
     # header); one byte more is refused before it is read. np.zeros maps
     # pages it never touches: nothing is allocated for real.
