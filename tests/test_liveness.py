@@ -24,9 +24,6 @@ from mpcnet._net.tcp import connect_mesh
 from mpcnet._net.transport import close_links, memory_mesh
 from mpcnet.errors import ChannelBroken, PeerTimeout
 from mpcnet.identity import Roster, generate_key
-from mpcnet.party import HEARTBEAT_INTERVAL, LIVENESS_TIMEOUT
-from mpcnet._net.resumable import ResumableLink
-from mpcnet._net.securelink import accept_secure, connect_secure
 from mpcnet.session import HEARTBEAT, SESSION_ID_BYTES, make_envelope, parse_envelope
 
 from helpers import free_ports
