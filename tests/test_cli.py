@@ -211,10 +211,10 @@ def test_party_wrong_key_in_roster_is_an_authentication_failure(tmp_path):
     bob_roster.write_text("\n".join(text))
     procs = {
         "alice": subprocess.Popen(mpcnet_cmd("party", "secure-sum", "--roster", str(roster), "--id", "alice", "--key",
-                                             str(keys["alice"]), "--input-json", "1", "--connect-timeout", "3"),
+                                             str(keys["alice"]), "--input-json", "1", "--connect-timeout", "10"),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_with()),
         "bob": subprocess.Popen(mpcnet_cmd("party", "secure-sum", "--roster", str(bob_roster), "--id", "bob", "--key",
-                                           str(keys["bob"]), "--input-json", "2", "--connect-timeout", "3"),
+                                           str(keys["bob"]), "--input-json", "2", "--connect-timeout", "10"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_with()),
     }
     results = _finish(procs)
