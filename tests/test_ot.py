@@ -249,10 +249,12 @@ ALPHA = 1e-3
 VIEW_M = 64
 
 
-#: Bits of the base-OT round in each view (the points are not uniform bit
-#: strings, so the fair-coin test looks only at the extension's messages after them).
-SENDER_BASE_BITS = 128 * 2 * 32 * 8
-RECEIVER_BASE_BITS = 32 * 8
+#: Bits of the base-OT round in each view: the extension's sender is the
+#: base OTs' chooser (it receives A), its receiver their sender (it receives
+#: 128 pairs of points). Points are not uniform bit strings, so the fair-coin
+#: test looks only at the extension's messages after them.
+SENDER_BASE_BITS = 32 * 8
+RECEIVER_BASE_BITS = 128 * 2 * 32 * 8
 
 
 def test_sender_view_does_not_depend_on_the_choice_bits():
@@ -267,6 +269,15 @@ def test_sender_view_does_not_depend_on_the_choice_bits():
         assert biased_bits(bits, ALPHA).size == 0, f"u is not uniform under choices {bit}"
     assert views["A"][0] == views["B"][0]
     assert different_bits(views["A"][1], views["B"][1], ALPHA).size == 0
+
+
+def test_base_ot_sender_view_does_not_depend_on_the_choices():
+    views = []
+    for bit in (0, 1):
+        inputs = [{"op": "base", "m": 128}, {"op": "base", "choices": np.full(128, bit, dtype=np.uint8)}]
+        views.append(collect_views("test-ot", inputs, {}, [0], range(bit * RUNS, (bit + 1) * RUNS))[0])
+    assert views[0][0] == views[1][0]
+    assert different_bits(views[0][1], views[1][1], ALPHA).size == 0
 
 
 def test_receiver_view_does_not_depend_on_the_unchosen_messages():
