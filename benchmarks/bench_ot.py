@@ -82,7 +82,7 @@ def one_run(m: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mpcnet-bench-ot-") as tmpdir:
         tmp = Path(tmpdir)
         sys.path.insert(0, str(HERE.parent / "tests"))
-        from helpers import free_ports  # noqa: PLC0415 -- the tests' port helper, only here
+        from helpers import free_ports
 
         lines, keys = [], {}
         for name, port in zip(("p0", "p1"), free_ports(2), strict=True):

@@ -40,9 +40,9 @@ Blocks = np.ndarray[Any, np.dtype[np.uint8]]
 def _pi(blocks: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.uint64]]:
     """The fixed-key AES permutation on each 16-byte block of a contiguous
     array (ECB: each block alone), as an (m, 2) array of 64-bit words."""
-    enc = Cipher(algorithms.AES(FIXED_KEY), modes.ECB()).encryptor()  # noqa: S305 -- a permutation, not encryption
+    enc = Cipher(algorithms.AES(FIXED_KEY), modes.ECB()).encryptor()
     flat = np.ascontiguousarray(blocks).view(np.uint8).reshape(-1)  # cryptography takes 1-D byte buffers
-    return np.frombuffer(enc.update(flat), dtype="<u8").reshape(-1, 2)
+    return np.frombuffer(enc.update(flat.data), dtype="<u8").reshape(-1, 2)
 
 
 def tmmo(x: Blocks, first_index: int, nblocks: int = 1) -> Blocks:
@@ -53,7 +53,7 @@ def tmmo(x: Blocks, first_index: int, nblocks: int = 1) -> Blocks:
     its ``nblocks`` output blocks."""
     if x.ndim != 2 or x.shape[1] != 16 or x.dtype != np.uint8:
         raise ValueError("tmmo hashes an (m, 16) uint8 array of blocks")
-    if not (0 <= first_index and first_index + x.shape[0] <= 2**64):
+    if not (first_index >= 0 and first_index + x.shape[0] <= 2**64):
         raise ValueError("tweak indices must fit in 64 bits")
     m = x.shape[0]
     px = _pi(x)

@@ -243,4 +243,5 @@ class OTReceiver:
         r = _choice_bits(choices)
         a = await self.random(r, width)
         y = Expect.array(np.uint8, (2, len(r), width)).check(await self._ctx.receive(self.peer), self.peer)
-        return y[r, np.arange(len(r))] ^ a
+        chosen: Array = y[r, np.arange(len(r))] ^ a
+        return chosen
