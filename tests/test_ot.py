@@ -10,6 +10,9 @@ the view tests (seed=...: reproducible verdicts); elsewhere it is the OS's.
 from __future__ import annotations
 
 import hashlib
+import json
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -27,7 +30,7 @@ from mpcnet.mpc.ot.bitmatrix import transpose_to_rows
 from mpcnet.mpc.ot.crhash import FIXED_KEY
 from mpcnet.mpc.ot.iknp import CHUNK
 
-from helpers import biased_bits, collect_views, different_bits
+from helpers import REPO, biased_bits, collect_views, different_bits, env_with
 
 DEADLINE = 60
 
@@ -362,3 +365,15 @@ def test_malformed_ot_message_names_the_peer(honest, attack, message):
     with pytest.raises(RemoteProtocolViolation, match=message) as caught:
         run("test-ot-evil", inputs)
     assert caught.value.peer == ("p1" if honest_first else "p0")
+
+
+# --- the benchmark still runs (a tiny size) -----------------------------------------------
+
+def test_benchmark_runs_two_party_processes(tmp_path):
+    out = tmp_path / "ot.json"
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_ot.py"), "--sizes", "1000", "--reps", "1",
+                           "--json", str(out)], env=env_with(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["m"] == 1000 and row["rounds"] == [2, 2] and row["ots_per_s"] > 0
+    assert row["bytes_per_ot"][1] >= 16  # the receiver sends at least its 128-bit column of u per OT
