@@ -50,7 +50,7 @@ from ...context import Context, Randomness
 from ...errors import InputError, LocalProtocolViolation, RemoteProtocolViolation
 from ..receive import Expect, exchange
 
-__all__ = ["KEY_BYTES", "base_ot_send", "base_ot_choose"]
+__all__ = ["KEY_BYTES", "BaseOTChooser", "BaseOTSender", "base_ot_choose", "base_ot_send"]
 
 #: Bytes of each base-OT key (AES-128 keys for the extension's PRG).
 KEY_BYTES = 16
@@ -59,6 +59,7 @@ _POINT = 32
 MAX_BASE_OTS = 4096
 
 Keys = np.ndarray[Any, np.dtype[np.uint8]]
+Array = np.ndarray[Any, Any]
 
 
 def _scalar(random: Randomness) -> bytes:
@@ -90,53 +91,89 @@ def _check_count(k: int) -> None:
         raise LocalProtocolViolation(f"base OT: between 1 and {MAX_BASE_OTS} OTs per call")
 
 
+class BaseOTSender:
+    """The sender's side of a batch of ``k`` base OTs, without I/O: send
+    :attr:`message`, then give the chooser's reply to :meth:`keys`."""
+
+    def __init__(self, random: Randomness, k: int) -> None:
+        _check_count(k)
+        self.k = k
+        self._a = _scalar(random)
+        #: A = g^a (32 bytes), for the chooser.
+        self.message: bytes = crypto_scalarmult_ed25519_base_noclamp(self._a)
+
+    @property
+    def expect(self) -> Expect:
+        """The chooser's reply: k pairs of points."""
+        return Expect.array(np.uint8, (self.k, 2, _POINT))
+
+    def keys(self, got: Array, peer: str) -> tuple[Keys, Keys]:
+        """(keys0, keys1), each (k, 16) uint8, from the chooser's checked reply
+        (:attr:`expect`); RemoteProtocolViolation naming ``peer`` for a bad point."""
+        keys = np.empty((2, self.k, KEY_BYTES), dtype=np.uint8)
+        for j in range(self.k):
+            r = (bytes(got[j, 0]), bytes(got[j, 1]))
+            for b in (0, 1):
+                _check_point(r[b], peer, f"the chooser's message {j}.{b}")
+            for b in (0, 1):
+                pk = crypto_core_ed25519_add(r[b], _hash_to_group(j, b, r[1 - b]))
+                try:
+                    shared = crypto_scalarmult_ed25519_noclamp(self._a, pk)
+                except NaclRuntimeError:  # pk is the identity: r_b was chosen against H
+                    raise RemoteProtocolViolation(f"base OT: the chooser's message {j} gives a degenerate key",
+                                                  peer=peer) from None
+                keys[b, j] = np.frombuffer(_kdf(j, b, self.message, r[0], r[1], shared), dtype=np.uint8)
+        return keys[0], keys[1]
+
+
+class BaseOTChooser:
+    """The chooser's side of a batch of base OTs, without I/O: send
+    :attr:`message` (which does not depend on the sender's), then give the
+    sender's A to :meth:`keys`."""
+
+    #: The sender's message: the 32 bytes of A.
+    expect = Expect.data(_POINT)
+
+    def __init__(self, random: Randomness, choices: Array) -> None:
+        c = np.asarray(choices)
+        if c.ndim != 1 or not np.isin(c, (0, 1)).all():
+            raise InputError("base OT: the choices must be a vector of 0/1 values")
+        _check_count(len(c))
+        self._c = c.astype(np.uint8)
+        self._secrets: list[bytes] = []
+        #: (k, 2, 32) uint8: the pairs (r_0, r_1), for the sender.
+        self.message = np.empty((len(c), 2, _POINT), dtype=np.uint8)
+        for j, cj in enumerate(self._c.tolist()):
+            sk = _scalar(random)
+            self._secrets.append(sk)
+            other = crypto_scalarmult_ed25519_base_noclamp(_scalar(random))  # uniform in G
+            mine = crypto_core_ed25519_sub(crypto_scalarmult_ed25519_base_noclamp(sk), _hash_to_group(j, cj, other))
+            self.message[j, cj] = np.frombuffer(mine, dtype=np.uint8)
+            self.message[j, 1 - cj] = np.frombuffer(other, dtype=np.uint8)
+
+    def keys(self, big_a: bytes, peer: str) -> Keys:
+        """The (k, 16) uint8 chosen keys from the sender's checked A."""
+        _check_point(big_a, peer, "the sender's message")
+        keys = np.empty((len(self._c), KEY_BYTES), dtype=np.uint8)
+        for j, sk in enumerate(self._secrets):
+            shared = crypto_scalarmult_ed25519_noclamp(sk, big_a)
+            r0, r1 = bytes(self.message[j, 0]), bytes(self.message[j, 1])
+            keys[j] = np.frombuffer(_kdf(j, int(self._c[j]), big_a, r0, r1, shared), dtype=np.uint8)
+        return keys
+
+
 async def base_ot_send(ctx: Context, peer: str, k: int) -> tuple[Keys, Keys]:
     """Be the sender of ``k`` random OTs with ``peer`` (one round). Returns
     (keys0, keys1), each a (k, 16) uint8 array: the chooser learns row j of
     keys<c_j> and nothing about the other."""
-    _check_count(k)
-    a = _scalar(ctx.random)
-    big_a = crypto_scalarmult_ed25519_base_noclamp(a)
-    got = (await exchange(ctx, {peer: big_a}, {peer: Expect.array(np.uint8, (k, 2, _POINT))}))[peer]
-    keys = np.empty((2, k, KEY_BYTES), dtype=np.uint8)
-    for j in range(k):
-        r = (bytes(got[j, 0]), bytes(got[j, 1]))
-        for b in (0, 1):
-            _check_point(r[b], peer, f"the chooser's message {j}.{b}")
-        for b in (0, 1):
-            pk = crypto_core_ed25519_add(r[b], _hash_to_group(j, b, r[1 - b]))
-            try:
-                shared = crypto_scalarmult_ed25519_noclamp(a, pk)
-            except NaclRuntimeError:  # pk is the identity: r_b was chosen against H
-                raise RemoteProtocolViolation(f"base OT: the chooser's message {j} gives a degenerate key",
-                                              peer=peer) from None
-            keys[b, j] = np.frombuffer(_kdf(j, b, big_a, r[0], r[1], shared), dtype=np.uint8)
-    return keys[0], keys[1]
+    state = BaseOTSender(ctx.random, k)
+    got = (await exchange(ctx, {peer: state.message}, {peer: state.expect}))[peer]
+    return state.keys(got, peer)
 
 
-async def base_ot_choose(ctx: Context, peer: str, choices: np.ndarray[Any, Any]) -> Keys:
+async def base_ot_choose(ctx: Context, peer: str, choices: Array) -> Keys:
     """Be the chooser of ``len(choices)`` random OTs with ``peer`` (one
     round); ``choices`` are 0/1. Returns the (k, 16) uint8 keys chosen."""
-    c = np.asarray(choices)
-    if c.ndim != 1 or not np.isin(c, (0, 1)).all():
-        raise InputError("base OT: the choices must be a vector of 0/1 values")
-    k = len(c)
-    _check_count(k)
-    secrets: list[bytes] = []
-    msg = np.empty((k, 2, _POINT), dtype=np.uint8)
-    for j in range(k):
-        cj = int(c[j])
-        sk = _scalar(ctx.random)
-        secrets.append(sk)
-        other = crypto_scalarmult_ed25519_base_noclamp(_scalar(ctx.random))  # uniform in G
-        mine = crypto_core_ed25519_sub(crypto_scalarmult_ed25519_base_noclamp(sk), _hash_to_group(j, cj, other))
-        msg[j, cj] = np.frombuffer(mine, dtype=np.uint8)
-        msg[j, 1 - cj] = np.frombuffer(other, dtype=np.uint8)
-    big_a = (await exchange(ctx, {peer: msg}, {peer: Expect.data(_POINT)}))[peer]
-    _check_point(big_a, peer, "the sender's message")
-    keys = np.empty((k, KEY_BYTES), dtype=np.uint8)
-    for j in range(k):
-        shared = crypto_scalarmult_ed25519_noclamp(secrets[j], big_a)
-        r0, r1 = bytes(msg[j, 0]), bytes(msg[j, 1])
-        keys[j] = np.frombuffer(_kdf(j, int(c[j]), big_a, r0, r1, shared), dtype=np.uint8)
-    return keys
+    state = BaseOTChooser(ctx.random, choices)
+    got = (await exchange(ctx, {peer: state.message}, {peer: state.expect}))[peer]
+    return state.keys(got, peer)
