@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 import mpcnet
 from mpcnet import Context, protocol
 from mpcnet.errors import InputError, LocalProtocolViolation, RemoteProtocolViolation
-from mpcnet.mpc.ot import MAX_OTS, OTReceiver, OTSender, base_ot_choose, base_ot_send, tmmo
+from mpcnet.mpc.ot import MAX_OTS, OTDuplex, OTReceiver, OTSender, base_ot_choose, base_ot_send, tmmo
 from mpcnet.mpc.ot.bitmatrix import transpose_to_rows
 from mpcnet.mpc.ot.crhash import FIXED_KEY
 from mpcnet.mpc.ot.iknp import CHUNK
@@ -238,6 +238,47 @@ def test_bad_local_input_raises_a_typed_error():
                         {"op": "correlated", "choices": [0, 1, 1], "words": 1}])
 
 
+# --- both directions at once ---------------------------------------------------------------
+
+@protocol("test-ot-duplex", min_parties=2, security="test", reveals="test", input="dict", output="dict")
+async def duplex_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
+    """Each party: ``{"m": OTs it sends, "choices": for those it receives, "delta": (m, L) or None}``."""
+    ot = await OTDuplex.setup(ctx, ctx.peers[0])
+    if value.get("delta") is not None:
+        x0, mine = await ot.correlated(value["delta"], value["choices"])
+        return {"x0": x0, "mine": mine}
+    (x0, x1), mine = await ot.random(value["m"], value["choices"], value["width"])
+    # a one-way call after the duplex ones: p0 sends, p1 receives
+    if ctx.me == "p0":
+        y0, y1 = await ot.sender.random(5)
+        return {"x0": x0, "x1": x1, "mine": mine, "y0": y0, "y1": y1}
+    return {"x0": x0, "x1": x1, "mine": mine, "y": await ot.receiver.random([1, 0, 1, 1, 0])}
+
+
+@settings(max_examples=8)
+@given(m0=st.integers(1, 300), m1=st.integers(1, 300), width=st.integers(1, 24), seed=st.integers(0, 2**32 - 1))
+def test_duplex_random_ots_both_ways_in_the_same_rounds(m0, m1, width, seed):
+    rng = np.random.default_rng(seed)
+    c0, c1 = rng.integers(0, 2, m1), rng.integers(0, 2, m0)  # p0 chooses among p1's m1 OTs, p1 among p0's m0
+    res = run("test-ot-duplex", [{"m": m0, "choices": c0, "width": width}, {"m": m1, "choices": c1, "width": width}])
+    p0, p1 = res.outputs
+    assert (p1["mine"] == pick(c1, p0["x0"], p0["x1"])).all()
+    assert (p0["mine"] == pick(c0, p1["x0"], p1["x1"])).all()
+    assert (p1["y"] == pick(np.array([1, 0, 1, 1, 0]), p0["y0"], p0["y1"])).all()
+    assert [s.rounds for s in res.stats] == [3, 3]  # setup, the duplex extension, the one-way call
+
+
+def test_duplex_correlated_ots_both_ways():
+    rng = np.random.default_rng(5)
+    d0, d1 = (rng.integers(0, 2**64, (n, 3), dtype=np.uint64) for n in (40, 70))
+    c0, c1 = rng.integers(0, 2, 70), rng.integers(0, 2, 40)
+    res = run("test-ot-duplex", [{"delta": d0, "choices": c0}, {"delta": d1, "choices": c1}])
+    p0, p1 = res.outputs
+    assert (p1["mine"] == p0["x0"] + c1[:, None].astype(np.uint64) * d0).all()
+    assert (p0["mine"] == p1["x0"] + c0[:, None].astype(np.uint64) * d1).all()
+    assert [s.rounds for s in res.stats] == [3, 3]
+
+
 # --- views: seeded statistical tests (tests/helpers.py) ----------------------------------
 #
 # RUNS seeded runs per secret. A bit of a view that is a function of the
@@ -316,6 +357,10 @@ async def evil_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
     if honest == "sender":
         sender = await OTSender.setup(ctx, peer)
         await sender.random(100)
+    elif honest == "duplex":
+        await OTDuplex.setup(ctx, peer)
+    elif attack == "duplex-not-list":
+        await ctx.exchange({peer: IDENTITY})
     elif honest == "receiver-base":
         await OTReceiver.setup(ctx, peer)
     elif honest == "receiver-correlated":
@@ -355,10 +400,11 @@ async def evil_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
     ("sender", "u-extra", "list of 1 arrays"),
     ("receiver-correlated", "tau-shape", "shape"),
     ("receiver-chosen", "y-dtype", "uint8"),
+    ("duplex", "duplex-not-list", "list of two"),
 ])
 def test_malformed_ot_message_names_the_peer(honest, attack, message):
     # The honest party is p0 except where it receives the sender's second message (p1).
-    honest_first = honest in ("receiver-base", "sender")
+    honest_first = honest in ("receiver-base", "sender", "duplex")
     inputs = [{"honest": honest, "attack": attack}, {"attack": attack}]
     if not honest_first:
         inputs.reverse()

@@ -10,7 +10,8 @@
 
 Rounds (each one :meth:`~mpcnet.Context.exchange` step, independent of the
 number of OTs): setup (128 base OTs) 1; ``random`` 1; ``correlated`` and
-``chosen`` 2. Both parties make the same calls in the same order; a party
+``chosen`` 2; :class:`OTDuplex` does both directions in the same rounds.
+Both parties make the same calls in the same order; a party
 outside the pair makes none. Security: semi-honest, one corrupted party
 (``docs/security.md``, "Oblivious transfer").
 
@@ -22,8 +23,11 @@ Example (the two ends run in the two parties' protocol coroutines)::
     xr = await receiver.random(choices)               # choices: 10**6 bits
 """
 
-from .base import base_ot_choose, base_ot_send
+from .base import BaseOTChooser, BaseOTSender, base_ot_choose, base_ot_send
 from .crhash import tmmo
-from .iknp import KAPPA, MAX_OTS, OTReceiver, OTSender
+from .iknp import KAPPA, MAX_OTS, OTDuplex, OTReceiver, OTSender
 
-__all__ = ["KAPPA", "MAX_OTS", "OTReceiver", "OTSender", "base_ot_choose", "base_ot_send", "tmmo"]
+__all__ = [
+    "KAPPA", "MAX_OTS", "BaseOTChooser", "BaseOTSender", "OTDuplex", "OTReceiver", "OTSender", "base_ot_choose",
+    "base_ot_send", "tmmo",
+]

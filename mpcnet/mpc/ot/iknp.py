@@ -25,6 +25,10 @@ Derived from the random OTs (Beaver's derandomisation, one more round):
 mod 2^64, the Gilboa multiplication's correlation) and ``chosen`` (the
 receiver gets m_r of the sender's (m_0, m_1)).
 
+:class:`OTDuplex` runs an extension each way with one peer and puts both
+directions in the same rounds (what a two-party engine needs: OTs from each
+party to the other, e.g. for products of two secrets).
+
 The work runs in chunks of :data:`CHUNK` OTs so that the transposes stay in
 cache; u travels as a list of arrays (one per :data:`WIRE_CHUNK` OTs) in one
 message, so one call extends at most :data:`MAX_OTS` OTs (the wire's
@@ -42,11 +46,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from ...context import Context
 from ...errors import InputError, LocalProtocolViolation, RemoteProtocolViolation
 from ..receive import Expect
-from .base import base_ot_choose, base_ot_send
+from .base import BaseOTChooser, BaseOTSender, base_ot_choose, base_ot_send
 from .bitmatrix import transpose_to_rows
 from .crhash import tmmo
 
-__all__ = ["KAPPA", "MAX_OTS", "OTSender", "OTReceiver"]
+__all__ = ["KAPPA", "MAX_OTS", "OTDuplex", "OTReceiver", "OTSender"]
 
 #: Computational security parameter: the number of base OTs and the bits of a row.
 KAPPA = 128
@@ -151,7 +155,11 @@ class OTSender:
         x<r_i> only."""
         nblocks = _width_blocks(width)
         call, first = self._claim(m)
-        u = _wire_join(await self._ctx.receive(self.peer), m, self.peer)
+        return self._outputs(await self._ctx.receive(self.peer), m, width, nblocks, call, first)
+
+    def _outputs(self, got: Any, m: int, width: int, nblocks: int, call: int, first: int) -> tuple[Array, Array]:
+        """The pads (x0, x1) from the receiver's message (checked here)."""
+        u = _wire_join(got, m, self.peer)
         stream = _Stream(self._seeds, call)
         x0 = np.empty((m, 16 * nblocks), dtype=np.uint8)
         x1 = np.empty_like(x0)
@@ -170,14 +178,9 @@ class OTSender:
         """Correlated OT on 64-bit words (two rounds): ``delta`` is an (m, L)
         uint64 array; returns the sender's x0, an (m, L) uint64 array, and
         the receiver gets x0 + r_i * delta_i mod 2^64 (word by word)."""
-        d = np.asarray(delta)
-        if d.ndim != 2 or d.dtype != np.uint64:
-            raise InputError("the correlation must be an (m, L) uint64 array")
-        m, words = d.shape
-        a0, a1 = await self.random(m, 8 * words)
-        x0 = a0.view("<u8")
-        # tau = a1 - a0 - delta: the receiver with r = 1 computes a1 - tau = x0 + delta.
-        await self._ctx.send(self.peer, a1.view("<u8") - x0 - d)
+        d = _correlation(delta)
+        x0, tau = _correlate(await self.random(d.shape[0], 8 * d.shape[1]), d)
+        await self._ctx.send(self.peer, tau)
         return x0
 
     async def chosen(self, m0: Array, m1: Array) -> None:
@@ -210,7 +213,12 @@ class OTReceiver:
     async def random(self, choices: Any, width: int = 16) -> Array:
         """Random OTs (one round) with choice bits ``choices`` (a 0/1 vector
         of length m): returns the (m, width) uint8 messages x<r_i>_i."""
-        r = _choice_bits(choices)
+        message, out = self._extend(_choice_bits(choices), width)
+        await self._ctx.send(self.peer, message)
+        return out
+
+    def _extend(self, r: Array, width: int) -> tuple[list[Array], Array]:
+        """(the message u for the sender, the chosen pads) for choices ``r``."""
         nblocks = _width_blocks(width)
         m = len(r)
         _check_size(m)
@@ -226,17 +234,14 @@ class OTReceiver:
             t = t_stream.take(bhi - blo)
             u[:, blo:bhi] = t ^ g_stream.take(bhi - blo) ^ rpacked[blo:bhi]
             out[lo:hi] = tmmo(transpose_to_rows(t)[: hi - lo], first + lo, nblocks)
-        await self._ctx.send(self.peer, _wire_split(u))
-        return out if width == out.shape[1] else np.ascontiguousarray(out[:, :width])
+        return _wire_split(u), (out if width == out.shape[1] else np.ascontiguousarray(out[:, :width]))
 
     async def correlated(self, choices: Any, words: int) -> Array:
         """Correlated OT on ``words`` 64-bit words per OT (two rounds):
         returns x0 + r_i * delta_i mod 2^64, an (m, words) uint64 array."""
         r = _choice_bits(choices)
-        a = (await self.random(r, 8 * words)).view("<u8")
-        tau = Expect.array(np.uint64, (len(r), words)).check(await self._ctx.receive(self.peer), self.peer)
-        # r = 1: a1 - tau = x0 + delta; r = 0: a0 = x0.
-        return np.where(r[:, None].astype(bool), a - tau, a)
+        pads = await self.random(r, 8 * words)
+        return _uncorrelate(r, pads, await self._ctx.receive(self.peer), self.peer)
 
     async def chosen(self, choices: Any, width: int) -> Array:
         """Chosen-message OT (two rounds): returns row i of m<r_i>, an (m, width) uint8 array."""
@@ -245,3 +250,76 @@ class OTReceiver:
         y = Expect.array(np.uint8, (2, len(r), width)).check(await self._ctx.receive(self.peer), self.peer)
         chosen: Array = y[r, np.arange(len(r))] ^ a
         return chosen
+
+
+def _correlation(delta: Any) -> Array:
+    d = np.asarray(delta)
+    if d.ndim != 2 or d.dtype != np.uint64:
+        raise InputError("the correlation must be an (m, L) uint64 array")
+    return d
+
+
+def _correlate(pads: tuple[Array, Array], d: Array) -> tuple[Array, Array]:
+    """(x0, tau) from the sender's pads: tau = x1 - x0 - delta, so that the
+    receiver with r = 1 computes x1 - tau = x0 + delta (mod 2^64)."""
+    x0 = pads[0].view("<u8")
+    return x0, pads[1].view("<u8") - x0 - d
+
+
+def _uncorrelate(r: Array, pads: Array, got: Any, peer: str) -> Array:
+    """The receiver's x0 + r * delta from its pads and the sender's tau (checked here)."""
+    a = pads.view("<u8")
+    tau = Expect.array(np.uint64, a.shape).check(got, peer)
+    out: Array = np.where(r[:, None].astype(bool), a - tau, a)
+    return out
+
+
+class OTDuplex:
+    """Both ends of two IKNP extensions with one peer: this party is the
+    sender of one and the receiver of the other (the peer mirrors it), and
+    each round carries both directions, so OTs both ways cost no more rounds
+    than OTs one way: setup 1, :meth:`random` 1, :meth:`correlated` 2.
+
+    ``self.sender`` and ``self.receiver`` (the :class:`OTSender` and
+    :class:`OTReceiver`) stay usable for one-way calls, which the peer must
+    match with the opposite end."""
+
+    def __init__(self, sender: OTSender, receiver: OTReceiver) -> None:
+        self.sender = sender
+        self.receiver = receiver
+        self.peer = sender.peer
+        self._ctx = sender._ctx
+
+    @classmethod
+    async def setup(cls, ctx: Context, peer: str) -> OTDuplex:
+        """Both batches of 128 base OTs in one round."""
+        s = np.frombuffer(ctx.random.bytes(KAPPA // 8), dtype=np.uint8)
+        chooser = BaseOTChooser(ctx.random, np.unpackbits(s, bitorder="little"))
+        base_sender = BaseOTSender(ctx.random, KAPPA)
+        got = (await ctx.exchange({peer: [base_sender.message, chooser.message]}))[peer]
+        if not isinstance(got, list) or len(got) != 2:
+            raise RemoteProtocolViolation("OT setup: expected a list of two messages", peer=peer)
+        seeds = chooser.keys(chooser.expect.check(got[0], peer), peer)
+        seeds0, seeds1 = base_sender.keys(base_sender.expect.check(got[1], peer), peer)
+        return cls(OTSender(ctx, peer, s, seeds), OTReceiver(ctx, peer, seeds0, seeds1))
+
+    async def random(self, m: int, choices: Any, width: int = 16) -> tuple[tuple[Array, Array], Array]:
+        """One round: ``m`` random OTs sent (the peer's choices) and
+        ``len(choices)`` received. Returns ((x0, x1), chosen pads)."""
+        r = _choice_bits(choices)
+        nblocks = _width_blocks(width)
+        call, first = self.sender._claim(m)
+        message, mine = self.receiver._extend(r, width)
+        got = (await self._ctx.exchange({self.peer: message}))[self.peer]
+        return self.sender._outputs(got, m, width, nblocks, call, first), mine
+
+    async def correlated(self, delta: Any, choices: Any) -> tuple[Array, Array]:
+        """Two rounds: correlated OTs both ways on 64-bit words: ``delta``
+        (m, L) for the OTs this party sends, ``choices`` for those it
+        receives (the peer uses the same L). Returns (x0, x0' + r * delta'),
+        the second (len(choices), L)."""
+        d, r = _correlation(delta), _choice_bits(choices)
+        pads, mine = await self.random(d.shape[0], r, 8 * d.shape[1])
+        x0, tau = _correlate(pads, d)
+        got = (await self._ctx.exchange({self.peer: tau}))[self.peer]
+        return x0, _uncorrelate(r, mine, got, self.peer)
