@@ -25,7 +25,17 @@ from hypothesis import strategies as st
 import mpcnet
 from mpcnet import Context, protocol
 from mpcnet.errors import InputError, LocalProtocolViolation, RemoteProtocolViolation
-from mpcnet.mpc.ot import MAX_OTS, OTDuplex, OTReceiver, OTSender, base_ot_choose, base_ot_send, tmmo
+from mpcnet.mpc.ot import (
+    MAX_OTS,
+    OTDuplex,
+    OTReceiver,
+    OTSender,
+    base_ot_choose,
+    base_ot_send,
+    receive_one_of_n,
+    send_one_of_n,
+    tmmo,
+)
 from mpcnet.mpc.ot.bitmatrix import transpose_to_rows
 from mpcnet.mpc.ot.crhash import FIXED_KEY
 from mpcnet.mpc.ot.iknp import CHUNK
@@ -64,6 +74,10 @@ async def ot_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
             return {"x0": np.concatenate([first[0], second[0]]), "x1": np.concatenate([first[1], second[1]])}
         if op == "correlated":
             return {"x0": await sender.correlated(value["delta"])}
+        if op == "one-of-n":
+            await sender.random(3)  # so that the key OTs do not start at index 0
+            await send_one_of_n(sender, value["msgs"])
+            return {}
         await sender.chosen(value["m0"], value["m1"])
         return {}
     choices = np.asarray(value["choices"], dtype=np.uint8)
@@ -76,6 +90,9 @@ async def ot_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
         return {"x": np.concatenate([await receiver.random(choices, 16), await receiver.random(choices, 16)])}
     if op == "correlated":
         return {"x": await receiver.correlated(choices, value["words"])}
+    if op == "one-of-n":
+        await receiver.random([1, 0, 1])
+        return {"x": await receive_one_of_n(receiver, value["idx"], value["n"], value["width"])}
     return {"x": await receiver.chosen(choices, value["width"])}
 
 
@@ -209,6 +226,26 @@ def test_chosen_ot_gives_the_chosen_message(m, width, seed):
     assert [st_.rounds for st_ in res.stats] == [3, 3]
 
 
+@settings(max_examples=10)
+@given(m=st.integers(1, 100), n=st.one_of(st.integers(2, 20), st.just(256)), width=st.integers(1, 33),
+       seed=st.integers(0, 2**32 - 1))
+def test_one_of_n_ot_gives_the_chosen_message(m, n, width, seed):
+    rng = np.random.default_rng(seed)
+    msgs = rng.integers(0, 256, (m, n, width), dtype=np.uint8)
+    idx = rng.integers(0, n, m)
+    idx[0] = n - 1  # the edge
+    res = run("test-ot", [{"op": "one-of-n", "msgs": msgs}, {"op": "one-of-n", "choices": [], "idx": idx, "n": n,
+                                                             "width": width}])
+    assert (res.outputs[1]["x"] == msgs[np.arange(m), idx]).all()
+    assert [s.rounds for s in res.stats] == [4, 4]  # setup, a warm-up call, the key OTs, the masked messages
+
+
+def test_one_of_n_refuses_bad_indices():
+    with pytest.raises(InputError, match=r"integers in \[0, 4\)"):
+        run("test-ot", [{"op": "one-of-n", "msgs": np.zeros((2, 4, 1), np.uint8)},
+                        {"op": "one-of-n", "choices": [], "idx": [0, 4], "n": 4, "width": 1}])
+
+
 def test_rounds_do_not_depend_on_the_number_of_ots():
     rounds = []
     for m in (1, 3 * CHUNK + 5):
@@ -340,6 +377,23 @@ def test_receiver_view_does_not_depend_on_the_unchosen_messages():
         assert biased_bits(pads, ALPHA).size == 0, f"a padded message is not uniform when the other is {fill:#x}"
     assert views["A"][0] == views["B"][0]
     assert different_bits(views["A"][1], views["B"][1], ALPHA).size == 0
+
+
+def test_one_of_n_receiver_view_does_not_depend_on_the_unchosen_messages():
+    rng = np.random.default_rng(8)  # fixed test inputs
+    idx = rng.integers(0, 4, VIEW_M)
+    chosen = rng.integers(0, 256, (VIEW_M, 16), dtype=np.uint8)
+    views = []
+    for fill in (0x00, 0xFF):
+        msgs = np.full((VIEW_M, 4, 16), fill, dtype=np.uint8)
+        msgs[np.arange(VIEW_M), idx] = chosen
+        inputs = [{"op": "one-of-n", "msgs": msgs}, {"op": "one-of-n", "choices": [], "idx": idx, "n": 4, "width": 16}]
+        views.append(collect_views("test-ot", inputs, {}, [1], range(fill and RUNS, (fill and RUNS) + RUNS))[1])
+        masked = views[-1][1][:, RECEIVER_BASE_BITS:]
+        assert masked.shape[1] == VIEW_M * 4 * 16 * 8
+        assert biased_bits(masked, ALPHA).size == 0
+    assert views[0][0] == views[1][0]
+    assert different_bits(views[0][1], views[1][1], ALPHA).size == 0
 
 
 # --- malformed OT messages from a peer -------------------------------------------------------

@@ -4,6 +4,8 @@
   Ed25519 prime-order group), any number in one round;
 * :mod:`.iknp` — IKNP OT extension (semi-honest), vectorised: random OT,
   correlated OT on 64-bit word vectors, chosen-message OT;
+* :mod:`.one_of_n` — 1-out-of-N chosen-message OT from log N random OTs
+  (Naor-Pinkas), 2 rounds;
 * :mod:`.crhash` — the TMMO correlation-robust hash over fixed-key AES
   (Guo et al. 2020);
 * :mod:`.bitmatrix` — the bit-matrix transpose.
@@ -26,8 +28,9 @@ Example (the two ends run in the two parties' protocol coroutines)::
 from .base import BaseOTChooser, BaseOTSender, base_ot_choose, base_ot_send
 from .crhash import tmmo
 from .iknp import KAPPA, MAX_OTS, OTDuplex, OTReceiver, OTSender
+from .one_of_n import receive_one_of_n, send_one_of_n
 
 __all__ = [
     "KAPPA", "MAX_OTS", "BaseOTChooser", "BaseOTSender", "OTDuplex", "OTReceiver", "OTSender", "base_ot_choose",
-    "base_ot_send", "tmmo",
+    "base_ot_send", "receive_one_of_n", "send_one_of_n", "tmmo",
 ]

@@ -45,9 +45,10 @@ def _pi(blocks: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.uint64]]:
     return np.frombuffer(enc.update(flat.data), dtype="<u8").reshape(-1, 2)
 
 
-def tmmo(x: Blocks, first_index: int, nblocks: int = 1) -> Blocks:
+def tmmo(x: Blocks, first_index: int, nblocks: int = 1, high: Any = 0) -> Blocks:
     """TMMO of each row of ``x`` (an (m, 16) uint8 array): row r is hashed
-    with tweaks ``(first_index + r) + 2^64 * b`` for b in range(nblocks).
+    with tweaks ``(first_index + r) + 2^64 * (high_r + b)`` for b in
+    range(nblocks), where ``high`` is one 64-bit integer or one per row.
 
     Returns an (m, 16 * nblocks) uint8 array: row r is the concatenation of
     its ``nblocks`` output blocks."""
@@ -59,9 +60,10 @@ def tmmo(x: Blocks, first_index: int, nblocks: int = 1) -> Blocks:
     px = _pi(x)
     out = np.empty((m, nblocks, 2), dtype="<u8")
     index = np.arange(first_index, first_index + m, dtype=np.uint64)
+    hi = np.asarray(high, dtype=np.uint64)
     for b in range(nblocks):
         y = px.copy()
         y[:, 0] ^= index
-        y[:, 1] ^= np.uint64(b)
+        y[:, 1] ^= hi + np.uint64(b)
         out[:, b, :] = _pi(y) ^ px
     return out.view(np.uint8).reshape(m, 16 * nblocks)

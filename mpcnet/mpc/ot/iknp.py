@@ -127,7 +127,7 @@ class OTSender:
     :class:`OTReceiver` call of the same kind and size."""
 
     def __init__(self, ctx: Context, peer: str, s: Array, seeds: Array) -> None:
-        self._ctx = ctx
+        self.ctx = ctx
         self.peer = peer
         self._s = s  # (16,) uint8: the secret s, packed
         self._seeds = seeds  # (128, 16): k_j^(s_j)
@@ -142,6 +142,11 @@ class OTSender:
         seeds = await base_ot_choose(ctx, peer, np.unpackbits(s, bitorder="little"))
         return cls(ctx, peer, s, seeds)
 
+    @property
+    def next_index(self) -> int:
+        """The hash tweak index of the next OT (OT indices never repeat in a session)."""
+        return self._used
+
     def _claim(self, m: int) -> tuple[int, int]:
         _check_size(m)
         call, first = self._calls, self._used
@@ -155,7 +160,7 @@ class OTSender:
         x<r_i> only."""
         nblocks = _width_blocks(width)
         call, first = self._claim(m)
-        return self._outputs(await self._ctx.receive(self.peer), m, width, nblocks, call, first)
+        return self._outputs(await self.ctx.receive(self.peer), m, width, nblocks, call, first)
 
     def _outputs(self, got: Any, m: int, width: int, nblocks: int, call: int, first: int) -> tuple[Array, Array]:
         """The pads (x0, x1) from the receiver's message (checked here)."""
@@ -180,7 +185,7 @@ class OTSender:
         the receiver gets x0 + r_i * delta_i mod 2^64 (word by word)."""
         d = _correlation(delta)
         x0, tau = _correlate(await self.random(d.shape[0], 8 * d.shape[1]), d)
-        await self._ctx.send(self.peer, tau)
+        await self.ctx.send(self.peer, tau)
         return x0
 
     async def chosen(self, m0: Array, m1: Array) -> None:
@@ -190,14 +195,14 @@ class OTSender:
         if a.ndim != 2 or a.dtype != np.uint8 or b.shape != a.shape or b.dtype != np.uint8:
             raise InputError("chosen-message OT needs two (m, w) uint8 arrays of the same shape")
         x0, x1 = await self.random(a.shape[0], a.shape[1])
-        await self._ctx.send(self.peer, np.stack([a ^ x0, b ^ x1]))
+        await self.ctx.send(self.peer, np.stack([a ^ x0, b ^ x1]))
 
 
 class OTReceiver:
     """The receiver's end of an IKNP extension with one peer (see :class:`OTSender`)."""
 
     def __init__(self, ctx: Context, peer: str, seeds0: Array, seeds1: Array) -> None:
-        self._ctx = ctx
+        self.ctx = ctx
         self.peer = peer
         self._seeds0 = seeds0
         self._seeds1 = seeds1
@@ -210,11 +215,16 @@ class OTReceiver:
         seeds0, seeds1 = await base_ot_send(ctx, peer, KAPPA)
         return cls(ctx, peer, seeds0, seeds1)
 
+    @property
+    def next_index(self) -> int:
+        """The hash tweak index of the next OT (OT indices never repeat in a session)."""
+        return self._used
+
     async def random(self, choices: Any, width: int = 16) -> Array:
         """Random OTs (one round) with choice bits ``choices`` (a 0/1 vector
         of length m): returns the (m, width) uint8 messages x<r_i>_i."""
         message, out = self._extend(_choice_bits(choices), width)
-        await self._ctx.send(self.peer, message)
+        await self.ctx.send(self.peer, message)
         return out
 
     def _extend(self, r: Array, width: int) -> tuple[list[Array], Array]:
@@ -241,13 +251,13 @@ class OTReceiver:
         returns x0 + r_i * delta_i mod 2^64, an (m, words) uint64 array."""
         r = _choice_bits(choices)
         pads = await self.random(r, 8 * words)
-        return _uncorrelate(r, pads, await self._ctx.receive(self.peer), self.peer)
+        return _uncorrelate(r, pads, await self.ctx.receive(self.peer), self.peer)
 
     async def chosen(self, choices: Any, width: int) -> Array:
         """Chosen-message OT (two rounds): returns row i of m<r_i>, an (m, width) uint8 array."""
         r = _choice_bits(choices)
         a = await self.random(r, width)
-        y = Expect.array(np.uint8, (2, len(r), width)).check(await self._ctx.receive(self.peer), self.peer)
+        y = Expect.array(np.uint8, (2, len(r), width)).check(await self.ctx.receive(self.peer), self.peer)
         chosen: Array = y[r, np.arange(len(r))] ^ a
         return chosen
 
@@ -288,7 +298,7 @@ class OTDuplex:
         self.sender = sender
         self.receiver = receiver
         self.peer = sender.peer
-        self._ctx = sender._ctx
+        self.ctx = sender.ctx
 
     @classmethod
     async def setup(cls, ctx: Context, peer: str) -> OTDuplex:
@@ -310,7 +320,7 @@ class OTDuplex:
         nblocks = _width_blocks(width)
         call, first = self.sender._claim(m)
         message, mine = self.receiver._extend(r, width)
-        got = (await self._ctx.exchange({self.peer: message}))[self.peer]
+        got = (await self.ctx.exchange({self.peer: message}))[self.peer]
         return self.sender._outputs(got, m, width, nblocks, call, first), mine
 
     async def correlated(self, delta: Any, choices: Any) -> tuple[Array, Array]:
@@ -321,5 +331,5 @@ class OTDuplex:
         d, r = _correlation(delta), _choice_bits(choices)
         pads, mine = await self.random(d.shape[0], r, 8 * d.shape[1])
         x0, tau = _correlate(pads, d)
-        got = (await self._ctx.exchange({self.peer: tau}))[self.peer]
+        got = (await self.ctx.exchange({self.peer: tau}))[self.peer]
         return x0, _uncorrelate(r, mine, got, self.peer)
