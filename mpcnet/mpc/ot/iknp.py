@@ -124,7 +124,9 @@ def _width_blocks(width: int) -> int:
 class OTSender:
     """The sender's end of an IKNP extension with one peer. Create with
     :meth:`setup`; every call must be matched by the peer's
-    :class:`OTReceiver` call of the same kind and size."""
+    :class:`OTReceiver` call of the same kind and size. ``ctx`` and ``peer``
+    are the session and the other end (for protocols built on top, such as
+    :mod:`.one_of_n`, that send their own messages alongside)."""
 
     def __init__(self, ctx: Context, peer: str, s: Array, seeds: Array) -> None:
         self.ctx = ctx
