@@ -411,6 +411,11 @@ async def evil_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
     if honest == "sender":
         sender = await OTSender.setup(ctx, peer)
         await sender.random(100)
+    elif honest == "receiver-one-of-n":
+        await receive_one_of_n(await OTReceiver.setup(ctx, peer), [0, 3, 1], 4, 5)
+    elif attack == "one-of-n-shape":  # a 1-out-of-N sender with 3 messages per OT instead of 4
+        await (await OTSender.setup(ctx, peer)).random(6)
+        await ctx.send(peer, np.zeros((3, 3, 5), np.uint8))
     elif honest == "duplex":
         await OTDuplex.setup(ctx, peer)
     elif attack == "duplex-not-list":
@@ -455,6 +460,7 @@ async def evil_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
     ("receiver-correlated", "tau-shape", "shape"),
     ("receiver-chosen", "y-dtype", "uint8"),
     ("duplex", "duplex-not-list", "list of two"),
+    ("receiver-one-of-n", "one-of-n-shape", "shape"),
 ])
 def test_malformed_ot_message_names_the_peer(honest, attack, message):
     # The honest party is p0 except where it receives the sender's second message (p1).
