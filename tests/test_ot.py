@@ -379,6 +379,22 @@ def test_receiver_view_does_not_depend_on_the_unchosen_messages():
     assert different_bits(views["A"][1], views["B"][1], ALPHA).size == 0
 
 
+def test_correlated_ot_receiver_view_does_not_depend_on_delta():
+    # The receiver's output x0 + r delta is uniform whatever delta is (x0 is), so its
+    # whole view, tau included, must be too: delta = 0 against delta = all ones.
+    c = np.random.default_rng(9).integers(0, 2, VIEW_M)  # fixed test input
+    views = []
+    for ones in (False, True):
+        delta = np.full((VIEW_M, 1), 2**64 - 1 if ones else 0, dtype=np.uint64)
+        inputs = [{"op": "correlated", "delta": delta}, {"op": "correlated", "choices": c, "words": 1}]
+        views.append(collect_views("test-ot", inputs, {}, [1], range(ones * RUNS, (ones + 1) * RUNS))[1])
+        tau = views[-1][1][:, RECEIVER_BASE_BITS:]
+        assert tau.shape[1] == VIEW_M * 64
+        assert biased_bits(tau, ALPHA).size == 0
+    assert views[0][0] == views[1][0]
+    assert different_bits(views[0][1], views[1][1], ALPHA).size == 0
+
+
 def test_one_of_n_receiver_view_does_not_depend_on_the_unchosen_messages():
     rng = np.random.default_rng(8)  # fixed test inputs
     idx = rng.integers(0, 4, VIEW_M)
