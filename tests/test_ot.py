@@ -379,20 +379,38 @@ def test_receiver_view_does_not_depend_on_the_unchosen_messages():
     assert different_bits(views["A"][1], views["B"][1], ALPHA).size == 0
 
 
+def _tau_minus_output(delta: np.ndarray, c: np.ndarray, seeds: range) -> np.ndarray:
+    """Per seeded run, the bits of tau - (the receiver's output), mod 2^64: the
+    receiver's view joined with what it knows (its output)."""
+    rows = []
+    for seed in seeds:
+        res = mpcnet.simulate("test-ot", [{"op": "correlated", "delta": delta},
+                                          {"op": "correlated", "choices": c, "words": 1}], seed=seed, record_views=True)
+        tau = res.results[1].view[-1].value
+        rows.append(np.unpackbits((tau - res.outputs[1]["x"]).view(np.uint8), bitorder="little"))
+    return np.stack(rows)
+
+
 def test_correlated_ot_receiver_view_does_not_depend_on_delta():
-    # The receiver's output x0 + r delta is uniform whatever delta is (x0 is), so its
-    # whole view, tau included, must be too: delta = 0 against delta = all ones.
+    # The receiver's output x0 + r delta is uniform whatever delta is (x0 is), and
+    # tau - output is x1 - 2 x0 - delta (r = 0) or x1 - 2 x0 - 2 delta (r = 1), with
+    # x1 unknown to it: uniform too. Its whole view, and tau against its output, must
+    # have the same law for delta = 0 and delta = all ones.
     c = np.random.default_rng(9).integers(0, 2, VIEW_M)  # fixed test input
-    views = []
+    views, joint = [], []
     for ones in (False, True):
         delta = np.full((VIEW_M, 1), 2**64 - 1 if ones else 0, dtype=np.uint64)
         inputs = [{"op": "correlated", "delta": delta}, {"op": "correlated", "choices": c, "words": 1}]
-        views.append(collect_views("test-ot", inputs, {}, [1], range(ones * RUNS, (ones + 1) * RUNS))[1])
+        seeds = range(ones * RUNS, (ones + 1) * RUNS)
+        views.append(collect_views("test-ot", inputs, {}, [1], seeds)[1])
         tau = views[-1][1][:, RECEIVER_BASE_BITS:]
         assert tau.shape[1] == VIEW_M * 64
         assert biased_bits(tau, ALPHA).size == 0
+        joint.append(_tau_minus_output(delta, c, seeds))
+        assert biased_bits(joint[-1], ALPHA).size == 0
     assert views[0][0] == views[1][0]
     assert different_bits(views[0][1], views[1][1], ALPHA).size == 0
+    assert different_bits(joint[0], joint[1], ALPHA).size == 0
 
 
 def test_one_of_n_receiver_view_does_not_depend_on_the_unchosen_messages():
