@@ -375,6 +375,9 @@ def test_receiver_view_does_not_depend_on_the_unchosen_messages():
         pads = views[name][1][:, RECEIVER_BASE_BITS:]
         assert pads.shape[1] == 2 * VIEW_M * 16 * 8  # (m0, m1) each under its pad
         assert biased_bits(pads, ALPHA).size == 0, f"a padded message is not uniform when the other is {fill:#x}"
+        # y0 XOR y1 = x0 XOR x1 XOR m0 XOR m1: uniform unless the two pads are related
+        half = pads.shape[1] // 2
+        assert biased_bits(pads[:, :half] ^ pads[:, half:], ALPHA).size == 0, "the two pads are related"
     assert views["A"][0] == views["B"][0]
     assert different_bits(views["A"][1], views["B"][1], ALPHA).size == 0
 
