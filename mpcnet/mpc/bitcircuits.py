@@ -13,7 +13,7 @@ which every party sends one bit per AND gate to one neighbour.
   operator of Brent and Kung, IEEE Trans. Computers 1982, with "equal" as
   propagate; XOR is OR here since a greater and an equal cannot both hold).
   Rounds ``1 + ceil(log2 k)``; AND gates ``k + 2(k - 1) - ceil(log2 k)`` (the
-  lowest block's E is never needed): 88 for 32 bits. Signed values flip
+  lowest block's E is never needed): 89 for 32 bits. Signed values flip
   their top bit first (two's complement order = unsigned order of x XOR 2^(k-1)).
 * :func:`equal` — an AND tree over ``e_j``: ``ceil(log2 k)`` rounds, k - 1 ANDs.
 * :func:`select` — ``s ? a : b = b XOR (s AND (a XOR b))``: 1 round, k ANDs.

@@ -1,0 +1,307 @@
+"""The three-party replicated engine (mpcnet.mpc.replicated) and its
+bit-sliced circuits (mpcnet.mpc.bitcircuits, mpcnet.mpc.bitslice):
+
+* results equal the plaintext (hypothesis: k = 1..64, signed and unsigned,
+  edges and ties) and the Shamir engine's ``compare`` protocol;
+* every party's view is independent of the others' inputs (seeded A/B test
+  per bit, tests/helpers.py ``different_bits``) and every received bit is a
+  fair coin (``biased_bits``);
+* the pseudo-random zero-sharings sum to zero and are keyed per session,
+  per label and per use;
+* an AND layer costs each party one message, to one neighbour, of one share
+  per gate; rounds do not depend on the batch.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+import pytest
+import trio
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mpcnet
+from mpcnet import Context, LocalProtocolViolation, protocol
+from mpcnet.mpc import bitcircuits as bc
+from mpcnet.mpc.bitslice import pack, unpack, words_for
+from mpcnet.mpc.replicated import BITS, RING, PairwisePRG, ReplicatedEngine
+
+from helpers import biased_bits, collect_views, different_bits
+
+P = ("p0", "p1", "p2")
+
+
+def _bounds(k: int, signed: bool) -> tuple[int, int]:
+    return (-(1 << (k - 1)), (1 << (k - 1)) - 1) if signed else (0, (1 << k) - 1)
+
+
+# --- test protocols ---------------------------------------------------------------
+
+@protocol("test-rep-compare", min_parties=3, max_parties=3, security="test", reveals="test", input="list", output="dict",
+          params=(mpcnet.Param("bits", int, 32, "k"), mpcnet.Param("signed", bool, False, "signed"),
+                  mpcnet.Param("length", int, 1, "m"), mpcnet.Param("ops", str, ",".join(bc.OPS), "ops"),
+                  mpcnet.Param("select", bool, True, "also the minimum")))
+async def rep_compare(ctx: Context, value: Any, *, bits: int, signed: bool, length: int, ops: str,
+                      select: bool) -> dict[str, Any]:
+    """Every op of p0's x with p1's y, and select(x < y, x, y) (the minimum) if ``select``."""
+    eng = ReplicatedEngine(ctx)
+    mine = None if value is None else np.array(value, dtype=object).astype(np.int64 if signed else np.uint64)
+    got = await bc.input_bits(eng, {"p0": length, "p1": length}, mine, bits)
+    x, y = got["p0"], got["p1"]
+    out: dict[str, Any] = {}
+    for op in ops.split(","):
+        res = await bc.open_bits(eng, await bc.compare(eng, x, y, op, signed=signed), length)
+        assert res is not None
+        out[op] = res.tolist()
+    if not select:
+        return out
+    low = await bc.select(eng, await bc.less_than(eng, x, y, signed=signed), x, y)
+    out["min"] = [int(v) for v in await bc.open_bits(eng, low, length, signed=signed)]  # type: ignore[union-attr]
+    return out
+
+
+@protocol("test-rep-ring", min_parties=3, max_parties=3, security="test", reveals="test", input="list", output="dict",
+          params=(mpcnet.Param("bits", int, 32, "k"), mpcnet.Param("length", int, 1, "m")))
+async def rep_ring(ctx: Context, value: Any, *, bits: int, length: int) -> dict[str, Any]:
+    """Arithmetic shares of p0's x and p1's y: x * y, x < y (via bit k of
+    x - y), and the 64 bits of x (arithmetic to binary)."""
+    eng = ReplicatedEngine(ctx)
+    mine = None if value is None else np.array(value, dtype=object).astype(np.int64).view(np.uint64)
+    got = await eng.input({"p0": (length,), "p1": (length,)}, mine, RING)
+    x, y = got["p0"], got["p1"]
+    prod = await eng.open(await eng.mul(x, y), RING)
+    lt = await bc.open_bits(eng, await bc.less_than_ring(eng, x, y, bits), length)
+    as_bits = await bc.open_bits(eng, await bc.to_bits(eng, x, 64), length, signed=True)
+    assert prod is not None and lt is not None and as_bits is not None
+    return {"mul": prod.view(np.int64).tolist(), "lt": lt.tolist(), "bits": as_bits.tolist()}
+
+
+def _compare(xs: list[int], ys: list[int], k: int, signed: bool, seed: int = 3, **kw: Any) -> mpcnet.SimulationResult:
+    return mpcnet.simulate("test-rep-compare", [xs, ys, None], params={"bits": k, "signed": signed, "length": len(xs), **kw},
+                           seed=seed)
+
+
+# --- bit slicing ------------------------------------------------------------------
+
+@given(k=st.integers(1, 64), signed=st.booleans(), data=st.data())
+@settings(max_examples=60)
+def test_bit_planes_hold_bit_j_of_value_64w_plus_l_and_unpack_back(k, signed, data):
+    lo, hi = _bounds(k, signed)
+    values = data.draw(st.lists(st.integers(lo, hi), min_size=1, max_size=200))
+    arr = np.array(values, dtype=np.int64 if signed else np.uint64)
+    planes = pack(arr, k)
+    assert planes.shape == (k, words_for(len(values))) and planes.dtype == np.uint64
+    for j in {0, k // 2, k - 1}:
+        for i, v in enumerate(values):
+            assert (int(planes[j, i // 64]) >> (i % 64)) & 1 == (v >> j) & 1
+    assert unpack(planes, len(values), signed=signed).tolist() == values
+
+
+# --- results against the plaintext and the Shamir engine ------------------------------
+
+OPS = {op: getattr(operator, op) for op in bc.OPS}
+
+
+@given(k=st.integers(1, 64), signed=st.booleans(), data=st.data())
+@settings(max_examples=40)
+def test_comparisons_and_select_equal_the_plaintext(k, signed, data):
+    lo, hi = _bounds(k, signed)
+    edges = st.sampled_from([lo, hi, 0, min(hi, 1), max(lo, -1), lo + 1 if lo < hi else lo, hi - 1 if hi > lo else hi])
+    value = st.one_of(edges, st.integers(lo, hi))
+    pairs = data.draw(st.lists(st.tuples(value, value), min_size=1, max_size=150))
+    ties = data.draw(st.lists(value, max_size=10))
+    xs = [a for a, _ in pairs] + ties
+    ys = [b for _, b in pairs] + ties
+    out = _compare(xs, ys, k, signed, seed=data.draw(st.integers(0, 1000))).outputs
+    assert out[0] == out[1] == out[2]
+    for op, f in OPS.items():
+        assert out[0][op] == [int(f(a, b)) for a, b in zip(xs, ys, strict=True)], op
+    assert out[0]["min"] == [min(a, b) for a, b in zip(xs, ys, strict=True)]
+
+
+@pytest.mark.parametrize(("k", "signed"), [(32, False), (32, True), (8, True), (64, False), (1, False)])
+def test_results_are_those_of_the_shamir_engines_compare(k, signed):
+    lo, hi = _bounds(k, signed)
+    rng = np.random.default_rng(k)
+    dtype = np.int64 if signed else np.uint64
+    xs = [lo, hi, 0, hi, lo, *map(int, rng.integers(lo, hi, 100, endpoint=True, dtype=dtype))]
+    ys = [hi, lo, 0, hi, lo, *map(int, rng.integers(lo, hi, 100, endpoint=True, dtype=dtype))]
+    ours = _compare(xs, ys, k, signed).outputs[0]
+    for op in bc.OPS:
+        shamir = mpcnet.simulate("compare", [xs, ys, None], params={"bits": k, "signed": signed, "op": op}, seed=5)
+        assert ours[op] == [int(b) for b in shamir.outputs[0]], op
+
+
+@given(k=st.integers(1, 63), data=st.data())
+@settings(max_examples=25)
+def test_products_arithmetic_to_binary_and_ring_comparison_equal_the_plaintext(k, data):
+    signed = data.draw(st.booleans())
+    lo, hi = _bounds(k, signed)
+    value = st.one_of(st.sampled_from([lo, hi, 0]), st.integers(lo, hi))
+    pairs = data.draw(st.lists(st.tuples(value, value), min_size=1, max_size=100))
+    xs, ys = [a for a, _ in pairs], [b for _, b in pairs]
+    out = mpcnet.simulate("test-rep-ring", [xs, ys, None], params={"bits": k, "length": len(xs)},
+                          seed=data.draw(st.integers(0, 1000))).outputs[0]
+    wrap = [((a * b + 2**63) % 2**64) - 2**63 for a, b in zip(xs, ys, strict=True)]
+    assert out["mul"] == wrap
+    assert out["lt"] == [int(a < b) for a, b in zip(xs, ys, strict=True)]
+    assert out["bits"] == xs
+
+
+# --- the pseudo-random zero-sharings ---------------------------------------------------
+
+@protocol("test-rep-zero", min_parties=3, max_parties=3, security="test", reveals="test", input="null", output="dict",
+          params=(mpcnet.Param("label", str, "engine", "label"),))
+async def rep_zero(ctx: Context, value: Any, *, label: str) -> dict[str, Any]:
+    """This party's a_i of three zero-sharings (ring, ring, bits) and what a second engine with the same label does."""
+    eng = ReplicatedEngine(ctx, label=label)
+    out: dict[str, Any] = {"ring": [eng.zero_share((1000,), RING) for _ in range(2)], "bits": eng.zero_share((1000,), BITS)}
+    try:
+        ReplicatedEngine(ctx, label=label)
+    except LocalProtocolViolation as exc:
+        out["again"] = str(exc)
+    out["other"] = ReplicatedEngine(ctx, label=label + "-other").zero_share((1000,), RING)
+    return out
+
+
+def _zero(seed: int | None, label: str = "engine") -> tuple[dict[str, Any], ...]:
+    return mpcnet.simulate("test-rep-zero", [None] * 3, params={"label": label}, seed=seed).outputs
+
+
+def test_zero_sharings_sum_to_zero_and_are_fresh_per_use_label_and_session():
+    a = _zero(seed=None)
+    for use in range(2):
+        assert not np.any(sum((o["ring"][use] for o in a), np.zeros(1000, np.uint64)))
+    assert not np.any(a[0]["bits"] ^ a[1]["bits"] ^ a[2]["bits"])
+    assert not np.any(sum((o["other"] for o in a), np.zeros(1000, np.uint64)))
+    # Each party's share looks random, and differs between uses, labels and sessions.
+    b = _zero(seed=None)
+    for i in range(3):
+        draws = [a[i]["ring"][0], a[i]["ring"][1], a[i]["bits"], a[i]["other"], b[i]["ring"][0]]
+        for u in range(len(draws)):
+            assert 0.45 < np.unpackbits(draws[u].view(np.uint8)).mean() < 0.55
+            for v in range(u):
+                assert np.count_nonzero(draws[u] == draws[v]) < 5, (u, v)
+    # A label serves once per session: a second engine would repeat the keystream.
+    assert all("already used" in o["again"] for o in a)
+
+
+def test_zero_sharings_come_from_the_pairwise_keys_only():
+    # Same seed: same session id and pair secrets, so the same keys and draws
+    # (the parties' own randomness plays no part); another seed: other keys.
+    same, again, other = _zero(seed=4), _zero(seed=4), _zero(seed=5)
+    for i in range(3):
+        np.testing.assert_array_equal(same[i]["ring"][0], again[i]["ring"][0])
+        assert np.count_nonzero(same[i]["ring"][0] == other[i]["ring"][0]) < 5
+
+
+def test_the_prg_is_aes_ctr_with_the_use_number_as_nonce_across_chunks():
+    key = bytes(range(32))
+    count = (1 << 17) + 3  # past one 1 MiB chunk
+    for use in (0, 7, 2**64 - 1):
+        want = Cipher(algorithms.AES(key[:16]), modes.CTR(use.to_bytes(8, "big") + bytes(8))).encryptor().update(
+            bytes(8 * count))
+        assert PairwisePRG(key).words(use, count).tobytes() == want
+    assert PairwisePRG(key).words(0, 4).tobytes() != PairwisePRG(key).words(1, 4).tobytes()
+
+
+# --- costs: one share per gate to one neighbour, rounds independent of the batch ---------
+
+@protocol("test-rep-and", min_parties=3, max_parties=3, security="test", reveals="test", input="null", output="list",
+          params=(mpcnet.Param("words", int, 1, "words"),))
+async def rep_and(ctx: Context, value: Any, *, words: int) -> list[int]:
+    """One AND layer of 64 * words gates on public operands (no input round)."""
+    eng = ReplicatedEngine(ctx)
+    a = np.arange(words, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    b = ~a ^ np.uint64(0x00FF00FF00FF00FF)
+    z = await eng.and_(eng.public(a, BITS), eng.public(b, BITS))
+    got = await eng.open(z, BITS)
+    assert got is not None
+    return [int(v) for v in got ^ (a & b)]
+
+
+@pytest.mark.parametrize("words", [1, 1000, 100_000])
+def test_an_and_layer_sends_one_share_per_gate_to_one_neighbour(words):
+    res = mpcnet.simulate("test-rep-and", [None] * 3, params={"words": words}, seed=1)
+    assert all(not any(o) for o in res.outputs)  # correct
+    for s in res.stats:
+        assert s.rounds == 2 and s.messages_sent == 2  # the AND round and the opening: one message each
+        # 64 * words gates: 8 bytes per 64 gates in each round, plus a fixed envelope.
+        assert 2 * 8 * words <= s.bytes_sent <= 2 * 8 * words + 200
+
+
+@pytest.mark.parametrize("m", [1, 64, 6400])
+def test_a_comparison_takes_8_rounds_whatever_the_batch_and_under_20_bytes(m):
+    res = _compare(list(range(m)), list(range(m, 0, -1)), 32, False, ops="lt", select=False)
+    # input, 1 + ceil(log2 32) AND rounds, open
+    assert [s.rounds for s in res.stats] == [8] * 3
+    # Per comparison the holders send 8 bytes of input (4 to each other
+    # party), all parties 89 AND gates (11.125 bytes) and one bit of the
+    # opening: 19.25 bytes, 11.25 for the helper, plus ~30 bytes of envelope per message.
+    per = [s.bytes_sent / m for s in res.stats]
+    if m == 6400:
+        assert 19.25 < per[0] == per[1] < 19.35 and 11.25 < per[2] < 11.35
+
+
+# --- views ---------------------------------------------------------------------------------
+
+RUNS = 24
+ALPHA = 1e-6
+
+
+def _view_params(m: int) -> dict[str, Any]:
+    return {"bits": 32, "signed": False, "length": m, "ops": "lt"}
+
+
+@pytest.mark.parametrize("observer", [0, 1, 2])
+def test_what_a_party_receives_does_not_depend_on_the_others_inputs(observer):
+    m = 128  # two words per plane: no padding lanes
+    rng = np.random.default_rng(0)
+    x_a = rng.integers(0, 2**31, m)
+    y_a = x_a + rng.integers(1, 2**31, m)  # x < y everywhere
+    x_b = rng.integers(0, 2**31, m)
+    y_b = x_b + rng.integers(1, 2**31, m)
+    # The observer's own input and the outputs are the same under A and B.
+    if observer == 0:
+        x_b = x_a
+        y_b = x_a + rng.integers(1, 2**31, m)
+    elif observer == 1:
+        y_b = y_a
+        x_b = rng.integers(0, y_a)
+    inputs_a = [x_a.tolist(), y_a.tolist(), None]
+    inputs_b = [x_b.tolist(), y_b.tolist(), None]
+    assert inputs_a != inputs_b
+    views_a = collect_views("test-rep-compare", inputs_a, _view_params(m), [observer], range(RUNS))
+    views_b = collect_views("test-rep-compare", inputs_b, _view_params(m), [observer], range(500, 500 + RUNS))
+    (layout_a, bits_a), (layout_b, bits_b) = views_a[observer], views_b[observer]
+    assert layout_a == layout_b and bits_a.shape[1] > 20_000
+    assert different_bits(bits_a, bits_b, ALPHA).size == 0
+
+
+def test_every_bit_a_party_receives_is_a_fair_coin():
+    # 64 seeded runs: a constant bit has p = 2^-63 against a fair coin,
+    # far below the Bonferroni level 1e-6 / (bits in a view).
+    m = 128
+    rng = np.random.default_rng(1)
+    inputs = [rng.integers(0, 2**32, m).tolist(), rng.integers(0, 2**32, m).tolist(), None]
+    views = collect_views("test-rep-compare", inputs, _view_params(m), [0, 1, 2], range(64))
+    for j in range(3):
+        _, bits = views[j]
+        assert biased_bits(bits, ALPHA).size == 0, j
+
+
+# --- over TCP, under a deadline ---------------------------------------------------------
+
+@pytest.mark.trio
+async def test_comparison_over_tcp_matches_the_plaintext():
+    xs, ys = list(range(-500, 500)), list(range(499, -501, -1))
+    with trio.fail_after(60):
+        res = await mpcnet.simulate_async("test-rep-compare", [xs, ys, None], transport="tcp",
+                                          params={"bits": 16, "signed": True, "length": 1000, "ops": "lt,eq"})
+    assert res.outputs[2]["lt"] == [int(a < b) for a, b in zip(xs, ys, strict=True)]
+    assert res.outputs[2]["eq"] == [int(a == b) for a, b in zip(xs, ys, strict=True)]
+
