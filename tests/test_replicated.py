@@ -294,6 +294,62 @@ def test_every_bit_a_party_receives_is_a_fair_coin():
         assert biased_bits(bits, ALPHA).size == 0, j
 
 
+@protocol("test-rep-held", min_parties=3, max_parties=3, security="test", reveals="test", input="list", output="list")
+async def rep_held(ctx: Context, value: Any) -> list[Any]:
+    """The pairs this party holds of p0's and p1's inputs, as ring values and as bit planes."""
+    eng = ReplicatedEngine(ctx)
+    mine = None if value is None else np.asarray(value, dtype=np.uint64)
+    ring = await eng.input({"p0": (64,), "p1": (64,)}, mine, RING)
+    bits = await eng.input({"p0": (64,), "p1": (64,)}, mine, BITS)
+    out = []
+    for p in ("p0", "p1"):
+        out += [ring[p].first, ring[p].second, ring[p].first + ring[p].second,
+                bits[p].first, bits[p].second, bits[p].first ^ bits[p].second]
+    return out
+
+
+def test_what_a_party_holds_of_an_input_is_uniform_alone_and_combined():
+    # A message masked with a word its receiver knows looks uniform on the
+    # wire; what the receiver then holds would not. The two shares a party
+    # holds of a constant input, and their sum (XOR), must be fair coins in
+    # every bit over 64 seeded runs (a constant bit: p = 2^-63).
+    x = [0x0123456789ABCDEF ^ (i * 0x1111) for i in range(64)]
+    held: list[list[np.ndarray]] = [[], [], []]
+    for seed in range(64):
+        outs = mpcnet.simulate("test-rep-held", [x, x[::-1], None], seed=seed).outputs
+        for j in range(3):
+            held[j].append(np.unpackbits(np.concatenate(outs[j]).view(np.uint8)))
+    for j in range(3):
+        assert biased_bits(np.stack(held[j]), ALPHA).size == 0, j
+
+
+@protocol("test-rep-outsider", min_parties=4, max_parties=4, security="test", reveals="test", input="list",
+          output="list")
+async def rep_outsider(ctx: Context, value: Any) -> Any:
+    """p3 (input only) and p0 input 3 values each; x * y is opened to p3 and p0."""
+    eng = ReplicatedEngine(ctx, ["p0", "p1", "p2"])
+    mine = None if value is None else np.asarray(value, dtype=np.int64).view(np.uint64)
+    got = await eng.input({"p3": (3,), "p0": (3,)}, mine, RING)
+    prod = await eng.mul(got["p3"], got["p0"]) if eng.is_compute else None
+    ctx.skip_to_round(100)  # p3 sat out the product's round: every party meets at round 100
+    out = await eng.open(prod, RING, to=["p3", "p0"], shape=(3,))
+    held = None if not eng.is_compute else np.concatenate([got["p3"].first, got["p3"].second,
+                                                           got["p3"].first + got["p3"].second])
+    return [None if out is None else out.view(np.int64).tolist(), held]
+
+
+def test_an_input_only_party_deals_uniform_shares_and_receives_an_opening():
+    held: list[list[np.ndarray]] = [[], [], []]
+    for seed in range(40):
+        res = mpcnet.simulate("test-rep-outsider", [[4, -5, 6], None, None, [7, 8, -(2**40)]], seed=seed)
+        assert [o[0] for o in res.outputs] == [[28, -40, -6 * 2**40], None, None, [28, -40, -6 * 2**40]]
+        assert res.stats[3].bytes_sent < 3 * (2 * 3 * 8 + 100)  # a pair of shares to each compute party
+        for j in range(3):
+            held[j].append(np.unpackbits(res.outputs[j][1].view(np.uint8)))
+    for j in range(3):  # (40 runs: a constant bit has p = 2^-39 < 1e-6 / 576)
+        assert biased_bits(np.stack(held[j]), ALPHA).size == 0, j
+
+
 # --- over TCP, under a deadline ---------------------------------------------------------
 
 @pytest.mark.trio
