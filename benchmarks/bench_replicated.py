@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_replicated.py [--batches 10000,100000,1000000] [--runs 3]
-                                          [--transport tcp] [--profile] [--json OUT]
+                                          [--mode processes,tcp] [--profile] [--json OUT]
 
 Party 0 holds the x's, party 1 the y's, party 2 helps; all three compute.
 Each run is one session of the protocol ``bench-replicated-compare``
@@ -11,10 +11,15 @@ Each run is one session of the protocol ``bench-replicated-compare``
 :mod:`mpcnet.mpc.bitcircuits`): both operand holders input their values as
 bit-sliced binary sharings (1 round), the comparison circuit runs
 (1 + ceil(log2 32) = 6 AND rounds) and the result is opened to all (1 round).
-All three parties run in this process (``mpcnet.simulate``), over
-Noise-encrypted TCP on loopback by default (``--transport memory`` for the
-in-memory mesh), so the three parties share this process's one core:
-a three-process run would spread them over the machine's cores.
+Modes (``--mode``, comma-separated):
+
+* ``processes``: three OS processes (this script with ``--child``, each
+  ``mpcnet.run_party`` with generated keys and a loopback roster,
+  Noise-encrypted TCP), the deployment's way; each draws the operands from
+  the seed itself and prints its stats and a digest of its output;
+* ``tcp``: all three parties in this process (``mpcnet.simulate(...,
+  transport="tcp")``), so they share one core;
+* ``memory``: the same over the in-memory mesh (no encryption, no sockets).
 
 Time = the slowest party's ``SessionStats.wall_time`` (the protocol, not the
 process start); rate = batch / time; bytes per comparison per party = the
@@ -27,12 +32,18 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import io
 import json
 import os
 import pstats
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,53 +71,126 @@ async def bench_compare(ctx: Context, value: Any, *, length: int) -> Any:
     return out.astype(bool)
 
 
-def one_run(batch: int, transport: str, seed: int) -> dict[str, Any]:
+def operands(batch: int, seed: int) -> tuple[Any, Any]:
+    """The x's and y's of one run (a tenth of them ties)."""
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 2**32, batch, dtype=np.uint64)
     y = rng.integers(0, 2**32, batch, dtype=np.uint64)
-    y[: batch // 10] = x[: batch // 10]  # some ties
+    y[: batch // 10] = x[: batch // 10]
+    return x, y
+
+
+def digest(bits: Any) -> str:
+    return hashlib.sha256(np.packbits(np.asarray(bits, dtype=bool)).tobytes()).hexdigest()
+
+
+def wrong() -> None:
+    print("WRONG RESULT", file=sys.stderr)
+    sys.exit(1)
+
+
+def one_run(batch: int, transport: str, seed: int) -> dict[str, Any]:
+    """All three parties in this process."""
+    x, y = operands(batch, seed)
     res = mpcnet.simulate("bench-replicated-compare", [x, y, None], params={"length": batch}, transport=transport)
-    want = x < y
-    for out in res.outputs:
-        if not np.array_equal(out, want):
-            print("WRONG RESULT", file=sys.stderr)
-            sys.exit(1)
+    if any(not np.array_equal(out, x < y) for out in res.outputs):
+        wrong()
     seconds = max(s.wall_time for s in res.stats)
     return {"batch": batch, "seconds": seconds, "rate": batch / seconds,
             "bytes_per_cmp": [s.bytes_sent / batch for s in res.stats], "rounds": res.stats[0].rounds,
             "wall": res.wall_time}
 
 
+def processes_run(batch: int, seed: int) -> dict[str, Any]:
+    """Three processes on loopback, each one party."""
+    from mpcnet.identity import format_public_key, generate_key, write_key_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        names = ["p0", "p1", "p2"]
+        ports = []
+        for _ in names:  # (bound one after the other and released: free a moment ago)
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                ports.append(sock.getsockname()[1])
+        lines = []
+        for name, port in zip(names, ports, strict=True):
+            key = generate_key(name)
+            write_key_file(key, Path(tmp) / "keys")
+            lines += [f"[parties.{name}]", f'address = "127.0.0.1:{port}"',
+                      f'public_key = "{format_public_key(key.public)}"', ""]
+        (Path(tmp) / "roster.toml").write_text("\n".join(lines))
+        cmds = [[sys.executable, __file__, "--child", name, "--dir", tmp, "--batches", str(batch), "--seed", str(seed)]
+                for name in names]
+        start = time.perf_counter()
+        procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in cmds]
+        outs = []
+        for p in procs:
+            out, err = p.communicate(timeout=600)
+            if p.returncode:
+                raise RuntimeError(f"a party exited {p.returncode}: {err[-2000:]}")
+            outs.append(json.loads(out.strip().splitlines()[-1]))
+        wall = time.perf_counter() - start
+    x, y = operands(batch, seed)
+    if any(o["digest"] != digest(x < y) for o in outs):
+        wrong()
+    seconds = max(o["wall_time"] for o in outs)
+    return {"batch": batch, "seconds": seconds, "rate": batch / seconds,
+            "bytes_per_cmp": [o["bytes_sent"] / batch for o in outs], "rounds": outs[0]["rounds"],
+            "wall": wall}
+
+
+def child(name: str, directory: str, batch: int, seed: int) -> None:
+    """One party of :func:`processes_run`: prints its stats and output digest as JSON."""
+    from mpcnet.identity import load_key_file, load_roster
+
+    x, y = operands(batch, seed)
+    value = {"p0": x, "p1": y}.get(name)
+    res = mpcnet.run_party("bench-replicated-compare", value, roster=load_roster(Path(directory) / "roster.toml"),
+                           key=load_key_file(Path(directory) / "keys" / f"{name}.key"), params={"length": batch})
+    print(json.dumps({**res.stats.to_dict(), "digest": digest(res.output)}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batches", default="10000,100000,1000000")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--transport", default="tcp", choices=("tcp", "memory"))
+    ap.add_argument("--mode", default="processes,tcp")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--dir", help=argparse.SUPPRESS)
+    ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
+    if args.child:
+        child(args.child, args.dir, batches[0], args.seed)
+        return
     rows = []
-    print(f"# 32-bit x < y, 3 parties in one process over {args.transport}; load {os.getloadavg()}")
-    print(f"{'batch':>9} {'time s':>8} {'cmp/s':>11} {'B/cmp/party (max)':>18} {'rounds':>6}")
-    for batch in batches:
-        runs = [one_run(batch, args.transport, seed) for seed in range(args.runs)]
-        t = statistics.median(r["seconds"] for r in runs)
-        row = {"batch": batch, "seconds": t, "rate": batch / t, "bytes_per_cmp": max(runs[0]["bytes_per_cmp"]),
-               "rounds": runs[0]["rounds"], "runs": runs}
-        rows.append(row)
-        print(f"{batch:>9} {t:>8.3f} {batch / t:>11,.0f} {row['bytes_per_cmp']:>18.2f} {row['rounds']:>6}", flush=True)
+    print(f"# 32-bit x < y, three parties; load average at start {os.getloadavg()}")
+    print(f"{'mode':>10} {'batch':>9} {'time s':>8} {'cmp/s':>11} {'B/cmp/party (max)':>18} {'rounds':>6} {'wall s':>7}")
+    for mode in args.mode.split(","):
+        for batch in batches:
+            runs = [processes_run(batch, seed) if mode == "processes" else one_run(batch, mode, seed)
+                    for seed in range(args.runs)]
+            t = statistics.median(r["seconds"] for r in runs)
+            row = {"mode": mode, "batch": batch, "seconds": t, "rate": batch / t,
+                   "bytes_per_cmp": max(runs[0]["bytes_per_cmp"]), "rounds": runs[0]["rounds"], "runs": runs}
+            rows.append(row)
+            wall = statistics.median(r["wall"] for r in runs)
+            print(f"{mode:>10} {batch:>9} {t:>8.3f} {batch / t:>11,.0f} {row['bytes_per_cmp']:>18.2f} {row['rounds']:>6}"
+                  f" {wall:>7.2f}", flush=True)
     if args.profile:
+        # One party's share of the work is a third of this (all three run here).
         prof = cProfile.Profile()
         prof.enable()
-        one_run(batches[-1], args.transport, 99)
+        one_run(batches[-1], "tcp", 99)
         prof.disable()
         buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(18)
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
         print(buf.getvalue())
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"transport": args.transport, "rows": rows, "load": os.getloadavg()}, f, indent=1)
+            json.dump({"rows": rows, "load": os.getloadavg()}, f, indent=1)
 
 
 if __name__ == "__main__":

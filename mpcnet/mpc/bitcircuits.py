@@ -104,9 +104,9 @@ async def prefix_top(eng: ReplicatedEngine, g: Pair, e: Pair) -> Pair:
         e_lo, e_hi = _rows(e, slice(0, 2 * half, 2)), _rows(e, slice(1, 2 * half, 2))
         # The block holding position 0 is never the upper half of a combination,
         # so its propagate bit is never used: skip that AND.
-        both = await eng.and_(_cat(e_hi, _rows(e_hi, slice(1, None))), _cat(g_lo, _rows(e_lo, slice(1, None))))
-        g_new = eng.add(g_hi, _rows(both, slice(0, half)), BITS)
-        e_new = _cat(_rows(e_lo, slice(0, 1)), _rows(both, slice(half, None)))  # row 0: a placeholder
+        carried, joined = await eng.and_many([(e_hi, g_lo), (_rows(e_hi, slice(1, None)), _rows(e_lo, slice(1, None)))])
+        g_new = eng.add(g_hi, carried, BITS)
+        e_new = _cat(_rows(e_lo, slice(0, 1)), joined)  # row 0: a placeholder
         if n % 2:
             g_new, e_new = _cat(g_new, _rows(g, slice(n - 1, n))), _cat(e_new, _rows(e, slice(n - 1, n)))
         g, e = g_new, e_new

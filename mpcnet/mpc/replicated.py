@@ -198,7 +198,9 @@ class ReplicatedEngine:
 
     async def and_(self, x: Pair, y: Pair) -> Pair:
         """One round: shares of x AND y (bitwise on words, broadcasting)."""
-        z = (x.first & y.first) ^ (x.first & y.second) ^ (x.second & y.first)
+        # x_i y_i + x_i y_(i+1) + x_(i+1) y_i with one AND fewer.
+        z = x.first & (y.first ^ y.second)
+        z ^= x.second & y.first
         z ^= self.zero_share(z.shape, BITS)
         return await self.reshare(z, BITS)
 
@@ -211,8 +213,8 @@ class ReplicatedEngine:
         at = 0
         for (x, y), shape, size in zip(pairs, shapes, sizes, strict=True):
             part = z[at : at + size].reshape(shape)
-            np.bitwise_and(x.first, y.first, out=part)
-            part ^= x.first & y.second
+            np.bitwise_xor(y.first, y.second, out=part)
+            part &= x.first
             part ^= x.second & y.first
             at += size
         z ^= self.zero_share(z.shape, BITS)
