@@ -22,7 +22,11 @@ Modes (``--mode``, comma-separated):
 * ``memory``: the same over the in-memory mesh (no encryption, no sockets).
 
 Time = the slowest party's ``SessionStats.wall_time`` (the protocol, not the
-process start); rate = batch / time; bytes per comparison per party = the
+process start); rate = batch / time. With processes, a party that starts
+its session first waits for the others, so "span" is also given: from the
+last party's entry into the protocol to the last party's exit (clock of the
+one machine). "wall" is launch to exit of all processes (imports, keys,
+connections, operand generation); bytes per comparison per party = the
 largest ``bytes_sent`` of the three over the batch. Medians over ``--runs``.
 Every result is checked against the plaintext (exit 1 on a wrong answer).
 ``--profile`` prints where the time of one run at the largest batch goes.
@@ -54,6 +58,8 @@ from mpcnet.mpc import bitcircuits
 from mpcnet.mpc.replicated import ReplicatedEngine
 
 BITS = 32
+#: time.time() when this process's party entered and left the protocol (the processes mode reports them).
+MARKS: dict[str, float] = {}
 
 
 @protocol("bench-replicated-compare", min_parties=3, max_parties=3,
@@ -63,11 +69,13 @@ BITS = 32
           params=(mpcnet.Param("length", int, 1, "elements per operand"),))
 async def bench_compare(ctx: Context, value: Any, *, length: int) -> Any:
     """x < y on three parties with bit-sliced replicated shares."""
+    MARKS["start"] = time.time()
     eng = ReplicatedEngine(ctx)
     shared = await bitcircuits.input_bits(eng, {ctx.parties[0]: length, ctx.parties[1]: length}, value, BITS)
     result = await bitcircuits.less_than(eng, shared[ctx.parties[0]], shared[ctx.parties[1]])
     out = await bitcircuits.open_bits(eng, result, length)
     assert out is not None
+    MARKS["end"] = time.time()
     return out.astype(bool)
 
 
@@ -96,7 +104,7 @@ def one_run(batch: int, transport: str, seed: int) -> dict[str, Any]:
     if any(not np.array_equal(out, x < y) for out in res.outputs):
         wrong()
     seconds = max(s.wall_time for s in res.stats)
-    return {"batch": batch, "seconds": seconds, "rate": batch / seconds,
+    return {"batch": batch, "seconds": seconds, "rate": batch / seconds, "span": seconds,
             "bytes_per_cmp": [s.bytes_sent / batch for s in res.stats], "rounds": res.stats[0].rounds,
             "wall": res.wall_time}
 
@@ -134,7 +142,9 @@ def processes_run(batch: int, seed: int) -> dict[str, Any]:
     if any(o["digest"] != digest(x < y) for o in outs):
         wrong()
     seconds = max(o["wall_time"] for o in outs)
-    return {"batch": batch, "seconds": seconds, "rate": batch / seconds,
+    # From the last party's start to the last party's end: without the start skew of the processes.
+    span = max(o["end"] for o in outs) - max(o["start"] for o in outs)
+    return {"batch": batch, "seconds": seconds, "rate": batch / seconds, "span": span,
             "bytes_per_cmp": [o["bytes_sent"] / batch for o in outs], "rounds": outs[0]["rounds"],
             "wall": wall}
 
@@ -147,7 +157,7 @@ def child(name: str, directory: str, batch: int, seed: int) -> None:
     value = {"p0": x, "p1": y}.get(name)
     res = mpcnet.run_party("bench-replicated-compare", value, roster=load_roster(Path(directory) / "roster.toml"),
                            key=load_key_file(Path(directory) / "keys" / f"{name}.key"), params={"length": batch})
-    print(json.dumps({**res.stats.to_dict(), "digest": digest(res.output)}))
+    print(json.dumps({**res.stats.to_dict(), "digest": digest(res.output), **MARKS}))
 
 
 def main() -> None:
@@ -167,7 +177,8 @@ def main() -> None:
         return
     rows = []
     print(f"# 32-bit x < y, three parties; load average at start {os.getloadavg()}")
-    print(f"{'mode':>10} {'batch':>9} {'time s':>8} {'cmp/s':>11} {'B/cmp/party (max)':>18} {'rounds':>6} {'wall s':>7}")
+    print(f"{'mode':>10} {'batch':>9} {'time s':>8} {'cmp/s':>11} {'span s':>7} {'cmp/s':>11} {'B/cmp/party (max)':>18}"
+          f" {'rounds':>6} {'wall s':>7}")
     for mode in args.mode.split(","):
         for batch in batches:
             runs = [processes_run(batch, seed) if mode == "processes" else one_run(batch, mode, seed)
@@ -177,8 +188,9 @@ def main() -> None:
                    "bytes_per_cmp": max(runs[0]["bytes_per_cmp"]), "rounds": runs[0]["rounds"], "runs": runs}
             rows.append(row)
             wall = statistics.median(r["wall"] for r in runs)
-            print(f"{mode:>10} {batch:>9} {t:>8.3f} {batch / t:>11,.0f} {row['bytes_per_cmp']:>18.2f} {row['rounds']:>6}"
-                  f" {wall:>7.2f}", flush=True)
+            span = statistics.median(r["span"] for r in runs)
+            print(f"{mode:>10} {batch:>9} {t:>8.3f} {batch / t:>11,.0f} {span:>7.3f} {batch / span:>11,.0f}"
+                  f" {row['bytes_per_cmp']:>18.2f} {row['rounds']:>6} {wall:>7.2f}", flush=True)
     if args.profile:
         # One party's share of the work is a third of this (all three run here).
         prof = cProfile.Profile()
