@@ -361,3 +361,20 @@ async def test_comparison_over_tcp_matches_the_plaintext():
     assert res.outputs[2]["lt"] == [int(a < b) for a, b in zip(xs, ys, strict=True)]
     assert res.outputs[2]["eq"] == [int(a == b) for a, b in zip(xs, ys, strict=True)]
 
+
+
+def test_the_benchmark_runs_three_processes_and_checks_its_results(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from helpers import REPO, env_with
+
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_replicated.py"), "--batches", "1000",
+                           "--runs", "1", "--mode", "processes,memory", "--json", str(out)],
+                          capture_output=True, text=True, timeout=240, env=env_with())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["mode"], r["batch"], r["rounds"]) for r in rows] == [("processes", 1000, 8), ("memory", 1000, 8)]
+    assert all(19.25 < r["bytes_per_cmp"] < 21 for r in rows)
