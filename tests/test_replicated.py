@@ -350,6 +350,62 @@ def test_an_input_only_party_deals_uniform_shares_and_receives_an_opening():
         assert biased_bits(np.stack(held[j]), ALPHA).size == 0, j
 
 
+# --- the toolkit face: Runtime.input_sliced and SlicedBits -------------------------------
+
+@protocol("test-rep-toolkit", min_parties=3, security="test", reveals="test", input="list", output="dict",
+          params=(mpcnet.Param("bits", int, 32, "k"), mpcnet.Param("signed", bool, False, "signed"),
+                  mpcnet.Param("length", int, 1, "m")))
+async def rep_toolkit(ctx: Context, value: Any, *, bits: int, signed: bool, length: int) -> dict[str, Any]:
+    """The last two parties input x and y; the first three compute; every party learns every result."""
+    from mpcnet import mpc
+
+    rt = mpc.Runtime(ctx, compute=ctx.parties[:3])
+    xo, yo = ctx.parties[-2], ctx.parties[-1]
+    got = await rt.input_sliced({xo: (length,), yo: (length,)}, value, bits=bits, signed=signed)
+    x, y = got[xo], got[yo]
+    # Everything computed first, then opened: input-only parties meet the
+    # compute parties at consecutive result rounds after the computation.
+    results = {op: await getattr(x, op)(y) for op in bc.OPS}
+    results["min"] = await (await x.lt(y)).select(x, y)
+    results["xor"] = ~(x ^ y) ^ 5
+    out: dict[str, Any] = {name: (await v.reveal()).tolist() for name, v in results.items()}
+    out["absent"] = x.absent
+    return out
+
+
+@pytest.mark.parametrize(("n", "k", "signed"), [(3, 32, False), (5, 32, True), (4, 64, False), (4, 1, False)])
+def test_sliced_values_from_input_only_parties_equal_the_plaintext(n, k, signed):
+    lo, hi = _bounds(k, signed)
+    rng = np.random.default_rng(n)
+    dtype = np.int64 if signed else np.uint64
+    xs = [lo, hi, 0, hi, *map(int, rng.integers(lo, hi, 200, endpoint=True, dtype=dtype))]
+    ys = [hi, lo, 0, hi, *map(int, rng.integers(lo, hi, 200, endpoint=True, dtype=dtype))]
+    res = mpcnet.simulate("test-rep-toolkit", [None] * (n - 2) + [xs, ys],
+                          params={"bits": k, "signed": signed, "length": len(xs)}, seed=n)
+    mask = (1 << k) - 1
+    for j, out in enumerate(res.outputs):
+        for op, f in OPS.items():
+            assert out[op] == [int(f(a, b)) for a, b in zip(xs, ys, strict=True)], op
+        assert out["min"] == [min(a, b) for a, b in zip(xs, ys, strict=True)]
+        xor = [(~(a ^ b) ^ 5) & mask for a, b in zip(xs, ys, strict=True)]
+        if signed:
+            xor = [v - (1 << k) if v >> (k - 1) else v for v in xor]
+        assert out["xor"] == xor
+        assert out["absent"] == (j >= 3)
+
+
+@protocol("test-rep-five", min_parties=5, security="test", reveals="test", input="null", output="null")
+async def rep_five(ctx: Context, value: Any) -> None:
+    from mpcnet import mpc
+
+    await mpc.Runtime(ctx).input_sliced({"p0": (1,)}, [1] if ctx.me == "p0" else None, bits=8)
+
+
+def test_sliced_values_need_three_compute_parties():
+    with pytest.raises(mpcnet.ConfigError, match="exactly three"):
+        mpcnet.simulate("test-rep-five", [None] * 5, seed=1)
+
+
 # --- over TCP, under a deadline ---------------------------------------------------------
 
 @pytest.mark.trio
