@@ -406,6 +406,34 @@ def test_sliced_values_need_three_compute_parties():
         mpcnet.simulate("test-rep-five", [None] * 5, seed=1)
 
 
+@protocol("test-rep-argmax", min_parties=5, security="test", reveals="test", input="int", output="list",
+          params=(mpcnet.Param("bits", int, 32, "k"), mpcnet.Param("signed", bool, False, "signed")))
+async def rep_argmax(ctx: Context, value: Any, *, bits: int, signed: bool) -> list[Any]:
+    """Three compute parties; every other party bids one value; all learn the winner and the price."""
+    from mpcnet import mpc
+
+    rt = mpc.Runtime(ctx, compute=ctx.parties[:3])
+    bidders = ctx.parties[3:]
+    got = await rt.input_sliced({p: (1,) for p in bidders}, None if value is None else [value], bits=bits, signed=signed)
+    onehot, price = await mpc.argmax_first(mpc.concat_sliced([got[p] for p in bidders]))
+    return [(await onehot.reveal()).tolist(), (await price.reveal()).tolist()]
+
+
+@given(signed=st.booleans(), data=st.data())
+@settings(max_examples=15)
+def test_argmax_first_gives_the_first_highest_bid_and_its_value(signed, data):
+    k = data.draw(st.integers(1, 64))
+    lo, hi = _bounds(k, signed)
+    bids = data.draw(st.lists(st.one_of(st.sampled_from([lo, hi]), st.integers(lo, hi)), min_size=2, max_size=9))
+    res = mpcnet.simulate("test-rep-argmax", [None] * 3 + bids, params={"bits": k, "signed": signed}, seed=1)
+    win = bids.index(max(bids))
+    for out in res.outputs:
+        assert out == [[int(i == win) for i in range(len(bids))], max(bids)]
+    # input, 1 + ceil(log2 k), ceil(log2(n - 1)), the one-hot AND, two openings
+    n = len(bids)
+    assert res.stats[0].rounds == 1 + 1 + (k - 1).bit_length() + (n - 2).bit_length() + 1 + 2
+
+
 # --- over TCP, under a deadline ---------------------------------------------------------
 
 @pytest.mark.trio

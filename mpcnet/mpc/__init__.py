@@ -92,10 +92,10 @@ from .runtime import RESULT_ROUND, Runtime, Shape, int_bounds
 from .secbits import SecretBits, concat_bits, stack_bits
 from .secint import SecretInt, concat_ints, stack_ints
 from .secring import SecretRing, concat_rings
-from .secsliced import SlicedBits
+from .secsliced import SlicedBits, argmax_first, concat_sliced
 
 __all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "SlicedBits", "concatenate", "stack", "Expect", "exchange",
-           "RESULT_ROUND", "Shape", "int_bounds", "roles", "ShamirEngine"]
+           "RESULT_ROUND", "Shape", "int_bounds", "roles", "ShamirEngine", "argmax_first", "concat_sliced"]
 
 V = TypeVar("V", SecretInt, SecretBits, SecretRing)
 

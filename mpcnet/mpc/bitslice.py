@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["words_for", "pack", "unpack", "transpose8"]
+__all__ = ["words_for", "pack", "unpack", "transpose8", "lanes", "from_lanes"]
 
 Array = np.ndarray[Any, Any]
 
@@ -85,3 +85,19 @@ def unpack(planes: Array, m: int, *, signed: bool = False) -> Array:
         return values.view(np.int64)
     top = np.uint64(1 << (k - 1))
     return ((values ^ top).view(np.int64) - np.int64(1 << (k - 1))).astype(np.int64)
+
+
+def lanes(planes: Array, m: int) -> Array:
+    """The ``(k, m)`` 0/1 bytes of the first ``m`` lanes of ``planes``
+    (for moving lanes around: XOR sharings are linear, so this works on shares)."""
+    k = planes.shape[0]
+    raw = np.ascontiguousarray(planes, dtype=np.uint64).view(np.uint8).reshape(k, -1)
+    return np.unpackbits(raw, axis=1, bitorder="little")[:, :m]
+
+
+def from_lanes(bits: Array) -> Array:
+    """Planes ``(k, words_for(m))`` from ``(k, m)`` 0/1 lanes (the inverse of :func:`lanes`)."""
+    k, m = bits.shape
+    padded = np.zeros((k, 64 * words_for(m)), dtype=np.uint8)
+    padded[:, :m] = bits
+    return np.packbits(padded, axis=1, bitorder="little").view(np.uint64).reshape(k, words_for(m))
