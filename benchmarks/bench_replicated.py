@@ -260,7 +260,7 @@ def main() -> None:
         print(f"{'mode':>10} {'bids':>5} {'time ms':>8} {'compute ms':>10} {'span ms':>8} {'rounds':>6} {'max bytes sent':>14}")
         for mode in ("processes", "tcp", "memory"):
             runs = [auction_processes_run(args.auction, seed) if mode == "processes" else auction_run(args.auction, mode, seed)
-                    for seed in range(max(args.runs, 3))]
+                    for seed in range(args.runs)]
             t = statistics.median(r["seconds"] for r in runs)
             tc = statistics.median(r["compute_seconds"] for r in runs)
             rows.append({"mode": mode, "auction_bids": args.auction, "seconds": t, "compute_seconds": tc, "runs": runs})

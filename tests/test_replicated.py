@@ -456,9 +456,12 @@ def test_the_benchmark_runs_three_processes_and_checks_its_results(tmp_path):
 
     out = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_replicated.py"), "--batches", "1000",
-                           "--runs", "1", "--mode", "processes,memory", "--json", str(out)],
+                           "--runs", "1", "--mode", "processes,memory", "--auction", "2", "--json", str(out)],
                           capture_output=True, text=True, timeout=240, env=env_with())
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(out.read_text())["rows"]
-    assert [(r["mode"], r["batch"], r["rounds"]) for r in rows] == [("processes", 1000, 8), ("memory", 1000, 8)]
-    assert all(19.25 < r["bytes_per_cmp"] < 21 for r in rows)
+    compare, auction = rows[:2], rows[2:]
+    assert [(r["mode"], r["batch"], r["rounds"]) for r in compare] == [("processes", 1000, 8), ("memory", 1000, 8)]
+    assert all(19.25 < r["bytes_per_cmp"] < 21 for r in compare)
+    # 2 bids: input, 1 + 5 comparison rounds, 0 AND-tree rounds, the pick, two openings
+    assert [(r["mode"], r["runs"][0]["rounds"]) for r in auction] == [("processes", 10), ("tcp", 10), ("memory", 10)]
