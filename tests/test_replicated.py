@@ -209,6 +209,25 @@ def test_the_prg_is_aes_ctr_with_the_use_number_as_nonce_across_chunks():
     assert PairwisePRG(key).words(0, 4).tobytes() != PairwisePRG(key).words(1, 4).tobytes()
 
 
+@protocol("test-rep-reshare", min_parties=3, max_parties=3, security="test", reveals="test", input="null", output="list")
+async def rep_reshare(ctx: Context, value: Any) -> list[Any]:
+    """Party i's additive term is (i + 1) * 1000 (ring) and i + 1 (bits) in every element: reshared, then opened."""
+    eng = ReplicatedEngine(ctx)
+    term = np.full(64, ctx.index + 1, dtype=np.uint64)
+    ring = await eng.reshare(term * np.uint64(1000), RING)
+    bits = await eng.reshare(term, BITS)
+    return [(await eng.open(ring, RING)).tolist(), (await eng.open(bits, BITS)).tolist(),  # type: ignore[union-attr]
+            ring.first, ring.second]
+
+
+def test_reshare_masks_each_term_and_keeps_the_value():
+    out = mpcnet.simulate("test-rep-reshare", [None] * 3, seed=8).outputs
+    for i, o in enumerate(out):
+        assert o[0] == [6000] * 64 and o[1] == [1 ^ 2 ^ 3] * 64
+        np.testing.assert_array_equal(o[3], out[(i + 1) % 3][2])  # my second is my successor's first
+        assert np.count_nonzero(o[2] == (i + 1) * 1000) < 3  # what left party i was masked
+
+
 # --- costs: one share per gate to one neighbour, rounds independent of the batch ---------
 
 @protocol("test-rep-and", min_parties=3, max_parties=3, security="test", reveals="test", input="null", output="list",
