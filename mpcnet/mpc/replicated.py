@@ -15,7 +15,7 @@ that say nothing about ``x``.
   computes ``z_i = x_i y_i + x_i y_(i+1) + x_(i+1) y_i + a_i`` (an additive
   3-out-of-3 sharing of ``x y``; XOR and AND for bits) and sends ``z_i`` to
   party ``i - 1``, which then holds ``(z_(i-1), z_i)``
-  (:meth:`~ReplicatedEngine.reshare`). The ``a_i`` are a sharing of zero
+  (:meth:`~ReplicatedEngine.reshare` does this for any local additive term). The ``a_i`` are a sharing of zero
   that costs no message: ``a_i = F(k_(i,i+1)) - F(k_(i-1,i))`` (XOR for bits),
   where ``k_(i,j)`` is the key parties i and j share and F a PRG (AES-128 in
   counter mode), so the sum telescopes to zero and ``z_i`` looks uniform to
@@ -183,18 +183,24 @@ class ReplicatedEngine:
     # -- rounds ----------------------------------------------------------------------
 
     async def reshare(self, z: Array, kind: str) -> Pair:
-        """One round: turn ``z`` (this party's share of an additive 3-out-of-3
-        sharing whose ``z_i`` already carry a zero-sharing mask) into a
-        replicated sharing by sending it to the previous party."""
+        """One round: turn ``z`` (this party's term of an additive 3-out-of-3
+        sharing, e.g. a local product) into a replicated sharing of the same
+        value: ``z_i`` plus a fresh zero-sharing term goes to the previous party."""
         self._require_compute()
+        z = np.asarray(z, dtype=np.uint64)
+        mask = self.zero_share(z.shape, kind)
+        return await self._pass_back(mask ^ z if kind == BITS else mask + z)
+
+    async def _pass_back(self, z: Array) -> Pair:
+        """One round: send a masked ``z_i`` to the previous party, receive ``z_(i+1)``."""
         z = np.ascontiguousarray(z, dtype=np.uint64)
         got = await exchange(self.ctx, {self.prev: z}, {self.next: Expect.array(np.uint64, z.shape)})
         return Pair(z, got[self.next])
 
     async def mul(self, x: Pair, y: Pair) -> Pair:
         """One round: shares of x * y mod 2^64 (elementwise, broadcasting)."""
-        z = x.first * y.first + x.first * y.second + x.second * y.first
-        return await self.reshare(z + self.zero_share(z.shape, RING), RING)
+        z = x.first * (y.first + y.second) + x.second * y.first
+        return await self._pass_back(z + self.zero_share(z.shape, RING))
 
     async def and_(self, x: Pair, y: Pair) -> Pair:
         """One round: shares of x AND y (bitwise on words, broadcasting)."""
@@ -202,7 +208,7 @@ class ReplicatedEngine:
         z = x.first & (y.first ^ y.second)
         z ^= x.second & y.first
         z ^= self.zero_share(z.shape, BITS)
-        return await self.reshare(z, BITS)
+        return await self._pass_back(z)
 
     async def and_many(self, pairs: Sequence[tuple[Pair, Pair]]) -> list[Pair]:
         """One round for several ANDs of any shapes (concatenated on the wire)."""
@@ -218,7 +224,7 @@ class ReplicatedEngine:
             part ^= x.second & y.first
             at += size
         z ^= self.zero_share(z.shape, BITS)
-        both = await self.reshare(z, BITS)
+        both = await self._pass_back(z)
         out, at = [], 0
         for shape, size in zip(shapes, sizes, strict=True):
             out.append(Pair(both.first[at : at + size].reshape(shape), both.second[at : at + size].reshape(shape)))
