@@ -76,8 +76,9 @@ async def rep_ring(ctx: Context, value: Any, *, bits: int, length: int) -> dict[
     prod = await eng.open(await eng.mul(x, y), RING)
     lt = await bc.open_bits(eng, await bc.less_than_ring(eng, x, y, bits), length)
     as_bits = await bc.open_bits(eng, await bc.to_bits(eng, x, 64), length, signed=True)
-    assert prod is not None and lt is not None and as_bits is not None
-    return {"mul": prod.view(np.int64).tolist(), "lt": lt.tolist(), "bits": as_bits.tolist()}
+    low_bits = await bc.open_bits(eng, await bc.to_bits(eng, y, bits), length, signed=True)
+    assert prod is not None and lt is not None and as_bits is not None and low_bits is not None
+    return {"mul": prod.view(np.int64).tolist(), "lt": lt.tolist(), "bits": as_bits.tolist(), "low": low_bits.tolist()}
 
 
 def _compare(xs: list[int], ys: list[int], k: int, signed: bool, seed: int = 3, **kw: Any) -> mpcnet.SimulationResult:
@@ -150,6 +151,8 @@ def test_products_arithmetic_to_binary_and_ring_comparison_equal_the_plaintext(k
     assert out["mul"] == wrap
     assert out["lt"] == [int(a < b) for a, b in zip(xs, ys, strict=True)]
     assert out["bits"] == xs
+    low = [b % (1 << k) for b in ys]  # the low k bits of y, read as a signed k-bit number
+    assert out["low"] == [v - (1 << k) if v >> (k - 1) else v for v in low]
 
 
 # --- the pseudo-random zero-sharings ---------------------------------------------------
