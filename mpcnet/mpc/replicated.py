@@ -263,7 +263,6 @@ class ReplicatedEngine:
                     drawn[owner] = (use, s_d, s_next)
                 else:
                     expect[owner] = Expect.array(np.uint64, shape)
-                    drawn[owner] = (use, None, None)
                     if (d + 1) % 3 == self.index:  # I hold (s_(d+1), s_(d-1)): s_(d+1) from our key
                         drawn[owner] = (use, self._prg_prev.words(use, int(np.prod(shape))).reshape(shape), None)
                     else:  # I am d - 1 and hold (s_(d-1), s_d): s_d from our key
