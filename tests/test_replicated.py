@@ -168,6 +168,8 @@ async def rep_zero(ctx: Context, value: Any, *, label: str) -> dict[str, Any]:
     except LocalProtocolViolation as exc:
         out["again"] = str(exc)
     out["other"] = ReplicatedEngine(ctx, label=label + "-other").zero_share((1000,), RING)
+    name = f"replicated:{label}"
+    out["keys"] = [ctx.pairwise_key(eng.next, name), ctx.pairwise_key(eng.prev, name)]
     return out
 
 
@@ -193,13 +195,24 @@ def test_zero_sharings_sum_to_zero_and_are_fresh_per_use_label_and_session():
     assert all("already used" in o["again"] for o in a)
 
 
-def test_zero_sharings_come_from_the_pairwise_keys_only():
-    # Same seed: same session id and pair secrets, so the same keys and draws
-    # (the parties' own randomness plays no part); another seed: other keys.
-    same, again, other = _zero(seed=4), _zero(seed=4), _zero(seed=5)
-    for i in range(3):
-        np.testing.assert_array_equal(same[i]["ring"][0], again[i]["ring"][0])
-        assert np.count_nonzero(same[i]["ring"][0] == other[i]["ring"][0]) < 5
+def _aes_words(key: bytes, use: int, count: int) -> np.ndarray:
+    """AES-128-CTR keystream as uint64 words, straight from `cryptography` (independent of PairwisePRG)."""
+    stream = Cipher(algorithms.AES(key[:16]), modes.CTR(use.to_bytes(8, "big") + bytes(8))).encryptor()
+    return np.frombuffer(stream.update(bytes(8 * count)), dtype=np.uint64)
+
+
+def test_zero_sharings_are_the_pairwise_keys_keystreams_use_by_use():
+    # a_i = F(k_(i,i+1), use) - F(k_(i-1,i), use), recomputed from the keys the
+    # context gives each pair: the parties' own randomness plays no part, and
+    # each use (0, 1, then the XOR sharing at 2) takes its own counter block.
+    for out in (_zero(seed=None), _zero(seed=4)):
+        for o in out:
+            k_next, k_prev = o["keys"]
+            for use in (0, 1):
+                np.testing.assert_array_equal(o["ring"][use], _aes_words(k_next, use, 1000) - _aes_words(k_prev, use, 1000))
+            np.testing.assert_array_equal(o["bits"], _aes_words(k_next, 2, 1000) ^ _aes_words(k_prev, 2, 1000))
+    # The keys are fresh per session: another seed, other session id and pair secrets.
+    assert _zero(seed=4)[0]["keys"] != _zero(seed=5)[0]["keys"]
 
 
 def test_the_prg_is_aes_ctr_with_the_use_number_as_nonce_across_chunks():
