@@ -33,6 +33,8 @@ largest ``bytes_sent`` of the three over the batch. Medians over ``--runs``.
 parties in this process over TCP and over memory; time = the slowest party
 (bidders wait for the result), "compute" = the slowest compute party, "span"
 (processes) = from the last party's entry into the protocol to the last exit.
+Rows ``held-tcp``/``held-mem``: the same circuit with every bid held by
+party 0 (three parties, no input-only ones), in this process.
 Every result is checked against the plaintext (exit 1 on a wrong answer).
 ``--profile`` prints where the time of one run at the largest batch goes.
 """
@@ -98,6 +100,32 @@ async def bench_auction(ctx: Context, value: Any) -> Any:
     out = [(await onehot.reveal()).tolist(), int((await price.reveal())[()])]
     MARKS["end"] = time.time()
     return out
+
+
+@protocol("bench-replicated-auction-held", min_parties=3, max_parties=3,
+          security="semi-honest; one corruption among the three parties (replicated sharing)",
+          reveals="the winner (first highest bid) and the price, to every party",
+          input="party 0: the list of 32-bit bids; others: null", output="[one-hot winner list, price]",
+          params=(mpcnet.Param("bids", int, 20, "number of bids"),))
+async def bench_auction_held(ctx: Context, value: Any, *, bids: int) -> Any:
+    """The same auction with every bid held by party 0 (a broker): no input-only parties."""
+    rt = mpc.Runtime(ctx)
+    got = await rt.input_sliced({ctx.parties[0]: (bids,)}, value, bits=BITS)
+    onehot, price = await mpc.argmax_first(got[ctx.parties[0]])
+    return [(await onehot.reveal()).tolist(), int((await price.reveal())[()])]
+
+
+def auction_held_run(bids: int, transport: str, seed: int) -> dict[str, Any]:
+    """The auction with the bids at party 0, three parties in this process."""
+    values = auction_bids(bids, seed)
+    res = mpcnet.simulate("bench-replicated-auction-held", [values, None, None], params={"bids": bids},
+                          transport=transport)
+    win = values.index(max(values))
+    if any(o != [[int(i == win) for i in range(bids)], max(values)] for o in res.outputs):
+        wrong()
+    seconds = max(s.wall_time for s in res.stats)
+    return {"bids": bids, "seconds": seconds, "compute_seconds": seconds, "rounds": res.stats[0].rounds,
+            "span": float("nan"), "bytes_max": max(s.bytes_sent for s in res.stats)}
 
 
 def auction_bids(bids: int, seed: int) -> list[int]:
@@ -258,9 +286,14 @@ def main() -> None:
     if args.auction:
         print(f"# first-price auction, {args.auction} input-only bidders, 3 compute parties")
         print(f"{'mode':>10} {'bids':>5} {'time ms':>8} {'compute ms':>10} {'span ms':>8} {'rounds':>6} {'max bytes sent':>14}")
-        for mode in ("processes", "tcp", "memory"):
-            runs = [auction_processes_run(args.auction, seed) if mode == "processes" else auction_run(args.auction, mode, seed)
-                    for seed in range(args.runs)]
+        for mode in ("processes", "tcp", "memory", "held-tcp", "held-mem"):
+            if mode == "processes":
+                runs = [auction_processes_run(args.auction, seed) for seed in range(args.runs)]
+            elif mode.startswith("held"):
+                transport = "tcp" if mode == "held-tcp" else "memory"
+                runs = [auction_held_run(args.auction, transport, seed) for seed in range(args.runs)]
+            else:
+                runs = [auction_run(args.auction, mode, seed) for seed in range(args.runs)]
             t = statistics.median(r["seconds"] for r in runs)
             tc = statistics.median(r["compute_seconds"] for r in runs)
             rows.append({"mode": mode, "auction_bids": args.auction, "seconds": t, "compute_seconds": tc, "runs": runs})

@@ -499,4 +499,5 @@ def test_the_benchmark_runs_three_processes_and_checks_its_results(tmp_path):
     assert [(r["mode"], r["batch"], r["rounds"]) for r in compare] == [("processes", 1000, 8), ("memory", 1000, 8)]
     assert all(19.25 < r["bytes_per_cmp"] < 21 for r in compare)
     # 2 bids: input, 1 + 5 comparison rounds, 0 AND-tree rounds, the pick, two openings
-    assert [(r["mode"], r["runs"][0]["rounds"]) for r in auction] == [("processes", 10), ("tcp", 10), ("memory", 10)]
+    assert [(r["mode"], r["runs"][0]["rounds"]) for r in auction] == [("processes", 10), ("tcp", 10), ("memory", 10),
+                                                                        ("held-tcp", 10), ("held-mem", 10)]
