@@ -469,6 +469,19 @@ def test_argmax_first_gives_the_first_highest_bid_and_its_value(signed, data):
     assert res.stats[0].rounds == 1 + 1 + (k - 1).bit_length() + (n - 2).bit_length() + 1 + 2
 
 
+@pytest.mark.parametrize("observer", [0, 1, 2, 3])
+def test_an_auction_view_depends_on_the_winner_and_price_only(observer):
+    # Same winner (bid 1) and price (900) under A and B; bidder 3 (observer 3) keeps its bid.
+    bids_a = [500, 900, 300, 700, 42]
+    bids_b = [500, 900, 899, 0, 900]
+    params = {"bits": 16, "signed": False}
+    views_a = collect_views("test-rep-argmax", [None] * 3 + bids_a, params, [observer], range(RUNS))
+    views_b = collect_views("test-rep-argmax", [None] * 3 + bids_b, params, [observer], range(700, 700 + RUNS))
+    (layout_a, bits_a), (layout_b, bits_b) = views_a[observer], views_b[observer]
+    assert layout_a == layout_b and bits_a.shape[1] > 1000
+    assert different_bits(bits_a, bits_b, ALPHA).size == 0
+
+
 # --- over TCP, under a deadline ---------------------------------------------------------
 
 @pytest.mark.trio
