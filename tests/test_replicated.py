@@ -480,6 +480,12 @@ def test_an_auction_view_depends_on_the_winner_and_price_only(observer):
     (layout_a, bits_a), (layout_b, bits_b) = views_a[observer], views_b[observer]
     assert layout_a == layout_b and bits_a.shape[1] > 1000
     assert different_bits(bits_a, bits_b, ALPHA).size == 0
+    # A received share of an opening is uniform on the wire whatever is
+    # opened (it is masked by the observer's own shares): what the observer
+    # reconstructs, its output, must be the same under A and B too.
+    out_a = mpcnet.simulate("test-rep-argmax", [None] * 3 + bids_a, params=params, seed=1).outputs[observer]
+    out_b = mpcnet.simulate("test-rep-argmax", [None] * 3 + bids_b, params=params, seed=2).outputs[observer]
+    assert out_a == out_b == [[0, 1, 0, 0, 0], 900]
 
 
 # --- over TCP, under a deadline ---------------------------------------------------------
