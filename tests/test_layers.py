@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("network", ("mpcnet._net",)),
     ("runtime", ("mpcnet.session", "mpcnet.context", "mpcnet.registry", "mpcnet.party", "mpcnet.runner")),
     ("toolkit", ("mpcnet.mpc",)),
+    ("aggregate", ("mpcnet.aggregate",)),
     ("front", ("mpcnet", "mpcnet.__main__", "mpcnet.aio", "mpcnet.cli", "mpcnet.demo", "mpcnet.testing")),
     ("protocols", ("protocols",)),
 )

@@ -10,7 +10,12 @@ threshold) and works with secret values over numpy arrays of any shape:
   (two's complement) or not; comparison results are 1-bit values;
 * :class:`SecretRing` — signed integers additively shared mod 2^64 among the
   compute parties: sums private against all but one of them (c - 1
-  colluders, not t), linear work only.
+  colluders, not t), linear work only;
+* :class:`SlicedBits` — k-bit integers among exactly three compute parties,
+  bit-sliced replicated shares (:mod:`mpcnet.mpc.replicated`, Araki et al.
+  CCS 2016): comparisons at about 11 bytes per 32-bit comparison per party
+  (its rounds: :mod:`mpcnet.mpc.secsliced`). Chosen by the protocol for now
+  (``Runtime.input_sliced``), not yet by the toolkit.
 
 Local work is written with operators, and costs no round: ``+ -`` between
 secrets and with public values, ``*`` and ``@`` by public values,
@@ -94,10 +99,11 @@ from .runtime import RESULT_ROUND, Runtime, Shape, int_bounds
 from .secbits import SecretBits, concat_bits, stack_bits
 from .secint import SecretInt, concat_ints, stack_ints
 from .secring import SecretRing, concat_rings
+from .secsliced import SlicedBits, argmax_first, concat_sliced
 from .shamir import ShamirEngine
 
-__all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "concatenate", "stack", "Expect", "exchange", "RESULT_ROUND",
-           "Shape", "int_bounds", "ShamirEngine",
+__all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "SlicedBits", "concatenate", "stack", "Expect", "exchange",
+           "RESULT_ROUND", "Shape", "int_bounds", "ShamirEngine", "argmax_first", "concat_sliced",
            # the toolkit's modules
            "arith", "binary", "convert", "fields", "inputs", "laplace", "roles", "shamir"]
 
