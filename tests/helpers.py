@@ -259,7 +259,7 @@ def run_alone_counting_sends(protocol: str, inputs: Sequence[Any], who: int,
     from mpcnet import wire
     from mpcnet.party import Party
     from mpcnet.session import ABORT, DATA, HEARTBEAT, parse_envelope
-    from mpcnet.transport import memory_mesh
+    from mpcnet._net.transport import memory_mesh
 
     names = [f"p{i}" for i in range(len(inputs))]
     me = names[who]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import mpcnet
 from mpcnet import Party
 from mpcnet.errors import ConfigError, InputError, PeerTimeout, RemoteProtocolViolation
-from mpcnet.transport import memory_mesh
+from mpcnet._net.transport import memory_mesh
 
 from helpers import run_alone_counting_sends
 
