@@ -257,9 +257,9 @@ def run_alone_counting_sends(protocol: str, inputs: Sequence[Any], who: int,
     import trio
 
     from mpcnet import wire
+    from mpcnet._net.transport import memory_mesh
     from mpcnet.party import Party
     from mpcnet.session import ABORT, DATA, HEARTBEAT, parse_envelope
-    from mpcnet._net.transport import memory_mesh
 
     names = [f"p{i}" for i in range(len(inputs))]
     me = names[who]

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import mpcnet
 from mpcnet import Party
-from mpcnet.errors import ConfigError, InputError, PeerTimeout, RemoteProtocolViolation
 from mpcnet._net.transport import memory_mesh
+from mpcnet.errors import ConfigError, InputError, PeerTimeout, RemoteProtocolViolation
 
 from helpers import run_alone_counting_sends
 
