@@ -12,7 +12,8 @@ from ..errors import LocalProtocolViolation, RemoteProtocolViolation
 from .binary import bnot, bxor, equal, from_bits, greater_than, mux, to_bits
 from .convert import bits_to_field
 from .fields import P127
-from .secint import SecretBitsLike, SecretInt, leading_index, refuse_comparison
+from .secint import SecretBitsLike, SecretInt, leading_index
+from .value import ComparableSecret
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -22,7 +23,7 @@ __all__ = ["SecretBits"]
 Array = np.ndarray[Any, Any]
 
 
-class SecretBits(SecretBitsLike):
+class SecretBits(SecretBitsLike, ComparableSecret):
     """Secret ``k``-bit integers (any numpy shape), each held as k shared
     bits in GF(2^8), least significant first, two's complement when
     ``signed``. A comparison gives 1-bit values (``k == 1``): shared bits.
@@ -30,10 +31,6 @@ class SecretBits(SecretBitsLike):
     Outside the compute parties ``shares`` is None (an absent value).
     """
 
-    __hash__ = None  # type: ignore[assignment]
-    __array_ufunc__ = None  # numpy defers to our operators (array @ x, array * x)
-    __lt__ = __le__ = __gt__ = __ge__ = refuse_comparison
-    __eq__ = __ne__ = refuse_comparison
 
     def __init__(self, rt: Runtime, shares: Array | None, k: int, signed: bool = False) -> None:
         if shares is not None and (shares.ndim < 1 or shares.shape[-1] != k):
@@ -47,14 +44,6 @@ class SecretBits(SecretBitsLike):
     def shape(self) -> tuple[int, ...] | None:
         """The element shape (without the bit axis); None where this party holds no shares."""
         return None if self.shares is None else tuple(self.shares.shape[:-1])
-
-    @property
-    def absent(self) -> bool:
-        """True outside the compute parties."""
-        return self.shares is None
-
-    def __bool__(self) -> bool:
-        raise TypeError("a secret value has no truth value: open it first")
 
     def __repr__(self) -> str:
         return f"SecretBits(shape={self.shape}, k={self.k}, signed={self.signed})"
@@ -97,30 +86,6 @@ class SecretBits(SecretBitsLike):
         return axis % ndim
 
     # -- rounds -------------------------------------------------------------------------
-
-    async def lt(self, other: Any) -> SecretBits:
-        """``[x < y]`` as a shared bit (:func:`mpcnet.mpc.binary.greater_than`; rounds: :mod:`mpcnet.mpc`)."""
-        return await self._compare(other, "lt")
-
-    async def le(self, other: Any) -> SecretBits:
-        """``[x <= y]``, as :meth:`lt`."""
-        return await self._compare(other, "le")
-
-    async def gt(self, other: Any) -> SecretBits:
-        """``[x > y]``, as :meth:`lt`."""
-        return await self._compare(other, "gt")
-
-    async def ge(self, other: Any) -> SecretBits:
-        """``[x >= y]``, as :meth:`lt`."""
-        return await self._compare(other, "ge")
-
-    async def eq(self, other: Any) -> SecretBits:
-        """``[x == y]`` (:func:`mpcnet.mpc.binary.equal`)."""
-        return await self._compare(other, "eq")
-
-    async def ne(self, other: Any) -> SecretBits:
-        """``[x != y]``, as :meth:`eq`."""
-        return await self._compare(other, "ne")
 
     async def _compare(self, other: Any, op: str) -> SecretBits:
         o = self._other(other)

@@ -4,7 +4,7 @@ degree (the algorithms and round counts: :mod:`mpcnet.mpc`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +12,7 @@ from ..errors import LocalProtocolViolation, RemoteProtocolViolation
 from .binary import bits_from_onehot, greater_than_onehot
 from .convert import bit_decompose, bits_to_field, less_than
 from .fields import P127
+from .value import ComparableSecret
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -29,13 +30,8 @@ def onehot_width(lo: int, hi: int) -> int:
     return max(1, (hi - lo).bit_length())
 
 
-def refuse_comparison(*_: Any) -> NoReturn:
-    """What ``<``, ``==`` and the like do on a secret value (shared by the
-    secret types): raise TypeError, since a comparison costs rounds."""
-    raise TypeError("comparing secret values costs rounds: use 'await x.lt(y)' (or le, gt, ge, eq, ne)")
 
-
-class SecretInt:
+class SecretInt(ComparableSecret):
     """Secret integers (any numpy shape) Shamir-shared over Z_(2^127-1) among
     the runtime's compute parties.
 
@@ -46,10 +42,6 @@ class SecretInt:
     Outside the compute parties ``shares`` is None (an absent value).
     """
 
-    __hash__ = None  # type: ignore[assignment]
-    __array_ufunc__ = None  # numpy defers to our operators (array @ x, array * x)
-    __lt__ = __le__ = __gt__ = __ge__ = refuse_comparison
-    __eq__ = __ne__ = refuse_comparison
 
     def __init__(self, rt: Runtime, shares: Array | None, lo: int | None, hi: int | None, *, degree: int = 1,
                  onehot: Array | None = None) -> None:
@@ -79,14 +71,6 @@ class SecretInt:
     def shape(self) -> tuple[int, ...] | None:
         """The element shape (None where this party holds no shares)."""
         return None if self.shares is None else tuple(self.shares.shape)
-
-    @property
-    def absent(self) -> bool:
-        """True outside the compute parties."""
-        return self.shares is None
-
-    def __bool__(self) -> bool:
-        raise TypeError("a secret value has no truth value: open it first")
 
     def __repr__(self) -> str:
         rng = "any field element" if self.lo is None else f"[{self.lo}, {self.hi}]"
@@ -269,30 +253,6 @@ class SecretInt:
             raise RemoteProtocolViolation(f"the opened value has shape {np.shape(opened)}, expected {tuple(shape)}")
         out = np.asarray(opened, dtype=object)
         return P127.signed(out) if self.lo is None or self.lo < 0 else out
-
-    async def lt(self, other: Any) -> SecretInt:
-        """``[x < y]`` element-wise, a 0/1 SecretInt (see :mod:`mpcnet.mpc` for rounds)."""
-        return await self._compare(other, "lt")
-
-    async def le(self, other: Any) -> SecretInt:
-        """``[x <= y]``."""
-        return await self._compare(other, "le")
-
-    async def gt(self, other: Any) -> SecretInt:
-        """``[x > y]``."""
-        return await self._compare(other, "gt")
-
-    async def ge(self, other: Any) -> SecretInt:
-        """``[x >= y]``."""
-        return await self._compare(other, "ge")
-
-    async def eq(self, other: Any) -> SecretInt:
-        """``[x == y]``."""
-        return await self._compare(other, "eq")
-
-    async def ne(self, other: Any) -> SecretInt:
-        """``[x != y]``."""
-        return await self._compare(other, "ne")
 
     async def _compare(self, other: Any, op: str) -> SecretInt:
         o = self._other(other)

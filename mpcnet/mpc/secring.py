@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import LocalProtocolViolation
 from .arith import additive_share, from_ring_signed, to_ring
 from .receive import Expect, exchange
-from .secint import refuse_comparison
+from .value import SecretValue
 
 if TYPE_CHECKING:
     from .runtime import Runtime, Shape
@@ -22,17 +22,13 @@ Array = np.ndarray[Any, Any]
 RING_LIMIT = 1 << 63
 
 
-class SecretRing:
+class SecretRing(SecretValue):
     """Secret signed integers (any numpy shape) as additive shares mod 2^64
     held by the runtime's compute parties: any c - 1 of them together learn
     nothing, but only linear work is possible (no multiplication of two
     secrets). ``lo``/``hi`` bound the values; an operation whose range could
     leave [-2^63, 2^63) is refused, so an opened sum never wraps."""
 
-    __hash__ = None  # type: ignore[assignment]
-    __array_ufunc__ = None
-    __lt__ = __le__ = __gt__ = __ge__ = refuse_comparison
-    __eq__ = __ne__ = refuse_comparison
 
     def __init__(self, rt: Runtime, shares: Array | None, lo: int, hi: int) -> None:
         if lo < -RING_LIMIT or hi >= RING_LIMIT:
@@ -45,9 +41,6 @@ class SecretRing:
     def shape(self) -> tuple[int, ...] | None:
         """The element shape (None where this party holds no shares)."""
         return None if self.shares is None else tuple(self.shares.shape)
-
-    def __bool__(self) -> bool:
-        raise TypeError("a secret value has no truth value: open it first")
 
     def _other(self, other: Any) -> tuple[Array | None, int, int]:
         """(shares, lo, hi) of ``other``: a public value is held by the first compute party only."""

@@ -31,7 +31,7 @@ from ..errors import LocalProtocolViolation
 from . import bitcircuits
 from .bitslice import from_lanes, lanes, pack, words_for
 from .replicated import BITS, Pair
-from .secint import refuse_comparison
+from .value import ComparableSecret
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -41,29 +41,17 @@ __all__ = ["SlicedBits", "input_sliced", "concat_sliced", "argmax_first"]
 Array = np.ndarray[Any, Any]
 
 
-class SlicedBits:
+class SlicedBits(ComparableSecret):
     """Secret ``k``-bit integers of any numpy ``shape`` (two's complement when
     ``signed``), as ``k`` bit planes of replicated XOR shares, 64 values per
     word. A comparison gives 1-bit values. ``shares`` is None outside the
     three compute parties (an absent value)."""
 
-    __hash__ = None  # type: ignore[assignment]
-    __array_ufunc__ = None
-    __lt__ = __le__ = __gt__ = __ge__ = refuse_comparison
-    __eq__ = __ne__ = refuse_comparison
 
     def __init__(self, rt: Runtime, shares: Pair | None, k: int, signed: bool, shape: tuple[int, ...]) -> None:
         if shares is not None and shares.first.shape != (k, words_for(int(np.prod(shape)))):
             raise LocalProtocolViolation(f"{k}-bit sliced shares of {shape} values have shape ({k}, words)")
         self.rt, self.shares, self.k, self.signed, self.shape = rt, shares, k, signed, tuple(shape)
-
-    @property
-    def absent(self) -> bool:
-        """True outside the compute parties."""
-        return self.shares is None
-
-    def __bool__(self) -> bool:
-        raise TypeError("a secret value has no truth value: open it first")
 
     def __repr__(self) -> str:
         return f"SlicedBits(shape={self.shape}, k={self.k}, signed={self.signed})"
@@ -136,30 +124,6 @@ class SlicedBits:
             return self._new(None, 1, False)
         out = await bitcircuits.compare(self.rt.replicated_engine, self.shares, o.shares, op, signed=self.signed)
         return self._new(out, 1, False)
-
-    async def lt(self, other: Any) -> SlicedBits:
-        """``self < other`` (1-bit values): 1 + ceil(log2 k) rounds."""
-        return await self._compare(other, "lt")
-
-    async def le(self, other: Any) -> SlicedBits:
-        """``self <= other``: 1 + ceil(log2 k) rounds."""
-        return await self._compare(other, "le")
-
-    async def gt(self, other: Any) -> SlicedBits:
-        """``self > other``: 1 + ceil(log2 k) rounds."""
-        return await self._compare(other, "gt")
-
-    async def ge(self, other: Any) -> SlicedBits:
-        """``self >= other``: 1 + ceil(log2 k) rounds."""
-        return await self._compare(other, "ge")
-
-    async def eq(self, other: Any) -> SlicedBits:
-        """``self == other``: ceil(log2 k) rounds."""
-        return await self._compare(other, "eq")
-
-    async def ne(self, other: Any) -> SlicedBits:
-        """``self != other``: ceil(log2 k) rounds."""
-        return await self._compare(other, "ne")
 
     async def and_(self, other: Any) -> SlicedBits:
         """Bitwise AND (one round); a 1-bit ``self`` ANDs every bit of a wider ``other``."""
