@@ -219,12 +219,19 @@ async def _connect_mesh(roster: Roster, key: SecretKey, *, connect_timeout: floa
                     # or a corrupted message 1 is rejected too. So retry, and
                     # give up only when the peer keeps rejecting us.
                     rejected_since = rejection(peer, exc.message, rejected_since, done)
+                elif rejected_since is not None:
+                    # Dropped mid-handshake after rejecting us: most likely the
+                    # peer giving up on the same mismatch and exiting. Resetting
+                    # the clock here would leave us waiting for the connect
+                    # deadline against a port that is about to close.
+                    rejected_since = rejection(peer, exc.message, rejected_since, done)
                 else:  # dropped mid-handshake: the peer restarting, say
                     failures[peer.name] = f"handshake failed: {exc.message}"
-                    rejected_since = None
             except MPCError as exc:  # stalled mid-handshake (a PeerTimeout, also an OSError: caught first)
-                failures[peer.name] = exc.message
-                rejected_since = None
+                if rejected_since is None:
+                    failures[peer.name] = exc.message
+                else:  # stopped answering after it rejected us, as above
+                    rejected_since = rejection(peer, exc.message, rejected_since, done)
             except (OSError, trio.TooSlowError) as exc:
                 why = f"connect failed: {exc.strerror or exc}" if isinstance(exc, OSError) else "no answer"
                 if rejected_since is None:
@@ -258,8 +265,9 @@ async def _connect_mesh(roster: Roster, key: SecretKey, *, connect_timeout: floa
                 try:
                     link = await attempt(peer, rejected_since)
                 except HandshakeError as exc:
-                    if not (exc.rejected or exc.authentication_failed):
+                    if not (exc.rejected or exc.authentication_failed) and rejected_since is None:
                         return
+                    # (dropped mid-handshake after rejecting us: it is giving up on the same mismatch)
                     rejected_since = rejection(peer, exc.message, rejected_since, done)
                 except (OSError, MPCError, trio.TooSlowError) as exc:
                     if rejected_since is None:
