@@ -67,10 +67,11 @@ async def prio3_aggregate(ctx: Context, value: AggregatorInput) -> Any:
     else:
         raw, parts = await ctx.receive(peer)
         verifiers, bad = decode_batch(field, _received(raw, (rows, n_ver * size), "the verifier shares", peer), n_ver)
+        if bad.any():
+            raise RemoteProtocolViolation("the verifier shares hold a value outside the field", peer=peer)
         theirs = BatchVerifierShare(verifiers, _received(parts, (rows, 32), "the joint randomness parts", peer)
                                     if joint else None)
         accept, seeds = batch.verifier_shares_to_message(CONTEXT, [mine, theirs])
-        accept &= ~bad
         seeds = seeds if seeds is not None else np.zeros((rows, 0), np.uint8)
         await ctx.send(peer, [accept.astype(np.uint8), seeds])
     ok = batch.verify_next(state, accept, seeds if joint else None)

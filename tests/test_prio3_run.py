@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+import protocols.prio3 as prio3_module
 from mpcnet.aggregate.simulation import VdafConfig, parse_measurements, run_prio3
 from mpcnet.cli import main
-from mpcnet.errors import InputError
+from mpcnet.errors import InputError, RemoteProtocolViolation
 
 #: leader and helper: verifier shares, verifier message, aggregate shares.
 ROUNDS = 3
@@ -79,12 +80,37 @@ def test_malformed_line_is_named(config: VdafConfig, text: str, line: int, reaso
 
 def test_cli_malformed_line_exits_2_before_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "m.txt"
-    path.write_text("[0, 1]\n[0, 1, 1]\n")
+    path.write_text("[0, 1]\n\n[0, 1, 1]\n")  # blank lines count in the numbering
     with pytest.raises(SystemExit) as exc:
         main(["prio3", "run", "--vdaf", "sumvec", "--length", "2", "--measurements", str(path)])
     assert exc.value.code == 2
     captured = capsys.readouterr()
-    assert "line 2" in captured.err and captured.out == ""
+    assert "line 3: a sumvec measurement is a list of 2 values" in captured.err and captured.out == ""
+
+
+def test_cli_non_utf8_line_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "m.txt"
+    path.write_bytes(b"1\n0\n\xff\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["prio3", "run", "--vdaf", "count", "--measurements", str(path)])
+    assert exc.value.code == 2
+    assert "line 3: not valid UTF-8" in capsys.readouterr().err
+
+
+def test_verifier_share_outside_the_field_is_the_helpers_violation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper sends the modulus itself as a verifier element: encodable, but not a field element."""
+    real = prio3_module.encode_batch
+
+    def tampered(field: Any, vec: Any) -> Any:
+        if vec.shape[1] == 3:  # the verifier shares (the aggregate share has one column)
+            vec = vec.copy()
+            vec[0, 0] = field.MODULUS
+        return real(field, vec)
+
+    monkeypatch.setattr(prio3_module, "encode_batch", tampered)
+    with pytest.raises(RemoteProtocolViolation, match="outside the field") as exc:
+        run_prio3(VdafConfig("count"), [1, 1, 0])
+    assert exc.value.peer == "p1"
 
 
 def test_bad_max_weight_is_a_config_error() -> None:
