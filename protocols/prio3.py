@@ -52,6 +52,8 @@ def _received(value: Any, shape: tuple[int, ...], what: str, peer: str) -> np.nd
 )
 async def prio3_aggregate(ctx: Context, value: AggregatorInput) -> Any:
     """Verify and aggregate a batch of Prio3 reports, leader (party 0) and helper (party 1); 3 rounds."""
+    if value.agg_id != ctx.index:
+        raise InputError(f"party {ctx.index} was given aggregator {value.agg_id}'s input (leader first, then helper)")
     batch = BatchPrio3(value.config.vdaf())
     field, size = batch.field, batch.field.ENCODED_SIZE
     rows, peer = value.nonces.shape[0], ctx.peers[0]

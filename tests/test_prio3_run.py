@@ -116,3 +116,9 @@ def test_verifier_share_outside_the_field_is_the_helpers_violation(monkeypatch: 
 def test_bad_max_weight_is_a_config_error() -> None:
     with pytest.raises(InputError, match="max-weight"):
         run_prio3(VdafConfig("multihot", length=2, max_weight=3), [[True, False]])
+
+
+@pytest.mark.parametrize("config", [VdafConfig("sum", bits=64), VdafConfig("histogram", length=0)])
+def test_parameters_the_draft_does_not_allow_are_input_errors(config: VdafConfig) -> None:
+    with pytest.raises(InputError):
+        config.vdaf()

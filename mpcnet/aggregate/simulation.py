@@ -47,9 +47,18 @@ class VdafConfig:
     max_weight: int | None = None  # multihot: at most this many ones (default: length)
 
     def vdaf(self) -> Prio3[Any, Any]:
-        """The Prio3 instance (chunk length about the square root of the circuit's size, as the draft advises)."""
+        """The Prio3 instance (chunk length about the square root of the circuit's size, as the draft advises);
+        :class:`InputError` for parameters the draft does not allow."""
         if self.length < 1 or self.bits < 1:
             raise InputError("--length and --bits must be at least 1")
+        try:
+            return self._build()
+        except ValueError as exc:  # the circuits' own checks (e.g. a bound outside the field)
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(f"invalid {self.kind} parameters: {exc}") from None
+
+    def _build(self) -> Prio3[Any, Any]:
         top = 2**self.bits - 1
         if self.kind == "count":
             return prio3_count()
