@@ -1,6 +1,6 @@
 """The ``mpcnet`` command line.
 
-Commands: ``keygen``, ``demo``, ``protocols``, ``simulate``, ``party``.
+Commands: ``keygen``, ``demo``, ``protocols``, ``simulate``, ``party``, ``prio3 run``.
 Errors print one line to stderr (naming the peer at fault where there is
 one) and exit non-zero: 2 for bad configuration or input, 1 for a failed
 run, 130 when interrupted. ``--debug`` shows tracebacks and debug logs.
@@ -195,6 +195,33 @@ def cmd_party(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prio3_run(args: argparse.Namespace) -> int:
+    from .aggregate.simulation import VdafConfig, parse_measurements, run_prio3
+
+    config = VdafConfig(args.vdaf, length=args.length, bits=args.bits, max_weight=args.max_weight)
+    config.vdaf()  # parameters checked before the file is read
+    try:
+        data = sys.stdin.buffer.read() if args.measurements == "-" else Path(args.measurements).read_bytes()
+        text = data.decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read measurements file {args.measurements}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"measurements file {args.measurements} line {line}: not valid UTF-8") from None
+    measurements = parse_measurements(text.split("\n"), config, f"measurements file {args.measurements}")
+    result = run_prio3(config, measurements, args.malicious_clients)
+    if args.json:
+        _emit(result.to_dict())
+        return 0
+    stats = result.to_dict()["stats"]
+    print(f"aggregate: {_short(result.aggregate)}")
+    print(f"accepted {result.accepted} reports, rejected {result.rejected}")
+    print(f"{result.rounds} rounds, {result.bytes_per_aggregator[0]} bytes sent by the leader, "
+          f"{result.bytes_per_aggregator[1]} by the helper; {result.wall_time:.3f}s, "
+          f"{stats['reports_per_second']:.0f} reports/s")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -270,6 +297,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _progress_flags(p)
     p.set_defaults(func=cmd_party)
+
+    prio3 = sub.add_parser("prio3", help="Prio3 (draft-irtf-cfrg-vdaf-20) verifiable aggregation")
+    prio3_sub = prio3.add_subparsers(dest="prio3_command", required=True, metavar="COMMAND")
+    p = prio3_sub.add_parser("run", help="shard measurements and run both aggregators in this process")
+    p.add_argument("--vdaf", required=True, choices=["count", "sum", "sumvec", "histogram", "multihot"])
+    p.add_argument("--length", type=int, default=1, help="entries of sumvec and multihot, buckets of histogram")
+    p.add_argument("--bits", type=int, default=8, help="sum and sumvec values lie in [0, 2^bits - 1] (default 8)")
+    p.add_argument("--max-weight", type=int, default=None, help="multihot: at most this many ones (default: length)")
+    p.add_argument("--measurements", required=True, metavar="FILE",
+                   help="one JSON measurement per line ('-' for stdin)")
+    p.add_argument("--malicious-clients", type=int, default=0, metavar="K",
+                   help="add K clients with invalid measurements and honestly computed proofs (all rejected)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_prio3_run)
     return parser
 
 

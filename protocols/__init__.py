@@ -19,6 +19,7 @@ MODULES = {
     "dp-sum": "vote",
     "dp-vote": "vote",
     "poll": "poll",
+    "prio3-aggregate": "prio3",
     "psi": "psi.protocol",
     "psi-cardinality": "psi.protocol",
     "referendum": "vote",

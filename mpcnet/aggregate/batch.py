@@ -39,7 +39,7 @@ from .prio3 import (
 )
 from .xof import XofTurboShake128
 
-__all__ = ["BatchPrio3", "BatchInputShares", "BatchVerifierShare", "BatchState"]
+__all__ = ["BatchPrio3", "BatchInputShares", "BatchVerifierShare", "BatchState", "encode_batch", "decode_batch"]
 
 Array = np.ndarray[Any, Any]
 _CHUNK = 1024  # reports per Keccak call: the state (25 x 1024 lanes) stays in cache
@@ -504,3 +504,17 @@ class BatchPrio3:
         if not accepted.any():
             return [0] * state.out_shares.shape[0]
         return [int(x) % p for x in state.out_shares[:, accepted].sum(axis=1)]
+
+
+def decode_batch(field: NttField, raw: Array, length: int) -> tuple[Array, Array]:
+    """Inverse of :func:`encode_batch`: ``(length, R)`` elements from ``(R, length * ENCODED_SIZE)`` uint8,
+    and a ``(R,)`` mask of rows holding an encoding that is not a field element (the sender is at fault)."""
+    if raw.dtype != np.uint8 or raw.ndim != 2 or raw.shape[1] != length * field.ENCODED_SIZE:
+        raise InputError(f"encoded field elements must be a (R, {length * field.ENCODED_SIZE}) uint8 array")
+    rows = raw.shape[0]
+    limbs = np.ascontiguousarray(raw).view("<u8").reshape(rows, length, field.ENCODED_SIZE // 8)
+    values = limbs[:, :, 0].astype(object)
+    for k in range(1, limbs.shape[2]):
+        values = values + (limbs[:, :, k].astype(object) << (64 * k))
+    bad: Array = np.asarray((values >= field.MODULUS).any(axis=1), dtype=bool) if length else np.zeros(rows, bool)
+    return values.T, bad
