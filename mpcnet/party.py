@@ -339,14 +339,10 @@ class Party:
             raise LocalProtocolViolation("a session with this id already ran on this party")
         peers = [p for p in members if p != self.me]
         session = Session(session_id, self.me, peers, round_timeout=round_timeout, record_view=record_view,
-                          on_consume=self._release)
+                          on_consume=self._release, linked=self.links)
         self._sessions[session_id] = session
         for peer, err in self._lost.items():
             session.peer_lost(peer, err)
-        for peer in peers:
-            if peer not in self.links:  # fine unless the protocol needs a message from it
-                session.peer_lost(peer, LocalProtocolViolation(
-                    f"no link to {peer}: the protocol's topology does not connect {self.me} to it", peer=peer))
         for peer, parked in self._early.items():
             for kind, round_no, body, size, held in parked.pop(session_id, []):
                 try:

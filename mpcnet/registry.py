@@ -51,7 +51,10 @@ _PARAM_TYPES = (int, float, str, bool)
 
 ProtocolFunc = Callable[..., Awaitable[Any]]
 InputValidator = Callable[[Any, Mapping[str, Any], int], Any]
-#: ``links(params, n, i, j)``: whether parties i and j need a channel.
+#: ``links(params, n, i, j)``: whether parties i and j need a channel (the
+#: same answer for (i, j) and (j, i)). A rule object may also have a method
+#: ``peers(params, n, i)`` listing party i's peers directly (see
+#: :meth:`ProtocolSpec.peers_of`); a plain predicate costs n calls per party.
 LinkRule = Callable[[Mapping[str, Any], int, int, int], bool]
 
 
@@ -113,8 +116,24 @@ class ProtocolSpec:
 
     def peers_of(self, index: int, n: int, params: Mapping[str, Any]) -> list[int]:
         """Indices of the parties that party ``index`` needs a channel to
-        (all others unless the protocol declares a ``links`` rule)."""
-        return [j for j in range(n) if j != index and (self.links is None or self.links(params, n, index, j))]
+        (all others unless the protocol declares a ``links`` rule).
+
+        A rule with a ``peers(params, n, i)`` method is asked for the list
+        (time linear in its length); a plain predicate is called for every
+        other party (n calls)."""
+        if self.links is None:
+            return [j for j in range(n) if j != index]
+        listed = getattr(self.links, "peers", None)
+        if callable(listed):
+            return sorted(j for j in listed(params, n, index) if j != index)
+        return [j for j in range(n) if j != index and self.links(params, n, index, j)]
+
+    def link_pairs(self, n: int, params: Mapping[str, Any]) -> list[tuple[int, int]]:
+        """Every channel the protocol needs among ``n`` parties, as index
+        pairs ``(i, j)`` with ``i < j``: what :func:`mpcnet.simulate` builds.
+        Linear in the number of pairs when the rule lists peers (see
+        :meth:`peers_of`); n*n predicate calls for a plain predicate."""
+        return [(i, j) for i in range(n) for j in self.peers_of(i, n, params) if j > i]
 
     def resolve_params(self, raw: Mapping[str, Any] | None, n: int) -> dict[str, Any]:
         """Defaults filled in, types converted, unknown names and bad values
@@ -190,8 +209,11 @@ def protocol(
     ``validate_input(value, params, n)`` returns the normalised input or
     raises :class:`~mpcnet.errors.InputError`, and runs before anything is
     sent. ``links(params, n, i, j)`` (optional) says which pairs of parties
-    exchange messages at all; ``run_party`` then opens only those channels
-    (input-only parties need none to each other). The function's docstring's
+    exchange messages at all; ``run_party`` and ``simulate`` then open only
+    those channels (input-only parties need none to each other). For many
+    parties give it a method ``peers(params, n, i)`` too, listing party i's
+    peers (as :data:`mpcnet.mpc.roles.role_links` does): a plain predicate
+    is asked about every pair, n*n calls. The function's docstring's
     first line becomes the summary.
     """
     if not _NAME_RE.match(name):

@@ -65,6 +65,15 @@ def _party_names(n: int, names: Sequence[str] | None) -> list[str]:
     return names
 
 
+def _peer_names(parties: Sequence[str], pairs: Sequence[tuple[int, int]]) -> list[set[str]]:
+    """Each party's peers, by name, from the index pairs to link."""
+    peers: list[set[str]] = [set() for _ in parties]
+    for i, j in pairs:
+        peers[i].add(parties[j])
+        peers[j].add(parties[i])
+    return peers
+
+
 def _root_cause(errors: dict[str, BaseException], order: list[str]) -> BaseException:
     """The error to report for a failed simulation: the first that is not
     merely another party reporting an abort."""
@@ -125,9 +134,12 @@ async def simulate_async(
         except Exception as exc:  # reported below: the root cause is raised
             errors[name] = exc
 
+    # Only the links the protocol declares (input-only voters need none to
+    # each other): linear in their number when the rule lists peers.
+    pairs = None if spec.links is None else spec.link_pairs(n, resolved)
     start = time.perf_counter()
     if transport == "memory":
-        mesh = memory_mesh(parties, seed=seed)
+        mesh = memory_mesh(parties, seed=seed, pairs=pairs)
         async with trio.open_nursery() as nursery:
             for i in range(n):
                 nursery.start_soon(one_party, i, mesh[parties[i]])
@@ -135,7 +147,8 @@ async def simulate_async(
         from ._net.tcp import loopback_meshes
 
         keys = [generate_key(p) for p in parties]
-        async with loopback_meshes(keys) as meshes:
+        peers = None if pairs is None else _peer_names(parties, pairs)
+        async with loopback_meshes(keys, peers=peers) as meshes:
             async with trio.open_nursery() as nursery:
                 for i in range(n):
                     nursery.start_soon(one_party, i, meshes[i])

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -36,6 +36,7 @@ import trio
 
 from .errors import (
     ChannelBroken,
+    LocalProtocolViolation,
     MPCError,
     PeerTimeout,
     RemoteProtocolViolation,
@@ -148,10 +149,16 @@ class Session:
     """
 
     def __init__(self, session_id: bytes, me: str, peers: Iterable[str], *, round_timeout: float,
-                 record_view: bool = False, on_consume: Callable[[str, int], None] | None = None) -> None:
+                 record_view: bool = False, on_consume: Callable[[str, int], None] | None = None,
+                 linked: Collection[str] | None = None) -> None:
         self.id = session_id
         self.me = me
         self.peers = frozenset(peers)
+        # The peers this party has a link to (default: all). The others can
+        # never send; a run that waits for one fails at once. Kept as a set
+        # rather than n "lost" entries, so that a voter among 10,000 costs
+        # the session time in its few links, not in n.
+        self._linked = self.peers if linked is None else frozenset(p for p in linked if p in self.peers)
         self.round_timeout = round_timeout
         self.record_view = record_view
         self._on_consume = on_consume or (lambda peer, size: None)
@@ -207,11 +214,12 @@ class Session:
             culprit = body.get("culprit") if isinstance(body, dict) else None
             reason = _printable(reason) if isinstance(reason, str) else "no reason given"
             # The aborting party is who we can vouch for; whom it blames is its claim.
-            blamed = culprit if isinstance(culprit, str) and culprit in self.peers | {self.me} else None
+            blamed = culprit if isinstance(culprit, str) and (culprit in self.peers or culprit == self.me) else None
             claim = f" (it blames {blamed})" if blamed else ""
             err = SessionAborted(f"{sender} aborted the session: {reason}{claim}", peer=sender, reported_by=sender)
-            if blamed in self._lost:
-                self.fail(self._lost[blamed])  # our own evidence against the same peer
+            evidence = self._loss(blamed) if blamed is not None else None
+            if evidence is not None:
+                self.fail(evidence)  # our own evidence against the same peer
             elif blamed is not None and blamed not in (sender, self.me):
                 # Our own link to the blamed peer may be about to report the
                 # same failure first-hand: give it a moment before we settle
@@ -247,6 +255,14 @@ class Session:
                 self.fail(error)
             self._wake()
 
+    def _loss(self, peer: str) -> MPCError | None:
+        """Why ``peer`` can send no more: its link ended, or there is none."""
+        error = self._lost.get(peer)
+        if error is None and peer in self.peers and peer not in self._linked:
+            error = LocalProtocolViolation(
+                f"no link to {peer}: the protocol's topology does not connect {self.me} to it", peer=peer)
+        return error
+
     async def wait_for(self, round_no: int, senders: frozenset[str]) -> None:
         """Wait until one message of ``round_no`` from each of ``senders``
         is here, or the session has failed. No deadline of its own: the
@@ -261,9 +277,9 @@ class Session:
             # its closed link is no news while we wait for first-hand
             # evidence about the one it blamed (see deliver).
             reporter = self._pending_abort[1].peer if self._pending_abort is not None else None
-            lost = [s for s in sorted(missing) if s in self._lost and s != reporter]
+            lost = [err for s in sorted(missing) if s != reporter and (err := self._loss(s)) is not None]
             if lost:
-                self.fail(self._lost[lost[0]])
+                self.fail(lost[0])
                 continue
             if self._pending_abort is not None:
                 _, err, settle_at = self._pending_abort
@@ -314,7 +330,7 @@ class Session:
 
     def finish_round(self, round_no: int) -> None:
         """Mark ``round_no`` finished: from now on any message for it is stray."""
-        for s in self.peers:
+        for s in self._linked:  # only linked peers can send
             self._done_rounds[s] = max(self._done_rounds.get(s, 0), round_no)
         self._check_no_stray(round_no)
 

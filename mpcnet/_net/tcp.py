@@ -527,9 +527,13 @@ def _channel_cap(limits: wire.Limits) -> int:
 
 @asynccontextmanager
 async def loopback_meshes(keys: Sequence[SecretKey], *, connect_timeout: float = 10.0,
-                          limits: wire.Limits = wire.DEFAULT_LIMITS) -> AsyncIterator[list[dict[str, SecureLink]]]:
+                          limits: wire.Limits = wire.DEFAULT_LIMITS,
+                          peers: Sequence[Collection[str]] | None = None) -> AsyncIterator[list[dict[str, SecureLink]]]:
     """Meshes for ``keys`` (one per party) over real TCP on 127.0.0.1, with
-    ports picked by the OS. For simulations and tests."""
+    ports picked by the OS. For simulations and tests. ``peers[i]`` (default:
+    every other party) names the parties party i links to; it must be
+    symmetric. One listening socket per party and two per link: meant for
+    tens or hundreds of parties, not thousands."""
     listeners = [await trio.open_tcp_listeners(0, host="127.0.0.1") for _ in keys]
     roster = Roster.from_entries([(k.name, f"127.0.0.1:{ls[0].socket.getsockname()[1]}", k.public)
                                   for k, ls in zip(keys, listeners, strict=True)])
@@ -537,7 +541,7 @@ async def loopback_meshes(keys: Sequence[SecretKey], *, connect_timeout: float =
     try:
         async def build(i: int) -> None:
             meshes[i] = await connect_mesh(roster, keys[i], connect_timeout=connect_timeout, limits=limits,
-                                           listeners=listeners[i])
+                                           listeners=listeners[i], peers=None if peers is None else peers[i])
 
         async with trio.open_nursery() as nursery:
             for i in range(len(keys)):

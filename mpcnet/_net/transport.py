@@ -104,20 +104,28 @@ def memory_link_pair(a: str, b: str, buffer: int = 64, pair_secret: bytes | None
     return MemoryLink(b, a_to_b_send, b_to_a_recv, secret), MemoryLink(a, b_to_a_send, a_to_b_recv, secret)
 
 
-def memory_mesh(names: Sequence[str], seed: int | None = None) -> dict[str, dict[str, MemoryLink]]:
-    """A full in-memory mesh: ``mesh[me][peer]`` is ``me``'s link to ``peer``.
+def memory_mesh(names: Sequence[str], seed: int | None = None,
+                pairs: Iterable[tuple[int, int]] | None = None) -> dict[str, dict[str, MemoryLink]]:
+    """An in-memory mesh: ``mesh[me][peer]`` is ``me``'s link to ``peer``.
 
+    Full by default; ``pairs`` (index pairs into ``names``) builds only those
+    links, in time linear in their number (every name still gets an entry).
     ``seed`` derives the links' pair secrets from it, so that seeded
     simulations are reproducible down to every message: tests only (anyone
     with the seed can compute every pairwise key)."""
     mesh: dict[str, dict[str, MemoryLink]] = {n: {} for n in names}
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            secret = None
-            if seed is not None:
-                secret = hashlib.blake2b(f"{seed}\x00{a}\x00{b}".encode(), digest_size=32,
-                                         person=b"mpcnet-test-seed").digest()
-            mesh[a][b], mesh[b][a] = memory_link_pair(a, b, pair_secret=secret)
+    if pairs is None:
+        pairs = ((i, j) for i in range(len(names)) for j in range(i + 1, len(names)))
+    for i, j in pairs:
+        a, b = names[i], names[j]
+        if a == b or b in mesh[a]:
+            raise ValueError(f"link pair {(i, j)} joins a party to itself or repeats a link")
+        secret = None
+        if seed is not None:
+            first, second = (a, b) if i < j else (b, a)  # the same secret whichever way round
+            secret = hashlib.blake2b(f"{seed}\x00{first}\x00{second}".encode(), digest_size=32,
+                                     person=b"mpcnet-test-seed").digest()
+        mesh[a][b], mesh[b][a] = memory_link_pair(a, b, pair_secret=secret)
     return mesh
 
 
