@@ -23,6 +23,9 @@ class Mutant:
     replace: str
     tests: tuple[str, ...] = attrs.field(converter=tuple)
     file_hint: str = ""
+    #: The function the snippet must sit in (checked by the runner), where a
+    #: snippet is generic enough to end up in another function after an edit.
+    inside: str = ""
 
 
 MUTANTS: list[Mutant] = [
@@ -51,8 +54,9 @@ MUTANTS: list[Mutant] = [
     Mutant(
         id="party-exits-with-status-3",
         why="every `mpcnet party` process exits with status 3 after printing its result",
-        find="    return 0\n\n\ndef cmd_demo",
-        replace="    return 3\n\n\ndef cmd_demo",
+        find='f"{result.stats.bytes_sent} bytes sent, {result.stats.wall_time:.3f}s)")\n    return 0\n',
+        replace='f"{result.stats.bytes_sent} bytes sent, {result.stats.wall_time:.3f}s)")\n    return 3\n',
+        inside="cmd_party",
         tests=["tests/test_benchmarks.py"],
     ),
     Mutant(

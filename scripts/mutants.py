@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,12 @@ def locate(tree: Path, mutant: Mutant) -> tuple[Path, str]:
         where = ", ".join(f"{p.relative_to(tree)} x{c}" for p, _, c in hits) or "nowhere"
         raise LookupError(f"snippet found {total} times ({where}); update the mutant")
     path, text, _ = hits[0]
+    if mutant.inside:
+        before = text[: text.index(mutant.find)]
+        enclosing = re.findall(r"^\s*(?:async\s+)?def\s+(\w+)", before, flags=re.MULTILINE)
+        if not enclosing or enclosing[-1] != mutant.inside:
+            found = enclosing[-1] if enclosing else "module level"
+            raise LookupError(f"snippet found in {found}, not in {mutant.inside}; update the mutant")
     return path, text
 
 
