@@ -189,20 +189,26 @@ def _stats_summary(stats: list[dict[str, Any]], compute: int) -> dict[str, Any]:
                                            if len(stats) > compute else None)}
 
 
+def party_commands(tmp: Path, protocol: str, inputs: list[Any], params: dict[str, Any]) -> list[list[str]]:
+    """``mpcnet -v party`` command lines, one per input, with keys, a roster and
+    input files (``@PATH``) generated in ``tmp``."""
+    names = [f"p{i}" for i in range(len(inputs))]
+    roster, keys = make_deployment(tmp, names)
+    flags = [a for k, v in params.items() for a in ("--param", f"{k}={str(v).lower() if isinstance(v, bool) else v}")]
+    label = f"bench-{protocol}-{os.getpid()}-{time.time_ns()}"
+    cmds = []
+    for name, value in zip(names, inputs, strict=True):
+        (tmp / f"{name}.json").write_text(json.dumps(value))
+        cmds.append(mpcnet_cli("-v", "party", protocol, "--roster", str(roster), "--id", name, "--key", str(keys[name]),
+                               "--input-json", f"@{tmp / f'{name}.json'}", *flags, "--session", label, "--json",
+                               "--no-progress"))
+    return cmds
+
+
 def mpcnet_processes_once(protocol: str, inputs: list[Any], params: dict[str, Any], compute: int) -> dict[str, Any]:
     """One run with one ``mpcnet party`` process per input (keys, roster, input files generated)."""
-    names = [f"p{i}" for i in range(len(inputs))]
     with tempfile.TemporaryDirectory(prefix="mpcnet-bench-") as tmpdir:
-        tmp = Path(tmpdir)
-        roster, keys = make_deployment(tmp, names)
-        flags = [a for k, v in params.items() for a in ("--param", f"{k}={str(v).lower() if isinstance(v, bool) else v}")]
-        label = f"bench-{protocol}-{os.getpid()}-{time.time_ns()}"
-        cmds = []
-        for name, value in zip(names, inputs, strict=True):
-            (tmp / f"{name}.json").write_text(json.dumps(value))
-            cmds.append(mpcnet_cli("-v", "party", protocol, "--roster", str(roster), "--id", name, "--key", str(keys[name]),
-                                   "--input-json", f"@{tmp / f'{name}.json'}", *flags, "--session", label, "--json",
-                                   "--no-progress"))
+        cmds = party_commands(Path(tmpdir), protocol, inputs, params)
         wall, outs, errs = run_processes(cmds, timeout=PROC_TIMEOUT)
     parties = [last_json_line(o) for o in outs]
     return {"outputs": [p["output"] for p in parties], "process_wall_s": wall, "sync_time_s": synchronized_time(errs),

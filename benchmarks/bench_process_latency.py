@@ -47,7 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_compare as bc
-from bench_secure_sum import free_ports, last_json_line, machine_info, make_deployment, mpcnet_cli, party_input, sha_of
+from bench_secure_sum import free_ports, last_json_line, machine_info, party_input, sha_of
 from mpyc_compare import auction_bids
 
 HERE = Path(__file__).resolve().parent
@@ -112,18 +112,8 @@ def _session_end(err: str) -> float | None:
 
 
 def mpcnet_once(protocol: str, inputs: list[Any], params: dict[str, Any]) -> dict[str, Any]:
-    names = [f"p{i}" for i in range(len(inputs))]
     with tempfile.TemporaryDirectory(prefix="mpcnet-latency-") as tmpdir:
-        tmp = Path(tmpdir)
-        roster, keys = make_deployment(tmp, names)
-        flags = [a for k, v in params.items() for a in ("--param", f"{k}={v}")]
-        label = f"latency-{protocol}-{os.getpid()}-{time.time_ns()}"
-        cmds = []
-        for name, value in zip(names, inputs, strict=True):
-            (tmp / f"{name}.json").write_text(json.dumps(value))
-            cmds.append(mpcnet_cli("-v", "party", protocol, "--roster", str(roster), "--id", name, "--key",
-                                   str(keys[name]), "--input-json", f"@{tmp / f'{name}.json'}", *flags,
-                                   "--session", label, "--json", "--no-progress"))
+        cmds = bc.party_commands(Path(tmpdir), protocol, inputs, params)
         run = run_timed(cmds)
     parties = [last_json_line("".join(p["out"])) for p in run["procs"]]
     ends = [_session_end(p["err"]) for p in run["procs"]]
