@@ -26,11 +26,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 from mpcnet.testing.netns import Testbed, unavailable_reason
+from mpcnet.testing.plugin import install_plugin
 
 NAMES = ["p0", "p1", "p2"]
 PLUGIN = '''
@@ -54,13 +54,7 @@ async def rounds(ctx: Context, value: int) -> int:
 
 
 def plugin_dir(tmp: Path) -> Path:
-    site = tmp / "site"
-    dist = site / "mpcnet_probeplugin-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mpcnet-probeplugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[mpcnet.protocols]\nprobeplugin = mpcnet_probeplugin\n")
-    (site / "mpcnet_probeplugin.py").write_text(textwrap.dedent(PLUGIN))
-    return site
+    return install_plugin(tmp, "mpcnet_probeplugin", PLUGIN)
 
 
 def named_peer(stderr: str) -> str | None:

@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from mpcnet.identity import format_public_key, generate_key, write_key_file
+from mpcnet.testing.plugin import install_plugin as write_plugin
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -71,13 +71,7 @@ async def stall(ctx: Context, value: int) -> int:
 def install_plugin(tmp: Path) -> Path:
     """A fake installed distribution whose entry point registers
     ``test-stall``; add the returned directory to PYTHONPATH."""
-    site = tmp / "site"
-    dist = site / "mpcnet_testplugin-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mpcnet-testplugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[mpcnet.protocols]\ntestplugin = mpcnet_testplugin\n")
-    (site / "mpcnet_testplugin.py").write_text(textwrap.dedent(PLUGIN_SOURCE))
-    return site
+    return write_plugin(tmp, "mpcnet_testplugin", PLUGIN_SOURCE)
 
 
 def mpcnet_cmd(*args: str) -> list[str]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 from mpcnet.testing.netns import Testbed, unavailable_reason
+from mpcnet.testing.plugin import install_plugin
 
 from helpers import env_with
 
@@ -52,13 +52,7 @@ async def rounds(ctx: Context, value: int) -> int:
 
 
 def _plugin(tmp: Path) -> Path:
-    site = tmp / "site"
-    dist = site / "mpcnet_netnsplugin-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mpcnet-netnsplugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[mpcnet.protocols]\nnetnsplugin = mpcnet_netnsplugin\n")
-    (site / "mpcnet_netnsplugin.py").write_text(textwrap.dedent(PLUGIN))
-    return site
+    return install_plugin(tmp, "mpcnet_netnsplugin", PLUGIN)
 
 
 @pytest.fixture(scope="module")
