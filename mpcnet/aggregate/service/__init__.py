@@ -9,13 +9,13 @@ the security statement and the wire formats.
 """
 
 from .aggregator import Helper, Leader, run_aggregator
-from .client import CollectResult, DapError, collect, make_reports, submit, upload
+from .client import CollectResult, DapError, collect, make_reports, reports_from_encoded, submit, upload
 from .deploy import init_deployment
 from .storage import SqliteStorage, Storage
 from .task import AggregatorConfig, AggregatorEndpoint, Report, Task, load_config, load_task
 
 __all__ = [
-    "submit", "collect", "make_reports", "upload", "CollectResult", "DapError",
+    "submit", "collect", "make_reports", "reports_from_encoded", "upload", "CollectResult", "DapError",
     "Task", "AggregatorEndpoint", "AggregatorConfig", "Report", "load_task", "load_config", "init_deployment",
     "Leader", "Helper", "run_aggregator", "Storage", "SqliteStorage",
 ]

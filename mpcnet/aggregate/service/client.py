@@ -25,9 +25,9 @@ import numpy as np
 from ...errors import MPCError
 from ...identity import SecretKey
 from ..batch import BatchPrio3, encode_batch
-from .task import LEADER, HELPER, Report, Task, aggregate_binding, b64, encode_report, open_sealed, seal, share_binding
+from .task import HELPER, LEADER, Report, Task, aggregate_binding, b64, encode_report, open_sealed, seal, share_binding
 
-__all__ = ["DapError", "CollectResult", "make_reports", "upload", "submit", "collect"]
+__all__ = ["DapError", "CollectResult", "make_reports", "reports_from_encoded", "upload", "submit", "collect"]
 
 
 class DapError(MPCError):
@@ -53,11 +53,13 @@ def make_reports(task: Task, measurements: Sequence[Any], *, time: int | None = 
     """Shard and seal one report per measurement (invalid measurement: :class:`~mpcnet.errors.InputError`)."""
     vdaf = task.vdaf.vdaf()
     batch = BatchPrio3(vdaf)
-    encoded = batch.encode(measurements)
-    return _reports(task, batch, encoded, time)
+    return reports_from_encoded(task, batch.encode(measurements), time=time)
 
 
-def _reports(task: Task, batch: BatchPrio3, encoded: np.ndarray[Any, Any], time: int | None) -> list[Report]:
+def reports_from_encoded(task: Task, encoded: np.ndarray[Any, Any], *, time: int | None = None) -> list[Report]:
+    """Reports of already encoded measurements ``(MEAS_LEN, R)``, not checked for validity (so tests can
+    make a cheating client's reports from :func:`mpcnet.aggregate.cheat.invalid_encodings`)."""
+    batch = BatchPrio3(task.vdaf.vdaf())
     vdaf, rows = batch.vdaf, encoded.shape[1]
     ids = np.frombuffer(secrets.token_bytes(16 * rows), np.uint8).reshape(rows, 16)
     rands = np.frombuffer(secrets.token_bytes(vdaf.RAND_SIZE * rows), np.uint8).reshape(rows, -1)
@@ -140,17 +142,19 @@ def _decode(task: Task, values: list[int]) -> Any:
 
 
 def collect(task: Task, collector_key: SecretKey, *, start: int | None = None, end: int | None = None,
-            epsilon: str | None = None, timeout: float = 60.0) -> CollectResult:
+            epsilon: str | None = None, timeout: float = 60.0, collection_id: bytes | None = None) -> CollectResult:
     """Collect the aggregate of the reports with time in [start, end) (default: every report up to now).
 
     With ``epsilon`` each aggregator adds discrete Laplace noise of scale sensitivity/epsilon to its
     aggregate share before sealing it. A batch can be collected once; its interval must be aligned
     to the task's time precision. :class:`DapError` if the leader refuses or ``timeout`` passes.
+    Calling again with the same ``collection_id`` (16 bytes) and parameters resumes the same
+    collection job (after a lost connection, say) instead of asking for another.
     """
     p = task.time_precision
     start = 0 if start is None else start
     end = task.bucket(int(_time.time())) + p if end is None else end
-    cid = secrets.token_bytes(16)
+    cid = secrets.token_bytes(16) if collection_id is None else collection_id
     conn, base = _connection(str(task.leader.url), min(timeout, 30.0))
     path = f"{base}/tasks/{b64(task.task_id)}/collection_jobs/{b64(cid)}"
     deadline = _time.monotonic() + timeout
