@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -232,11 +233,17 @@ def cmd_aggregator(args: argparse.Namespace) -> int:
     role = "leader" if config.role == 0 else "helper"
 
     async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            binds = await nursery.start(run_aggregator, config)
-            where = f"HTTP on {', '.join(binds)}, " if binds else ""
-            print(f"mpcnet {role}: {where}mesh on {config.task.roster()[role].address}, database {config.database}",
-                  file=sys.stderr, flush=True)
+        # SIGINT and SIGTERM stop the service in order (the store is closed); a SIGKILL loses nothing either.
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                binds = await nursery.start(run_aggregator, config)
+                where = f"HTTP on {', '.join(binds)}, " if binds else ""
+                print(f"mpcnet {role}: {where}mesh on {config.task.roster()[role].address}, database {config.database}",
+                      file=sys.stderr, flush=True)
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+        print(f"mpcnet {role}: stopped", file=sys.stderr)
 
     trio.run(main)
     return 0

@@ -412,10 +412,15 @@ class Leader(_Aggregator):
             log.exception("internal error serving %s %s", scope.get("method"), scope.get("path"))
             self.counts.add("http.internal_error")
             status, body, ctype, headers = 500, b'{"type":"about:blank","status":500}', "application/problem+json", []
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", ctype.encode()), (b"content-length", str(len(body)).encode()),
-                                *headers]})
-        await send({"type": "http.response.body", "body": body})
+        try:
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [(b"content-type", ctype.encode()), (b"content-length", str(len(body)).encode()),
+                                    *headers]})
+            await send({"type": "http.response.body", "body": body})
+        except (trio.BusyResourceError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            # The client went away, or (hypercorn on trio) an early answer to a request whose body is
+            # still arriving collides with the server's own write: the connection is dropped either way.
+            self.counts.add("http.send_failed")
 
     async def _read_body(self, scope: dict[str, Any], receive: Any) -> bytes:
         cap = self.config.max_body
