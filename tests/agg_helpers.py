@@ -13,12 +13,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from helpers import REPO, free_ports
-
 from mpcnet.aggregate.service import DapError, Report, init_deployment, load_task, upload
 from mpcnet.aggregate.service.faults import ENV
 from mpcnet.aggregate.simulation import VdafConfig
 from mpcnet.identity import load_key_file
+
+from helpers import REPO, free_ports
 
 
 class Deployment:

@@ -16,13 +16,14 @@ import msgpack
 import numpy as np
 import pytest
 from agg_helpers import Deployment
-from helpers import REPO, env_with
 
 from mpcnet.aggregate.cheat import invalid_encodings
 from mpcnet.aggregate.service import DapError, collect, make_reports, reports_from_encoded, upload
 from mpcnet.aggregate.service.task import b64, encode_report, open_sealed, seal, share_binding
 from mpcnet.aggregate.simulation import VdafConfig
 from mpcnet.identity import generate_key
+
+from helpers import REPO, env_with
 
 pytestmark = pytest.mark.slow
 

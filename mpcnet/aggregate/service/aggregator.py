@@ -23,7 +23,7 @@ import secrets
 import time as _time
 from collections.abc import Awaitable, Callable
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import msgpack
@@ -166,6 +166,7 @@ class _Aggregator:
         return out
 
     def collected_intervals(self, states: tuple[str, ...]) -> list[tuple[int, int]]:
+        """The [start, end) intervals of the collections in one of ``states``."""
         return [(s, e) for _, s, e, state in self.storage.collections() if state in states]
 
     def noisy_share(self, start: int, end: int, epsilon: str | None) -> tuple[bytes, int]:
@@ -378,7 +379,7 @@ class Leader(_Aggregator):
         cfg.keep_alive_max_requests = 1_000_000
         cfg.max_app_queue_size = 4  # body chunks queued per request: the reader waits for the app
         async with trio.open_nursery() as nursery:
-            binds = await nursery.start(lambda task_status: serve(self.app, cfg, task_status=task_status))
+            binds = await nursery.start(lambda task_status: serve(cast(Any, self.app), cfg, task_status=task_status))
             nursery.start_soon(self.serve_mesh, self._loop)
             nursery.start_soon(self._flush_counters)
             task_status.started(binds)
@@ -601,7 +602,7 @@ class Leader(_Aggregator):
         rows = len(reports)
 
         def stack(index: int, width: int) -> np.ndarray[Any, Any]:
-            return np.frombuffer(b"".join(r[index] for r in reports), np.uint8).reshape(rows, width)
+            return np.frombuffer(b"".join(cast(bytes, r[index]) for r in reports), np.uint8).reshape(rows, width)
 
         ids, public, leader, sealed = stack(0, 16), stack(2, self.public_len), stack(3, self.leader_share_len), \
             stack(4, self.helper_sealed_len)

@@ -129,7 +129,7 @@ class Storage(Protocol):
         ...
 
 
-class SqliteStorage:
+class SqliteStorage(Storage):
     """:class:`Storage` in one SQLite file (WAL mode). Use from one thread."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", role: str = "aggregator") -> None:
@@ -279,7 +279,7 @@ class SqliteStorage:
                                                          str | None] | None:
         row = self.db.execute("SELECT start, end, epsilon, state, request_hash, result, error FROM collections "
                               "WHERE collection_id = ?", (collection_id,)).fetchone()
-        return None if row is None else tuple(row)  # type: ignore[return-value]
+        return None if row is None else tuple(row)
 
     def collections(self) -> list[tuple[bytes, int, int, str]]:
         return list(self.db.execute("SELECT collection_id, start, end, state FROM collections ORDER BY rowid"))

@@ -281,7 +281,8 @@ _REPORT_KEYS = ("report_id", "time", "public_share", "leader_encrypted_share", "
 
 def encode_report(report: Report) -> bytes:
     """The upload body (``application/msgpack``)."""
-    return msgpack.packb({k: getattr(report, k) for k in _REPORT_KEYS}, use_bin_type=True)
+    body: bytes = msgpack.packb({k: getattr(report, k) for k in _REPORT_KEYS}, use_bin_type=True)
+    return body
 
 
 def decode_report(body: bytes) -> Report:
@@ -333,7 +334,7 @@ def open_sealed(key: SecretKey, binding: bytes, sealed: bytes) -> bytes | None:
 
 def sensitivity(vdaf: VdafConfig) -> int:
     """L1 sensitivity of the aggregate to adding or removing one report (for DP noise)."""
-    top = 2**vdaf.bits - 1
+    top = (1 << vdaf.bits) - 1
     if vdaf.kind == "count" or vdaf.kind == "histogram":
         return 1
     if vdaf.kind == "sum":
