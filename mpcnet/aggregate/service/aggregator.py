@@ -37,7 +37,7 @@ from ...runner import open_party
 from ..batch import BatchInputShares, BatchPrio3, BatchVerifierShare, decode_batch, encode_batch
 from ..prio3 import VdafDecodeError
 from .faults import fault_point
-from .storage import SqliteStorage
+from .storage import SqliteStorage, StoredReport
 from .task import (
     HELPER,
     LEADER,
@@ -597,8 +597,9 @@ class Leader(_Aggregator):
             return bool(self.storage.claim_job(secrets.token_bytes(16), self.config.job_size))
         return False
 
-    def _prepare(self, job_id: bytes) -> _Prepared:
-        reports = self.storage.job_reports(job_id)
+    def _prepare(self, job_id: bytes, reports: list[StoredReport]) -> _Prepared:
+        """The leader's verification of a job's reports and its request to the helper (in a worker thread:
+        the store is used from the event loop's thread only)."""
         rows = len(reports)
 
         def stack(index: int, width: int) -> np.ndarray[Any, Any]:
@@ -627,7 +628,7 @@ class Leader(_Aggregator):
         return _Prepared(request, state, times.astype(np.int64))
 
     async def _run_job(self, ask: Callable[[dict[str, Any]], Awaitable[Any]], job_id: bytes) -> None:
-        prepared = await trio.to_thread.run_sync(self._prepare, job_id)
+        prepared = await trio.to_thread.run_sync(self._prepare, job_id, self.storage.job_reports(job_id))
         fault_point("leader.job.prepared")
         answer = await ask(prepared.request)
         fault_point("leader.job.answered")
