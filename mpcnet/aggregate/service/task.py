@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import os
@@ -321,10 +322,15 @@ def seal(public_key: bytes, binding: bytes, payload: bytes) -> bytes:
     return bytes(SealedBox(PublicKey(public_key)).encrypt(binding + payload))
 
 
+@functools.lru_cache(maxsize=8)
+def _unsealer(private: bytes) -> SealedBox[PrivateKey]:
+    return SealedBox(PrivateKey(private))  # (deriving the public key costs a scalar multiplication: once per key)
+
+
 def open_sealed(key: SecretKey, binding: bytes, sealed: bytes) -> bytes | None:
     """The payload, or None if ``sealed`` does not open with ``key`` or is bound to something else."""
     try:
-        plain = SealedBox(PrivateKey(key.private)).decrypt(sealed)
+        plain = _unsealer(key.private).decrypt(sealed)
     except (CryptoError, ValueError, TypeError):
         return None
     if plain[: len(binding)] != binding:
