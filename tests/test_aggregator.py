@@ -18,7 +18,7 @@ import pytest
 from agg_helpers import Deployment
 
 from mpcnet.aggregate.cheat import invalid_encodings
-from mpcnet.aggregate.service import DapError, collect, make_reports, reports_from_encoded, upload
+from mpcnet.aggregate.service import DapError, collect, init_deployment, make_reports, reports_from_encoded, upload
 from mpcnet.aggregate.service.task import b64, encode_report, open_sealed, seal, share_binding
 from mpcnet.aggregate.simulation import VdafConfig
 from mpcnet.identity import generate_key
@@ -209,3 +209,33 @@ def test_cli_submit_and_collect(tmp_path: Path) -> None:
         assert json.loads(out.stdout)["count"] == 3
     finally:
         dep.stop()
+
+
+def test_helper_answers_a_resent_job_from_its_store_and_refuses_a_changed_one(tmp_path: Path) -> None:
+    # In one process, no network: the leader's request for a job, answered twice by the helper.
+    from mpcnet.aggregate.service import Helper, Leader, load_config
+    from mpcnet.errors import RemoteProtocolViolation
+
+    paths = init_deployment(tmp_path, VdafConfig("histogram", length=3), job_size=10)
+    leader, helper = Leader(load_config(paths["leader"])), Helper(load_config(paths["helper"]))
+    task = leader.task
+    for r in make_reports(task, [0, 1, 2, 2]):
+        plain = open_sealed(leader.config.report_key, share_binding(0, task.task_id, r.report_id, r.time,
+                                                                    r.public_share), r.leader_encrypted_share)
+        assert plain is not None and leader.storage.add_report(r.report_id, r.time, r.public_share, plain,
+                                                               r.helper_encrypted_share)
+    job_id = b"j" * 16
+    assert leader.storage.claim_job(job_id, 10) == 4
+    request = leader.prepare_job(job_id, leader.storage.job_reports(job_id)).request
+    first = helper.answer_job(request)
+    again = helper.answer_job(leader.prepare_job(job_id, leader.storage.job_reports(job_id)).request)
+    assert first == again and first["status"] == bytes(4)
+    assert helper.storage.counters()["report.accepted"] == 4  # counted once
+    assert sum(c for _, _, c in helper.storage.buckets(0, 2**62)) == 4
+    changed = dict(request, failed=np.ones(4, np.uint8))
+    with pytest.raises(RemoteProtocolViolation, match="reused"):
+        helper.answer_job(changed)
+    # the same reports in a new job are replays, left out
+    replay = helper.answer_job(dict(request, job_id=b"k" * 16))
+    assert replay["status"] == bytes([3]) * 4
+    assert helper.storage.counters()["report.accepted"] == 4

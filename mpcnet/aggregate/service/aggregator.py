@@ -597,7 +597,7 @@ class Leader(_Aggregator):
             return bool(self.storage.claim_job(secrets.token_bytes(16), self.config.job_size))
         return False
 
-    def _prepare(self, job_id: bytes, reports: list[StoredReport]) -> _Prepared:
+    def prepare_job(self, job_id: bytes, reports: list[StoredReport]) -> _Prepared:
         """The leader's verification of a job's reports and its request to the helper (in a worker thread:
         the store is used from the event loop's thread only)."""
         rows = len(reports)
@@ -628,7 +628,7 @@ class Leader(_Aggregator):
         return _Prepared(request, state, times.astype(np.int64))
 
     async def _run_job(self, ask: Callable[[dict[str, Any]], Awaitable[Any]], job_id: bytes) -> None:
-        prepared = await trio.to_thread.run_sync(self._prepare, job_id, self.storage.job_reports(job_id))
+        prepared = await trio.to_thread.run_sync(self.prepare_job, job_id, self.storage.job_reports(job_id))
         fault_point("leader.job.prepared")
         answer = await ask(prepared.request)
         fault_point("leader.job.answered")
