@@ -178,6 +178,14 @@ def test_collection_with_epsilon_adds_noise_and_the_task_can_require_it(tmp_path
                 upload(dep.task, r)
         with pytest.raises(DapError, match="epsilon"):
             collect(dep.task, dep.collector, start=start, end=start + p)
+        # only the collector may start (or read) a collection
+        body = msgpack.packb({"start": start, "end": start + p, "epsilon": "1"})
+        got, problem = put(dep, body, path=f"/tasks/{b64(dep.task.task_id)}/collection_jobs/{b64(bytes(16))}")
+        assert (got, problem["type"]) == (403, dap("unauthorizedRequest"))
+        with pytest.raises(DapError, match="unauthorizedRequest"):
+            collect(dep.task, generate_key("intruder"), start=start, end=start + p, epsilon="1")
+        with pytest.raises(DapError, match="future"):
+            collect(dep.task, dep.collector, start=start, end=start + 100 * p, epsilon="1")
         results = [collect(dep.task, dep.collector, start=start + k * p, end=start + (k + 1) * p, epsilon="0.05")
                    for k in range(3)]
         assert [r.count for r in results] == [20, 20, 20]  # the count is exact (as in DAP)

@@ -17,6 +17,7 @@ and aggregated once by the helper (it keeps the ids it has seen).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -461,6 +462,7 @@ class Leader(_Aggregator):
             await self._upload(scope, receive)
             return 201, b"", "text/plain", []
         if len(parts) == 4 and parts[2] == "collection_jobs":
+            self._check_collector(scope)
             try:
                 cid = unb64(parts[3], 16, "collection job id")
             except ValueError as exc:
@@ -471,6 +473,19 @@ class Leader(_Aggregator):
                 return self._poll_collection(cid)
         raise HttpError(405 if parts[2] in ("reports", "collection_jobs") else 404, None, "no such resource",
                         "not_found")
+
+    def _check_collector(self, scope: dict[str, Any]) -> None:
+        """Only the collector may start or read collections: a bearer token whose SHA-256 the task file holds.
+        (Anyone else could otherwise close batches to uploads, or spend the one collection a batch allows.)"""
+        token = b""
+        for name, value in scope.get("headers", []):
+            if name == b"authorization" and value.startswith(b"Bearer ") and len(value) < 100:
+                try:
+                    token = unb64(value[7:].decode("ascii"), 32, "token")
+                except (ValueError, UnicodeDecodeError):
+                    token = b""
+        if not hmac.compare_digest(hashlib.sha256(token).digest(), self.task.collector_auth_sha256):
+            raise HttpError(403, "unauthorizedRequest", "collections need the collector's token", "unauthorized")
 
     async def _upload(self, scope: dict[str, Any], receive: Any) -> None:
         if self.inflight >= self.config.max_inflight:
@@ -524,6 +539,8 @@ class Leader(_Aggregator):
         p = self.task.time_precision
         if not (0 <= start < end < 2**62) or start % p or end % p:
             raise HttpError(400, "batchInvalid", f"the interval must be aligned to {p} s and not empty", "bad_collection")
+        if end > self.task.bucket(int(_time.time()) + self.task.tolerable_clock_skew) + p:
+            raise HttpError(400, "batchInvalid", "the interval ends in the future", "bad_collection")
         if epsilon is not None:
             try:
                 if not Fraction(epsilon) > 0:

@@ -25,7 +25,19 @@ import numpy as np
 from ...errors import MPCError
 from ...identity import SecretKey
 from ..batch import BatchPrio3, encode_batch
-from .task import HELPER, LEADER, Report, Task, aggregate_binding, b64, encode_report, open_sealed, seal, share_binding
+from .task import (
+    HELPER,
+    LEADER,
+    Report,
+    Task,
+    aggregate_binding,
+    b64,
+    collector_token,
+    encode_report,
+    open_sealed,
+    seal,
+    share_binding,
+)
 
 __all__ = ["DapError", "CollectResult", "make_reports", "reports_from_encoded", "upload", "submit", "collect"]
 
@@ -90,9 +102,12 @@ def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, s
 
 
 def _request(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None,
-             ctype: str = "application/msgpack") -> tuple[int, bytes, dict[str, str]]:
+             ctype: str = "application/msgpack", token: bytes | None = None) -> tuple[int, bytes, dict[str, str]]:
+    headers = {"content-type": ctype} if body is not None else {}
+    if token is not None:
+        headers["authorization"] = f"Bearer {b64(token)}"
     try:
-        conn.request(method, path, body=body, headers={"content-type": ctype} if body is not None else {})
+        conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         data = response.read()
     except (OSError, http.client.HTTPException) as exc:
@@ -155,16 +170,17 @@ def collect(task: Task, collector_key: SecretKey, *, start: int | None = None, e
     start = 0 if start is None else start
     end = task.bucket(int(_time.time())) + p if end is None else end
     cid = secrets.token_bytes(16) if collection_id is None else collection_id
+    token = collector_token(collector_key, task.task_id)
     conn, base = _connection(str(task.leader.url), min(timeout, 30.0))
     path = f"{base}/tasks/{b64(task.task_id)}/collection_jobs/{b64(cid)}"
     deadline = _time.monotonic() + timeout
     try:
         body = msgpack.packb({"start": start, "end": end, "epsilon": epsilon})
-        status, data, _ = _request(conn, "PUT", path, body)
+        status, data, _ = _request(conn, "PUT", path, body, token=token)
         if status != 201:
             _raise(status, data, "collection refused")
         while True:
-            status, data, _ = _request(conn, "GET", path)
+            status, data, _ = _request(conn, "GET", path, token=token)
             if status == 200:
                 break
             if status != 202:

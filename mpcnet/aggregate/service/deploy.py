@@ -8,6 +8,7 @@ there with ``mpcnet keygen`` and put their public keys into ``task.json``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -15,9 +16,11 @@ import urllib.parse
 from fractions import Fraction
 from pathlib import Path
 
+import attrs
+
 from ...identity import generate_key, write_key_file
 from ..simulation import VdafConfig
-from .task import AggregatorEndpoint, Task
+from .task import AggregatorEndpoint, Task, collector_token
 
 __all__ = ["init_deployment"]
 
@@ -45,6 +48,7 @@ def init_deployment(directory: str | os.PathLike[str], vdaf: VdafConfig, *, lead
                 AggregatorEndpoint(helper_mesh, keys["helper"].public, keys["helper-report"].public),
                 keys["collector"].public, time_precision, min_batch_size,
                 max_epsilon=None if max_epsilon is None else Fraction(max_epsilon))
+    task = attrs.evolve(task, collector_auth_sha256=hashlib.sha256(collector_token(keys["collector"], task.task_id)).digest())
     (out / "task.json").write_text(json.dumps(task.to_json(), indent=2) + "\n")
     verify_key = secrets.token_hex(vdaf.vdaf().VERIFY_KEY_SIZE)
     listen = urllib.parse.urlsplit(leader_url).netloc

@@ -20,6 +20,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import hmac
 import json
 import os
 import stat
@@ -41,7 +42,7 @@ from ..simulation import VdafConfig
 __all__ = [
     "Task", "AggregatorEndpoint", "AggregatorConfig", "Report", "load_task", "load_config",
     "encode_report", "decode_report", "ReportDecodeError", "seal", "open_sealed", "share_binding",
-    "aggregate_binding", "sensitivity", "b64", "unb64", "LEADER", "HELPER",
+    "aggregate_binding", "sensitivity", "b64", "unb64", "LEADER", "HELPER", "collector_token",
 ]
 
 LEADER, HELPER = 0, 1
@@ -91,6 +92,7 @@ class Task:
     tolerable_clock_skew: int = 60  # a report time this far in the future is still accepted
     report_expiry_age: int = 7 * 86400  # an older report is rejected
     max_epsilon: Fraction | None = None  # if set, every collection must add noise with epsilon <= this
+    collector_auth_sha256: bytes = b""  # SHA-256 of the collector's bearer token (see collector_token)
 
     @property
     def context(self) -> bytes:
@@ -121,7 +123,8 @@ class Task:
                 "tolerable_clock_skew": self.tolerable_clock_skew, "report_expiry_age": self.report_expiry_age,
                 "max_epsilon": None if self.max_epsilon is None else str(self.max_epsilon),
                 "leader": endpoint(self.leader), "helper": endpoint(self.helper),
-                "collector_public_key": format_public_key(self.collector_public_key)}
+                "collector_public_key": format_public_key(self.collector_public_key),
+                "collector_auth_sha256": self.collector_auth_sha256.hex()}
 
 
 def _field(data: Mapping[str, Any], key: str, kind: type, where: str, default: Any = ...) -> Any:
@@ -168,13 +171,29 @@ def task_from_json(data: Any, where: str = "task") -> Task:
                 parse_public_key(_field(data, "collector_public_key", str, where)),
                 _field(data, "time_precision", int, where, 60), _field(data, "min_batch_size", int, where, 1),
                 _field(data, "tolerable_clock_skew", int, where, 60), _field(data, "report_expiry_age", int, where, 7 * 86400),
-                max_epsilon)
+                max_epsilon, _auth_hash(data, where))
     if task.time_precision < 1:
         raise ConfigError(f"{where}: time_precision must be at least 1 second")
     if not task.leader.url:
         raise ConfigError(f"{where}: the leader needs a 'url' (clients upload to it)")
     task.roster()  # addresses checked now
     return task
+
+
+def _auth_hash(data: Mapping[str, Any], where: str) -> bytes:
+    try:
+        raw = bytes.fromhex(_field(data, "collector_auth_sha256", str, where))
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise ConfigError(f"{where}: collector_auth_sha256 must be 64 hex digits")
+    return raw
+
+
+def collector_token(collector_key: SecretKey, task_id: bytes) -> bytes:
+    """The collector's bearer token for a task, derived from its secret key (so it needs no file of its
+    own); the task file holds only its SHA-256, which the leader checks."""
+    return hmac.new(collector_key.private, b"mpcnet-dap-collector-auth/1" + task_id, hashlib.sha256).digest()
 
 
 def load_task(path: str | os.PathLike[str]) -> Task:
