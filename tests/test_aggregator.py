@@ -247,3 +247,26 @@ def test_helper_answers_a_resent_job_from_its_store_and_refuses_a_changed_one(tm
     replay = helper.answer_job(dict(request, job_id=b"k" * 16))
     assert replay["status"] == bytes([3]) * 4
     assert helper.storage.counters()["report.accepted"] == 4
+
+
+def test_old_report_ids_are_forgotten_and_old_reports_refused(tmp_path: Path) -> None:
+    from mpcnet.aggregate.service import Helper, Leader, load_config
+
+    paths = init_deployment(tmp_path, VdafConfig("count"), job_size=10)
+    leader, helper = Leader(load_config(paths["leader"])), Helper(load_config(paths["helper"]))
+    task = leader.task
+    now = int(time.time())
+    old = now - task.report_expiry_age - task.tolerable_clock_skew - 2 * task.time_precision
+    for when, job_id in ((now, b"a" * 16), (old, b"b" * 16)):
+        for r in make_reports(task, [1, 1], time=when):
+            plain = open_sealed(leader.config.report_key, share_binding(0, task.task_id, r.report_id, r.time,
+                                                                        r.public_share), r.leader_encrypted_share)
+            leader.storage.add_report(r.report_id, r.time, r.public_share, plain, r.helper_encrypted_share)
+        leader.storage.claim_job(job_id, 10)
+        answer = helper.answer_job(leader.prepare_job(job_id, leader.storage.job_reports(job_id)).request)
+        assert answer["status"] == (bytes(2) if when == now else bytes([5, 5]))  # an expired report is refused
+        leader.storage.finish_job(job_id, {}, leader.combine, {})
+    leader.maybe_prune()
+    helper.maybe_prune()
+    assert leader.storage.db.execute("SELECT COUNT(*) FROM reports").fetchone()[0] == 2  # the fresh ones stay
+    assert helper.storage.db.execute("SELECT COUNT(*) FROM seen_reports").fetchone()[0] == 2

@@ -65,9 +65,10 @@ JOB_DELAY = 0.5  # a job smaller than job_size starts once no job was started fo
 RETRY = 0.5  # seconds between mesh connection attempts
 
 # Per-report outcome of an aggregation job (the helper decides, the leader checks its part).
-ACCEPTED, INVALID, UNDECRYPTABLE, REPLAYED, COLLECTED = 0, 1, 2, 3, 4
+ACCEPTED, INVALID, UNDECRYPTABLE, REPLAYED, COLLECTED, EXPIRED = 0, 1, 2, 3, 4, 5
 STATUS_NAMES = {ACCEPTED: "accepted", INVALID: "invalid_proof", UNDECRYPTABLE: "helper_undecryptable",
-                REPLAYED: "replayed", COLLECTED: "batch_collected"}
+                REPLAYED: "replayed", COLLECTED: "batch_collected", EXPIRED: "expired"}
+PRUNE_EVERY = 600.0  # seconds between deletions of report ids too old to be accepted again
 
 DAP_ERROR = "urn:ietf:params:ppm:dap:error:"
 
@@ -147,6 +148,7 @@ class _Aggregator:
         self.helper_sealed_len = binding_len + self.helper_share_len + SEAL_OVERHEAD
         self.roster = self.task.roster()
         self.connected = trio.Event()
+        self.last_prune = 0.0
 
     def combine(self, a: bytes, b: bytes) -> bytes:
         """Add two encoded aggregate shares."""
@@ -165,6 +167,15 @@ class _Aggregator:
             total = [int(x) % p for x in out_shares[:, cols].sum(axis=1)]
             out[int(b)] = (self.field.encode_vec(total), int(cols.sum()))
         return out
+
+    def maybe_prune(self) -> None:
+        """Every PRUNE_EVERY seconds, forget report ids older than any report still accepted (expiry plus skew)."""
+        now = _time.monotonic()
+        if now - self.last_prune >= PRUNE_EVERY:
+            self.last_prune = now
+            pruned = self.storage.prune(int(_time.time()) - self.task.report_expiry_age - self.task.tolerable_clock_skew)
+            if pruned:
+                log.info("forgot %d expired report ids", pruned)
 
     def collected_intervals(self, states: tuple[str, ...]) -> list[tuple[int, int]]:
         """The [start, end) intervals of the collections in one of ``states``."""
@@ -229,6 +240,7 @@ class Helper(_Aggregator):
         if not isinstance(request, dict) or request.get("kind") not in ("noop", "job", "collect"):
             raise RemoteProtocolViolation("a slot request is a map with kind noop, job or collect", peer="leader")
         if request["kind"] == "noop":
+            self.maybe_prune()
             return {"kind": "noop"}
         work = self.answer_job if request["kind"] == "job" else self.answer_collect
         return await trio.to_thread.run_sync(work, request)
@@ -284,6 +296,8 @@ class Helper(_Aggregator):
             first.add(rid)
         for start, end in self.collected_intervals(("done",)):
             status[(times >= start) & (times < end) & (status == ACCEPTED)] = COLLECTED
+        # Ids of reports older than this are forgotten (prune), so such reports are refused outright.
+        status[(times < int(_time.time()) - self.task.report_expiry_age) & (status == ACCEPTED)] = EXPIRED
         shares = BatchInputShares(public.reshape(rows, self.vdaf.SHARES, 32) if self.joint else None,
                                   np.zeros((0, rows), object), np.zeros((0, rows), object), seeds, blinds)
         state, mine = self.batch.verify_init(self.config.verify_key, self.task.context, HELPER, ids, shares)
@@ -300,7 +314,9 @@ class Helper(_Aggregator):
                   "seeds": message.tobytes() if message is not None else b""}
         counts = {f"report.{STATUS_NAMES[s]}": int((status == s).sum()) for s in STATUS_NAMES}
         counts["job.answered"] = 1
-        self.storage.commit_helper_job(job_id, digest, msgpack.packb(answer), id_list, updates, self.combine, counts)
+        self.storage.commit_helper_job(job_id, digest, msgpack.packb(answer),
+                                       [(rid, int(t)) for rid, t in zip(id_list, times, strict=True)], updates,
+                                       self.combine, counts)
         fault_point("helper.job.answer")  # committed, answer not yet sent
         return dict(answer, kind="job")
 
@@ -593,6 +609,7 @@ class Leader(_Aggregator):
                 await self.wake.wait()
                 continue
             if not self.storage.unfinished_reports():
+                self.maybe_prune()
                 await ask({"kind": "noop"})
 
     async def _step(self, ask: Callable[[dict[str, Any]], Awaitable[Any]]) -> bool:

@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS reports (
 CREATE INDEX IF NOT EXISTS reports_pending ON reports (time) WHERE state = 0;
 CREATE INDEX IF NOT EXISTS reports_in_job ON reports (job_id) WHERE state = 1;
 CREATE TABLE IF NOT EXISTS jobs (job_id BLOB PRIMARY KEY, done INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS seen_reports (report_id BLOB PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seen_reports (report_id BLOB PRIMARY KEY, time INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS helper_jobs (job_id BLOB PRIMARY KEY, request_hash BLOB NOT NULL, response BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS agg_shares (bucket INTEGER PRIMARY KEY, share BLOB NOT NULL, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS collections (
@@ -88,9 +88,14 @@ class Storage(Protocol):
         """Which of these report ids were in a job this helper answered."""
         ...
 
-    def commit_helper_job(self, job_id: bytes, request_hash: bytes, response: bytes, report_ids: Sequence[bytes],
-                          updates: BucketUpdate, combine: Combine, counters: Mapping[str, int]) -> None:
-        """Store the answer, the report ids and the aggregate shares, count."""
+    def commit_helper_job(self, job_id: bytes, request_hash: bytes, response: bytes,
+                          reports: Sequence[tuple[bytes, int]], updates: BucketUpdate, combine: Combine,
+                          counters: Mapping[str, int]) -> None:
+        """Store the answer, the (report id, time) pairs and the aggregate shares, count."""
+        ...
+
+    def prune(self, before: int) -> int:
+        """Forget finished reports (leader) and seen report ids (helper) with time < ``before``; how many."""
         ...
 
     # both: collections
@@ -247,12 +252,13 @@ class SqliteStorage(Storage):
                 f"SELECT report_id FROM seen_reports WHERE report_id IN ({','.join('?' * len(chunk))})", chunk))
         return out
 
-    def commit_helper_job(self, job_id: bytes, request_hash: bytes, response: bytes, report_ids: Sequence[bytes],
-                          updates: BucketUpdate, combine: Combine, counters: Mapping[str, int]) -> None:
+    def commit_helper_job(self, job_id: bytes, request_hash: bytes, response: bytes,
+                          reports: Sequence[tuple[bytes, int]], updates: BucketUpdate, combine: Combine,
+                          counters: Mapping[str, int]) -> None:
         try:
             self._begin()
             self.db.execute("INSERT INTO helper_jobs VALUES (?, ?, ?)", (job_id, request_hash, response))
-            self.db.executemany("INSERT OR IGNORE INTO seen_reports VALUES (?)", [(r,) for r in report_ids])
+            self.db.executemany("INSERT OR IGNORE INTO seen_reports VALUES (?, ?)", reports)
             self._add_buckets(updates, combine)
             self._count(counters)
             self._commit("commit_job")
@@ -261,6 +267,17 @@ class SqliteStorage(Storage):
             raise
 
     # -- both -----------------------------------------------------------------------------------
+    def prune(self, before: int) -> int:
+        try:
+            self._begin()
+            n = self.db.execute("DELETE FROM reports WHERE state = 2 AND time < ?", (before,)).rowcount
+            n += self.db.execute("DELETE FROM seen_reports WHERE time < ?", (before,)).rowcount
+            self.db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return int(n)
+
     def add_counters(self, counters: Mapping[str, int]) -> None:
         if not any(counters.values()):
             return
