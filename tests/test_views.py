@@ -162,7 +162,8 @@ def test_os_randomness_every_bit_of_every_shamir_input_share_is_a_fair_coin():
     k, runs, alpha = 520, 64, 5e-10
     per_run = []
     for _ in range(runs):
-        result = mpcnet.simulate("compare", [[0] * k, [255] * k, None], params={"bits": 8}, record_views=True)
+        result = mpcnet.simulate("compare", [[0] * k, [255] * k, None], params={"bits": 8, "engine": "shamir"},
+                                 record_views=True)
         assert result.outputs[0] == [True] * k  # 0 < 255
         shares = []
         for j, res in enumerate(result.results):
@@ -313,8 +314,11 @@ CASES: dict[str, tuple[str, dict[str, Any], list[Any], dict[int, list[Any]], boo
                                                                  2: [-32000, 31990, 300]}, True),
     "secure-average": ("secure-average", {"bits": 16}, [10, -20, 300], {0: [10, 280, 0], 1: [-290, -20, 600],
                                                                          2: [-32000, 31990, 300]}, True),
+    # (three parties: the replicated engine by default; the Shamir one by name)
     "compare": ("compare", {"bits": 8}, [5, 9, None], {0: [5, 200, None], 1: [0, 9, None], 2: [100, 250, None]},
                 True),
+    "compare-shamir": ("compare", {"bits": 8, "engine": "shamir"}, [5, 9, None],
+                       {0: [5, 200, None], 1: [0, 9, None], 2: [100, 250, None]}, True),
     "compare-5": ("compare", {"bits": 8, "op": "eq"}, [77, 78, None, None, None],
                   {0: [77, 200, None, None, None], 1: [0, 78, None, None, None],
                    **{j: [255, 0, None, None, None] for j in (2, 3, 4)}}, True),
@@ -552,9 +556,9 @@ def test_input_shares_have_degree_exactly_t(protocol, params, inputs, field, wid
 # --- what compare opens: exactly its output ---------------------------------------
 
 @pytest.mark.parametrize("params, inputs", [
-    ({"bits": 8}, [5, 9, None]),
+    ({"bits": 8, "engine": "shamir"}, [5, 9, None]),
     ({"bits": 8, "op": "eq"}, [[77, 3, 200], [78, 3, 100], None, None, None]),
-    ({"bits": 16, "signed": True, "op": "ge"}, [[-5, 7, -300], [100, -300, -300], None]),
+    ({"bits": 16, "signed": True, "op": "ge", "engine": "shamir"}, [[-5, 7, -300], [100, -300, -300], None]),
 ])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_compare_opens_exactly_its_output(params, inputs, seed):
@@ -648,7 +652,7 @@ def _onehot(option: int, k: int) -> list[int]:
 
 
 @pytest.mark.parametrize("protocol, params, inputs, field, encode", [
-    ("compare", {"bits": 16}, [1234, 999, None], GF256, lambda v: to_bits(v, 16)),
+    ("compare", {"bits": 16, "engine": "shamir"}, [1234, 999, None], GF256, lambda v: to_bits(v, 16)),
     ("compare", {"bits": 8, "signed": True}, [-5, 100, None, None, None], GF256, lambda v: to_bits(v, 8, signed=True)),
     ("vote", {"options": 3}, [0, 2, 1, 1, 2], P127, lambda v: P127.from_ints(np.array(_onehot(v, 3), dtype=object))),
     ("referendum", {}, [True, False, True], P127, lambda v: P127.from_ints(np.array([int(v)], dtype=object))),
