@@ -145,6 +145,15 @@ class ReplicatedEngine:
         out = mine ^ theirs if kind == BITS else mine - theirs
         return out.reshape(shape)
 
+    def random(self, shape: tuple[int, ...]) -> Pair:
+        """A fresh pseudo-random sharing nobody knows the value of, with no
+        message: ``s_i`` from the key of parties i - 1 and i, so party i
+        draws its first share with the previous party's key and its second
+        with the next one's (one use number)."""
+        self._require_compute()
+        use, count = self._next_use(), int(np.prod(shape))
+        return Pair(self._prg_prev.words(use, count).reshape(shape), self._prg_next.words(use, count).reshape(shape))
+
     # -- local operations ------------------------------------------------------------
 
     def add(self, x: Pair, y: Pair, kind: str) -> Pair:
@@ -354,6 +363,42 @@ class ReplicatedEngine:
             return self._combine(x.first, x.second, got[self.next], kind, negate=False)
         s = [got[p] for p in self.compute]
         return self._combine(s[0], s[1], s[2], kind, negate=False)
+
+    @staticmethod
+    def and_term(x: Pair, y: Pair) -> Array:
+        """This party's term ``x_i y_i + x_i y_(i+1) + x_(i+1) y_i`` (AND and
+        XOR) of an additive 3-out-of-3 sharing of ``x AND y``; local. Such
+        terms add up (a sum of products), and :meth:`open_sum` opens the sum."""
+        z = x.first & (y.first ^ y.second)
+        z ^= x.second & y.first
+        return z
+
+    async def open_sum(self, z: Array | None, kind: str, to: Iterable[str], shape: tuple[int, ...]) -> Array | None:
+        """One round: the value of an additive 3-out-of-3 sharing (this party's
+        term ``z``: e.g. sums of :meth:`and_term`, or the first share of a
+        replicated value) at the parties in ``to``. Each compute party masks
+        its term with a fresh zero-sharing and sends it to every receiver but
+        itself, so any two terms a party sees are uniform given the value
+        (the third key is unknown to it). Receivers outside the three pass
+        ``z=None`` and the ``shape`` (checked for everyone)."""
+        ctx = self.ctx
+        receivers = list(to)
+        outgoing: dict[str, Any] = {}
+        if self.is_compute:
+            assert z is not None
+            if tuple(z.shape) != tuple(shape):
+                raise LocalProtocolViolation(f"the term has shape {z.shape}, expected {tuple(shape)}")
+            z = np.asarray(z, dtype=np.uint64)
+            mask = self.zero_share(z.shape, kind)
+            z = np.ascontiguousarray(mask ^ z if kind == BITS else mask + z)
+            outgoing = {p: z for p in receivers if p != ctx.me}
+        senders = [p for p in self.compute if p != ctx.me] if ctx.me in receivers else []
+        got = await exchange(ctx, outgoing, {p: Expect.array(np.uint64, tuple(shape)) for p in senders})
+        if ctx.me not in receivers:
+            return None
+        terms = [got[p] for p in senders] + ([z] if self.is_compute else [])
+        assert len(terms) == 3
+        return self._combine(terms[0], terms[1], terms[2], kind, negate=False)
 
     # -- helpers ---------------------------------------------------------------------
 
