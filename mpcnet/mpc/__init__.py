@@ -48,6 +48,8 @@ the bit length, t the threshold):
 ``SecretBits.lt/le/gt/ge``            1 + ceil(log2 k);  ``eq/ne``: ceil(log2 k)
 ``SecretBits.select``                 1
 ``SecretBits.max/min/argmax``         ceil(log2 n) x (2 + ceil(log2 k))
+                                      (the same for SlicedBits, whose table is in
+                                      :mod:`mpcnet.mpc.secsliced`)
 ``SecretBits.to_int``                 1 + ceil(log2(t+1)) + 1 (one daBit per bit)
 ``SecretBits.open``                   1
 ``Runtime.random_int``                1

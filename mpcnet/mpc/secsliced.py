@@ -2,7 +2,9 @@
 compute parties (:mod:`mpcnet.mpc.replicated`, :mod:`mpcnet.mpc.bitcircuits`).
 
 The toolkit face of the replicated engine: values made by
-:meth:`Runtime.input_sliced <mpcnet.mpc.Runtime.input_sliced>`, local XOR and
+:meth:`Runtime.input_sliced <mpcnet.mpc.Runtime.input_sliced>` (and by
+``Runtime.input_bits`` when the toolkit picks this engine: exactly three
+compute parties, :func:`mpcnet.mpc.runtime.choose_engine`), local XOR and
 NOT, awaited comparisons, selection and opening. Rounds, whatever the number
 of elements (k the bit length):
 
@@ -11,6 +13,7 @@ of elements (k the bit length):
 ``SlicedBits.lt/le/gt/ge``            1 + ceil(log2 k)  (89 ANDs for 32 bits)
 ``SlicedBits.eq/ne``                  ceil(log2 k)
 ``SlicedBits.select``, ``and_``       1
+``SlicedBits.max/min/argmax``         ceil(log2 n) x (2 + ceil(log2 k))
 ``SlicedBits.open``                   1
 ``argmax_first`` (n values)           1 + ceil(log2 k) + ceil(log2(n - 1)) + 1
 ====================================  ==========================================
