@@ -285,9 +285,7 @@ def main() -> None:
         print(f"{'engine':>8} {'mode':>10} {'bids':>5} {'time ms':>8} {'compute ms':>10} {'span ms':>8} {'rounds':>6}"
               f" {'max bytes sent':>14}")
         for engine in args.engines.split(","):
-            for mode in ("processes", "tcp", "memory"):
-                if mode == "processes" and "processes" not in args.mode:
-                    continue
+            for mode in [m for m in ("processes", "tcp", "memory") if m in args.mode.split(",")]:
                 runs = [auction_processes_run(args.auction, seed, engine) if mode == "processes"
                         else auction_run(args.auction, mode, seed, engine) for seed in range(args.runs)]
                 t = statistics.median(r["seconds"] for r in runs)

@@ -545,6 +545,7 @@ def test_the_benchmark_runs_three_processes_and_checks_its_results(tmp_path):
     compare, auction = rows[:2], rows[2:]
     assert [(r["mode"], r["batch"], r["rounds"]) for r in compare] == [("processes", 1000, 8), ("memory", 1000, 8)]
     assert all(19.25 < r["bytes_per_cmp"] < 21 for r in compare)
-    # 2 bids: input, 1 + 5 comparison rounds, 0 AND-tree rounds, the pick, two openings
-    assert [(r["mode"], r["runs"][0]["rounds"]) for r in auction] == [("processes", 10), ("tcp", 10), ("memory", 10),
-                                                                        ("held-tcp", 10), ("held-mem", 10)]
+    # the built-in auction, 2 bids of 32 bits, 3 compute parties: on the replicated engine (auto) input,
+    # 1 + ceil(log2 4) one-hot block comparison rounds, result; on Shamir input, 1 + ceil(log2 8), result
+    assert [(r["engine"], r["mode"], r["runs"][0]["rounds"]) for r in auction] == [
+        ("auto", "processes", 5), ("auto", "memory", 5), ("shamir", "processes", 6), ("shamir", "memory", 6)]
