@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 import mpcnet
-from mpcnet import Context, mpc, protocol
+from mpcnet import Context, protocol
 from mpcnet.mpc import bitcircuits
 from mpcnet.mpc.replicated import ReplicatedEngine
 
