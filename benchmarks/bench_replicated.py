@@ -63,6 +63,7 @@ import numpy as np
 
 import mpcnet
 from mpcnet import Context, protocol
+from mpcnet.mpc import RESULT_ROUND
 from mpcnet.mpc import bitcircuits
 from mpcnet.mpc.replicated import ReplicatedEngine
 
@@ -108,6 +109,39 @@ def mark_auction() -> None:
 
     marked.marked = True  # type: ignore[attr-defined]
     object.__setattr__(spec, "func", marked)
+
+
+@protocol("bench-auction-floor", min_parties=4, links=lambda params, n, i, j: i < 3 or j < 3,
+          security="none: a timing baseline that sends zeros", reveals="nothing",
+          input="parties 0-2: null; every other party: anything", output="1")
+async def bench_floor(ctx: Context, value: Any) -> int:
+    """The auction's message pattern without its computation: every bidder
+    sends each compute party a bid-sized array (round 1), every compute party
+    sends each bidder a result-sized one (the result round). Its time is the
+    floor under the auction's: what two rounds among 3 + B parties cost."""
+    start = time.time()
+    compute = ctx.parties[:3]
+    if ctx.me in compute:
+        await ctx.exchange({}, expect_from=ctx.parties[3:])
+        ctx.skip_to_round(RESULT_ROUND)
+        await ctx.exchange({p: np.zeros(40, dtype=np.uint64) for p in ctx.parties if p != ctx.me},
+                           expect_from=[p for p in compute if p != ctx.me])
+    else:
+        await ctx.exchange({p: np.zeros((2, 1, 16), dtype=np.uint64) for p in compute}, expect_from=())
+        ctx.skip_to_round(RESULT_ROUND)
+        await ctx.exchange({}, expect_from=compute)
+    AUCTION_MARKS.append((ctx.me, start, time.time()))
+    return 1
+
+
+def floor_run(bids: int, transport: str) -> dict[str, Any]:
+    """The floor protocol, all parties in this process."""
+    AUCTION_MARKS.clear()
+    res = mpcnet.simulate("bench-auction-floor", [None] * 3 + [0] * bids, transport=transport)
+    span = max(e for _, _, e in AUCTION_MARKS) - max(s for _, s, _ in AUCTION_MARKS)
+    return {"bids": bids, "seconds": max(s.wall_time for s in res.stats),
+            "compute_seconds": max(s.wall_time for s in res.stats[:3]), "rounds": res.stats[0].rounds,
+            "span": span, "bytes_max": max(s.bytes_sent for s in res.stats)}
 
 
 def auction_params(engine: str) -> dict[str, Any]:
@@ -252,6 +286,8 @@ def main() -> None:
     ap.add_argument("--auction", type=int, default=20, help="bids in the auction row (0: none)")
     ap.add_argument("--engines", default="auto,shamir", help="the auction's engines (auto: replicated here)")
     ap.add_argument("--engine", default="auto", help=argparse.SUPPRESS)
+    ap.add_argument("--floor", action="store_true", help="add the auction's two-round message pattern without "
+                    "computation (in this process), the floor under its time")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -284,9 +320,12 @@ def main() -> None:
               f" load average {os.getloadavg()}")
         print(f"{'engine':>8} {'mode':>10} {'bids':>5} {'time ms':>8} {'compute ms':>10} {'span ms':>8} {'rounds':>6}"
               f" {'max bytes sent':>14}")
-        for engine in args.engines.split(","):
+        for engine in [*args.engines.split(","), *(["floor"] if args.floor else [])]:
             for mode in [m for m in ("processes", "tcp", "memory") if m in args.mode.split(",")]:
-                runs = [auction_processes_run(args.auction, seed, engine) if mode == "processes"
+                if engine == "floor" and mode == "processes":
+                    continue
+                runs = [floor_run(args.auction, mode) if engine == "floor"
+                        else auction_processes_run(args.auction, seed, engine) if mode == "processes"
                         else auction_run(args.auction, mode, seed, engine) for seed in range(args.runs)]
                 t = statistics.median(r["seconds"] for r in runs)
                 tc = statistics.median(r["compute_seconds"] for r in runs)
