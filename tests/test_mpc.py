@@ -308,6 +308,16 @@ REPLICATED_COSTS = [
      [(8, 20177), (8, 20177), (8, 11865)]),
     ("compare", {"bits": 16, "signed": True, "op": "ge"}, [[-5, 3, 7], [9, 3, -8], None], [(7, 1014), (7, 1014), (7, 642)]),
     ("compare", {"bits": 8, "op": "eq"}, [77, 78, None], [(5, 526), (5, 526), (5, 284)]),
+    # auction, three compute parties, five input-only bidders: a bidder sends each compute party
+    # the pair of shares of its one-hot blocks (2 x 4 words per 8-bit block: 64 bytes, 256 for
+    # 32 bits) and receives the result; a compute party reshares the 10 pairs' (greater, equal)
+    # per block (one word each), and opens (32 check + k price) planes of one word to 7 parties
+    ("auction", {"bits": 8, "compute_parties": 3}, [None] * 3 + [200, 90, 3, 17, 150],
+     [(3, 2724)] * 3 + [(2, 381)] * 5),
+    ("auction", {"bits": 32, "compute_parties": 3}, [None] * 3 + [200, 90, 3, 17, 150],
+     [(5, 4242)] * 3 + [(2, 957)] * 5),
+    ("auction", {"bits": 8, "compute_parties": 3, "kind": "second-price"}, [None] * 3 + [200, 90, 3, 17, 150],
+     [(5, 1058)] * 3 + [(2, 381)] * 5),
 ]
 
 
