@@ -63,8 +63,7 @@ import numpy as np
 
 import mpcnet
 from mpcnet import Context, protocol
-from mpcnet.mpc import RESULT_ROUND
-from mpcnet.mpc import bitcircuits
+from mpcnet.mpc import RESULT_ROUND, bitcircuits
 from mpcnet.mpc.replicated import ReplicatedEngine
 
 BITS = 32
