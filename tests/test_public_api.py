@@ -41,6 +41,7 @@ PUBLIC: dict[str, set[str]] = {
     "mpcnet.mpc": {
         "Runtime", "SecretInt", "SecretBits", "SecretRing", "concatenate", "stack", "Expect", "exchange",
         "RESULT_ROUND", "Shape", "int_bounds", "ShamirEngine", "SlicedBits", "argmax_first", "concat_sliced",
+        "ENGINES", "choose_engine",
         "arith", "binary", "convert", "fields", "inputs", "laplace", "roles", "shamir",
     },
     "mpcnet.dp": {
