@@ -15,6 +15,7 @@ from .binary import onehot_size, to_bits, to_onehot
 from .convert import random_elements
 from .fields import GF256, P127
 from .laplace import shared_discrete_laplace
+from .repfield import ReplicatedFieldEngine
 from .replicated import ReplicatedEngine
 from .secbits import SecretBits
 from .secint import SecretInt, onehot_width
@@ -122,8 +123,13 @@ class Runtime:
 
     def _engine(self, kind: str) -> ShamirEngine:
         if kind not in self._engines:
-            self._engines[kind] = ShamirEngine(self.ctx, P127 if kind == "field" else GF256, compute=self.compute,
-                                               t=self.t)
+            field = P127 if kind == "field" else GF256
+            if self.engine == "replicated":
+                # The same shares and field values, products reduced the replicated way (mpcnet.mpc.repfield).
+                self._engines[kind] = ReplicatedFieldEngine(self.ctx, field, compute=self.compute,
+                                                            label=f"runtime/{kind}")
+            else:
+                self._engines[kind] = ShamirEngine(self.ctx, field, compute=self.compute, t=self.t)
         return self._engines[kind]
 
     def take_mask_request(self) -> int:
