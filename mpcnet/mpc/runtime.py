@@ -95,6 +95,7 @@ class Runtime:
         self.engine = choose_engine(engine, len(self.compute))
         self._engines: dict[str, ShamirEngine] = {}
         self._replicated: ReplicatedEngine | None = None
+        self._number: int | None = None
         if wide_opens < 0:
             raise ConfigError("wide_opens must be >= 0")
         self._masks_wanted = wide_opens
@@ -127,10 +128,25 @@ class Runtime:
             if self.engine == "replicated":
                 # The same shares and field values, products reduced the replicated way (mpcnet.mpc.repfield).
                 self._engines[kind] = ReplicatedFieldEngine(self.ctx, field, compute=self.compute,
-                                                            label=f"runtime/{kind}")
+                                                            label=f"runtime{self._instance()}/{kind}")
             else:
                 self._engines[kind] = ShamirEngine(self.ctx, field, compute=self.compute, t=self.t)
         return self._engines[kind]
+
+    def _instance(self) -> int:
+        """This runtime's number among the session's runtimes that made
+        keyed engines (0, 1, ...: every party creates its runtimes in the
+        same order), so two runtimes in one session never share keys."""
+        if self._number is None:
+            number = 0
+            while True:
+                try:
+                    self.ctx.claim_once(f"runtime-instance:{number}")
+                    break
+                except LocalProtocolViolation:
+                    number += 1
+            self._number = number
+        return self._number
 
     def take_mask_request(self) -> int:
         """Masks to set aside in this reduction round (all still wanted; then none)."""
