@@ -69,12 +69,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import trio
 
 from ..context import Context
 from ..errors import ConfigError, LocalProtocolViolation
 from .fields import GF256Field, PrimeField
 from .replicated import PairwisePRG
-from .shamir import ShamirEngine, _breathe, _check_extra_counts, _lagrange
+from .shamir import ShamirEngine
 
 __all__ = ["ReplicatedFieldEngine", "field_from_words"]
 
@@ -126,8 +127,8 @@ class ReplicatedFieldEngine(ShamirEngine):
             self._prg_prev = PairwisePRG(ctx.pairwise_key(self._prev, name))
             x = self.points
             # f_j(0) = 1 and f_j vanishes at the point of party j + 1 (who misses s_j).
-            self._at_first = _lagrange(field, (0, x[(i + 1) % 3]), x[i])[0]   # f_i(x_i)
-            self._at_second = _lagrange(field, (0, x[(i + 2) % 3]), x[i])[0]  # f_(i+1)(x_i)
+            self._at_first = _vanishing_at(field, x[(i + 1) % 3], x[i])   # f_i(x_i)
+            self._at_second = _vanishing_at(field, x[(i + 2) % 3], x[i])  # f_(i+1)(x_i)
             self._lam_me = self._lambda_mul[i]
 
     # -- randomness from the pairwise keys ------------------------------------------
@@ -181,7 +182,8 @@ class ReplicatedFieldEngine(ShamirEngine):
         ``randoms`` random sharings are set aside for :meth:`take_randoms`
         from the keys, with no message."""
         self._require_compute("reduce")
-        _check_extra_counts(masks, randoms)
+        if masks < 0 or randoms < 0:
+            raise LocalProtocolViolation("masks and randoms must be >= 0")
         f = self.field
         shapes = [np.shape(w) for w in wide]
         flat = np.concatenate([np.ravel(w) for w in wide]) if wide else f.zeros(0)
@@ -237,3 +239,18 @@ class ReplicatedFieldEngine(ShamirEngine):
         for p in senders:
             total = f.add(total, f.from_wire(got[p], tuple(shape), p))
         return total
+
+
+def _vanishing_at(field: Any, root: int, x: int) -> int:
+    """``f(x)`` for the line with ``f(0) = 1`` and ``f(root) = 0``: ``(root - x) / root``."""
+    def element(v: int) -> Array:
+        out: Array = field.const(v, (1,))
+        return out
+
+    out = field.mul(field.sub(element(root), element(x)), element(field.inv_scalar(root)))
+    return int(out[0])
+
+
+async def _breathe() -> None:
+    """Let the party's other tasks (heartbeats) run between big local steps."""
+    await trio.lowlevel.checkpoint()

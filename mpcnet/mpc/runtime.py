@@ -39,9 +39,13 @@ ENGINES = ("auto", "shamir", "replicated")
 
 
 def choose_engine(requested: str, compute_parties: int) -> str:
-    """The engine behind a runtime's bit values (:meth:`Runtime.input_bits`):
-    ``"shamir"`` (:class:`SecretBits`, GF(2^8), any c >= 3) or
-    ``"replicated"`` (:class:`SlicedBits`, exactly three compute parties).
+    """The engine behind a runtime's bit values (:meth:`Runtime.input_bits`)
+    and its :class:`SecretInt`: ``"shamir"`` (:class:`SecretBits`, GF(2^8),
+    and :class:`~mpcnet.mpc.shamir.ShamirEngine`, any c >= 3) or
+    ``"replicated"`` (:class:`SlicedBits`, and
+    :class:`~mpcnet.mpc.repfield.ReplicatedFieldEngine` under
+    :class:`SecretInt`: the same field values and results; exactly three
+    compute parties).
     ``"auto"`` takes the replicated engine when there are exactly three
     compute parties (fewer bytes and less work per gate, the same rounds),
     Shamir otherwise. The whole dispatch is here, one branch per case."""
@@ -76,11 +80,14 @@ class Runtime:
     a round, so every party runs the same code. ``engine`` picks what
     :meth:`input_bits` makes (:func:`choose_engine`: with ``"auto"``,
     :class:`SlicedBits` on the three-party replicated engine when there are
-    exactly three compute parties, else :class:`SecretBits`); a protocol
+    exactly three compute parties, else :class:`SecretBits`) and how
+    :class:`SecretInt` multiplies (there: replicated resharing over the same
+    field, :mod:`mpcnet.mpc.repfield`; the same values); a protocol
     that needs what only one of them has (``to_int``) names it. ``wide_opens`` is how many
     degree-2t elements (products summed locally, :meth:`SecretInt.mul_wide`)
     the protocol will open: the toolkit then sets aside their masks in its
-    first reduction round, so each such opening takes one round.
+    first reduction round, so each such opening takes one round (the
+    replicated engine needs no masks: always one round).
     """
 
     def __init__(self, ctx: Context, *, compute: Sequence[str] | None = None, t: int | None = None,
@@ -105,12 +112,15 @@ class Runtime:
 
     @property
     def field_engine(self) -> ShamirEngine:
-        """The :class:`~mpcnet.mpc.shamir.ShamirEngine` over Z_(2^127-1) behind :class:`SecretInt`."""
+        """The engine over Z_(2^127-1) behind :class:`SecretInt`: a
+        :class:`~mpcnet.mpc.shamir.ShamirEngine`, or on the replicated choice
+        (:attr:`engine`) its subclass :class:`~mpcnet.mpc.repfield.ReplicatedFieldEngine`."""
         return self._engine("field")
 
     @property
     def bit_engine(self) -> ShamirEngine:
-        """The :class:`~mpcnet.mpc.shamir.ShamirEngine` over GF(2^8) behind :class:`SecretBits`."""
+        """The engine over GF(2^8) behind :class:`SecretBits` and the comparisons
+        of :class:`SecretInt` (Shamir, or replicated products: as :attr:`field_engine`)."""
         return self._engine("bits")
 
     @property
