@@ -70,3 +70,12 @@ def test_process_latency_benchmark_smoke(tmp_path):
     for job in results.values():
         assert job["mpyc"] == {"status": "skipped (--no-mpyc)"}
         assert job["mpcnet"]["whole_s"] > 0 and job["mpcnet"]["exit_after_session_s"] is not None
+
+
+def test_secint_engines_benchmark_smoke():
+    # Both engines, every output checked against the plaintext and across engines (exit 1 otherwise).
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_secint_engines.py"), "--voters", "6",
+                           "--stats-inputs", "3"], capture_output=True, text=True, timeout=120, env=env_with())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.split() for line in proc.stdout.splitlines() if " shamir " in line or " replicated " in line]
+    assert len(rows) == 6
