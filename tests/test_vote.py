@@ -19,6 +19,7 @@ from mpcnet.dp import BudgetExceeded, PrivacyAccountant
 from mpcnet.errors import ConfigError, InputError
 from mpcnet.mpc.fields import GF256, P127
 from mpcnet.mpc.laplace import digits_for, geometric_digit_thresholds, noise_delta, shared_discrete_laplace
+from mpcnet.mpc.repfield import ReplicatedFieldEngine
 from mpcnet.mpc.shamir import ShamirEngine
 from mpcnet.registry import get_protocol
 from protocols.vote import dp_sum_privacy, dp_vote_privacy
@@ -225,8 +226,18 @@ async def mpc_laplace(ctx: Context, value: None, *, count: int = 600, scale: int
     return [int(x) for x in P127.signed(await ep.open(noise))]
 
 
-def test_noise_generated_in_mpc_follows_the_discrete_laplace_law():
-    samples = mpcnet.simulate("test-mpc-laplace", [None] * 3, seed=12345).outputs[0]
+@protocol("test-mpc-laplace-rep", min_parties=3, max_parties=3, security="test", reveals="noise samples",
+          input="null", output="list")
+async def mpc_laplace_rep(ctx: Context, value: None, *, count: int = 600, scale: int = 2) -> list[int]:
+    """The same on the replicated engine (its random bits come from the pairwise keys, no message)."""
+    ep, eb = ReplicatedFieldEngine(ctx, P127, label="p"), ReplicatedFieldEngine(ctx, GF256, label="b")
+    noise = await shared_discrete_laplace(ep, eb, Fraction(scale), count)
+    return [int(x) for x in P127.signed(await ep.open(noise))]
+
+
+@pytest.mark.parametrize("name", ["test-mpc-laplace", "test-mpc-laplace-rep"])
+def test_noise_generated_in_mpc_follows_the_discrete_laplace_law(name):
+    samples = mpcnet.simulate(name, [None] * 3, seed=12345).outputs[0]
     q = math.exp(-1 / 2)
     pmf = {x: (1 - q) / (1 + q) * q ** abs(x) for x in range(-6, 7)}
     counts = Counter(max(-7, min(7, s)) for s in samples)
