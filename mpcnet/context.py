@@ -120,6 +120,11 @@ class Context:
         self._claimed.add(name)
 
     @property
+    def bytes_sent(self) -> int:
+        """Bytes this party has sent in this session so far (every round, framing included)."""
+        return self._session.bytes_sent
+
+    @property
     def session_id(self) -> str:
         """This run's session id (hex)."""
         return self._session.id.hex()

@@ -10,7 +10,17 @@ honest majority: n >= 3, threshold t = (n-1)//2), compared by its methods:
 the input round, the comparison's rounds (stated there), the output round,
 whatever the number of elements (8 in all for a 32-bit ``<``, 7 for ``==``).
 
-Security: semi-honest; private against any t < n/2 colluding parties.
+With exactly two parties there is no helper: the two-party engine
+(:mod:`mpcnet.mpc.twoparty`, OT-made correlations, no dealer) runs the
+millionaires protocol of CrypTFlow2 (1-out-of-16 OTs on 4-bit blocks, then a
+prefix tree of AND gates on Beaver triples). One round agrees on the
+operands' lengths, an offline phase (base OTs, then one round of random OTs
+for the leaves and triples) needs no input, and the online phase takes
+``2 + ceil(log2 ceil(k/4))`` rounds plus the output round (6 for 32 bits).
+
+Security: semi-honest; private against any t < n/2 colluding parties; with
+two parties, against either one of them (assuming the OT extension's
+hash and base OTs are secure: ``docs/security.md``, "Two parties").
 Reveals: the comparison results (and the number of elements), to every party.
 Every received array's shape follows from the parameters (``bits``,
 ``max_length``) and the operands' common length.
@@ -22,6 +32,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from mpcnet import Context, InputError, Param, RemoteProtocolViolation, mpc, protocol
+from mpcnet.mpc import twoparty
+from mpcnet.mpc.bitslice import words_for
 from mpcnet.mpc.inputs import check_int_or_list
 
 OPS = ("lt", "le", "gt", "ge", "eq", "ne")
@@ -46,8 +58,9 @@ def _check_operand(operand: mpc.SecretBits, bits: int, max_length: int, peer: st
 
 @protocol(
     "compare",
-    min_parties=3,
-    security="semi-honest; honest majority: private against any t < n/2 colluding parties (Shamir over GF(2^8))",
+    min_parties=2,
+    security="semi-honest; n >= 3: honest majority, private against any t < n/2 colluding parties (Shamir over "
+             "GF(2^8)); n = 2: private against either party, no dealer (OT extension, millionaires protocol)",
     reveals="the element-wise result of x OP y (and the number of elements), to every party",
     input="party 0: x, party 1: y (an integer or equal-length lists of integers within 'bits'); others: null",
     output="a boolean, or a list of booleans",
@@ -65,6 +78,8 @@ def _check_operand(operand: mpc.SecretBits, bits: int, max_length: int, peer: st
 async def compare(ctx: Context, value: Any, *, bits: int, signed: bool, op: str, max_length: int) -> Any:
     """Compare party 0's private integer(s) with party 1's."""
     first, second = ctx.parties[0], ctx.parties[1]
+    if ctx.n == 2:
+        return await compare_two(ctx, value, bits=bits, signed=signed, op=op, max_length=max_length)
     if ctx.me in (first, second) and value is None:
         raise InputError(f"party {ctx.me} must supply the {'x' if ctx.me == first else 'y'} operand")
     if ctx.me not in (first, second) and value is not None:
@@ -85,4 +100,37 @@ async def compare(ctx: Context, value: Any, *, bits: int, signed: bool, op: str,
                                       peer=first if ctx.me == second else second)
     result = await getattr(x, op)(y)
     out = await result.reveal() == 1
+    return bool(out) if out.ndim == 0 else out.tolist()
+
+
+async def compare_two(ctx: Context, value: Any, *, bits: int, signed: bool, op: str, max_length: int,
+                      report: dict[str, Any] | None = None) -> Any:
+    """The two-party case of :func:`compare` (the module docstring gives its
+    rounds); ``report``, if given, receives the engine's offline/online figures."""
+    if value is None:
+        raise InputError(f"party {ctx.me} must supply the {'x' if ctx.index == 0 else 'y'} operand")
+    peer = ctx.peers[0]
+    length = -1 if not isinstance(value, list) else len(value)
+    got = await mpc.exchange(ctx, {peer: length}, {peer: mpc.Expect.integer(-1, max_length)})
+    if got[peer] != length:
+        raise RemoteProtocolViolation(f"the two operands differ in length ({ctx.me}: "
+                                      f"{'one value' if length < 0 else length}, {peer}: "
+                                      f"{'one value' if got[peer] < 0 else got[peer]})", peer=peer)
+    shape: tuple[int, ...] = () if length < 0 else (length,)
+    count = max(1, length)
+    rt = mpc.Runtime(ctx)
+    eng = rt.two_party_engine
+    # Offline: the leaf OTs (offered by the owner of the left operand of the
+    # '<' or '==' the op reduces to) and the triples of the tree.
+    offerer = 0 if op in ("lt", "ge", "eq", "ne") else 1
+    leaves = twoparty.leaf_ots(bits) * count
+    blocks = twoparty.blocks_for(bits)
+    ands = (blocks - 1) if op in ("eq", "ne") else twoparty.tree_ands(blocks)
+    await eng.prepare(and_words=ands * words_for(count), leaf_send=leaves if ctx.index == offerer else 0,
+                      leaf_recv=0 if ctx.index == offerer else leaves)
+    shared = await rt.input_sliced({ctx.parties[0]: shape, ctx.parties[1]: shape}, value, bits=bits, signed=signed)
+    result = await getattr(shared[ctx.parties[0]], op)(shared[ctx.parties[1]])
+    out = await result.reveal() == 1
+    if report is not None:
+        report.update(eng.report())
     return bool(out) if out.ndim == 0 else out.tolist()

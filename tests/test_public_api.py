@@ -40,7 +40,7 @@ PUBLIC: dict[str, set[str]] = {
     "mpcnet.mpc": {
         "Runtime", "SecretInt", "SecretBits", "SecretRing", "concatenate", "stack", "Expect", "exchange",
         "RESULT_ROUND", "Shape", "int_bounds", "ShamirEngine", "SlicedBits", "argmax_first", "concat_sliced",
-        "arith", "binary", "convert", "fields", "inputs", "laplace", "roles", "shamir",
+        "XorBits", "arith", "binary", "convert", "fields", "inputs", "laplace", "roles", "shamir", "twoparty",
     },
     "mpcnet.dp": {
         "BudgetExceeded", "Charge", "PrivacyAccountant", "PrivacyBudget", "Rational", "as_rational", "bernoulli_exp",

@@ -15,7 +15,11 @@ threshold) and works with secret values over numpy arrays of any shape:
   bit-sliced replicated shares (:mod:`mpcnet.mpc.replicated`, Araki et al.
   CCS 2016): comparisons at about 11 bytes per 32-bit comparison per party
   (its rounds: :mod:`mpcnet.mpc.secsliced`). Chosen by the protocol for now
-  (``Runtime.input_sliced``), not yet by the toolkit.
+  (``Runtime.input_sliced``), not yet by the toolkit;
+* :class:`XorBits` — the same between exactly two parties, with no dealer
+  (:mod:`mpcnet.mpc.twoparty`: XOR shares, Beaver triples and 1-out-of-16
+  OTs from the OT extension of :mod:`mpcnet.mpc.ot`); ``Runtime.input_sliced``
+  gives them when the runtime has exactly two parties.
 
 Local work is written with operators, and costs no round: ``+ -`` between
 secrets and with public values, ``*`` and ``@`` by public values,
@@ -93,19 +97,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from . import arith, binary, convert, fields, inputs, laplace, roles, shamir
+from . import arith, binary, convert, fields, inputs, laplace, roles, shamir, twoparty
 from .receive import Expect, exchange
 from .runtime import RESULT_ROUND, Runtime, Shape, int_bounds
 from .secbits import SecretBits, concat_bits, stack_bits
 from .secint import SecretInt, concat_ints, stack_ints
 from .secring import SecretRing, concat_rings
 from .secsliced import SlicedBits, argmax_first, concat_sliced
+from .secxor import XorBits
 from .shamir import ShamirEngine
 
-__all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "SlicedBits", "concatenate", "stack", "Expect", "exchange",
+__all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "SlicedBits",
+           "XorBits", "concatenate", "stack", "Expect", "exchange",
            "RESULT_ROUND", "Shape", "int_bounds", "ShamirEngine", "argmax_first", "concat_sliced",
            # the toolkit's modules
-           "arith", "binary", "convert", "fields", "inputs", "laplace", "roles", "shamir"]
+           "arith", "binary", "convert", "fields", "inputs", "laplace", "roles", "shamir", "twoparty"]
 
 V = TypeVar("V", SecretInt, SecretBits, SecretRing)
 

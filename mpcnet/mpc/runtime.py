@@ -20,7 +20,9 @@ from .secbits import SecretBits
 from .secint import SecretInt, onehot_width
 from .secring import SecretRing, input_ring
 from .secsliced import SlicedBits, input_sliced
+from .secxor import XorBits, input_xor
 from .shamir import ShamirEngine, max_threshold
+from .twoparty import TwoPartyEngine
 
 __all__ = ["Runtime", "RESULT_ROUND", "Shape"]
 
@@ -67,6 +69,7 @@ class Runtime:
         self.is_compute = ctx.me in self.compute
         self._engines: dict[str, ShamirEngine] = {}
         self._replicated: ReplicatedEngine | None = None
+        self._two_party: TwoPartyEngine | None = None
         if wide_opens < 0:
             raise ConfigError("wide_opens must be >= 0")
         self._masks_wanted = wide_opens
@@ -92,6 +95,20 @@ class Runtime:
         if self._replicated is None:
             self._replicated = ReplicatedEngine(self.ctx, self.compute, label="runtime")
         return self._replicated
+
+    @property
+    def two_party_engine(self) -> TwoPartyEngine:
+        """The :class:`~mpcnet.mpc.twoparty.TwoPartyEngine` behind :class:`XorBits`
+        (a ConfigError unless there are exactly two compute parties and they are all the parties)."""
+        if self._two_party is None:
+            self._two_party = TwoPartyEngine(self.ctx, self.compute, label="runtime")
+        return self._two_party
+
+    @property
+    def two_party(self) -> bool:
+        """True when sliced values live on the two-party engine: exactly two
+        compute parties, no other party (the dispatch of :meth:`input_sliced`)."""
+        return len(self.compute) == 2 and set(self.compute) == set(self.ctx.parties)
 
     def _engine(self, kind: str) -> ShamirEngine:
         if kind not in self._engines:
@@ -184,12 +201,14 @@ class Runtime:
         return {p: SecretBits(self, got.get(p), bits, signed) for p in owners}
 
     async def input_sliced(self, owners: Mapping[str, tuple[int, ...]], mine: Any = None, *, bits: int,
-                           signed: bool = False) -> dict[str, SlicedBits]:
+                           signed: bool = False) -> dict[str, SlicedBits | XorBits]:
         """One round: every party in ``owners`` (party -> the declared shape of
         its input) shares its ``bits``-bit integers ``mine`` among exactly three
         compute parties as bit-sliced replicated shares (:class:`SlicedBits`:
         a 32-bit comparison costs each party about 11 bytes and 6 rounds).
-        The range is checked here, before anything is sent."""
+        With exactly two parties (:attr:`two_party`) the values are
+        :class:`XorBits` on the two-party engine instead, and input costs no
+        round. The range is checked here, before anything is sent."""
         lo, hi = int_bounds(bits, signed)
         if any(shape is None for shape in owners.values()):
             raise LocalProtocolViolation("sliced inputs need declared shapes")
@@ -197,7 +216,9 @@ class Runtime:
         if self.ctx.me in owners:
             values = _check_ints(mine, owners[self.ctx.me], lo, hi)
             values = values.astype(np.int64) if signed or bits < 64 else values.astype(np.uint64)
-        return await input_sliced(self, owners, values, bits, signed)
+        if self.two_party:
+            return dict(input_xor(self, owners, values, bits, signed))
+        return dict(await input_sliced(self, owners, values, bits, signed))
 
     async def input_ring(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int,
                          signed: bool = True) -> dict[str, SecretRing]:

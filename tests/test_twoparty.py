@@ -1,0 +1,169 @@
+"""The two-party engine (mpcnet.mpc.twoparty): triples, ANDs, the
+millionaires leaves, products mod 2^64 and A2B against plaintext; compare and
+auction with two parties over memory and TCP; the views; malformed messages.
+
+Runs go through mpcnet.simulate_async under an absolute trio.fail_after.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mpcnet
+from mpcnet import Context, protocol
+from mpcnet.mpc import bitcircuits
+from mpcnet.mpc.bitslice import unpack, words_for
+from mpcnet.mpc.twoparty import TwoPartyEngine, leaf_ots, tree_ands
+
+DEADLINE = 60
+
+
+def run(name: str, inputs: list[Any], **kw: Any) -> mpcnet.SimulationResult:
+    async def go() -> mpcnet.SimulationResult:
+        with trio.fail_after(DEADLINE):
+            return await mpcnet.simulate_async(name, inputs, **kw)
+    return trio.run(go)
+
+
+@protocol("test-2p-engine", min_parties=2, max_parties=2, security="test", reveals="test", input="dict",
+          output="dict")
+async def engine_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
+    """``{"op": ..., ...}``: each party returns its shares (the test combines them)."""
+    eng = TwoPartyEngine(ctx)
+    op = value["op"]
+    if op == "triples":
+        await eng.prepare(and_words=value["words"])
+        a, b, c = eng._take_triples(value["words"])
+        return {"a": a, "b": b, "c": c}
+    if op == "and":
+        await eng.prepare(and_words=3)
+        x, y = np.asarray(value["x"], dtype=np.uint64), np.asarray(value["y"], dtype=np.uint64)
+        return {"z": await eng.and_(x, y), "z2": (await eng.and_many([(x, y), (y[:1], x[:1])]))[1]}
+    if op == "millionaires":
+        m, k = value["m"], value["k"]
+        mine = np.asarray(value["v"], dtype=np.uint64)
+        if value.get("prepare", True):
+            offering = ctx.index == 0
+            await eng.prepare(leaf_send=leaf_ots(k) * m if offering else 0, leaf_recv=0 if offering else leaf_ots(k) * m)
+        g, e = await eng.millionaires(ctx.parties[0], mine, m, k)
+        lt = await bitcircuits.prefix_top(eng, g, e)
+        eqs = e
+        while eqs.shape[0] > 1:
+            n = eqs.shape[0]
+            both = await eng.and_(eqs[0:2 * (n // 2):2], eqs[1:2 * (n // 2):2])
+            eqs = np.concatenate([both, eqs[n - 1:n]]) if n % 2 else both
+        return {"lt": lt, "eq": eqs, "report": eng.report()}
+    if op == "mul":
+        return {"z": await eng.mul(np.asarray(value["x"], dtype=np.uint64), np.asarray(value["y"], dtype=np.uint64))}
+    if op == "a2b":
+        return {"z": await eng.to_bits(np.asarray(value["x"], dtype=np.uint64), value["k"])}
+    raise AssertionError(op)
+
+
+def test_triples_are_correct():
+    out = run("test-2p-engine", [{"op": "triples", "words": 40}] * 2).outputs
+    a = out[0]["a"] ^ out[1]["a"]
+    b = out[0]["b"] ^ out[1]["b"]
+    c = out[0]["c"] ^ out[1]["c"]
+    assert np.array_equal(c, a & b)
+    # the triples are not trivial (a and b vary)
+    assert a.any() and b.any() and (~a).any()
+
+
+def test_and_matches_plaintext():
+    rng = np.random.default_rng(1)
+    x0, x1, y0, y1 = (rng.integers(0, 2**63, 5, dtype=np.uint64) * 2 + 1 for _ in range(4))
+    out = run("test-2p-engine", [{"op": "and", "x": x0, "y": y0}, {"op": "and", "x": x1, "y": y1}]).outputs
+    assert np.array_equal(out[0]["z"] ^ out[1]["z"], (x0 ^ x1) & (y0 ^ y1))
+    assert np.array_equal(out[0]["z2"] ^ out[1]["z2"], ((x0 ^ x1) & (y0 ^ y1))[:1])
+
+
+@pytest.mark.parametrize("prepare", [True, False])
+@pytest.mark.parametrize("k", [1, 3, 4, 5, 32, 64])
+def test_millionaires_leaves(k: int, prepare: bool):
+    rng = np.random.default_rng(k)
+    m = 150
+    hi = 2**k
+    x = rng.integers(0, hi, m, dtype=np.uint64) if k < 64 else rng.integers(0, 2**63, m, dtype=np.uint64) * 2
+    y = rng.integers(0, hi, m, dtype=np.uint64) if k < 64 else rng.integers(0, 2**63, m, dtype=np.uint64) * 2
+    y[:20] = x[:20]  # ties
+    y[20:30] = x[20:30] + np.uint64(1) if k > 1 else y[20:30]
+    y[20:30] &= np.uint64(hi - 1) if k < 64 else np.uint64(2**64 - 1)
+    out = run("test-2p-engine", [{"op": "millionaires", "m": m, "k": k, "v": x, "prepare": prepare},
+                                 {"op": "millionaires", "m": m, "k": k, "v": y, "prepare": prepare}]).outputs
+    lt = unpack(out[0]["lt"] ^ out[1]["lt"], m)
+    eq = unpack(out[0]["eq"] ^ out[1]["eq"], m)
+    assert lt.tolist() == (x < y).astype(int).tolist()
+    assert eq.tolist() == (x == y).astype(int).tolist()
+    report = out[0]["report"]
+    assert report["triples_used"] >= tree_ands(-(-k // 4)) * 64 * words_for(m) // 64
+
+
+def test_mul_matches_plaintext():
+    rng = np.random.default_rng(5)
+    x0, x1, y0, y1 = (rng.integers(0, 2**63, 7, dtype=np.uint64) * 3 for _ in range(4))
+    out = run("test-2p-engine", [{"op": "mul", "x": x0, "y": y0}, {"op": "mul", "x": x1, "y": y1}]).outputs
+    with np.errstate(over="ignore"):
+        assert np.array_equal(out[0]["z"] + out[1]["z"], (x0 + x1) * (y0 + y1))
+
+
+@pytest.mark.parametrize("k", [1, 7, 64])
+def test_a2b_matches_plaintext(k: int):
+    rng = np.random.default_rng(k)
+    x0, x1 = (rng.integers(0, 2**63, 70, dtype=np.uint64) * 2 + 1 for _ in range(2))
+    out = run("test-2p-engine", [{"op": "a2b", "x": x0, "k": k}, {"op": "a2b", "x": x1, "k": k}]).outputs
+    with np.errstate(over="ignore"):
+        want = (x0 + x1) & np.uint64(2**k - 1 if k < 64 else 2**64 - 1)
+    assert np.array_equal(unpack(out[0]["z"] ^ out[1]["z"], 70), want)
+
+
+# --- compare with two parties against plaintext -----------------------------------------
+
+OPS = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: a > b,
+       "ge": lambda a, b: a >= b, "eq": lambda a, b: a == b, "ne": lambda a, b: a != b}
+
+
+@st.composite
+def operands(draw: Any) -> tuple[int, bool, list[int], list[int]]:
+    k = draw(st.integers(1, 64))
+    signed = draw(st.booleans())
+    lo, hi = (-(1 << (k - 1)), (1 << (k - 1)) - 1) if signed else (0, (1 << k) - 1)
+    edges = st.sampled_from(sorted({lo, hi, 0 if signed else lo, min(hi, lo + 1), max(lo, hi - 1)}))
+    value = st.one_of(st.integers(lo, hi), edges)
+    n = draw(st.integers(1, 6))
+    x = draw(st.lists(value, min_size=n, max_size=n))
+    y = draw(st.lists(value, min_size=n, max_size=n))
+    # ties and neighbours
+    y[0] = x[0]
+    return k, signed, x, y
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=operands(), op=st.sampled_from(sorted(OPS)))
+def test_compare_two_parties_matches_plaintext(case: tuple[int, bool, list[int], list[int]], op: str):
+    k, signed, x, y = case
+    out = run("compare", [x, y], params={"bits": k, "signed": signed, "op": op}).outputs
+    want = [OPS[op](a, b) for a, b in zip(x, y, strict=True)]
+    assert list(out) == [want, want]
+
+
+def test_compare_two_parties_single_values_and_tcp():
+    for transport in ("memory", "tcp"):
+        out = run("compare", [2**31, 2**31 - 1], params={"op": "gt"}, transport=transport).outputs
+        assert list(out) == [True, True]
+        out = run("compare", [-5, -5], params={"op": "eq", "signed": True, "bits": 8}, transport=transport).outputs
+        assert list(out) == [True, True]
+
+
+def test_compare_two_parties_lengths_differ_names_the_peer():
+    with pytest.raises(BaseException) as info:
+        run("compare", [[1, 2, 3], [1, 2]])
+    errors = info.value.exceptions if isinstance(info.value, BaseExceptionGroup) else [info.value]
+    text = " ".join(str(e) for e in errors)
+    assert "differ in length" in text and ("p0" in text and "p1" in text)
