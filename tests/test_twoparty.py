@@ -167,3 +167,44 @@ def test_compare_two_parties_lengths_differ_names_the_peer():
     errors = info.value.exceptions if isinstance(info.value, BaseExceptionGroup) else [info.value]
     text = " ".join(str(e) for e in errors)
     assert "differ in length" in text and ("p0" in text and "p1" in text)
+
+
+# --- auction with two bidders against plaintext -----------------------------------------
+
+def plain_auction(bids: list[list[int]], second: bool) -> tuple[int, int, int]:
+    """(winner party, price, position) by the rules: highest bid wins, ties to the lowest (party, position)."""
+    flat = [(b, -p, -i) for p, mine in enumerate(bids) for i, b in enumerate(mine)]
+    best = max(flat)
+    rest = sorted(flat, reverse=True)[1][0]
+    return -best[1], rest if second else best[0], -best[2]
+
+
+@settings(max_examples=20, deadline=None)
+@given(k=st.integers(1, 64), second=st.booleans(), data=st.data())
+def test_auction_two_bidders_matches_plaintext(k: int, second: bool, data: Any):
+    bid = st.one_of(st.integers(0, 2**k - 1), st.sampled_from([0, 2**k - 1]))
+    several = data.draw(st.booleans())
+    bids = [data.draw(st.lists(bid, min_size=1, max_size=4 if several else 1)) for _ in range(2)]
+    if data.draw(st.booleans()):
+        bids[1][0] = bids[0][0]  # a tie between the parties
+    params: dict[str, Any] = {"bits": k, "kind": "second-price" if second else "first-price"}
+    if several:
+        params["bids"] = len(bids[0]) + len(bids[1])
+        if len(bids[0]) < len(bids[1]):  # the first bids mod m bidders hold one more
+            bids = [bids[0] + bids[1][len(bids[0]):], bids[1][:len(bids[0])]]
+        while len(bids[0]) > len(bids[1]) + 1:
+            bids[1].append(bids[0].pop())
+    inputs: list[Any] = bids if several else [bids[0][0], bids[1][0]]
+    out = run("auction", inputs, params=params).outputs
+    winner, price, position = plain_auction(bids, second)
+    want: dict[str, int] = {"winner": winner, "price": price}
+    if several:
+        want["bid"] = position
+    assert list(out) == [want, want]
+
+
+def test_auction_two_bidders_tcp_and_refusals():
+    out = run("auction", [7, 9], params={"kind": "second-price"}, transport="tcp").outputs
+    assert list(out) == [{"winner": 1, "price": 7}] * 2
+    with pytest.raises(mpcnet.ConfigError, match="method must be auto"):
+        run("auction", [7, 9], params={"method": "all-pairs"})
