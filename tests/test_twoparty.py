@@ -17,9 +17,12 @@ from hypothesis import strategies as st
 
 import mpcnet
 from mpcnet import Context, protocol
+from mpcnet.errors import RemoteProtocolViolation
 from mpcnet.mpc import bitcircuits
 from mpcnet.mpc.bitslice import unpack, words_for
 from mpcnet.mpc.twoparty import TwoPartyEngine, leaf_ots, tree_ands
+
+from helpers import collect_views, different_bits
 
 DEADLINE = 60
 
@@ -208,3 +211,67 @@ def test_auction_two_bidders_tcp_and_refusals():
     assert list(out) == [{"winner": 1, "price": 7}] * 2
     with pytest.raises(mpcnet.ConfigError, match="method must be auto"):
         run("auction", [7, 9], params={"method": "all-pairs"})
+
+
+# --- views: seeded statistical tests (tests/helpers.py, as in test_ot.py) -----------------
+#
+# RUNS seeded runs per secret. A view bit that is a function of the secret
+# has permutation p-value 2 / C(2 RUNS, RUNS) = 6e-14, far below ALPHA / bits
+# (under 10^5 bits): such a leak is found. The two secrets give the same
+# output, which the view may (and does) contain.
+
+RUNS = 24
+ALPHA = 1e-3
+
+
+@pytest.mark.parametrize("who", [0, 1])
+def test_compare_view_does_not_depend_on_the_other_input(who: int):
+    mine = [5, 100, 7]
+    secrets = ([9, 200, 8], [2**32 - 1, 101, 1000])  # the same results: all x < y
+    views = []
+    for i, other in enumerate(secrets):
+        inputs = [mine, other] if who == 0 else [other, [v + 300 for v in mine]]
+        seeds = range(i * RUNS, (i + 1) * RUNS)
+        views.append(collect_views("compare", inputs, {}, [who], seeds)[who])
+    assert views[0][0] == views[1][0]  # same message layout
+    assert different_bits(views[0][1], views[1][1], ALPHA).size == 0
+
+
+# --- malformed engine messages from a peer ------------------------------------------------
+
+@protocol("test-2p-evil", min_parties=2, max_parties=2, security="test", reveals="test", input="str",
+          output="dict")
+async def evil_engine(ctx: Context, value: str) -> dict[str, Any]:
+    """p0 runs the engine honestly; p1 follows it until it sends what ``value`` says."""
+    eng = TwoPartyEngine(ctx)
+    m = 70
+    await eng.prepare(and_words=4, leaf_send=leaf_ots(8) * m if ctx.index == 0 else 0,
+                      leaf_recv=leaf_ots(8) * m if ctx.index == 1 else 0)
+    if ctx.index == 0:
+        g, e = await eng.millionaires("p0", np.arange(m, dtype=np.uint64), m, 8)
+        await eng.and_(g, e)
+        return {}
+    if value == "d-range":
+        await ctx.send("p0", np.full(2 * m, 16, dtype=np.uint8))
+    elif value == "d-shape":
+        await ctx.send("p0", np.zeros(2 * m + 1, dtype=np.uint8))
+    else:
+        await eng.millionaires("p0", np.arange(m, dtype=np.uint64), m, 8)
+        bad = {"and-shape": np.zeros((2, 3), np.uint64), "and-dtype": np.zeros((2, 4), np.uint32),
+               "and-list": [1, 2]}
+        await ctx.send("p0", bad[value])
+    await trio.sleep(0)
+    return {}
+
+
+@pytest.mark.parametrize(("attack", "message"), [
+    ("d-range", r"lie in \[0, 15\]"), ("d-shape", "shape"),
+    ("and-shape", "shape"), ("and-dtype", "uint64"), ("and-list", "uint64"),
+])
+def test_malformed_engine_message_names_the_peer(attack: str, message: str):
+    with pytest.raises(BaseException) as caught:
+        run("test-2p-evil", [attack, attack])
+    errors = caught.value.exceptions if isinstance(caught.value, BaseExceptionGroup) else [caught.value]
+    mine = [e for e in errors if isinstance(e, RemoteProtocolViolation)]
+    assert mine and mine[0].peer == "p1", errors
+    assert __import__("re").search(message, str(mine[0]))
