@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mpyc_compare import compare_inputs  # noqa: E402
+from mpyc_compare import compare_inputs
 
 
 def size(msg: Any) -> int:
