@@ -120,14 +120,13 @@ async def compare_two(ctx: Context, value: Any, *, bits: int, signed: bool, op: 
     count = max(1, length)
     rt = mpc.Runtime(ctx)
     eng = rt.two_party_engine
-    # Offline: the leaf OTs (offered by the owner of the left operand of the
-    # '<' or '==' the op reduces to) and the triples of the tree.
-    offerer = 0 if op in ("lt", "ge", "eq", "ne") else 1
-    leaves = twoparty.leaf_ots(bits) * count
+    # Offline: the leaf OTs (the left operand is x for lt, ge, eq, ne and y
+    # for gt, le, whose '<' swaps the operands) and the triples of the tree.
+    left = 0 if op in ("lt", "ge", "eq", "ne") else 1
+    send, recv = twoparty.millionaires_ots(bits, count, ctx.index == left)
     blocks = twoparty.blocks_for(bits)
     ands = (blocks - 1) if op in ("eq", "ne") else twoparty.tree_ands(blocks)
-    await eng.prepare(and_words=ands * words_for(count), leaf_send=leaves if ctx.index == offerer else 0,
-                      leaf_recv=0 if ctx.index == offerer else leaves)
+    await eng.prepare(and_words=ands * words_for(count), leaf_send=send, leaf_recv=recv)
     shared = await rt.input_sliced({ctx.parties[0]: shape, ctx.parties[1]: shape}, value, bits=bits, signed=signed)
     result = await getattr(shared[ctx.parties[0]], op)(shared[ctx.parties[1]])
     out = await result.reveal() == 1

@@ -20,7 +20,7 @@ from mpcnet import Context, protocol
 from mpcnet.errors import RemoteProtocolViolation
 from mpcnet.mpc import bitcircuits
 from mpcnet.mpc.bitslice import unpack, words_for
-from mpcnet.mpc.twoparty import TwoPartyEngine, leaf_ots, tree_ands
+from mpcnet.mpc.twoparty import TwoPartyEngine, millionaires_ots, tree_ands
 
 from helpers import collect_views, different_bits
 
@@ -52,8 +52,8 @@ async def engine_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]
         m, k = value["m"], value["k"]
         mine = np.asarray(value["v"], dtype=np.uint64)
         if value.get("prepare", True):
-            offering = ctx.index == 0
-            await eng.prepare(leaf_send=leaf_ots(k) * m if offering else 0, leaf_recv=0 if offering else leaf_ots(k) * m)
+            send, recv = millionaires_ots(k, m, ctx.index == 0)
+            await eng.prepare(leaf_send=send, leaf_recv=recv)
         g, e = await eng.millionaires(ctx.parties[0], mine, m, k)
         lt = await bitcircuits.prefix_top(eng, g, e)
         eqs = e
@@ -245,16 +245,16 @@ async def evil_engine(ctx: Context, value: str) -> dict[str, Any]:
     """p0 runs the engine honestly; p1 follows it until it sends what ``value`` says."""
     eng = TwoPartyEngine(ctx)
     m = 70
-    await eng.prepare(and_words=4, leaf_send=leaf_ots(8) * m if ctx.index == 0 else 0,
-                      leaf_recv=leaf_ots(8) * m if ctx.index == 1 else 0)
+    send, recv = millionaires_ots(8, m, ctx.index == 0)
+    await eng.prepare(and_words=4, leaf_send=send, leaf_recv=recv)
     if ctx.index == 0:
         g, e = await eng.millionaires("p0", np.arange(m, dtype=np.uint64), m, 8)
         await eng.and_(g, e)
         return {}
     if value == "d-range":
-        await ctx.send("p0", np.full(2 * m, 16, dtype=np.uint8))
+        await ctx.send("p0", np.full(m, 16, dtype=np.uint8))
     elif value == "d-shape":
-        await ctx.send("p0", np.zeros(2 * m + 1, dtype=np.uint8))
+        await ctx.send("p0", np.zeros(m + 1, dtype=np.uint8))
     else:
         await eng.millionaires("p0", np.arange(m, dtype=np.uint64), m, 8)
         bad = {"and-shape": np.zeros((2, 3), np.uint64), "and-dtype": np.zeros((2, 4), np.uint32),

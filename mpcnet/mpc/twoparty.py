@@ -74,7 +74,7 @@ from .bitslice import from_lanes, pack
 from .ot import MAX_OTS, OTDuplex
 from .receive import Expect, exchange
 
-__all__ = ["TwoPartyEngine", "TwoPartyStats", "BLOCK", "leaf_ots", "tree_ands"]
+__all__ = ["TwoPartyEngine", "TwoPartyStats", "BLOCK", "leaf_ots", "millionaires_ots", "tree_ands"]
 
 Array = np.ndarray[Any, Any]
 BITS = "bits"
@@ -87,6 +87,8 @@ _SEG = np.arange(_N, dtype=np.uint32)
 #: Per x value: the 2-bit segments of all 16 messages, lt bit (bit 0) where i > x, eq bit (bit 1) at i = x.
 _LT_TABLE = np.array([sum(1 << (2 * i) for i in range(x + 1, _N)) for x in range(_N)], dtype=np.uint32)
 _EQ_TABLE = np.array([2 << (2 * x) for x in range(_N)], dtype=np.uint32)
+#: Per y value (offered by the right operand's owner): lt bit where i < y.
+_GT_TABLE = np.array([sum(1 << (2 * i) for i in range(y)) for y in range(_N)], dtype=np.uint32)
 #: Per OT l of a block: the segments whose index has bit l set.
 _BIT_MASKS = [np.uint32(sum(3 << (2 * i) for i in range(_N) if i >> j & 1)) for j in range(BLOCK)]
 
@@ -369,61 +371,76 @@ class TwoPartyEngine:
 
     # -- the millionaires protocol ---------------------------------------------------
 
-    async def millionaires(self, offerer: str, values: Array | None, m: int, k: int) -> tuple[Array, Array]:
+    async def millionaires(self, left: str, values: Array | None, m: int, k: int) -> tuple[Array, Array]:
         """Shares of ``[x < y]`` and ``[x == y]`` per block: the leaves of a
-        comparison between ``offerer``'s unsigned k-bit ``x`` and the other
+        comparison between ``left``'s unsigned k-bit ``x`` and the other
         party's ``y`` (``values``: this party's m values as uint64).
         Returns (g, e), two ``(blocks, words)`` plane arrays, block 0 the lowest.
-        Two rounds (plus one to make leaf OTs if :meth:`prepare` made too few)."""
+        Even blocks are offered by ``left``, odd ones by the other party, so
+        that both do the same OT work. Two rounds (plus one to make leaf OTs
+        if :meth:`prepare` made too few)."""
         nb = blocks_for(k)
-        count = m * nb
-        offering = offerer == self.ctx.me
-        have = (self._send_pads.shape[1] - self._s_at) if offering else (self._recv.shape[1] - self._r_at)
-        if have < BLOCK * count:
-            need = BLOCK * count - have
-            await self.prepare(leaf_send=need if offering else 0, leaf_recv=0 if offering else need)
+        is_left = left == self.ctx.me
+        mine_offer = np.arange(nb) % 2 == (0 if is_left else 1)  # the blocks this party offers
+        n_off, n_ch = m * int(mine_offer.sum()), m * int((~mine_offer).sum())
+        need_s = BLOCK * n_off - (self._send_pads.shape[1] - self._s_at)
+        need_r = BLOCK * n_ch - (self._recv.shape[1] - self._r_at)
+        if need_s > 0 or need_r > 0:
+            await self.prepare(leaf_send=max(0, need_s), leaf_recv=max(0, need_r))
         if values is None or np.shape(values) != (m,):
             raise LocalProtocolViolation(f"millionaires needs this party's {m} values")
         v = np.asarray(values, dtype=np.uint64)
         shifts = (BLOCK * np.arange(nb)).astype(np.uint64)
-        digits = ((v[:, None] >> shifts[None, :]) & np.uint64(_N - 1)).astype(np.uint32).reshape(-1)  # (m * nb,)
-        if offering:
-            pads = self._take_send(BLOCK * count).reshape(2, count, BLOCK)
-            d = await self._exchange(None, Expect.array(np.uint8, (count,), lo=0, hi=_N - 1))
-            # R_i = XOR_l segment i of H_l^(i_l), for all i at once.
-            r = np.zeros(count, dtype=np.uint32)
-            for j in range(BLOCK):
-                r ^= (pads[0, :, j] & ~_BIT_MASKS[j]) | (pads[1, :, j] & _BIT_MASKS[j])
-            # Permute the 2-bit segments by d: segment i takes R_(i XOR d).
-            d32 = d.astype(np.uint32)
-            for j in range(BLOCK):
-                s = np.uint32(2 << j)
-                low = ~_BIT_MASKS[j]
-                swapped = ((r >> s) & low) | ((r & low) << s)
-                r = np.where((d32 >> np.uint32(j)) & np.uint32(1) == 1, swapped, r)
-            mask = np.frombuffer(self.ctx.random.bytes(count), dtype=np.uint8)
-            lt_r, eq_r = (mask & 1).astype(np.uint32), ((mask >> 1) & 1).astype(np.uint32)
-            msg = _LT_TABLE[digits] | _EQ_TABLE[digits]
-            msg ^= lt_r * np.uint32(0x55555555)
-            msg ^= eq_r * np.uint32(0xAAAAAAAA)
-            await self._exchange(msg ^ r, None)
-            g_bits, e_bits = lt_r, eq_r
-        else:
-            c_and_pad = self._take_recv(BLOCK * count).reshape(2, count, BLOCK)
-            c = np.zeros(count, dtype=np.uint32)
-            for j in range(BLOCK):
-                c |= c_and_pad[0, :, j] << np.uint32(j)
-            rc = np.zeros(count, dtype=np.uint32)
-            for j in range(BLOCK):
-                rc ^= c_and_pad[1, :, j]
-            rc = (rc >> (2 * c)) & np.uint32(3)
-            await self._exchange((digits ^ c).astype(np.uint8), None)
-            t_msg = await self._exchange(None, Expect.array(np.uint32, (count,)))
-            got = ((t_msg >> (2 * digits)) & np.uint32(3)) ^ rc
-            g_bits, e_bits = got & np.uint32(1), got >> np.uint32(1)
-        g = from_lanes(g_bits.reshape(m, nb).T.astype(np.uint8))
-        e = from_lanes(e_bits.reshape(m, nb).T.astype(np.uint8))
-        return g, e
+        digits = ((v[:, None] >> shifts[None, :]) & np.uint64(_N - 1)).astype(np.uint32)  # (m, nb)
+        off_digits, ch_digits = digits[:, mine_offer].reshape(-1), digits[:, ~mine_offer].reshape(-1)
+        # The chooser's half first: its random choices c and the pad R_c of each OT.
+        c_and_pad = self._take_recv(BLOCK * n_ch).reshape(2, n_ch, BLOCK)
+        c = np.zeros(n_ch, dtype=np.uint32)
+        rc = np.zeros(n_ch, dtype=np.uint32)
+        for j in range(BLOCK):
+            c |= c_and_pad[0, :, j] << np.uint32(j)
+            rc ^= c_and_pad[1, :, j]
+        rc = (rc >> (2 * c)) & np.uint32(3)
+        # Round 1: each sends d = digit XOR c for the blocks it chooses in.
+        d = await self._exchange((ch_digits ^ c).astype(np.uint8), Expect.array(np.uint8, (n_off,), lo=0, hi=_N - 1))
+        # The offerer's half: R_i = XOR_l segment i of H_l^(i_l), for all i at once.
+        pads = self._take_send(BLOCK * n_off).reshape(2, n_off, BLOCK)
+        r = np.zeros(n_off, dtype=np.uint32)
+        for j in range(BLOCK):
+            r ^= (pads[0, :, j] & ~_BIT_MASKS[j]) | (pads[1, :, j] & _BIT_MASKS[j])
+        # Permute the 2-bit segments by d: segment i takes R_(i XOR d).
+        d32 = d.astype(np.uint32)
+        for j in range(BLOCK):
+            sh = np.uint32(2 << j)
+            low = ~_BIT_MASKS[j]
+            swapped = ((r >> sh) & low) | ((r & low) << sh)
+            r = np.where((d32 >> np.uint32(j)) & np.uint32(1) == 1, swapped, r)
+        mask = np.frombuffer(self.ctx.random.bytes(n_off), dtype=np.uint8)
+        lt_r, eq_r = (mask & 1).astype(np.uint32), ((mask >> 1) & 1).astype(np.uint32)
+        # Message i: ([x_blk < i], [x_blk == i]) offered by x's owner; ([i < y_blk], [i == y_blk]) by y's.
+        msg = (_LT_TABLE if is_left else _GT_TABLE)[off_digits] | _EQ_TABLE[off_digits]
+        msg ^= lt_r * np.uint32(0x55555555)
+        msg ^= eq_r * np.uint32(0xAAAAAAAA)
+        # Round 2: the masked messages of the blocks each offers.
+        t_msg = await self._exchange(msg ^ r, Expect.array(np.uint32, (n_ch,)))
+        got = ((t_msg >> (2 * ch_digits)) & np.uint32(3)) ^ rc
+        g_bits = np.empty((m, nb), dtype=np.uint8)
+        e_bits = np.empty((m, nb), dtype=np.uint8)
+        g_bits[:, mine_offer] = lt_r.reshape(m, -1)
+        e_bits[:, mine_offer] = eq_r.reshape(m, -1)
+        g_bits[:, ~mine_offer] = (got & np.uint32(1)).reshape(m, -1)
+        e_bits[:, ~mine_offer] = (got >> np.uint32(1)).reshape(m, -1)
+        return from_lanes(g_bits.T), from_lanes(e_bits.T)
+
+
+def millionaires_ots(k: int, m: int, left: bool) -> tuple[int, int]:
+    """(leaf OTs this party offers, leaf OTs it chooses in) for m k-bit
+    comparisons in which it owns the left operand (``left``) or the right:
+    what to pass :meth:`TwoPartyEngine.prepare` as ``leaf_send, leaf_recv``."""
+    nb = blocks_for(k)
+    even, odd = (nb + 1) // 2, nb // 2
+    mine = even if left else odd
+    return BLOCK * m * mine, BLOCK * m * (nb - mine)
 
 
 def _pack_bits(bits: Array) -> Array:

@@ -9,7 +9,7 @@ import numpy as np
 
 from mpcnet import Context
 from mpcnet.mpc import bitcircuits
-from mpcnet.mpc.twoparty import TwoPartyEngine, blocks_for, leaf_ots, tree_ands
+from mpcnet.mpc.twoparty import TwoPartyEngine, blocks_for, millionaires_ots, tree_ands
 
 __all__ = ["two_party"]
 
@@ -59,8 +59,8 @@ async def two_party(ctx: Context, value: Any, k: int, counts: list[int], second:
     # After the comparison's tree every value is one word with its bits in the
     # lanes (a k-bit value, k <= 64, fits), so a selection costs one word of triples.
     and_words = tree_ands(blocks_for(k)) + (2 if second else 0) + 2
-    await eng.prepare(and_words=and_words, leaf_send=leaf_ots(k) * _LANES if me == 0 else 0,
-                      leaf_recv=0 if me == 0 else leaf_ots(k) * _LANES)
+    send, recv = millionaires_ots(k, _LANES, me == 0)
+    await eng.prepare(and_words=and_words, leaf_send=send, leaf_recv=recv)
     lanes = [top, top, runner] if me == 0 else [top, runner, top]
     g, e = await eng.millionaires(p0, np.array(lanes, dtype=np.uint64), _LANES, k)
     lt = await bitcircuits.prefix_top(eng, g, e)
