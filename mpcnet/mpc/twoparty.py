@@ -41,7 +41,9 @@ is a sharing in which the other's share is zero (no message).
   The random OTs are made offline with random choices ``c``; online the
   chooser sends ``d = y_blk XOR c`` and the offerer the 16 messages masked
   with the pads permuted by ``d`` (Beaver's derandomisation, CRYPTO 1995):
-  two rounds and 4 + 32 bits per block.
+  two rounds and 4 + 32 bits per block. The owner of ``y`` offers the odd
+  blocks (messages ``([i < y_blk], [i == y_blk])``, chosen by ``x_blk``), so
+  both parties do the same OT work in the same two rounds.
 
 Offline and online: :meth:`TwoPartyEngine.prepare` makes the OT setup
 (256 base OTs, one round), the triples and the random OTs a computation will
