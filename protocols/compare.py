@@ -124,9 +124,11 @@ async def compare_two(ctx: Context, value: Any, *, bits: int, signed: bool, op: 
     # for gt, le, whose '<' swaps the operands) and the triples of the tree.
     left = 0 if op in ("lt", "ge", "eq", "ne") else 1
     send, recv = twoparty.millionaires_ots(bits, count, ctx.index == left)
-    blocks = twoparty.blocks_for(bits)
-    ands = (blocks - 1) if op in ("eq", "ne") else twoparty.tree_ands(blocks)
-    await eng.prepare(and_words=ands * words_for(count), leaf_send=send, leaf_recv=recv)
+    blocks, words = twoparty.blocks_for(bits), words_for(count)
+    if op in ("eq", "ne"):  # an AND tree over the blocks' equal bits
+        await eng.prepare(and_words=(blocks - 1) * words, leaf_send=send, leaf_recv=recv)
+    else:  # the prefix tree: one paired AND per combination
+        await eng.prepare(pair_words=twoparty.tree_pairs(blocks) * words, leaf_send=send, leaf_recv=recv)
     shared = await rt.input_sliced({ctx.parties[0]: shape, ctx.parties[1]: shape}, value, bits=bits, signed=signed)
     result = await getattr(shared[ctx.parties[0]], op)(shared[ctx.parties[1]])
     out = await result.reveal() == 1

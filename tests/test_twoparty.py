@@ -20,7 +20,7 @@ from mpcnet import Context, protocol
 from mpcnet.errors import RemoteProtocolViolation
 from mpcnet.mpc import bitcircuits
 from mpcnet.mpc.bitslice import unpack, words_for
-from mpcnet.mpc.twoparty import TwoPartyEngine, millionaires_ots, tree_ands
+from mpcnet.mpc.twoparty import TwoPartyEngine, millionaires_ots, tree_ands, tree_pairs
 
 from helpers import collect_views, different_bits
 
@@ -44,10 +44,16 @@ async def engine_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]
         await eng.prepare(and_words=value["words"])
         a, b, c = eng._take_triples(value["words"])
         return {"a": a, "b": b, "c": c}
+    if op == "pairs":
+        await eng.prepare(pair_words=value["words"])
+        a, b1, b2, c1, c2 = eng._pairs[:, :value["words"]]
+        return {"a": a, "b1": b1, "b2": b2, "c1": c1, "c2": c2}
     if op == "and":
-        await eng.prepare(and_words=3)
+        await eng.prepare(and_words=3, pair_words=2)
         x, y = np.asarray(value["x"], dtype=np.uint64), np.asarray(value["y"], dtype=np.uint64)
-        return {"z": await eng.and_(x, y), "z2": (await eng.and_many([(x, y), (y[:1], x[:1])]))[1]}
+        p1, p2 = await eng.and_pair(x, y, ~y)
+        return {"z": await eng.and_(x, y), "z2": (await eng.and_many([(x, y), (y[:1], x[:1])]))[1],
+                "p1": p1, "p2": p2}
     if op == "millionaires":
         m, k = value["m"], value["k"]
         mine = np.asarray(value["v"], dtype=np.uint64)
@@ -69,6 +75,14 @@ async def engine_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]
     raise AssertionError(op)
 
 
+def test_paired_triples_are_correct():
+    out = run("test-2p-engine", [{"op": "pairs", "words": 40}] * 2).outputs
+    a, b1, b2, c1, c2 = (out[0][n] ^ out[1][n] for n in ("a", "b1", "b2", "c1", "c2"))
+    assert np.array_equal(c1, a & b1) and np.array_equal(c2, a & b2)
+    assert a.any() and b1.any() and b2.any() and not np.array_equal(b1, b2)
+    assert tree_pairs(8) == 7 and tree_pairs(6) == 5 and tree_pairs(1) == 0
+
+
 def test_triples_are_correct():
     out = run("test-2p-engine", [{"op": "triples", "words": 40}] * 2).outputs
     a = out[0]["a"] ^ out[1]["a"]
@@ -85,6 +99,9 @@ def test_and_matches_plaintext():
     out = run("test-2p-engine", [{"op": "and", "x": x0, "y": y0}, {"op": "and", "x": x1, "y": y1}]).outputs
     assert np.array_equal(out[0]["z"] ^ out[1]["z"], (x0 ^ x1) & (y0 ^ y1))
     assert np.array_equal(out[0]["z2"] ^ out[1]["z2"], ((x0 ^ x1) & (y0 ^ y1))[:1])
+    # paired ANDs: x AND y, x AND NOT y (y's shares: ~y0 at p0, ~y1 at p1 is y again: NOT of both shares)
+    assert np.array_equal(out[0]["p1"] ^ out[1]["p1"], (x0 ^ x1) & (y0 ^ y1))
+    assert np.array_equal(out[0]["p2"] ^ out[1]["p2"], (x0 ^ x1) & (~y0 ^ ~y1))
 
 
 @pytest.mark.parametrize("prepare", [True, False])

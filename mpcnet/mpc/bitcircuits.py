@@ -123,9 +123,15 @@ async def prefix_top(eng: Any, g: Any, e: Any) -> Any:
         half = n // 2
         g_lo, g_hi = _rows(g, slice(0, 2 * half, 2)), _rows(g, slice(1, 2 * half, 2))
         e_lo, e_hi = _rows(e, slice(0, 2 * half, 2)), _rows(e, slice(1, 2 * half, 2))
-        # The block holding position 0 is never the upper half of a combination,
-        # so its propagate bit is never used: skip that AND.
-        carried, joined = await eng.and_many([(e_hi, g_lo), (_rows(e_hi, slice(1, None)), _rows(e_lo, slice(1, None)))])
+        if hasattr(eng, "and_pair"):
+            # An engine with paired triples (two-party): both ANDs share e_hi, one pair each.
+            carried, joined = await eng.and_pair(e_hi, g_lo, e_lo)
+            joined = _rows(joined, slice(1, None))
+        else:
+            # The block holding position 0 is never the upper half of a combination,
+            # so its propagate bit is never used: skip that AND.
+            carried, joined = await eng.and_many([(e_hi, g_lo), (_rows(e_hi, slice(1, None)),
+                                                                 _rows(e_lo, slice(1, None)))])
         g_new = eng.add(g_hi, carried, BITS)
         e_new = _cat(_rows(e_lo, slice(0, 1)), joined)  # row 0: a placeholder
         if n % 2:

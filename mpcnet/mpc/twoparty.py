@@ -76,7 +76,8 @@ from .bitslice import from_lanes, pack
 from .ot import MAX_OTS, OTDuplex
 from .receive import Expect, exchange
 
-__all__ = ["TwoPartyEngine", "TwoPartyStats", "BLOCK", "leaf_ots", "millionaires_ots", "tree_ands"]
+__all__ = ["TwoPartyEngine", "TwoPartyStats", "BLOCK", "leaf_ots", "millionaires_ots", "tree_ands",
+           "tree_pairs"]
 
 Array = np.ndarray[Any, Any]
 BITS = "bits"
@@ -103,6 +104,16 @@ def blocks_for(k: int) -> int:
 def leaf_ots(k: int) -> int:
     """Random OTs one k-bit comparison uses for its leaves."""
     return BLOCK * blocks_for(k)
+
+
+def tree_pairs(n: int) -> int:
+    """Paired AND gates (:meth:`TwoPartyEngine.and_pair`) of
+    :func:`~mpcnet.mpc.bitcircuits.prefix_top` over n leaves: one per combination."""
+    total = 0
+    while n > 1:
+        total += n // 2
+        n = n // 2 + n % 2
+    return total
 
 
 def tree_ands(n: int) -> int:
@@ -152,6 +163,9 @@ class TwoPartyEngine:
         # Triple pool: flat uint64 words (a, b, c), and a cursor.
         self._triples = np.zeros((3, 0), dtype=np.uint64)
         self._t_at = 0
+        # Paired triple pool: (a, b1, b2, c1, c2) words.
+        self._pairs = np.zeros((5, 0), dtype=np.uint64)
+        self._p_at = 0
         # Leaf OT pools: as the offerer (pads for choice 0 and 1, uint32) and as the chooser (choices, pad).
         self._send_pads = np.zeros((2, 0), dtype=np.uint32)
         self._s_at = 0
@@ -181,23 +195,26 @@ class TwoPartyEngine:
             self._ot = await OTDuplex.setup(self.ctx, self.peer)
         return self._ot
 
-    async def prepare(self, *, and_words: int = 0, leaf_send: int = 0, leaf_recv: int = 0) -> None:
+    async def prepare(self, *, and_words: int = 0, leaf_send: int = 0, leaf_recv: int = 0,
+                      pair_words: int = 0) -> None:
         """Offline (no input needed): the OT setup if not yet done, then in one
         round enough random OTs for ``and_words`` words of bit triples (64 AND
-        gates each) and ``leaf_send``/``leaf_recv`` leaf OTs of the
-        millionaires protocol, this party offering / choosing (the peer
-        passes the two swapped)."""
+        gates each), ``pair_words`` words of paired triples (64 pairs of ANDs
+        with one operand in common, :meth:`and_pair`) and ``leaf_send``/``leaf_recv``
+        leaf OTs of the millionaires protocol, this party offering / choosing
+        (the peer passes the two swapped)."""
         t, b, r = time.perf_counter(), self.ctx.bytes_sent, self.ctx.round
         try:
-            await self._make(and_words, leaf_send, leaf_recv)
+            await self._make(and_words, leaf_send, leaf_recv, pair_words)
         finally:
             self.stats.offline_seconds += time.perf_counter() - t
             self.stats.offline_bytes += self.ctx.bytes_sent - b
             self.stats.offline_rounds += self.ctx.round - r
 
-    async def _make(self, and_words: int, leaf_send: int, leaf_recv: int) -> None:
+    async def _make(self, and_words: int, leaf_send: int, leaf_recv: int, pair_words: int = 0) -> None:
         ot = await self._duplex()
-        n_tr = 64 * and_words
+        n_pr = 64 * pair_words
+        n_tr = 64 * and_words + n_pr  # plain triples, then paired ones; then the leaf OTs
         send_total, recv_total = n_tr + leaf_send, n_tr + leaf_recv
         if send_total == 0 and recv_total == 0:
             return
@@ -219,16 +236,31 @@ class TwoPartyEngine:
         s1 = np.concatenate(sent1)
         got = np.concatenate(got_parts)
         self.stats.random_ots += send_total + recv_total
-        if n_tr:
-            u0, u1 = s0[:n_tr, 0] & 1, s1[:n_tr, 0] & 1
-            b = choices[:n_tr]
-            v = got[:n_tr, 0] & 1
+        n_plain = n_tr - n_pr
+        if n_plain:
+            u0, u1 = s0[:n_plain, 0] & 1, s1[:n_plain, 0] & 1
+            b = choices[:n_plain]
+            v = got[:n_plain, 0] & 1
             a = u0 ^ u1
             c = (a & b) ^ u0 ^ v
             new = np.stack([_pack_bits(a), _pack_bits(b), _pack_bits(c)])
             self._triples = np.concatenate([self._triples[:, self._t_at:], new], axis=1)
             self._t_at = 0
-            self.stats.triples_made += n_tr
+            self.stats.triples_made += n_plain
+        if n_pr:
+            # Paired triples (a; b1, b2; a b1, a b2): the shared a is this party's
+            # choice bit, each b_k one bit of the pad difference of the OT it sends.
+            sl = slice(n_plain, n_tr)
+            u0, u1, v = s0[sl, 0] & 3, s1[sl, 0] & 3, got[sl, 0] & 3
+            a = choices[sl]
+            b2 = u0 ^ u1
+            # c_k = a b_k XOR (my share of b_k^peer-side cross term: u0) XOR (my share of a_peer b_k: v)
+            c2 = (b2 * a) ^ u0 ^ v
+            new = np.stack([_pack_bits(a), _pack_bits(b2 & 1), _pack_bits(b2 >> 1),
+                            _pack_bits(c2 & 1), _pack_bits(c2 >> 1)])
+            self._pairs = np.concatenate([self._pairs[:, self._p_at:], new], axis=1)
+            self._p_at = 0
+            self.stats.triples_made += 2 * n_pr
         if leaf_send:
             pads = np.stack([s0[n_tr:, :4].copy().view("<u4")[:, 0], s1[n_tr:, :4].copy().view("<u4")[:, 0]])
             self._send_pads = np.concatenate([self._send_pads[:, self._s_at:], pads], axis=1)
@@ -330,6 +362,29 @@ class TwoPartyEngine:
             out.append(z[at:at + size].reshape(shape))
             at += size
         return out
+
+    async def and_pair(self, x: Array, y1: Array, y2: Array) -> tuple[Array, Array]:
+        """One round: shares of (x AND y1, x AND y2) for three arrays of one
+        shape, on paired triples (a; b1, b2; a b1, a b2): each party sends
+        three words per 64 pairs (d, e1, e2), and a pair costs two random OTs
+        (one each way, two-bit pads) where two ANDs would cost four."""
+        shape = np.broadcast_shapes(np.shape(x), np.shape(y1), np.shape(y2))
+        total = int(np.prod(shape))
+        if self._pairs.shape[1] - self._p_at < total:
+            await self.prepare(pair_words=total - (self._pairs.shape[1] - self._p_at))
+        a, b1, b2, c1, c2 = self._pairs[:, self._p_at:self._p_at + total]
+        self._p_at += total
+        self.stats.triples_used += 2 * 64 * total
+        xs, y1s, y2s = (np.broadcast_to(v, shape).reshape(-1) for v in (x, y1, y2))
+        mine = np.stack([xs ^ a, y1s ^ b1, y2s ^ b2])
+        theirs = await self._exchange(mine, Expect.array(np.uint64, (3, total)))
+        d, e1, e2 = mine[0] ^ theirs[0], mine[1] ^ theirs[1], mine[2] ^ theirs[2]
+        z1 = c1 ^ (d & b1) ^ (e1 & a)
+        z2 = c2 ^ (d & b2) ^ (e2 & a)
+        if self.index == 0:
+            z1 ^= d & e1
+            z2 ^= d & e2
+        return z1.reshape(shape), z2.reshape(shape)
 
     async def open(self, x: Array, kind: str, to: Sequence[str] | None = None) -> Array | None:
         """One round: the value of ``x`` at the compute parties in ``to`` (default both), None elsewhere."""

@@ -9,7 +9,7 @@ import numpy as np
 
 from mpcnet import Context
 from mpcnet.mpc import bitcircuits
-from mpcnet.mpc.twoparty import TwoPartyEngine, blocks_for, millionaires_ots, tree_ands
+from mpcnet.mpc.twoparty import TwoPartyEngine, blocks_for, millionaires_ots, tree_pairs
 
 __all__ = ["two_party"]
 
@@ -42,8 +42,8 @@ async def two_party(ctx: Context, value: Any, k: int, counts: list[int], second:
     Rounds: OT setup 1, offline random OTs 1, millionaires 2 + tree 3 (32-bit
     bids), selection 1 (2 for second price), opening 1: 9 (10) for 32 bits.
     Bytes: about 22 KB per party for 32-bit bids (24 KB second price), most
-    of it the 256 base OTs and the random OTs of 11 + 2 (+ 2) words of
-    triples (64 AND gates a word).
+    of it the 256 base OTs and the random OTs of 7 words of paired triples
+    and 2 (+ 2) words of triples (64 AND gates a word).
 
     Security: semi-honest, private against either bidder (the other honest),
     under the assumptions of the OT extension (``docs/security.md``, "Two
@@ -58,9 +58,9 @@ async def two_party(ctx: Context, value: Any, k: int, counts: list[int], second:
     top, pos, runner = _tops(bids)
     # After the comparison's tree every value is one word with its bits in the
     # lanes (a k-bit value, k <= 64, fits), so a selection costs one word of triples.
-    and_words = tree_ands(blocks_for(k)) + (2 if second else 0) + 2
     send, recv = millionaires_ots(k, _LANES, me == 0)
-    await eng.prepare(and_words=and_words, leaf_send=send, leaf_recv=recv)
+    await eng.prepare(and_words=(2 if second else 0) + 2, pair_words=tree_pairs(blocks_for(k)), leaf_send=send,
+                      leaf_recv=recv)
     lanes = [top, top, runner] if me == 0 else [top, runner, top]
     g, e = await eng.millionaires(p0, np.array(lanes, dtype=np.uint64), _LANES, k)
     lt = await bitcircuits.prefix_top(eng, g, e)
