@@ -7,7 +7,7 @@ input costs no round; such a value remembers its ``owner``. A comparison
 between one party's value and the other's then runs the millionaires
 protocol of :meth:`TwoPartyEngine.millionaires
 <mpcnet.mpc.twoparty.TwoPartyEngine.millionaires>` (1-out-of-16 OTs on 4-bit
-blocks and a prefix tree: 11 AND gates for 32 bits); a comparison of a
+blocks and a prefix tree: 7 paired AND gates for 32 bits); a comparison of a
 party's value with a public one is that party's local computation (its
 result is owned by it); any other comparison runs the bit-level circuit of
 :mod:`mpcnet.mpc.bitcircuits` on Beaver triples. Rounds (k bits, b =

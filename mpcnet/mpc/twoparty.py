@@ -17,6 +17,10 @@ is a sharing in which the other's share is zero (no message).
   sharing of the cross term, and ``c_i = a_i b_i XOR u_0^(i) XOR u_(b_i)^(j)``
   gives ``c_0 XOR c_1 = (a_0 XOR a_1)(b_0 XOR b_1)`` (the construction of
   Asharov, Lindell, Schneider, Zohner, CCS 2013, section 5);
+* :meth:`TwoPartyEngine.and_pair` — ``x AND y1`` and ``x AND y2`` on a
+  paired triple ``(a; b1, b2; a b1, a b2)``: the same two random OTs as one
+  triple, the shared ``a_i`` a choice bit and ``b1, b2`` two bits of the
+  pad difference (the OT outputs are 16 bytes anyway);
 * :meth:`TwoPartyEngine.mul` — products mod 2^64 from correlated OT
   (Gilboa, CRYPTO 1999): for ``x_0 * y_1`` P1 chooses with the 64 bits of
   ``y_1`` and P0 sends correlation ``2^j x_0`` in OT j; the sums of the 64
@@ -30,7 +34,9 @@ is a sharing in which the other's share is zero (no message).
   XOR its own random bits, and the owner of ``y`` takes message ``y_blk``;
   the blocks are then combined by the prefix tree of
   :func:`mpcnet.mpc.bitcircuits.prefix_top` on the two-party engine
-  (7 + 4 AND gates for 32 bits instead of 89 for the bit-level circuit).
+  (7 combinations, 11 AND gates, for 32 bits instead of 89 for the bit-level
+  circuit; the two ANDs of a combination share an operand, so they run on
+  one paired triple: :meth:`TwoPartyEngine.and_pair`).
   The 1-out-of-16 OT is made from four random 1-out-of-2 OTs
   (Naor and Pinkas, SODA 2001, 3.1): the pad of message ``i`` is the XOR over
   the four of the 2-bit segment ``i`` of the hash output ``H_l^(i_l)`` of
