@@ -427,4 +427,32 @@ MUTANTS: list[Mutant] = [
         replace="if peer in watched and peer not in self._lost and now - self._heard[peer] > 1.5 * timeout:",
         tests=["tests/test_liveness.py"],
     ),
+    # -- the two-party engine (issue 14) ---------------------------------------
+    Mutant(
+        id="twoparty-leaf-choice-unmasked",
+        why="the millionaires chooser sends its 4-bit digits in the clear instead of XOR its random OT choices: "
+            "the offerer sees the other party's input",
+        find="d = await self._exchange((ch_digits ^ c).astype(np.uint8),",
+        replace="d = await self._exchange((ch_digits).astype(np.uint8),",
+        tests=["tests/test_twoparty.py::test_compare_view_does_not_depend_on_the_other_input"],
+        file_hint="twoparty",
+    ),
+    Mutant(
+        id="twoparty-beaver-missing-de",
+        why="Beaver's AND drops P0's d AND e term: every AND is wrong",
+        find="""        if self.index == 0:
+            z ^= d & e""",
+        replace="""        if self.index == 0:
+            pass""",
+        tests=["tests/test_twoparty.py::test_and_matches_plaintext"],
+        file_hint="twoparty",
+    ),
+    Mutant(
+        id="twoparty-paired-triple-cross-term",
+        why="paired triples forget the received cross term: c1, c2 are not a AND b1, a AND b2",
+        find="            c2 = (b2 * a) ^ u0 ^ v",
+        replace="            c2 = (b2 * a) ^ u0",
+        tests=["tests/test_twoparty.py::test_paired_triples_are_correct"],
+        file_hint="twoparty",
+    ),
 ]
