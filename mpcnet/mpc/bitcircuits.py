@@ -34,8 +34,8 @@ The protocol of a comparison between two holders' inputs is then: input
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from .bitslice import pack, unpack, words_for
 from .replicated import BITS, Pair, ReplicatedEngine
 
 __all__ = ["input_bits", "open_bits", "less_than", "equal", "select", "to_bits", "add_planes", "less_than_ring", "flip_top",
-           "compare", "prefix_top"]
+           "compare", "prefix_top", "BitEngine"]
 
 Array = np.ndarray[Any, Any]
 OPS = ("lt", "le", "gt", "ge", "eq", "ne")
@@ -71,10 +71,21 @@ async def open_bits(eng: ReplicatedEngine, x: Pair | None, m: int, *, signed: bo
     return None if planes is None else unpack(planes, m, signed=signed)
 
 
-# The circuits below run on any engine with the methods they call (add,
-# invert, add_public, and_, and_many): the three-party replicated engine,
-# whose shares are Pairs, or the two-party engine (mpcnet.mpc.twoparty),
-# whose shares are plain plane arrays. These three see to the difference.
+class BitEngine(Protocol):
+    """What the generic circuits below need of an engine: the three-party
+    :class:`~mpcnet.mpc.replicated.ReplicatedEngine` (shares are Pairs) and the
+    two-party :class:`~mpcnet.mpc.twoparty.TwoPartyEngine` (shares are plane
+    arrays) both have it. An engine that also has ``and_pair(x, y1, y2)`` gets
+    the prefix tree's two ANDs with a common operand through it."""
+
+    def add(self, x: Any, y: Any, kind: str) -> Any: ...
+    def invert(self, x: Any) -> Any: ...
+    def add_public(self, x: Any, value: Any, kind: str) -> Any: ...
+    async def and_(self, x: Any, y: Any) -> Any: ...
+    async def and_many(self, pairs: Sequence[tuple[Any, Any]]) -> list[Any]: ...
+
+
+# The helpers below move rows of a sharing of either kind.
 
 def _rows(x: Any, rows: Any) -> Any:
     if isinstance(x, Pair):
@@ -99,14 +110,14 @@ def _zero_row(x: Any) -> Any:
     return np.zeros_like(x[:1])
 
 
-def flip_top(eng: Any, x: Any) -> Any:
+def flip_top(eng: BitEngine, x: Any) -> Any:
     """``x`` with its top bit plane inverted (signed order to unsigned order); local."""
     mask = np.zeros((_len(x), 1), dtype=np.uint64)
     mask[-1] = np.uint64(0xFFFFFFFFFFFFFFFF)
     return eng.add_public(x, mask, BITS)
 
 
-async def less_than(eng: Any, x: Any, y: Any, *, signed: bool = False) -> Any:
+async def less_than(eng: BitEngine, x: Any, y: Any, *, signed: bool = False) -> Any:
     """Shares of ``x < y`` (one plane) for k-bit planes ``x``, ``y``."""
     if signed:
         x, y = flip_top(eng, x), flip_top(eng, y)
@@ -115,7 +126,7 @@ async def less_than(eng: Any, x: Any, y: Any, *, signed: bool = False) -> Any:
     return await prefix_top(eng, g, e)
 
 
-async def prefix_top(eng: Any, g: Any, e: Any) -> Any:
+async def prefix_top(eng: BitEngine, g: Any, e: Any) -> Any:
     """The generate bit of the whole range from per-position (generate,
     propagate) planes, position 0 lowest: ``ceil(log2 n)`` rounds."""
     while _len(g) > 1:
@@ -123,9 +134,10 @@ async def prefix_top(eng: Any, g: Any, e: Any) -> Any:
         half = n // 2
         g_lo, g_hi = _rows(g, slice(0, 2 * half, 2)), _rows(g, slice(1, 2 * half, 2))
         e_lo, e_hi = _rows(e, slice(0, 2 * half, 2)), _rows(e, slice(1, 2 * half, 2))
-        if hasattr(eng, "and_pair"):
+        and_pair = getattr(eng, "and_pair", None)
+        if and_pair is not None:
             # An engine with paired triples (two-party): both ANDs share e_hi, one pair each.
-            carried, joined = await eng.and_pair(e_hi, g_lo, e_lo)
+            carried, joined = await and_pair(e_hi, g_lo, e_lo)
             joined = _rows(joined, slice(1, None))
         else:
             # The block holding position 0 is never the upper half of a combination,
@@ -140,7 +152,7 @@ async def prefix_top(eng: Any, g: Any, e: Any) -> Any:
     return g
 
 
-async def equal(eng: Any, x: Any, y: Any) -> Any:
+async def equal(eng: BitEngine, x: Any, y: Any) -> Any:
     """Shares of ``x == y`` (one plane): an AND tree over the agreeing bits."""
     e = eng.invert(eng.add(x, y, BITS))
     while _len(e) > 1:
@@ -151,13 +163,13 @@ async def equal(eng: Any, x: Any, y: Any) -> Any:
     return e
 
 
-async def select(eng: Any, s: Any, a: Any, b: Any) -> Any:
+async def select(eng: BitEngine, s: Any, a: Any, b: Any) -> Any:
     """Shares of ``a`` where the bit ``s`` (one plane) is 1, else ``b``: one round."""
     diff = eng.add(a, b, BITS)
     return eng.add(b, await eng.and_(s, diff), BITS)
 
 
-async def compare(eng: Any, x: Any, y: Any, op: str, *, signed: bool = False) -> Any:
+async def compare(eng: BitEngine, x: Any, y: Any, op: str, *, signed: bool = False) -> Any:
     """Shares of ``x OP y`` for ``op`` in lt, le, gt, ge, eq, ne (one plane)."""
     if op == "lt":
         return await less_than(eng, x, y, signed=signed)
@@ -204,7 +216,7 @@ async def to_bits(eng: ReplicatedEngine, x: Pair, k: int = 64) -> Pair:
     return await add_planes(eng, s, c, k)  # type: ignore[no-any-return]
 
 
-async def add_planes(eng: Any, s: Any, c: Any, k: int) -> Any:
+async def add_planes(eng: BitEngine, s: Any, c: Any, k: int) -> Any:
     """Shares of the low k bit planes of ``s + c`` for two k-plane sharings,
     by a Kogge-Stone parallel-prefix adder: ``1 + ceil(log2 k)`` rounds (any engine)."""
     g = await eng.and_(s, c)
