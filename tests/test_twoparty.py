@@ -173,6 +173,14 @@ def test_compare_two_parties_matches_plaintext(case: tuple[int, bool, list[int],
     assert list(out) == [want, want]
 
 
+def test_compare_and_auction_take_two_parties():
+    # what `mpcnet protocols` shows ("2+ parties")
+    assert mpcnet.get_protocol("compare").min_parties == 2
+    assert mpcnet.get_protocol("auction").min_parties == 2
+    with pytest.raises(mpcnet.InputError, match="out of range"):
+        run("compare", [5, 2**32], params={"bits": 32})
+
+
 def test_compare_two_parties_single_values_and_tcp():
     for transport in ("memory", "tcp"):
         out = run("compare", [2**31, 2**31 - 1], params={"op": "gt"}, transport=transport).outputs

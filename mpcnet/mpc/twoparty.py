@@ -61,8 +61,8 @@ Security: semi-honest, one of the two parties corrupted (the other honest):
 what a party receives is, apart from opened values, masked by the other's
 triples or OT pads, which are uniformly random to it given its own view
 (assuming the OT extension is secure: AES as an ideal permutation for the
-TMMO hash, the decisional Diffie-Hellman problem in the Ed25519 group for the
-base OTs; ``docs/security.md``, "Two parties"). Not secure against a malicious
+TMMO hash and as a PRG, CDH in the Ed25519 group and BLAKE2b as a random
+oracle for the base OTs; ``docs/security.md``, "Two parties"). Not secure against a malicious
 party, which can change the outcome by sending wrong values.
 """
 
@@ -82,17 +82,17 @@ from .bitslice import from_lanes, pack
 from .ot import MAX_OTS, OTDuplex
 from .receive import Expect, exchange
 
-__all__ = ["TwoPartyEngine", "TwoPartyStats", "BLOCK", "leaf_ots", "millionaires_ots", "tree_ands",
+__all__ = ["TwoPartyEngine", "TwoPartyStats", "BLOCK", "blocks_for", "leaf_ots", "millionaires_ots", "tree_ands",
            "tree_pairs"]
 
 Array = np.ndarray[Any, Any]
+#: The two kinds of sharing (the names of :mod:`mpcnet.mpc.replicated`): XOR and mod 2^64.
 BITS = "bits"
 RING = "ring"
 _ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 #: Bits per block of the millionaires protocol (1-out-of-16 OTs).
 BLOCK = 4
 _N = 1 << BLOCK
-_SEG = np.arange(_N, dtype=np.uint32)
 #: Per x value: the 2-bit segments of all 16 messages, lt bit (bit 0) where i > x, eq bit (bit 1) at i = x.
 _LT_TABLE = np.array([sum(1 << (2 * i) for i in range(x + 1, _N)) for x in range(_N)], dtype=np.uint32)
 _EQ_TABLE = np.array([2 << (2 * x) for x in range(_N)], dtype=np.uint32)
