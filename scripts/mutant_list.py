@@ -455,4 +455,13 @@ MUTANTS: list[Mutant] = [
         tests=["tests/test_twoparty.py::test_paired_triples_are_correct"],
         file_hint="twoparty",
     ),
+    Mutant(
+        id="twoparty-auction-opens-loser-bid",
+        why="the two-bidder auction opens P1's candidate (its bid) instead of the selected price: the winner "
+            "learns the loser's first-price bid",
+        find='    opened = await eng.open(np.concatenate([s & np.uint64(1), picked]), "bits")',
+        replace='    opened = await eng.open(np.concatenate([s & np.uint64(1), np.concatenate([high, pos1])]), "bits")',
+        tests=["tests/test_twoparty.py::test_two_bidder_auction_view_does_not_depend_on_the_other_bid"],
+        file_hint="auction",
+    ),
 ]

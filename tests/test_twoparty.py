@@ -300,3 +300,18 @@ def test_malformed_engine_message_names_the_peer(attack: str, message: str):
     mine = [e for e in errors if isinstance(e, RemoteProtocolViolation)]
     assert mine and mine[0].peer == "p1", errors
     assert __import__("re").search(message, str(mine[0]))
+
+
+@pytest.mark.parametrize(("kind", "who", "mine", "secrets"), [
+    ("first-price", 0, 100, (5, 50)),       # the winner's view, whatever the loser bid below it
+    ("second-price", 1, 5, (100, 200)),     # the loser's view: the price is its own bid either way
+])
+def test_two_bidder_auction_view_does_not_depend_on_the_other_bid(kind: str, who: int, mine: int,
+                                                                 secrets: tuple[int, int]):
+    views = []
+    for i, other in enumerate(secrets):
+        inputs = [mine, other] if who == 0 else [other, mine]
+        seeds = range(i * RUNS, (i + 1) * RUNS)
+        views.append(collect_views("auction", inputs, {"kind": kind}, [who], seeds)[who])
+    assert views[0][0] == views[1][0]
+    assert different_bits(views[0][1], views[1][1], ALPHA).size == 0
