@@ -17,6 +17,10 @@ prefix tree of AND gates on Beaver triples). One round agrees on the
 operands' lengths, an offline phase (base OTs, then one round of random OTs
 for the leaves and triples) needs no input, and the online phase takes
 ``2 + ceil(log2 ceil(k/4))`` rounds plus the output round (6 for 32 bits).
+The OT extension is kept for the next two-party session on the same link
+(:meth:`~mpcnet.mpc.twoparty.TwoPartyEngine.keep`), which then skips the
+base OTs: after the first, a comparison costs 8 rounds and no public-key
+operation.
 
 Security: semi-honest; private against any t < n/2 colluding parties; with
 two parties, against either one of them (assuming the OT extension's
@@ -111,15 +115,22 @@ async def compare_two(ctx: Context, value: Any, *, bits: int, signed: bool, op: 
         raise InputError(f"party {ctx.me} must supply the {'x' if ctx.index == 0 else 'y'} operand")
     peer = ctx.peers[0]
     length = -1 if not isinstance(value, list) else len(value)
-    got = await mpc.exchange(ctx, {peer: length}, {peer: mpc.Expect.integer(-1, max_length)})
-    if got[peer] != length:
-        raise RemoteProtocolViolation(f"the two operands differ in length ({ctx.me}: "
-                                      f"{'one value' if length < 0 else length}, {peer}: "
-                                      f"{'one value' if got[peer] < 0 else got[peer]})", peer=peer)
-    shape: tuple[int, ...] = () if length < 0 else (length,)
-    count = max(1, length)
     rt = mpc.Runtime(ctx)
     eng = rt.two_party_engine
+    # Round 1: the operands' lengths, and the tags of an OT extension kept
+    # on this link by an earlier session (used if both hold the same one).
+    tag = eng.offer_kept()
+    got = (await ctx.exchange({peer: [length, tag]}))[peer]
+    if not (isinstance(got, list) and len(got) == 2 and isinstance(got[1], bytes) and len(got[1]) in (0, 16)):
+        raise RemoteProtocolViolation("expected [length, tag] in the first round", peer=peer)
+    their_length = mpc.Expect.integer(-1, max_length).check(got[0], peer)
+    if their_length != length:
+        raise RemoteProtocolViolation(f"the two operands differ in length ({ctx.me}: "
+                                      f"{'one value' if length < 0 else length}, {peer}: "
+                                      f"{'one value' if their_length < 0 else their_length})", peer=peer)
+    eng.accept_kept(tag, got[1])
+    shape: tuple[int, ...] = () if length < 0 else (length,)
+    count = max(1, length)
     # Offline: the leaf OTs (the left operand is x for lt, ge, eq, ne and y
     # for gt, le, whose '<' swaps the operands) and the triples of the tree.
     left = 0 if op in ("lt", "ge", "eq", "ne") else 1
@@ -132,6 +143,7 @@ async def compare_two(ctx: Context, value: Any, *, bits: int, signed: bool, op: 
     shared = await rt.input_sliced({ctx.parties[0]: shape, ctx.parties[1]: shape}, value, bits=bits, signed=signed)
     result = await getattr(shared[ctx.parties[0]], op)(shared[ctx.parties[1]])
     out = await result.reveal() == 1
+    eng.keep()
     if report is not None:
         report.update(eng.report())
     return bool(out) if out.ndim == 0 else out.tolist()

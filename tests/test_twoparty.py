@@ -16,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mpcnet
-from mpcnet import Context, protocol
+from mpcnet import Context, Party, protocol
+from mpcnet._net.transport import memory_mesh
 from mpcnet.errors import RemoteProtocolViolation
-from mpcnet.mpc import bitcircuits
+from mpcnet.mpc import bitcircuits, twoparty
 from mpcnet.mpc.bitslice import unpack, words_for
 from mpcnet.mpc.twoparty import TwoPartyEngine, millionaires_ots, tree_ands, tree_pairs
 
@@ -315,3 +316,70 @@ def test_two_bidder_auction_view_does_not_depend_on_the_other_bid(kind: str, who
         views.append(collect_views("auction", inputs, {"kind": kind}, [who], seeds)[who])
     assert views[0][0] == views[1][0]
     assert different_bits(views[0][1], views[1][1], ALPHA).size == 0
+
+
+# --- the OT extension kept from session to session on one link ---------------------------
+
+async def _sessions(mesh: Any, plan: list[tuple[str, list[int], list[int]]], forget_between: bool = False,
+                    batch: int = 1) -> list[tuple[Any, Any]]:
+    """Run compare sessions on one pair of Party objects, ``batch`` at a time
+    concurrently; per session (p0's result, p1's result)."""
+    names = ["p0", "p1"]
+    results: dict[tuple[int, str], Any] = {}
+
+    async def one(p: Party, name: str, i: int) -> None:
+        sid, x, y = plan[i]
+        results[(i, name)] = await p.run("compare", x if name == "p0" else y, session_id=sid, round_timeout=20)
+
+    async def party(name: str) -> None:
+        async with Party(name, names, mesh[name]) as p:
+            for start in range(0, len(plan), batch):
+                async with trio.open_nursery() as nursery:
+                    for i in range(start, min(len(plan), start + batch)):
+                        nursery.start_soon(one, p, name, i)
+                if forget_between and name == "p1":
+                    twoparty._KEPT.clear()  # as if p1 had restarted (p0 still holds its extension)
+
+    with trio.fail_after(DEADLINE):
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(party, name)
+    return [(results[(i, "p0")], results[(i, "p1")]) for i in range(len(plan))]
+
+
+@pytest.mark.trio
+async def test_later_sessions_on_a_link_reuse_the_ot_extension():
+    twoparty._KEPT.clear()
+    rng = np.random.default_rng(3)
+    plan = [(f"s{i}", rng.integers(0, 2**32, 50).tolist(), rng.integers(0, 2**32, 50).tolist()) for i in range(3)]
+    out = await _sessions(memory_mesh(["p0", "p1"]), plan)
+    for (a, b), (_, x, y) in zip(out, plan, strict=True):
+        assert a.output == b.output == [u < v for u, v in zip(x, y, strict=True)]
+    rounds = [a.stats.rounds for a, _ in out]
+    assert rounds == [9, 8, 8]  # the base-OT round only in the first session
+    assert out[1][0].stats.bytes_sent < out[0][0].stats.bytes_sent - 5000  # no base-OT messages
+    # a new link (another mesh) does not find the old extension
+    out = await _sessions(memory_mesh(["p0", "p1"]), plan[:1])
+    assert out[0][0].stats.rounds == 9
+
+
+@pytest.mark.trio
+async def test_a_party_that_lost_its_extension_makes_new_base_ots():
+    twoparty._KEPT.clear()
+    plan = [("a", [1, 7], [2, 3]), ("b", [5, 5], [5, 6]), ("c", [9, 0], [1, 1])]
+    out = await _sessions(memory_mesh(["p0", "p1"]), plan, forget_between=True)
+    assert [(a.output, b.output) for a, b in out] == [([True, False],) * 2, ([False, True],) * 2,
+                                                       ([False, True],) * 2]
+    assert [a.stats.rounds for a, _ in out] == [9, 9, 9]  # the tags differ: fresh base OTs each time
+
+
+@pytest.mark.trio
+async def test_concurrent_sessions_on_a_link_stay_correct():
+    # Four sessions at once, twice: each takes a kept extension only if both
+    # ends offer the same one, else makes its own; every result stays right.
+    twoparty._KEPT.clear()
+    rng = np.random.default_rng(4)
+    plan = [(f"c{i}", rng.integers(0, 2**32, 20).tolist(), rng.integers(0, 2**32, 20).tolist()) for i in range(8)]
+    out = await _sessions(memory_mesh(["p0", "p1"]), plan, batch=4)
+    for (a, b), (_, x, y) in zip(out, plan, strict=True):
+        assert a.output == b.output == [u < v for u, v in zip(x, y, strict=True)]

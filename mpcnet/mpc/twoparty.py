@@ -68,6 +68,7 @@ party, which can change the outcome by sending wrong values.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -147,6 +148,11 @@ class TwoPartyStats:
     triples_used: int = 0
 
 
+#: OT extensions kept from one session to the next on a link, in this
+#: process: (me, peer, link key) -> (the extension's id, the extension).
+_KEPT: dict[tuple[str, str, bytes], tuple[bytes, OTDuplex]] = {}
+
+
 class TwoPartyEngine:
     """XOR and additive sharing between exactly two ``compute`` parties of
     ``ctx`` (default: all parties, then there must be two). Both parties
@@ -166,6 +172,8 @@ class TwoPartyEngine:
         self.stats = TwoPartyStats()
         self._start = (time.perf_counter(), ctx.bytes_sent, ctx.round)
         self._ot: OTDuplex | None = None
+        self._ot_id = b""
+        self._offered: tuple[bytes, OTDuplex] | None = None
         # Triple pool: flat uint64 words (a, b, c), and a cursor.
         self._triples = np.zeros((3, 0), dtype=np.uint64)
         self._t_at = 0
@@ -195,6 +203,49 @@ class TwoPartyEngine:
         out = {} if value is None else {self.peer: value}
         got = await exchange(self.ctx, out, {} if expect is None else {self.peer: expect})
         return got.get(self.peer)
+
+    # -- an OT extension kept from session to session on one link -----------------------
+
+    def _kept_key(self) -> tuple[str, str, bytes] | None:
+        try:
+            return self.ctx.me, self.peer, self.ctx.link_key(self.peer, "twoparty/ot")
+        except LocalProtocolViolation:  # a link without a pair secret keeps nothing
+            return None
+
+    def offer_kept(self) -> bytes:
+        """Take the OT extension kept on this link by an earlier session (if
+        any) for this one, and return its tag for the peer (b"" if none):
+        a hash of its id and of both directions' counters, so the two ends'
+        tags are equal exactly when they hold the same extension at the same
+        point. Call before any OT; then :meth:`accept_kept` with the peer's tag."""
+        key = self._kept_key()
+        kept = _KEPT.pop(key, None) if key is not None and self._ot is None else None
+        if kept is None:
+            return b""
+        self._offered = kept
+        return _tag(*kept, self.index)
+
+    def accept_kept(self, mine: bytes, theirs: bytes) -> None:
+        """Use the offered extension if the peer offered the same tag; else
+        drop it (this session then makes its own base OTs)."""
+        if self._offered is not None and mine and theirs == mine:
+            self._ot_id, ot = self._offered
+            ot.ctx = ot.sender.ctx = ot.receiver.ctx = self.ctx
+            self._ot = ot
+        self._offered = None
+
+    def keep(self) -> None:
+        """After a session that ended well (both ends call it at the same
+        point): keep its OT extension for the next session on this link, whose
+        OTs continue its counters (one long IKNP extension: no PRG block or
+        hash tweak repeats). A session that fails never calls it, so a
+        half-used extension is never kept."""
+        key = self._kept_key()
+        if self._ot is None or key is None:
+            return
+        if not self._ot_id:
+            self._ot_id = self.ctx.pairwise_key(self.peer, "twoparty/ot-id")[:16]
+        _KEPT[key] = (self._ot_id, self._ot)
 
     async def _duplex(self) -> OTDuplex:
         if self._ot is None:
@@ -504,6 +555,13 @@ def millionaires_ots(k: int, m: int, left: bool) -> tuple[int, int]:
     even, odd = (nb + 1) // 2, nb // 2
     mine = even if left else odd
     return BLOCK * m * mine, BLOCK * m * (nb - mine)
+
+
+def _tag(ot_id: bytes, ot: OTDuplex, index: int) -> bytes:
+    """The kept extension's id and counters, P0's sending direction first (the same at both ends)."""
+    mine = (ot.sender.calls, ot.sender.next_index, ot.receiver.calls, ot.receiver.next_index)
+    canonical = mine if index == 0 else mine[2:] + mine[:2]
+    return hashlib.blake2b(ot_id + b"".join(c.to_bytes(8, "big") for c in canonical), digest_size=16).digest()
 
 
 def _pack_bits(bits: Array) -> Array:
