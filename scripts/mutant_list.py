@@ -464,4 +464,13 @@ MUTANTS: list[Mutant] = [
         tests=["tests/test_twoparty.py::test_two_bidder_auction_view_does_not_depend_on_the_other_bid"],
         file_hint="auction",
     ),
+    Mutant(
+        id="twoparty-kept-ot-without-agreement",
+        why="a kept OT extension is used whatever tag the peer sent: after one end lost its state the two ends "
+            "run different extensions (or none) and the run breaks",
+        find="        if self._offered is not None and mine and theirs == mine:",
+        replace="        if self._offered is not None:",
+        tests=["tests/test_twoparty.py::test_a_party_that_lost_its_extension_makes_new_base_ots"],
+        file_hint="twoparty",
+    ),
 ]
