@@ -338,7 +338,9 @@ async def _sessions(mesh: Any, plan: list[tuple[str, list[int], list[int]]], for
                     for i in range(start, min(len(plan), start + batch)):
                         nursery.start_soon(one, p, name, i)
                 if forget_between and name == "p1":
-                    twoparty._KEPT.clear()  # as if p1 had restarted (p0 still holds its extension)
+                    # as if p1 had restarted: its kept extension is gone, p0 still holds its own
+                    for key in [k for k in twoparty._KEPT if k[0] == "p1"]:
+                        del twoparty._KEPT[key]
 
     with trio.fail_after(DEADLINE):
         async with trio.open_nursery() as nursery:
