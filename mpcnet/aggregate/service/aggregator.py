@@ -48,6 +48,7 @@ from .task import (
     aggregate_binding,
     decode_report,
     open_sealed,
+    parse_epsilon,
     seal,
     sensitivity,
     share_binding,
@@ -191,7 +192,7 @@ class _Aggregator:
         if epsilon is not None:
             # discrete Laplace with scale sensitivity/epsilon, exact, from the OS: each aggregator's
             # noise alone makes the collector's result epsilon-DP (docs/aggregate.md).
-            scale = Fraction(sensitivity(self.task.vdaf)) / Fraction(epsilon)
+            scale = Fraction(sensitivity(self.task.vdaf)) / parse_epsilon(epsilon)
             noise = discrete_laplace(scale, size=n)
             total = [(x + z) % p for x, z in zip(total, noise, strict=True)]
         return self.field.encode_vec(total), count
@@ -259,7 +260,10 @@ class Helper(_Aggregator):
             raise RemoteProtocolViolation("a job needs a 16-byte job_id and report ids", peer="leader")
         rows = ids.shape[0]
         ids = self._array(request, "ids", (rows, 16))
-        times = self._array(request, "times", (rows,), np.uint64).astype(np.int64)
+        times = self._array(request, "times", (rows,), np.uint64)
+        if rows and int(times.max()) >= 2**63:
+            raise RemoteProtocolViolation("a report time in a job is out of range", peer="leader")
+        times = times.astype(np.int64)
         public = self._array(request, "public", (rows, self.public_len))
         sealed = self._array(request, "helper", (rows, self.helper_sealed_len))
         n_ver = self.vdaf.flp.VERIFIER_LEN * self.vdaf.PROOFS
@@ -329,6 +333,8 @@ class Helper(_Aggregator):
         if not (isinstance(cid, bytes) and len(cid) == 16 and all(type(x) is int for x in (start, end, count))
                 and (epsilon is None or isinstance(epsilon, str))):
             raise RemoteProtocolViolation("a collect request has a field of the wrong type", peer="leader")
+        if not (0 <= start < end < 2**62 and 0 <= count < 2**62):
+            raise RemoteProtocolViolation("a collect request has an interval or count out of range", peer="leader")
         digest = _job_hash({k: request[k] for k in ("collection_id", "start", "end", "epsilon")})
         stored = self.storage.collection(cid)
         if stored is not None:
@@ -338,13 +344,13 @@ class Helper(_Aggregator):
         error = None
         if any(s < end and start < e for s, e in self.collected_intervals(("done",))):
             error = "the batch overlaps one already collected"
+        eps: Fraction | None = None
         if epsilon is not None:
             try:
-                if not Fraction(epsilon) > 0:
-                    raise ValueError
-            except (ValueError, ZeroDivisionError):
-                error = "epsilon must be a positive number"
-        if self.task.max_epsilon is not None and (epsilon is None or Fraction(epsilon) > self.task.max_epsilon):
+                eps = parse_epsilon(epsilon)
+            except ValueError as exc:
+                error = str(exc)
+        if error is None and self.task.max_epsilon is not None and (eps is None or eps > self.task.max_epsilon):
             error = f"the task requires noise with epsilon <= {self.task.max_epsilon}"
         if error is None:
             share, mine = self.noisy_share(start, end, epsilon)
@@ -355,7 +361,7 @@ class Helper(_Aggregator):
         if error is not None:
             self.storage.create_collection(cid, start, end, epsilon, "failed", digest, None, error)
             return {"kind": "collect", "error": error}
-        binding = aggregate_binding(HELPER, self.task.task_id, cid, start, end, count)
+        binding = aggregate_binding(HELPER, self.task.task_id, cid, start, end, count, epsilon)
         answer = {"count": count, "sealed": seal(self.task.collector_public_key, binding, share)}
         self.storage.create_collection(cid, start, end, epsilon, "done", digest, msgpack.packb(answer))
         fault_point("helper.collect.answer")
@@ -557,13 +563,13 @@ class Leader(_Aggregator):
             raise HttpError(400, "batchInvalid", f"the interval must be aligned to {p} s and not empty", "bad_collection")
         if end > self.task.bucket(int(_time.time()) + self.task.tolerable_clock_skew) + p:
             raise HttpError(400, "batchInvalid", "the interval ends in the future", "bad_collection")
+        eps: Fraction | None = None
         if epsilon is not None:
             try:
-                if not Fraction(epsilon) > 0:
-                    raise ValueError
-            except (ValueError, ZeroDivisionError):
-                raise HttpError(400, "invalidMessage", "epsilon must be a positive number", "bad_collection") from None
-        if self.task.max_epsilon is not None and (epsilon is None or Fraction(epsilon) > self.task.max_epsilon):
+                eps = parse_epsilon(epsilon)
+            except ValueError as exc:
+                raise HttpError(400, "invalidMessage", str(exc), "bad_collection") from None
+        if self.task.max_epsilon is not None and (eps is None or eps > self.task.max_epsilon):
             raise HttpError(400, "invalidMessage", f"the task requires noise with epsilon <= {self.task.max_epsilon}",
                             "bad_collection")
         stored = self.storage.collection(cid)
@@ -698,7 +704,7 @@ class Leader(_Aggregator):
             if answer.get("count") != count or not isinstance(answer.get("sealed"), bytes):
                 raise RemoteProtocolViolation("malformed answer to a collection", peer="helper")
             share, _ = self.noisy_share(start, end, epsilon)
-            binding = aggregate_binding(LEADER, self.task.task_id, cid, start, end, count)
+            binding = aggregate_binding(LEADER, self.task.task_id, cid, start, end, count, epsilon)
             result = {"count": count, "start": start, "end": end, "epsilon": epsilon,
                       "leader": seal(self.task.collector_public_key, binding, share), "helper": answer["sealed"]}
             self.storage.finish_collection(cid, "done", msgpack.packb(result), None)

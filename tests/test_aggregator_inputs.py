@@ -1,0 +1,102 @@
+"""The aggregation service in one process (no network): hostile collection requests and job messages,
+and the noise each aggregator adds, checked on the sealed shares themselves."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+import trio
+
+from mpcnet.aggregate.service import Helper, Leader, init_deployment, load_config, make_reports
+from mpcnet.aggregate.service.aggregator import HttpError
+from mpcnet.aggregate.service.task import HELPER, aggregate_binding, open_sealed, parse_epsilon, share_binding
+from mpcnet.aggregate.simulation import VdafConfig
+from mpcnet.errors import RemoteProtocolViolation
+from mpcnet.identity import load_key_file
+
+
+def aggregated(tmp_path: Path, values: list[int], **kw: Any) -> tuple[Leader, Helper, dict[str, Any]]:
+    """A leader and a helper that have both aggregated one job of ``values`` (histogram of 3 buckets)."""
+    paths = init_deployment(tmp_path, VdafConfig("histogram", length=3), job_size=100, **kw)
+    leader, helper = Leader(load_config(paths["leader"])), Helper(load_config(paths["helper"]))
+    task = leader.task
+    for r in make_reports(task, values):
+        plain = open_sealed(leader.config.report_key, share_binding(0, task.task_id, r.report_id, r.time,
+                                                                    r.public_share), r.leader_encrypted_share)
+        assert plain is not None
+        leader.storage.add_report(r.report_id, r.time, r.public_share, plain, r.helper_encrypted_share)
+    job_id = b"j" * 16
+    leader.storage.claim_job(job_id, 100)
+    request = leader.prepare_job(job_id, leader.storage.job_reports(job_id)).request
+    assert helper.answer_job(request)["status"] == bytes(len(values))
+    return leader, helper, request
+
+
+def collect_request(start: int, end: int, epsilon: str | None, count: int, cid: bytes = b"c" * 16) -> dict[str, Any]:
+    return {"kind": "collect", "collection_id": cid, "start": start, "end": end, "epsilon": epsilon, "count": count}
+
+
+def test_parse_epsilon_takes_decimals_and_fractions_only() -> None:
+    assert parse_epsilon("0.5") == parse_epsilon("1/2") == parse_epsilon("00.50")
+    for bad in ("0", "0.0", "1/0", "-1", "1e-3", "1E3", " 1", "nan", "inf", "1_0", "3.", ".5", "٣", "1" * 21, ""):
+        with pytest.raises(ValueError):
+            parse_epsilon(bad)
+
+
+def test_an_epsilon_with_a_huge_exponent_is_refused_at_once(tmp_path: Path) -> None:
+    # Fraction("1e-10000000") computes 10**10000000 (about 11 s here, in the event loop: uploads and the
+    # mesh's heartbeats stall); a longer exponent fits in the 64 characters allowed and never finishes.
+    leader, helper, _ = aggregated(tmp_path, [0, 1, 2])
+    p = leader.task.time_precision
+    end = leader.task.bucket(int(time.time())) + p
+    evil = "1e-10000000"
+    began = time.monotonic()
+    with pytest.raises(HttpError) as info:
+        trio.run(leader._create_collection, b"c" * 16, msgpack.packb({"start": 0, "end": end, "epsilon": evil}))
+    assert info.value.status == 400 and "epsilon" in info.value.detail
+    # the helper parses the epsilon the leader forwards in the same way
+    answer = helper.answer_collect(collect_request(0, end, evil, 3))
+    assert "epsilon" in answer["error"]
+    assert time.monotonic() - began < 2.0
+
+
+def test_the_helper_share_is_bound_to_the_epsilon_it_was_noised_for(tmp_path: Path) -> None:
+    # A leader that forwards epsilon=None (no noise) while the collector asked for 1: the collector, who
+    # builds its binding from the epsilon it asked for, cannot open the helper's exact share.
+    leader, helper, _ = aggregated(tmp_path, [0, 1, 2, 2])
+    task, cid, end = leader.task, b"c" * 16, 2**61
+    answer = helper.answer_collect(collect_request(0, end, None, 4, cid))
+    collector = load_key_file(tmp_path / "collector.key")
+    asked = aggregate_binding(HELPER, task.task_id, cid, 0, end, 4, "1")
+    assert open_sealed(collector, asked, answer["sealed"]) is None
+    assert open_sealed(collector, aggregate_binding(HELPER, task.task_id, cid, 0, end, 4, None), answer["sealed"])
+
+
+def test_the_helper_adds_noise_to_its_own_share(tmp_path: Path) -> None:
+    # The end-to-end test sees only the sum of both noises: here the helper's share alone must be noisy.
+    leader, helper, _ = aggregated(tmp_path, [0, 1, 2, 2])
+    collector, task, end = load_key_file(tmp_path / "collector.key"), leader.task, 2**61
+    exact, count = helper.noisy_share(0, end, None)
+    assert count == 4
+    answer = helper.answer_collect(collect_request(0, end, "1/100", 4))
+    share = open_sealed(collector, aggregate_binding(HELPER, task.task_id, b"c" * 16, 0, end, 4, "1/100"),
+                        answer["sealed"])
+    # scale 100 on each of 3 entries: all three noise draws are 0 with probability about 1e-7
+    assert share is not None and share != exact
+    # and the answer is stored: asked again, the same noise (drawn once per released result)
+    assert helper.answer_collect(collect_request(0, end, "1/100", 4))["sealed"] == answer["sealed"]
+
+
+def test_the_helper_refuses_out_of_range_times_and_intervals(tmp_path: Path) -> None:
+    leader, helper, request = aggregated(tmp_path, [0, 1])
+    times = request["times"].copy()
+    times[0] = 2**63
+    with pytest.raises(RemoteProtocolViolation, match="out of range"):
+        helper.answer_job(dict(request, job_id=b"x" * 16, times=times))
+    for start, end, count in ((-60, 60, 2), (0, 2**64, 2), (0, 60, -1)):
+        with pytest.raises(RemoteProtocolViolation, match="out of range"):
+            helper.answer_collect(collect_request(start, end, None, count))
