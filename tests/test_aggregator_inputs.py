@@ -13,7 +13,14 @@ import trio
 
 from mpcnet.aggregate.service import Helper, Leader, init_deployment, load_config, make_reports
 from mpcnet.aggregate.service.aggregator import HttpError
-from mpcnet.aggregate.service.task import HELPER, aggregate_binding, open_sealed, parse_epsilon, share_binding
+from mpcnet.aggregate.service.task import (
+    HELPER,
+    aggregate_binding,
+    encode_report,
+    open_sealed,
+    parse_epsilon,
+    share_binding,
+)
 from mpcnet.aggregate.simulation import VdafConfig
 from mpcnet.errors import RemoteProtocolViolation
 from mpcnet.identity import load_key_file
@@ -100,3 +107,66 @@ def test_the_helper_refuses_out_of_range_times_and_intervals(tmp_path: Path) -> 
     for start, end, count in ((-60, 60, 2), (0, 2**64, 2), (0, 60, -1)):
         with pytest.raises(RemoteProtocolViolation, match="out of range"):
             helper.answer_collect(collect_request(start, end, None, count))
+
+
+def upload_in_process(leader: Leader, body: bytes) -> None:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    trio.run(leader._upload, {"headers": []}, receive)
+
+
+def test_no_report_enters_a_batch_once_its_collection_started(tmp_path: Path) -> None:
+    # The leader refuses uploads into a draining or collected interval, also after a restart (the
+    # intervals come from its store); the helper refuses such a report in a job even from a faulty leader.
+    leader, helper, _ = aggregated(tmp_path, [0, 1, 2])
+    task, p = leader.task, leader.task.time_precision
+    now = task.bucket(int(time.time()))
+    late, later = make_reports(task, [1, 2], time=now)
+    trio.run(leader._create_collection, b"c" * 16, msgpack.packb({"start": 0, "end": now + p, "epsilon": None}))
+    for who in (leader, Leader(load_config(tmp_path / "leader.toml"))):
+        with pytest.raises(HttpError) as info:
+            upload_in_process(who, encode_report(late))
+        assert (info.value.status, info.value.counter) == (400, "batch_collected")
+    assert helper.answer_collect(collect_request(0, now + p, None, 3)).get("count") == 3
+    # a faulty leader that takes the late reports anyway and sends them in a job: the helper leaves them out
+    other = Leader(load_config(tmp_path / "leader.toml"))
+    other.closed = []
+    for r in (late, later):
+        upload_in_process(other, encode_report(r))
+    other.storage.claim_job(b"k" * 16, 100)
+    request = other.prepare_job(b"k" * 16, other.storage.job_reports(b"k" * 16)).request
+    assert helper.answer_job(request)["status"] == bytes([4, 4])  # COLLECTED
+    assert sum(c for _, _, c in helper.storage.buckets(0, 2**62)) == 3
+
+
+def test_expired_report_ids_are_forgotten_under_a_steady_load(tmp_path: Path) -> None:
+    # Pruning used to run only when the leader was idle (and the helper only on its idle noop), so a
+    # service that always had work kept every report id forever.
+    leader, helper, request = aggregated(tmp_path, [0, 1])
+    old = int(time.time()) - leader.task.report_expiry_age - leader.task.tolerable_clock_skew - 120
+    leader.storage.db.execute("UPDATE reports SET state = 2, time = ?", (old,))
+    leader.storage.db.execute("UPDATE jobs SET done = 1")
+    helper.storage.db.execute("UPDATE seen_reports SET time = ?", (old,))
+    for r in make_reports(leader.task, [2]):  # work still pending: the leader is not idle
+        upload_in_process(leader, encode_report(r))
+
+    async def ask(_: dict[str, Any]) -> Any:
+        raise AssertionError("no slot expected")
+
+    assert trio.run(leader._step, ask)  # it claims a job for the pending report
+    assert leader.storage.db.execute("SELECT COUNT(*) FROM reports WHERE time = ?", (old,)).fetchone()[0] == 0
+    trio.run(helper.answer, dict(request, job_id=b"n" * 16))  # a job, not a noop
+    assert helper.storage.db.execute("SELECT COUNT(*) FROM seen_reports WHERE time = ?", (old,)).fetchone()[0] == 0
+
+
+def test_share_binding_covers_task_time_and_public_share() -> None:
+    from mpcnet.aggregate.service.task import seal
+    from mpcnet.identity import generate_key
+
+    key = generate_key("agg")
+    box = seal(key.public, share_binding(1, b"t" * 32, b"a" * 16, 60, b"pub"), b"share")
+    assert open_sealed(key, share_binding(1, b"t" * 32, b"a" * 16, 60, b"pub"), box) == b"share"
+    for other in (share_binding(1, b"u" * 32, b"a" * 16, 60, b"pub"), share_binding(1, b"t" * 32, b"a" * 16, 120, b"pub"),
+                  share_binding(1, b"t" * 32, b"a" * 16, 60, b"puB")):
+        assert open_sealed(key, other, box) is None

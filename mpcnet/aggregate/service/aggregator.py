@@ -240,8 +240,8 @@ class Helper(_Aggregator):
         """The answer to one slot request (work in a thread: heartbeats go on meanwhile)."""
         if not isinstance(request, dict) or request.get("kind") not in ("noop", "job", "collect"):
             raise RemoteProtocolViolation("a slot request is a map with kind noop, job or collect", peer="leader")
+        self.maybe_prune()  # on every request: a leader that is never idle sends no noop
         if request["kind"] == "noop":
-            self.maybe_prune()
             return {"kind": "noop"}
         work = self.answer_job if request["kind"] == "job" else self.answer_collect
         return await trio.to_thread.run_sync(work, request)
@@ -615,11 +615,11 @@ class Leader(_Aggregator):
                 await self.wake.wait()
                 continue
             if not self.storage.unfinished_reports():
-                self.maybe_prune()
                 await ask({"kind": "noop"})
 
     async def _step(self, ask: Callable[[dict[str, Any]], Awaitable[Any]]) -> bool:
         """Do the next piece of work; False if there is none."""
+        self.maybe_prune()  # here, not only when idle: under a steady load the store would only grow
         running = self.storage.running_jobs()
         if running:
             await self._run_job(ask, running[0])
