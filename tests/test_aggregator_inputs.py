@@ -170,3 +170,22 @@ def test_share_binding_covers_task_time_and_public_share() -> None:
     for other in (share_binding(1, b"u" * 32, b"a" * 16, 60, b"pub"), share_binding(1, b"t" * 32, b"a" * 16, 120, b"pub"),
                   share_binding(1, b"t" * 32, b"a" * 16, 60, b"puB")):
         assert open_sealed(key, other, box) is None
+
+
+def test_max_epsilon_in_a_task_file_is_parsed_safely(tmp_path: Path) -> None:
+    import json
+
+    from mpcnet.aggregate.service.task import task_from_json
+    from mpcnet.errors import ConfigError, InputError
+
+    paths = init_deployment(tmp_path, VdafConfig("count"), max_epsilon="0.00000000000000000001")
+    data = json.loads(paths["task"].read_text())
+    assert str(task_from_json(data).max_epsilon) == "1/100000000000000000000"  # written and read back
+    assert task_from_json(dict(data, max_epsilon=0.5)).max_epsilon == parse_epsilon("1/2")  # a JSON number
+    for bad in ("1e-10000000", "0", -1, True, "x"):
+        began = time.monotonic()
+        with pytest.raises(ConfigError, match="max_epsilon"):
+            task_from_json(dict(data, max_epsilon=bad))
+        assert time.monotonic() - began < 1.0
+    with pytest.raises(InputError, match="max_epsilon"):
+        init_deployment(tmp_path / "x", VdafConfig("count"), max_epsilon="1e-3")

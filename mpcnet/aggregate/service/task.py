@@ -162,9 +162,16 @@ def task_from_json(data: Any, where: str = "task") -> Task:
                                   e.get("url"))
 
     eps = data.get("max_epsilon")
+    max_epsilon: Fraction | None = None
     try:
-        max_epsilon = None if eps is None else parse_epsilon(str(eps))
-    except ValueError:
+        if isinstance(eps, (int, float)) and not isinstance(eps, bool):
+            # a JSON number: its exponent is bounded (a float's), so Fraction is safe; a string is not
+            max_epsilon = Fraction(str(eps))
+            if not max_epsilon > 0:
+                raise ValueError
+        elif eps is not None:
+            max_epsilon = parse_epsilon(eps if isinstance(eps, str) else "")
+    except (ValueError, OverflowError):
         raise ConfigError(f"{where}: max_epsilon must be a positive number such as 0.5 or 1/2") from None
     task = Task(task_id, vdaf, endpoint("leader"), endpoint("helper"),
                 parse_public_key(_field(data, "collector_public_key", str, where)),
@@ -189,11 +196,12 @@ def _auth_hash(data: Mapping[str, Any], where: str) -> bytes:
     return raw
 
 
-_EPSILON = re.compile(r"([0-9]{1,20})(?:\.([0-9]{1,20}))?|([0-9]{1,20})/([0-9]{1,20})")
+_EPSILON = re.compile(r"([0-9]{1,20})(?:\.([0-9]{1,20}))?|([0-9]{1,40})/([0-9]{1,40})")
 
 
 def parse_epsilon(text: str) -> Fraction:
-    """A privacy budget written as a decimal (``0.5``) or a fraction (``1/2``): the exact positive
+    """A privacy budget written as a decimal (``0.5``, up to 20 digits each side of the point) or a
+    fraction (``1/2``, up to 40 digits each side of the slash): the exact positive
     :class:`~fractions.Fraction`; :class:`ValueError` for anything else.
 
     Deliberately narrower than ``Fraction(text)``, which accepts exponents: ``Fraction("1e-99999999")``
