@@ -189,3 +189,29 @@ def test_max_epsilon_in_a_task_file_is_parsed_safely(tmp_path: Path) -> None:
         assert time.monotonic() - began < 1.0
     with pytest.raises(InputError, match="max_epsilon"):
         init_deployment(tmp_path / "x", VdafConfig("count"), max_epsilon="1e-3")
+
+
+def test_a_failing_counter_store_does_not_stop_the_leader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    import trio.testing
+
+    paths = init_deployment(tmp_path, VdafConfig("count"))
+    leader = Leader(load_config(paths["leader"]))
+    real, calls = leader.storage.add_counters, []
+
+    def flaky(counts: dict[str, int]) -> None:
+        calls.append(counts)
+        if len(calls) <= 2:
+            raise sqlite3.OperationalError("database or disk is full")
+        real(counts)
+
+    monkeypatch.setattr(leader.storage, "add_counters", flaky)
+    leader.counts.add("http.busy", 3)
+
+    async def main() -> None:
+        with trio.move_on_after(10):
+            await leader._flush_counters()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert len(calls) >= 3 and leader.storage.counters()["http.busy"] == 3  # kept and stored once

@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import secrets
+import sqlite3
 import time as _time
 from collections.abc import Awaitable, Callable
 from fractions import Fraction
@@ -410,7 +411,13 @@ class Leader(_Aggregator):
     async def _flush_counters(self) -> None:
         while True:
             await trio.sleep(1.0)
-            self.storage.add_counters(self.counts.take())
+            counts = self.counts.take()
+            try:
+                self.storage.add_counters(counts)
+            except sqlite3.Error as exc:  # a full disk or a locked file must not stop the service: retry later
+                log.warning("cannot store counters: %s", exc)
+                for name, n in counts.items():
+                    self.counts.add(name, n)
 
     # -- HTTP ------------------------------------------------------------------------------------
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -449,7 +456,7 @@ class Leader(_Aggregator):
     async def _read_body(self, scope: dict[str, Any], receive: Any) -> bytes:
         cap = self.config.max_body
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and (not value.isdigit() or int(value) > cap):
+            if name == b"content-length" and (not value.isdigit() or len(value) > 18 or int(value) > cap):
                 raise HttpError(413, None, f"the body exceeds {cap} bytes", "body_too_large")
         chunks, size = [], 0
         while True:
