@@ -215,3 +215,23 @@ def test_a_failing_counter_store_does_not_stop_the_leader(tmp_path: Path, monkey
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     assert len(calls) >= 3 and leader.storage.counters()["http.busy"] == 3  # kept and stored once
+
+
+def test_counters_are_for_the_collector_only(tmp_path: Path) -> None:
+    from mpcnet.aggregate.service.task import b64, collector_token
+
+    paths = init_deployment(tmp_path, VdafConfig("count"))
+    leader = Leader(load_config(paths["leader"]))
+    token = b64(collector_token(load_key_file(paths["collector"]), leader.task.task_id)).encode()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    def get(headers: list[tuple[bytes, bytes]]) -> Any:
+        return trio.run(leader._route, {"method": "GET", "path": "/counters", "headers": headers}, receive)
+
+    with pytest.raises(HttpError) as info:
+        get([])
+    assert info.value.status == 403
+    status, body, _, _ = get([(b"authorization", b"Bearer " + token)])
+    assert status == 200 and b"reports.unfinished" in body

@@ -474,6 +474,9 @@ class Leader(_Aggregator):
     async def _route(self, scope: dict[str, Any], receive: Any) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
         method, parts = scope["method"], scope["path"].strip("/").split("/")
         if parts == ["counters"] and method == "GET":
+            # Only for the collector: per-job outcome counts, to anyone who can time a client's upload,
+            # tell whether its report was valid (a job can hold one report), and the volume of uploads.
+            self._check_collector(scope)
             counts = self.storage.counters()
             for k, v in self.counts.values.items():
                 counts[k] = counts.get(k, 0) + v
