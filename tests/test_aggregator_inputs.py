@@ -235,3 +235,28 @@ def test_counters_are_for_the_collector_only(tmp_path: Path) -> None:
     assert info.value.status == 403
     status, body, _, _ = get([(b"authorization", b"Bearer " + token)])
     assert status == 200 and b"reports.unfinished" in body
+
+
+def test_a_trickled_body_gets_a_deadline_and_frees_its_upload_slot(tmp_path: Path) -> None:
+    import trio.testing
+
+    from mpcnet.aggregate.service import aggregator
+
+    paths = init_deployment(tmp_path, VdafConfig("count"))
+    leader = Leader(load_config(paths["leader"]))
+
+    async def receive() -> dict[str, Any]:  # one byte every 29 s, never the end
+        await trio.sleep(29)
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    async def main() -> Any:
+        with trio.move_on_after(10 * aggregator.BODY_DEADLINE):
+            try:
+                await leader._upload({"headers": []}, receive)
+            except HttpError as exc:
+                return exc, trio.current_time()
+        return None, trio.current_time()
+
+    err, when = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert err is not None and err.status == 408 and when <= aggregator.BODY_DEADLINE + 1
+    assert leader.inflight == 0

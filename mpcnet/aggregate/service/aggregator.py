@@ -65,6 +65,7 @@ IDLE_SLOT = 5.0  # an idle leader sends an empty slot this often
 HELPER_WAIT = 60.0  # the helper gives up on a silent leader (and reconnects) after this
 JOB_DELAY = 0.5  # a job smaller than job_size starts once no job was started for this long
 RETRY = 0.5  # seconds between mesh connection attempts
+BODY_DEADLINE = 30.0  # seconds to receive a whole request body
 
 # Per-report outcome of an aggregation job (the helper decides, the leader checks its part).
 ACCEPTED, INVALID, UNDECRYPTABLE, REPLAYED, COLLECTED, EXPIRED = 0, 1, 2, 3, 4, 5
@@ -459,8 +460,15 @@ class Leader(_Aggregator):
             if name == b"content-length" and (not value.isdigit() or len(value) > 18 or int(value) > cap):
                 raise HttpError(413, None, f"the body exceeds {cap} bytes", "body_too_large")
         chunks, size = [], 0
+        # hypercorn drops a connection silent for 30 s, but one that trickles a byte every 29 s would
+        # hold one of the max_inflight upload slots for weeks: the whole body gets BODY_DEADLINE.
+        deadline = trio.current_time() + BODY_DEADLINE
         while True:
-            message = await receive()
+            with trio.move_on_at(deadline):
+                message = await receive()
+            if trio.current_time() >= deadline:
+                raise HttpError(408, None, f"the body did not arrive within {BODY_DEADLINE:g} s", "body_timeout",
+                                [(b"connection", b"close")])
             if message["type"] == "http.disconnect":
                 raise HttpError(400, "invalidMessage", "the client went away", "disconnected")
             chunk = message.get("body", b"")
