@@ -50,20 +50,27 @@ class Context:
     def __init__(self, *, session: Session, parties: list[str], me: str, params: Mapping[str, Any],
                  random: Randomness, send: Callable[[str, list[bytes | memoryview]], Any], limits: wire.Limits,
                  progress: ProgressCallback | None = None,
-                 pair_secret: Callable[[str], bytes | None] | None = None) -> None:
+                 pair_secret: Callable[[str], bytes | None] | None = None,
+                 positions: Mapping[str, int] | None = None) -> None:
         self._session = session
         self._send_raw = send
         self._limits = limits
         self.me = me
         self.parties = list(parties)
-        self.index = self.parties.index(me)
+        # (positions: {party: index}, from the Party, shared by a simulation's parties)
+        self.index = self.parties.index(me) if positions is None else positions[me]
         self.n = len(self.parties)
-        self.peers = [p for p in self.parties if p != me]
+        i = self.index
+        self.peers = self.parties[:i] + self.parties[i + 1:]
         self.params = dict(params)
         self.random = random
         self._progress = progress
         self._pair_secret = pair_secret
         self._claimed: set[str] = set()
+
+    def is_party(self, name: str) -> bool:
+        """Whether ``name`` is a party of this session (constant time)."""
+        return name == self.me or name in self._session.peers
 
     @property
     def round(self) -> int:
@@ -93,7 +100,7 @@ class Context:
         runs. A resumable link keeps its first connection's secret for its
         whole life (both ends must agree whatever connection is current).
         """
-        if peer not in self.peers:
+        if peer not in self._session.peers:
             raise LocalProtocolViolation(f"{peer!r} is not a peer of {self.me}")
         secret = self._pair_secret(peer) if self._pair_secret is not None else None
         if secret is None:
@@ -136,7 +143,7 @@ class Context:
         session.check_alive()
         senders = frozenset(outgoing if expect_from is None else expect_from)
         for p in list(outgoing) + list(senders):
-            if p not in self.peers:
+            if p not in session.peers:
                 raise LocalProtocolViolation(f"round {session.round + 1}: {p!r} is not a peer of {self.me}")
         session.round += 1
         session.rounds_done += 1

@@ -51,12 +51,13 @@ role_links = _RoleLinks()
 
 
 def split_roles(n: int, compute_parties: int, what: str, min_inputs: int = 1,
-                inputs_name: str = "input parties") -> tuple[int, list[int]]:
+                inputs_name: str = "input parties") -> tuple[int, range]:
     """(number of compute parties, indices of input parties); ConfigError if
-    the split is impossible (``inputs_name`` names the input parties in it)."""
+    the split is impossible (``inputs_name`` names the input parties in it).
+    The indices are a range: constant time to make, for each of 10,000 voters."""
     if compute_parties < 0 or compute_parties > n:
         raise ConfigError(f"compute_parties must be between 0 and {n}")
-    c, inputs = (n, list(range(n))) if compute_parties == 0 else (compute_parties, list(range(compute_parties, n)))
+    c, inputs = (n, range(n)) if compute_parties == 0 else (compute_parties, range(compute_parties, n))
     if c < 3:
         raise ConfigError(f"{what} needs at least 3 compute parties (honest-majority Shamir sharing)")
     if len(inputs) < min_inputs:

@@ -235,7 +235,7 @@ class SecretInt(ComparableSecret):
         first share)."""
         rt = self.rt
         receivers = list(rt.ctx.parties if to is None else to)
-        if rt.ctx.me not in receivers and not rt.is_compute:
+        if to is not None and rt.ctx.me not in receivers and not rt.is_compute:
             return None
         eng = rt.field_engine
         value = self
