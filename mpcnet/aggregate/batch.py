@@ -293,9 +293,12 @@ class _BatchFlp:
         diffs = np.stack([t_safe + (p - xi) for xi in x])
         invs = _inv_rows(diffs.reshape(-1), p).reshape(n, rows)
         xs = np.array(x, dtype=object)[:, None]
-        big = (poly * invs % p * xs).sum(axis=0) % p * ((t_n - 1) % p) % p * f.inv_int(n) % p
-        wx = invs[::step] * xs[::step] % p
-        scale = (t_size - 1) % p * f.inv_int(size) % p
+        # x_i / (t - x_i): the weights of the n-th roots, and (every step-th row) of the size-th roots.
+        # The products are summed before reduction (exact Python ints: one reduction per sum, not per term).
+        weights = invs * xs % p
+        big = (poly * weights).sum(axis=0) % p * ((t_n - 1) * f.inv_int(n) % p) % p
+        wx = weights[::step]
+        scale = (t_size - 1) * f.inv_int(size) % p
         out = [(w * wx).sum(axis=0) % p * scale % p for w in wires]
         # A test point on the gadget polynomial's nodes but not the wires' (probability ~n/p): the
         # reference's exact evaluation. On the wires' nodes (``bad``) the report is rejected anyway.
