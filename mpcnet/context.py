@@ -10,9 +10,10 @@ Messages are tagged with (session, round, sender) by the session layer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -42,12 +43,13 @@ class Context:
     """The handle a protocol coroutine receives as ``ctx``.
 
     Attributes: ``me`` (this party's id), ``index`` (its position in
-    ``parties``), ``parties`` (all ids, in roster order), ``n``, ``peers``
-    (everyone but me), ``params`` (the resolved protocol parameters),
+    ``parties``), ``parties`` (all ids, in roster order: a tuple, shared by
+    the parties of one simulation), ``n``, ``peers`` (everyone but me, a
+    list made on first use), ``params`` (the resolved protocol parameters),
     ``random`` (a :class:`Randomness`), ``round`` (rounds started so far).
     """
 
-    def __init__(self, *, session: Session, parties: list[str], me: str, params: Mapping[str, Any],
+    def __init__(self, *, session: Session, parties: Sequence[str], me: str, params: Mapping[str, Any],
                  random: Randomness, send: Callable[[str, list[bytes | memoryview]], Any], limits: wire.Limits,
                  progress: ProgressCallback | None = None,
                  pair_secret: Callable[[str], bytes | None] | None = None,
@@ -56,21 +58,32 @@ class Context:
         self._send_raw = send
         self._limits = limits
         self.me = me
-        self.parties = list(parties)
+        self.parties: tuple[str, ...] = tuple(parties)
         # (positions: {party: index}, from the Party, shared by a simulation's parties)
-        self.index = self.parties.index(me) if positions is None else positions[me]
+        self._positions = positions if positions is not None else {p: i for i, p in enumerate(self.parties)}
+        self.index = self._positions[me]
         self.n = len(self.parties)
-        i = self.index
-        self.peers = self.parties[:i] + self.parties[i + 1:]
         self.params = dict(params)
         self.random = random
         self._progress = progress
         self._pair_secret = pair_secret
         self._claimed: set[str] = set()
 
+    @functools.cached_property
+    def peers(self) -> list[str]:
+        """Every party but me, in roster order (made on first use: an input-only voter among
+        10,000 that never asks holds no copy of the 10,000 names)."""
+        return [*self.parties[: self.index], *self.parties[self.index + 1 :]]
+
     def is_party(self, name: str) -> bool:
         """Whether ``name`` is a party of this session (constant time)."""
-        return name == self.me or name in self._session.peers
+        return name in self._positions
+
+    def index_of(self, name: str) -> int:
+        """The position of party ``name`` in ``parties`` (constant time)."""
+        if name not in self._positions:
+            raise LocalProtocolViolation(f"{name!r} is not a party of this session")
+        return self._positions[name]
 
     @property
     def round(self) -> int:

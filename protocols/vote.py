@@ -42,7 +42,7 @@ from mpcnet import ConfigError, Context, InputError, Param, mpc, protocol
 from mpcnet.dp import PrivacyBudget
 from mpcnet.mpc.fields import P127
 from mpcnet.mpc.laplace import MAX_SCALE, noise_delta
-from mpcnet.mpc.roles import COMPUTE_PARTIES, check_role, role_links, split_roles
+from mpcnet.mpc.roles import COMPUTE_PARTIES, check_role, parties_from, role_links, split_roles
 
 log = logging.getLogger("protocols.vote")
 
@@ -138,7 +138,7 @@ async def _share_ballots(ctx: Context, value: Any, compute_parties: int, width: 
     An input-only voter does a constant amount of work here, whatever the
     number of voters (no per-voter loop outside the compute parties)."""
     c, _ = split_roles(ctx.n, compute_parties, "voting")
-    voters = ctx.parties[c:] if compute_parties else ctx.parties
+    voters = parties_from(ctx, c) if compute_parties else ctx.parties  # (a view: no copy at each voter)
     check_role(ctx, value, voters, "voter")
     rt = mpc.Runtime(ctx, compute=ctx.parties[:c])
     ballots = await rt.input_stacked(voters, (width,), value)  # (m, K)

@@ -420,7 +420,7 @@ class ShamirEngine:
         """Send this compute party's shares of ``a`` to the receivers;
         reconstruct (degree 2t if ``wide``, else t) where this party is one."""
         ctx = self.ctx
-        receivers = list(ctx.parties) if to is None else list(to)
+        receivers = ctx.parties if to is None else tuple(to)  # (a tuple: shared, not copied)
         receiving = to is None or ctx.me in receivers
         if self.is_compute:
             if shape is not None and np.shape(cast(Array, a)) != tuple(shape):
