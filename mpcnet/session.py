@@ -108,7 +108,7 @@ class PeerSet(AbstractSet[str]):
     time from :func:`party_positions` (a frozenset of 10,000 peers per
     input-only voter would make a large simulation quadratic)."""
 
-    __slots__ = ("_positions", "_me")
+    __slots__ = ("_me", "_positions")
 
     def __init__(self, positions: Mapping[str, int], me: str) -> None:
         self._positions = positions

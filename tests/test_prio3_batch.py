@@ -139,7 +139,7 @@ def test_a_batch_cut_into_slices_equals_the_reference(vdaf: Prio3[Any, Any], mon
     monkeypatch.setattr(batch_module, "SLICE", 2)
     valid = [vdaf.flp.valid.encode(i % 2 if vdaf.flp.MEAS_LEN == 1 else i % 4) for i in range(5)]
     cheat = [2] if vdaf.flp.MEAS_LEN == 1 else [1, 1, 0, 0]
-    assert compare(vdaf, valid[:3] + [cheat] + valid[3:]) == [True] * 3 + [False] + [True] * 2
+    assert compare(vdaf, [*valid[:3], cheat, *valid[3:]]) == [True] * 3 + [False] + [True] * 2
 
 
 @pytest.mark.parametrize(

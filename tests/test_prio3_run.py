@@ -64,7 +64,7 @@ def test_the_chunk_length_is_the_one_with_the_shortest_proof() -> None:
     # 10 buckets: chunk 3 (the square root) proves with 21 elements, chunk 4 with 15.
     vdaf = VdafConfig("histogram", length=10).vdaf()
     assert vdaf.flp.PROOF_LEN == 15
-    assert vdaf.flp.valid.GADGETS[0].count == 4  # type: ignore[attr-defined]
+    assert vdaf.flp.valid.chunk_length == 4  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("reports", [1, 10, 300])

@@ -418,11 +418,11 @@ class BatchPrio3:
         parts = [self._shard(ctx, encoded[:, i : i + SLICE], nonces[i : i + SLICE], rands[i : i + SLICE])
                  for i in range(0, rows, SLICE)]
         return BatchInputShares(
-            None if parts[0].public is None else np.concatenate([x.public for x in parts]),  # type: ignore[misc]
+            None if parts[0].public is None else np.concatenate([x.public for x in parts]),
             np.concatenate([x.leader_meas for x in parts], axis=1),
             np.concatenate([x.leader_proofs for x in parts], axis=1),
             np.concatenate([x.helper_seeds for x in parts]),
-            None if parts[0].blinds is None else np.concatenate([x.blinds for x in parts]),  # type: ignore[misc]
+            None if parts[0].blinds is None else np.concatenate([x.blinds for x in parts]),
         )
 
     def _shard(self, ctx: bytes, encoded: Array, nonces: Array, rands: Array) -> BatchInputShares:
@@ -476,8 +476,8 @@ class BatchPrio3:
         done = [self._verify_init(verify_key, ctx, agg_id, nonces[i : i + SLICE], _slice_shares(shares, i, i + SLICE))
                 for i in range(0, rows, SLICE)]
         states, vshares = [d[0] for d in done], [d[1] for d in done]
-        corrected = None if states[0].corrected_seeds is None else np.concatenate([s.corrected_seeds for s in states])  # type: ignore[misc]
-        parts = None if vshares[0].parts is None else np.concatenate([s.parts for s in vshares])  # type: ignore[misc]
+        corrected = None if states[0].corrected_seeds is None else np.concatenate([s.corrected_seeds for s in states])
+        parts = None if vshares[0].parts is None else np.concatenate([s.parts for s in vshares])
         return (BatchState(np.concatenate([s.out_shares for s in states], axis=1), corrected,
                            np.concatenate([s.failed for s in states])),
                 BatchVerifierShare(np.concatenate([s.verifiers for s in vshares], axis=1), parts))

@@ -145,7 +145,7 @@ class SlicedBits(ComparableSecret):
         """One round: the values (int64, or uint64 for unsigned 64-bit) at the
         parties in ``to`` (default: every party), None elsewhere."""
         rt = self.rt
-        receivers = rt.ctx.parties if to is None else tuple(to)  # (a tuple: shared, not copied)
+        receivers = list(rt.ctx.parties if to is None else to)
         if rt.ctx.me not in receivers and not rt.is_compute:
             return None
         rt.enter_result_round(receivers)
