@@ -348,7 +348,7 @@ async def test_shamir_rounds_let_the_partys_own_tasks_run_between_big_local_step
     trio.lowlevel.add_instrument(Steps())
     with trio.fail_after(30):
         res = await mpcnet.simulate_async("compare", [[1, 5], [3, 2], None],
-                                          params={"bits": 8, "signed": False, "op": "lt"})
+                                          params={"bits": 8, "signed": False, "op": "lt", "engine": "shamir"})
     assert res.outputs[0] == [True, False]
     checked = 0
     for i, (kind, at, task) in enumerate(events):

@@ -22,7 +22,7 @@ from .secring import SecretRing, input_ring
 from .secsliced import SlicedBits, input_sliced
 from .shamir import ShamirEngine, max_threshold
 
-__all__ = ["Runtime", "RESULT_ROUND", "Shape"]
+__all__ = ["Runtime", "RESULT_ROUND", "Shape", "ENGINES", "choose_engine"]
 
 Array = np.ndarray[Any, Any]
 #: A declared input shape: a tuple, or None when the input party chooses it.
@@ -32,6 +32,27 @@ Shape = tuple[int, ...] | None
 #: parties (who sat out the computation and do not know how many rounds it
 #: took): a constant every party knows, above any round a computation uses.
 RESULT_ROUND = 1_000_000
+
+#: What ``Runtime(engine=...)`` accepts.
+ENGINES = ("auto", "shamir", "replicated")
+
+
+def choose_engine(requested: str, compute_parties: int) -> str:
+    """The engine behind a runtime's bit values (:meth:`Runtime.input_bits`):
+    ``"shamir"`` (:class:`SecretBits`, GF(2^8), any c >= 3) or
+    ``"replicated"`` (:class:`SlicedBits`, exactly three compute parties).
+    ``"auto"`` takes the replicated engine when there are exactly three
+    compute parties (fewer bytes and less work per gate, the same rounds),
+    Shamir otherwise. The whole dispatch is here, one branch per case."""
+    if requested not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}")
+    if requested == "replicated" and compute_parties != 3:
+        raise ConfigError("the replicated engine needs exactly three compute parties")
+    if requested != "auto":
+        return requested
+    if compute_parties == 3:
+        return "replicated"
+    return "shamir"
 
 
 def int_bounds(bits: int, signed: bool) -> tuple[int, int]:
@@ -51,14 +72,18 @@ class Runtime:
     Parties outside ``compute`` may give input and receive opened values;
     everywhere else they hold *absent* values (no shares) on which local
     operations are free no-ops and computing methods return at once without
-    a round, so every party runs the same code. ``wide_opens`` is how many
+    a round, so every party runs the same code. ``engine`` picks what
+    :meth:`input_bits` makes (:func:`choose_engine`: with ``"auto"``,
+    :class:`SlicedBits` on the three-party replicated engine when there are
+    exactly three compute parties, else :class:`SecretBits`); a protocol
+    that needs what only one of them has (``to_int``) names it. ``wide_opens`` is how many
     degree-2t elements (products summed locally, :meth:`SecretInt.mul_wide`)
     the protocol will open: the toolkit then sets aside their masks in its
     first reduction round, so each such opening takes one round.
     """
 
     def __init__(self, ctx: Context, *, compute: Sequence[str] | None = None, t: int | None = None,
-                 wide_opens: int = 0) -> None:
+                 wide_opens: int = 0, engine: str = "auto") -> None:
         self.ctx = ctx
         self.compute = list(ctx.parties) if compute is None else list(compute)
         self._compute_set = frozenset(self.compute)
@@ -68,6 +93,8 @@ class Runtime:
             raise ConfigError("compute parties must be distinct parties of the session")
         self.t = max_threshold(len(self.compute)) if t is None else t
         self.is_compute = ctx.me in self.compute
+        #: "shamir" or "replicated": the engine behind :meth:`input_bits`.
+        self.engine = choose_engine(engine, len(self.compute))
         self._engines: dict[str, ShamirEngine] = {}
         self._replicated: ReplicatedEngine | None = None
         if wide_opens < 0:
@@ -195,13 +222,18 @@ class Runtime:
         return SecretInt(self, stacked.reshape((len(owners), *shape)), lo, hi)
 
     async def input_bits(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int,
-                         signed: bool = False, max_values: int | None = None) -> dict[str, SecretBits]:
-        """One round: like :meth:`input_int`, but each value is dealt bit by
-        bit over GF(2^8) (k shared bits, least significant first), for
-        boolean circuits (:class:`SecretBits`). ``max_values`` bounds the
+                         signed: bool = False, max_values: int | None = None) -> dict[str, Any]:
+        """One round: like :meth:`input_int`, but for boolean circuits: on the
+        Shamir engine each value is dealt bit by bit over GF(2^8) (k shared
+        bits, least significant first: :class:`SecretBits`); on the
+        replicated engine (:attr:`engine`) as bit-sliced replicated shares
+        (:class:`SlicedBits`, the same comparison, selection, max/argmax and
+        opening methods with the same rounds). ``max_values`` bounds the
         number of values an owner whose shape is its own choice (None) may
         send: a larger share array is a RemoteProtocolViolation naming it,
         before the shares are used."""
+        if self.engine == "replicated":
+            return await self.input_sliced(owners, mine, bits=bits, signed=signed, max_values=max_values)
         lo, hi = int_bounds(bits, signed)
         deal: Array | None = None
         if self.ctx.me in owners:
@@ -214,21 +246,20 @@ class Runtime:
                 raise RemoteProtocolViolation(f"expected shares of {bits}-bit values", peer=p)
         return {p: SecretBits(self, got.get(p), bits, signed) for p in owners}
 
-    async def input_sliced(self, owners: Mapping[str, tuple[int, ...]], mine: Any = None, *, bits: int,
-                           signed: bool = False) -> dict[str, SlicedBits]:
+    async def input_sliced(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int,
+                           signed: bool = False, max_values: int | None = None) -> dict[str, SlicedBits]:
         """One round: every party in ``owners`` (party -> the declared shape of
-        its input) shares its ``bits``-bit integers ``mine`` among exactly three
-        compute parties as bit-sliced replicated shares (:class:`SlicedBits`:
-        a 32-bit comparison costs each party about 11 bytes and 6 rounds).
-        The range is checked here, before anything is sent."""
+        its input, or None for the input party to choose, at most
+        ``max_values`` values) shares its ``bits``-bit integers ``mine`` among
+        exactly three compute parties as bit-sliced replicated shares
+        (:class:`SlicedBits`: a 32-bit comparison costs each party about 11
+        bytes and 6 rounds). The range is checked here, before anything is sent."""
         lo, hi = int_bounds(bits, signed)
-        if any(shape is None for shape in owners.values()):
-            raise LocalProtocolViolation("sliced inputs need declared shapes")
         values = None
         if self.ctx.me in owners:
             values = _check_ints(mine, owners[self.ctx.me], lo, hi)
             values = values.astype(np.int64) if signed or bits < 64 else values.astype(np.uint64)
-        return await input_sliced(self, owners, values, bits, signed)
+        return await input_sliced(self, owners, values, bits, signed, max_values)
 
     async def input_ring(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int,
                          signed: bool = True) -> dict[str, SecretRing]:
