@@ -306,6 +306,15 @@ MUTANTS: list[Mutant] = [
         tests=["tests/test_vote.py"],
     ),
     Mutant(
+        id="vote-result-names-invalid-voters",
+        why="the result round's invalid-ballot count carries a bit mask of who cast them: every input-only voter "
+            "learns whose ballot was rejected (only the compute parties may)",
+        find="rt.public_int(np.array([len(invalid)], dtype=object))",
+        replace="rt.public_int(np.array([sum(1 << i for i, v in enumerate(ctx.parties) if v in invalid)], "
+                "dtype=object))",
+        tests=["tests/test_vote.py"],
+    ),
+    Mutant(
         id="compare-opens-an-operand-bit",
         why="compare opens its result with a bit of x in the element's second bit: every party learns it",
         # (on the toolkit, through its low tier: SecretBits.open itself refuses an opened "bit" above 1)

@@ -96,7 +96,7 @@ ALL_PAIRS_MAX = 128
 MAX_BIDS = 1_000_000
 
 
-def _roles(n: int, compute_parties: int) -> tuple[int, list[int]]:
+def _roles(n: int, compute_parties: int) -> tuple[int, range]:
     """(number of compute parties, indices of bidders); ConfigError if the
     split is impossible."""
     return split_roles(n, compute_parties, "an auction", min_inputs=2, inputs_name="bidders")
