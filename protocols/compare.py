@@ -4,11 +4,18 @@ Parties 0 and 1 each supply an integer or an equal-length list of integers;
 the others supply ``null`` and only help compute. Every party learns the
 element-wise result of ``x OP y`` and nothing else.
 
-How: on the toolkit (:mod:`mpcnet.mpc`), the two inputs are
-:class:`~mpcnet.mpc.SecretBits` among all parties (Shamir over GF(2^8),
-honest majority: n >= 3, threshold t = (n-1)//2), compared by its methods:
-the input round, the comparison's rounds (stated there), the output round,
-whatever the number of elements (8 in all for a 32-bit ``<``, 7 for ``==``).
+How: on the toolkit (:mod:`mpcnet.mpc`), the two inputs are secret bits
+among all parties, compared by their methods: the input round, the
+comparison's rounds (stated there), the output round, whatever the number of
+elements (8 in all for a 32-bit ``<``, 7 for ``==``, on either engine). The
+engine is the toolkit's choice (parameter ``engine``, default ``auto``,
+:func:`mpcnet.mpc.runtime.choose_engine`): with exactly three parties the
+three-party replicated engine (:class:`~mpcnet.mpc.SlicedBits`, Araki et al.:
+about 19 bytes per 32-bit comparison per party at large batches, 64
+comparisons per machine word), otherwise Shamir over GF(2^8)
+(:class:`~mpcnet.mpc.SecretBits`, threshold t = (n-1)//2). The results are
+the same. (A batch of a few values costs more bytes on the replicated
+engine: every bit plane is at least one 8-byte word.)
 
 With exactly two parties there is no helper: the two-party engine
 (:mod:`mpcnet.mpc.twoparty`, OT-made correlations, no dealer) runs the
@@ -22,8 +29,9 @@ The OT extension is kept for the next two-party session on the same link
 base OTs: after the first, a comparison costs 8 rounds and no public-key
 operation.
 
-Security: semi-honest; private against any t < n/2 colluding parties; with
-two parties, against either one of them (assuming the OT extension's
+Security: semi-honest; private against any t < n/2 colluding parties (three
+parties, either engine: against any one); with two parties, against either
+one of them (assuming the OT extension's
 hash and base OTs are secure: ``docs/security.md``, "Two parties").
 Reveals: the comparison results (and the number of elements), to every party.
 Every received array's shape follows from the parameters (``bits``,
@@ -51,20 +59,21 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
     return check_int_or_list(value, params["bits"], params["signed"], max_len=params["max_length"])
 
 
-def _check_operand(operand: mpc.SecretBits, bits: int, max_length: int, peer: str) -> None:
+def _check_operand(operand: mpc.SecretBits | mpc.SlicedBits, bits: int, max_length: int, peer: str) -> None:
     """An operand must be one value or a list of ``1 <= k <= max_length``:
     checked per sender, before any work."""
     shape = operand.shape
     if shape is not None and not (shape == () or (len(shape) == 1 and 1 <= shape[0] <= max_length)):
-        raise RemoteProtocolViolation(f"sent operand shares of shape {(*shape, bits)}: expected ({bits},) or "
-                                      f"(k, {bits}) with k <= max_length = {max_length}", peer=peer)
+        raise RemoteProtocolViolation(f"sent operand shares of element shape {shape} ({bits}-bit values): expected "
+                                      f"one value or a list of k <= max_length = {max_length}", peer=peer)
 
 
 @protocol(
     "compare",
     min_parties=2,
     security="semi-honest; n >= 3: honest majority, private against any t < n/2 colluding parties (Shamir over "
-             "GF(2^8)); n = 2: private against either party, no dealer (OT extension, millionaires protocol)",
+             "GF(2^8); with three parties, by default, replicated sharing: against any one); n = 2: private "
+             "against either party, no dealer (OT extension, millionaires protocol)",
     reveals="the element-wise result of x OP y (and the number of elements), to every party",
     input="party 0: x, party 1: y (an integer or equal-length lists of integers within 'bits'); others: null",
     output="a boolean, or a list of booleans",
@@ -76,10 +85,18 @@ def _check_operand(operand: mpc.SecretBits, bits: int, max_length: int, peer: st
         Param("max_length", int, MAX_LENGTH, "the most elements an operand list may have: bounds what every "
               "party accepts from the operand holders", check=lambda v, n: None if 1 <= v <= 10_000_000
               else "must be 1..10000000"),
+        Param("engine", str, "auto", "auto (the three-party replicated engine when there are exactly three "
+              "parties, the two-party engine when there are two, else Shamir), shamir, replicated (exactly three "
+              "parties) or twoparty (exactly two)", choices=mpc.ENGINES,
+              check=lambda v, n: "replicated needs exactly 3 parties" if v == "replicated" and n != 3 else
+              "twoparty needs exactly 2 parties" if v == "twoparty" and n != 2 else
+              "with two parties the engine is twoparty (or auto)" if n == 2 and v not in ("auto", "twoparty")
+              else None),
     ),
     validate_input=_validate,
 )
-async def compare(ctx: Context, value: Any, *, bits: int, signed: bool, op: str, max_length: int) -> Any:
+async def compare(ctx: Context, value: Any, *, bits: int, signed: bool, op: str, max_length: int,
+                  engine: str) -> Any:
     """Compare party 0's private integer(s) with party 1's."""
     first, second = ctx.parties[0], ctx.parties[1]
     if ctx.n == 2:
@@ -88,7 +105,7 @@ async def compare(ctx: Context, value: Any, *, bits: int, signed: bool, op: str,
         raise InputError(f"party {ctx.me} must supply the {'x' if ctx.me == first else 'y'} operand")
     if ctx.me not in (first, second) and value is not None:
         raise InputError(f"only {first} and {second} supply operands; {ctx.me} must supply null")
-    rt = mpc.Runtime(ctx)
+    rt = mpc.Runtime(ctx, engine=engine)
     # The operands' lengths are the holders' to choose, within max_length: a
     # longer share array is refused before it is converted or multiplied
     # (GF(2^8) products work on 8-byte indices: 8x the bytes received).
@@ -140,7 +157,7 @@ async def compare_two(ctx: Context, value: Any, *, bits: int, signed: bool, op: 
         await eng.prepare(and_words=(blocks - 1) * words, leaf_send=send, leaf_recv=recv)
     else:  # the prefix tree: one paired AND per combination
         await eng.prepare(pair_words=twoparty.tree_pairs(blocks) * words, leaf_send=send, leaf_recv=recv)
-    shared = await rt.input_sliced({ctx.parties[0]: shape, ctx.parties[1]: shape}, value, bits=bits, signed=signed)
+    shared = await rt.input_xor({ctx.parties[0]: shape, ctx.parties[1]: shape}, value, bits=bits, signed=signed)
     result = await getattr(shared[ctx.parties[0]], op)(shared[ctx.parties[1]])
     out = await result.reveal() == 1
     eng.keep()

@@ -235,7 +235,7 @@ def test_auction_two_bidders_matches_plaintext(k: int, second: bool, data: Any):
 def test_auction_two_bidders_tcp_and_refusals():
     out = run("auction", [7, 9], params={"kind": "second-price"}, transport="tcp").outputs
     assert list(out) == [{"winner": 1, "price": 7}] * 2
-    with pytest.raises(mpcnet.ConfigError, match="method must be auto"):
+    with pytest.raises(mpcnet.ConfigError, match="method and engine must be auto"):
         run("auction", [7, 9], params={"method": "all-pairs"})
 
 
