@@ -15,7 +15,7 @@ ceil(k / 4) blocks), whatever the number of elements, after
 :meth:`~mpcnet.mpc.twoparty.TwoPartyEngine.prepare`:
 
 ===========================================  ==============================
-``Runtime.input_sliced``                     0
+``Runtime.input_xor`` / ``input_bits``       0
 ``XorBits.lt/le/gt/ge`` (two owners)         2 + ceil(log2 b)  (5 for 32 bits)
 ``XorBits.eq/ne`` (two owners)               2 + ceil(log2 b)
 ``lt/.../ne`` (shared operands)              as :class:`SlicedBits`
