@@ -113,6 +113,23 @@ class Context:
         runs. A resumable link keeps its first connection's secret for its
         whole life (both ends must agree whatever connection is current).
         """
+        return self._derive(peer, label, self._session.id, b"mpcnet-pairwise")
+
+    def link_key(self, peer: str, label: str = "") -> bytes:
+        """32 secret bytes that only this party and ``peer`` can compute, the
+        same at both, for the life of the link to ``peer`` (every session on
+        it gets the same key; a new link, e.g. after a restart, a new one).
+
+        Derived as :meth:`pairwise_key` but without the session id (and under
+        another BLAKE2b personalisation). For state that two parties keep
+        from one session to the next on one link and must recognise, such
+        as the OT extension of :mod:`mpcnet.mpc.twoparty`; randomness drawn
+        from it must be numbered by the caller so that no session repeats
+        another's (a session id would be the simpler choice: use
+        :meth:`pairwise_key` unless the state outlives sessions)."""
+        return self._derive(peer, label, b"", b"mpcnet-link")
+
+    def _derive(self, peer: str, label: str, session: bytes, person: bytes) -> bytes:
         if peer not in self._session.peers:
             raise LocalProtocolViolation(f"{peer!r} is not a peer of {self.me}")
         secret = self._pair_secret(peer) if self._pair_secret is not None else None
@@ -124,8 +141,8 @@ class Context:
                                          peer=peer)
         # Length-prefixed fields: no two (session, pair, label) give the same input.
         data = b"".join(len(x).to_bytes(4, "big") + x
-                        for x in (self._session.id, *(p.encode() for p in sorted((self.me, peer))), label.encode()))
-        return hashlib.blake2b(data, key=secret, digest_size=32, person=b"mpcnet-pairwise").digest()
+                        for x in (session, *(p.encode() for p in sorted((self.me, peer))), label.encode()))
+        return hashlib.blake2b(data, key=secret, digest_size=32, person=person).digest()
 
     def claim_once(self, name: str) -> None:
         """Record a one-time use of the label ``name`` in this session.
@@ -138,6 +155,11 @@ class Context:
         if name in self._claimed:
             raise LocalProtocolViolation(f"{name!r} was already used in this session: it would repeat its values")
         self._claimed.add(name)
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes this party has sent in this session so far (every round, framing included)."""
+        return self._session.bytes_sent
 
     @property
     def session_id(self) -> str:

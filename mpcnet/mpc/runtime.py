@@ -20,7 +20,9 @@ from .secbits import SecretBits
 from .secint import SecretInt, onehot_width
 from .secring import SecretRing, input_ring
 from .secsliced import SlicedBits, input_sliced
+from .secxor import XorBits, input_xor
 from .shamir import ShamirEngine, max_threshold
+from .twoparty import TwoPartyEngine
 
 __all__ = ["Runtime", "RESULT_ROUND", "Shape", "ENGINES", "choose_engine"]
 
@@ -34,24 +36,31 @@ Shape = tuple[int, ...] | None
 RESULT_ROUND = 1_000_000
 
 #: What ``Runtime(engine=...)`` accepts.
-ENGINES = ("auto", "shamir", "replicated")
+ENGINES = ("auto", "shamir", "replicated", "twoparty")
 
 
-def choose_engine(requested: str, compute_parties: int) -> str:
+def choose_engine(requested: str, compute_parties: int, *, only_compute: bool = True) -> str:
     """The engine behind a runtime's bit values (:meth:`Runtime.input_bits`):
-    ``"shamir"`` (:class:`SecretBits`, GF(2^8), any c >= 3) or
-    ``"replicated"`` (:class:`SlicedBits`, exactly three compute parties).
+    ``"shamir"`` (:class:`SecretBits`, GF(2^8), any c >= 3),
+    ``"replicated"`` (:class:`SlicedBits`, exactly three compute parties) or
+    ``"twoparty"`` (:class:`XorBits`, exactly two parties, both computing:
+    ``only_compute`` says there is no party outside the compute parties).
     ``"auto"`` takes the replicated engine when there are exactly three
     compute parties (fewer bytes and less work per gate, the same rounds),
-    Shamir otherwise. The whole dispatch is here, one branch per case."""
+    the two-party engine when there are two parties and no other, Shamir
+    otherwise. The whole dispatch is here, one branch per case."""
     if requested not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}")
     if requested == "replicated" and compute_parties != 3:
         raise ConfigError("the replicated engine needs exactly three compute parties")
+    if requested == "twoparty" and not (compute_parties == 2 and only_compute):
+        raise ConfigError("the two-party engine needs exactly two parties, both computing")
     if requested != "auto":
         return requested
     if compute_parties == 3:
         return "replicated"
+    if compute_parties == 2 and only_compute:
+        return "twoparty"
     return "shamir"
 
 
@@ -75,7 +84,8 @@ class Runtime:
     a round, so every party runs the same code. ``engine`` picks what
     :meth:`input_bits` makes (:func:`choose_engine`: with ``"auto"``,
     :class:`SlicedBits` on the three-party replicated engine when there are
-    exactly three compute parties, else :class:`SecretBits`); a protocol
+    exactly three compute parties, :class:`XorBits` on the two-party engine
+    when there are two parties and no other, else :class:`SecretBits`); a protocol
     that needs what only one of them has (``to_int``) names it. ``wide_opens`` is how many
     degree-2t elements (products summed locally, :meth:`SecretInt.mul_wide`)
     the protocol will open: the toolkit then sets aside their masks in its
@@ -93,10 +103,11 @@ class Runtime:
             raise ConfigError("compute parties must be distinct parties of the session")
         self.t = max_threshold(len(self.compute)) if t is None else t
         self.is_compute = ctx.me in self.compute
-        #: "shamir" or "replicated": the engine behind :meth:`input_bits`.
-        self.engine = choose_engine(engine, len(self.compute))
+        #: "shamir", "replicated" or "twoparty": the engine behind :meth:`input_bits`.
+        self.engine = choose_engine(engine, len(self.compute), only_compute=len(self.compute) == ctx.n)
         self._engines: dict[str, ShamirEngine] = {}
         self._replicated: ReplicatedEngine | None = None
+        self._two_party: TwoPartyEngine | None = None
         if wide_opens < 0:
             raise ConfigError("wide_opens must be >= 0")
         self._masks_wanted = wide_opens
@@ -122,6 +133,20 @@ class Runtime:
         if self._replicated is None:
             self._replicated = ReplicatedEngine(self.ctx, self.compute, label="runtime")
         return self._replicated
+
+    @property
+    def two_party_engine(self) -> TwoPartyEngine:
+        """The :class:`~mpcnet.mpc.twoparty.TwoPartyEngine` behind :class:`XorBits`
+        (a ConfigError unless there are exactly two compute parties and they are all the parties)."""
+        if self._two_party is None:
+            self._two_party = TwoPartyEngine(self.ctx, self.compute, label="runtime")
+        return self._two_party
+
+    @property
+    def two_party(self) -> bool:
+        """True when bit values live on the two-party engine (:attr:`engine`
+        is "twoparty": exactly two parties, both computing)."""
+        return self.engine == "twoparty"
 
     def _engine(self, kind: str) -> ShamirEngine:
         if kind not in self._engines:
@@ -234,6 +259,8 @@ class Runtime:
         before the shares are used."""
         if self.engine == "replicated":
             return await self.input_sliced(owners, mine, bits=bits, signed=signed, max_values=max_values)
+        if self.engine == "twoparty":
+            return await self.input_xor(owners, mine, bits=bits, signed=signed)  # type: ignore[arg-type]
         lo, hi = int_bounds(bits, signed)
         deal: Array | None = None
         if self.ctx.me in owners:
@@ -260,6 +287,24 @@ class Runtime:
             values = _check_ints(mine, owners[self.ctx.me], lo, hi)
             values = values.astype(np.int64) if signed or bits < 64 else values.astype(np.uint64)
         return await input_sliced(self, owners, values, bits, signed, max_values)
+
+    async def input_xor(self, owners: Mapping[str, tuple[int, ...]], mine: Any = None, *, bits: int,
+                        signed: bool = False) -> dict[str, XorBits]:
+        """No round: with exactly two parties, both computing (:attr:`two_party`),
+        every party in ``owners`` (party -> the declared shape of its input)
+        holds its ``bits``-bit integers ``mine`` as :class:`XorBits` on the
+        two-party engine (its own value is the sharing (value, 0)). The range
+        is checked here."""
+        if not self.two_party:
+            raise ConfigError("XorBits need a runtime of exactly two parties, both computing")
+        if any(shape is None for shape in owners.values()):
+            raise LocalProtocolViolation("two-party inputs need declared shapes (they cost no round)")
+        lo, hi = int_bounds(bits, signed)
+        values = None
+        if self.ctx.me in owners:
+            values = _check_ints(mine, owners[self.ctx.me], lo, hi)
+            values = values.astype(np.int64) if signed or bits < 64 else values.astype(np.uint64)
+        return input_xor(self, owners, values, bits, signed)
 
     async def input_ring(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int,
                          signed: bool = True) -> dict[str, SecretRing]:
