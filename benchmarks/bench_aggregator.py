@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -91,6 +92,8 @@ def main() -> None:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{http_port}/counters", timeout=2).read()
                 break
+            except urllib.error.HTTPError:
+                break  # it answers (403: counters are for the collector)
             except OSError:
                 if time.monotonic() > deadline:
                     raise

@@ -43,7 +43,7 @@ def engine(name: str) -> Iterator[None]:
         return
     choose = runtime.choose_engine
     with mock.patch.object(runtime, "choose_engine",
-                           lambda requested, c: "shamir" if requested == "auto" else choose(requested, c)):
+                           lambda requested, c, **kw: "shamir" if requested == "auto" else choose(requested, c, **kw)):
         yield
 
 

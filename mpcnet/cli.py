@@ -281,8 +281,6 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
     task = load_task(args.task)
     key = load_key_file(args.key)
-    if args.epsilon is not None and not args.epsilon.replace(".", "", 1).replace("/", "", 1).isdigit():
-        raise InputError("--epsilon must be a positive number such as 0.5 or 1/2")
     result = collect(task, key, start=args.start, end=args.end, epsilon=args.epsilon, timeout=args.timeout)
     if args.json:
         _emit({"aggregate": result.aggregate, "count": result.count, "start": result.start, "end": result.end,

@@ -10,9 +10,10 @@ Messages are tagged with (session, round, sender) by the session layer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -42,28 +43,47 @@ class Context:
     """The handle a protocol coroutine receives as ``ctx``.
 
     Attributes: ``me`` (this party's id), ``index`` (its position in
-    ``parties``), ``parties`` (all ids, in roster order), ``n``, ``peers``
-    (everyone but me), ``params`` (the resolved protocol parameters),
+    ``parties``), ``parties`` (all ids, in roster order: a tuple, shared by
+    the parties of one simulation), ``n``, ``peers`` (everyone but me, a
+    list made on first use), ``params`` (the resolved protocol parameters),
     ``random`` (a :class:`Randomness`), ``round`` (rounds started so far).
     """
 
-    def __init__(self, *, session: Session, parties: list[str], me: str, params: Mapping[str, Any],
+    def __init__(self, *, session: Session, parties: Sequence[str], me: str, params: Mapping[str, Any],
                  random: Randomness, send: Callable[[str, list[bytes | memoryview]], Any], limits: wire.Limits,
                  progress: ProgressCallback | None = None,
-                 pair_secret: Callable[[str], bytes | None] | None = None) -> None:
+                 pair_secret: Callable[[str], bytes | None] | None = None,
+                 positions: Mapping[str, int] | None = None) -> None:
         self._session = session
         self._send_raw = send
         self._limits = limits
         self.me = me
-        self.parties = list(parties)
-        self.index = self.parties.index(me)
+        self.parties: tuple[str, ...] = tuple(parties)
+        # (positions: {party: index}, from the Party, shared by a simulation's parties)
+        self._positions = positions if positions is not None else {p: i for i, p in enumerate(self.parties)}
+        self.index = self._positions[me]
         self.n = len(self.parties)
-        self.peers = [p for p in self.parties if p != me]
         self.params = dict(params)
         self.random = random
         self._progress = progress
         self._pair_secret = pair_secret
         self._claimed: set[str] = set()
+
+    @functools.cached_property
+    def peers(self) -> list[str]:
+        """Every party but me, in roster order (made on first use: an input-only voter among
+        10,000 that never asks holds no copy of the 10,000 names)."""
+        return [*self.parties[: self.index], *self.parties[self.index + 1 :]]
+
+    def is_party(self, name: str) -> bool:
+        """Whether ``name`` is a party of this session (constant time)."""
+        return name in self._positions
+
+    def index_of(self, name: str) -> int:
+        """The position of party ``name`` in ``parties`` (constant time)."""
+        if name not in self._positions:
+            raise LocalProtocolViolation(f"{name!r} is not a party of this session")
+        return self._positions[name]
 
     @property
     def round(self) -> int:
@@ -93,7 +113,24 @@ class Context:
         runs. A resumable link keeps its first connection's secret for its
         whole life (both ends must agree whatever connection is current).
         """
-        if peer not in self.peers:
+        return self._derive(peer, label, self._session.id, b"mpcnet-pairwise")
+
+    def link_key(self, peer: str, label: str = "") -> bytes:
+        """32 secret bytes that only this party and ``peer`` can compute, the
+        same at both, for the life of the link to ``peer`` (every session on
+        it gets the same key; a new link, e.g. after a restart, a new one).
+
+        Derived as :meth:`pairwise_key` but without the session id (and under
+        another BLAKE2b personalisation). For state that two parties keep
+        from one session to the next on one link and must recognise, such
+        as the OT extension of :mod:`mpcnet.mpc.twoparty`; randomness drawn
+        from it must be numbered by the caller so that no session repeats
+        another's (a session id would be the simpler choice: use
+        :meth:`pairwise_key` unless the state outlives sessions)."""
+        return self._derive(peer, label, b"", b"mpcnet-link")
+
+    def _derive(self, peer: str, label: str, session: bytes, person: bytes) -> bytes:
+        if peer not in self._session.peers:
             raise LocalProtocolViolation(f"{peer!r} is not a peer of {self.me}")
         secret = self._pair_secret(peer) if self._pair_secret is not None else None
         if secret is None:
@@ -104,8 +141,8 @@ class Context:
                                          peer=peer)
         # Length-prefixed fields: no two (session, pair, label) give the same input.
         data = b"".join(len(x).to_bytes(4, "big") + x
-                        for x in (self._session.id, *(p.encode() for p in sorted((self.me, peer))), label.encode()))
-        return hashlib.blake2b(data, key=secret, digest_size=32, person=b"mpcnet-pairwise").digest()
+                        for x in (session, *(p.encode() for p in sorted((self.me, peer))), label.encode()))
+        return hashlib.blake2b(data, key=secret, digest_size=32, person=person).digest()
 
     def claim_once(self, name: str) -> None:
         """Record a one-time use of the label ``name`` in this session.
@@ -118,6 +155,11 @@ class Context:
         if name in self._claimed:
             raise LocalProtocolViolation(f"{name!r} was already used in this session: it would repeat its values")
         self._claimed.add(name)
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes this party has sent in this session so far (every round, framing included)."""
+        return self._session.bytes_sent
 
     @property
     def session_id(self) -> str:
@@ -136,7 +178,7 @@ class Context:
         session.check_alive()
         senders = frozenset(outgoing if expect_from is None else expect_from)
         for p in list(outgoing) + list(senders):
-            if p not in self.peers:
+            if p not in session.peers:
                 raise LocalProtocolViolation(f"round {session.round + 1}: {p!r} is not a peer of {self.me}")
         session.round += 1
         session.rounds_done += 1

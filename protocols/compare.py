@@ -17,8 +17,22 @@ comparisons per machine word), otherwise Shamir over GF(2^8)
 the same. (A batch of a few values costs more bytes on the replicated
 engine: every bit plane is at least one 8-byte word.)
 
+With exactly two parties there is no helper: the two-party engine
+(:mod:`mpcnet.mpc.twoparty`, OT-made correlations, no dealer) runs the
+millionaires protocol of CrypTFlow2 (1-out-of-16 OTs on 4-bit blocks, then a
+prefix tree of AND gates on Beaver triples). One round agrees on the
+operands' lengths, an offline phase (base OTs, then one round of random OTs
+for the leaves and triples) needs no input, and the online phase takes
+``2 + ceil(log2 ceil(k/4))`` rounds plus the output round (6 for 32 bits).
+The OT extension is kept for the next two-party session on the same link
+(:meth:`~mpcnet.mpc.twoparty.TwoPartyEngine.keep`), which then skips the
+base OTs: after the first, a comparison costs 8 rounds and no public-key
+operation.
+
 Security: semi-honest; private against any t < n/2 colluding parties (three
-parties, either engine: against any one).
+parties, either engine: against any one); with two parties, against either
+one of them (assuming the OT extension's
+hash and base OTs are secure: ``docs/security.md``, "Two parties").
 Reveals: the comparison results (and the number of elements), to every party.
 Every received array's shape follows from the parameters (``bits``,
 ``max_length``) and the operands' common length.
@@ -30,6 +44,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from mpcnet import Context, InputError, Param, RemoteProtocolViolation, mpc, protocol
+from mpcnet.mpc import twoparty
+from mpcnet.mpc.bitslice import words_for
 from mpcnet.mpc.inputs import check_int_or_list
 
 OPS = ("lt", "le", "gt", "ge", "eq", "ne")
@@ -54,9 +70,10 @@ def _check_operand(operand: mpc.SecretBits | mpc.SlicedBits, bits: int, max_leng
 
 @protocol(
     "compare",
-    min_parties=3,
-    security="semi-honest; honest majority: private against any t < n/2 colluding parties (Shamir over "
-             "GF(2^8); with three parties, by default, replicated sharing: against any one)",
+    min_parties=2,
+    security="semi-honest; n >= 3: honest majority, private against any t < n/2 colluding parties (Shamir over "
+             "GF(2^8); with three parties, by default, replicated sharing: against any one); n = 2: private "
+             "against either party, no dealer (OT extension, millionaires protocol)",
     reveals="the element-wise result of x OP y (and the number of elements), to every party",
     input="party 0: x, party 1: y (an integer or equal-length lists of integers within 'bits'); others: null",
     output="a boolean, or a list of booleans",
@@ -69,8 +86,12 @@ def _check_operand(operand: mpc.SecretBits | mpc.SlicedBits, bits: int, max_leng
               "party accepts from the operand holders", check=lambda v, n: None if 1 <= v <= 10_000_000
               else "must be 1..10000000"),
         Param("engine", str, "auto", "auto (the three-party replicated engine when there are exactly three "
-              "parties, else Shamir), shamir, or replicated (exactly three parties)", choices=mpc.ENGINES,
-              check=lambda v, n: None if v != "replicated" or n == 3 else "replicated needs exactly 3 parties"),
+              "parties, the two-party engine when there are two, else Shamir), shamir, replicated (exactly three "
+              "parties) or twoparty (exactly two)", choices=mpc.ENGINES,
+              check=lambda v, n: "replicated needs exactly 3 parties" if v == "replicated" and n != 3 else
+              "twoparty needs exactly 2 parties" if v == "twoparty" and n != 2 else
+              "with two parties the engine is twoparty (or auto)" if n == 2 and v not in ("auto", "twoparty")
+              else None),
     ),
     validate_input=_validate,
 )
@@ -78,6 +99,8 @@ async def compare(ctx: Context, value: Any, *, bits: int, signed: bool, op: str,
                   engine: str) -> Any:
     """Compare party 0's private integer(s) with party 1's."""
     first, second = ctx.parties[0], ctx.parties[1]
+    if ctx.n == 2:
+        return await compare_two(ctx, value, bits=bits, signed=signed, op=op, max_length=max_length)
     if ctx.me in (first, second) and value is None:
         raise InputError(f"party {ctx.me} must supply the {'x' if ctx.me == first else 'y'} operand")
     if ctx.me not in (first, second) and value is not None:
@@ -98,4 +121,46 @@ async def compare(ctx: Context, value: Any, *, bits: int, signed: bool, op: str,
                                       peer=first if ctx.me == second else second)
     result = await getattr(x, op)(y)
     out = await result.reveal() == 1
+    return bool(out) if out.ndim == 0 else out.tolist()
+
+
+async def compare_two(ctx: Context, value: Any, *, bits: int, signed: bool, op: str, max_length: int,
+                      report: dict[str, Any] | None = None) -> Any:
+    """The two-party case of :func:`compare` (the module docstring gives its
+    rounds); ``report``, if given, receives the engine's offline/online figures."""
+    if value is None:
+        raise InputError(f"party {ctx.me} must supply the {'x' if ctx.index == 0 else 'y'} operand")
+    peer = ctx.peers[0]
+    length = -1 if not isinstance(value, list) else len(value)
+    rt = mpc.Runtime(ctx)
+    eng = rt.two_party_engine
+    # Round 1: the operands' lengths, and the tags of an OT extension kept
+    # on this link by an earlier session (used if both hold the same one).
+    tag = eng.offer_kept()
+    got = (await ctx.exchange({peer: [length, tag]}))[peer]
+    if not (isinstance(got, list) and len(got) == 2 and isinstance(got[1], bytes) and len(got[1]) in (0, 16)):
+        raise RemoteProtocolViolation("expected [length, tag] in the first round", peer=peer)
+    their_length = mpc.Expect.integer(-1, max_length).check(got[0], peer)
+    if their_length != length:
+        raise RemoteProtocolViolation(f"the two operands differ in length ({ctx.me}: "
+                                      f"{'one value' if length < 0 else length}, {peer}: "
+                                      f"{'one value' if their_length < 0 else their_length})", peer=peer)
+    eng.accept_kept(tag, got[1])
+    shape: tuple[int, ...] = () if length < 0 else (length,)
+    count = max(1, length)
+    # Offline: the leaf OTs (the left operand is x for lt, ge, eq, ne and y
+    # for gt, le, whose '<' swaps the operands) and the triples of the tree.
+    left = 0 if op in ("lt", "ge", "eq", "ne") else 1
+    send, recv = twoparty.millionaires_ots(bits, count, ctx.index == left)
+    blocks, words = twoparty.blocks_for(bits), words_for(count)
+    if op in ("eq", "ne"):  # an AND tree over the blocks' equal bits
+        await eng.prepare(and_words=(blocks - 1) * words, leaf_send=send, leaf_recv=recv)
+    else:  # the prefix tree: one paired AND per combination
+        await eng.prepare(pair_words=twoparty.tree_pairs(blocks) * words, leaf_send=send, leaf_recv=recv)
+    shared = await rt.input_xor({ctx.parties[0]: shape, ctx.parties[1]: shape}, value, bits=bits, signed=signed)
+    result = await getattr(shared[ctx.parties[0]], op)(shared[ctx.parties[1]])
+    out = await result.reveal() == 1
+    eng.keep()
+    if report is not None:
+        report.update(eng.report())
     return bool(out) if out.ndim == 0 else out.tolist()

@@ -306,6 +306,15 @@ MUTANTS: list[Mutant] = [
         tests=["tests/test_vote.py"],
     ),
     Mutant(
+        id="vote-result-names-invalid-voters",
+        why="the result round's invalid-ballot count carries a bit mask of who cast them: every input-only voter "
+            "learns whose ballot was rejected (only the compute parties may)",
+        find="rt.public_int(np.array([len(invalid)], dtype=object))",
+        replace="rt.public_int(np.array([sum(1 << i for i, v in enumerate(ctx.parties) if v in invalid)], "
+                "dtype=object))",
+        tests=["tests/test_vote.py"],
+    ),
+    Mutant(
         id="compare-opens-an-operand-bit",
         why="compare opens its result with a bit of x in the element's second bit: every party learns it",
         # (on the toolkit, through its low tier: SecretBits.open itself refuses an opened "bit" above 1)
@@ -495,4 +504,50 @@ MUTANTS: list[Mutant] = [
         tests=["tests/test_repfield.py"],
     ),
 
+    # -- the two-party engine (issue 14) ---------------------------------------
+    Mutant(
+        id="twoparty-leaf-choice-unmasked",
+        why="the millionaires chooser sends its 4-bit digits in the clear instead of XOR its random OT choices: "
+            "the offerer sees the other party's input",
+        find="d = await self._exchange((ch_digits ^ c).astype(np.uint8),",
+        replace="d = await self._exchange((ch_digits).astype(np.uint8),",
+        tests=["tests/test_twoparty.py::test_compare_view_does_not_depend_on_the_other_input"],
+        file_hint="twoparty",
+    ),
+    Mutant(
+        id="twoparty-beaver-missing-de",
+        why="Beaver's AND drops P0's d AND e term: every AND is wrong",
+        find="""        if self.index == 0:
+            z ^= d & e""",
+        replace="""        if self.index == 0:
+            pass""",
+        tests=["tests/test_twoparty.py::test_and_matches_plaintext"],
+        file_hint="twoparty",
+    ),
+    Mutant(
+        id="twoparty-paired-triple-cross-term",
+        why="paired triples forget the received cross term: c1, c2 are not a AND b1, a AND b2",
+        find="            c2 = (b2 * a) ^ u0 ^ v",
+        replace="            c2 = (b2 * a) ^ u0",
+        tests=["tests/test_twoparty.py::test_paired_triples_are_correct"],
+        file_hint="twoparty",
+    ),
+    Mutant(
+        id="twoparty-auction-opens-loser-bid",
+        why="the two-bidder auction opens P1's candidate (its bid) instead of the selected price: the winner "
+            "learns the loser's first-price bid",
+        find='    opened = await eng.open(np.concatenate([s & np.uint64(1), picked]), "bits")',
+        replace='    opened = await eng.open(np.concatenate([s & np.uint64(1), np.concatenate([high, pos1])]), "bits")',
+        tests=["tests/test_twoparty.py::test_two_bidder_auction_view_does_not_depend_on_the_other_bid"],
+        file_hint="auction",
+    ),
+    Mutant(
+        id="twoparty-kept-ot-without-agreement",
+        why="a kept OT extension is used whatever tag the peer sent: after one end lost its state the two ends "
+            "run different extensions (or none) and the run breaks",
+        find="        if self._offered is not None and mine and theirs == mine:",
+        replace="        if self._offered is not None:",
+        tests=["tests/test_twoparty.py::test_a_party_that_lost_its_extension_makes_new_base_ots"],
+        file_hint="twoparty",
+    ),
 ]

@@ -15,6 +15,7 @@ from typing import Any
 
 from mpcnet.aggregate.service import DapError, Report, init_deployment, load_task, upload
 from mpcnet.aggregate.service.faults import ENV
+from mpcnet.aggregate.service.task import b64, collector_token
 from mpcnet.aggregate.simulation import VdafConfig
 from mpcnet.identity import load_key_file
 
@@ -60,7 +61,9 @@ class Deployment:
         raise TimeoutError("the leader's HTTP server did not come up")
 
     def counters(self) -> dict[str, int]:
-        with urllib.request.urlopen(f"{self.url}/counters", timeout=5) as r:
+        token = b64(collector_token(self.collector, self.task.task_id))
+        request = urllib.request.Request(f"{self.url}/counters", headers={"authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=5) as r:
             return dict(json.loads(r.read()))
 
     def revive(self) -> bool:

@@ -299,8 +299,8 @@ def auto_is_shamir() -> Iterator[None]:
 
     choose = runtime.choose_engine
 
-    def pick(requested: str, compute_parties: int) -> str:
-        return "shamir" if requested == "auto" else choose(requested, compute_parties)
+    def pick(requested: str, compute_parties: int, **kw: Any) -> str:
+        return "shamir" if requested == "auto" and compute_parties >= 3 else choose(requested, compute_parties, **kw)
 
     with mock.patch.object(runtime, "choose_engine", pick):
         yield

@@ -72,6 +72,21 @@ def test_process_latency_benchmark_smoke(tmp_path):
         assert job["mpcnet"]["whole_s"] > 0 and job["mpcnet"]["exit_after_session_s"] is not None
 
 
+def test_two_party_benchmark_and_garbling_prototype_run(tmp_path):
+    out = tmp_path / "twoparty.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_twoparty.py"), "--batch", "3000",
+                           "--single-reps", "1", "--ots", "1000", "--tno-count", "0", "--json", str(out)],
+                          capture_output=True, text=True, timeout=240, env=env_with())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    big = doc["mpcnet_batches"][-1]
+    assert big["count"] == 3000 and big["per_s"] > 0 and big["offline_rounds"] >= 1 and big["online_rounds"] >= 3
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "garble_proto.py"), "--count", "500"],
+                          capture_output=True, text=True, timeout=120, env=env_with())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["garbler_bytes_per_cmp"] == 2064
+
+
 def test_secint_engines_benchmark_smoke():
     # Both engines, every output checked against the plaintext and across engines (exit 1 otherwise).
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_secint_engines.py"), "--voters", "6",

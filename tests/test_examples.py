@@ -14,6 +14,8 @@ EXPECT = {
     "sealed_bid_auction.py": ["first-price : winner globex, pays 1,310,000",
                               "second-price: winner globex, pays 1,310,000"],
     "referendum_unanimity.py": ["no=0 yes=7", "referendum, unanimous: YES", "referendum, 4 to 3   : YES"],
+    "millionaires.py": ["the richer one is alice; alice never saw bob's wealth",
+                        "the richer one is alice; bob never saw alice's wealth"],
     "asyncio_service.py": ["flu-cases-week-47: childrens got total 245", "icu-beds-free: general got total 10"],
 }
 

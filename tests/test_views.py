@@ -428,14 +428,14 @@ def _p127(dtype: np.dtype, shape: tuple[int, ...]) -> bool:
     return dtype == np.dtype("<u8") and len(shape) >= 2 and shape[0] == 2
 
 
-def _not_coins(name: str, layout: tuple[str, ...], n: int) -> tuple[np.ndarray, np.ndarray]:
+def _not_coins(name: str, layout: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Positions, in a view's bit vector, that are not fair coins in honest
     runs: (always 0, other). Always 0:
 
     * the top bit of every Z_(2^127-1) element (below 2^127 - 1, bit 127 is 0);
-    * in the vote family's result round, the last n elements of each opened
-      vector: the mask of invalid ballots, public to the compute parties and
-      opened as it is (all 0 here);
+    * in the result round of vote, referendum and dp-vote, the last element
+      of each opened vector: the number of invalid ballots, public to the
+      compute parties and opened as it is (0 here);
 
     Other: the three-party auction's helper tags (uint64 arrays): AES
     outputs, but each list is sorted (so a tag's place does not give its
@@ -454,11 +454,11 @@ def _not_coins(name: str, layout: tuple[str, ...], n: int) -> tuple[np.ndarray, 
             continue
         per_limb = int(np.prod(shape[1:], dtype=np.int64)) * 64
         positions += range(offset + per_limb + 63, offset + 2 * per_limb, 64)
-        if CASES[name][0] in ("vote", "referendum", "dp-sum", "dp-vote") and round_no == last:
+        if CASES[name][0] in ("vote", "referendum", "dp-vote") and round_no == last:
             assert len(shape) == 2
             for limb in range(2):
-                start = offset + limb * per_limb + (shape[1] - n) * 64
-                positions += range(start, start + n * 64)
+                start = offset + limb * per_limb + (shape[1] - 1) * 64
+                positions += range(start, start + 64)
     return np.unique(np.array(positions, dtype=np.int64)), np.array(tags, dtype=np.int64)
 
 
@@ -490,12 +490,11 @@ def test_every_received_share_bit_is_a_fair_coin(name, party):
     # low bits zeroed): p = 2^-47 < 1e-6 / 1.4e6 bits, so 1 for any view
     # here; against a bit biased to 3/4 it is small (the A/B test above
     # and the exact tests carry that load).
-    a = CASES[name][2]
     layout, sample_a = _views_a(name)[party]
     sample_b = _views_b(name, party)[1]
     sample = np.vstack([sample_a, sample_b])
     assert 2 / 2 ** sample.shape[0] < ALPHA / sample.shape[1]  # a constant bit is found (2^-47 here)
-    zero, tags = _not_coins(name, layout, len(a))
+    zero, tags = _not_coins(name, layout)
     assert not sample[:, zero].any()  # top bits, and no invalid ballot
     excluded = np.union1d(zero, tags)
     biased = np.setdiff1d(biased_bits(sample, ALPHA), excluded)

@@ -21,7 +21,12 @@ threshold) and works with secret values over numpy arrays of any shape:
   (its rounds: :mod:`mpcnet.mpc.secsliced`). What ``Runtime.input_bits``
   makes when there are exactly three compute parties (``Runtime(engine=
   "auto")``, :func:`choose_engine`; ``engine="shamir"`` keeps SecretBits);
-  ``Runtime.input_sliced`` asks for it by name.
+  ``Runtime.input_sliced`` asks for it by name;
+* :class:`XorBits` — the same between exactly two parties, with no dealer
+  (:mod:`mpcnet.mpc.twoparty`: XOR shares, Beaver triples and 1-out-of-16
+  OTs from the OT extension of :mod:`mpcnet.mpc.ot`): what ``input_bits``
+  makes when the runtime has two parties and no other (``engine="twoparty"``
+  by name; ``Runtime.input_xor``).
 
 Local work is written with operators, and costs no round: ``+ -`` between
 secrets and with public values, ``*`` and ``@`` by public values,
@@ -101,19 +106,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from . import arith, binary, convert, fields, inputs, laplace, roles, shamir
+from . import arith, binary, convert, fields, inputs, laplace, roles, shamir, twoparty
 from .receive import Expect, exchange
 from .runtime import ENGINES, RESULT_ROUND, Runtime, Shape, choose_engine, int_bounds
 from .secbits import SecretBits, concat_bits, stack_bits
 from .secint import SecretInt, concat_ints, stack_ints
 from .secring import SecretRing, concat_rings
 from .secsliced import SlicedBits, argmax_first, concat_sliced
+from .secxor import XorBits
 from .shamir import ShamirEngine
 
-__all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "SlicedBits", "concatenate", "stack", "Expect", "exchange",
-           "RESULT_ROUND", "Shape", "int_bounds", "ENGINES", "choose_engine", "ShamirEngine", "argmax_first", "concat_sliced",
+__all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "SlicedBits", "XorBits", "concatenate", "stack",
+           "Expect", "exchange", "RESULT_ROUND", "Shape", "int_bounds", "ENGINES", "choose_engine", "ShamirEngine",
+           "argmax_first", "concat_sliced",
            # the toolkit's modules
-           "arith", "binary", "convert", "fields", "inputs", "laplace", "roles", "shamir"]
+           "arith", "binary", "convert", "fields", "inputs", "laplace", "roles", "shamir", "twoparty"]
 
 V = TypeVar("V", SecretInt, SecretBits, SecretRing)
 

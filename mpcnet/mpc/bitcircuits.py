@@ -34,15 +34,16 @@ The protocol of a comparison between two holders' inputs is then: input
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
 from .bitslice import pack, unpack, words_for
 from .replicated import BITS, Pair, ReplicatedEngine
 
-__all__ = ["input_bits", "open_bits", "less_than", "equal", "select", "to_bits", "less_than_ring", "flip_top", "compare"]
+__all__ = ["input_bits", "open_bits", "less_than", "equal", "select", "to_bits", "add_planes", "less_than_ring", "flip_top",
+           "compare", "prefix_top", "BitEngine"]
 
 Array = np.ndarray[Any, Any]
 OPS = ("lt", "le", "gt", "ge", "eq", "ne")
@@ -70,22 +71,53 @@ async def open_bits(eng: ReplicatedEngine, x: Pair | None, m: int, *, signed: bo
     return None if planes is None else unpack(planes, m, signed=signed)
 
 
-def _rows(x: Pair, rows: Any) -> Pair:
-    return Pair(x.first[rows], x.second[rows])
+class BitEngine(Protocol):
+    """What the generic circuits below need of an engine: the three-party
+    :class:`~mpcnet.mpc.replicated.ReplicatedEngine` (shares are Pairs) and the
+    two-party :class:`~mpcnet.mpc.twoparty.TwoPartyEngine` (shares are plane
+    arrays) both have it. An engine that also has ``and_pair(x, y1, y2)`` gets
+    the prefix tree's two ANDs with a common operand through it."""
+
+    def add(self, x: Any, y: Any, kind: str) -> Any: ...
+    def invert(self, x: Any) -> Any: ...
+    def add_public(self, x: Any, value: Any, kind: str) -> Any: ...
+    async def and_(self, x: Any, y: Any) -> Any: ...
+    async def and_many(self, pairs: Sequence[tuple[Any, Any]]) -> list[Any]: ...
 
 
-def _cat(*xs: Pair) -> Pair:
-    return Pair(np.concatenate([x.first for x in xs]), np.concatenate([x.second for x in xs]))
+# The helpers below move rows of a sharing of either kind.
+
+def _rows(x: Any, rows: Any) -> Any:
+    if isinstance(x, Pair):
+        return Pair(x.first[rows], x.second[rows])
+    return x[rows]
 
 
-def flip_top(eng: ReplicatedEngine, x: Pair) -> Pair:
+def _cat(*xs: Any) -> Any:
+    if isinstance(xs[0], Pair):
+        return Pair(np.concatenate([x.first for x in xs]), np.concatenate([x.second for x in xs]))
+    return np.concatenate(xs)
+
+
+def _len(x: Any) -> int:
+    return int((x.first if isinstance(x, Pair) else x).shape[0])
+
+
+def _zero_row(x: Any) -> Any:
+    """A public all-zero plane shaped like one row of ``x`` (a sharing of zero with no message)."""
+    if isinstance(x, Pair):
+        return Pair(np.zeros_like(x.first[:1]), np.zeros_like(x.first[:1]))
+    return np.zeros_like(x[:1])
+
+
+def flip_top(eng: BitEngine, x: Any) -> Any:
     """``x`` with its top bit plane inverted (signed order to unsigned order); local."""
-    mask = np.zeros((x.first.shape[0], 1), dtype=np.uint64)
+    mask = np.zeros((_len(x), 1), dtype=np.uint64)
     mask[-1] = np.uint64(0xFFFFFFFFFFFFFFFF)
     return eng.add_public(x, mask, BITS)
 
 
-async def less_than(eng: ReplicatedEngine, x: Pair, y: Pair, *, signed: bool = False) -> Pair:
+async def less_than(eng: BitEngine, x: Any, y: Any, *, signed: bool = False) -> Any:
     """Shares of ``x < y`` (one plane) for k-bit planes ``x``, ``y``."""
     if signed:
         x, y = flip_top(eng, x), flip_top(eng, y)
@@ -94,17 +126,24 @@ async def less_than(eng: ReplicatedEngine, x: Pair, y: Pair, *, signed: bool = F
     return await prefix_top(eng, g, e)
 
 
-async def prefix_top(eng: ReplicatedEngine, g: Pair, e: Pair) -> Pair:
+async def prefix_top(eng: BitEngine, g: Any, e: Any) -> Any:
     """The generate bit of the whole range from per-position (generate,
     propagate) planes, position 0 lowest: ``ceil(log2 n)`` rounds."""
-    while g.first.shape[0] > 1:
-        n = g.first.shape[0]
+    while _len(g) > 1:
+        n = _len(g)
         half = n // 2
         g_lo, g_hi = _rows(g, slice(0, 2 * half, 2)), _rows(g, slice(1, 2 * half, 2))
         e_lo, e_hi = _rows(e, slice(0, 2 * half, 2)), _rows(e, slice(1, 2 * half, 2))
-        # The block holding position 0 is never the upper half of a combination,
-        # so its propagate bit is never used: skip that AND.
-        carried, joined = await eng.and_many([(e_hi, g_lo), (_rows(e_hi, slice(1, None)), _rows(e_lo, slice(1, None)))])
+        and_pair = getattr(eng, "and_pair", None)
+        if and_pair is not None:
+            # An engine with paired triples (two-party): both ANDs share e_hi, one pair each.
+            carried, joined = await and_pair(e_hi, g_lo, e_lo)
+            joined = _rows(joined, slice(1, None))
+        else:
+            # The block holding position 0 is never the upper half of a combination,
+            # so its propagate bit is never used: skip that AND.
+            carried, joined = await eng.and_many([(e_hi, g_lo), (_rows(e_hi, slice(1, None)),
+                                                                 _rows(e_lo, slice(1, None)))])
         g_new = eng.add(g_hi, carried, BITS)
         e_new = _cat(_rows(e_lo, slice(0, 1)), joined)  # row 0: a placeholder
         if n % 2:
@@ -113,24 +152,24 @@ async def prefix_top(eng: ReplicatedEngine, g: Pair, e: Pair) -> Pair:
     return g
 
 
-async def equal(eng: ReplicatedEngine, x: Pair, y: Pair) -> Pair:
+async def equal(eng: BitEngine, x: Any, y: Any) -> Any:
     """Shares of ``x == y`` (one plane): an AND tree over the agreeing bits."""
     e = eng.invert(eng.add(x, y, BITS))
-    while e.first.shape[0] > 1:
-        n = e.first.shape[0]
+    while _len(e) > 1:
+        n = _len(e)
         half = n // 2
         both = await eng.and_(_rows(e, slice(0, 2 * half, 2)), _rows(e, slice(1, 2 * half, 2)))
         e = _cat(both, _rows(e, slice(n - 1, n))) if n % 2 else both
     return e
 
 
-async def select(eng: ReplicatedEngine, s: Pair, a: Pair, b: Pair) -> Pair:
+async def select(eng: BitEngine, s: Any, a: Any, b: Any) -> Any:
     """Shares of ``a`` where the bit ``s`` (one plane) is 1, else ``b``: one round."""
     diff = eng.add(a, b, BITS)
     return eng.add(b, await eng.and_(s, diff), BITS)
 
 
-async def compare(eng: ReplicatedEngine, x: Pair, y: Pair, op: str, *, signed: bool = False) -> Pair:
+async def compare(eng: BitEngine, x: Any, y: Any, op: str, *, signed: bool = False) -> Any:
     """Shares of ``x OP y`` for ``op`` in lt, le, gt, ge, eq, ne (one plane)."""
     if op == "lt":
         return await less_than(eng, x, y, signed=signed)
@@ -174,6 +213,12 @@ async def to_bits(eng: ReplicatedEngine, x: Pair, k: int = 64) -> Pair:
     """Bit planes (k, words) of the low k bits of the arithmetic sharing
     ``x`` (a flat array of m values): ``2 + ceil(log2 k)`` rounds."""
     s, c = await _carry_save(eng, x, k)
+    return await add_planes(eng, s, c, k)  # type: ignore[no-any-return]
+
+
+async def add_planes(eng: BitEngine, s: Any, c: Any, k: int) -> Any:
+    """Shares of the low k bit planes of ``s + c`` for two k-plane sharings,
+    by a Kogge-Stone parallel-prefix adder: ``1 + ceil(log2 k)`` rounds (any engine)."""
     g = await eng.and_(s, c)
     p = eng.add(s, c, BITS)
     carries, prop = g, p
@@ -189,8 +234,7 @@ async def to_bits(eng: ReplicatedEngine, x: Pair, k: int = 64) -> Pair:
             prop = _cat(_rows(prop, slice(0, 2 * d)), _rows(both, slice(k - d, None)))
         d *= 2
     # Sum bit j = p_j XOR (carry out of positions 0..j-1).
-    zero = Pair(np.zeros_like(p.first[:1]), np.zeros_like(p.first[:1]))
-    return eng.add(p, _cat(zero, _rows(carries, slice(0, k - 1))), BITS)
+    return eng.add(p, _cat(_zero_row(p), _rows(carries, slice(0, k - 1))), BITS)
 
 
 async def less_than_ring(eng: ReplicatedEngine, x: Pair, y: Pair, k: int) -> Pair:

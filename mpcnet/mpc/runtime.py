@@ -21,7 +21,9 @@ from .secbits import SecretBits
 from .secint import SecretInt, onehot_width
 from .secring import SecretRing, input_ring
 from .secsliced import SlicedBits, input_sliced
+from .secxor import XorBits, input_xor
 from .shamir import ShamirEngine, max_threshold
+from .twoparty import TwoPartyEngine
 
 __all__ = ["Runtime", "RESULT_ROUND", "Shape", "ENGINES", "choose_engine"]
 
@@ -35,28 +37,35 @@ Shape = tuple[int, ...] | None
 RESULT_ROUND = 1_000_000
 
 #: What ``Runtime(engine=...)`` accepts.
-ENGINES = ("auto", "shamir", "replicated")
+ENGINES = ("auto", "shamir", "replicated", "twoparty")
 
 
-def choose_engine(requested: str, compute_parties: int) -> str:
+def choose_engine(requested: str, compute_parties: int, *, only_compute: bool = True) -> str:
     """The engine behind a runtime's bit values (:meth:`Runtime.input_bits`)
     and its :class:`SecretInt`: ``"shamir"`` (:class:`SecretBits`, GF(2^8),
-    and :class:`~mpcnet.mpc.shamir.ShamirEngine`, any c >= 3) or
+    and :class:`~mpcnet.mpc.shamir.ShamirEngine`, any c >= 3),
     ``"replicated"`` (:class:`SlicedBits`, and
     :class:`~mpcnet.mpc.repfield.ReplicatedFieldEngine` under
     :class:`SecretInt`: the same field values and results; exactly three
-    compute parties).
+    compute parties) or ``"twoparty"`` (:class:`XorBits`, exactly two
+    parties, both computing: ``only_compute`` says there is no party outside
+    the compute parties).
     ``"auto"`` takes the replicated engine when there are exactly three
     compute parties (fewer bytes and less work per gate, the same rounds),
-    Shamir otherwise. The whole dispatch is here, one branch per case."""
+    the two-party engine when there are two parties and no other, Shamir
+    otherwise. The whole dispatch is here, one branch per case."""
     if requested not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}")
     if requested == "replicated" and compute_parties != 3:
         raise ConfigError("the replicated engine needs exactly three compute parties")
+    if requested == "twoparty" and not (compute_parties == 2 and only_compute):
+        raise ConfigError("the two-party engine needs exactly two parties, both computing")
     if requested != "auto":
         return requested
     if compute_parties == 3:
         return "replicated"
+    if compute_parties == 2 and only_compute:
+        return "twoparty"
     return "shamir"
 
 
@@ -80,9 +89,11 @@ class Runtime:
     a round, so every party runs the same code. ``engine`` picks what
     :meth:`input_bits` makes (:func:`choose_engine`: with ``"auto"``,
     :class:`SlicedBits` on the three-party replicated engine when there are
-    exactly three compute parties, else :class:`SecretBits`) and how
-    :class:`SecretInt` multiplies (there: replicated resharing over the same
-    field, :mod:`mpcnet.mpc.repfield`; the same values); a protocol
+    exactly three compute parties, :class:`XorBits` on the two-party engine
+    when there are two parties and no other, else :class:`SecretBits`) and how
+    :class:`SecretInt` multiplies (with three compute parties: replicated
+    resharing over the same field, :mod:`mpcnet.mpc.repfield`; the same
+    values); a protocol
     that needs what only one of them has (``to_int``) names it. ``wide_opens`` is how many
     degree-2t elements (products summed locally, :meth:`SecretInt.mul_wide`)
     the protocol will open: the toolkit then sets aside their masks in its
@@ -94,14 +105,18 @@ class Runtime:
                  wide_opens: int = 0, engine: str = "auto") -> None:
         self.ctx = ctx
         self.compute = list(ctx.parties) if compute is None else list(compute)
-        if len(set(self.compute)) != len(self.compute) or not set(self.compute) <= set(ctx.parties):
+        self._compute_set = frozenset(self.compute)
+        # (membership through ctx.is_party: constant time per compute party, where a set of all parties would
+        # cost each of 10,000 voters 10,000 steps)
+        if len(self._compute_set) != len(self.compute) or not all(ctx.is_party(p) for p in self.compute):
             raise ConfigError("compute parties must be distinct parties of the session")
         self.t = max_threshold(len(self.compute)) if t is None else t
         self.is_compute = ctx.me in self.compute
-        #: "shamir" or "replicated": the engine behind :meth:`input_bits`.
-        self.engine = choose_engine(engine, len(self.compute))
+        #: "shamir", "replicated" or "twoparty": the engine behind :meth:`input_bits`.
+        self.engine = choose_engine(engine, len(self.compute), only_compute=len(self.compute) == ctx.n)
         self._engines: dict[str, ShamirEngine] = {}
         self._replicated: ReplicatedEngine | None = None
+        self._two_party: TwoPartyEngine | None = None
         self._number: int | None = None
         if wide_opens < 0:
             raise ConfigError("wide_opens must be >= 0")
@@ -131,6 +146,20 @@ class Runtime:
         if self._replicated is None:
             self._replicated = ReplicatedEngine(self.ctx, self.compute, label="runtime")
         return self._replicated
+
+    @property
+    def two_party_engine(self) -> TwoPartyEngine:
+        """The :class:`~mpcnet.mpc.twoparty.TwoPartyEngine` behind :class:`XorBits`
+        (a ConfigError unless there are exactly two compute parties and they are all the parties)."""
+        if self._two_party is None:
+            self._two_party = TwoPartyEngine(self.ctx, self.compute, label="runtime")
+        return self._two_party
+
+    @property
+    def two_party(self) -> bool:
+        """True when bit values live on the two-party engine (:attr:`engine`
+        is "twoparty": exactly two parties, both computing)."""
+        return self.engine == "twoparty"
 
     def _engine(self, kind: str) -> ShamirEngine:
         if kind not in self._engines:
@@ -167,7 +196,8 @@ class Runtime:
         """Before an opening to parties that sat out the computation: every
         party jumps to the next agreed result round (RESULT_ROUND, then the
         rounds after it)."""
-        if set(self.compute) == set(self.ctx.parties) or set(receivers) <= set(self.compute):
+        # (compute parties are distinct parties: all of them iff as many)
+        if len(self.compute) == self.ctx.n or all(r in self._compute_set for r in receivers):
             return
         self.ctx.skip_to_round(RESULT_ROUND + self._result_rounds)
         self._result_rounds += 1
@@ -222,6 +252,33 @@ class Runtime:
                 out[p] = SecretInt(self, got.get(p), lo, hi)
         return out
 
+    async def input_stacked(self, owners: Sequence[str], shape: tuple[int, ...], mine: Any = None, *,
+                            bits: int | None = None, signed: bool = False) -> SecretInt:
+        """One round: like :meth:`input_int` for ``owners`` that all input
+        the same ``shape``, their values stacked in the order of ``owners``
+        (shape ``(len(owners), *shape)``). ``mine``: this party's input if it
+        is one of ``owners``, else None.
+
+        For many input-only parties (10,000 voters): a party outside the
+        compute parties does a constant amount of work here whatever the
+        number of owners (input_int would build one value per owner at every
+        party), so a run's total work grows linearly in the owners."""
+        lo, hi = int_bounds(bits, signed) if bits is not None else (None, None)
+        me = self.ctx.me
+        owner = me in owners
+        if owner != (mine is not None):
+            raise LocalProtocolViolation("an input party passes its input, every other party None")
+        wire_shape = tuple(shape) or (1,)  # (field arrays on the wire have an axis)
+        deal = None
+        if mine is not None:
+            deal = np.asarray(P127.from_ints(_check_ints(mine, shape, lo, hi)), dtype=object).reshape(wire_shape)
+        if not self.is_compute:
+            await self.field_engine.input({me: wire_shape} if owner else {}, deal)
+            return SecretInt(self, None, lo, hi)
+        got = await self.field_engine.input(dict.fromkeys(owners, wire_shape), deal)
+        stacked = np.stack([got[p] for p in owners]) if owners else P127.zeros((0, *wire_shape))
+        return SecretInt(self, stacked.reshape((len(owners), *shape)), lo, hi)
+
     async def input_bits(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int,
                          signed: bool = False, max_values: int | None = None) -> dict[str, Any]:
         """One round: like :meth:`input_int`, but for boolean circuits: on the
@@ -235,6 +292,8 @@ class Runtime:
         before the shares are used."""
         if self.engine == "replicated":
             return await self.input_sliced(owners, mine, bits=bits, signed=signed, max_values=max_values)
+        if self.engine == "twoparty":
+            return await self.input_xor(owners, mine, bits=bits, signed=signed)  # type: ignore[arg-type]
         lo, hi = int_bounds(bits, signed)
         deal: Array | None = None
         if self.ctx.me in owners:
@@ -261,6 +320,24 @@ class Runtime:
             values = _check_ints(mine, owners[self.ctx.me], lo, hi)
             values = values.astype(np.int64) if signed or bits < 64 else values.astype(np.uint64)
         return await input_sliced(self, owners, values, bits, signed, max_values)
+
+    async def input_xor(self, owners: Mapping[str, tuple[int, ...]], mine: Any = None, *, bits: int,
+                        signed: bool = False) -> dict[str, XorBits]:
+        """No round: with exactly two parties, both computing (:attr:`two_party`),
+        every party in ``owners`` (party -> the declared shape of its input)
+        holds its ``bits``-bit integers ``mine`` as :class:`XorBits` on the
+        two-party engine (its own value is the sharing (value, 0)). The range
+        is checked here."""
+        if not self.two_party:
+            raise ConfigError("XorBits need a runtime of exactly two parties, both computing")
+        if any(shape is None for shape in owners.values()):
+            raise LocalProtocolViolation("two-party inputs need declared shapes (they cost no round)")
+        lo, hi = int_bounds(bits, signed)
+        values = None
+        if self.ctx.me in owners:
+            values = _check_ints(mine, owners[self.ctx.me], lo, hi)
+            values = values.astype(np.int64) if signed or bits < 64 else values.astype(np.uint64)
+        return input_xor(self, owners, values, bits, signed)
 
     async def input_ring(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int,
                          signed: bool = True) -> dict[str, SecretRing]:

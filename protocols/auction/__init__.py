@@ -56,6 +56,13 @@ How the winner is found (bids b_0..b_{m-1}, k bits):
   ones), second price ``ceil(log2(m-1))`` more; the same winners and prices
   as the Shamir engine (tested). ``engine=shamir`` keeps GF(2^8).
 
+* Two parties, both bidders (what ``auto`` picks when n = 2): each finds its
+  own highest (and second-highest) bid in the clear, and the two-party engine
+  (:mod:`mpcnet.mpc.twoparty`: OT extension, no dealer) compares them with the
+  millionaires protocol and selects the price
+  (:func:`~protocols.auction.two_party.two_party`): 9 rounds for 32-bit
+  bids (10 for second price), whatever the number of bids.
+
 Security: semi-honest; private against any t = floor((c-1)/2) colluding
 compute parties (on the replicated engine, c = 3: any one of them, the
 pairwise zero- and random sharings AES-CTR under the links' pairwise keys),
@@ -65,7 +72,10 @@ any one of the three, assuming AES-256, keyed BLAKE2b and ChaCha20 are
 pseudo-random and the links' handshakes keep the pairwise keys secret). Reveals to every party: the
 winner's index and the price (first price: the winning bid; second price: the
 second-highest bid). Nothing else: every intermediate value stays shared;
-which pairs compared how is never opened.
+which pairs compared how is never opened. With two bidders the outputs
+themselves tell much: the second price is then the loser's highest bid,
+which the winner learns; the first price is the winner's bid, which the loser
+learns. Two-party runs are private against either bidder.
 """
 
 from __future__ import annotations
@@ -82,6 +92,7 @@ from .circuits import by_circuit
 from .elimination import first_price_by_elimination
 from .sliced import on_replicated
 from .three_party import three_party
+from .two_party import two_party
 
 __all__ = ["ALL_PAIRS_MAX", "MAX_BIDS", "auction"]
 
@@ -96,9 +107,13 @@ ALL_PAIRS_MAX = 128
 MAX_BIDS = 1_000_000
 
 
-def _roles(n: int, compute_parties: int) -> tuple[int, list[int]]:
+def _roles(n: int, compute_parties: int) -> tuple[int, range]:
     """(number of compute parties, indices of bidders); ConfigError if the
     split is impossible."""
+    if n == 2:
+        if compute_parties != 0:
+            raise ConfigError("with two parties both bid and compute: compute_parties must be 0")
+        return 2, range(2)
     return split_roles(n, compute_parties, "an auction", min_inputs=2, inputs_name="bidders")
 
 
@@ -116,6 +131,10 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
         raise ConfigError(f"bids must be at most {MAX_BIDS}")
     if params["engine"] == "replicated" and _roles(n, params["compute_parties"])[0] != 3:
         raise ConfigError("engine=replicated needs exactly 3 compute parties")
+    if n == 2 and (params["method"] != "auto" or params["engine"] not in ("auto", "twoparty")):
+        raise ConfigError("with two parties the auction runs on the two-party engine: method and engine must be auto")
+    if params["engine"] == "twoparty" and n != 2:
+        raise ConfigError("engine=twoparty needs exactly 2 parties")
     if params["method"] == "three-party":
         if not _three_party_fits(n, params["compute_parties"]):
             raise ConfigError("method=three-party needs exactly 3 parties, all of them bidders (compute_parties=0)")
@@ -133,13 +152,15 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
 
 @protocol(
     "auction",
-    min_parties=3,
-    security="semi-honest; honest majority: private against any t = floor((c-1)/2) colluding compute "
+    min_parties=2,
+    security="semi-honest; n = 2: private against either bidder, no dealer (OT extension, millionaires "
+             "protocol); n >= 3: honest majority: private against any t = floor((c-1)/2) colluding compute "
              "parties plus any number of colluding input-only bidders (Shamir over GF(2^8)); when every party "
              "bids (compute_parties=0, c = n), against any t parties in all; with three bidder-parties, "
              "against any one of them (helper comparisons: AES-256 under pairwise keys)",
     reveals="the winner's party index and the price (first price: the winning bid; second price: the "
-            "second-highest bid), to every party; with bids=B also how many bids each bidder holds and the "
+            "second-highest bid), to every party (with two bidders, the second price is the loser's highest bid "
+            "and the first price the winner's); with bids=B also how many bids each bidder holds and the "
             "winning bid's position in the winner's list; other losing bids reveal nothing beyond that",
     input="a bid: an unsigned integer below 2^bits (null for a compute-only party); with bids=B, "
           "a list of this bidder's bids",
@@ -158,7 +179,8 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
               f"(three-party when it applies, else all-pairs, up to {ALL_PAIRS_MAX} bids)",
               choices=("auto", "three-party", "all-pairs", "tournament")),
         Param("engine", str, "auto", "for all-pairs and tournament: auto (the three-party replicated engine "
-              "when there are exactly 3 compute parties, else Shamir), shamir, or replicated", choices=ENGINES),
+              "when there are exactly 3 compute parties, else Shamir), shamir, or replicated; with two parties "
+              "the two-party engine (auto or twoparty)", choices=ENGINES),
     ),
     validate_input=_validate,
     links=role_links,
@@ -178,6 +200,12 @@ async def auction(ctx: Context, value: Any, *, bits: int, kind: str, compute_par
     position = [p for n_b in counts for p in range(n_b)]
     all_pairs = method == "all-pairs" or (method == "auto" and len(owner) <= ALL_PAIRS_MAX)
     second = kind == "second-price"
+    if ctx.n == 2:
+        j_party, price, j_pos = await two_party(ctx, value, bits, counts, kind == "second-price")
+        out = {"winner": j_party, "price": price}
+        if bids:
+            out["bid"] = j_pos
+        return out
     three = method == "three-party" or (method == "auto" and all_pairs and _three_party_fits(ctx.n, compute_parties))
     if three:  # (its layout and bid count were checked in _validate)
         j, price = await three_party(ctx, value, bits, counts, second)

@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import secrets
+import sqlite3
 import time as _time
 from collections.abc import Awaitable, Callable
 from fractions import Fraction
@@ -48,6 +49,7 @@ from .task import (
     aggregate_binding,
     decode_report,
     open_sealed,
+    parse_epsilon,
     seal,
     sensitivity,
     share_binding,
@@ -63,6 +65,7 @@ IDLE_SLOT = 5.0  # an idle leader sends an empty slot this often
 HELPER_WAIT = 60.0  # the helper gives up on a silent leader (and reconnects) after this
 JOB_DELAY = 0.5  # a job smaller than job_size starts once no job was started for this long
 RETRY = 0.5  # seconds between mesh connection attempts
+BODY_DEADLINE = 30.0  # seconds to receive a whole request body
 
 # Per-report outcome of an aggregation job (the helper decides, the leader checks its part).
 ACCEPTED, INVALID, UNDECRYPTABLE, REPLAYED, COLLECTED, EXPIRED = 0, 1, 2, 3, 4, 5
@@ -191,7 +194,7 @@ class _Aggregator:
         if epsilon is not None:
             # discrete Laplace with scale sensitivity/epsilon, exact, from the OS: each aggregator's
             # noise alone makes the collector's result epsilon-DP (docs/aggregate.md).
-            scale = Fraction(sensitivity(self.task.vdaf)) / Fraction(epsilon)
+            scale = Fraction(sensitivity(self.task.vdaf)) / parse_epsilon(epsilon)
             noise = discrete_laplace(scale, size=n)
             total = [(x + z) % p for x, z in zip(total, noise, strict=True)]
         return self.field.encode_vec(total), count
@@ -239,8 +242,8 @@ class Helper(_Aggregator):
         """The answer to one slot request (work in a thread: heartbeats go on meanwhile)."""
         if not isinstance(request, dict) or request.get("kind") not in ("noop", "job", "collect"):
             raise RemoteProtocolViolation("a slot request is a map with kind noop, job or collect", peer="leader")
+        self.maybe_prune()  # on every request: a leader that is never idle sends no noop
         if request["kind"] == "noop":
-            self.maybe_prune()
             return {"kind": "noop"}
         work = self.answer_job if request["kind"] == "job" else self.answer_collect
         return await trio.to_thread.run_sync(work, request)
@@ -259,7 +262,10 @@ class Helper(_Aggregator):
             raise RemoteProtocolViolation("a job needs a 16-byte job_id and report ids", peer="leader")
         rows = ids.shape[0]
         ids = self._array(request, "ids", (rows, 16))
-        times = self._array(request, "times", (rows,), np.uint64).astype(np.int64)
+        times = self._array(request, "times", (rows,), np.uint64)
+        if rows and int(times.max()) >= 2**63:
+            raise RemoteProtocolViolation("a report time in a job is out of range", peer="leader")
+        times = times.astype(np.int64)
         public = self._array(request, "public", (rows, self.public_len))
         sealed = self._array(request, "helper", (rows, self.helper_sealed_len))
         n_ver = self.vdaf.flp.VERIFIER_LEN * self.vdaf.PROOFS
@@ -329,6 +335,8 @@ class Helper(_Aggregator):
         if not (isinstance(cid, bytes) and len(cid) == 16 and all(type(x) is int for x in (start, end, count))
                 and (epsilon is None or isinstance(epsilon, str))):
             raise RemoteProtocolViolation("a collect request has a field of the wrong type", peer="leader")
+        if not (0 <= start < end < 2**62 and 0 <= count < 2**62):
+            raise RemoteProtocolViolation("a collect request has an interval or count out of range", peer="leader")
         digest = _job_hash({k: request[k] for k in ("collection_id", "start", "end", "epsilon")})
         stored = self.storage.collection(cid)
         if stored is not None:
@@ -338,13 +346,13 @@ class Helper(_Aggregator):
         error = None
         if any(s < end and start < e for s, e in self.collected_intervals(("done",))):
             error = "the batch overlaps one already collected"
+        eps: Fraction | None = None
         if epsilon is not None:
             try:
-                if not Fraction(epsilon) > 0:
-                    raise ValueError
-            except (ValueError, ZeroDivisionError):
-                error = "epsilon must be a positive number"
-        if self.task.max_epsilon is not None and (epsilon is None or Fraction(epsilon) > self.task.max_epsilon):
+                eps = parse_epsilon(epsilon)
+            except ValueError as exc:
+                error = str(exc)
+        if error is None and self.task.max_epsilon is not None and (eps is None or eps > self.task.max_epsilon):
             error = f"the task requires noise with epsilon <= {self.task.max_epsilon}"
         if error is None:
             share, mine = self.noisy_share(start, end, epsilon)
@@ -355,7 +363,7 @@ class Helper(_Aggregator):
         if error is not None:
             self.storage.create_collection(cid, start, end, epsilon, "failed", digest, None, error)
             return {"kind": "collect", "error": error}
-        binding = aggregate_binding(HELPER, self.task.task_id, cid, start, end, count)
+        binding = aggregate_binding(HELPER, self.task.task_id, cid, start, end, count, epsilon)
         answer = {"count": count, "sealed": seal(self.task.collector_public_key, binding, share)}
         self.storage.create_collection(cid, start, end, epsilon, "done", digest, msgpack.packb(answer))
         fault_point("helper.collect.answer")
@@ -404,7 +412,13 @@ class Leader(_Aggregator):
     async def _flush_counters(self) -> None:
         while True:
             await trio.sleep(1.0)
-            self.storage.add_counters(self.counts.take())
+            counts = self.counts.take()
+            try:
+                self.storage.add_counters(counts)
+            except sqlite3.Error as exc:  # a full disk or a locked file must not stop the service: retry later
+                log.warning("cannot store counters: %s", exc)
+                for name, n in counts.items():
+                    self.counts.add(name, n)
 
     # -- HTTP ------------------------------------------------------------------------------------
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -443,11 +457,18 @@ class Leader(_Aggregator):
     async def _read_body(self, scope: dict[str, Any], receive: Any) -> bytes:
         cap = self.config.max_body
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and (not value.isdigit() or int(value) > cap):
+            if name == b"content-length" and (not value.isdigit() or len(value) > 18 or int(value) > cap):
                 raise HttpError(413, None, f"the body exceeds {cap} bytes", "body_too_large")
         chunks, size = [], 0
+        # hypercorn drops a connection silent for 30 s, but one that trickles a byte every 29 s would
+        # hold one of the max_inflight upload slots for weeks: the whole body gets BODY_DEADLINE.
+        deadline = trio.current_time() + BODY_DEADLINE
         while True:
-            message = await receive()
+            with trio.move_on_at(deadline):
+                message = await receive()
+            if trio.current_time() >= deadline:
+                raise HttpError(408, None, f"the body did not arrive within {BODY_DEADLINE:g} s", "body_timeout",
+                                [(b"connection", b"close")])
             if message["type"] == "http.disconnect":
                 raise HttpError(400, "invalidMessage", "the client went away", "disconnected")
             chunk = message.get("body", b"")
@@ -461,6 +482,9 @@ class Leader(_Aggregator):
     async def _route(self, scope: dict[str, Any], receive: Any) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
         method, parts = scope["method"], scope["path"].strip("/").split("/")
         if parts == ["counters"] and method == "GET":
+            # Only for the collector: per-job outcome counts, to anyone who can time a client's upload,
+            # tell whether its report was valid (a job can hold one report), and the volume of uploads.
+            self._check_collector(scope)
             counts = self.storage.counters()
             for k, v in self.counts.values.items():
                 counts[k] = counts.get(k, 0) + v
@@ -557,13 +581,13 @@ class Leader(_Aggregator):
             raise HttpError(400, "batchInvalid", f"the interval must be aligned to {p} s and not empty", "bad_collection")
         if end > self.task.bucket(int(_time.time()) + self.task.tolerable_clock_skew) + p:
             raise HttpError(400, "batchInvalid", "the interval ends in the future", "bad_collection")
+        eps: Fraction | None = None
         if epsilon is not None:
             try:
-                if not Fraction(epsilon) > 0:
-                    raise ValueError
-            except (ValueError, ZeroDivisionError):
-                raise HttpError(400, "invalidMessage", "epsilon must be a positive number", "bad_collection") from None
-        if self.task.max_epsilon is not None and (epsilon is None or Fraction(epsilon) > self.task.max_epsilon):
+                eps = parse_epsilon(epsilon)
+            except ValueError as exc:
+                raise HttpError(400, "invalidMessage", str(exc), "bad_collection") from None
+        if self.task.max_epsilon is not None and (eps is None or eps > self.task.max_epsilon):
             raise HttpError(400, "invalidMessage", f"the task requires noise with epsilon <= {self.task.max_epsilon}",
                             "bad_collection")
         stored = self.storage.collection(cid)
@@ -609,11 +633,11 @@ class Leader(_Aggregator):
                 await self.wake.wait()
                 continue
             if not self.storage.unfinished_reports():
-                self.maybe_prune()
                 await ask({"kind": "noop"})
 
     async def _step(self, ask: Callable[[dict[str, Any]], Awaitable[Any]]) -> bool:
         """Do the next piece of work; False if there is none."""
+        self.maybe_prune()  # here, not only when idle: under a steady load the store would only grow
         running = self.storage.running_jobs()
         if running:
             await self._run_job(ask, running[0])
@@ -698,7 +722,7 @@ class Leader(_Aggregator):
             if answer.get("count") != count or not isinstance(answer.get("sealed"), bytes):
                 raise RemoteProtocolViolation("malformed answer to a collection", peer="helper")
             share, _ = self.noisy_share(start, end, epsilon)
-            binding = aggregate_binding(LEADER, self.task.task_id, cid, start, end, count)
+            binding = aggregate_binding(LEADER, self.task.task_id, cid, start, end, count, epsilon)
             result = {"count": count, "start": start, "end": end, "epsilon": epsilon,
                       "leader": seal(self.task.collector_public_key, binding, share), "helper": answer["sealed"]}
             self.storage.finish_collection(cid, "done", msgpack.packb(result), None)

@@ -22,7 +22,7 @@ import attrs
 import msgpack
 import numpy as np
 
-from ...errors import MPCError
+from ...errors import InputError, MPCError
 from ...identity import SecretKey
 from ..batch import BatchPrio3, encode_batch
 from .task import (
@@ -35,6 +35,7 @@ from .task import (
     collector_token,
     encode_report,
     open_sealed,
+    parse_epsilon,
     seal,
     share_binding,
 )
@@ -166,6 +167,11 @@ def collect(task: Task, collector_key: SecretKey, *, start: int | None = None, e
     Calling again with the same ``collection_id`` (16 bytes) and parameters resumes the same
     collection job (after a lost connection, say) instead of asking for another.
     """
+    if epsilon is not None:
+        try:
+            parse_epsilon(epsilon)
+        except ValueError:
+            raise InputError(f"epsilon must be a positive number such as 0.5 or 1/2, not {epsilon!r}") from None
     p = task.time_precision
     start = 0 if start is None else start
     end = task.bucket(int(_time.time())) + p if end is None else end
@@ -198,9 +204,10 @@ def collect(task: Task, collector_key: SecretKey, *, start: int | None = None, e
     vdaf = task.vdaf.vdaf()
     total = [0] * vdaf.flp.OUTPUT_LEN
     for role, box in zip((LEADER, HELPER), sealed, strict=True):
-        share = open_sealed(collector_key, aggregate_binding(role, task.task_id, cid, start, end, count), box)
+        share = open_sealed(collector_key, aggregate_binding(role, task.task_id, cid, start, end, count,
+                                                                 epsilon), box)
         if share is None:
-            raise DapError(f"the {('leader', 'helper')[role]}'s aggregate share does not decrypt for this collection",
-                           status=200)
+            raise DapError(f"the {('leader', 'helper')[role]}'s aggregate share does not decrypt for this collection "
+                           f"(sealed to another key, or for another interval, count or epsilon)", status=200)
         total = [(x + y) % vdaf.field.MODULUS for x, y in zip(total, vdaf.decode_agg_share(share), strict=True)]
     return CollectResult(_decode(task, total), count, start, end, epsilon)

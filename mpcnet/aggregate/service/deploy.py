@@ -13,14 +13,14 @@ import json
 import os
 import secrets
 import urllib.parse
-from fractions import Fraction
 from pathlib import Path
 
 import attrs
 
+from ...errors import InputError
 from ...identity import generate_key, write_key_file
 from ..simulation import VdafConfig
-from .task import AggregatorEndpoint, Task, collector_token
+from .task import AggregatorEndpoint, Task, collector_token, parse_epsilon
 
 __all__ = ["init_deployment"]
 
@@ -37,6 +37,10 @@ def init_deployment(directory: str | os.PathLike[str], vdaf: VdafConfig, *, lead
                     max_pending: int = 1_000_000) -> dict[str, Path]:
     """Create keys, ``task.json``, ``leader.toml`` and ``helper.toml`` in ``directory``; their paths by name."""
     vdaf.vdaf()
+    try:
+        eps = None if max_epsilon is None else parse_epsilon(max_epsilon)
+    except ValueError as exc:
+        raise InputError(f"max_epsilon: {exc}") from None
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     keys = {}
@@ -47,7 +51,7 @@ def init_deployment(directory: str | os.PathLike[str], vdaf: VdafConfig, *, lead
                 AggregatorEndpoint(leader_mesh, keys["leader"].public, keys["leader-report"].public, leader_url),
                 AggregatorEndpoint(helper_mesh, keys["helper"].public, keys["helper-report"].public),
                 keys["collector"].public, time_precision, min_batch_size,
-                max_epsilon=None if max_epsilon is None else Fraction(max_epsilon))
+                max_epsilon=eps)
     task = attrs.evolve(task, collector_auth_sha256=hashlib.sha256(collector_token(keys["collector"], task.task_id)).digest())
     (out / "task.json").write_text(json.dumps(task.to_json(), indent=2) + "\n")
     verify_key = secrets.token_hex(vdaf.vdaf().VERIFY_KEY_SIZE)

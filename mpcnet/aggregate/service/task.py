@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -42,14 +43,14 @@ from ..simulation import VdafConfig
 __all__ = [
     "Task", "AggregatorEndpoint", "AggregatorConfig", "Report", "load_task", "load_config",
     "encode_report", "decode_report", "ReportDecodeError", "seal", "open_sealed", "share_binding",
-    "aggregate_binding", "sensitivity", "b64", "unb64", "LEADER", "HELPER", "collector_token",
+    "aggregate_binding", "sensitivity", "b64", "unb64", "LEADER", "HELPER", "collector_token", "parse_epsilon",
 ]
 
 LEADER, HELPER = 0, 1
 ROLES = {"leader": LEADER, "helper": HELPER}
 SEAL_OVERHEAD = 48  # crypto_box_SEALBYTES: the ephemeral public key (32) and the tag (16)
 _SHARE_DOMAIN = b"mpcnet-dap-input-share/1"
-_AGG_DOMAIN = b"mpcnet-dap-aggregate-share/1"
+_AGG_DOMAIN = b"mpcnet-dap-aggregate-share/2"  # /2: the binding names the epsilon
 
 
 def b64(data: bytes) -> str:
@@ -161,12 +162,17 @@ def task_from_json(data: Any, where: str = "task") -> Task:
                                   e.get("url"))
 
     eps = data.get("max_epsilon")
+    max_epsilon: Fraction | None = None
     try:
-        max_epsilon = None if eps is None else Fraction(str(eps))
-    except ValueError:
-        raise ConfigError(f"{where}: max_epsilon must be a positive number") from None
-    if max_epsilon is not None and max_epsilon <= 0:
-        raise ConfigError(f"{where}: max_epsilon must be a positive number")
+        if isinstance(eps, (int, float)) and not isinstance(eps, bool):
+            # a JSON number: its exponent is bounded (a float's), so Fraction is safe; a string is not
+            max_epsilon = Fraction(str(eps))
+            if not max_epsilon > 0:
+                raise ValueError
+        elif eps is not None:
+            max_epsilon = parse_epsilon(eps if isinstance(eps, str) else "")
+    except (ValueError, OverflowError):
+        raise ConfigError(f"{where}: max_epsilon must be a positive number such as 0.5 or 1/2") from None
     task = Task(task_id, vdaf, endpoint("leader"), endpoint("helper"),
                 parse_public_key(_field(data, "collector_public_key", str, where)),
                 _field(data, "time_precision", int, where, 60), _field(data, "min_batch_size", int, where, 1),
@@ -188,6 +194,27 @@ def _auth_hash(data: Mapping[str, Any], where: str) -> bytes:
     if len(raw) != 32:
         raise ConfigError(f"{where}: collector_auth_sha256 must be 64 hex digits")
     return raw
+
+
+_EPSILON = re.compile(r"([0-9]{1,20})(?:\.([0-9]{1,20}))?|([0-9]{1,40})/([0-9]{1,40})")
+
+
+def parse_epsilon(text: str) -> Fraction:
+    """A privacy budget written as a decimal (``0.5``, up to 20 digits each side of the point) or a
+    fraction (``1/2``, up to 40 digits each side of the slash): the exact positive
+    :class:`~fractions.Fraction`; :class:`ValueError` for anything else.
+
+    Deliberately narrower than ``Fraction(text)``, which accepts exponents: ``Fraction("1e-99999999")``
+    computes a 10**99999999 and would stall the aggregator (a remote string reaches this).
+    """
+    m = _EPSILON.fullmatch(text) if isinstance(text, str) else None
+    if m is None:
+        raise ValueError("epsilon must be a positive number such as 0.5 or 1/2")
+    # (digits and at most one point or slash: no exponent left to blow up)
+    value = Fraction(text) if m[1] is not None else Fraction(int(m[3]), int(m[4])) if int(m[4]) else Fraction(0)
+    if value <= 0:
+        raise ValueError("epsilon must be a positive number such as 0.5 or 1/2")
+    return value
 
 
 def collector_token(collector_key: SecretKey, task_id: bytes) -> bytes:
@@ -330,10 +357,14 @@ def share_binding(role: int, task_id: bytes, report_id: bytes, time: int, public
             + hashlib.sha256(public_share).digest())
 
 
-def aggregate_binding(role: int, task_id: bytes, collection_id: bytes, start: int, end: int, count: int) -> bytes:
-    """The prefix of a sealed aggregate share."""
+def aggregate_binding(role: int, task_id: bytes, collection_id: bytes, start: int, end: int, count: int,
+                      epsilon: str | None) -> bytes:
+    """The prefix of a sealed aggregate share. It names the epsilon the aggregator noised for, so a
+    leader that asks the helper for less noise (or none) than the collector asked for is caught: the
+    collector's own binding then differs and the helper's share does not open."""
+    eps = b"" if epsilon is None else epsilon.encode("ascii", "replace")[:64]
     return (_AGG_DOMAIN + bytes([role]) + task_id + collection_id + start.to_bytes(8, "big") + end.to_bytes(8, "big")
-            + count.to_bytes(8, "big"))
+            + count.to_bytes(8, "big") + bytes([epsilon is not None, len(eps)]) + eps)
 
 
 def seal(public_key: bytes, binding: bytes, payload: bytes) -> bytes:

