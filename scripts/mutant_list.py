@@ -469,7 +469,39 @@ MUTANTS: list[Mutant] = [
             "replicated engine",
         find='    if compute_parties == 3:\n        return "replicated"\n',
         replace='    if compute_parties == 3:\n        return "shamir"\n',
-        tests=["tests/test_replicated.py", "tests/test_auction.py"],
+        tests=["tests/test_replicated.py", "tests/test_auction.py", "tests/test_repfield.py"],
+    ),
+    Mutant(
+        id="repfield-product-unmasked",
+        why="SecretInt's replicated product round sends l_i w_i without the zero-sharing: the neighbour "
+            "receives a function of the shares of the factors",
+        find="        z = f.add(f.scale(self._lam_me, flat), self.zero_share(flat.shape[0]))\n",
+        replace="        z = f.scale(self._lam_me, flat)\n",
+        tests=["tests/test_repfield.py"],
+    ),
+    Mutant(
+        id="repfield-wide-open-unmasked",
+        why="a degree-2 value is opened on the replicated engine without the zero-sharing: each receiver "
+            "gets the other parties' additive terms of the products in clear",
+        find="            term = f.add(f.scale(self._lam_me, flat), self.zero_share(flat.shape[0])).reshape(shape)\n",
+        replace="            term = f.scale(self._lam_me, flat).reshape(shape)\n",
+        tests=["tests/test_repfield.py"],
+    ),
+    Mutant(
+        id="repfield-one-use-number",
+        why="every zero-sharing and random value of the replicated field engine draws from use 0: the same "
+            "keystream masks every product",
+        find="    def _use(self) -> int:\n        use = self._uses\n",
+        replace="    def _use(self) -> int:\n        use = 0\n",
+        tests=["tests/test_repfield.py"],
+    ),
+    Mutant(
+        id="repfield-wrong-conversion-point",
+        why="the replicated pair is converted to a Shamir share with the polynomial vanishing at the wrong "
+            "party: products come out wrong",
+        find="            self._at_second = _vanishing_at(field, x[(i + 2) % 3], x[i])  # f_(i+1)(x_i)\n",
+        replace="            self._at_second = _vanishing_at(field, x[(i + 1) % 3], x[i])  # f_(i+1)(x_i)\n",
+        tests=["tests/test_repfield.py"],
     ),
 
     # -- the two-party engine (issue 14) ---------------------------------------

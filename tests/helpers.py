@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 
@@ -281,3 +283,24 @@ def run_alone_counting_sends(protocol: str, inputs: Sequence[Any], who: int,
                 kinds.append({DATA: "DATA", ABORT: "ABORT", HEARTBEAT: "HEARTBEAT"}[kind])
     assert len(kinds) == sum(link.messages_sent for link in mesh[me].values())  # every send was read back
     return error, kinds
+
+
+# --- the toolkit's engine choice, pinned for a test ----------------------------------
+
+
+@contextlib.contextmanager
+def auto_is_shamir() -> Iterator[None]:
+    """Within it, ``Runtime(engine="auto")`` takes the Shamir engine at any
+    number of compute parties (an explicit engine is kept): to run the
+    protocols that leave the choice to the toolkit (vote, referendum, stats,
+    dp-*) on the Shamir engine at three compute parties, in-process runs
+    (``mpcnet.simulate``) only."""
+    from mpcnet.mpc import runtime
+
+    choose = runtime.choose_engine
+
+    def pick(requested: str, compute_parties: int, **kw: Any) -> str:
+        return "shamir" if requested == "auto" and compute_parties >= 3 else choose(requested, compute_parties, **kw)
+
+    with mock.patch.object(runtime, "choose_engine", pick):
+        yield

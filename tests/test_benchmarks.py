@@ -85,3 +85,12 @@ def test_two_party_benchmark_and_garbling_prototype_run(tmp_path):
                           capture_output=True, text=True, timeout=120, env=env_with())
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout)["garbler_bytes_per_cmp"] == 2064
+
+
+def test_secint_engines_benchmark_smoke():
+    # Both engines, every output checked against the plaintext and across engines (exit 1 otherwise).
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_secint_engines.py"), "--voters", "6",
+                           "--stats-inputs", "3"], capture_output=True, text=True, timeout=120, env=env_with())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.split() for line in proc.stdout.splitlines() if " shamir " in line or " replicated " in line]
+    assert len(rows) == 6

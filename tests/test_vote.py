@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import math
 from collections import Counter
@@ -18,9 +19,12 @@ from mpcnet.dp import BudgetExceeded, PrivacyAccountant
 from mpcnet.errors import ConfigError, InputError
 from mpcnet.mpc.fields import GF256, P127
 from mpcnet.mpc.laplace import digits_for, geometric_digit_thresholds, noise_delta, shared_discrete_laplace
+from mpcnet.mpc.repfield import ReplicatedFieldEngine
 from mpcnet.mpc.shamir import ShamirEngine
 from mpcnet.registry import get_protocol
 from protocols.vote import dp_sum_privacy, dp_vote_privacy
+
+from helpers import auto_is_shamir
 
 
 @given(st.integers(2, 5).flatmap(lambda k: st.tuples(st.just(k), st.lists(st.integers(0, k - 1), min_size=3, max_size=8))))
@@ -46,14 +50,18 @@ def test_input_only_voters_learn_how_many_ballots_were_invalid_but_not_whose():
     assert result.outputs[3:] == ({"counts": [1, 1, 1], "rejected": 2, "invalid": None},) * 5
 
 
-def test_invalid_ballot_check_reveals_only_validity():
+@pytest.mark.parametrize("engine", ["shamir", "replicated"])
+def test_invalid_ballot_check_reveals_only_validity(engine):
     # The check opens 0 for a valid ballot and, for an invalid one, a fresh
     # uniform field element: different in every run, so it carries nothing
-    # about the ballot's content.
+    # about the ballot's content. Both engines open it as Shamir shares; the
+    # replicated one makes the random multiplier with no message (a round less).
     seen = []
     for _ in range(3):
-        res = mpcnet.simulate("vote", [[1, 1, 0], 0, 1], params={"options": 3}, record_views=True).results[0]
-        check_round = 5  # input, squares, random r, r * residual, open the check
+        with auto_is_shamir() if engine == "shamir" else contextlib.nullcontext():
+            res = mpcnet.simulate("vote", [[1, 1, 0], 0, 1], params={"options": 3}, record_views=True).results[0]
+        # input, squares, [random r: Shamir only,] r * residual, open the check
+        check_round = 5 if engine == "shamir" else 4
         shares = [P127.from_wire(r.value, (3,), r.sender) for r in res.view if r.round == check_round]
         assert len(shares) == 2
         # reconstruct from p1's and p2's shares (points 2 and 3) - p0's own share is not in its view
@@ -238,8 +246,18 @@ async def mpc_laplace(ctx: Context, value: None, *, count: int = 600, scale: int
     return [int(x) for x in P127.signed(await ep.open(noise))]
 
 
-def test_noise_generated_in_mpc_follows_the_discrete_laplace_law():
-    samples = mpcnet.simulate("test-mpc-laplace", [None] * 3, seed=12345).outputs[0]
+@protocol("test-mpc-laplace-rep", min_parties=3, max_parties=3, security="test", reveals="noise samples",
+          input="null", output="list")
+async def mpc_laplace_rep(ctx: Context, value: None, *, count: int = 600, scale: int = 2) -> list[int]:
+    """The same on the replicated engine (its random bits come from the pairwise keys, no message)."""
+    ep, eb = ReplicatedFieldEngine(ctx, P127, label="p"), ReplicatedFieldEngine(ctx, GF256, label="b")
+    noise = await shared_discrete_laplace(ep, eb, Fraction(scale), count)
+    return [int(x) for x in P127.signed(await ep.open(noise))]
+
+
+@pytest.mark.parametrize("name", ["test-mpc-laplace", "test-mpc-laplace-rep"])
+def test_noise_generated_in_mpc_follows_the_discrete_laplace_law(name):
+    samples = mpcnet.simulate(name, [None] * 3, seed=12345).outputs[0]
     q = math.exp(-1 / 2)
     pmf = {x: (1 - q) / (1 + q) * q ** abs(x) for x in range(-6, 7)}
     counts = Counter(max(-7, min(7, s)) for s in samples)

@@ -5,7 +5,11 @@ threshold) and works with secret values over numpy arrays of any shape:
 
 * :class:`SecretInt` — integers Shamir-shared over Z_(2^127-1), with a known
   range ``[lo, hi]`` (interval arithmetic keeps it through every operation)
-  and a degree (t, or 2t after a local product);
+  and a degree (t, or 2t after a local product); with exactly three compute
+  parties (``engine="auto"``) its products, wide openings and random values
+  use replicated sharing over the same field (:mod:`mpcnet.mpc.repfield`:
+  the same values and results, a product costs each party one element to one
+  neighbour, random values no message);
 * :class:`SecretBits` — k-bit integers held bit by bit in GF(2^8), signed
   (two's complement) or not; comparison results are 1-bit values;
 * :class:`SecretRing` — signed integers additively shared mod 2^64 among the

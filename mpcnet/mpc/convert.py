@@ -41,6 +41,7 @@ import numpy as np
 from ..errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
 from .binary import bnot, bxor, to_bits
 from .fields import Field
+from .repfield import ReplicatedFieldEngine
 from .shamir import ShamirEngine
 
 __all__ = ["random_elements", "random_bits", "dabits", "bit_decompose", "bits_to_field", "less_than", "max_decompose_bits",
@@ -94,7 +95,10 @@ async def _contribute(eng: ShamirEngine, items: list[tuple[ShamirEngine, Array |
 
 async def random_bits(eng_b: ShamirEngine, shape: tuple[int, ...]) -> Array:
     """Shares of uniformly random bits in GF(2^8) (1 round): the XOR of one
-    random bit from each of the first t+1 compute parties."""
+    random bit from each of the first t+1 compute parties. On the
+    replicated engine: no message (:meth:`ReplicatedFieldEngine.random_bits`)."""
+    if isinstance(eng_b, ReplicatedFieldEngine):
+        return eng_b.random_bits(shape)
     size = int(np.prod(shape, dtype=np.int64))
     mine = (np.frombuffer(eng_b.ctx.random.bytes(size), dtype=np.uint8) & 1).reshape(shape)
     (parts,) = await _contribute(eng_b, [(eng_b, mine)])
@@ -105,7 +109,10 @@ async def random_bits(eng_b: ShamirEngine, shape: tuple[int, ...]) -> Array:
 
 
 async def random_elements(eng: ShamirEngine, shape: tuple[int, ...]) -> Array:
-    """Shares of uniformly random field elements of the given shape (1 round)."""
+    """Shares of uniformly random field elements of the given shape (1 round;
+    on the replicated engine no message: :meth:`ReplicatedFieldEngine.random_elements`)."""
+    if isinstance(eng, ReplicatedFieldEngine):
+        return eng.random_elements(shape)
     mine = eng.field.random(int(np.prod(shape, dtype=np.int64)), eng.ctx.random).reshape(shape)
     (parts,) = await _contribute(eng, [(eng, mine)])
     total = parts[0]

@@ -15,6 +15,7 @@ from .binary import onehot_size, to_bits, to_onehot
 from .convert import random_elements
 from .fields import GF256, P127
 from .laplace import shared_discrete_laplace
+from .repfield import ReplicatedFieldEngine
 from .replicated import ReplicatedEngine
 from .secbits import SecretBits
 from .secint import SecretInt, onehot_width
@@ -40,11 +41,15 @@ ENGINES = ("auto", "shamir", "replicated", "twoparty")
 
 
 def choose_engine(requested: str, compute_parties: int, *, only_compute: bool = True) -> str:
-    """The engine behind a runtime's bit values (:meth:`Runtime.input_bits`):
-    ``"shamir"`` (:class:`SecretBits`, GF(2^8), any c >= 3),
-    ``"replicated"`` (:class:`SlicedBits`, exactly three compute parties) or
-    ``"twoparty"`` (:class:`XorBits`, exactly two parties, both computing:
-    ``only_compute`` says there is no party outside the compute parties).
+    """The engine behind a runtime's bit values (:meth:`Runtime.input_bits`)
+    and its :class:`SecretInt`: ``"shamir"`` (:class:`SecretBits`, GF(2^8),
+    and :class:`~mpcnet.mpc.shamir.ShamirEngine`, any c >= 3),
+    ``"replicated"`` (:class:`SlicedBits`, and
+    :class:`~mpcnet.mpc.repfield.ReplicatedFieldEngine` under
+    :class:`SecretInt`: the same field values and results; exactly three
+    compute parties) or ``"twoparty"`` (:class:`XorBits`, exactly two
+    parties, both computing: ``only_compute`` says there is no party outside
+    the compute parties).
     ``"auto"`` takes the replicated engine when there are exactly three
     compute parties (fewer bytes and less work per gate, the same rounds),
     the two-party engine when there are two parties and no other, Shamir
@@ -85,11 +90,15 @@ class Runtime:
     :meth:`input_bits` makes (:func:`choose_engine`: with ``"auto"``,
     :class:`SlicedBits` on the three-party replicated engine when there are
     exactly three compute parties, :class:`XorBits` on the two-party engine
-    when there are two parties and no other, else :class:`SecretBits`); a protocol
+    when there are two parties and no other, else :class:`SecretBits`) and how
+    :class:`SecretInt` multiplies (with three compute parties: replicated
+    resharing over the same field, :mod:`mpcnet.mpc.repfield`; the same
+    values); a protocol
     that needs what only one of them has (``to_int``) names it. ``wide_opens`` is how many
     degree-2t elements (products summed locally, :meth:`SecretInt.mul_wide`)
     the protocol will open: the toolkit then sets aside their masks in its
-    first reduction round, so each such opening takes one round.
+    first reduction round, so each such opening takes one round (the
+    replicated engine needs no masks: always one round).
     """
 
     def __init__(self, ctx: Context, *, compute: Sequence[str] | None = None, t: int | None = None,
@@ -108,6 +117,7 @@ class Runtime:
         self._engines: dict[str, ShamirEngine] = {}
         self._replicated: ReplicatedEngine | None = None
         self._two_party: TwoPartyEngine | None = None
+        self._number: int | None = None
         if wide_opens < 0:
             raise ConfigError("wide_opens must be >= 0")
         self._masks_wanted = wide_opens
@@ -117,12 +127,15 @@ class Runtime:
 
     @property
     def field_engine(self) -> ShamirEngine:
-        """The :class:`~mpcnet.mpc.shamir.ShamirEngine` over Z_(2^127-1) behind :class:`SecretInt`."""
+        """The engine over Z_(2^127-1) behind :class:`SecretInt`: a
+        :class:`~mpcnet.mpc.shamir.ShamirEngine`, or on the replicated choice
+        (:attr:`engine`) its subclass :class:`~mpcnet.mpc.repfield.ReplicatedFieldEngine`."""
         return self._engine("field")
 
     @property
     def bit_engine(self) -> ShamirEngine:
-        """The :class:`~mpcnet.mpc.shamir.ShamirEngine` over GF(2^8) behind :class:`SecretBits`."""
+        """The engine over GF(2^8) behind :class:`SecretBits` and the comparisons
+        of :class:`SecretInt` (Shamir, or replicated products: as :attr:`field_engine`)."""
         return self._engine("bits")
 
     @property
@@ -150,9 +163,29 @@ class Runtime:
 
     def _engine(self, kind: str) -> ShamirEngine:
         if kind not in self._engines:
-            self._engines[kind] = ShamirEngine(self.ctx, P127 if kind == "field" else GF256, compute=self.compute,
-                                               t=self.t)
+            field = P127 if kind == "field" else GF256
+            if self.engine == "replicated":
+                # The same shares and field values, products reduced the replicated way (mpcnet.mpc.repfield).
+                self._engines[kind] = ReplicatedFieldEngine(self.ctx, field, compute=self.compute,
+                                                            label=f"runtime{self._instance()}/{kind}")
+            else:
+                self._engines[kind] = ShamirEngine(self.ctx, field, compute=self.compute, t=self.t)
         return self._engines[kind]
+
+    def _instance(self) -> int:
+        """This runtime's number among the session's runtimes that made
+        keyed engines (0, 1, ...: every party creates its runtimes in the
+        same order), so two runtimes in one session never share keys."""
+        if self._number is None:
+            number = 0
+            while True:
+                try:
+                    self.ctx.claim_once(f"runtime-instance:{number}")
+                    break
+                except LocalProtocolViolation:
+                    number += 1
+            self._number = number
+        return self._number
 
     def take_mask_request(self) -> int:
         """Masks to set aside in this reduction round (all still wanted; then none)."""
