@@ -153,8 +153,13 @@ class Context:
         # scope: it is a measurable part of a small round's cost).
         with trio.CancelScope(deadline=trio.current_time() + session.round_timeout) as scope:
             await self._send_all(encoded, unfinished, total)
-            if senders:
+            if senders and not session.has_all(round_no, senders):
                 await session.wait_for(round_no, senders)
+            else:
+                # Sends that find room do not yield (see PeerLink.send_message):
+                # one schedule point per round, not one per message, keeps a
+                # party that never has to wait from starving the others.
+                await trio.lowlevel.checkpoint()
         if scope.cancelled_caught and unfinished:
             slow = sorted(unfinished)
             err = PeerTimeout(f"{', '.join(slow)} did not take round {round_no}'s message within "

@@ -263,6 +263,11 @@ class Session:
                 f"no link to {peer}: the protocol's topology does not connect {self.me} to it", peer=peer)
         return error
 
+    def has_all(self, round_no: int, senders: Collection[str]) -> bool:
+        """Whether round ``round_no``'s message from each of ``senders`` is here."""
+        mailbox = self._mailbox
+        return all((round_no, s) in mailbox for s in senders)
+
     async def wait_for(self, round_no: int, senders: frozenset[str]) -> None:
         """Wait until one message of ``round_no`` from each of ``senders``
         is here, or the session has failed. No deadline of its own: the

@@ -45,7 +45,9 @@ class PeerLink(Protocol):
         """Send one message made of ``parts`` (sent back to back). A link
         may keep references to ``parts`` until the peer has acknowledged the
         message (a resumable link retransmits from them), so callers must not
-        mutate them afterwards."""
+        mutate them afterwards. A send that does not have to wait for room
+        need not yield to the scheduler (it still raises a pending
+        cancellation first): callers that loop must yield themselves."""
 
     async def receive_message(self) -> bytes | bytearray | memoryview:
         """The next whole message; ChannelBroken when the link ends."""
@@ -73,8 +75,16 @@ class MemoryLink:
         # private copy keeps the receiver's view independent of the sender's
         # buffers exactly as a real network would.
         data = b"".join(parts)
+        # Like SecureLink: honour a pending cancellation, then hand the
+        # message over without a pass through the scheduler when the channel
+        # has room (a round's many small sends would otherwise each run every
+        # other task of the process once); only a full channel waits.
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            await self._send.send(data)
+            try:
+                self._send.send_nowait(data)
+            except trio.WouldBlock:
+                await self._send.send(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             raise ChannelBroken("link closed", peer=self.peer) from None
         self.bytes_sent += len(data)
