@@ -169,6 +169,11 @@ class Session:
         self._done_rounds: dict[str, int] = {}  # peer -> highest round consumed from it
         self._pending: dict[str, int] = {}
         self._changed = trio.Event()
+        # Per waiting wait_for: (round, senders still missing). A message
+        # wakes it only when it completes that set, not once per arrival
+        # (a compute party waiting for many bidders would otherwise run its
+        # check once per bidder).
+        self._awaited: dict[object, tuple[int, set[str]]] = {}
         self.error: MPCError | None = None
         self._lost: dict[str, MPCError] = {}
         self._pending_abort: tuple[str, MPCError, float] | None = None
@@ -242,7 +247,11 @@ class Session:
             return False
         self._mailbox[key] = (body, size, size if held is None else held)
         self._pending[sender] = self._pending.get(sender, 0) + 1
-        self._wake()
+        for awaited_round, missing in self._awaited.values():
+            if awaited_round == round_no and sender in missing:
+                missing.discard(sender)
+                if not missing:
+                    self._wake()
         return True
 
     def peer_lost(self, peer: str, error: MPCError) -> None:
@@ -292,9 +301,20 @@ class Session:
                     self.fail(err)
                     continue
                 with trio.move_on_at(settle_at):
-                    await self._changed.wait()
+                    await self._wait_change(round_no, missing)
                 continue
+            await self._wait_change(round_no, missing)
+
+    async def _wait_change(self, round_no: int, missing: list[str]) -> None:
+        """Sleep until the ``missing`` messages of ``round_no`` are all here,
+        or anything else wait_for must look at happens (an error, a lost
+        peer, an abort to settle: those wake it themselves)."""
+        token = object()
+        self._awaited[token] = (round_no, set(missing))
+        try:
             await self._changed.wait()
+        finally:
+            del self._awaited[token]
 
     def take_round(self, round_no: int, senders: frozenset[str]) -> dict[str, Any]:
         """Take round ``round_no``'s message from each of ``senders``; raise
