@@ -129,3 +129,42 @@ async def test_a_round_that_never_waits_still_yields():
     trio.lowlevel.remove_instrument(counter)
     assert out["p0"] == PEERS
     assert counts["round"] == 1, counts
+
+
+@pytest.mark.trio
+async def test_a_value_sent_to_many_peers_is_encoded_once(monkeypatch):
+    """An opening to every party sends one object to all: one encoding,
+    the same bytes to each (distinct values are still encoded apiece)."""
+    import numpy as np
+
+    import mpcnet.context
+
+    calls = []
+    real = mpcnet.context.wire.encode
+
+    def counting(value, limits):
+        calls.append(trio.lowlevel.current_task())
+        return real(value, limits)
+
+    monkeypatch.setattr(mpcnet.context.wire, "encode", counting)
+    counts = {}
+
+    async def hub(ctx: Context, value: object) -> int:
+        shared = np.arange(40, dtype=np.uint64)
+        me = trio.lowlevel.current_task()
+        before = calls.count(me)
+        await ctx.exchange({p: shared for p in ctx.peers}, expect_from=())
+        counts["shared"] = calls.count(me) - before
+        before = calls.count(me)
+        await ctx.exchange({p: np.full(3, i, dtype=np.uint64) for i, p in enumerate(ctx.peers)}, expect_from=())
+        counts["distinct"] = calls.count(me) - before
+        return 0
+
+    async def spoke(ctx: Context, value: object) -> list[int]:
+        a = (await ctx.exchange({}, expect_from=["p0"]))["p0"]
+        b = (await ctx.exchange({}, expect_from=["p0"]))["p0"]
+        return [int(a.sum()), int(b[0])]
+
+    out = await run_hub(hub, spoke)
+    assert counts == {"shared": 1, "distinct": PEERS}
+    assert [out[f"p{i}"] for i in range(1, PEERS + 1)] == [[780, i - 1] for i in range(1, PEERS + 1)]
