@@ -36,7 +36,10 @@ parties in this process over TCP and over memory. Time = the slowest
 party's session wall time (bidders wait for the result), "compute" = the
 slowest compute party's, "span" = from the last party's entry into the
 protocol to the last party's exit (in one process the first parties to
-start also wait for the others' setup, which is not the protocol's time).
+start also wait for the others' setup, which is not the protocol's time),
+"cpu" (in one process only) = the process's CPU time from the first party's
+entry into the protocol to the last party's exit: all parties' work, which
+other jobs on a shared machine do not inflate as they do the wall times.
 Every result is checked against the plaintext (exit 1 on a wrong answer).
 ``--profile`` prints where the time of one run at the largest batch goes.
 """
@@ -90,6 +93,10 @@ async def bench_compare(ctx: Context, value: Any, *, length: int) -> Any:
 
 #: (party, protocol entry time.time(), exit time.time()) of the auction sessions of this process.
 AUCTION_MARKS: list[tuple[str, float, float]] = []
+#: (process CPU seconds at entry, at exit) per party, in-process runs: from the
+#: first entry to the last exit is the CPU all parties used (load-independent,
+#: unlike the wall times: other jobs on the machine do not count in it).
+CPU_MARKS: list[tuple[float, float]] = []
 
 
 def mark_auction() -> None:
@@ -101,9 +108,10 @@ def mark_auction() -> None:
         return
 
     async def marked(ctx: Context, value: Any, **params: Any) -> Any:
-        start = time.time()
+        start, cpu = time.time(), time.process_time()
         out = await inner(ctx, value, **params)
         AUCTION_MARKS.append((ctx.me, start, time.time()))
+        CPU_MARKS.append((cpu, time.process_time()))
         return out
 
     marked.marked = True  # type: ignore[attr-defined]
@@ -118,7 +126,7 @@ async def bench_floor(ctx: Context, value: Any) -> int:
     sends each compute party a bid-sized array (round 1), every compute party
     sends each bidder a result-sized one (the result round). Its time is the
     floor under the auction's: what two rounds among 3 + B parties cost."""
-    start = time.time()
+    start, cpu = time.time(), time.process_time()
     compute = ctx.parties[:3]
     if ctx.me in compute:
         await ctx.exchange({}, expect_from=ctx.parties[3:])
@@ -130,17 +138,20 @@ async def bench_floor(ctx: Context, value: Any) -> int:
         ctx.skip_to_round(RESULT_ROUND)
         await ctx.exchange({}, expect_from=compute)
     AUCTION_MARKS.append((ctx.me, start, time.time()))
+    CPU_MARKS.append((cpu, time.process_time()))
     return 1
 
 
 def floor_run(bids: int, transport: str) -> dict[str, Any]:
     """The floor protocol, all parties in this process."""
     AUCTION_MARKS.clear()
+    CPU_MARKS.clear()
     res = mpcnet.simulate("bench-auction-floor", [None] * 3 + [0] * bids, transport=transport)
     span = max(e for _, _, e in AUCTION_MARKS) - max(s for _, s, _ in AUCTION_MARKS)
     return {"bids": bids, "seconds": max(s.wall_time for s in res.stats),
             "compute_seconds": max(s.wall_time for s in res.stats[:3]), "rounds": res.stats[0].rounds,
-            "span": span, "bytes_max": max(s.bytes_sent for s in res.stats)}
+            "span": span, "cpu": max(e for _, e in CPU_MARKS) - min(c for c, _ in CPU_MARKS),
+            "bytes_max": max(s.bytes_sent for s in res.stats)}
 
 
 def auction_params(engine: str) -> dict[str, Any]:
@@ -162,12 +173,14 @@ def auction_run(bids: int, transport: str, seed: int, engine: str) -> dict[str, 
     mark_auction()
     values = auction_bids(bids, seed)
     AUCTION_MARKS.clear()
+    CPU_MARKS.clear()
     res = mpcnet.simulate("auction", [None] * 3 + values, params=auction_params(engine), transport=transport)
     check_auction(values, res.outputs)
     span = max(e for _, _, e in AUCTION_MARKS) - max(s for _, s, _ in AUCTION_MARKS)
     return {"bids": bids, "seconds": max(s.wall_time for s in res.stats),
             "compute_seconds": max(s.wall_time for s in res.stats[:3]), "rounds": res.stats[0].rounds,
-            "span": span, "bytes_max": max(s.bytes_sent for s in res.stats)}
+            "span": span, "cpu": max(e for _, e in CPU_MARKS) - min(c for c, _ in CPU_MARKS),
+            "bytes_max": max(s.bytes_sent for s in res.stats)}
 
 
 def operands(batch: int, seed: int) -> tuple[Any, Any]:
@@ -317,8 +330,8 @@ def main() -> None:
     if args.auction:
         print(f"# first-price auction (protocol 'auction'), {args.auction} input-only bidders, 3 compute parties;"
               f" load average {os.getloadavg()}")
-        print(f"{'engine':>8} {'mode':>10} {'bids':>5} {'time ms':>8} {'compute ms':>10} {'span ms':>8} {'rounds':>6}"
-              f" {'max bytes sent':>14}")
+        print(f"{'engine':>8} {'mode':>10} {'bids':>5} {'time ms':>8} {'compute ms':>10} {'span ms':>8}"
+              f" {'cpu ms':>7} {'rounds':>6} {'max bytes sent':>14}")
         for engine in [*args.engines.split(","), *(["floor"] if args.floor else [])]:
             for mode in [m for m in ("processes", "tcp", "memory") if m in args.mode.split(",")]:
                 if engine == "floor" and mode == "processes":
@@ -329,10 +342,13 @@ def main() -> None:
                 t = statistics.median(r["seconds"] for r in runs)
                 tc = statistics.median(r["compute_seconds"] for r in runs)
                 span = statistics.median(r["span"] for r in runs)
+                # In-process runs only: CPU of all parties from the first entry to the last exit.
+                cpu = statistics.median(r["cpu"] for r in runs) if "cpu" in runs[0] else None
                 rows.append({"mode": mode, "engine": engine, "auction_bids": args.auction, "seconds": t,
-                             "compute_seconds": tc, "span": span, "runs": runs})
+                             "compute_seconds": tc, "span": span, "cpu_seconds": cpu, "runs": runs})
+                cpu_ms = "-" if cpu is None else f"{1000 * cpu:.1f}"
                 print(f"{engine:>8} {mode:>10} {args.auction:>5} {1000 * t:>8.1f} {1000 * tc:>10.1f} {1000 * span:>8.1f}"
-                      f" {runs[0]['rounds']:>6} {runs[0]['bytes_max']:>14}", flush=True)
+                      f" {cpu_ms:>7} {runs[0]['rounds']:>6} {runs[0]['bytes_max']:>14}", flush=True)
     if args.profile:
         # One party's share of the work is a third of this (all three run here).
         prof = cProfile.Profile()

@@ -183,8 +183,19 @@ class Context:
         session.round += 1
         session.rounds_done += 1
         round_no = session.round
-        encoded = {p: wire.encode(make_envelope(DATA, session.id, round_no, v), self._limits) for p, v in outgoing.items()}
-        total = sum(wire.encoded_size(parts) for parts in encoded.values())
+        # A value sent to many peers (an opening to every party) is encoded
+        # once: the envelope is the same for all of them, and links only read
+        # the parts (PeerLink.send_message), so they can share them.
+        by_value: dict[int, tuple[list[bytes | memoryview], int]] = {}
+        encoded: dict[str, list[bytes | memoryview]] = {}
+        total = 0
+        for p, v in outgoing.items():
+            done = by_value.get(id(v))
+            if done is None:
+                parts = wire.encode(make_envelope(DATA, session.id, round_no, v), self._limits)
+                done = by_value[id(v)] = (parts, wire.encoded_size(parts))
+            encoded[p] = done[0]
+            total += done[1]
         debug = log.isEnabledFor(logging.DEBUG)
         if debug:
             emit(log, logging.DEBUG, "round_start", party=self.me, session=session.hex_id, round=round_no,
@@ -195,8 +206,13 @@ class Context:
         # scope: it is a measurable part of a small round's cost).
         with trio.CancelScope(deadline=trio.current_time() + session.round_timeout) as scope:
             await self._send_all(encoded, unfinished, total)
-            if senders:
+            if senders and not session.has_all(round_no, senders):
                 await session.wait_for(round_no, senders)
+            else:
+                # Sends that find room do not yield (see PeerLink.send_message):
+                # one schedule point per round, not one per message, keeps a
+                # party that never has to wait from starving the others.
+                await trio.lowlevel.checkpoint()
         if scope.cancelled_caught and unfinished:
             slow = sorted(unfinished)
             err = PeerTimeout(f"{', '.join(slow)} did not take round {round_no}'s message within "

@@ -133,7 +133,8 @@ class Party:
         self._heard: dict[str, float] = {}  # peer -> when anything last arrived from it
         self._bytes_seen: dict[str, int] = {}  # peer -> its link's byte counter at that time
         self._sent_at: dict[str, float] = {}  # peer -> when we last sent it anything
-        self._beats: dict[str, trio.CancelScope] = {}
+        self._beats: dict[str, trio.CancelScope] = {}  # peer -> its heartbeat send under way
+        self._silent: set[str] = set()  # peers whose link failed a heartbeat: no more beats
         self._nursery: trio.Nursery | None = None
         self._nursery_cm: Any = None
         self._services = trio.CancelScope()
@@ -150,21 +151,20 @@ class Party:
             if set_admission is not None:
                 set_admission(functools.partial(self._admit, peer))
             self._heard[peer] = self._sent_at[peer] = now
-            self._beats[peer] = trio.CancelScope()
         self._nursery.start_soon(self._serve)
         return self
 
     async def _serve(self) -> None:
-        """The party's own tasks: a reader and a heartbeat per link, and the
-        liveness watch. One scope, so closing can stop them all and know
-        when they have stopped."""
+        """The party's own tasks: a reader per link, one heartbeat task for
+        all links, and the liveness watch. One scope, so closing can stop
+        them all and know when they have stopped."""
         try:
             with self._services:
                 async with trio.open_nursery() as nursery:
                     for peer, link in self.links.items():
                         nursery.start_soon(self._read_loop, peer, link)
-                        if self.heartbeat_interval is not None:
-                            nursery.start_soon(self._beat, peer, link)
+                    if self.heartbeat_interval is not None and self.links:
+                        nursery.start_soon(self._heartbeats, nursery)
                     if self.liveness_timeout is not None and self.links:
                         nursery.start_soon(self._watch_liveness, self.liveness_timeout)
         finally:
@@ -218,24 +218,44 @@ class Party:
                 await link.aclose("protocol violation" if isinstance(self._lost[peer], RemoteProtocolViolation)
                                   else "link ended")
 
-    async def _beat(self, peer: str, link: PeerLink) -> None:
-        """Send a heartbeat to ``peer`` whenever nothing else went to it for
-        a heartbeat interval. Ends when the link does (the reader reports
-        why) or the peer is lost; a send blocked behind a full link is
-        cancelled then, or when the party closes."""
+    async def _heartbeats(self, nursery: trio.Nursery) -> None:
+        """Send a heartbeat on every link on which nothing else went for a
+        heartbeat interval (late by at most an eighth of it: wake-ups are
+        batched). One task for all links rather than one per link: a task
+        per link costs every party a spawn, a first step and a cancellation
+        per peer, which in a simulation of many parties is a large part of a
+        short protocol's time. Each heartbeat is sent by a task of its own,
+        so one blocked behind a full link holds up no other link's; it is
+        cancelled when its peer is lost or the party closes. A link whose
+        heartbeat failed gets no more (the reader reports why it ended)."""
         interval = self.heartbeat_interval
         assert interval is not None  # (started only with heartbeats on)
-        with self._beats[peer]:
-            while True:
-                due = self._sent_at[peer] + interval
-                if trio.current_time() < due:
-                    await trio.sleep_until(due)
+        slack = interval / 8
+        while True:
+            now = trio.current_time()
+            next_due = now + interval
+            for peer, link in self.links.items():
+                if peer in self._lost or peer in self._silent:
                     continue
-                self._sent_at[peer] = trio.current_time()
-                try:
-                    await link.send_message(self._heartbeat)
-                except (MPCError, trio.BrokenResourceError, trio.ClosedResourceError):
-                    return
+                due = self._sent_at[peer] + interval
+                if due <= now:
+                    if peer not in self._beats:
+                        self._sent_at[peer] = now
+                        self._beats[peer] = trio.CancelScope()
+                        nursery.start_soon(self._beat, peer, link, self._beats[peer])
+                    due = now + interval
+                next_due = min(next_due, due)
+            await trio.sleep_until(max(next_due, now + slack))
+
+    async def _beat(self, peer: str, link: PeerLink, scope: trio.CancelScope) -> None:
+        """One heartbeat to ``peer`` (within ``scope``, cancelled if the peer is lost)."""
+        try:
+            with scope:
+                await link.send_message(self._heartbeat)
+        except (MPCError, trio.BrokenResourceError, trio.ClosedResourceError):
+            self._silent.add(peer)
+        finally:
+            del self._beats[peer]
 
     async def _watch_liveness(self, timeout: float) -> None:
         """Lose a peer in a live session once nothing has arrived from it

@@ -217,7 +217,9 @@ class Session:
         self._lost: dict[str, MPCError] = {}
         # Rounds being waited for, with the senders still missing: kept up
         # to date by deliver, so a wait for 10,000 senders costs 10,000
-        # steps in all, not 10,000 per message that arrives.
+        # steps in all, not 10,000 per message that arrives; an arrival wakes
+        # the waiter only when it completes that set (errors, losses and
+        # aborts wake it themselves).
         self._waiting: list[tuple[int, set[str]]] = []
         self._losses = 0  # counts changes that can make a missing sender lost (losses, aborts)
         self._pending_abort: tuple[str, MPCError, float] | None = None
@@ -293,9 +295,10 @@ class Session:
         self._mailbox[key] = (body, size, size if held is None else held)
         self._pending[sender] = self._pending.get(sender, 0) + 1
         for waited, missing in self._waiting:
-            if waited == round_no:
+            if waited == round_no and sender in missing:
                 missing.discard(sender)
-        self._wake()
+                if not missing:
+                    self._wake()
         return True
 
     def peer_lost(self, peer: str, error: MPCError) -> None:
@@ -316,6 +319,11 @@ class Session:
             error = LocalProtocolViolation(
                 f"no link to {peer}: the protocol's topology does not connect {self.me} to it", peer=peer)
         return error
+
+    def has_all(self, round_no: int, senders: Collection[str]) -> bool:
+        """Whether round ``round_no``'s message from each of ``senders`` is here."""
+        mailbox = self._mailbox
+        return all((round_no, s) in mailbox for s in senders)
 
     async def wait_for(self, round_no: int, senders: frozenset[str]) -> None:
         """Wait until one message of ``round_no`` from each of ``senders``
