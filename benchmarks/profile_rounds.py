@@ -1,0 +1,230 @@
+"""Where a three-process comparison spends its time, round by round.
+
+Usage::
+
+    python benchmarks/profile_rounds.py [--protocol compare] [--batches 100000,1000000]
+                                        [--cprofile DIR] [--no-gc] [--json OUT]
+
+Runs ``--protocol`` (``compare``: the Shamir/GF(2^8) comparison of
+``protocols/compare.py``, 32-bit ``x < y``; ``bench-replicated-compare``: the
+replicated engine of ``bench_replicated.py``) as three OS processes on a
+loopback roster (``mpcnet.run_party``, Noise over TCP), the operands given as
+lists of Python ints as the ``mpcnet party`` CLI gives them after reading its
+JSON input. Each party records, without changing the protocol:
+
+* per round (``Context.exchange``): the local work before it (the gap since
+  the previous round ended), the time to hand its messages to the links
+  (``_send_all``), the wait for the peers' messages, the bytes sent and
+  received;
+* its CPU time (user + system) against its wall time, its peak RSS, and the
+  garbage collector's passes and time (``gc.callbacks``);
+* with ``--cprofile DIR``: a cProfile of the whole party (``DIR/pN-BATCH.prof``),
+  summarised by its top functions (own time).
+
+``--no-gc`` runs the parties with ``gc.disable()`` (a what-if: is the cyclic
+collector the cause?). Every result is checked against the plaintext.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import hashlib
+import io
+import json
+import os
+import pstats
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def operands(batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng([seed, 0xC0])
+    x = rng.integers(0, 2**32, batch, dtype=np.uint64)
+    y = rng.integers(0, 2**32, batch, dtype=np.uint64)
+    y[: batch // 10] = x[: batch // 10]
+    return x, y
+
+
+def digest(bits: Any) -> str:
+    return hashlib.sha256(np.packbits(np.asarray(bits, dtype=bool)).tobytes()).hexdigest()
+
+
+def instrument() -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Wrap ``Context.exchange`` / ``_send_all`` and hook the GC; returns the
+    round records and the GC totals (filled in as the party runs)."""
+    from mpcnet.context import Context
+
+    rounds: list[dict[str, Any]] = []
+    gcstat = {"passes": 0, "seconds": 0.0, "gen2": 0, "_t": 0.0}
+    last_end = [time.perf_counter(), time.process_time()]
+    exchange, send_all = Context.exchange, Context._send_all
+
+    async def timed_send_all(self: Any, encoded: Any, unfinished: Any, total: int) -> None:
+        t = time.perf_counter()
+        try:
+            await send_all(self, encoded, unfinished, total)
+        finally:
+            rounds[-1]["send_s"] = time.perf_counter() - t
+            rounds[-1]["bytes_out"] = total
+
+    async def timed_exchange(self: Any, outgoing: Any, expect_from: Any = None) -> Any:
+        t0 = time.perf_counter()
+        rec: dict[str, Any] = {"session": self.session_id[:8], "round": self._session.round + 1,
+                               "gap_s": t0 - last_end[0], "gap_cpu_s": time.process_time() - last_end[1],
+                               "gc_before": gcstat["seconds"]}
+        rounds.append(rec)
+        before = self._session.bytes_received
+        try:
+            return await exchange(self, outgoing, expect_from)
+        finally:
+            t1 = time.perf_counter()
+            last_end[0], last_end[1] = t1, time.process_time()
+            rec["round_s"] = t1 - t0
+            rec["bytes_in"] = self._session.bytes_received - before
+            rec["gc_in_round_s"] = gcstat["seconds"] - rec.pop("gc_before")
+
+    Context.exchange = timed_exchange  # type: ignore[method-assign]
+    Context._send_all = timed_send_all  # type: ignore[method-assign]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            gcstat["_t"] = time.perf_counter()
+        else:
+            gcstat["passes"] += 1
+            gcstat["seconds"] += time.perf_counter() - gcstat["_t"]
+            gcstat["gen2"] += info.get("generation") == 2
+
+    gc.callbacks.append(on_gc)
+    return rounds, gcstat
+
+
+def child(name: str, directory: str, protocol: str, batch: int, seed: int, prof_dir: str | None,
+          no_gc: bool) -> None:
+    import mpcnet
+    from mpcnet.identity import load_key_file, load_roster
+
+    if protocol.startswith("bench-replicated"):
+        import bench_replicated  # noqa: F401  (registers the protocol)
+    if no_gc:
+        gc.disable()
+    rounds, gcstat = instrument()
+    x, y = operands(batch, seed)
+    value = {"p0": x.tolist(), "p1": y.tolist()}.get(name)
+    params: dict[str, Any] = ({"bits": 32, "signed": False, "op": "lt"} if protocol == "compare"
+                              else {"length": batch})
+    if protocol.startswith("bench-replicated") and value is not None:
+        value = np.asarray(value, dtype=np.uint64)
+    prof = cProfile.Profile() if prof_dir else None
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    if prof:
+        prof.enable()
+    res = mpcnet.run_party(protocol, value, roster=load_roster(Path(directory) / "roster.toml"),
+                           key=load_key_file(Path(directory) / "keys" / f"{name}.key"), params=params)
+    if prof:
+        prof.disable()
+    wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    top = ""
+    if prof and prof_dir:
+        prof.dump_stats(str(Path(prof_dir) / f"{name}-{batch}.prof"))
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(18)
+        top = buf.getvalue()
+    session = rounds[-1]["session"]
+    print(json.dumps({"party": name, "stats": res.stats.to_dict(), "digest": digest(res.output),
+                      "rounds": [r for r in rounds if r["session"] == session],
+                      "run_party_s": wall, "user_s": ru1.ru_utime - ru0.ru_utime, "sys_s": ru1.ru_stime - ru0.ru_stime,
+                      "maxrss_mb": ru1.ru_maxrss / 1024, "minflt": ru1.ru_minflt - ru0.ru_minflt, "gc": {k: v for k, v in gcstat.items() if k != "_t"},
+                      "profile": top}))
+
+
+def launch(protocol: str, batch: int, seed: int, prof_dir: str | None, no_gc: bool) -> list[dict[str, Any]]:
+    from bench_secure_sum import make_deployment
+
+    with tempfile.TemporaryDirectory() as tmp:
+        names = ["p0", "p1", "p2"]
+        make_deployment(Path(tmp), names)
+        extra = (["--cprofile", prof_dir] if prof_dir else []) + (["--no-gc"] if no_gc else [])
+        procs = [subprocess.Popen([sys.executable, __file__, "--child", n, "--dir", tmp, "--protocol", protocol,
+                                   "--batches", str(batch), "--seed", str(seed), *extra],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in names]
+        outs = []
+        for p in procs:
+            out, err = p.communicate(timeout=900)
+            if p.returncode:
+                raise RuntimeError(f"a party exited {p.returncode}: {err[-3000:]}")
+            outs.append(json.loads(out.strip().splitlines()[-1]))
+    x, y = operands(batch, seed)
+    if any(o["digest"] != digest(x < y) for o in outs):
+        print("WRONG RESULT", file=sys.stderr)
+        sys.exit(1)
+    return outs
+
+
+def report(protocol: str, batch: int, outs: list[dict[str, Any]]) -> None:
+    slowest = max(o["stats"]["wall_time"] for o in outs)
+    print(f"\n## {protocol}, batch {batch}: slowest party {slowest:.3f} s protocol = {batch / slowest:,.0f} cmp/s; "
+          f"load {os.getloadavg()[0]:.2f}")
+    for o in outs:
+        st = o["stats"]
+        print(f"{o['party']}: protocol {st['wall_time']:.3f} s, run_party {o['run_party_s']:.3f} s, CPU user "
+              f"{o['user_s']:.3f} + sys {o['sys_s']:.3f} s, peak RSS {o['maxrss_mb']:.0f} MB, "
+              f"{o['minflt']:,} page faults, GC "
+              f"{o['gc']['passes']} passes ({o['gc']['gen2']} full) {o['gc']['seconds']:.3f} s, "
+              f"{st['bytes_sent'] / batch:.1f} B/cmp sent")
+    print(f"{'round':>5} | " + " | ".join(f"{o['party'] + ' work   cpu  send  wait  MB out':>36}" for o in outs))
+    for i in range(len(outs[0]["rounds"])):
+        cells = []
+        for o in outs:
+            r = o["rounds"][i]
+            wait = r["round_s"] - r.get("send_s", 0.0)
+            cells.append(f"{r['gap_s']:7.3f} {r['gap_cpu_s']:6.3f} {r.get('send_s', 0.0):6.3f} {wait:6.3f} "
+                         f"{r.get('bytes_out', 0) / 1e6:6.1f}")
+        print(f"{outs[0]['rounds'][i]['round']:>5} | " + " | ".join(f"{c:>36}" for c in cells))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--protocol", default="compare")
+    ap.add_argument("--batches", default="100000,1000000")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cprofile", metavar="DIR")
+    ap.add_argument("--no-gc", action="store_true")
+    ap.add_argument("--json")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--dir", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    batches = [int(b) for b in args.batches.split(",")]
+    if args.child:
+        child(args.child, args.dir, args.protocol, batches[0], args.seed, args.cprofile, args.no_gc)
+        return
+    if args.cprofile:
+        Path(args.cprofile).mkdir(parents=True, exist_ok=True)
+    results = {}
+    for batch in batches:
+        outs = launch(args.protocol, batch, args.seed, args.cprofile, args.no_gc)
+        report(args.protocol, batch, outs)
+        if args.cprofile:
+            print(f"\n### cProfile of p2 (the helper) and p0, batch {batch}")
+            print(outs[2]["profile"])
+            print(outs[0]["profile"])
+        results[batch] = outs
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
