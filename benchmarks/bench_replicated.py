@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_replicated.py [--batches 10000,100000,1000000] [--runs 3]
                                           [--mode processes,tcp] [--auction 20] [--profile] [--json OUT]
-                                          [--mpyc 10000] [--shamir 10000,100000]
+                                          [--side-by-side] [--mpyc 10000] [--shamir 10000,100000]
 
 Side by side in the same run (the issue 18 table, see benchmarks/README.md):
 ``--mpyc N`` runs MPyC 0.11 on N 32-bit comparisons (``mpyc_compare.py``:
@@ -13,11 +13,12 @@ needs ``pip install 'mpcnet[bench]'``, gmpy2 optional) and ``--shamir B,..``
 the Shamir/GF(2^8) ``compare`` protocol as three ``mpcnet party`` processes
 (``bench_compare.py``'s runner; ``engine=shamir`` when the protocol has that
 parameter; where it has, ``--toolkit B,..`` also runs it with ``engine=auto``,
-the toolkit's own choice). The summary table gives each row's rate, its ratio to MPyC's,
-rounds and bytes per comparison per party, with MP-SPDZ's figure from
-``/work/shared/ANCHORS.md`` (not run here) as the C++ mark. Both take 0 /
-an empty list to skip; ``--mpyc-runs`` sets MPyC's runs (default 1: ~4 s
-each).
+the toolkit's own choice). All three are off by default; ``--side-by-side``
+sets them (MPyC at 10^4, Shamir at 10^4 and 10^5, the toolkit at 10^4..10^6).
+The summary table gives each row's rate, its ratio to MPyC's, rounds and
+bytes per comparison per party, with MP-SPDZ's figure from
+``/work/shared/ANCHORS.md`` (not run here) as the C++ mark.
+``--mpyc-runs`` sets MPyC's runs (default 1: ~4 s each).
 
 Party 0 holds the x's, party 1 the y's, party 2 helps; all three compute.
 Each run is one session of the protocol ``bench-replicated-compare``
@@ -344,7 +345,7 @@ def side_by_side(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[d
     if toolkit and compare_has_engine():
         table += shamir_compare_rows(toolkit, args.runs, 1, engine="auto")
     for row in rows:
-        if row.get("mode") == "processes":
+        if row.get("mode") == "processes" and "batch" in row:
             span = statistics.median(r["span"] for r in row["runs"])
             table.append({"system": "mpcnet replicated engine (bit-sliced), 3 processes", "batch": row["batch"],
                           "seconds": row["seconds"], "rate": row["rate"], "span": span, "rounds": row["rounds"],
@@ -369,17 +370,23 @@ def main() -> None:
     ap.add_argument("--mode", default="processes,tcp")
     ap.add_argument("--auction", type=int, default=20, help="bids in the auction row (0: none)")
     ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--mpyc", type=int, default=10_000, help="MPyC comparisons in the side-by-side table (0: none)")
+    ap.add_argument("--side-by-side", action="store_true",
+                    help="the issue 18 table: --mpyc 10000 --shamir 10000,100000 --toolkit 10000,100000,1000000")
+    ap.add_argument("--mpyc", type=int, default=0, help="MPyC comparisons in the side-by-side table (0: none)")
     ap.add_argument("--mpyc-runs", type=int, default=1)
-    ap.add_argument("--shamir", default="10000,100000", help="batches of the Shamir compare protocol ('': none)")
-    ap.add_argument("--toolkit", default="10000,100000,1000000",
-                    help="batches of the compare protocol with engine=auto, if it has that parameter ('': none)")
+    ap.add_argument("--shamir", default="", help="batches of the Shamir compare protocol (comma-separated)")
+    ap.add_argument("--toolkit", default="",
+                    help="batches of the compare protocol with engine=auto, if it has that parameter")
     ap.add_argument("--json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
+    if args.side_by_side:
+        args.mpyc = args.mpyc or 10_000
+        args.shamir = args.shamir or "10000,100000"
+        args.toolkit = args.toolkit or "10000,100000,1000000"
     if args.child:
         child(args.child, args.dir, batches[0], args.seed, args.auction if "--auction" in sys.argv else 0)
         return

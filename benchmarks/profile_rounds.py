@@ -18,8 +18,11 @@ JSON input. Each party records, without changing the protocol:
   received;
 * its CPU time (user + system) against its wall time, its peak RSS, and the
   garbage collector's passes and time (``gc.callbacks``);
-* with ``--cprofile DIR``: a cProfile of the whole party (``DIR/pN-BATCH.prof``),
-  summarised by its top functions (own time).
+* with ``--cprofile DIR``: a cProfile of its protocol session (``DIR/pN-BATCH.prof``;
+  the thread's CPU time, or wall-clock time with ``--wall-profile``), summarised
+  by category (PRG, channel cipher, socket syscalls, bit-slicing, gates, ...:
+  ``CATEGORIES``; numpy's time is counted where it was called from) and by its
+  top functions.
 
 ``--no-gc`` runs the parties with ``gc.disable()`` (a what-if: is the cyclic
 collector the cause?). Every result is checked against the plaintext.
@@ -111,7 +114,7 @@ def instrument() -> tuple[list[dict[str, Any]], dict[str, float]]:
 
 
 def child(name: str, directory: str, protocol: str, batch: int, seed: int, prof_dir: str | None,
-          no_gc: bool) -> None:
+          no_gc: bool, wall_profile: bool) -> None:
     import mpcnet
     from mpcnet.identity import load_key_file, load_roster
 
@@ -126,15 +129,31 @@ def child(name: str, directory: str, protocol: str, batch: int, seed: int, prof_
                               else {"length": batch})
     if protocol.startswith("bench-replicated") and value is not None:
         value = np.asarray(value, dtype=np.uint64)
-    prof = cProfile.Profile() if prof_dir else None
+    # CPU time of this (the event loop's) thread: a party descheduled on the
+    # shared cores is not charged to whatever it was running; waiting shows
+    # as the epoll calls' own CPU only. (--wall-profile: wall-clock time.)
+    timer = time.perf_counter if wall_profile else time.thread_time
+    prof = cProfile.Profile(timer) if prof_dir else None
+    if prof:
+        # Profile the protocol's session only (not imports, keys, connecting, the start barrier).
+        from mpcnet.party import Party
+
+        run = Party.run
+
+        async def profiled_run(self: Any, proto: Any, *a: Any, **kw: Any) -> Any:
+            if getattr(proto, "name", proto) != protocol:
+                return await run(self, proto, *a, **kw)
+            prof.enable()
+            try:
+                return await run(self, proto, *a, **kw)
+            finally:
+                prof.disable()
+
+        Party.run = profiled_run  # type: ignore[method-assign]
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
-    if prof:
-        prof.enable()
     res = mpcnet.run_party(protocol, value, roster=load_roster(Path(directory) / "roster.toml"),
                            key=load_key_file(Path(directory) / "keys" / f"{name}.key"), params=params)
-    if prof:
-        prof.disable()
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     top = ""
@@ -147,17 +166,19 @@ def child(name: str, directory: str, protocol: str, batch: int, seed: int, prof_
     print(json.dumps({"party": name, "stats": res.stats.to_dict(), "digest": digest(res.output),
                       "rounds": [r for r in rounds if r["session"] == session],
                       "run_party_s": wall, "user_s": ru1.ru_utime - ru0.ru_utime, "sys_s": ru1.ru_stime - ru0.ru_stime,
-                      "maxrss_mb": ru1.ru_maxrss / 1024, "minflt": ru1.ru_minflt - ru0.ru_minflt, "gc": {k: v for k, v in gcstat.items() if k != "_t"},
+                      "timer": "wall" if wall_profile else "cpu", "maxrss_mb": ru1.ru_maxrss / 1024, "minflt": ru1.ru_minflt - ru0.ru_minflt, "gc": {k: v for k, v in gcstat.items() if k != "_t"},
                       "profile": top}))
 
 
-def launch(protocol: str, batch: int, seed: int, prof_dir: str | None, no_gc: bool) -> list[dict[str, Any]]:
+def launch(protocol: str, batch: int, seed: int, prof_dir: str | None, no_gc: bool,
+           wall_profile: bool) -> list[dict[str, Any]]:
     from bench_secure_sum import make_deployment
 
     with tempfile.TemporaryDirectory() as tmp:
         names = ["p0", "p1", "p2"]
         make_deployment(Path(tmp), names)
-        extra = (["--cprofile", prof_dir] if prof_dir else []) + (["--no-gc"] if no_gc else [])
+        extra = ((["--cprofile", prof_dir] if prof_dir else []) + (["--no-gc"] if no_gc else [])
+                 + (["--wall-profile"] if wall_profile else []))
         procs = [subprocess.Popen([sys.executable, __file__, "--child", n, "--dir", tmp, "--protocol", protocol,
                                    "--batches", str(batch), "--seed", str(seed), *extra],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in names]
@@ -172,6 +193,74 @@ def launch(protocol: str, batch: int, seed: int, prof_dir: str | None, no_gc: bo
         print("WRONG RESULT", file=sys.stderr)
         sys.exit(1)
     return outs
+
+
+#: Where a profiled function's own time is counted: first match of (file part, function part).
+CATEGORIES = [
+    ("PRG: AES-CTR keystream for zero-sharings", [("", "update_into"), ("replicated.py", "words"),
+                                                  ("replicated.py", "zero_share"), ("", "randombytes")]),
+    ("channel cipher: ChaCha20-Poly1305", [("", "ChaCha20Poly1305"), ("noise_kk.py", "")]),
+    ("kernel: socket write/read syscalls", [("", "posix.write"), ("", "posix.read"), ("", "'send'"),
+                                            ("", "'recv'"), ("socket.py", "")]),
+    ("idle: waiting for peers (epoll)", [("", "poll")]),
+    ("bit-slicing: pack/unpack (8x8 transposes)", [("bitslice.py", "")]),
+    ("GF(2^8) table lookups (take)", [("fields.py", "")]),
+    ("Shamir sharing, reduction, opening", [("shamir.py", "")]),
+    ("bit circuits (binary.py, secbits.py)", [("binary.py", ""), ("secbits.py", "")]),
+    ("gates: AND/XOR word ops, concatenation", [("replicated.py", ""), ("bitcircuits.py", "")]),
+    ("input checks and conversions", [("inputs.py", ""), ("runtime.py", ""), ("compare.py", ""),
+                                      ("bench_replicated.py", "")]),
+    ("wire: msgpack encode/decode", [("wire.py", ""), ("msgpack", "")]),
+    ("framing and links (channel, securelink, resumable)", [("channel.py", ""), ("securelink.py", ""),
+                                                            ("resumable.py", ""), ("", "'join'")]),
+    ("session, context, party", [("session.py", ""), ("context.py", ""), ("party.py", "")]),
+    ("trio scheduling", [("trio", "")]),
+]
+OWN_BUILTINS = ("update_into", "ChaCha20Poly1305", "posix.write", "posix.read", "'send'", "'recv'", "poll",
+                "randombytes")
+
+
+def _category(func: tuple[str, int, str]) -> str | None:
+    file, _, name = func
+    for label, rules in CATEGORIES:
+        for fpart, npart in rules:
+            if (not fpart or fpart in file) and (not npart or npart in name):
+                return label
+    return None
+
+
+def categories(prof_file: str) -> dict[str, float]:
+    """Seconds of one party's profile by category: own time, with a builtin's
+    (numpy's) time counted where it was called from unless the builtin has a
+    category of its own (cipher, syscall, poll)."""
+    stats = pstats.Stats(prof_file).stats  # type: ignore[attr-defined]
+    out: dict[str, float] = {}
+    for func, (_, _, tt, _, callers) in stats.items():
+        own = _category(func)
+        if func[0] == "~" and not any(b in func[2] for b in OWN_BUILTINS):
+            for caller, cstat in callers.items():
+                label = _category(caller) or "other (numpy/Python not attributed)"
+                out[label] = out.get(label, 0.0) + cstat[2]
+            continue
+        label = own or "other (numpy/Python not attributed)"
+        out[label] = out.get(label, 0.0) + tt
+    return out
+
+
+def category_table(prof_dir: str, batch: int, outs: list[dict[str, Any]]) -> None:
+    cats = [categories(str(Path(prof_dir) / f"{o['party']}-{batch}.prof")) for o in outs]
+    labels = sorted({k for c in cats for k in c}, key=lambda k: -sum(c.get(k, 0.0) for c in cats))
+    what = "wall-clock" if any("wall" in str(o.get("timer")) for o in outs) else "CPU (thread_time)"
+    print(f"\n### where each party's session time goes (cProfile of {what}, own time by category), batch {batch}")
+    print(f"| {'category':52} | " + " | ".join(f"{o['party'] + ' ms':>9} | {'%':>4}" for o in outs) + " |")
+    for label in labels:
+        cells = []
+        for c in cats:
+            total = sum(c.values())
+            cells.append(f"{1000 * c.get(label, 0.0):>9.1f} | {100 * c.get(label, 0.0) / total:>4.0f}")
+        print(f"| {label:52} | " + " | ".join(cells) + " |")
+    print(f"| {'total (profiled session)':52} | " + " | ".join(f"{1000 * sum(c.values()):>9.1f} | {100:>4}"
+                                                             for c in cats) + " |")
 
 
 def report(protocol: str, batch: int, outs: list[dict[str, Any]]) -> None:
@@ -203,23 +292,24 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--cprofile", metavar="DIR")
     ap.add_argument("--no-gc", action="store_true")
+    ap.add_argument("--wall-profile", action="store_true", help="profile wall-clock time, not the thread's CPU time")
     ap.add_argument("--json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     if args.child:
-        child(args.child, args.dir, args.protocol, batches[0], args.seed, args.cprofile, args.no_gc)
+        child(args.child, args.dir, args.protocol, batches[0], args.seed, args.cprofile, args.no_gc, args.wall_profile)
         return
     if args.cprofile:
         Path(args.cprofile).mkdir(parents=True, exist_ok=True)
     results = {}
     for batch in batches:
-        outs = launch(args.protocol, batch, args.seed, args.cprofile, args.no_gc)
+        outs = launch(args.protocol, batch, args.seed, args.cprofile, args.no_gc, args.wall_profile)
         report(args.protocol, batch, outs)
         if args.cprofile:
-            print(f"\n### cProfile of p2 (the helper) and p0, batch {batch}")
-            print(outs[2]["profile"])
+            category_table(args.cprofile, batch, outs)
+            print(f"\n### cProfile of p0, batch {batch}")
             print(outs[0]["profile"])
         results[batch] = outs
     if args.json:
