@@ -4,21 +4,6 @@ Usage::
 
     python benchmarks/bench_replicated.py [--batches 10000,100000,1000000] [--runs 3]
                                           [--mode processes,tcp] [--auction 20] [--profile] [--json OUT]
-                                          [--side-by-side] [--mpyc 10000] [--shamir 10000,100000]
-
-Side by side in the same run (the issue 18 table, see benchmarks/README.md):
-``--mpyc N`` runs MPyC 0.11 on N 32-bit comparisons (``mpyc_compare.py``:
-three party processes on loopback, ``secint32`` arrays, ``mpc.np_less``;
-needs ``pip install 'mpcnet[bench]'``, gmpy2 optional) and ``--shamir B,..``
-the Shamir/GF(2^8) ``compare`` protocol as three ``mpcnet party`` processes
-(``bench_compare.py``'s runner; ``engine=shamir`` when the protocol has that
-parameter; where it has, ``--toolkit B,..`` also runs it with ``engine=auto``,
-the toolkit's own choice). All three are off by default; ``--side-by-side``
-sets them (MPyC at 10^4, Shamir at 10^4 and 10^5, the toolkit at 10^4..10^6).
-The summary table gives each row's rate, its ratio to MPyC's, rounds and
-bytes per comparison per party, with MP-SPDZ's figure from
-``/work/shared/ANCHORS.md`` (not run here) as the C++ mark.
-``--mpyc-runs`` sets MPyC's runs (default 1: ~4 s each).
 
 Party 0 holds the x's, party 1 the y's, party 2 helps; all three compute.
 Each run is one session of the protocol ``bench-replicated-compare``
@@ -266,103 +251,6 @@ def child(name: str, directory: str, batch: int, seed: int, auction: int) -> Non
     print(json.dumps({**res.stats.to_dict(), "digest": digest(res.output), **MARKS}))
 
 
-#: The C++ mark (not run here): MP-SPDZ, replicated ring mod 2^64 with a three-party binary
-#: split and bit-sliced comparison, 3 processes on loopback (/work/shared/ANCHORS.md).
-MP_SPDZ = {"system": "MP-SPDZ (C++, ANCHORS.md, not run)", "rate": 280_000.0, "bytes_per_cmp": 100.0, "rounds": 82}
-
-
-def loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def compare_has_engine() -> bool:
-    """Whether the ``compare`` protocol takes an ``engine`` parameter (the toolkit's engine choice)."""
-    from mpcnet.registry import get_protocol
-
-    return any(p.name == "engine" for p in get_protocol("compare").params)
-
-
-def shamir_compare_rows(batches: list[int], runs: int, seed: int, engine: str = "shamir") -> list[dict[str, Any]]:
-    """The ``compare`` protocol as three ``mpcnet party`` processes: Shamir over
-    GF(2^8) (``engine=shamir`` where the protocol has that parameter), or
-    ``engine=auto`` (the toolkit's choice: replicated for three parties)."""
-    import bench_compare
-    from mpyc_compare import compare_inputs
-
-    params: dict[str, Any] = dict(bench_compare.COMPARE_PARAMS)
-    if compare_has_engine():
-        params["engine"] = engine
-    label = ("mpcnet compare, Shamir GF(2^8), 3 `mpcnet party` processes" if engine == "shamir"
-             else f"mpcnet compare, engine={engine}, 3 `mpcnet party` processes")
-    out = []
-    for batch in batches:
-        x, y = compare_inputs(seed, batch)
-        expected = (x < y).tolist()
-        got = []
-        for _ in range(runs):
-            run = bench_compare.mpcnet_processes_once("compare", [x.tolist(), y.tolist(), None], params, 3)
-            if any(o != expected for o in run["outputs"]):
-                wrong()
-            got.append(run)
-        t = statistics.median(r["time_s"] for r in got)
-        sync = [r["sync_time_s"] for r in got if r.get("sync_time_s")]
-        out.append({"system": label, "batch": batch,
-                    "seconds": t, "rate": batch / t, "span": statistics.median(sync) if sync else float("nan"),
-                    "rounds": got[0]["rounds"], "bytes_per_cmp": got[0]["bytes_sent_per_party"] / batch,
-                    "times": [r["time_s"] for r in got], "params": params})
-        print(f"  compare ({engine}) {batch}: {t:.3f} s", file=sys.stderr, flush=True)
-    return out
-
-
-def mpyc_row(count: int, runs: int, seed: int) -> dict[str, Any] | None:
-    """MPyC 0.11 on ``count`` comparisons, three processes (None if MPyC is not installed)."""
-    import bench_compare
-
-    if not bench_compare.have_mpyc():
-        print("NOTE: MPyC is not installed (pip install 'mpcnet[bench]'): no MPyC row", file=sys.stderr)
-        return None
-    got = [bench_compare.mpyc_once("compare", 3, count, seed) for _ in range(runs)]
-    t = statistics.median(r["time_s"] for r in got)
-    print(f"  mpyc {count}: {t:.3f} s", file=sys.stderr, flush=True)
-    return {"system": f"MPyC 0.11 (secint32 arrays, gmpy2 {'on' if got[0]['gmpy2'] else 'off'}), 3 processes",
-            "batch": count, "seconds": t, "rate": count / t, "span": float("nan"),
-            "rounds": f"{got[0]['messages_per_peer']:.0f}m", "bytes_per_cmp": got[0]["bytes_sent_per_party"] / count,
-            "times": [r["time_s"] for r in got]}
-
-
-def side_by_side(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
-    """MPyC, the Shamir compare and this engine's process rows in one table (printed), ratios to MPyC."""
-    shamir = [int(b) for b in args.shamir.split(",") if b]
-    if not args.mpyc and not shamir:
-        return []
-    print("# side by side: 32-bit x < y, three processes on loopback", flush=True)
-    table: list[dict[str, Any]] = []
-    mpyc = mpyc_row(args.mpyc, args.mpyc_runs, 1) if args.mpyc else None
-    if mpyc:
-        table.append(mpyc)
-    table += shamir_compare_rows(shamir, args.runs, 1)
-    toolkit = [int(b) for b in args.toolkit.split(",") if b]
-    if toolkit and compare_has_engine():
-        table += shamir_compare_rows(toolkit, args.runs, 1, engine="auto")
-    for row in rows:
-        if row.get("mode") == "processes" and "batch" in row:
-            span = statistics.median(r["span"] for r in row["runs"])
-            table.append({"system": "mpcnet replicated engine (bit-sliced), 3 processes", "batch": row["batch"],
-                          "seconds": row["seconds"], "rate": row["rate"], "span": span, "rounds": row["rounds"],
-                          "bytes_per_cmp": row["bytes_per_cmp"], "times": [r["seconds"] for r in row["runs"]]})
-    table.append(dict(MP_SPDZ, batch=None, seconds=float("nan"), span=float("nan")))
-    base = mpyc["rate"] if mpyc else float("nan")
-    print(f"{'system':58} {'batch':>9} {'time s':>8} {'cmp/s':>11} {'x MPyC':>8} {'rounds':>6} {'B/cmp/party':>11}")
-    for r in table:
-        r["ratio_to_mpyc"] = r["rate"] / base
-        batch = f"{r['batch']:>9,}" if r["batch"] else f"{'-':>9}"
-        print(f"{r['system']:58} {batch} {r['seconds']:>8.3f} {r['rate']:>11,.0f} {r['ratio_to_mpyc']:>7,.0f}x"
-              f" {r['rounds']!s:>6} {r['bytes_per_cmp']:>11.2f}", flush=True)
-    print("time = the slowest party's protocol time (median of runs); MPyC rounds column: messages per peer; "
-          f"load average now {loadavg()}")
-    return table
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batches", default="10000,100000,1000000")
@@ -370,29 +258,17 @@ def main() -> None:
     ap.add_argument("--mode", default="processes,tcp")
     ap.add_argument("--auction", type=int, default=20, help="bids in the auction row (0: none)")
     ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--side-by-side", action="store_true",
-                    help="the issue 18 table: --mpyc 10000 --shamir 10000,100000 --toolkit 10000,100000,1000000")
-    ap.add_argument("--mpyc", type=int, default=0, help="MPyC comparisons in the side-by-side table (0: none)")
-    ap.add_argument("--mpyc-runs", type=int, default=1)
-    ap.add_argument("--shamir", default="", help="batches of the Shamir compare protocol (comma-separated)")
-    ap.add_argument("--toolkit", default="",
-                    help="batches of the compare protocol with engine=auto, if it has that parameter")
     ap.add_argument("--json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
-    if args.side_by_side:
-        args.mpyc = args.mpyc or 10_000
-        args.shamir = args.shamir or "10000,100000"
-        args.toolkit = args.toolkit or "10000,100000,1000000"
     if args.child:
         child(args.child, args.dir, batches[0], args.seed, args.auction if "--auction" in sys.argv else 0)
         return
     rows = []
-    started = {"utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "load": loadavg()}
-    print(f"# 32-bit x < y, three parties; {started['utc']} UTC, load average at start {started['load']}")
+    print(f"# 32-bit x < y, three parties; load average at start {os.getloadavg()}")
     print(f"{'mode':>10} {'batch':>9} {'time s':>8} {'cmp/s':>11} {'span s':>7} {'cmp/s':>11} {'B/cmp/party (max)':>18}"
           f" {'rounds':>6} {'wall s':>7}")
     for mode in args.mode.split(","):
@@ -424,7 +300,6 @@ def main() -> None:
             span = statistics.median(r["span"] for r in runs)
             print(f"{mode:>10} {args.auction:>5} {1000 * t:>8.1f} {1000 * tc:>10.1f} {1000 * span:>8.1f} {runs[0]['rounds']:>6}"
                   f" {runs[0]['bytes_max']:>14}", flush=True)
-    side = side_by_side(rows, args)
     if args.profile:
         # One party's share of the work is a third of this (all three run here).
         prof = cProfile.Profile()
@@ -436,7 +311,7 @@ def main() -> None:
         print(buf.getvalue())
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": rows, "side_by_side": side, "load": os.getloadavg(), "started": started}, f, indent=1)
+            json.dump({"rows": rows, "load": os.getloadavg()}, f, indent=1)
 
 
 if __name__ == "__main__":

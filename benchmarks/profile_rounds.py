@@ -182,12 +182,12 @@ def launch(protocol: str, batch: int, seed: int, prof_dir: str | None, no_gc: bo
         procs = [subprocess.Popen([sys.executable, __file__, "--child", n, "--dir", tmp, "--protocol", protocol,
                                    "--batches", str(batch), "--seed", str(seed), *extra],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in names]
-        outs = []
-        for p in procs:
-            out, err = p.communicate(timeout=900)
-            if p.returncode:
-                raise RuntimeError(f"a party exited {p.returncode}: {err[-3000:]}")
-            outs.append(json.loads(out.strip().splitlines()[-1]))
+        done = [p.communicate(timeout=900) for p in procs]
+        failed = [f"{name} exited {p.returncode}: {err[-1500:]}" for name, p, (_, err) in zip(names, procs, done, strict=True)
+                  if p.returncode]
+        if failed:
+            raise RuntimeError("\n".join(failed))
+        outs = [json.loads(out.strip().splitlines()[-1]) for out, _ in done]
     x, y = operands(batch, seed)
     if any(o["digest"] != digest(x < y) for o in outs):
         print("WRONG RESULT", file=sys.stderr)
