@@ -134,22 +134,30 @@ def child(name: str, directory: str, protocol: str, batch: int, seed: int, prof_
     # as the epoll calls' own CPU only. (--wall-profile: wall-clock time.)
     timer = time.perf_counter if wall_profile else time.thread_time
     prof = cProfile.Profile(timer) if prof_dir else None
-    if prof:
-        # Profile the protocol's session only (not imports, keys, connecting, the start barrier).
-        from mpcnet.party import Party
+    # The protocol's session only (not imports, keys, connecting, the start
+    # barrier): its CPU time (user, system) and page faults, and the profile.
+    from mpcnet.party import Party
 
-        run = Party.run
+    run = Party.run
+    session_ru: dict[str, float] = {}
 
-        async def profiled_run(self: Any, proto: Any, *a: Any, **kw: Any) -> Any:
-            if getattr(proto, "name", proto) != protocol:
-                return await run(self, proto, *a, **kw)
+    async def profiled_run(self: Any, proto: Any, *a: Any, **kw: Any) -> Any:
+        if getattr(proto, "name", proto) != protocol:
+            return await run(self, proto, *a, **kw)
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        if prof:
             prof.enable()
-            try:
-                return await run(self, proto, *a, **kw)
-            finally:
+        try:
+            return await run(self, proto, *a, **kw)
+        finally:
+            if prof:
                 prof.disable()
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            session_ru.update(user_s=after.ru_utime - before.ru_utime, sys_s=after.ru_stime - before.ru_stime,
+                              minflt=after.ru_minflt - before.ru_minflt)
 
-        Party.run = profiled_run  # type: ignore[method-assign]
+    Party.run = profiled_run  # type: ignore[method-assign]
+    overhead = profiler_overhead() if prof else 0.0
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     res = mpcnet.run_party(protocol, value, roster=load_roster(Path(directory) / "roster.toml"),
@@ -167,7 +175,7 @@ def child(name: str, directory: str, protocol: str, batch: int, seed: int, prof_
                       "rounds": [r for r in rounds if r["session"] == session],
                       "run_party_s": wall, "user_s": ru1.ru_utime - ru0.ru_utime, "sys_s": ru1.ru_stime - ru0.ru_stime,
                       "timer": "wall" if wall_profile else "cpu", "maxrss_mb": ru1.ru_maxrss / 1024, "minflt": ru1.ru_minflt - ru0.ru_minflt, "gc": {k: v for k, v in gcstat.items() if k != "_t"},
-                      "profile": top}))
+                      "session_cpu": session_ru, "profile_overhead_s": overhead, "profile": top}))
 
 
 def launch(protocol: str, batch: int, seed: int, prof_dir: str | None, no_gc: bool,
@@ -229,29 +237,54 @@ def _category(func: tuple[str, int, str]) -> str | None:
     return None
 
 
-def categories(prof_file: str) -> dict[str, float]:
+def profiler_overhead(calls: int = 50_000) -> float:
+    """Seconds the profiler (thread_time timer) adds to the own time of each
+    profiled call here: measured on an empty function, subtracted per call by
+    :func:`categories` (it would otherwise inflate the categories with many
+    small calls, framing and scheduling, by ~40% of the session)."""
+    def f() -> None:
+        pass
+
+    def loop() -> None:
+        for _ in range(calls):
+            f()
+
+    t = time.thread_time()
+    loop()
+    bare = time.thread_time() - t
+    prof = cProfile.Profile(time.thread_time)
+    t = time.thread_time()
+    prof.enable()
+    loop()
+    prof.disable()
+    return max(0.0, (time.thread_time() - t - bare) / calls)
+
+
+def categories(prof_file: str, overhead: float = 0.0) -> dict[str, float]:
     """Seconds of one party's profile by category: own time, with a builtin's
     (numpy's) time counted where it was called from unless the builtin has a
-    category of its own (cipher, syscall, poll)."""
+    category of its own (cipher, syscall, poll); ``overhead`` seconds per
+    call are taken off (the profiler's own cost, see :func:`profiler_overhead`)."""
     stats = pstats.Stats(prof_file).stats  # type: ignore[attr-defined]
     out: dict[str, float] = {}
-    for func, (_, _, tt, _, callers) in stats.items():
+    for func, (_, nc, tt, _, callers) in stats.items():
         own = _category(func)
         if func[0] == "~" and not any(b in func[2] for b in OWN_BUILTINS):
             for caller, cstat in callers.items():
                 label = _category(caller) or "other (numpy/Python not attributed)"
-                out[label] = out.get(label, 0.0) + cstat[2]
+                out[label] = out.get(label, 0.0) + max(0.0, cstat[2] - cstat[1] * overhead)
             continue
         label = own or "other (numpy/Python not attributed)"
-        out[label] = out.get(label, 0.0) + tt
+        out[label] = out.get(label, 0.0) + max(0.0, tt - nc * overhead)
     return out
 
 
 def category_table(prof_dir: str, batch: int, outs: list[dict[str, Any]]) -> None:
-    cats = [categories(str(Path(prof_dir) / f"{o['party']}-{batch}.prof")) for o in outs]
+    cats = [categories(str(Path(prof_dir) / f"{o['party']}-{batch}.prof"), o["profile_overhead_s"]) for o in outs]
     labels = sorted({k for c in cats for k in c}, key=lambda k: -sum(c.get(k, 0.0) for c in cats))
     what = "wall-clock" if any("wall" in str(o.get("timer")) for o in outs) else "CPU (thread_time)"
-    print(f"\n### where each party's session time goes (cProfile of {what}, own time by category), batch {batch}")
+    print(f"\n### where each party's session time goes (cProfile of {what}, own time by category, less "
+          f"{1e6 * outs[0]['profile_overhead_s']:.2f} µs of profiler cost per call), batch {batch}")
     print(f"| {'category':52} | " + " | ".join(f"{o['party'] + ' ms':>9} | {'%':>4}" for o in outs) + " |")
     for label in labels:
         cells = []
@@ -259,8 +292,8 @@ def category_table(prof_dir: str, batch: int, outs: list[dict[str, Any]]) -> Non
             total = sum(c.values())
             cells.append(f"{1000 * c.get(label, 0.0):>9.1f} | {100 * c.get(label, 0.0) / total:>4.0f}")
         print(f"| {label:52} | " + " | ".join(cells) + " |")
-    print(f"| {'total (profiled session)':52} | " + " | ".join(f"{1000 * sum(c.values()):>9.1f} | {100:>4}"
-                                                             for c in cats) + " |")
+    print(f"| {'total (profiled session, less the profiler cost)':52} | "
+          + " | ".join(f"{1000 * sum(c.values()):>9.1f} | {100:>4}" for c in cats) + " |")
 
 
 def report(protocol: str, batch: int, outs: list[dict[str, Any]]) -> None:
@@ -273,7 +306,8 @@ def report(protocol: str, batch: int, outs: list[dict[str, Any]]) -> None:
               f"{o['user_s']:.3f} + sys {o['sys_s']:.3f} s, peak RSS {o['maxrss_mb']:.0f} MB, "
               f"{o['minflt']:,} page faults, GC "
               f"{o['gc']['passes']} passes ({o['gc']['gen2']} full) {o['gc']['seconds']:.3f} s, "
-              f"{st['bytes_sent'] / batch:.1f} B/cmp sent")
+              f"{st['bytes_sent'] / batch:.1f} B/cmp sent; the session alone: CPU user {o['session_cpu']['user_s']:.3f}"
+              f" + sys {o['session_cpu']['sys_s']:.3f} s, {o['session_cpu']['minflt']:,} page faults")
     print(f"{'round':>5} | " + " | ".join(f"{o['party'] + ' work   cpu  send  wait  MB out':>36}" for o in outs))
     for i in range(len(outs[0]["rounds"])):
         cells = []
