@@ -64,6 +64,10 @@ def digest(bits: Any) -> str:
     return hashlib.sha256(np.packbits(np.asarray(bits, dtype=bool)).tobytes()).hexdigest()
 
 
+#: Filled by child(): a one-item list that instrument() keeps at the round being run.
+rounds_hook: list[list[int]] | None = []
+
+
 def instrument() -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Wrap ``Context.exchange`` / ``_send_all`` and hook the GC; returns the
     round records and the GC totals (filled in as the party runs)."""
@@ -88,6 +92,8 @@ def instrument() -> tuple[list[dict[str, Any]], dict[str, float]]:
                                "gap_s": t0 - last_end[0], "gap_cpu_s": time.process_time() - last_end[1],
                                "gc_before": gcstat["seconds"]}
         rounds.append(rec)
+        for holder in rounds_hook or []:
+            holder[0] = rec["round"]
         before = self._session.bytes_received
         try:
             return await exchange(self, outgoing, expect_from)
@@ -157,11 +163,47 @@ def child(name: str, directory: str, protocol: str, batch: int, seed: int, prof_
                               minflt=after.ru_minflt - before.ru_minflt)
 
     Party.run = profiled_run  # type: ignore[method-assign]
+    # The longest stretches between two checkpoints of any task (trio instrument): while one runs,
+    # this party sends nothing, not even a heartbeat, and its peers' liveness watch counts silence.
+    import trio
+
+    steps: list[tuple[float, float, str, int]] = []  # (seconds, CPU seconds, task, round at its start)
+    round_now = [0]
+
+    def where(task: Any) -> str:
+        """The innermost mpcnet frame a suspended task waits in."""
+        coro, last = task.coro, "?"
+        while coro is not None:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is not None and "mpcnet" in frame.f_code.co_filename:
+                last = f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        return last
+
+    class StepTimer(trio.abc.Instrument):
+        def before_task_step(self, task: Any) -> None:
+            self._t = (time.perf_counter(), time.thread_time(), round_now[0], where(task))
+
+        def after_task_step(self, task: Any) -> None:
+            t0, c0, r0, w0 = self._t
+            dt = time.perf_counter() - t0
+            if dt > 0.05:
+                steps.append((dt, time.thread_time() - c0, f"{w0}->{where(task)}", r0))
+
+    if rounds_hook is not None:
+        rounds_hook.append(round_now)
     overhead = profiler_overhead() if prof else 0.0
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
-    res = mpcnet.run_party(protocol, value, roster=load_roster(Path(directory) / "roster.toml"),
-                           key=load_key_file(Path(directory) / "keys" / f"{name}.key"), params=params)
+    try:
+        res = trio.run(lambda: mpcnet.run_party_async(
+            protocol, value, roster=load_roster(Path(directory) / "roster.toml"),
+            key=load_key_file(Path(directory) / "keys" / f"{name}.key"), params=params), instruments=[StepTimer()])
+    except Exception as exc:
+        print(f"{name} failed ({type(exc).__name__}: {exc}); longest steps without a checkpoint: "
+              + "; ".join(f"{d:.2f} s ({c:.2f} CPU) {w} r{r}" for d, c, w, r in sorted(steps, reverse=True)[:5]),
+              file=sys.stderr)
+        raise SystemExit(1) from None
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     top = ""
@@ -175,7 +217,7 @@ def child(name: str, directory: str, protocol: str, batch: int, seed: int, prof_
                       "rounds": [r for r in rounds if r["session"] == session],
                       "run_party_s": wall, "user_s": ru1.ru_utime - ru0.ru_utime, "sys_s": ru1.ru_stime - ru0.ru_stime,
                       "timer": "wall" if wall_profile else "cpu", "maxrss_mb": ru1.ru_maxrss / 1024, "minflt": ru1.ru_minflt - ru0.ru_minflt, "gc": {k: v for k, v in gcstat.items() if k != "_t"},
-                      "session_cpu": session_ru, "profile_overhead_s": overhead, "profile": top}))
+                      "longest_steps": sorted(steps, reverse=True)[:5], "session_cpu": session_ru, "profile_overhead_s": overhead, "profile": top}))
 
 
 def launch(protocol: str, batch: int, seed: int, prof_dir: str | None, no_gc: bool,
@@ -191,7 +233,7 @@ def launch(protocol: str, batch: int, seed: int, prof_dir: str | None, no_gc: bo
                                    "--batches", str(batch), "--seed", str(seed), *extra],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in names]
         done = [p.communicate(timeout=900) for p in procs]
-        failed = [f"{name} exited {p.returncode}: {err[-1500:]}" for name, p, (_, err) in zip(names, procs, done, strict=True)
+        failed = [f"{name} exited {p.returncode}: {err[-1000:]}" for name, p, (_, err) in zip(names, procs, done, strict=True)
                   if p.returncode]
         if failed:
             raise RuntimeError("\n".join(failed))
@@ -308,6 +350,9 @@ def report(protocol: str, batch: int, outs: list[dict[str, Any]]) -> None:
               f"{o['gc']['passes']} passes ({o['gc']['gen2']} full) {o['gc']['seconds']:.3f} s, "
               f"{st['bytes_sent'] / batch:.1f} B/cmp sent; the session alone: CPU user {o['session_cpu']['user_s']:.3f}"
               f" + sys {o['session_cpu']['sys_s']:.3f} s, {o['session_cpu']['minflt']:,} page faults")
+    for o in outs:
+        print(f"{o['party']} longest steps without a checkpoint (s, CPU s, task, round): "
+              + "; ".join(f"{d:.2f} {c:.2f} {t} r{r}" for d, c, t, r in o["longest_steps"]))
     print(f"{'round':>5} | " + " | ".join(f"{o['party'] + ' work   cpu  send  wait  MB out':>36}" for o in outs))
     for i in range(len(outs[0]["rounds"])):
         cells = []
