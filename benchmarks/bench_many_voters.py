@@ -5,17 +5,21 @@ Usage::
 
     python benchmarks/bench_many_voters.py [--voters 1000 10000] [--options 3]
 
-Per size: the wall time of the whole ``simulate()`` call, the links built
-(3 + 3 * voters: simulate builds only the links the protocol declares), and
-bytes per voter: sent by a voter (its shares to the compute parties),
-received by a voter, and all bytes sent by anyone divided by the voters.
-Every tally is checked against the plaintext count (exit 1 if wrong).
+Per size: the wall time and the CPU time of the whole ``simulate()`` call,
+the links built (3 + 3 * voters: simulate builds only the links the protocol
+declares), the process's peak RSS so far, and bytes per voter by role:
+sent and received by one input-only voter (mean over the voters), and sent
+and received by one compute party divided by the number of voters (mean
+over the compute parties). All four must be constant in the number of
+voters. Every tally is checked against the plaintext count (exit 1 if wrong).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import resource
 import sys
 import time
 
@@ -29,19 +33,21 @@ def run(voters: int, options: int) -> dict[str, float]:
     """One simulated vote among ``voters`` voters; its figures."""
     ballots = [i % options for i in range(voters)]
     params = {"options": options, "compute_parties": COMPUTE}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = mpcnet.simulate("vote", [None] * COMPUTE + ballots, params=params, seed=1)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     expected = [ballots.count(k) for k in range(options)]
-    if result.outputs[0] != expected:
+    if any(out != expected for out in result.outputs):
         print(f"wrong tally at {voters} voters: {result.outputs[0]} != {expected}", file=sys.stderr)
         sys.exit(1)
-    voter_stats = result.stats[COMPUTE:]
+    voter_stats, compute_stats = result.stats[COMPUTE:], result.stats[:COMPUTE]
     links = len(get_protocol("vote").link_pairs(COMPUTE + voters, {"compute_parties": COMPUTE}))
-    return {"voters": voters, "links": links, "wall_s": wall,
-            "sent_per_voter": sum(s.bytes_sent for s in voter_stats) / voters,
-            "received_per_voter": sum(s.bytes_received for s in voter_stats) / voters,
-            "total_per_voter": sum(s.bytes_sent for s in result.stats) / voters}
+    return {"voters": voters, "links": links, "wall_s": wall, "cpu_s": cpu,
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "voter_sent": sum(s.bytes_sent for s in voter_stats) / voters,
+            "voter_received": sum(s.bytes_received for s in voter_stats) / voters,
+            "compute_sent": sum(s.bytes_sent for s in compute_stats) / COMPUTE / voters,
+            "compute_received": sum(s.bytes_received for s in compute_stats) / COMPUTE / voters}
 
 
 def main() -> None:
@@ -50,12 +56,15 @@ def main() -> None:
     parser.add_argument("--voters", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--options", type=int, default=3)
     args = parser.parse_args()
-    print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}")
-    print(f"{'voters':>7} {'links':>7} {'wall s':>8} {'sent/voter':>11} {'recv/voter':>11} {'total/voter':>12}")
+    print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'voters':>7} {'links':>7} {'wall s':>7} {'CPU s':>7} {'peak RSS MB':>11} | {'voter sent':>10} "
+          f"{'voter recv':>10} | {'compute sent/voter':>18} {'compute recv/voter':>18}")
     for voters in args.voters:
-        row = run(voters, args.options)
-        print(f"{voters:>7} {row['links']:>7} {row['wall_s']:>8.2f} {row['sent_per_voter']:>11.0f} "
-              f"{row['received_per_voter']:>11.0f} {row['total_per_voter']:>12.0f}", flush=True)
+        r = run(voters, args.options)
+        print(f"{voters:>7} {r['links']:>7} {r['wall_s']:>7.2f} {r['cpu_s']:>7.2f} {r['rss_mb']:>11.0f} | "
+              f"{r['voter_sent']:>10.0f} {r['voter_received']:>10.0f} | {r['compute_sent']:>18.1f} "
+              f"{r['compute_received']:>18.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -28,13 +28,15 @@ last party's entry into the protocol to the last party's exit (clock of the
 one machine). "wall" is launch to exit of all processes (imports, keys,
 connections, operand generation); bytes per comparison per party = the
 largest ``bytes_sent`` of the three over the batch. Medians over ``--runs``.
-``--auction B`` adds a first-price auction (``bench-replicated-auction``:
-3 compute parties and B input-only bidders, ``mpc.argmax_first``), all
-parties in this process over TCP and over memory; time = the slowest party
-(bidders wait for the result), "compute" = the slowest compute party, "span"
-(processes) = from the last party's entry into the protocol to the last exit.
-Rows ``held-tcp``/``held-mem``: the same circuit with every bid held by
-party 0 (three parties, no input-only ones), in this process.
+``--auction B`` adds a first-price auction: the built-in ``auction``
+protocol with 3 compute parties and B input-only bidders (32-bit bids), on
+the replicated engine (``engine=auto``, what the toolkit picks) and, for
+reference, on Shamir (``engine=shamir``); as 3 + B processes and with all
+parties in this process over TCP and over memory. Time = the slowest
+party's session wall time (bidders wait for the result), "compute" = the
+slowest compute party's, "span" = from the last party's entry into the
+protocol to the last party's exit (in one process the first parties to
+start also wait for the others' setup, which is not the protocol's time).
 Every result is checked against the plaintext (exit 1 on a wrong answer).
 ``--profile`` prints where the time of one run at the largest batch goes.
 """
@@ -60,8 +62,8 @@ from typing import Any
 import numpy as np
 
 import mpcnet
-from mpcnet import Context, mpc, protocol
-from mpcnet.mpc import bitcircuits
+from mpcnet import Context, protocol
+from mpcnet.mpc import RESULT_ROUND, bitcircuits
 from mpcnet.mpc.replicated import ReplicatedEngine
 
 BITS = 32
@@ -86,62 +88,86 @@ async def bench_compare(ctx: Context, value: Any, *, length: int) -> Any:
     return out.astype(bool)
 
 
-@protocol("bench-replicated-auction", min_parties=5, links=lambda params, n, i, j: i < 3 or j < 3,
-          security="semi-honest; one corruption among the three compute parties (replicated sharing)",
-          reveals="the winner (first highest bid) and the price, to every party",
-          input="parties 0-2: null; every other party: its 32-bit bid", output="[one-hot winner list, price]")
-async def bench_auction(ctx: Context, value: Any) -> Any:
-    """First price on three compute parties, one bid from each other party (``mpc.argmax_first``)."""
-    MARKS["start"] = time.time()
-    rt = mpc.Runtime(ctx, compute=ctx.parties[:3])
-    bidders = ctx.parties[3:]
-    got = await rt.input_sliced({p: (1,) for p in bidders}, None if value is None else [value], bits=BITS)
-    onehot, price = await mpc.argmax_first(mpc.concat_sliced([got[p] for p in bidders]))
-    out = [(await onehot.reveal()).tolist(), int((await price.reveal())[()])]
-    MARKS["end"] = time.time()
-    return out
+#: (party, protocol entry time.time(), exit time.time()) of the auction sessions of this process.
+AUCTION_MARKS: list[tuple[str, float, float]] = []
 
 
-@protocol("bench-replicated-auction-held", min_parties=3, max_parties=3,
-          security="semi-honest; one corruption among the three parties (replicated sharing)",
-          reveals="the winner (first highest bid) and the price, to every party",
-          input="party 0: the list of 32-bit bids; others: null", output="[one-hot winner list, price]",
-          params=(mpcnet.Param("bids", int, 20, "number of bids"),))
-async def bench_auction_held(ctx: Context, value: Any, *, bids: int) -> Any:
-    """The same auction with every bid held by party 0 (a broker): no input-only parties."""
-    rt = mpc.Runtime(ctx)
-    got = await rt.input_sliced({ctx.parties[0]: (bids,)}, value, bits=BITS)
-    onehot, price = await mpc.argmax_first(got[ctx.parties[0]])
-    return [(await onehot.reveal()).tolist(), int((await price.reveal())[()])]
+def mark_auction() -> None:
+    """Record each party's entry into and exit from the ``auction`` protocol
+    (for the span; the protocol itself is unchanged)."""
+    spec = mpcnet.get_protocol("auction")
+    inner = spec.func
+    if getattr(inner, "marked", False):
+        return
+
+    async def marked(ctx: Context, value: Any, **params: Any) -> Any:
+        start = time.time()
+        out = await inner(ctx, value, **params)
+        AUCTION_MARKS.append((ctx.me, start, time.time()))
+        return out
+
+    marked.marked = True  # type: ignore[attr-defined]
+    object.__setattr__(spec, "func", marked)
 
 
-def auction_held_run(bids: int, transport: str, seed: int) -> dict[str, Any]:
-    """The auction with the bids at party 0, three parties in this process."""
-    values = auction_bids(bids, seed)
-    res = mpcnet.simulate("bench-replicated-auction-held", [values, None, None], params={"bids": bids},
-                          transport=transport)
-    win = values.index(max(values))
-    if any(o != [[int(i == win) for i in range(bids)], max(values)] for o in res.outputs):
-        wrong()
-    seconds = max(s.wall_time for s in res.stats)
-    return {"bids": bids, "seconds": seconds, "compute_seconds": seconds, "rounds": res.stats[0].rounds,
-            "span": float("nan"), "bytes_max": max(s.bytes_sent for s in res.stats)}
+@protocol("bench-auction-floor", min_parties=4, links=lambda params, n, i, j: i < 3 or j < 3,
+          security="none: a timing baseline that sends zeros", reveals="nothing",
+          input="parties 0-2: null; every other party: anything", output="1")
+async def bench_floor(ctx: Context, value: Any) -> int:
+    """The auction's message pattern without its computation: every bidder
+    sends each compute party a bid-sized array (round 1), every compute party
+    sends each bidder a result-sized one (the result round). Its time is the
+    floor under the auction's: what two rounds among 3 + B parties cost."""
+    start = time.time()
+    compute = ctx.parties[:3]
+    if ctx.me in compute:
+        await ctx.exchange({}, expect_from=ctx.parties[3:])
+        ctx.skip_to_round(RESULT_ROUND)
+        await ctx.exchange({p: np.zeros(40, dtype=np.uint64) for p in ctx.parties if p != ctx.me},
+                           expect_from=[p for p in compute if p != ctx.me])
+    else:
+        await ctx.exchange({p: np.zeros((2, 1, 16), dtype=np.uint64) for p in compute}, expect_from=())
+        ctx.skip_to_round(RESULT_ROUND)
+        await ctx.exchange({}, expect_from=compute)
+    AUCTION_MARKS.append((ctx.me, start, time.time()))
+    return 1
+
+
+def floor_run(bids: int, transport: str) -> dict[str, Any]:
+    """The floor protocol, all parties in this process."""
+    AUCTION_MARKS.clear()
+    res = mpcnet.simulate("bench-auction-floor", [None] * 3 + [0] * bids, transport=transport)
+    span = max(e for _, _, e in AUCTION_MARKS) - max(s for _, s, _ in AUCTION_MARKS)
+    return {"bids": bids, "seconds": max(s.wall_time for s in res.stats),
+            "compute_seconds": max(s.wall_time for s in res.stats[:3]), "rounds": res.stats[0].rounds,
+            "span": span, "bytes_max": max(s.bytes_sent for s in res.stats)}
+
+
+def auction_params(engine: str) -> dict[str, Any]:
+    return {"bits": BITS, "compute_parties": 3, "engine": engine}
 
 
 def auction_bids(bids: int, seed: int) -> list[int]:
     return [int(v) for v in np.random.default_rng(seed).integers(0, 2**32, bids)]
 
 
-def auction_run(bids: int, transport: str, seed: int) -> dict[str, Any]:
-    """One first-price auction: 3 compute parties and ``bids`` input-only bidders, all in this process."""
-    values = auction_bids(bids, seed)
-    res = mpcnet.simulate("bench-replicated-auction", [None] * 3 + values, transport=transport)
+def check_auction(values: list[int], outputs: Any) -> None:
     win = values.index(max(values))
-    if any(o != [[int(i == win) for i in range(bids)], max(values)] for o in res.outputs):
+    if any(o != {"winner": 3 + win, "price": max(values)} for o in outputs):
         wrong()
+
+
+def auction_run(bids: int, transport: str, seed: int, engine: str) -> dict[str, Any]:
+    """One first-price auction: 3 compute parties and ``bids`` input-only bidders, all in this process."""
+    mark_auction()
+    values = auction_bids(bids, seed)
+    AUCTION_MARKS.clear()
+    res = mpcnet.simulate("auction", [None] * 3 + values, params=auction_params(engine), transport=transport)
+    check_auction(values, res.outputs)
+    span = max(e for _, _, e in AUCTION_MARKS) - max(s for _, s, _ in AUCTION_MARKS)
     return {"bids": bids, "seconds": max(s.wall_time for s in res.stats),
             "compute_seconds": max(s.wall_time for s in res.stats[:3]), "rounds": res.stats[0].rounds,
-            "span": float("nan"), "bytes_max": max(s.bytes_sent for s in res.stats)}
+            "span": span, "bytes_max": max(s.bytes_sent for s in res.stats)}
 
 
 def operands(batch: int, seed: int) -> tuple[Any, Any]:
@@ -220,29 +246,29 @@ def processes_run(batch: int, seed: int) -> dict[str, Any]:
             "wall": wall}
 
 
-def auction_processes_run(bids: int, seed: int) -> dict[str, Any]:
+def auction_processes_run(bids: int, seed: int, engine: str) -> dict[str, Any]:
     """One first-price auction, every party a process (bidders linked to the compute parties only)."""
-    outs, wall = launch(3 + bids, ["--auction", str(bids), "--seed", str(seed)])
-    values = auction_bids(bids, seed)
-    win = values.index(max(values))
-    if any(o["output"] != [[int(i == win) for i in range(bids)], max(values)] for o in outs):
-        wrong()
+    outs, wall = launch(3 + bids, ["--auction", str(bids), "--seed", str(seed), "--engine", engine])
+    check_auction(auction_bids(bids, seed), [o["output"] for o in outs])
     return {"bids": bids, "seconds": max(o["wall_time"] for o in outs),
             "compute_seconds": max(o["wall_time"] for o in outs[:3]), "rounds": outs[0]["rounds"],
             "span": max(o["end"] for o in outs) - max(o["start"] for o in outs),
             "bytes_max": max(o["bytes_sent"] for o in outs), "wall": wall}
 
 
-def child(name: str, directory: str, batch: int, seed: int, auction: int) -> None:
+def child(name: str, directory: str, batch: int, seed: int, auction: int, engine: str) -> None:
     """One party of :func:`launch`: prints its stats and output (digest) as JSON."""
     from mpcnet.identity import load_key_file, load_roster
 
     if auction:
         index = int(name[1:])
-        res = mpcnet.run_party("bench-replicated-auction", None if index < 3 else auction_bids(auction, seed)[index - 3],
+        mark_auction()
+        res = mpcnet.run_party("auction", None if index < 3 else auction_bids(auction, seed)[index - 3],
                                roster=load_roster(Path(directory) / "roster.toml"),
-                               key=load_key_file(Path(directory) / "keys" / f"{name}.key"))
-        print(json.dumps({**res.stats.to_dict(), "output": res.output, **MARKS}))
+                               key=load_key_file(Path(directory) / "keys" / f"{name}.key"),
+                               params=auction_params(engine))
+        [(_, start, end)] = AUCTION_MARKS
+        print(json.dumps({**res.stats.to_dict(), "output": res.output, "start": start, "end": end}))
         return
     x, y = operands(batch, seed)
     value = {"p0": x, "p1": y}.get(name)
@@ -257,6 +283,10 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mode", default="processes,tcp")
     ap.add_argument("--auction", type=int, default=20, help="bids in the auction row (0: none)")
+    ap.add_argument("--engines", default="auto,shamir", help="the auction's engines (auto: replicated here)")
+    ap.add_argument("--engine", default="auto", help=argparse.SUPPRESS)
+    ap.add_argument("--floor", action="store_true", help="add the auction's two-round message pattern without "
+                    "computation (in this process), the floor under its time")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -265,7 +295,8 @@ def main() -> None:
     args = ap.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     if args.child:
-        child(args.child, args.dir, batches[0], args.seed, args.auction if "--auction" in sys.argv else 0)
+        child(args.child, args.dir, batches[0], args.seed, args.auction if "--auction" in sys.argv else 0,
+              args.engine)
         return
     rows = []
     print(f"# 32-bit x < y, three parties; load average at start {os.getloadavg()}")
@@ -284,22 +315,24 @@ def main() -> None:
             print(f"{mode:>10} {batch:>9} {t:>8.3f} {batch / t:>11,.0f} {span:>7.3f} {batch / span:>11,.0f}"
                   f" {row['bytes_per_cmp']:>18.2f} {row['rounds']:>6} {wall:>7.2f}", flush=True)
     if args.auction:
-        print(f"# first-price auction, {args.auction} input-only bidders, 3 compute parties")
-        print(f"{'mode':>10} {'bids':>5} {'time ms':>8} {'compute ms':>10} {'span ms':>8} {'rounds':>6} {'max bytes sent':>14}")
-        for mode in ("processes", "tcp", "memory", "held-tcp", "held-mem"):
-            if mode == "processes":
-                runs = [auction_processes_run(args.auction, seed) for seed in range(args.runs)]
-            elif mode.startswith("held"):
-                transport = "tcp" if mode == "held-tcp" else "memory"
-                runs = [auction_held_run(args.auction, transport, seed) for seed in range(args.runs)]
-            else:
-                runs = [auction_run(args.auction, mode, seed) for seed in range(args.runs)]
-            t = statistics.median(r["seconds"] for r in runs)
-            tc = statistics.median(r["compute_seconds"] for r in runs)
-            rows.append({"mode": mode, "auction_bids": args.auction, "seconds": t, "compute_seconds": tc, "runs": runs})
-            span = statistics.median(r["span"] for r in runs)
-            print(f"{mode:>10} {args.auction:>5} {1000 * t:>8.1f} {1000 * tc:>10.1f} {1000 * span:>8.1f} {runs[0]['rounds']:>6}"
-                  f" {runs[0]['bytes_max']:>14}", flush=True)
+        print(f"# first-price auction (protocol 'auction'), {args.auction} input-only bidders, 3 compute parties;"
+              f" load average {os.getloadavg()}")
+        print(f"{'engine':>8} {'mode':>10} {'bids':>5} {'time ms':>8} {'compute ms':>10} {'span ms':>8} {'rounds':>6}"
+              f" {'max bytes sent':>14}")
+        for engine in [*args.engines.split(","), *(["floor"] if args.floor else [])]:
+            for mode in [m for m in ("processes", "tcp", "memory") if m in args.mode.split(",")]:
+                if engine == "floor" and mode == "processes":
+                    continue
+                runs = [floor_run(args.auction, mode) if engine == "floor"
+                        else auction_processes_run(args.auction, seed, engine) if mode == "processes"
+                        else auction_run(args.auction, mode, seed, engine) for seed in range(args.runs)]
+                t = statistics.median(r["seconds"] for r in runs)
+                tc = statistics.median(r["compute_seconds"] for r in runs)
+                span = statistics.median(r["span"] for r in runs)
+                rows.append({"mode": mode, "engine": engine, "auction_bids": args.auction, "seconds": t,
+                             "compute_seconds": tc, "span": span, "runs": runs})
+                print(f"{engine:>8} {mode:>10} {args.auction:>5} {1000 * t:>8.1f} {1000 * tc:>10.1f} {1000 * span:>8.1f}"
+                      f" {runs[0]['rounds']:>6} {runs[0]['bytes_max']:>14}", flush=True)
     if args.profile:
         # One party's share of the work is a third of this (all three run here).
         prof = cProfile.Profile()

@@ -1,6 +1,7 @@
 """The ``mpcnet`` command line.
 
-Commands: ``keygen``, ``demo``, ``protocols``, ``simulate``, ``party``, ``prio3 run``.
+Commands: ``keygen``, ``demo``, ``protocols``, ``simulate``, ``party``, ``prio3 run``,
+``aggregator``, ``aggregator-init``, ``submit``, ``collect``.
 Errors print one line to stderr (naming the peer at fault where there is
 one) and exit non-zero: 2 for bad configuration or input, 1 for a failed
 run, 130 when interrupted. ``--debug`` shows tracebacks and debug logs.
@@ -14,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -222,6 +224,74 @@ def cmd_prio3_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_aggregator(args: argparse.Namespace) -> int:
+    import trio
+
+    from .aggregate.service import load_config, run_aggregator
+
+    config = load_config(args.config)
+    role = "leader" if config.role == 0 else "helper"
+
+    async def main() -> None:
+        # SIGINT and SIGTERM stop the service in order (the store is closed); a SIGKILL loses nothing either.
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                binds = await nursery.start(run_aggregator, config)
+                where = f"HTTP on {', '.join(binds)}, " if binds else ""
+                print(f"mpcnet {role}: {where}mesh on {config.task.roster()[role].address}, database {config.database}",
+                      file=sys.stderr, flush=True)
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+        print(f"mpcnet {role}: stopped", file=sys.stderr)
+
+    trio.run(main)
+    return 0
+
+
+def cmd_aggregator_init(args: argparse.Namespace) -> int:
+    from .aggregate.service import init_deployment
+    from .aggregate.simulation import VdafConfig
+
+    config = VdafConfig(args.vdaf, length=args.length, bits=args.bits, max_weight=args.max_weight)
+    paths = init_deployment(args.dir, config, leader_url=args.leader_url, leader_mesh=args.leader_mesh,
+                            helper_mesh=args.helper_mesh, time_precision=args.time_precision,
+                            min_batch_size=args.min_batch_size, max_epsilon=args.max_epsilon)
+    for name in ("task", "leader", "helper", "collector"):
+        print(f"{name}: {paths[name]}")
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from .aggregate.service import load_task, submit
+    from .aggregate.service.task import b64
+    from .aggregate.simulation import parse_measurements
+
+    task = load_task(args.task)
+    (value,) = parse_measurements([args.measurement], task.vdaf, "MEASUREMENT") or [None]
+    if value is None:
+        raise InputError("MEASUREMENT is empty")
+    report_id = submit(task, value, timeout=args.timeout)
+    print(f"uploaded report {b64(report_id)}", file=sys.stderr)
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from .aggregate.service import collect, load_task
+
+    task = load_task(args.task)
+    key = load_key_file(args.key)
+    result = collect(task, key, start=args.start, end=args.end, epsilon=args.epsilon, timeout=args.timeout)
+    if args.json:
+        _emit({"aggregate": result.aggregate, "count": result.count, "start": result.start, "end": result.end,
+               "epsilon": result.epsilon})
+    else:
+        noise = f", with noise for epsilon = {result.epsilon}" if result.epsilon else " (exact)"
+        print(f"aggregate: {_short(result.aggregate)}{noise}")
+        print(f"{result.count} reports with time in [{result.start}, {result.end})")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -311,6 +381,41 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add K clients with invalid measurements and honestly computed proofs (all rejected)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_prio3_run)
+
+    p = sub.add_parser("aggregator", help="run a Prio3 leader or helper aggregator (DAP-style service)")
+    p.add_argument("--config", required=True, metavar="FILE", help="the aggregator's TOML configuration")
+    p.set_defaults(func=cmd_aggregator)
+
+    p = sub.add_parser("aggregator-init", help="write keys, a task file and leader/helper configurations")
+    p.add_argument("dir", help="directory for the files")
+    p.add_argument("--vdaf", required=True, choices=["count", "sum", "sumvec", "histogram", "multihot"])
+    p.add_argument("--length", type=int, default=1, help="entries of sumvec and multihot, buckets of histogram")
+    p.add_argument("--bits", type=int, default=8, help="sum and sumvec values lie in [0, 2^bits - 1] (default 8)")
+    p.add_argument("--max-weight", type=int, default=None, help="multihot: at most this many ones (default: length)")
+    p.add_argument("--leader-url", default="http://127.0.0.1:8080", help="where clients reach the leader")
+    p.add_argument("--leader-mesh", default="127.0.0.1:9701", metavar="HOST:PORT", help="the leader's mesh address")
+    p.add_argument("--helper-mesh", default="127.0.0.1:9702", metavar="HOST:PORT", help="the helper's mesh address")
+    p.add_argument("--time-precision", type=int, default=60, metavar="SECONDS", help="report time granularity")
+    p.add_argument("--min-batch-size", type=int, default=1, help="refuse to collect fewer reports than this")
+    p.add_argument("--max-epsilon", default=None, help="require every collection to add noise with epsilon <= this")
+    p.set_defaults(func=cmd_aggregator_init)
+
+    p = sub.add_parser("submit", help="shard, encrypt and upload one measurement to a task's leader")
+    p.add_argument("--task", required=True, metavar="FILE", help="the task file (JSON)")
+    p.add_argument("measurement", help="one JSON value: 0/1 (count), an integer (sum), a bucket (histogram), a list")
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("collect", help="collect the aggregate of a batch of a task's reports")
+    p.add_argument("--task", required=True, metavar="FILE", help="the task file (JSON)")
+    p.add_argument("--key", required=True, metavar="FILE", help="the collector's secret key file")
+    p.add_argument("--epsilon", default=None, help="each aggregator adds discrete Laplace noise for epsilon-DP")
+    p.add_argument("--start", type=int, default=None, help="batch start time (default 0)")
+    p.add_argument("--end", type=int, default=None, help="batch end time, exclusive (default: end of the current "
+                   "time bucket); both aligned to the task's time precision")
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_collect)
     return parser
 
 

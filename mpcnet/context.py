@@ -10,9 +10,10 @@ Messages are tagged with (session, round, sender) by the session layer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -42,28 +43,47 @@ class Context:
     """The handle a protocol coroutine receives as ``ctx``.
 
     Attributes: ``me`` (this party's id), ``index`` (its position in
-    ``parties``), ``parties`` (all ids, in roster order), ``n``, ``peers``
-    (everyone but me), ``params`` (the resolved protocol parameters),
+    ``parties``), ``parties`` (all ids, in roster order: a tuple, shared by
+    the parties of one simulation), ``n``, ``peers`` (everyone but me, a
+    list made on first use), ``params`` (the resolved protocol parameters),
     ``random`` (a :class:`Randomness`), ``round`` (rounds started so far).
     """
 
-    def __init__(self, *, session: Session, parties: list[str], me: str, params: Mapping[str, Any],
+    def __init__(self, *, session: Session, parties: Sequence[str], me: str, params: Mapping[str, Any],
                  random: Randomness, send: Callable[[str, list[bytes | memoryview]], Any], limits: wire.Limits,
                  progress: ProgressCallback | None = None,
-                 pair_secret: Callable[[str], bytes | None] | None = None) -> None:
+                 pair_secret: Callable[[str], bytes | None] | None = None,
+                 positions: Mapping[str, int] | None = None) -> None:
         self._session = session
         self._send_raw = send
         self._limits = limits
         self.me = me
-        self.parties = list(parties)
-        self.index = self.parties.index(me)
+        self.parties: tuple[str, ...] = tuple(parties)
+        # (positions: {party: index}, from the Party, shared by a simulation's parties)
+        self._positions = positions if positions is not None else {p: i for i, p in enumerate(self.parties)}
+        self.index = self._positions[me]
         self.n = len(self.parties)
-        self.peers = [p for p in self.parties if p != me]
         self.params = dict(params)
         self.random = random
         self._progress = progress
         self._pair_secret = pair_secret
         self._claimed: set[str] = set()
+
+    @functools.cached_property
+    def peers(self) -> list[str]:
+        """Every party but me, in roster order (made on first use: an input-only voter among
+        10,000 that never asks holds no copy of the 10,000 names)."""
+        return [*self.parties[: self.index], *self.parties[self.index + 1 :]]
+
+    def is_party(self, name: str) -> bool:
+        """Whether ``name`` is a party of this session (constant time)."""
+        return name in self._positions
+
+    def index_of(self, name: str) -> int:
+        """The position of party ``name`` in ``parties`` (constant time)."""
+        if name not in self._positions:
+            raise LocalProtocolViolation(f"{name!r} is not a party of this session")
+        return self._positions[name]
 
     @property
     def round(self) -> int:
@@ -93,7 +113,7 @@ class Context:
         runs. A resumable link keeps its first connection's secret for its
         whole life (both ends must agree whatever connection is current).
         """
-        if peer not in self.peers:
+        if peer not in self._session.peers:
             raise LocalProtocolViolation(f"{peer!r} is not a peer of {self.me}")
         secret = self._pair_secret(peer) if self._pair_secret is not None else None
         if secret is None:
@@ -136,7 +156,7 @@ class Context:
         session.check_alive()
         senders = frozenset(outgoing if expect_from is None else expect_from)
         for p in list(outgoing) + list(senders):
-            if p not in self.peers:
+            if p not in session.peers:
                 raise LocalProtocolViolation(f"round {session.round + 1}: {p!r} is not a peer of {self.me}")
         session.round += 1
         session.rounds_done += 1

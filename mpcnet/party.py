@@ -46,6 +46,7 @@ from .session import (
     ABORT,
     HEARTBEAT,
     SESSION_ID_BYTES,
+    PeerSet,
     ReceivedRecord,
     Session,
     SessionStats,
@@ -53,6 +54,7 @@ from .session import (
     describe_peer_loss,
     make_envelope,
     parse_envelope,
+    party_positions,
 )
 
 __all__ = ["Party", "PartyResult", "DEFAULT_ROUND_TIMEOUT", "HEARTBEAT_INTERVAL", "LIVENESS_TIMEOUT"]
@@ -93,15 +95,19 @@ class Party:
 
     def __init__(self, me: str, parties: Sequence[str], links: Mapping[str, PeerLink], *,
                  limits: wire.Limits = wire.DEFAULT_LIMITS, max_buffered_per_peer: int | None = None,
-                 heartbeat_interval: float = HEARTBEAT_INTERVAL,
+                 heartbeat_interval: float | None = HEARTBEAT_INTERVAL,
                  liveness_timeout: float | None = LIVENESS_TIMEOUT) -> None:
-        if me not in parties:
+        # (positions: shared among the parties of one simulation, see party_positions)
+        self._positions = party_positions(parties)
+        if me not in self._positions:
             raise LocalProtocolViolation(f"{me!r} is not one of the parties")
-        strangers = set(links) - set(parties)
+        strangers = [p for p in links if p not in self._positions]
         if strangers:
             raise LocalProtocolViolation(f"links to parties not in the session list: {sorted(strangers)}")
         self.me = me
-        self.parties = list(parties)
+        # A tuple: shared, not copied, when the caller passes one (a simulation's 10,000 parties
+        # would otherwise hold 10,000 copies of the 10,000 names).
+        self.parties: tuple[str, ...] = tuple(parties)
         self.links = dict(links)
         self.limits = limits
         self._sessions: dict[bytes, Session] = {}
@@ -111,9 +117,15 @@ class Party:
         self._buffered: dict[str, int] = {}
         self.max_buffered_per_peer = max_buffered_per_peer or 2 * limits.max_message
         self._lost: dict[str, MPCError] = {}
-        if not heartbeat_interval > 0 or (liveness_timeout is not None and not liveness_timeout > heartbeat_interval):
+        if heartbeat_interval is None:
+            if liveness_timeout is not None:
+                raise LocalProtocolViolation("liveness needs heartbeats: with heartbeat_interval=None pass "
+                                             "liveness_timeout=None")
+        elif not heartbeat_interval > 0 or (liveness_timeout is not None and not liveness_timeout > heartbeat_interval):
             raise LocalProtocolViolation("heartbeat_interval must be positive and below liveness_timeout")
-        #: Seconds between heartbeats on an idle link.
+        #: Seconds between heartbeats on an idle link (None: no heartbeats,
+        #: for parties that cannot fall silent apart from their links, as in
+        #: the one-process simulation over memory links).
         self.heartbeat_interval = heartbeat_interval
         #: Seconds of silence after which a peer in a live session is lost (None: never).
         self.liveness_timeout = liveness_timeout
@@ -151,7 +163,8 @@ class Party:
                 async with trio.open_nursery() as nursery:
                     for peer, link in self.links.items():
                         nursery.start_soon(self._read_loop, peer, link)
-                        nursery.start_soon(self._beat, peer, link)
+                        if self.heartbeat_interval is not None:
+                            nursery.start_soon(self._beat, peer, link)
                     if self.liveness_timeout is not None and self.links:
                         nursery.start_soon(self._watch_liveness, self.liveness_timeout)
         finally:
@@ -210,9 +223,11 @@ class Party:
         a heartbeat interval. Ends when the link does (the reader reports
         why) or the peer is lost; a send blocked behind a full link is
         cancelled then, or when the party closes."""
+        interval = self.heartbeat_interval
+        assert interval is not None  # (started only with heartbeats on)
         with self._beats[peer]:
             while True:
-                due = self._sent_at[peer] + self.heartbeat_interval
+                due = self._sent_at[peer] + interval
                 if trio.current_time() < due:
                     await trio.sleep_until(due)
                     continue
@@ -226,6 +241,7 @@ class Party:
         """Lose a peer in a live session once nothing has arrived from it
         for ``timeout`` seconds. Bytes of a message still arriving count (a
         256 MiB message on a slow link takes a while to complete)."""
+        assert self.heartbeat_interval is not None  # (liveness needs heartbeats: checked in __init__)
         tick = min(self.heartbeat_interval / 2, timeout / 8)
         last_tick = trio.current_time()
         while True:
@@ -324,8 +340,9 @@ class Party:
         if self._nursery is None:
             raise LocalProtocolViolation("use the Party as 'async with Party(...)' before running a protocol")
         spec = get_protocol(protocol) if isinstance(protocol, str) else protocol
-        members = list(parties) if parties is not None else self.parties
-        if self.me not in members or not set(members) <= set(self.parties):
+        members = tuple(parties) if parties is not None else self.parties
+        positions = party_positions(parties) if parties is not None else self._positions
+        if self.me not in positions or (parties is not None and not all(p in self._positions for p in positions)):
             raise LocalProtocolViolation("session parties must include this party and be on the mesh")
         spec.check_party_count(len(members))
         resolved = spec.resolve_params(params, len(members))
@@ -337,8 +354,7 @@ class Party:
             raise LocalProtocolViolation(f"session id must be {SESSION_ID_BYTES} bytes or a label string")
         if session_id in self._sessions or session_id in self._finished:
             raise LocalProtocolViolation("a session with this id already ran on this party")
-        peers = [p for p in members if p != self.me]
-        session = Session(session_id, self.me, peers, round_timeout=round_timeout, record_view=record_view,
+        session = Session(session_id, self.me, PeerSet(positions, self.me), round_timeout=round_timeout, record_view=record_view,
                           on_consume=self._release, linked=self.links)
         self._sessions[session_id] = session
         for peer, err in self._lost.items():
@@ -354,7 +370,7 @@ class Party:
                     self._release(peer, held)
         ctx = Context(session=session, parties=members, me=self.me, params=resolved,
                       random=random or OSRandomness(), send=self._send, limits=self.limits, progress=progress,
-                      pair_secret=self._pair_secret)
+                      pair_secret=self._pair_secret, positions=positions)
         emit(log, logging.INFO, "session_start", party=self.me, session=session.hex_id, protocol=spec.name,
              parties=len(members))
         start = time.perf_counter()

@@ -8,9 +8,12 @@ Every ballot is checked inside MPC before it counts:
   fresh secret random vector ``r`` the parties open
   ``c = sum_i r_i (v_i^2 - v_i) + r_K (sum_i v_i - 1)``: zero for a valid
   ballot; for an invalid one a uniform element, zero only with probability
-  2^-127. So the check reveals validity and nothing else about the ballot.
-  Invalid ballots are excluded and their voters reported (a WARNING log line,
-  and in the output with ``details=true``).
+  2^-127. So the check reveals validity and nothing else about the ballot,
+  and only to the compute parties. Invalid ballots are excluded; every party
+  learns how many there were, the compute parties also which voters cast
+  them (a WARNING log line there, and in their output with
+  ``details=true``). What an input-only voter sends and receives is
+  constant in the number of voters (its shares, then the result).
 * ``referendum``: each ballot is a bit (checked the same way); the parties add
   the valid ballots and open only ``[yes >= threshold]`` (default: at least
   half of the valid voters), via an arithmetic comparison (bit decomposition
@@ -39,7 +42,7 @@ from mpcnet import ConfigError, Context, InputError, Param, mpc, protocol
 from mpcnet.dp import PrivacyBudget
 from mpcnet.mpc.fields import P127
 from mpcnet.mpc.laplace import MAX_SCALE, noise_delta
-from mpcnet.mpc.roles import COMPUTE_PARTIES, check_role, role_links, split_roles
+from mpcnet.mpc.roles import COMPUTE_PARTIES, check_role, parties_from, role_links, split_roles
 
 log = logging.getLogger("protocols.vote")
 
@@ -130,19 +133,21 @@ async def _share_ballots(ctx: Context, value: Any, compute_parties: int, width: 
                          one_hot: bool) -> tuple[mpc.Runtime, mpc.SecretInt, list[str]]:
     """Input round and the in-MPC validity check. Returns the runtime, the
     valid ballots (0/1 entries; absent outside the compute parties) and the
-    voters whose ballot was invalid (known to the compute parties only)."""
-    c, voter_idx = split_roles(ctx.n, compute_parties, "voting")
-    voters = [ctx.parties[i] for i in voter_idx]
+    voters whose ballot was invalid (known to the compute parties only).
+
+    An input-only voter does a constant amount of work here, whatever the
+    number of voters (no per-voter loop outside the compute parties)."""
+    c, _ = split_roles(ctx.n, compute_parties, "voting")
+    voters = parties_from(ctx, c) if compute_parties else ctx.parties  # (a view: no copy at each voter)
     check_role(ctx, value, voters, "voter")
     rt = mpc.Runtime(ctx, compute=ctx.parties[:c])
-    shared = await rt.input_int({v: (width,) for v in voters}, value)
-    ballots = mpc.stack([shared[v] for v in voters])  # (m, K)
+    ballots = await rt.input_stacked(voters, (width,), value)  # (m, K)
+    if not rt.is_compute:
+        return rt, ballots, []
     squares = await ballots.mul(ballots)
     residual = squares - ballots  # zero iff every entry is 0 or 1
     if one_hot:
         residual = mpc.concatenate([residual, (ballots.sum(axis=1) - 1)[:, None]], axis=1)
-    if not rt.is_compute:
-        return rt, ballots, []
     r = await rt.random_int(residual.shape or ())
     mixed = (await r.mul(residual)).sum(axis=1)
     check = await mixed.open(to=rt.compute)
@@ -155,20 +160,24 @@ async def _share_ballots(ctx: Context, value: Any, compute_parties: int, width: 
 
 
 async def _publish(ctx: Context, rt: mpc.Runtime, result: mpc.SecretInt, length: int,
-                   invalid: list[str] | None = None) -> tuple[Array, list[str]]:
-    """One round: open ``length`` result elements to every party, together
-    with the mask of voters whose ballot was invalid (compute parties know
-    it from the check; input-only voters learn it here)."""
-    flags = rt.public_int(np.array([1 if p in (invalid or []) else 0 for p in ctx.parties], dtype=object))
-    values = await mpc.concatenate([result, flags]).reveal(shape=(length + ctx.n,))
-    flagged = [p for p, f in zip(ctx.parties, values[length:], strict=True) if int(f)]
-    return values[:length], flagged
+                   invalid: list[str] | None = None) -> tuple[Array, int]:
+    """One round: open ``length`` result elements to every party, followed
+    (for the ballot protocols, ``invalid`` not None) by one more element:
+    the number of invalid ballots. Which voters cast them stays with the
+    compute parties (who know it from the check), so what an input-only
+    voter receives does not grow with the number of voters."""
+    if invalid is not None:
+        result = mpc.concatenate([result, rt.public_int(np.array([len(invalid)], dtype=object))])
+    extra = 0 if invalid is None else 1
+    values = await result.reveal(shape=(length + extra,))
+    return values[:length], int(values[length]) if extra else 0
 
 
 VOTE_PARAMS = (
     Param("options", int, 2, "number of options K", check=_positive_options),
     COMPUTE_PARTIES,
-    Param("details", bool, False, 'output {"counts": [...], "invalid": [voters]} instead of the counts'),
+    Param("details", bool, False, 'output {"counts": [...], "rejected": R, "invalid": [voters]} instead of the '
+          "counts (invalid: null at an input-only voter, which is told only how many were rejected)"),
 )
 
 
@@ -176,11 +185,13 @@ VOTE_PARAMS = (
     "vote",
     min_parties=3,
     security=SECURITY,
-    reveals="the number of valid votes per option, and which voters (if any) cast an invalid ballot, to every "
-            "party; no single vote",
+    reveals="the number of valid votes per option and the number of invalid ballots, to every party; which "
+            "voters cast an invalid ballot, to the compute parties only (input-only voters learn the count, not "
+            "who); no single vote",
     input="an option index 0..K-1 (or an explicit ballot, a list of K integers, checked to be one-hot inside MPC); "
           "null for a compute-only party",
-    output="the list of K counts (with details=true: {\"counts\": [...], \"invalid\": [...]})",
+    output="the list of K counts (with details=true: {\"counts\": [...], \"rejected\": R, \"invalid\": "
+           "[...] or null at an input-only voter})",
     params=VOTE_PARAMS,
     validate_input=_validate_vote,
     links=role_links,
@@ -188,17 +199,20 @@ VOTE_PARAMS = (
 async def vote(ctx: Context, value: Any, *, options: int, compute_parties: int, details: bool) -> Any:
     """Tally of votes among K options; invalid ballots are rejected inside MPC."""
     rt, valid, invalid = await _share_ballots(ctx, value, compute_parties, options, one_hot=True)
-    opened, invalid = await _publish(ctx, rt, valid.sum(axis=0), options, invalid)
+    opened, rejected = await _publish(ctx, rt, valid.sum(axis=0), options, invalid)
     counts = [int(x) for x in opened]
-    return {"counts": counts, "invalid": invalid} if details else counts
+    if not details:
+        return counts
+    return {"counts": counts, "rejected": rejected, "invalid": invalid if rt.is_compute else None}
 
 
 @protocol(
     "referendum",
     min_parties=3,
     security=SECURITY,
-    reveals='only the decision ("YES" if the yes-count is at least the threshold), and which voters cast an '
-            "invalid ballot, to every party; not the counts",
+    reveals='only the decision ("YES" if the yes-count is at least the threshold) and the number of invalid '
+            "ballots, to every party; which voters cast an invalid ballot, to the compute parties only; not the "
+            "counts",
     input="true/false or 1/0; null for a compute-only party",
     output='"YES" or "NO"',
     params=(
@@ -227,8 +241,9 @@ async def referendum(ctx: Context, value: Any, *, threshold: int, compute_partie
     security=SECURITY + "; the output is (epsilon, delta)-DP with respect to changing one valid ballot, "
              + DP_DELTA.format(k="options", scale="2/epsilon", fn="protocols.vote.dp_vote_privacy")
              + " (noise generated inside MPC)",
-    reveals="noisy counts per option (discrete Laplace noise of scale 2/epsilon, never seen by anyone), and "
-            "exactly which voters cast an invalid ballot (not noised), to every party",
+    reveals="noisy counts per option (discrete Laplace noise of scale 2/epsilon, never seen by anyone) and the "
+            "exact number of invalid ballots (not noised), to every party; which voters cast an invalid ballot, "
+            "to the compute parties only",
     input="an option index 0..K-1 (or an explicit ballot, a list of K integers, checked to be one-hot inside MPC); "
           "null for a compute-only party",
     output="the list of K noisy counts (integers, possibly negative)",

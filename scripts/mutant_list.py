@@ -306,13 +306,24 @@ MUTANTS: list[Mutant] = [
         tests=["tests/test_vote.py"],
     ),
     Mutant(
+        id="vote-result-names-invalid-voters",
+        why="the result round's invalid-ballot count carries a bit mask of who cast them: every input-only voter "
+            "learns whose ballot was rejected (only the compute parties may)",
+        find="rt.public_int(np.array([len(invalid)], dtype=object))",
+        replace="rt.public_int(np.array([sum(1 << i for i, v in enumerate(ctx.parties) if v in invalid)], "
+                "dtype=object))",
+        tests=["tests/test_vote.py"],
+    ),
+    Mutant(
         id="compare-opens-an-operand-bit",
         why="compare opens its result with a bit of x in the element's second bit: every party learns it",
         # (on the toolkit, through its low tier: SecretBits.open itself refuses an opened "bit" above 1)
         find="    out = await result.reveal() == 1\n",
+        # (Shamir only: at three parties compare runs on the replicated engine unless it names Shamir)
         replace="    import numpy as np\n    from mpcnet.mpc.fields import GF256\n"
-                "    opened = await rt.bit_engine.open(GF256.add(result.shares[..., 0], GF256.scale(2, x.shares[..., 0])))\n"
-                "    out = (np.asarray(opened) & 1) == 1\n",
+                "    if rt.engine != 'shamir':\n        out = await result.reveal() == 1\n    else:\n"
+                "        opened = await rt.bit_engine.open(GF256.add(result.shares[..., 0], GF256.scale(2, x.shares[..., 0])))\n"
+                "        out = (np.asarray(opened) & 1) == 1\n",
         tests=["tests/test_views.py"],
     ),
     Mutant(
@@ -427,4 +438,38 @@ MUTANTS: list[Mutant] = [
         replace="if peer in watched and peer not in self._lost and now - self._heard[peer] > 1.5 * timeout:",
         tests=["tests/test_liveness.py"],
     ),
+    # -- the replicated engine as the toolkit's choice at three compute parties (issue 18) --
+    Mutant(
+        id="sliced-operand-size-unbounded",
+        why="on the replicated engine an input party's chosen element shape is accepted whatever its size",
+        find="if max_values is not None and count > max_values:",
+        replace="if False:",
+        tests=["tests/test_received_shapes.py"],
+    ),
+    Mutant(
+        id="replicated-auction-elimination-masks-fixed",
+        why="the replicated first-price opening masks with public all-ones bits, not random ones: every party "
+            "reads which bids beat each bid",
+        find="    rho = eng.random((rows, words_for(m * (m - 1))))\n",
+        replace="    rho = eng.public(np.full((rows, words_for(m * (m - 1))), 0xFFFFFFFFFFFFFFFF, dtype=np.uint64), BITS)\n",
+        tests=["tests/test_views.py"],
+        file_hint="auction",
+    ),
+    Mutant(
+        id="replicated-open-sum-unmasked",
+        why="a sum of products is opened without its zero-sharing: the terms each party sends are its local "
+            "cross products, functions of the shares it holds",
+        find="            z = np.ascontiguousarray(mask ^ z if kind == BITS else mask + z)\n",
+        replace="            z = np.ascontiguousarray(z)\n",
+        tests=["tests/test_views.py"],
+    ),
+    Mutant(
+        id="toolkit-never-picks-replicated",
+        why="the toolkit keeps Shamir at three compute parties: compare and the auction never reach the "
+            "replicated engine",
+        find='    if compute_parties == 3:\n        return "replicated"\n',
+        replace='    if compute_parties == 3:\n        return "shamir"\n',
+        tests=["tests/test_replicated.py", "tests/test_auction.py"],
+    ),
+
 ]

@@ -227,7 +227,8 @@ def test_each_comparison_message_is_a_fresh_uniform_share():
     # With x fixed, the shares p2 receives of x's bits look uniform (and differ
     # from run to run): a single share of a degree-1 polynomial reveals nothing.
     k = 4000
-    result = mpcnet.simulate("compare", [[0] * k, [1] * k, None], record_views=True, params={"bits": 8}, seed=5)
+    result = mpcnet.simulate("compare", [[0] * k, [1] * k, None], record_views=True, params={"bits": 8, "engine": "shamir"},
+                             seed=5)
     share_of_x = next(r.value for r in result.results[2].view if r.round == 1 and r.sender == "p0")
     counts = np.bincount(share_of_x.ravel(), minlength=256)
     expected = share_of_x.size / 256

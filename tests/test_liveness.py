@@ -348,7 +348,7 @@ async def test_shamir_rounds_let_the_partys_own_tasks_run_between_big_local_step
     trio.lowlevel.add_instrument(Steps())
     with trio.fail_after(30):
         res = await mpcnet.simulate_async("compare", [[1, 5], [3, 2], None],
-                                          params={"bits": 8, "signed": False, "op": "lt"})
+                                          params={"bits": 8, "signed": False, "op": "lt", "engine": "shamir"})
     assert res.outputs[0] == [True, False]
     checked = 0
     for i, (kind, at, task) in enumerate(events):
@@ -374,3 +374,30 @@ def test_running_secure_sum_imports_no_other_protocol():
                   "print(sorted(m for m in sys.modules if m.startswith('protocols.')))\n")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['protocols.secure_sum']"
+
+
+@pytest.mark.trio
+async def test_simulate_over_memory_runs_without_heartbeats(autojump_clock, monkeypatch):
+    """p1 thinks for 30 s: over memory links nobody beats (no beat task is
+    started) and nobody is timed out for silence; a Party with heartbeats on
+    beats on the idle links (the counter sees it, so it would see a beat)."""
+    beats: list[str] = []
+    real_beat = Party._beat
+
+    async def counting_beat(self, peer, link):
+        beats.append(self.me)
+        await real_beat(self, peer, link)
+
+    monkeypatch.setattr(Party, "_beat", counting_beat)
+    with trio.fail_after(100):
+        res = await mpcnet.simulate_async("test-slow-p1", [1, 2, 3])
+    assert res.outputs == (6, 6, 6) and beats == []
+    with trio.fail_after(100):
+        results, errors = await _run_all("test-slow-p1", memory_mesh(NAMES), round_timeout=60.0)
+    assert not errors and len(beats) == 6  # three parties, two links each
+
+
+def test_liveness_needs_heartbeats():
+    with pytest.raises(mpcnet.errors.LocalProtocolViolation, match="liveness needs heartbeats"):
+        Party("p0", NAMES, {}, heartbeat_interval=None)
+    Party("p0", NAMES, {}, heartbeat_interval=None, liveness_timeout=None)  # (a simulation's parties)

@@ -131,6 +131,17 @@ def test_batch_histogram_equals_reference(length: int, chunk: int, data: st.Data
     assert decisions.count(False) == 2
 
 
+@pytest.mark.parametrize("vdaf", [prio3_count(3), prio3_histogram(4, 2)], ids=["count-3-shares", "histogram"])
+def test_a_batch_cut_into_slices_equals_the_reference(vdaf: Prio3[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # shard and verify_init cut batches above SLICE reports into slices: byte for byte the reference still.
+    import mpcnet.aggregate.batch as batch_module
+
+    monkeypatch.setattr(batch_module, "SLICE", 2)
+    valid = [vdaf.flp.valid.encode(i % 2 if vdaf.flp.MEAS_LEN == 1 else i % 4) for i in range(5)]
+    cheat = [2] if vdaf.flp.MEAS_LEN == 1 else [1, 1, 0, 0]
+    assert compare(vdaf, [*valid[:3], cheat, *valid[3:]]) == [True] * 3 + [False] + [True] * 2
+
+
 @pytest.mark.parametrize(
     ("vdaf", "valid", "cheats"),
     [

@@ -42,6 +42,31 @@ def test_aggregate_is_the_plaintext_sum_and_every_cheater_is_rejected(
     assert result.rejected_indices == tuple(range(len(measurements), len(measurements) + malicious))
 
 
+@pytest.mark.parametrize(("config", "measurements", "expected"), CASES, ids=[c[0].kind for c in CASES])
+def test_batches_cut_into_slices_give_the_same_decisions_and_aggregate(
+    config: VdafConfig, measurements: list[Any], expected: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Slices of 3 reports (SLICE is 8192): the cheaters' reports land in a slice of their own and in a
+    # mixed one; each aggregator's shares are sliced with the other's fields absent.
+    import mpcnet.aggregate.batch as batch_module
+
+    monkeypatch.setattr(batch_module, "SLICE", 3)
+    if config.kind == "multihot":
+        measurements = [[bool(x) for x in m] for m in measurements]
+    measurements = measurements * 2
+    result = run_prio3(config, measurements, 4)
+    doubled = 2 * expected if isinstance(expected, int) else [2 * x for x in expected]
+    assert result.aggregate == doubled
+    assert result.rejected_indices == tuple(range(len(measurements), len(measurements) + 4))
+
+
+def test_the_chunk_length_is_the_one_with_the_shortest_proof() -> None:
+    # 10 buckets: chunk 3 (the square root) proves with 21 elements, chunk 4 with 15.
+    vdaf = VdafConfig("histogram", length=10).vdaf()
+    assert vdaf.flp.PROOF_LEN == 15
+    assert vdaf.flp.valid.chunk_length == 4  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("reports", [1, 10, 300])
 def test_round_count_does_not_depend_on_the_number_of_reports(reports: int) -> None:
     result = run_prio3(VdafConfig("histogram", length=3), [i % 3 for i in range(reports)], malicious_clients=2)

@@ -1,4 +1,4 @@
-"""The declared public surface: ``mpcnet``, ``mpcnet.mpc`` and ``mpcnet.dp``.
+"""The declared public surface: ``mpcnet``, ``mpcnet.mpc``, ``mpcnet.dp`` and ``mpcnet.aggregate.service``.
 
 Each ``__all__`` is pinned here as a literal set, so that adding or removing
 a public name is a deliberate change to this file too (as trio's
@@ -17,6 +17,7 @@ import types
 import pytest
 
 import mpcnet
+import mpcnet.aggregate.service
 import mpcnet.dp
 import mpcnet.mpc
 
@@ -40,6 +41,7 @@ PUBLIC: dict[str, set[str]] = {
     "mpcnet.mpc": {
         "Runtime", "SecretInt", "SecretBits", "SecretRing", "concatenate", "stack", "Expect", "exchange",
         "RESULT_ROUND", "Shape", "int_bounds", "ShamirEngine", "SlicedBits", "argmax_first", "concat_sliced",
+        "ENGINES", "choose_engine",
         "arith", "binary", "convert", "fields", "inputs", "laplace", "roles", "shamir",
     },
     "mpcnet.dp": {
@@ -49,9 +51,15 @@ PUBLIC: dict[str, set[str]] = {
         "gaussian_sigma2", "gaussian_sigma2_for_zcdp", "laplace_scale", "permute_and_flip", "randomized_response",
         "rr_epsilon", "rr_estimate", "rr_p_truth", "rr_report_probabilities", "zcdp_epsilon",
     },
+    "mpcnet.aggregate.service": {
+        "submit", "collect", "make_reports", "reports_from_encoded", "upload", "CollectResult", "DapError",
+        "Task", "AggregatorEndpoint", "AggregatorConfig", "Report", "load_task", "load_config", "init_deployment",
+        "Leader", "Helper", "run_aggregator", "Storage", "SqliteStorage",
+    },
 }
 
-PACKAGES = {"mpcnet": mpcnet, "mpcnet.mpc": mpcnet.mpc, "mpcnet.dp": mpcnet.dp}
+PACKAGES = {"mpcnet": mpcnet, "mpcnet.mpc": mpcnet.mpc, "mpcnet.dp": mpcnet.dp,
+            "mpcnet.aggregate.service": mpcnet.aggregate.service}
 
 
 def documented_kind(obj: object) -> bool:

@@ -119,6 +119,30 @@ async def test_vote_input_only_voter_names_the_sender_of_an_oversized_opening(mo
     assert errors["p3"].peer == "p0"
 
 
+@pytest.mark.trio
+@pytest.mark.parametrize("header", [[1000], [2, 2], [-1], ["x"], [1] * 9])
+async def test_replicated_compare_names_the_holder_of_an_oversized_or_malformed_operand(monkeypatch, header):
+    # Three parties: compare runs on the replicated engine, where an operand
+    # holder sends its element shape with its third share. One beyond
+    # max_length (or not a shape) is refused, naming the holder, before its
+    # shares are used.
+    def rewrite(me: str, peer: str, value: Any) -> Any:
+        if isinstance(value, list) and value[0] == [3]:
+            count = int(np.prod(header)) if all(isinstance(d, int) and d >= 0 for d in header) else 1
+            return [header, np.zeros((8, (count + 63) // 64), dtype=np.uint64)]
+        return value
+
+    _deviate(monkeypatch, {"p0"}, rewrite)
+    errors = await _run_all("compare", {"p0": [1, 2, 3], "p1": [4, 5, 6], "p2": None}, COMPARE)
+    for name in ("p1", "p2"):
+        assert isinstance(errors[name], RemoteProtocolViolation), (name, errors.get(name))
+        assert errors[name].peer == "p0", (name, errors[name])
+    if header == [2, 2]:  # a shape within the bound but not a list of values: compare's own check
+        assert "element shape (2, 2)" in str(errors["p1"])
+    elif header == [1000]:
+        assert "1000 values: at most 4" in str(errors["p1"])
+
+
 def test_compare_refuses_a_local_list_beyond_max_length():
     import mpcnet
 

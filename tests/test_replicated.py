@@ -133,8 +133,36 @@ def test_results_are_those_of_the_shamir_engines_compare(k, signed):
     ys = [hi, lo, 0, hi, lo, *map(int, rng.integers(lo, hi, 100, endpoint=True, dtype=dtype))]
     ours = _compare(xs, ys, k, signed).outputs[0]
     for op in bc.OPS:
-        shamir = mpcnet.simulate("compare", [xs, ys, None], params={"bits": k, "signed": signed, "op": op}, seed=5)
+        shamir = mpcnet.simulate("compare", [xs, ys, None], params={"bits": k, "signed": signed, "op": op,
+                                                                     "engine": "shamir"}, seed=5)
         assert ours[op] == [int(b) for b in shamir.outputs[0]], op
+
+
+@given(k=st.sampled_from([1, 2, 7, 8, 16, 31, 32, 33, 64]), signed=st.booleans(), op=st.sampled_from(bc.OPS),
+       data=st.data())
+@settings(max_examples=30, deadline=None)
+def test_the_compare_protocol_gives_the_same_results_on_both_engines(k, signed, op, data):
+    # Three parties: compare's default (engine=auto) is the replicated engine;
+    # engine=shamir is the GF(2^8) one. Same inputs, same outputs, same rounds.
+    lo, hi = _bounds(k, signed)
+    one = st.integers(lo, hi)
+    single = data.draw(st.booleans())
+    if single:
+        xs, ys = data.draw(one), data.draw(one)
+    else:
+        pairs = data.draw(st.lists(st.tuples(one, one), min_size=1, max_size=70))
+        xs, ys = [a for a, _ in pairs], [b for _, b in pairs]
+        xs[0] = ys[0]  # a tie in every example
+    params = {"bits": k, "signed": signed, "op": op}
+    auto = mpcnet.simulate("compare", [xs, ys, None], params=params, seed=1, record_views=True)
+    # (the helper's AND-gate messages are uint64 words: the replicated engine ran)
+    assert {r.value.dtype for r in auto.results[2].view if r.round == 2} == {np.dtype(np.uint64)}
+    shamir = mpcnet.simulate("compare", [xs, ys, None], params={**params, "engine": "shamir"}, seed=1)
+    assert auto.outputs == shamir.outputs
+    assert [s.rounds for s in auto.stats] == [s.rounds for s in shamir.stats]
+    f = OPS[op]
+    want = bool(f(xs, ys)) if single else [bool(f(a, b)) for a, b in zip(xs, ys, strict=True)]
+    assert auto.outputs[0] == want
 
 
 @given(k=st.integers(1, 63), data=st.data())
@@ -517,6 +545,7 @@ def test_the_benchmark_runs_three_processes_and_checks_its_results(tmp_path):
     compare, auction = rows[:2], rows[2:]
     assert [(r["mode"], r["batch"], r["rounds"]) for r in compare] == [("processes", 1000, 8), ("memory", 1000, 8)]
     assert all(19.25 < r["bytes_per_cmp"] < 21 for r in compare)
-    # 2 bids: input, 1 + 5 comparison rounds, 0 AND-tree rounds, the pick, two openings
-    assert [(r["mode"], r["runs"][0]["rounds"]) for r in auction] == [("processes", 10), ("tcp", 10), ("memory", 10),
-                                                                        ("held-tcp", 10), ("held-mem", 10)]
+    # the built-in auction, 2 bids of 32 bits, 3 compute parties: on the replicated engine (auto) input,
+    # 1 + ceil(log2 4) one-hot block comparison rounds, result; on Shamir input, 1 + ceil(log2 8), result
+    assert [(r["engine"], r["mode"], r["runs"][0]["rounds"]) for r in auction] == [
+        ("auto", "processes", 5), ("auto", "memory", 5), ("shamir", "processes", 6), ("shamir", "memory", 6)]

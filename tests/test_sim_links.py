@@ -98,13 +98,18 @@ def test_a_predicate_only_links_rule_still_works(monkeypatch):
     assert _link_count(built[0]) == 3 + 3 * 9
 
 
-def _bytes_sent_per_voter(voters: int) -> float:
+def _bytes_per_voter(voters: int) -> tuple[float, float]:
+    """(sent, received) bytes per input-only voter."""
     result = mpcnet.simulate("vote", _vote_inputs(voters), params={"options": 3, "compute_parties": 3}, seed=7)
     assert result.outputs[0] == [len(range(k, voters, 3)) for k in range(3)]
-    return sum(s.bytes_sent for s in result.stats[3:]) / voters
+    stats = result.stats[3:]
+    return sum(s.bytes_sent for s in stats) / voters, sum(s.bytes_received for s in stats) / voters
 
 
-def test_a_voter_sends_as_many_bytes_among_300_voters_as_among_30():
-    # Its shares to the 3 compute parties; nothing to the other voters.
-    assert _bytes_sent_per_voter(30) == 309
-    assert _bytes_sent_per_voter(300) == 309
+def test_a_voter_sends_and_receives_as_many_bytes_among_300_voters_as_among_30():
+    # Sent: its shares to the 3 compute parties; nothing to the other voters.
+    # Received: the result round, 3 options plus the number of invalid
+    # ballots from each compute party (it was an n-long mask of invalid
+    # voters: 14,865 bytes per voter at 300 voters).
+    assert _bytes_per_voter(30) == (309, 369)
+    assert _bytes_per_voter(300) == (309, 369)

@@ -162,7 +162,8 @@ def test_os_randomness_every_bit_of_every_shamir_input_share_is_a_fair_coin():
     k, runs, alpha = 520, 64, 5e-10
     per_run = []
     for _ in range(runs):
-        result = mpcnet.simulate("compare", [[0] * k, [255] * k, None], params={"bits": 8}, record_views=True)
+        result = mpcnet.simulate("compare", [[0] * k, [255] * k, None], params={"bits": 8, "engine": "shamir"},
+                                 record_views=True)
         assert result.outputs[0] == [True] * k  # 0 < 255
         shares = []
         for j, res in enumerate(result.results):
@@ -302,7 +303,23 @@ def _auction_cases() -> dict[str, tuple[str, dict[str, Any], list[Any], dict[int
         b.update({j: [*none3, 200, 90, 77] for j in range(3)})
         cases[f"auction-compute3-{kind}"] = ("auction", {"bits": 8, "method": "all-pairs", "kind": kind,
                                                          "compute_parties": 3}, [*none3, 200, 90, 3], b, True)
+        # (three compute parties: the replicated engine above by default; the Shamir one by name here)
+        cases[f"auction-compute3-{kind}-shamir"] = ("auction", {"bits": 8, "method": "all-pairs", "kind": kind,
+                                                                "compute_parties": 3, "engine": "shamir"},
+                                                    [*none3, 200, 90, 3], b, True)
     return cases
+
+
+def _on_replicated(name: str) -> bool:
+    """Whether a case runs on the three-party replicated engine (its uint64
+    arrays are bit planes, not Z_(2^127-1) limbs): compare and the auction's
+    all-pairs and tournament methods with three compute parties, unless
+    they name the Shamir engine."""
+    protocol, params, inputs, _, _ = CASES[name]
+    c = params.get("compute_parties", 0) or len(inputs)
+    return (protocol in ("compare", "auction") and c == 3 and params.get("engine") != "shamir"
+            and params.get("method") != "three-party" and not (protocol == "auction" and "method" not in params
+                                                                and c == len(inputs)))
 
 
 VOTES = [0, 2, 1]
@@ -313,8 +330,11 @@ CASES: dict[str, tuple[str, dict[str, Any], list[Any], dict[int, list[Any]], boo
                                                                  2: [-32000, 31990, 300]}, True),
     "secure-average": ("secure-average", {"bits": 16}, [10, -20, 300], {0: [10, 280, 0], 1: [-290, -20, 600],
                                                                          2: [-32000, 31990, 300]}, True),
+    # (three parties: the replicated engine by default; the Shamir one by name)
     "compare": ("compare", {"bits": 8}, [5, 9, None], {0: [5, 200, None], 1: [0, 9, None], 2: [100, 250, None]},
                 True),
+    "compare-shamir": ("compare", {"bits": 8, "engine": "shamir"}, [5, 9, None],
+                       {0: [5, 200, None], 1: [0, 9, None], 2: [100, 250, None]}, True),
     "compare-5": ("compare", {"bits": 8, "op": "eq"}, [77, 78, None, None, None],
                   {0: [77, 200, None, None, None], 1: [0, 78, None, None, None],
                    **{j: [255, 0, None, None, None] for j in (2, 3, 4)}}, True),
@@ -408,14 +428,14 @@ def _p127(dtype: np.dtype, shape: tuple[int, ...]) -> bool:
     return dtype == np.dtype("<u8") and len(shape) >= 2 and shape[0] == 2
 
 
-def _not_coins(name: str, layout: tuple[str, ...], n: int) -> tuple[np.ndarray, np.ndarray]:
+def _not_coins(name: str, layout: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Positions, in a view's bit vector, that are not fair coins in honest
     runs: (always 0, other). Always 0:
 
     * the top bit of every Z_(2^127-1) element (below 2^127 - 1, bit 127 is 0);
-    * in the vote family's result round, the last n elements of each opened
-      vector: the mask of invalid ballots, public to the compute parties and
-      opened as it is (all 0 here);
+    * in the result round of vote, referendum and dp-vote, the last element
+      of each opened vector: the number of invalid ballots, public to the
+      compute parties and opened as it is (0 here);
 
     Other: the three-party auction's helper tags (uint64 arrays): AES
     outputs, but each list is sorted (so a tag's place does not give its
@@ -430,15 +450,15 @@ def _not_coins(name: str, layout: tuple[str, ...], n: int) -> tuple[np.ndarray, 
         if "three-party" in name and dtype == np.dtype("<u8"):
             tags += range(offset, offset + int(np.prod(shape, dtype=np.int64)) * 64)
             continue
-        if not _p127(dtype, shape):
+        if not _p127(dtype, shape) or _on_replicated(name):
             continue
         per_limb = int(np.prod(shape[1:], dtype=np.int64)) * 64
         positions += range(offset + per_limb + 63, offset + 2 * per_limb, 64)
-        if CASES[name][0] in ("vote", "referendum", "dp-sum", "dp-vote") and round_no == last:
+        if CASES[name][0] in ("vote", "referendum", "dp-vote") and round_no == last:
             assert len(shape) == 2
             for limb in range(2):
-                start = offset + limb * per_limb + (shape[1] - n) * 64
-                positions += range(start, start + n * 64)
+                start = offset + limb * per_limb + (shape[1] - 1) * 64
+                positions += range(start, start + 64)
     return np.unique(np.array(positions, dtype=np.int64)), np.array(tags, dtype=np.int64)
 
 
@@ -470,12 +490,11 @@ def test_every_received_share_bit_is_a_fair_coin(name, party):
     # low bits zeroed): p = 2^-47 < 1e-6 / 1.4e6 bits, so 1 for any view
     # here; against a bit biased to 3/4 it is small (the A/B test above
     # and the exact tests carry that load).
-    a = CASES[name][2]
     layout, sample_a = _views_a(name)[party]
     sample_b = _views_b(name, party)[1]
     sample = np.vstack([sample_a, sample_b])
     assert 2 / 2 ** sample.shape[0] < ALPHA / sample.shape[1]  # a constant bit is found (2^-47 here)
-    zero, tags = _not_coins(name, layout, len(a))
+    zero, tags = _not_coins(name, layout)
     assert not sample[:, zero].any()  # top bits, and no invalid ballot
     excluded = np.union1d(zero, tags)
     biased = np.setdiff1d(biased_bits(sample, ALPHA), excluded)
@@ -552,9 +571,9 @@ def test_input_shares_have_degree_exactly_t(protocol, params, inputs, field, wid
 # --- what compare opens: exactly its output ---------------------------------------
 
 @pytest.mark.parametrize("params, inputs", [
-    ({"bits": 8}, [5, 9, None]),
+    ({"bits": 8, "engine": "shamir"}, [5, 9, None]),
     ({"bits": 8, "op": "eq"}, [[77, 3, 200], [78, 3, 100], None, None, None]),
-    ({"bits": 16, "signed": True, "op": "ge"}, [[-5, 7, -300], [100, -300, -300], None]),
+    ({"bits": 16, "signed": True, "op": "ge", "engine": "shamir"}, [[-5, 7, -300], [100, -300, -300], None]),
 ])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_compare_opens_exactly_its_output(params, inputs, seed):
@@ -583,7 +602,7 @@ def test_compare_opens_exactly_its_output(params, inputs, seed):
 @pytest.mark.parametrize("params, bids", [
     ({"bits": 8, "method": "all-pairs"}, [200, 90, 3, 17, 150]),
     ({"bits": 8, "method": "three-party"}, [90, 200, 3]),
-    ({"bits": 8, "method": "all-pairs", "compute_parties": 3}, [None, None, None, 200, 90, 3, 17]),
+    ({"bits": 8, "method": "all-pairs", "compute_parties": 3, "engine": "shamir"}, [None, None, None, 200, 90, 3, 17]),
     ({"bits": 8, "bids": 5}, [[250, 7], [90, 31], [3]]),
 ])
 def test_first_price_auction_opens_only_the_winner_and_random_words(params, bids, monkeypatch):
@@ -622,6 +641,53 @@ def test_first_price_auction_opens_only_the_winner_and_random_words(params, bids
     assert list(biased_bits(sample, ALPHA)) == []
 
 
+@pytest.mark.parametrize("params, bids", [
+    ({"bits": 8, "compute_parties": 3}, [None, None, None, 200, 90, 3, 17]),
+    ({"bits": 32, "compute_parties": 3}, [None, None, None, 2**32 - 1, 7, 2**32 - 1, 2**31]),
+    ({"bits": 8, "compute_parties": 3, "bids": 5}, [None, None, None, [90, 31, 250], [250, 7]]),
+])
+def test_replicated_first_price_opens_only_the_winner_and_random_bits(params, bids, monkeypatch):
+    # Three compute parties: the replicated engine's result round opens, per
+    # bid, CHECK_BITS bits and the bid's bits, each XORed with fresh random
+    # bits ANDed with [j beats i] for every other bid j. Every party must
+    # open the same planes: the winner's check bits 0 and its bid; every
+    # losing bid's bits fair coins over 2 x RUNS seeded runs (a loser's bits
+    # that were a function of the bids would be constant: p = 2^-47).
+    from mpcnet.mpc.bitslice import unpack
+    from mpcnet.mpc.replicated import ReplicatedEngine
+    from protocols.auction.sliced import CHECK_BITS
+
+    opened: list[tuple[str, np.ndarray]] = []
+    honest = ReplicatedEngine.open_sum
+
+    async def recording(self: ReplicatedEngine, *args: Any, **kw: Any) -> Any:
+        out = await honest(self, *args, **kw)
+        opened.append((self.ctx.me, np.array(out)))
+        return out
+
+    monkeypatch.setattr(ReplicatedEngine, "open_sum", recording)
+    flat = [b for v in bids if v is not None for b in (v if isinstance(v, list) else [v])]
+    m, k = len(flat), params["bits"]
+    winner = max(range(m), key=lambda i: (flat[i], -i))
+    losers = []
+    for seed in range(2 * RUNS):
+        opened.clear()
+        result = mpcnet.simulate("auction", bids, params={**params, "kind": "first-price"}, seed=seed)
+        assert sorted(me for me, _ in opened) == sorted(result.parties)  # one opening, by every party
+        planes = opened[0][1]
+        assert all(np.array_equal(t, planes) for _, t in opened)
+        assert planes.shape == (CHECK_BITS + k, 1)
+        checks, prices = unpack(planes[:CHECK_BITS], m), unpack(planes[CHECK_BITS:], m)
+        assert checks[winner] == 0 and int(prices[winner]) == flat[winner] == result.outputs[0]["price"]
+        rest = np.delete(np.arange(m), winner)
+        bits = np.concatenate([((checks[rest, None] >> np.arange(CHECK_BITS, dtype=np.uint64)) & 1).reshape(-1),
+                               ((prices[rest, None] >> np.arange(k, dtype=np.uint64)) & 1).reshape(-1)])
+        losers.append(bits.astype(np.uint8))
+    sample = np.stack(losers)
+    assert 2 / 2 ** sample.shape[0] < ALPHA / sample.shape[1]
+    assert list(biased_bits(sample, ALPHA)) == []
+
+
 # --- every Shamir input share, recomputed exactly --------------------------------
 
 def _deal(field: Any, secret: np.ndarray, c: int, random: SeededRandomness) -> list[np.ndarray]:
@@ -648,14 +714,14 @@ def _onehot(option: int, k: int) -> list[int]:
 
 
 @pytest.mark.parametrize("protocol, params, inputs, field, encode", [
-    ("compare", {"bits": 16}, [1234, 999, None], GF256, lambda v: to_bits(v, 16)),
+    ("compare", {"bits": 16, "engine": "shamir"}, [1234, 999, None], GF256, lambda v: to_bits(v, 16)),
     ("compare", {"bits": 8, "signed": True}, [-5, 100, None, None, None], GF256, lambda v: to_bits(v, 8, signed=True)),
     ("vote", {"options": 3}, [0, 2, 1, 1, 2], P127, lambda v: P127.from_ints(np.array(_onehot(v, 3), dtype=object))),
     ("referendum", {}, [True, False, True], P127, lambda v: P127.from_ints(np.array([int(v)], dtype=object))),
     ("dp-sum", {"lower": 0, "upper": 10}, [1, 9, 4], P127, lambda v: P127.from_ints(np.array([v], dtype=object))),
     ("dp-vote", {"options": 2}, [0, 1, 1], P127, lambda v: P127.from_ints(np.array(_onehot(v, 2), dtype=object))),
     ("auction", {"bits": 8, "method": "all-pairs"}, [200, 90, 3, 17, 150], GF256, lambda v: to_onehot(v, 8)),
-    ("auction", {"bits": 8, "method": "tournament"}, [200, 90, 3], GF256, lambda v: to_bits(v, 8)),
+    ("auction", {"bits": 8, "method": "tournament", "engine": "shamir"}, [200, 90, 3], GF256, lambda v: to_bits(v, 8)),
 ])
 @pytest.mark.parametrize("seed", [2, 3])
 def test_every_input_share_is_recomputed_exactly(protocol, params, inputs, field, encode, seed):

@@ -35,8 +35,15 @@ def test_vote_tally_matches_plaintext(case):
 @pytest.mark.parametrize("bad", [[1, 1, 0], [0, 0, 0], [2, 0, 0], [P127.p - 1, 1, 1]])
 def test_invalid_ballot_is_rejected_and_reported_by_voter(bad):
     result = mpcnet.simulate("vote", [0, bad, 2, 1], params={"options": 3, "details": True})
-    for out in result.outputs:
-        assert out == {"counts": [1, 1, 1], "invalid": ["p1"]}
+    for out in result.outputs:  # (every party computes: every party knows who)
+        assert out == {"counts": [1, 1, 1], "rejected": 1, "invalid": ["p1"]}
+
+
+def test_input_only_voters_learn_how_many_ballots_were_invalid_but_not_whose():
+    result = mpcnet.simulate("vote", [None, None, None, 0, [1, 1, 0], 2, 1, [0, 0, 0]],
+                             params={"options": 3, "details": True, "compute_parties": 3})
+    assert result.outputs[:3] == ({"counts": [1, 1, 1], "rejected": 2, "invalid": ["p4", "p7"]},) * 3
+    assert result.outputs[3:] == ({"counts": [1, 1, 1], "rejected": 2, "invalid": None},) * 5
 
 
 def test_invalid_ballot_check_reveals_only_validity():
@@ -107,13 +114,26 @@ def _opened_in_last_round(res, n: int) -> list[int]:
 ])
 def test_referendum_opens_only_the_decision(ballots, decision):
     # The last round opens one decision element (1 for YES, 0 for NO) plus
-    # the invalid-voter mask (all 0 here): reconstructed from every party's
-    # view, it must be exactly that, so no count (e.g. the decision plus
-    # twice the count, parity read as the answer) can ride along.
+    # the number of invalid ballots (0 here): reconstructed from every
+    # party's view, it must be exactly that, so no count (e.g. the decision
+    # plus twice the count, parity read as the answer) can ride along.
     result = mpcnet.simulate("referendum", ballots, record_views=True)
     assert set(result.outputs) == {decision}
     for res in result.results:
-        assert _opened_in_last_round(res, len(ballots)) == [int(decision == "YES")] + [0] * len(ballots)
+        assert _opened_in_last_round(res, len(ballots)) == [int(decision == "YES"), 0]
+
+
+def test_referendum_opens_only_the_decision_and_the_invalid_count_to_input_only_voters():
+    # Three compute parties, five input-only voters (one ballot invalid): an
+    # input-only voter's only received round is the result, and it opens
+    # exactly [decision, 1], two elements whatever the number of voters
+    # (before, it also opened an n-long mask of who cast an invalid ballot).
+    ballots = [None, None, None, True, [5], False, True, True]
+    result = mpcnet.simulate("referendum", ballots, params={"compute_parties": 3}, record_views=True)
+    assert set(result.outputs) == {"YES"}
+    for res in result.results[3:]:
+        assert {r.round for r in res.view} == {1_000_000}  # (mpc.RESULT_ROUND)
+        assert _opened_in_last_round(res, 3) == [1, 1]
 
 
 def test_referendum_rejects_non_bits():

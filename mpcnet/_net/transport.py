@@ -132,7 +132,14 @@ def memory_mesh(names: Sequence[str], seed: int | None = None,
 async def close_links(links: Iterable[PeerLink], reason: str, timeout: float = 2.0) -> None:
     """Close links concurrently, shielded from cancellation, within ``timeout``
     (each link's close frame is best effort; its socket is closed regardless)."""
+    links = list(links)
     with trio.CancelScope(shield=True), trio.move_on_after(timeout):
+        if all(isinstance(link, MemoryLink) for link in links):
+            # (nothing to wait for on a memory link: no task per link, which
+            # a simulation of 10,000 voters would spawn 60,000 times)
+            for link in links:
+                await link.aclose(reason)
+            return
         async with trio.open_nursery() as nursery:
             for link in links:
                 nursery.start_soon(link.aclose, reason)

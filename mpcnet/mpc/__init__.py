@@ -14,8 +14,10 @@ threshold) and works with secret values over numpy arrays of any shape:
 * :class:`SlicedBits` — k-bit integers among exactly three compute parties,
   bit-sliced replicated shares (:mod:`mpcnet.mpc.replicated`, Araki et al.
   CCS 2016): comparisons at about 11 bytes per 32-bit comparison per party
-  (its rounds: :mod:`mpcnet.mpc.secsliced`). Chosen by the protocol for now
-  (``Runtime.input_sliced``), not yet by the toolkit.
+  (its rounds: :mod:`mpcnet.mpc.secsliced`). What ``Runtime.input_bits``
+  makes when there are exactly three compute parties (``Runtime(engine=
+  "auto")``, :func:`choose_engine`; ``engine="shamir"`` keeps SecretBits);
+  ``Runtime.input_sliced`` asks for it by name.
 
 Local work is written with operators, and costs no round: ``+ -`` between
 secrets and with public values, ``*`` and ``@`` by public values,
@@ -46,6 +48,8 @@ the bit length, t the threshold):
 ``SecretBits.lt/le/gt/ge``            1 + ceil(log2 k);  ``eq/ne``: ceil(log2 k)
 ``SecretBits.select``                 1
 ``SecretBits.max/min/argmax``         ceil(log2 n) x (2 + ceil(log2 k))
+                                      (the same for SlicedBits, whose table is in
+                                      :mod:`mpcnet.mpc.secsliced`)
 ``SecretBits.to_int``                 1 + ceil(log2(t+1)) + 1 (one daBit per bit)
 ``SecretBits.open``                   1
 ``Runtime.random_int``                1
@@ -95,7 +99,7 @@ from typing import TypeVar
 
 from . import arith, binary, convert, fields, inputs, laplace, roles, shamir
 from .receive import Expect, exchange
-from .runtime import RESULT_ROUND, Runtime, Shape, int_bounds
+from .runtime import ENGINES, RESULT_ROUND, Runtime, Shape, choose_engine, int_bounds
 from .secbits import SecretBits, concat_bits, stack_bits
 from .secint import SecretInt, concat_ints, stack_ints
 from .secring import SecretRing, concat_rings
@@ -103,7 +107,7 @@ from .secsliced import SlicedBits, argmax_first, concat_sliced
 from .shamir import ShamirEngine
 
 __all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "SlicedBits", "concatenate", "stack", "Expect", "exchange",
-           "RESULT_ROUND", "Shape", "int_bounds", "ShamirEngine", "argmax_first", "concat_sliced",
+           "RESULT_ROUND", "Shape", "int_bounds", "ENGINES", "choose_engine", "ShamirEngine", "argmax_first", "concat_sliced",
            # the toolkit's modules
            "arith", "binary", "convert", "fields", "inputs", "laplace", "roles", "shamir"]
 

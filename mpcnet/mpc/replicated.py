@@ -50,14 +50,14 @@ same rounds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ..context import Context
-from ..errors import ConfigError, LocalProtocolViolation
+from ..errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
 from .receive import Expect, exchange
 
 __all__ = ["ReplicatedEngine", "Pair", "RING", "BITS", "PairwisePRG"]
@@ -145,6 +145,15 @@ class ReplicatedEngine:
         out = mine ^ theirs if kind == BITS else mine - theirs
         return out.reshape(shape)
 
+    def random(self, shape: tuple[int, ...]) -> Pair:
+        """A fresh pseudo-random sharing nobody knows the value of, with no
+        message: ``s_i`` from the key of parties i - 1 and i, so party i
+        draws its first share with the previous party's key and its second
+        with the next one's (one use number)."""
+        self._require_compute()
+        use, count = self._next_use(), int(np.prod(shape))
+        return Pair(self._prg_prev.words(use, count).reshape(shape), self._prg_next.words(use, count).reshape(shape))
+
     # -- local operations ------------------------------------------------------------
 
     def add(self, x: Pair, y: Pair, kind: str) -> Pair:
@@ -231,67 +240,96 @@ class ReplicatedEngine:
             at += size
         return out
 
-    async def input(self, owners: Mapping[str, tuple[int, ...]], mine: Array | None, kind: str) -> dict[str, Pair]:
+    async def input(self, owners: Mapping[str, tuple[int, ...] | None], mine: Array | None, kind: str, *,
+                    undeclared: Callable[[Any], tuple[int, ...]] | None = None, header: Any = None,
+                    headers: dict[str, Any] | None = None) -> dict[str, Pair]:
         """One round: each party in ``owners`` (party -> the declared shape of
         its uint64 array: values mod 2^64, or bit-plane words) shares ``mine``.
         Every party of the session takes part in the round (those with nothing
         to send or receive too). Returns ``{owner: my pair}`` at compute
-        parties, ``{}`` elsewhere."""
+        parties, ``{}`` elsewhere.
+
+        An owner whose shape is None chooses it: it sends its ``header`` (a
+        small public value, e.g. the element shape) with its shares, and each
+        receiver gets the array shape from ``undeclared(header)``, which
+        raises ValueError on a header it refuses (a
+        RemoteProtocolViolation naming the owner, before any share is
+        used). The received headers go into ``headers`` when given."""
         ctx = self.ctx
         if ctx.me in owners:
-            if mine is None or np.shape(mine) != tuple(owners[ctx.me]):
-                raise LocalProtocolViolation(f"input must be a uint64 array of shape {tuple(owners[ctx.me])}")
+            want = owners[ctx.me]
+            if mine is None or (want is not None and np.shape(mine) != tuple(want)):
+                raise LocalProtocolViolation(f"input must be a uint64 array of shape {want}")
             mine = np.ascontiguousarray(mine, dtype=np.uint64)
+        if any(shape is None for shape in owners.values()) and undeclared is None:
+            raise LocalProtocolViolation("an input of undeclared shape needs the 'undeclared' rule")
         outgoing: dict[str, Any] = {}
-        expect: dict[str, Expect] = {}
-        drawn: dict[str, tuple[int, Array | None, Array | None]] = {}
+        expect: dict[str, Expect | None] = {}  # None: an undeclared shape, checked below
+        uses: dict[str, int] = {}
+        own: Pair | None = None
         for owner, shape in owners.items():
-            shape = tuple(shape)
             if owner in self.compute:
                 # Every party numbers every compute owner's use, in the mapping's order.
-                use = self._uses
+                uses[owner] = self._uses
                 self._uses += 1
                 if not self.is_compute:
                     continue
-                d = self.compute.index(owner)
                 if owner == ctx.me:
                     assert mine is not None
-                    s_d = self._prg_prev.words(use, int(np.prod(shape))).reshape(shape)
-                    s_next = self._prg_next.words(use, int(np.prod(shape))).reshape(shape)
+                    count = mine.size
+                    s_d = self._prg_prev.words(uses[owner], count).reshape(mine.shape)
+                    s_next = self._prg_next.words(uses[owner], count).reshape(mine.shape)
                     s_last = self._combine(mine, s_d, s_next, kind)
-                    outgoing[self.prev] = outgoing[self.next] = s_last
-                    drawn[owner] = (use, s_d, s_next)
+                    outgoing[self.prev] = outgoing[self.next] = s_last if shape is not None else [header, s_last]
+                    own = Pair(s_d, s_next)
                 else:
-                    expect[owner] = Expect.array(np.uint64, shape)
-                    if (d + 1) % 3 == self.index:  # I hold (s_(d+1), s_(d-1)): s_(d+1) from our key
-                        drawn[owner] = (use, self._prg_prev.words(use, int(np.prod(shape))).reshape(shape), None)
-                    else:  # I am d - 1 and hold (s_(d-1), s_d): s_d from our key
-                        drawn[owner] = (use, None, self._prg_next.words(use, int(np.prod(shape))).reshape(shape))
+                    expect[owner] = None if shape is None else Expect.array(np.uint64, tuple(shape))
             elif owner == ctx.me:
                 assert mine is not None
                 shares = self._deal(mine, kind)
                 for j, p in enumerate(self.compute):
-                    outgoing[p] = np.stack([shares[j], shares[(j + 1) % 3]])
+                    pair = np.stack([shares[j], shares[(j + 1) % 3]])
+                    outgoing[p] = pair if shape is not None else [header, pair]
             elif self.is_compute:
-                expect[owner] = Expect.array(np.uint64, (2, *shape))
-        got = await exchange(ctx, outgoing, expect)
+                expect[owner] = None if shape is None else Expect.array(np.uint64, (2, *shape))
+        raw = await ctx.exchange(outgoing, expect_from=list(expect))
         out: dict[str, Pair] = {}
         if not self.is_compute:
             return out
-        for owner in owners:
-            if owner not in self.compute:
-                out[owner] = Pair(got[owner][0], got[owner][1])
+        for owner, shape in owners.items():
+            if owner == ctx.me and owner in self.compute:
+                assert own is not None
+                out[owner] = own
                 continue
-            _, first, second = drawn[owner]
-            if owner == ctx.me:
-                assert first is not None and second is not None
-                out[owner] = Pair(first, second)
-            elif first is not None:
-                out[owner] = Pair(first, got[owner])
-            else:
-                assert second is not None
-                out[owner] = Pair(got[owner], second)
+            got = self._received(owner, raw[owner], expect[owner], shape is None and owner not in self.compute,
+                                 undeclared, headers)
+            if owner not in self.compute:
+                out[owner] = Pair(got[0], got[1])
+                continue
+            d = self.compute.index(owner)
+            if (d + 1) % 3 == self.index:  # I hold (s_(d+1), s_(d-1)): s_(d+1) from our key
+                out[owner] = Pair(self._prg_prev.words(uses[owner], got.size).reshape(got.shape), got)
+            else:  # I am d - 1 and hold (s_(d-1), s_d): s_d from our key
+                out[owner] = Pair(got, self._prg_next.words(uses[owner], got.size).reshape(got.shape))
         return out
+
+    @staticmethod
+    def _received(owner: str, value: Any, spec: Expect | None, stacked: bool,
+                  undeclared: Callable[[Any], tuple[int, ...]] | None, headers: dict[str, Any] | None) -> Array:
+        """An owner's shares, checked against the declared shape or, for an
+        undeclared one, against the shape its header asks for."""
+        if spec is not None:
+            return spec.check(value, owner)  # type: ignore[no-any-return]
+        assert undeclared is not None
+        if not (isinstance(value, list) and len(value) == 2):
+            raise RemoteProtocolViolation("expected [header, shares] for an input of undeclared shape", peer=owner)
+        try:
+            shape = tuple(undeclared(value[0]))
+        except ValueError as exc:
+            raise RemoteProtocolViolation(f"refused input header: {exc}", peer=owner) from None
+        if headers is not None:
+            headers[owner] = value[0]
+        return Expect.array(np.uint64, (2, *shape) if stacked else shape).check(value[1], owner)  # type: ignore[no-any-return]
 
     async def open(self, x: Pair | None, kind: str, to: Iterable[str] | None = None,
                    shape: tuple[int, ...] | None = None) -> Array | None:
@@ -325,6 +363,42 @@ class ReplicatedEngine:
             return self._combine(x.first, x.second, got[self.next], kind, negate=False)
         s = [got[p] for p in self.compute]
         return self._combine(s[0], s[1], s[2], kind, negate=False)
+
+    @staticmethod
+    def and_term(x: Pair, y: Pair) -> Array:
+        """This party's term ``x_i y_i + x_i y_(i+1) + x_(i+1) y_i`` (AND and
+        XOR) of an additive 3-out-of-3 sharing of ``x AND y``; local. Such
+        terms add up (a sum of products), and :meth:`open_sum` opens the sum."""
+        z = x.first & (y.first ^ y.second)
+        z ^= x.second & y.first
+        return z
+
+    async def open_sum(self, z: Array | None, kind: str, to: Iterable[str], shape: tuple[int, ...]) -> Array | None:
+        """One round: the value of an additive 3-out-of-3 sharing (this party's
+        term ``z``: e.g. sums of :meth:`and_term`, or the first share of a
+        replicated value) at the parties in ``to``. Each compute party masks
+        its term with a fresh zero-sharing and sends it to every receiver but
+        itself, so any two terms a party sees are uniform given the value
+        (the third key is unknown to it). Receivers outside the three pass
+        ``z=None`` and the ``shape`` (checked for everyone)."""
+        ctx = self.ctx
+        receivers = list(to)
+        outgoing: dict[str, Any] = {}
+        if self.is_compute:
+            assert z is not None
+            if tuple(z.shape) != tuple(shape):
+                raise LocalProtocolViolation(f"the term has shape {z.shape}, expected {tuple(shape)}")
+            z = np.asarray(z, dtype=np.uint64)
+            mask = self.zero_share(z.shape, kind)
+            z = np.ascontiguousarray(mask ^ z if kind == BITS else mask + z)
+            outgoing = {p: z for p in receivers if p != ctx.me}
+        senders = [p for p in self.compute if p != ctx.me] if ctx.me in receivers else []
+        got = await exchange(ctx, outgoing, {p: Expect.array(np.uint64, tuple(shape)) for p in senders})
+        if ctx.me not in receivers:
+            return None
+        terms = [got[p] for p in senders] + ([z] if self.is_compute else [])
+        assert len(terms) == 3
+        return self._combine(terms[0], terms[1], terms[2], kind, negate=False)
 
     # -- helpers ---------------------------------------------------------------------
 

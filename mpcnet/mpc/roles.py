@@ -9,8 +9,9 @@ two input-only parties (:func:`role_links`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, overload
 
 import attrs
 
@@ -18,7 +19,7 @@ from ..context import Context
 from ..errors import ConfigError, InputError
 from ..registry import Param
 
-__all__ = ["COMPUTE_PARTIES", "role_links", "split_roles", "check_role"]
+__all__ = ["COMPUTE_PARTIES", "role_links", "split_roles", "check_role", "parties_from"]
 
 #: The ``compute_parties`` parameter, for a protocol's ``params``.
 COMPUTE_PARTIES = Param(
@@ -51,12 +52,13 @@ role_links = _RoleLinks()
 
 
 def split_roles(n: int, compute_parties: int, what: str, min_inputs: int = 1,
-                inputs_name: str = "input parties") -> tuple[int, list[int]]:
+                inputs_name: str = "input parties") -> tuple[int, range]:
     """(number of compute parties, indices of input parties); ConfigError if
-    the split is impossible (``inputs_name`` names the input parties in it)."""
+    the split is impossible (``inputs_name`` names the input parties in it).
+    The indices are a range: constant time to make, for each of 10,000 voters."""
     if compute_parties < 0 or compute_parties > n:
         raise ConfigError(f"compute_parties must be between 0 and {n}")
-    c, inputs = (n, list(range(n))) if compute_parties == 0 else (compute_parties, list(range(compute_parties, n)))
+    c, inputs = (n, range(n)) if compute_parties == 0 else (compute_parties, range(compute_parties, n))
     if c < 3:
         raise ConfigError(f"{what} needs at least 3 compute parties (honest-majority Shamir sharing)")
     if len(inputs) < min_inputs:
@@ -64,7 +66,43 @@ def split_roles(n: int, compute_parties: int, what: str, min_inputs: int = 1,
     return c, inputs
 
 
-def check_role(ctx: Context, value: object, input_parties: list[str], what: str) -> None:
+class _PartiesFrom(Sequence[str]):
+    """``ctx.parties[start:]`` without the copy (see :func:`parties_from`)."""
+
+    def __init__(self, ctx: Context, start: int) -> None:
+        self._ctx = ctx
+        self._start = start
+
+    def __len__(self) -> int:
+        return self._ctx.n - self._start
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[str]: ...
+    def __getitem__(self, i: int | slice) -> str | Sequence[str]:
+        if isinstance(i, slice):
+            return self._ctx.parties[self._start:][i]
+        if not -len(self) <= i < len(self):
+            raise IndexError("party index out of range")
+        return self._ctx.parties[self._start + i % len(self)]
+
+    def __iter__(self) -> Iterator[str]:
+        return itertools.islice(self._ctx.parties, self._start, None)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._ctx.is_party(name) and self._ctx.index_of(name) >= self._start
+
+
+def parties_from(ctx: Context, start: int) -> Sequence[str]:
+    """The parties from position ``start`` on (the input-only parties of a
+    split), as a read-only view of ``ctx.parties``: no copy, and membership
+    in constant time. With 10,000 voters in one simulation, each voter
+    holding its own copy of the voter list while it waits cost 1.5 GB."""
+    return _PartiesFrom(ctx, start)
+
+
+def check_role(ctx: Context, value: object, input_parties: Sequence[str], what: str) -> None:
     """An input party must supply a value; a compute-only party must supply null."""
     if ctx.me in input_parties and value is None:
         raise InputError(f"{ctx.me} is a {what} and must supply an input")

@@ -22,7 +22,7 @@ from .secring import SecretRing, input_ring
 from .secsliced import SlicedBits, input_sliced
 from .shamir import ShamirEngine, max_threshold
 
-__all__ = ["Runtime", "RESULT_ROUND", "Shape"]
+__all__ = ["Runtime", "RESULT_ROUND", "Shape", "ENGINES", "choose_engine"]
 
 Array = np.ndarray[Any, Any]
 #: A declared input shape: a tuple, or None when the input party chooses it.
@@ -32,6 +32,27 @@ Shape = tuple[int, ...] | None
 #: parties (who sat out the computation and do not know how many rounds it
 #: took): a constant every party knows, above any round a computation uses.
 RESULT_ROUND = 1_000_000
+
+#: What ``Runtime(engine=...)`` accepts.
+ENGINES = ("auto", "shamir", "replicated")
+
+
+def choose_engine(requested: str, compute_parties: int) -> str:
+    """The engine behind a runtime's bit values (:meth:`Runtime.input_bits`):
+    ``"shamir"`` (:class:`SecretBits`, GF(2^8), any c >= 3) or
+    ``"replicated"`` (:class:`SlicedBits`, exactly three compute parties).
+    ``"auto"`` takes the replicated engine when there are exactly three
+    compute parties (fewer bytes and less work per gate, the same rounds),
+    Shamir otherwise. The whole dispatch is here, one branch per case."""
+    if requested not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}")
+    if requested == "replicated" and compute_parties != 3:
+        raise ConfigError("the replicated engine needs exactly three compute parties")
+    if requested != "auto":
+        return requested
+    if compute_parties == 3:
+        return "replicated"
+    return "shamir"
 
 
 def int_bounds(bits: int, signed: bool) -> tuple[int, int]:
@@ -51,20 +72,29 @@ class Runtime:
     Parties outside ``compute`` may give input and receive opened values;
     everywhere else they hold *absent* values (no shares) on which local
     operations are free no-ops and computing methods return at once without
-    a round, so every party runs the same code. ``wide_opens`` is how many
+    a round, so every party runs the same code. ``engine`` picks what
+    :meth:`input_bits` makes (:func:`choose_engine`: with ``"auto"``,
+    :class:`SlicedBits` on the three-party replicated engine when there are
+    exactly three compute parties, else :class:`SecretBits`); a protocol
+    that needs what only one of them has (``to_int``) names it. ``wide_opens`` is how many
     degree-2t elements (products summed locally, :meth:`SecretInt.mul_wide`)
     the protocol will open: the toolkit then sets aside their masks in its
     first reduction round, so each such opening takes one round.
     """
 
     def __init__(self, ctx: Context, *, compute: Sequence[str] | None = None, t: int | None = None,
-                 wide_opens: int = 0) -> None:
+                 wide_opens: int = 0, engine: str = "auto") -> None:
         self.ctx = ctx
         self.compute = list(ctx.parties) if compute is None else list(compute)
-        if len(set(self.compute)) != len(self.compute) or not set(self.compute) <= set(ctx.parties):
+        self._compute_set = frozenset(self.compute)
+        # (membership through ctx.is_party: constant time per compute party, where a set of all parties would
+        # cost each of 10,000 voters 10,000 steps)
+        if len(self._compute_set) != len(self.compute) or not all(ctx.is_party(p) for p in self.compute):
             raise ConfigError("compute parties must be distinct parties of the session")
         self.t = max_threshold(len(self.compute)) if t is None else t
         self.is_compute = ctx.me in self.compute
+        #: "shamir" or "replicated": the engine behind :meth:`input_bits`.
+        self.engine = choose_engine(engine, len(self.compute))
         self._engines: dict[str, ShamirEngine] = {}
         self._replicated: ReplicatedEngine | None = None
         if wide_opens < 0:
@@ -108,7 +138,8 @@ class Runtime:
         """Before an opening to parties that sat out the computation: every
         party jumps to the next agreed result round (RESULT_ROUND, then the
         rounds after it)."""
-        if set(self.compute) == set(self.ctx.parties) or set(receivers) <= set(self.compute):
+        # (compute parties are distinct parties: all of them iff as many)
+        if len(self.compute) == self.ctx.n or all(r in self._compute_set for r in receivers):
             return
         self.ctx.skip_to_round(RESULT_ROUND + self._result_rounds)
         self._result_rounds += 1
@@ -163,14 +194,46 @@ class Runtime:
                 out[p] = SecretInt(self, got.get(p), lo, hi)
         return out
 
+    async def input_stacked(self, owners: Sequence[str], shape: tuple[int, ...], mine: Any = None, *,
+                            bits: int | None = None, signed: bool = False) -> SecretInt:
+        """One round: like :meth:`input_int` for ``owners`` that all input
+        the same ``shape``, their values stacked in the order of ``owners``
+        (shape ``(len(owners), *shape)``). ``mine``: this party's input if it
+        is one of ``owners``, else None.
+
+        For many input-only parties (10,000 voters): a party outside the
+        compute parties does a constant amount of work here whatever the
+        number of owners (input_int would build one value per owner at every
+        party), so a run's total work grows linearly in the owners."""
+        lo, hi = int_bounds(bits, signed) if bits is not None else (None, None)
+        me = self.ctx.me
+        owner = me in owners
+        if owner != (mine is not None):
+            raise LocalProtocolViolation("an input party passes its input, every other party None")
+        wire_shape = tuple(shape) or (1,)  # (field arrays on the wire have an axis)
+        deal = None
+        if mine is not None:
+            deal = np.asarray(P127.from_ints(_check_ints(mine, shape, lo, hi)), dtype=object).reshape(wire_shape)
+        if not self.is_compute:
+            await self.field_engine.input({me: wire_shape} if owner else {}, deal)
+            return SecretInt(self, None, lo, hi)
+        got = await self.field_engine.input(dict.fromkeys(owners, wire_shape), deal)
+        stacked = np.stack([got[p] for p in owners]) if owners else P127.zeros((0, *wire_shape))
+        return SecretInt(self, stacked.reshape((len(owners), *shape)), lo, hi)
+
     async def input_bits(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int,
-                         signed: bool = False, max_values: int | None = None) -> dict[str, SecretBits]:
-        """One round: like :meth:`input_int`, but each value is dealt bit by
-        bit over GF(2^8) (k shared bits, least significant first), for
-        boolean circuits (:class:`SecretBits`). ``max_values`` bounds the
+                         signed: bool = False, max_values: int | None = None) -> dict[str, Any]:
+        """One round: like :meth:`input_int`, but for boolean circuits: on the
+        Shamir engine each value is dealt bit by bit over GF(2^8) (k shared
+        bits, least significant first: :class:`SecretBits`); on the
+        replicated engine (:attr:`engine`) as bit-sliced replicated shares
+        (:class:`SlicedBits`, the same comparison, selection, max/argmax and
+        opening methods with the same rounds). ``max_values`` bounds the
         number of values an owner whose shape is its own choice (None) may
         send: a larger share array is a RemoteProtocolViolation naming it,
         before the shares are used."""
+        if self.engine == "replicated":
+            return await self.input_sliced(owners, mine, bits=bits, signed=signed, max_values=max_values)
         lo, hi = int_bounds(bits, signed)
         deal: Array | None = None
         if self.ctx.me in owners:
@@ -183,21 +246,20 @@ class Runtime:
                 raise RemoteProtocolViolation(f"expected shares of {bits}-bit values", peer=p)
         return {p: SecretBits(self, got.get(p), bits, signed) for p in owners}
 
-    async def input_sliced(self, owners: Mapping[str, tuple[int, ...]], mine: Any = None, *, bits: int,
-                           signed: bool = False) -> dict[str, SlicedBits]:
+    async def input_sliced(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int,
+                           signed: bool = False, max_values: int | None = None) -> dict[str, SlicedBits]:
         """One round: every party in ``owners`` (party -> the declared shape of
-        its input) shares its ``bits``-bit integers ``mine`` among exactly three
-        compute parties as bit-sliced replicated shares (:class:`SlicedBits`:
-        a 32-bit comparison costs each party about 11 bytes and 6 rounds).
-        The range is checked here, before anything is sent."""
+        its input, or None for the input party to choose, at most
+        ``max_values`` values) shares its ``bits``-bit integers ``mine`` among
+        exactly three compute parties as bit-sliced replicated shares
+        (:class:`SlicedBits`: a 32-bit comparison costs each party about 11
+        bytes and 6 rounds). The range is checked here, before anything is sent."""
         lo, hi = int_bounds(bits, signed)
-        if any(shape is None for shape in owners.values()):
-            raise LocalProtocolViolation("sliced inputs need declared shapes")
         values = None
         if self.ctx.me in owners:
             values = _check_ints(mine, owners[self.ctx.me], lo, hi)
             values = values.astype(np.int64) if signed or bits < 64 else values.astype(np.uint64)
-        return await input_sliced(self, owners, values, bits, signed)
+        return await input_sliced(self, owners, values, bits, signed, max_values)
 
     async def input_ring(self, owners: Mapping[str, Shape], mine: Any = None, *, bits: int,
                          signed: bool = True) -> dict[str, SecretRing]:

@@ -184,7 +184,7 @@ class SecretBits(SecretBitsLike, ComparableSecret):
         None elsewhere. ``shape``: what a receiver outside the compute
         parties must get (checked)."""
         rt = self.rt
-        receivers = list(rt.ctx.parties if to is None else to)
+        receivers = rt.ctx.parties if to is None else tuple(to)  # (a tuple: shared, not copied)
         if rt.ctx.me not in receivers and not rt.is_compute:
             return None
         rt.enter_result_round(receivers)

@@ -234,8 +234,8 @@ class SecretInt(ComparableSecret):
         the compute parties must get (checked; by default learned from the
         first share)."""
         rt = self.rt
-        receivers = list(rt.ctx.parties if to is None else to)
-        if rt.ctx.me not in receivers and not rt.is_compute:
+        receivers = rt.ctx.parties if to is None else tuple(to)  # (a tuple: shared, not copied)
+        if to is not None and rt.ctx.me not in receivers and not rt.is_compute:
             return None
         eng = rt.field_engine
         value = self

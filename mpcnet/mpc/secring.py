@@ -98,7 +98,7 @@ class SecretRing(SecretValue):
         """One round: every holder sends its shares to the parties in ``to``
         (default: all), who add them up. Signed int64 values there, None elsewhere."""
         rt = self.rt
-        receivers = list(rt.ctx.parties if to is None else to)
+        receivers = rt.ctx.parties if to is None else tuple(to)  # (a tuple: shared, not copied)
         if rt.ctx.me not in receivers and not rt.is_compute:
             return None
         rt.enter_result_round(receivers)

@@ -2,7 +2,9 @@
 compute parties (:mod:`mpcnet.mpc.replicated`, :mod:`mpcnet.mpc.bitcircuits`).
 
 The toolkit face of the replicated engine: values made by
-:meth:`Runtime.input_sliced <mpcnet.mpc.Runtime.input_sliced>`, local XOR and
+:meth:`Runtime.input_sliced <mpcnet.mpc.Runtime.input_sliced>` (and by
+``Runtime.input_bits`` when the toolkit picks this engine: exactly three
+compute parties, :func:`mpcnet.mpc.runtime.choose_engine`), local XOR and
 NOT, awaited comparisons, selection and opening. Rounds, whatever the number
 of elements (k the bit length):
 
@@ -11,6 +13,7 @@ of elements (k the bit length):
 ``SlicedBits.lt/le/gt/ge``            1 + ceil(log2 k)  (89 ANDs for 32 bits)
 ``SlicedBits.eq/ne``                  ceil(log2 k)
 ``SlicedBits.select``, ``and_``       1
+``SlicedBits.max/min/argmax``         ceil(log2 n) x (2 + ceil(log2 k))
 ``SlicedBits.open``                   1
 ``argmax_first`` (n values)           1 + ceil(log2 k) + ceil(log2(n - 1)) + 1
 ====================================  ==========================================
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import LocalProtocolViolation
+from ..errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
 from . import bitcircuits
 from .bitslice import from_lanes, lanes, pack, words_for
 from .replicated import BITS, Pair
@@ -39,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["SlicedBits", "input_sliced", "concat_sliced", "argmax_first"]
 
 Array = np.ndarray[Any, Any]
+#: The most axes an owner-chosen element shape may have.
+_MAX_NDIM = 8
 
 
 class SlicedBits(ComparableSecret):
@@ -132,48 +137,169 @@ class SlicedBits(ComparableSecret):
             return o._new(None)
         return o._new(await self.rt.replicated_engine.and_(self.shares, o.shares))
 
-    async def select(self, a: SlicedBits, b: Any) -> SlicedBits:
-        """For a 1-bit ``self``: ``a`` where it is 1, else ``b`` (one round)."""
+    async def select(self, a: Any, b: Any) -> SlicedBits:
+        """For a 1-bit ``self``: ``a`` where it is 1, else ``b`` (one round);
+        one branch may be a public array."""
         if self.k != 1:
             raise LocalProtocolViolation("select needs a 1-bit condition")
-        b = a._other(b)
-        if self.shares is None or a.shares is None or b.shares is None:
-            return a._new(None)
-        return a._new(await bitcircuits.select(self.rt.replicated_engine, self.shares, a.shares, b.shares))
+        first = a if isinstance(a, SlicedBits) else b
+        if not isinstance(first, SlicedBits):
+            raise LocalProtocolViolation("select needs at least one secret branch")
+        sa, sb = first._other(a), first._other(b)
+        if self.shares is None or sa.shares is None or sb.shares is None:
+            return first._new(None)
+        cond = self.shares
+        if self.shape != first.shape:  # one condition per value, broadcast over the values' shape
+            if np.broadcast_shapes(self.shape, first.shape) != first.shape:
+                raise LocalProtocolViolation(f"a condition of shape {self.shape} does not fit values of shape {first.shape}")
+            grown = self.broadcast_to(first.shape).shares
+            assert grown is not None
+            cond = grown
+        return first._new(await bitcircuits.select(self.rt.replicated_engine, cond, sa.shares, sb.shares))
 
-    async def open(self, to: Iterable[str] | None = None) -> Array | None:
+    def broadcast_to(self, shape: tuple[int, ...]) -> SlicedBits:
+        """The values repeated to the element ``shape`` (numpy broadcasting; local)."""
+        if self.shares is None:
+            return SlicedBits(self.rt, None, self.k, self.signed, tuple(shape))
+        first, second = self._lanes()
+        grow = (self.k, *shape)
+        return self._from(np.broadcast_to(first, grow), np.broadcast_to(second, grow))
+
+    def _moved(self, axis: int) -> SlicedBits:
+        """The values with element ``axis`` moved to the front (local)."""
+        ndim = len(self.shape)
+        if not -ndim <= axis < ndim:
+            raise LocalProtocolViolation(f"axis {axis} is out of range for {ndim}-dimensional values")
+        axis %= ndim
+        shape = tuple(np.moveaxis(np.empty(self.shape, dtype=np.uint8), axis, 0).shape)
+        if axis == 0 or self.shares is None:
+            return self if axis == 0 else SlicedBits(self.rt, None, self.k, self.signed, shape)
+        first, second = self._lanes()
+        return self._from(np.moveaxis(first, axis + 1, 1), np.moveaxis(second, axis + 1, 1))
+
+    async def max(self, axis: int = -1) -> SlicedBits:
+        """The largest value along ``axis``: a tournament, each level one
+        batched comparison and one selection (the rounds of
+        :meth:`SecretBits.max <mpcnet.mpc.SecretBits.max>`)."""
+        return (await self._tournament(axis, largest=True, want_index=False))[1]
+
+    async def min(self, axis: int = -1) -> SlicedBits:
+        """The smallest value along ``axis``, as :meth:`max`."""
+        return (await self._tournament(axis, largest=False, want_index=False))[1]
+
+    async def argmax(self, axis: int = -1) -> tuple[SlicedBits, SlicedBits]:
+        """(index, value) of the largest value along ``axis``, the first one on
+        ties; the index is unsigned, of ``ceil(log2 n)`` bits (at least 1)."""
+        return await self._tournament(axis, largest=True, want_index=True)
+
+    async def _tournament(self, axis: int, *, largest: bool, want_index: bool) -> tuple[SlicedBits, SlicedBits]:
+        values = self._moved(axis)
+        n = values.shape[0]
+        if n == 0:
+            raise LocalProtocolViolation("the maximum of no values")
+        ki = max(1, (n - 1).bit_length())
+        rest = values.shape[1:]
+        if self.shares is None:
+            return SlicedBits(self.rt, None, ki, False, rest), SlicedBits(self.rt, None, self.k, self.signed, rest)
+        eng = self.rt.replicated_engine
+        index = np.broadcast_to(np.arange(n).reshape((n,) + (1,) * len(rest)), values.shape)
+        idx = SlicedBits(self.rt, eng.public(pack(index, ki), BITS), ki, False, values.shape)
+        best = values
+        while best.shape[0] > 1:
+            half = best.shape[0] // 2
+            a, b = best[0 : 2 * half : 2], best[1 : 2 * half : 2]
+            # take b when it is strictly better: ties keep the earlier element
+            take_b = await (b.gt(a) if largest else a.gt(b))
+            if want_index:  # one selection round for the values and the indices
+                ia, ib = idx[0 : 2 * half : 2], idx[1 : 2 * half : 2]
+                both = await take_b.select(_stack_planes(b, ib), _stack_planes(a, ia))
+                chosen, chosen_idx = _split_planes(both, self.k, self.signed)
+                idx = concat_sliced([chosen_idx, idx[2 * half :]]) if best.shape[0] % 2 else chosen_idx
+            else:
+                chosen = await take_b.select(b, a)
+            best = concat_sliced([chosen, best[2 * half :]]) if best.shape[0] % 2 else chosen
+        return idx[0], best[0]
+
+    def to_int(self) -> Any:
+        """Not available: bit-sliced values have no arithmetic counterpart yet;
+        a protocol that needs one asks for ``Runtime(engine="shamir")``."""
+        raise ConfigError("SlicedBits (the three-party replicated engine) has no to_int: "
+                          "use mpc.Runtime(..., engine='shamir') for SecretBits")
+
+    async def open(self, to: Iterable[str] | None = None, *, shape: tuple[int, ...] | None = None) -> Array | None:
         """One round: the values (int64, or uint64 for unsigned 64-bit) at the
-        parties in ``to`` (default: every party), None elsewhere."""
+        parties in ``to`` (default: every party), None elsewhere. ``shape``:
+        what a receiver must get (checked; a receiver outside the compute
+        parties holding a value of undeclared shape must pass it)."""
         rt = self.rt
         receivers = list(rt.ctx.parties if to is None else to)
         if rt.ctx.me not in receivers and not rt.is_compute:
             return None
+        want = self.shape if shape is None else tuple(shape)
+        if self.shares is not None and want != self.shape:
+            raise RemoteProtocolViolation(f"the value has shape {self.shape}, expected {want}")
         rt.enter_result_round(receivers)
-        count = int(np.prod(self.shape))
+        count = int(np.prod(want))
         values = await bitcircuits.open_bits(rt.replicated_engine, self.shares, count, signed=self.signed,
                                              to=receivers, k=self.k)
         if values is None:
             return None
         if not (self.k == 64 and not self.signed):
             values = values.astype(np.int64)
-        return values.reshape(self.shape)
+        return values.reshape(want)
 
-    async def reveal(self) -> Array:
+    async def reveal(self, *, shape: tuple[int, ...] | None = None) -> Array:
         """:meth:`open` to every party."""
-        out = await self.open()
+        out = await self.open(shape=shape)
         assert out is not None
         return out
 
 
-async def input_sliced(rt: Runtime, owners: Mapping[str, tuple[int, ...]], values: Array | None, k: int,
-                       signed: bool) -> dict[str, SlicedBits]:
-    """One round: each owner's checked integers ``values`` (of its declared
-    shape) bit-sliced and shared among the three compute parties."""
+def _stack_planes(values: SlicedBits, index: SlicedBits) -> SlicedBits:
+    """Values and their indices as one wider value (the index planes on top; local)."""
+    assert values.shares is not None and index.shares is not None
+    pair = Pair(np.concatenate([values.shares.first, index.shares.first]),
+                np.concatenate([values.shares.second, index.shares.second]))
+    return SlicedBits(values.rt, pair, values.k + index.k, values.signed, values.shape)
+
+
+def _split_planes(both: SlicedBits, k: int, signed: bool) -> tuple[SlicedBits, SlicedBits]:
+    assert both.shares is not None
+    s = both.shares
+    return (SlicedBits(both.rt, Pair(s.first[:k], s.second[:k]), k, signed, both.shape),
+            SlicedBits(both.rt, Pair(s.first[k:], s.second[k:]), both.k - k, False, both.shape))
+
+
+async def input_sliced(rt: Runtime, owners: Mapping[str, tuple[int, ...] | None], values: Array | None, k: int,
+                       signed: bool, max_values: int | None = None) -> dict[str, SlicedBits]:
+    """One round: each owner's checked integers ``values`` bit-sliced and
+    shared among the three compute parties. An owner whose shape is None
+    chooses it (at most ``max_values`` values): its element shape travels
+    with its shares, and is refused (a RemoteProtocolViolation naming it)
+    beyond that bound. Outside the compute parties such a value is absent
+    with shape ``()`` (its true shape is not sent there)."""
     eng = rt.replicated_engine
-    counts = {p: int(np.prod(shape)) for p, shape in owners.items()}
     planes = None if values is None else pack(values, k)
-    got = await eng.input({p: (k, words_for(m)) for p, m in counts.items()}, planes, BITS)
-    return {p: SlicedBits(rt, got.get(p), k, signed, tuple(owners[p])) for p in owners}
+    header = None if values is None else list(np.shape(values))
+
+    def undeclared(got: Any) -> tuple[int, ...]:
+        if not (isinstance(got, list) and len(got) <= _MAX_NDIM
+                and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in got)):
+            raise ValueError(f"an element shape is a list of at most {_MAX_NDIM} sizes")
+        count = int(np.prod(got, dtype=object))
+        if max_values is not None and count > max_values:
+            raise ValueError(f"{count} values: at most {max_values} are accepted")
+        return (k, words_for(count))
+
+    shapes = {p: None if shape is None else (k, words_for(int(np.prod(shape)))) for p, shape in owners.items()}
+    headers: dict[str, Any] = {}
+    got = await eng.input(shapes, planes, BITS, undeclared=undeclared, header=header, headers=headers)
+    out = {}
+    for p, shape in owners.items():
+        chosen: Any = headers.get(p, header if p == rt.ctx.me else ())
+        element_shape = tuple(shape) if shape is not None else tuple(chosen)
+        out[p] = SlicedBits(rt, got.get(p), k, signed, element_shape)
+    return out
 
 
 def concat_sliced(values: list[SlicedBits], axis: int = 0) -> SlicedBits:

@@ -109,7 +109,7 @@ class ShamirEngine:
 
     def __init__(self, ctx: Context, field: Field, *, compute: Sequence[str] | None = None, t: int | None = None) -> None:
         compute = list(compute) if compute is not None else list(ctx.parties)
-        if len(set(compute)) != len(compute) or not set(compute) <= set(ctx.parties):
+        if len(set(compute)) != len(compute) or not all(ctx.is_party(p) for p in compute):
             raise ConfigError("compute parties must be distinct parties of the session")
         c = len(compute)
         if c > field.order - 1:
@@ -430,7 +430,8 @@ class ShamirEngine:
         """Send this compute party's shares of ``a`` to the receivers;
         reconstruct (degree 2t if ``wide``, else t) where this party is one."""
         ctx = self.ctx
-        receivers = list(ctx.parties) if to is None else list(to)
+        receivers = ctx.parties if to is None else tuple(to)  # (a tuple: shared, not copied)
+        receiving = to is None or ctx.me in receivers
         if self.is_compute:
             if shape is not None and np.shape(cast(Array, a)) != tuple(shape):
                 raise LocalProtocolViolation(f"opening shares of shape {np.shape(cast(Array, a))}, not {shape}")
@@ -439,9 +440,9 @@ class ShamirEngine:
         if self.is_compute:
             wire_form = self.field.to_wire(cast(Array, a))
             outgoing = {p: wire_form for p in receivers if p != ctx.me}
-        expect = [p for p in self.compute if p != ctx.me] if ctx.me in receivers else []
+        expect = [p for p in self.compute if p != ctx.me] if receiving else []
         got = await ctx.exchange(outgoing, expect_from=expect)
-        if ctx.me not in receivers:
+        if not receiving:
             return None
         if shape is None:  # learn the shape from the first share received
             shape = self._wire_shape(got[self.compute[0]], None, self.compute[0])

@@ -47,9 +47,19 @@ How the winner is found (bids b_0..b_{m-1}, k bits):
   levels, each one comparison and one multiplexer round (two of each for
   second price), so the work is linear in m while rounds still grow only
   with log2 m.
+* Exactly three compute parties, all-pairs or tournament (parameter
+  ``engine``, default ``auto``: :func:`mpcnet.mpc.choose_engine`): the same
+  algorithms on the three-party replicated engine instead of Shamir
+  (:mod:`protocols.auction.sliced`): all pairs compared from 8-bit one-hot
+  blocks in ``1 + ceil(log2 ceil(k/8))`` rounds, so first price takes
+  ``3 + ceil(log2 ceil(k/8))`` rounds (5 for 32-bit bids, 3 for 8-bit
+  ones), second price ``ceil(log2(m-1))`` more; the same winners and prices
+  as the Shamir engine (tested). ``engine=shamir`` keeps GF(2^8).
 
 Security: semi-honest; private against any t = floor((c-1)/2) colluding
-compute parties, together with any number of colluding input-only bidders
+compute parties (on the replicated engine, c = 3: any one of them, the
+pairwise zero- and random sharings AES-CTR under the links' pairwise keys),
+together with any number of colluding input-only bidders
 (when every party bids, c = n: any t parties in all; three-party method: against
 any one of the three, assuming AES-256, keyed BLAKE2b and ChaCha20 are
 pseudo-random and the links' handshakes keep the pairwise keys secret). Reveals to every party: the
@@ -64,11 +74,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from mpcnet import ConfigError, Context, InputError, Param, protocol
+from mpcnet.mpc import ENGINES, choose_engine
 from mpcnet.mpc.inputs import check_int
 from mpcnet.mpc.roles import COMPUTE_PARTIES, check_role, role_links, split_roles
 
 from .circuits import by_circuit
 from .elimination import first_price_by_elimination
+from .sliced import on_replicated
 from .three_party import three_party
 
 __all__ = ["ALL_PAIRS_MAX", "MAX_BIDS", "auction"]
@@ -84,7 +96,7 @@ ALL_PAIRS_MAX = 128
 MAX_BIDS = 1_000_000
 
 
-def _roles(n: int, compute_parties: int) -> tuple[int, list[int]]:
+def _roles(n: int, compute_parties: int) -> tuple[int, range]:
     """(number of compute parties, indices of bidders); ConfigError if the
     split is impossible."""
     return split_roles(n, compute_parties, "an auction", min_inputs=2, inputs_name="bidders")
@@ -102,6 +114,8 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
         raise ConfigError(f"bids={total} is fewer than the {m} bidders (every bidder holds at least one bid)")
     if total > MAX_BIDS:
         raise ConfigError(f"bids must be at most {MAX_BIDS}")
+    if params["engine"] == "replicated" and _roles(n, params["compute_parties"])[0] != 3:
+        raise ConfigError("engine=replicated needs exactly 3 compute parties")
     if params["method"] == "three-party":
         if not _three_party_fits(n, params["compute_parties"]):
             raise ConfigError("method=three-party needs exactly 3 parties, all of them bidders (compute_parties=0)")
@@ -143,12 +157,14 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
               f"(Shamir comparisons of every pair), tournament (least work), or auto "
               f"(three-party when it applies, else all-pairs, up to {ALL_PAIRS_MAX} bids)",
               choices=("auto", "three-party", "all-pairs", "tournament")),
+        Param("engine", str, "auto", "for all-pairs and tournament: auto (the three-party replicated engine "
+              "when there are exactly 3 compute parties, else Shamir), shamir, or replicated", choices=ENGINES),
     ),
     validate_input=_validate,
     links=role_links,
 )
 async def auction(ctx: Context, value: Any, *, bits: int, kind: str, compute_parties: int,
-                  bids: int, method: str) -> dict[str, int]:
+                  bids: int, method: str, engine: str) -> dict[str, int]:
     """Sealed-bid auction: the winner and the price, nothing else."""
     c, bidder_idx = _roles(ctx.n, compute_parties)
     bidders = [ctx.parties[i] for i in bidder_idx]
@@ -165,6 +181,8 @@ async def auction(ctx: Context, value: Any, *, bits: int, kind: str, compute_par
     three = method == "three-party" or (method == "auto" and all_pairs and _three_party_fits(ctx.n, compute_parties))
     if three:  # (its layout and bid count were checked in _validate)
         j, price = await three_party(ctx, value, bits, counts, second)
+    elif choose_engine(engine, c) == "replicated":
+        j, price = await on_replicated(ctx, value, bits, bidders, counts, all_pairs, second)
     elif all_pairs and not second:
         j, price = await first_price_by_elimination(ctx, value, bits, c, bidders, counts)
     else:
