@@ -111,18 +111,26 @@ def compare_rows(sizes: list[int], runs: int, seed: int, engine: str) -> list[di
     for batch in sizes:
         x, y = compare_inputs(seed, batch)
         expected = (x < y).tolist()
-        got = []
+        got, failures = [], []
         for r in range(runs):
-            run = bench_compare.mpcnet_processes_once("compare", [x.tolist(), y.tolist(), None], params, 3)
+            try:
+                run = bench_compare.mpcnet_processes_once("compare", [x.tolist(), y.tolist(), None], params, 3)
+            except RuntimeError as exc:  # a party exited non-zero: counted and shown, not hidden
+                failures.append(str(exc).strip().splitlines()[-1][:300])
+                progress(f"  compare ({engine}) {batch}: run {r + 1}/{runs} FAILED: {failures[-1]}")
+                continue
             if any(o != expected for o in run["outputs"]):
                 raise SystemExit(f"WRONG RESULT: compare ({engine}) at {batch}")
             run.pop("outputs")
             got.append(run)
             progress(f"  compare ({engine}) {batch}: run {r + 1}/{runs} {run['time_s']:.3f} s")
+        if not got:
+            raise SystemExit(f"compare ({engine}) at {batch}: every run failed: {failures[-1]}")
         t = statistics.median(g["time_s"] for g in got)
-        out.append({"system": label, "batch": batch, "seconds": t, "rate": batch / t, "rounds": got[0]["rounds"],
+        out.append({"system": label + (f" ({len(failures)} of {runs} runs failed)" if failures else ""),
+                    "batch": batch, "seconds": t, "rate": batch / t, "rounds": got[0]["rounds"],
                     "bytes_per_cmp": max(g["bytes_sent_per_party"] for g in got) / batch,
-                    "times": [g["time_s"] for g in got], "params": params})
+                    "times": [g["time_s"] for g in got], "failures": failures, "params": params})
     return out
 
 
@@ -145,14 +153,14 @@ def replicated_rows(sizes: list[int], runs: int) -> list[dict[str, Any]]:
 
 
 def table(rows: list[dict[str, Any]], mpyc_rate: float | None) -> str:
-    head = (f"| {'system (three processes, loopback)':44} | {'batch':>9} | {'time s':>7} | {'cmp/s':>11} | "
+    head = (f"| {'system (three processes, loopback)':58} | {'batch':>9} | {'time s':>7} | {'cmp/s':>11} | "
             f"{'x MPyC':>7} | {'rounds':>6} | {'B/cmp/party':>11} |")
     lines = [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
     for r in rows:
         ratio = f"{r['rate'] / mpyc_rate:,.0f}x" if mpyc_rate else "-"
         batch = f"{r['batch']:,}" if r["batch"] else "-"
         secs = f"{r['seconds']:.3f}" if r["seconds"] is not None else "-"
-        lines.append(f"| {r['system']:44} | {batch:>9} | {secs:>7} | {r['rate']:>11,.0f} | {ratio:>7} | "
+        lines.append(f"| {r['system']:58} | {batch:>9} | {secs:>7} | {r['rate']:>11,.0f} | {ratio:>7} | "
                      f"{r['rounds']!s:>6} | {r['bytes_per_cmp']:>11.2f} |")
     return "\n".join(lines)
 
