@@ -176,7 +176,7 @@ def child(name: str, directory: str, protocol: str, batch: int, seed: int, prof_
         while coro is not None:
             frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
             if frame is not None and "mpcnet" in frame.f_code.co_filename:
-                last = f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
+                last = f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}"
             coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
         return last
 
@@ -265,6 +265,7 @@ CATEGORIES = [
                                                             ("resumable.py", ""), ("", "'join'")]),
     ("session, context, party", [("session.py", ""), ("context.py", ""), ("party.py", "")]),
     ("trio scheduling", [("trio", "")]),
+    ("this script's instrumentation", [("profile_rounds.py", "")]),
 ]
 OWN_BUILTINS = ("update_into", "ChaCha20Poly1305", "posix.write", "posix.read", "'send'", "'recv'", "poll",
                 "randombytes")
