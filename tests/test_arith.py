@@ -32,6 +32,23 @@ def test_gf256_is_a_field():
     assert np.array_equal(GF256.mul(x, y ^ z), GF256.mul(x, y) ^ GF256.mul(x, z))
 
 
+@pytest.mark.parametrize("shape", [(3 * 2**15 + 5,), (1000, 70), (2**15 + 1, 2)])
+def test_gf256_large_products_equal_the_table(shape):
+    """Arrays above one lookup step go through the chunked path (uint16
+    indices, step by step): every element must equal the 64 KiB table's
+    entry, across step boundaries and for any shape."""
+    rng = np.random.default_rng(7)
+    a, b = (rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(2))
+    assert a.size > 2**15
+    want = GF256.MUL[a.astype(np.intp), b.astype(np.intp)]
+    got = GF256.mul(a, b)
+    assert got.shape == shape and got.dtype == np.uint8 and np.array_equal(got, want)
+    for c in (0, 1, 2, 0x53, 255):
+        assert np.array_equal(GF256.scale(c, a), GF256.MUL[c][a.astype(np.intp)])
+    # a non-contiguous operand (a transposed view) as well
+    assert np.array_equal(GF256.mul(a.T, b.T), want.T)
+
+
 def test_prime_field_wire_round_trip():
     rng = mpcnet.SeededRandomness(1, 0)
     a = P127.random(100, rng).reshape(10, 10)
@@ -200,6 +217,8 @@ def test_operands_of_different_lengths_name_the_other_holder():
 def test_bits_round_trip():
     vals = np.array([0, 1, 5, 2**63 - 1, 2**64 - 1], dtype=object)
     assert list(from_bits(to_bits(vals, 64))) == list(vals)
+    assert to_bits(6, 3).tolist() == [0, 1, 1] and to_bits([[5]], 4).tolist() == [[[1, 0, 1, 0]]]
+    assert to_bits([], 4).shape == (0, 4) and to_bits(2**40 + 1, 41).tolist() == [1] + [0] * 39 + [1]
     signed = np.array([-1, -(2**31), 2**31 - 1, 0], dtype=object)
     assert list(from_bits(to_bits(signed, 32, signed=True), signed=True)) == list(signed)
 

@@ -94,3 +94,18 @@ def test_secint_engines_benchmark_smoke():
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [line.split() for line in proc.stdout.splitlines() if " shamir " in line or " replicated " in line]
     assert len(rows) == 6
+
+
+def test_side_by_side_benchmark_smoke(tmp_path):
+    # Issue 18's table at 10^3 without MPyC (a bench extra): the Shamir compare protocol as `mpcnet party`
+    # processes, the replicated engine's process rows, and MP-SPDZ's quoted mark.
+    out = tmp_path / "side.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_side_by_side.py"), "--quick", "--json",
+                           str(out)], capture_output=True, text=True, timeout=300, env=env_with())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    shamir, replicated, spdz = rows[0], rows[1], rows[-1]
+    assert (shamir["batch"], shamir["rounds"]) == (1000, 8) and shamir["bytes_per_cmp"] > 200
+    assert (replicated["batch"], replicated["rounds"]) == (1000, 8) and replicated["bytes_per_cmp"] < 21
+    assert spdz["batch"] is None and spdz["rate"] == 280_000
+    assert all(r["rate"] > 0 for r in rows)

@@ -334,16 +334,22 @@ async def test_shamir_rounds_let_the_partys_own_tasks_run_between_big_local_step
             step[0] += 1
 
     real_deal, real_exchange = shamir.ShamirEngine.deal, Context.exchange
+    real_deal_breathing = shamir.ShamirEngine._deal_breathing
 
     def deal(self, *args, **kwargs):
         events.append(("deal", step[0], trio.lowlevel.current_task()))
         return real_deal(self, *args, **kwargs)
+
+    async def deal_breathing(self, *args, **kwargs):  # input and reduction deal share by share
+        events.append(("deal", step[0], trio.lowlevel.current_task()))
+        return await real_deal_breathing(self, *args, **kwargs)
 
     async def exchange(self, *args, **kwargs):
         events.append(("exchange", step[0], trio.lowlevel.current_task()))
         return await real_exchange(self, *args, **kwargs)
 
     monkeypatch.setattr(shamir.ShamirEngine, "deal", deal)
+    monkeypatch.setattr(shamir.ShamirEngine, "_deal_breathing", deal_breathing)
     monkeypatch.setattr(Context, "exchange", exchange)
     trio.lowlevel.add_instrument(Steps())
     with trio.fail_after(30):

@@ -76,9 +76,11 @@ def to_bits(values: Any, k: int, *, signed: bool = False) -> Array:
         arr = np.asarray(arr % (1 << k), dtype=object)
     flat = [int(v) for v in arr.ravel()]
     if k <= 64:
-        u = np.asarray(flat, dtype=np.uint64).reshape(arr.shape)
-        shifts = np.arange(k, dtype=np.uint64)
-        return ((u[..., None] >> shifts) & np.uint64(1)).astype(np.uint8)
+        # The little-endian bytes unpacked LSB first: one uint8 per bit,
+        # without the (n, k) uint64 shifts (8x the memory) this replaced.
+        u = np.asarray(flat, dtype="<u8").reshape(-1)
+        bits = np.unpackbits(u.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+        return np.ascontiguousarray(bits[:, :k]).reshape((*arr.shape, k))
     out = np.array([[(v >> i) & 1 for i in range(k)] for v in flat], dtype=np.uint8)
     return out.reshape((*arr.shape, k))
 

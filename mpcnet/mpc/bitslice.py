@@ -35,11 +35,22 @@ def words_for(m: int) -> int:
 
 def transpose8(x: Array) -> Array:
     """Transpose the 8x8 bit matrix in each uint64 (byte r, bit c -> byte c, bit r); an involution."""
-    x = x.copy()
+    return _transpose8_inplace(np.array(x, dtype=np.uint64))
+
+
+def _transpose8_inplace(x: Array) -> Array:
+    # One scratch array and in-place word operations: on 10^6 values the
+    # temporaries of "t = (x ^ (x >> s)) & mask" were a dozen fresh arrays,
+    # each a run of first-touch page faults in a party's one-off process.
+    t = np.empty_like(x)
     for shift, mask in _MASKS:
         s = np.uint64(shift)
-        t = (x ^ (x >> s)) & mask
-        x ^= t ^ (t << s)
+        np.right_shift(x, s, out=t)
+        t ^= x
+        t &= mask
+        x ^= t
+        np.left_shift(t, s, out=t)
+        x ^= t
     return x
 
 
@@ -48,18 +59,23 @@ def pack(values: Array, k: int) -> Array:
     (any integer array, flattened; two's complement for negative ones)."""
     if not 1 <= k <= 64:
         raise ValueError("a bit length is 1..64")
-    flat = np.ascontiguousarray(np.asarray(values).reshape(-1).astype(np.int64, copy=False).view(np.uint64))
+    arr = np.asarray(values).reshape(-1)
+    if arr.dtype not in (np.uint64, np.int64):
+        arr = arr.astype(np.int64)
+    flat = np.ascontiguousarray(arr).view(np.uint64)
     m = flat.size
     padded_m = 64 * words_for(m)
     nb = (k + 7) // 8
-    v = np.zeros(padded_m, dtype=np.uint64)
-    v[:m] = flat
-    # Byte column b of every value, 8 values to a word: (nb, padded_m / 8) words of 8x8 bit matrices.
-    cols = np.ascontiguousarray(v.view(np.uint8).reshape(padded_m, 8)[:, :nb].T)
-    t = transpose8(cols.view(np.uint64))
+    # Byte column b of every value, 8 values to a word: (nb, padded_m / 8) words of 8x8 bit matrices
+    # (the padding values are zero).
+    cols = np.empty((nb, padded_m), dtype=np.uint8)
+    cols[:, m:] = 0
+    cols[:, :m] = flat.view(np.uint8).reshape(m, 8)[:, :nb].T
+    t = _transpose8_inplace(cols.view(np.uint64))
     # Byte i of word w is now bit 8b+i of values 8w..8w+7: gather each bit's bytes into one plane.
     planes = np.ascontiguousarray(t.view(np.uint8).reshape(nb, padded_m // 8, 8).transpose(0, 2, 1))
-    return planes.reshape(8 * nb, padded_m // 8)[:k].view(np.uint64).copy()
+    planes = planes.reshape(8 * nb, padded_m // 8)[:k].view(np.uint64)
+    return planes if k == 8 * nb else planes.copy()
 
 
 def unpack(planes: Array, m: int, *, signed: bool = False) -> Array:
@@ -70,13 +86,17 @@ def unpack(planes: Array, m: int, *, signed: bool = False) -> Array:
         raise ValueError("too few words for the values")
     nb = (k + 7) // 8
     padded_m = 64 * words
-    bytes_ = np.zeros((8 * nb, padded_m // 8), dtype=np.uint8)
-    bytes_[:k] = np.ascontiguousarray(planes, dtype=np.uint64).view(np.uint8).reshape(k, padded_m // 8)
+    raw = np.ascontiguousarray(planes, dtype=np.uint64).view(np.uint8).reshape(k, padded_m // 8)
+    if k == 8 * nb:
+        bytes_ = raw
+    else:
+        bytes_ = np.zeros((8 * nb, padded_m // 8), dtype=np.uint8)
+        bytes_[:k] = raw
     words8 = np.ascontiguousarray(bytes_.reshape(nb, 8, padded_m // 8).transpose(0, 2, 1)).view(np.uint64)
-    cols = transpose8(words8.reshape(nb, padded_m // 8)).view(np.uint8).reshape(nb, padded_m)
+    cols = _transpose8_inplace(words8.reshape(nb, padded_m // 8)).view(np.uint8).reshape(nb, padded_m)
     out = np.zeros((padded_m, 8), dtype=np.uint8)
     out[:, :nb] = cols.T
-    values = out.view(np.uint64).reshape(padded_m)[:m].copy()
+    values = out.view(np.uint64).reshape(padded_m)[:m]
     if k < 64:
         values &= np.uint64((1 << k) - 1)
     if not signed:
