@@ -20,7 +20,7 @@ from mpcnet import Context, Party, protocol
 from mpcnet._net.transport import memory_mesh
 from mpcnet.errors import RemoteProtocolViolation
 from mpcnet.mpc import bitcircuits, twoparty
-from mpcnet.mpc.bitslice import unpack, words_for
+from mpcnet.mpc.bitslice import pack, unpack, words_for
 from mpcnet.mpc.twoparty import TwoPartyEngine, millionaires_ots, tree_ands, tree_pairs
 
 from helpers import collect_views, different_bits
@@ -73,6 +73,11 @@ async def engine_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]
         return {"z": await eng.mul(np.asarray(value["x"], dtype=np.uint64), np.asarray(value["y"], dtype=np.uint64))}
     if op == "a2b":
         return {"z": await eng.to_bits(np.asarray(value["x"], dtype=np.uint64), value["k"])}
+    if op == "b2a":
+        await eng.prepare()  # the OT setup (one round), before the inputs
+        start = ctx.round
+        z = await eng.from_bits(np.asarray(value["planes"], dtype=np.uint64), value["m"], signed=value["signed"])
+        return {"z": z, "rounds": ctx.round - start}
     raise AssertionError(op)
 
 
@@ -142,6 +147,24 @@ def test_a2b_matches_plaintext(k: int):
     with np.errstate(over="ignore"):
         want = (x0 + x1) & np.uint64(2**k - 1 if k < 64 else 2**64 - 1)
     assert np.array_equal(unpack(out[0]["z"] ^ out[1]["z"], 70), want)
+
+
+@settings(max_examples=15, deadline=None)
+@given(k=st.integers(1, 64), signed=st.booleans(), m=st.integers(1, 70), seed=st.integers(0, 2**32 - 1))
+def test_b2a_matches_plaintext(k: int, signed: bool, m: int, seed: int):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2**63, m, dtype=np.uint64) * 2 + rng.integers(0, 2, m, dtype=np.uint64)
+    x[: m // 3] = np.uint64(2**64 - 1)  # all ones: the top bit set (negative when signed)
+    x &= np.uint64(2**k - 1 if k < 64 else 2**64 - 1)
+    mask = rng.integers(0, 2**63, m, dtype=np.uint64) * 2 + 1
+    planes0, planes1 = pack(x ^ mask, k), pack(mask, k)
+    out = run("test-2p-engine", [{"op": "b2a", "planes": planes0, "m": m, "signed": signed},
+                                 {"op": "b2a", "planes": planes1, "m": m, "signed": signed}]).outputs
+    with np.errstate(over="ignore"):
+        got = out[0]["z"] + out[1]["z"]
+    want = unpack(pack(x, k), m, signed=signed).view(np.uint64)
+    assert np.array_equal(got, want)
+    assert out[0]["rounds"] == out[1]["rounds"] == 2
 
 
 # --- compare with two parties against plaintext -----------------------------------------
