@@ -139,6 +139,20 @@ def test_mul_matches_plaintext():
         assert np.array_equal(out[0]["z"] + out[1]["z"], (x0 + x1) * (y0 + y1))
 
 
+_EDGES = st.sampled_from([0, 1, 2**63 - 1, 2**63, 2**64 - 1])
+
+
+@settings(max_examples=10, deadline=None)
+@given(v=st.lists(st.tuples(*[st.one_of(st.integers(0, 2**64 - 1), _EDGES)] * 4), min_size=1, max_size=6))
+def test_mul_wraps_around_mod_2_64(v: list[tuple[int, int, int, int]]):
+    x0, x1, y0, y1 = (np.array(c, dtype=np.uint64) for c in zip(*v, strict=True))
+    out = run("test-2p-engine", [{"op": "mul", "x": x0, "y": y0}, {"op": "mul", "x": x1, "y": y1}]).outputs
+    with np.errstate(over="ignore"):
+        got = (out[0]["z"] + out[1]["z"]).tolist()
+    assert got == [((a + b) * (c + d)) % 2**64 for a, b, c, d in zip(*(u.tolist() for u in (x0, x1, y0, y1)),
+                                                                       strict=True)]
+
+
 @pytest.mark.parametrize("k", [1, 7, 64])
 def test_a2b_matches_plaintext(k: int):
     rng = np.random.default_rng(k)

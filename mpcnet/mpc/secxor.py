@@ -20,6 +20,8 @@ ceil(k / 4) blocks), whatever the number of elements, after
 ``XorBits.eq/ne`` (two owners)               2 + ceil(log2 b)
 ``lt/.../ne`` (shared operands)              as :class:`SlicedBits`
 ``XorBits.select``, ``and_``, ``open``       1
+``XorBits.to_ring`` (B2A)                    2; 0 for a value one party owns
+``SecretRing.to_bits`` (A2B)                 1 + ceil(log2 k)
 ===========================================  ==============================
 
 Security: semi-honest, one of the two parties (:mod:`mpcnet.mpc.twoparty`).
@@ -39,6 +41,7 @@ from .value import ComparableSecret
 
 if TYPE_CHECKING:
     from .runtime import Runtime
+    from .secring import SecretRing
 
 __all__ = ["XorBits", "input_xor"]
 
@@ -155,6 +158,28 @@ class XorBits(ComparableSecret):
             raise LocalProtocolViolation("select needs a 1-bit condition")
         bb = a._other(b)
         return a._new(await bitcircuits.select(self.rt.two_party_engine, self.shares, a.shares, bb.shares))
+
+    async def to_ring(self) -> SecretRing:
+        """Two rounds (B2A): the values as a :class:`~mpcnet.mpc.SecretRing`
+        (additive shares mod 2^64, range that of k-bit integers), by one
+        correlated OT per bit (:meth:`TwoPartyEngine.from_bits
+        <mpcnet.mpc.twoparty.TwoPartyEngine.from_bits>`). A value one party
+        owns converts locally (no round): the owner's share is its value, the
+        other's zero. Unsigned 64-bit values do not fit SecretRing's signed
+        range and are refused."""
+        from .runtime import int_bounds
+        from .secring import RING_LIMIT, SecretRing
+
+        lo, hi = int_bounds(self.k, self.signed)
+        if hi >= RING_LIMIT:
+            raise LocalProtocolViolation("unsigned 64-bit values do not fit a SecretRing (signed 64-bit)")
+        count = int(np.prod(self.shape))
+        if self.owner is not None:
+            mine = unpack(self.shares, count, signed=self.signed).view(np.uint64)
+            ring = mine if self.owner == self.rt.ctx.me else np.zeros(count, dtype=np.uint64)
+        else:
+            ring = await self.rt.two_party_engine.from_bits(self.shares, count, signed=self.signed)
+        return SecretRing(self.rt, ring.reshape(self.shape), lo, hi)
 
     async def open(self, to: Iterable[str] | None = None) -> Array | None:
         """One round: the values (int64, or uint64 for unsigned 64-bit) at the
