@@ -300,6 +300,30 @@ def test_compare_view_does_not_depend_on_the_other_input(who: int):
     assert different_bits(views[0][1], views[1][1], ALPHA).size == 0
 
 
+@pytest.mark.parametrize("op", ["b2a", "mul"])
+@pytest.mark.parametrize("who", [0, 1])
+def test_b2a_and_mul_views_do_not_depend_on_the_other_share(op: str, who: int):
+    """What a party receives in B2A (from_bits) and in Gilboa's product is
+    independent of the other party's share (its bits, its factor)."""
+    m, k = 3, 16
+    mine = np.array([5, 40000, 7], dtype=np.uint64)
+    secrets = (np.array([0, 0, 0], dtype=np.uint64), np.array([0xFFFF, 0x1234, 0x8001], dtype=np.uint64))
+
+    def args(v: np.ndarray) -> dict[str, Any]:
+        if op == "b2a":
+            return {"op": op, "planes": pack(v, k), "m": m, "signed": True}
+        return {"op": op, "x": v, "y": v * np.uint64(3)}
+
+    views = []
+    for i, other in enumerate(secrets):
+        inputs = [args(mine), args(other)] if who == 0 else [args(other), args(mine)]
+        seeds = range(i * RUNS, (i + 1) * RUNS)
+        views.append(collect_views("test-2p-engine", inputs, {}, [who], seeds)[who])
+    assert views[0][0] == views[1][0]
+    assert views[0][1].shape[1] > 1000  # the OT messages are in the view
+    assert different_bits(views[0][1], views[1][1], ALPHA).size == 0
+
+
 # --- malformed engine messages from a peer ------------------------------------------------
 
 @protocol("test-2p-evil", min_parties=2, max_parties=2, security="test", reveals="test", input="str",
@@ -310,11 +334,21 @@ async def evil_engine(ctx: Context, value: str) -> dict[str, Any]:
     m = 70
     send, recv = millionaires_ots(8, m, ctx.index == 0)
     await eng.prepare(and_words=4, leaf_send=send, leaf_recv=recv)
+    if ctx.index == 0 and value.startswith("tau"):
+        await eng.from_bits(np.zeros((8, words_for(m)), np.uint64), m)
+        return {}
     if ctx.index == 0:
         g, e = await eng.millionaires("p0", np.arange(m, dtype=np.uint64), m, 8)
         await eng.and_(g, e)
         return {}
-    if value == "d-range":
+    if value.startswith("tau"):  # B2A: the OT extension round honestly, then a bad correlation message
+        ot = await eng._duplex()
+        half = -(-(m * 8) // 2)
+        await ot.random(m * 8 - half, np.zeros(half, np.uint8), 8)
+        bad_tau = {"tau-shape": np.zeros((m * 8 - half + 1, 1), np.uint64),
+                   "tau-dtype": np.zeros((m * 8 - half, 1), np.uint32)}
+        await ctx.send("p0", bad_tau[value])
+    elif value == "d-range":
         await ctx.send("p0", np.full(m, 16, dtype=np.uint8))
     elif value == "d-shape":
         await ctx.send("p0", np.zeros(m + 1, dtype=np.uint8))
@@ -330,6 +364,7 @@ async def evil_engine(ctx: Context, value: str) -> dict[str, Any]:
 @pytest.mark.parametrize(("attack", "message"), [
     ("d-range", r"lie in \[0, 15\]"), ("d-shape", "shape"),
     ("and-shape", "shape"), ("and-dtype", "uint64"), ("and-list", "uint64"),
+    ("tau-shape", "shape"), ("tau-dtype", "uint64"),
 ])
 def test_malformed_engine_message_names_the_peer(attack: str, message: str):
     with pytest.raises(BaseException) as caught:
