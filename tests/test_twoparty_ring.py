@@ -10,17 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mpcnet
-from mpcnet import Context, protocol
-from mpcnet import mpc
-from mpcnet.errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
-
-from helpers import collect_views, different_bits
+from mpcnet import Context, mpc, protocol
+from mpcnet.errors import ConfigError, LocalProtocolViolation
 
 DEADLINE = 60
 OPS = ("lt", "le", "gt", "ge", "eq", "ne")

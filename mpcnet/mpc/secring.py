@@ -40,6 +40,7 @@ from .value import SecretValue
 if TYPE_CHECKING:
     from .runtime import Runtime, Shape
     from .secxor import XorBits
+    from .twoparty import TwoPartyEngine
 
 __all__ = ["SecretRing", "input_ring"]
 
@@ -124,7 +125,7 @@ class SecretRing(SecretValue):
 
     # -- with two parties: the two-party engine -------------------------------------
 
-    def _engine(self) -> Any:
+    def _engine(self) -> TwoPartyEngine:
         if not self.rt.two_party:
             raise ConfigError("products and conversions of SecretRing values need exactly two parties, "
                               "both computing (the two-party engine)")
@@ -199,7 +200,9 @@ class SecretRing(SecretValue):
         """``[x == y]`` (two parties): ``x - y`` to bits, then all of them
         zero (1 + 2 ceil(log2 k) rounds)."""
         self._engine()
-        return await (await (self - other).to_bits()).eq(0)
+        bits = await (self - other).to_bits()
+        result: XorBits = await bits.eq(0)
+        return result
 
     async def ne(self, other: Any) -> XorBits:
         """``[x != y]``, as :meth:`eq`."""
