@@ -60,6 +60,18 @@ async def ring_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
         out["back"] = await back.reveal()
         out["back_kind"] = (back.k, back.signed)
         return out
+    if op == "max":  # p0 inputs x XOR mask, p1 the mask: the shared value is x, shape value["shape"]
+        shape = tuple(value["shape"])
+        xs = await rt.input_xor({"p0": shape, "p1": shape}, np.reshape(value["x"], shape), bits=bits,
+                                signed=signed)
+        v = xs["p0"] ^ xs["p1"]
+        for axis in (0, -1):  # offline: triples and paired triples (the prefix tree's) for the tournament
+            await rt.two_party_engine.prepare(and_words=1024, pair_words=256)
+            (idx, top), out[f"argmax{axis}_rounds"] = await _rounds(ctx, v.argmax(axis))
+            out[f"argmax{axis}"] = (await idx.reveal(), await top.reveal())
+            out[f"max{axis}"] = await (await v.max(axis)).reveal()
+            out[f"min{axis}"] = await (await v.min(axis)).reveal()
+        return out
     rs = await rt.input_ring({"p0": (n,), "p1": (n,)}, value["x"], bits=bits, signed=signed)
     a, b = rs["p0"], rs["p1"]
     if op == "mul":
@@ -189,3 +201,29 @@ async def ring_many(ctx: Context, value: int) -> str:
 def test_ring_mul_needs_exactly_two_parties():
     out = run("test-2p-ring-many", [1, 2, 3]).outputs
     assert all("exactly two parties" in o for o in out)
+
+
+@settings(max_examples=10, deadline=None)
+@given(bits=st.integers(1, 40), signed=st.booleans(), rows=st.integers(1, 5), cols=st.integers(1, 5),
+       data=st.data())
+def test_xor_max_min_argmax_match_plaintext(bits: int, signed: bool, rows: int, cols: int, data: Any):
+    lo, hi = mpc.int_bounds(bits, signed)
+    few = st.integers(lo, min(hi, lo + 2))  # small alphabets: many ties
+    x = np.array(data.draw(st.lists(st.one_of(st.integers(lo, hi), few), min_size=rows * cols,
+                                    max_size=rows * cols)), dtype=np.int64).reshape(rows, cols)
+    mask = np.array(data.draw(st.lists(st.integers(lo, hi), min_size=rows * cols, max_size=rows * cols)),
+                    dtype=np.int64).reshape(rows, cols)
+    kw = {"op": "max", "bits": bits, "signed": signed, "shape": [rows, cols]}
+    width = np.int64((1 << bits) - 1)
+    masked = (x ^ mask) & width
+    masked = np.where(signed & (masked > hi), masked - (width + 1), masked)
+    out = run("test-2p-ring", [{**kw, "x": masked.tolist()}, {**kw, "x": mask.tolist()}]).outputs[0]
+    for axis in (0, -1):
+        n = x.shape[axis]
+        assert out[f"max{axis}"].tolist() == x.max(axis).tolist()
+        assert out[f"min{axis}"].tolist() == x.min(axis).tolist()
+        idx, top = out[f"argmax{axis}"]
+        assert idx.tolist() == x.argmax(axis).tolist()  # numpy's argmax: the first on ties
+        assert top.tolist() == x.max(axis).tolist()
+        levels = (n - 1).bit_length()
+        assert out[f"argmax{axis}_rounds"] == levels * (2 + (bits - 1).bit_length())
