@@ -519,6 +519,14 @@ MUTANTS: list[Mutant] = [
         file_hint="iknp",
     ),
     Mutant(
+        id="xorbits-argmax-ties-to-the-last",
+        why="XorBits' tournament takes the later element on ties: argmax names the last maximum, not the first",
+        find="            take_b = await (vb.gt(va) if largest else va.gt(vb))",
+        replace="            take_b = await (vb.ge(va) if largest else va.ge(vb))",
+        tests=["tests/test_twoparty_ring.py::test_xor_max_min_argmax_match_plaintext"],
+        file_hint="secxor",
+    ),
+    Mutant(
         id="twoparty-auction-opens-loser-bid",
         why="the two-bidder auction opens P1's candidate (its bid) instead of the selected price: the winner "
             "learns the loser's first-price bid",

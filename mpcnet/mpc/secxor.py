@@ -187,7 +187,7 @@ class XorBits(ComparableSecret):
         rest = self.shape[:axis] + self.shape[axis + 1:]
         r = int(np.prod(rest))
         # Lanes (bytes, one per bit: XOR sharings move lane by lane), the axis first: (k, n, r).
-        best = np.moveaxis(lanes(self.shares, int(np.prod(self.shape))).reshape((self.k,) + self.shape),
+        best = np.moveaxis(lanes(self.shares, int(np.prod(self.shape))).reshape((self.k, *self.shape)),
                            1 + axis, 1).reshape(self.k, n, r)
         ki = max(1, (n - 1).bit_length())
         index = ((np.arange(n)[None, :, None] >> np.arange(ki)[:, None, None]) & 1).astype(np.uint8)
