@@ -56,7 +56,8 @@ the bit length, t the threshold):
 ``SecretBits.select``                 1
 ``SecretBits.max/min/argmax``         ceil(log2 n) x (2 + ceil(log2 k))
                                       (the same for SlicedBits, whose table is in
-                                      :mod:`mpcnet.mpc.secsliced`)
+                                      :mod:`mpcnet.mpc.secsliced`, and XorBits, with
+                                      triples made beforehand)
 ``SecretBits.to_int``                 1 + ceil(log2(t+1)) + 1 (one daBit per bit)
 ``SecretBits.open``                   1
 ``Runtime.random_int``                1
