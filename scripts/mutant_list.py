@@ -533,6 +533,32 @@ MUTANTS: list[Mutant] = [
         file_hint="twoparty",
     ),
     Mutant(
+        id="twoparty-b2a-cross-term-halved",
+        why="B2A offers w_j b_j instead of 2 w_j b_j as the correlation: the cross term 2 b_0 b_1 is counted "
+            "once, so a bit shared as (1, 1) converts to 1 instead of 0",
+        find="        x0, got = await self._cross((weights[offer] << np.uint64(1)) * bits[offer], bits[choose])",
+        replace="        x0, got = await self._cross(weights[offer] * bits[offer], bits[choose])",
+        tests=["tests/test_twoparty.py::test_b2a_matches_plaintext"],
+        file_hint="twoparty",
+    ),
+    Mutant(
+        id="twoparty-cot-correlation-in-clear",
+        why="correlated OT sends the correlation itself instead of x1 - x0 - delta: B2A's chooser sees the "
+            "offerer's bits (and Gilboa's its factor)",
+        find='    return x0, pads[1].view("<u8") - x0 - d',
+        replace="    return x0, d.copy()",
+        tests=["tests/test_twoparty.py::test_b2a_and_mul_views_do_not_depend_on_the_other_share"],
+        file_hint="iknp",
+    ),
+    Mutant(
+        id="xorbits-argmax-ties-to-the-last",
+        why="XorBits' tournament takes the later element on ties: argmax names the last maximum, not the first",
+        find="            take_b = await (vb.gt(va) if largest else va.gt(vb))",
+        replace="            take_b = await (vb.ge(va) if largest else va.ge(vb))",
+        tests=["tests/test_twoparty_ring.py::test_xor_max_min_argmax_match_plaintext"],
+        file_hint="secxor",
+    ),
+    Mutant(
         id="twoparty-auction-opens-loser-bid",
         why="the two-bidder auction opens P1's candidate (its bid) instead of the selected price: the winner "
             "learns the loser's first-price bid",

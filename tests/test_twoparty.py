@@ -20,7 +20,7 @@ from mpcnet import Context, Party, protocol
 from mpcnet._net.transport import memory_mesh
 from mpcnet.errors import RemoteProtocolViolation
 from mpcnet.mpc import bitcircuits, twoparty
-from mpcnet.mpc.bitslice import unpack, words_for
+from mpcnet.mpc.bitslice import pack, unpack, words_for
 from mpcnet.mpc.twoparty import TwoPartyEngine, millionaires_ots, tree_ands, tree_pairs
 
 from helpers import collect_views, different_bits
@@ -73,6 +73,11 @@ async def engine_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]
         return {"z": await eng.mul(np.asarray(value["x"], dtype=np.uint64), np.asarray(value["y"], dtype=np.uint64))}
     if op == "a2b":
         return {"z": await eng.to_bits(np.asarray(value["x"], dtype=np.uint64), value["k"])}
+    if op == "b2a":
+        await eng.prepare()  # the OT setup (one round), before the inputs
+        start = ctx.round
+        z = await eng.from_bits(np.asarray(value["planes"], dtype=np.uint64), value["m"], signed=value["signed"])
+        return {"z": z, "rounds": ctx.round - start}
     raise AssertionError(op)
 
 
@@ -134,6 +139,20 @@ def test_mul_matches_plaintext():
         assert np.array_equal(out[0]["z"] + out[1]["z"], (x0 + x1) * (y0 + y1))
 
 
+_EDGES = st.sampled_from([0, 1, 2**63 - 1, 2**63, 2**64 - 1])
+
+
+@settings(max_examples=10, deadline=None)
+@given(v=st.lists(st.tuples(*[st.one_of(st.integers(0, 2**64 - 1), _EDGES)] * 4), min_size=1, max_size=6))
+def test_mul_wraps_around_mod_2_64(v: list[tuple[int, int, int, int]]):
+    x0, x1, y0, y1 = (np.array(c, dtype=np.uint64) for c in zip(*v, strict=True))
+    out = run("test-2p-engine", [{"op": "mul", "x": x0, "y": y0}, {"op": "mul", "x": x1, "y": y1}]).outputs
+    with np.errstate(over="ignore"):
+        got = (out[0]["z"] + out[1]["z"]).tolist()
+    assert got == [((a + b) * (c + d)) % 2**64 for a, b, c, d in zip(*(u.tolist() for u in (x0, x1, y0, y1)),
+                                                                       strict=True)]
+
+
 @pytest.mark.parametrize("k", [1, 7, 64])
 def test_a2b_matches_plaintext(k: int):
     rng = np.random.default_rng(k)
@@ -142,6 +161,24 @@ def test_a2b_matches_plaintext(k: int):
     with np.errstate(over="ignore"):
         want = (x0 + x1) & np.uint64(2**k - 1 if k < 64 else 2**64 - 1)
     assert np.array_equal(unpack(out[0]["z"] ^ out[1]["z"], 70), want)
+
+
+@settings(max_examples=15, deadline=None)
+@given(k=st.integers(1, 64), signed=st.booleans(), m=st.integers(1, 70), seed=st.integers(0, 2**32 - 1))
+def test_b2a_matches_plaintext(k: int, signed: bool, m: int, seed: int):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2**63, m, dtype=np.uint64) * 2 + rng.integers(0, 2, m, dtype=np.uint64)
+    x[: m // 3] = np.uint64(2**64 - 1)  # all ones: the top bit set (negative when signed)
+    x &= np.uint64(2**k - 1 if k < 64 else 2**64 - 1)
+    mask = rng.integers(0, 2**63, m, dtype=np.uint64) * 2 + 1
+    planes0, planes1 = pack(x ^ mask, k), pack(mask, k)
+    out = run("test-2p-engine", [{"op": "b2a", "planes": planes0, "m": m, "signed": signed},
+                                 {"op": "b2a", "planes": planes1, "m": m, "signed": signed}]).outputs
+    with np.errstate(over="ignore"):
+        got = out[0]["z"] + out[1]["z"]
+    want = unpack(pack(x, k), m, signed=signed).view(np.uint64)
+    assert np.array_equal(got, want)
+    assert out[0]["rounds"] == out[1]["rounds"] == 2
 
 
 # --- compare with two parties against plaintext -----------------------------------------
@@ -263,6 +300,30 @@ def test_compare_view_does_not_depend_on_the_other_input(who: int):
     assert different_bits(views[0][1], views[1][1], ALPHA).size == 0
 
 
+@pytest.mark.parametrize("op", ["b2a", "mul"])
+@pytest.mark.parametrize("who", [0, 1])
+def test_b2a_and_mul_views_do_not_depend_on_the_other_share(op: str, who: int):
+    """What a party receives in B2A (from_bits) and in Gilboa's product is
+    independent of the other party's share (its bits, its factor)."""
+    m, k = 3, 16
+    mine = np.array([5, 40000, 7], dtype=np.uint64)
+    secrets = (np.array([0, 0, 0], dtype=np.uint64), np.array([0xFFFF, 0x1234, 0x8001], dtype=np.uint64))
+
+    def args(v: np.ndarray) -> dict[str, Any]:
+        if op == "b2a":
+            return {"op": op, "planes": pack(v, k), "m": m, "signed": True}
+        return {"op": op, "x": v, "y": v * np.uint64(3)}
+
+    views = []
+    for i, other in enumerate(secrets):
+        inputs = [args(mine), args(other)] if who == 0 else [args(other), args(mine)]
+        seeds = range(i * RUNS, (i + 1) * RUNS)
+        views.append(collect_views("test-2p-engine", inputs, {}, [who], seeds)[who])
+    assert views[0][0] == views[1][0]
+    assert views[0][1].shape[1] > 1000  # the OT messages are in the view
+    assert different_bits(views[0][1], views[1][1], ALPHA).size == 0
+
+
 # --- malformed engine messages from a peer ------------------------------------------------
 
 @protocol("test-2p-evil", min_parties=2, max_parties=2, security="test", reveals="test", input="str",
@@ -273,11 +334,21 @@ async def evil_engine(ctx: Context, value: str) -> dict[str, Any]:
     m = 70
     send, recv = millionaires_ots(8, m, ctx.index == 0)
     await eng.prepare(and_words=4, leaf_send=send, leaf_recv=recv)
+    if ctx.index == 0 and value.startswith("tau"):
+        await eng.from_bits(np.zeros((8, words_for(m)), np.uint64), m)
+        return {}
     if ctx.index == 0:
         g, e = await eng.millionaires("p0", np.arange(m, dtype=np.uint64), m, 8)
         await eng.and_(g, e)
         return {}
-    if value == "d-range":
+    if value.startswith("tau"):  # B2A: the OT extension round honestly, then a bad correlation message
+        ot = await eng._duplex()
+        half = -(-(m * 8) // 2)
+        await ot.random(m * 8 - half, np.zeros(half, np.uint8), 8)
+        bad_tau = {"tau-shape": np.zeros((m * 8 - half + 1, 1), np.uint64),
+                   "tau-dtype": np.zeros((m * 8 - half, 1), np.uint32)}
+        await ctx.send("p0", bad_tau[value])
+    elif value == "d-range":
         await ctx.send("p0", np.full(m, 16, dtype=np.uint8))
     elif value == "d-shape":
         await ctx.send("p0", np.zeros(m + 1, dtype=np.uint8))
@@ -293,6 +364,7 @@ async def evil_engine(ctx: Context, value: str) -> dict[str, Any]:
 @pytest.mark.parametrize(("attack", "message"), [
     ("d-range", r"lie in \[0, 15\]"), ("d-shape", "shape"),
     ("and-shape", "shape"), ("and-dtype", "uint64"), ("and-list", "uint64"),
+    ("tau-shape", "shape"), ("tau-dtype", "uint64"),
 ])
 def test_malformed_engine_message_names_the_peer(attack: str, message: str):
     with pytest.raises(BaseException) as caught:

@@ -14,7 +14,9 @@ threshold) and works with secret values over numpy arrays of any shape:
   (two's complement) or not; comparison results are 1-bit values;
 * :class:`SecretRing` — signed integers additively shared mod 2^64 among the
   compute parties: sums private against all but one of them (c - 1
-  colluders, not t), linear work only;
+  colluders, not t), linear work only; with exactly two parties, both
+  computing, also products, comparisons and conversion to and from
+  :class:`XorBits` on the two-party engine;
 * :class:`SlicedBits` — k-bit integers among exactly three compute parties,
   bit-sliced replicated shares (:mod:`mpcnet.mpc.replicated`, Araki et al.
   CCS 2016): comparisons at about 11 bytes per 32-bit comparison per party
@@ -58,11 +60,18 @@ the bit length, t the threshold):
 ``SecretBits.select``                 1
 ``SecretBits.max/min/argmax``         ceil(log2 n) x (2 + ceil(log2 k))
                                       (the same for SlicedBits, whose table is in
-                                      :mod:`mpcnet.mpc.secsliced`)
+                                      :mod:`mpcnet.mpc.secsliced`, and XorBits, with
+                                      triples made beforehand)
 ``SecretBits.to_int``                 1 + ceil(log2(t+1)) + 1 (one daBit per bit)
 ``SecretBits.open``                   1
 ``Runtime.random_int``                1
 ``Runtime.input_ring``                1;  ``SecretRing.open``: 1 (the secure-sum pattern)
+``SecretRing.mul`` (two parties)     2 (Gilboa's correlated-OT product; the rest of
+                                      the two-party table is in :mod:`mpcnet.mpc.secring`)
+``SecretRing.to_bits`` (two parties)  1 + ceil(log2 k) (A2B, to :class:`XorBits`)
+``SecretRing.lt`` ... (two parties)   lt/le/gt/ge 1 + ceil(log2 k); eq/ne 1 + 2 ceil(log2 k)
+``XorBits.to_ring`` (B2A)             2 (0 for a value one party owns)
+``XorBits.lt`` ... ``open``           see :mod:`mpcnet.mpc.secxor`
 ``Runtime.discrete_laplace``          see :mod:`mpcnet.mpc.laplace`
 ====================================  =============================================
 

@@ -1,5 +1,29 @@
 """Secret integers additively shared over Z_(2^64) (:mod:`mpcnet.mpc.arith`):
-for sums, private against all but one holder (the rounds: :mod:`mpcnet.mpc`)."""
+for sums, private against all but one holder (the rounds: :mod:`mpcnet.mpc`).
+
+With exactly two parties, both computing (``Runtime.two_party``), the
+two-party engine (:mod:`mpcnet.mpc.twoparty`) adds products of two secrets
+and conversions to and from bit-sliced XOR shares (:class:`~mpcnet.mpc.XorBits`),
+hence comparisons. Rounds, whatever the number of elements (k the bit length
+of the value's range, :meth:`SecretRing.bits`), after the OT setup (one round,
+the first time the engine needs OTs, or ``two_party_engine.prepare()``):
+
+==========================================  ==================================
+``SecretRing.mul`` (two secrets)            2 (Gilboa: 128 correlated OTs per
+                                            product, 64 each way)
+``SecretRing.to_bits`` (A2B)                1 + ceil(log2 k)
+``XorBits.to_ring`` (B2A)                   2 (k correlated OTs per value);
+                                            0 for a value one party owns
+``SecretRing.lt/le/gt/ge``                  1 + ceil(log2 k) (the sign of the
+                                            difference, k its bit length)
+``SecretRing.eq/ne``                        1 + 2 ceil(log2 k)
+==========================================  ==================================
+
+Security of these: semi-honest, one of the two parties (as
+:mod:`mpcnet.mpc.twoparty`): a party receives only OT messages and Beaver
+openings masked by pads and triples uniformly random to it; nothing is
+revealed but what is opened.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import LocalProtocolViolation
+from ..errors import ConfigError, LocalProtocolViolation
 from .arith import additive_share, from_ring_signed, to_ring
 from .receive import Expect, exchange
 from .value import SecretValue
 
 if TYPE_CHECKING:
     from .runtime import Runtime, Shape
+    from .secxor import XorBits
+    from .twoparty import TwoPartyEngine
 
 __all__ = ["SecretRing", "input_ring"]
 
@@ -25,9 +51,11 @@ RING_LIMIT = 1 << 63
 class SecretRing(SecretValue):
     """Secret signed integers (any numpy shape) as additive shares mod 2^64
     held by the runtime's compute parties: any c - 1 of them together learn
-    nothing, but only linear work is possible (no multiplication of two
-    secrets). ``lo``/``hi`` bound the values; an operation whose range could
-    leave [-2^63, 2^63) is refused, so an opened sum never wraps."""
+    nothing. Linear work is local; with exactly two parties, both computing,
+    :meth:`mul`, :meth:`to_bits` and the comparisons run on the two-party
+    engine (the table in :mod:`mpcnet.mpc.secring`). ``lo``/``hi`` bound the
+    values; an operation whose range could leave [-2^63, 2^63) is refused,
+    so an opened sum or product never wraps."""
 
 
     def __init__(self, rt: Runtime, shares: Array | None, lo: int, hi: int) -> None:
@@ -75,7 +103,8 @@ class SecretRing(SecretValue):
 
     def __mul__(self, other: Any) -> SecretRing:
         if isinstance(other, SecretRing):
-            raise TypeError("additive shares cannot multiply two secrets: use SecretInt (Shamir) for that")
+            raise TypeError("a product of two secrets costs rounds: 'await x.mul(y)' (two parties), "
+                            "or SecretInt (Shamir) for more")
         c = np.asarray(other, dtype=np.int64)
         corners = [x * int(v) for x in (self.lo, self.hi) for v in ((c.min(), c.max()) if c.size else (0,))]
         out = None if self.shares is None else _wrap(np.multiply, self.shares, to_ring(c))
@@ -93,6 +122,91 @@ class SecretRing(SecretValue):
         count = self.shares.size if axis is None else self.shares.shape[axis]
         out = np.asarray(self.shares.sum(axis=axis, dtype=np.uint64))
         return SecretRing(self.rt, out, self.lo * count, self.hi * count)
+
+    # -- with two parties: the two-party engine -------------------------------------
+
+    def _engine(self) -> TwoPartyEngine:
+        if not self.rt.two_party:
+            raise ConfigError("products and conversions of SecretRing values need exactly two parties, "
+                              "both computing (the two-party engine)")
+        return self.rt.two_party_engine
+
+    async def mul(self, other: SecretRing) -> SecretRing:
+        """Two rounds (two parties): ``self * other`` elementwise (same
+        shapes), by Gilboa's correlated-OT product of the cross terms
+        (:meth:`TwoPartyEngine.mul <mpcnet.mpc.twoparty.TwoPartyEngine.mul>`).
+        Refused if the product's range could wrap around 2^64."""
+        eng = self._engine()
+        if not isinstance(other, SecretRing):
+            result: SecretRing = self * other  # a public factor: local
+            return result
+        corners = [a * b for a in (self.lo, self.hi) for b in (other.lo, other.hi)]
+        lo, hi = min(corners), max(corners)
+        if lo < -RING_LIMIT or hi >= RING_LIMIT:
+            raise LocalProtocolViolation("the product could wrap around 2^64: declare fewer bits")
+        assert self.shares is not None and other.shares is not None
+        if self.shares.shape != other.shares.shape:
+            raise LocalProtocolViolation("mul needs two values of one shape")
+        out = await eng.mul(self.shares, other.shares)
+        return SecretRing(self.rt, out.reshape(self.shares.shape), lo, hi)
+
+    def bits(self) -> tuple[int, bool]:
+        """(k, signed): the fewest bits whose two's complement (signed, when
+        ``lo < 0``) or plain binary range holds [lo, hi]."""
+        if self.lo >= 0:
+            return max(1, self.hi.bit_length()), False
+        return 1 + max((-self.lo - 1).bit_length(), self.hi.bit_length()), True
+
+    async def to_bits(self) -> XorBits:
+        """1 + ceil(log2 k) rounds (two parties, A2B): the value as
+        :class:`~mpcnet.mpc.XorBits` of ``k`` bits (:meth:`bits`): each party
+        bit-slices its own share and a Kogge-Stone adder adds the two
+        (:meth:`TwoPartyEngine.to_bits <mpcnet.mpc.twoparty.TwoPartyEngine.to_bits>`)."""
+        from .secxor import XorBits
+
+        eng = self._engine()
+        assert self.shares is not None
+        k, signed = self.bits()
+        planes = await eng.to_bits(self.shares.reshape(-1), k)
+        return XorBits(self.rt, planes, k, signed, self.shares.shape)
+
+    async def _sign(self, diff: SecretRing) -> XorBits:
+        """[diff < 0] as a 1-bit XorBits: the top bit of its k-bit two's complement."""
+        bits = await diff.to_bits()
+        if not bits.signed:  # never negative
+            return bits._new(np.zeros_like(bits.shares[:1]), 1, False)
+        return bits._new(np.ascontiguousarray(bits.shares[-1:]), 1, False)
+
+    async def lt(self, other: Any) -> XorBits:
+        """``[x < y]`` (two parties) as a 1-bit :class:`~mpcnet.mpc.XorBits`:
+        the sign of ``x - y``, 1 + ceil(log2 k) rounds."""
+        self._engine()
+        return await self._sign(self - other)
+
+    async def gt(self, other: Any) -> XorBits:
+        """``[x > y]``, as :meth:`lt`."""
+        self._engine()
+        return await self._sign(-(self - other))
+
+    async def le(self, other: Any) -> XorBits:
+        """``[x <= y]``, as :meth:`lt`."""
+        return ~(await self.gt(other))
+
+    async def ge(self, other: Any) -> XorBits:
+        """``[x >= y]``, as :meth:`lt`."""
+        return ~(await self.lt(other))
+
+    async def eq(self, other: Any) -> XorBits:
+        """``[x == y]`` (two parties): ``x - y`` to bits, then all of them
+        zero (1 + 2 ceil(log2 k) rounds)."""
+        self._engine()
+        bits = await (self - other).to_bits()
+        result: XorBits = await bits.eq(0)
+        return result
+
+    async def ne(self, other: Any) -> XorBits:
+        """``[x != y]``, as :meth:`eq`."""
+        return ~(await self.eq(other))
 
     async def open(self, to: Iterable[str] | None = None) -> Array | None:
         """One round: every holder sends its shares to the parties in ``to``

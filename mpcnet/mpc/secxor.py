@@ -20,6 +20,9 @@ ceil(k / 4) blocks), whatever the number of elements, after
 ``XorBits.eq/ne`` (two owners)               2 + ceil(log2 b)
 ``lt/.../ne`` (shared operands)              as :class:`SlicedBits`
 ``XorBits.select``, ``and_``, ``open``       1
+``XorBits.max/min/argmax`` (n values)        ceil(log2 n) x (2 + ceil(log2 k))
+``XorBits.to_ring`` (B2A)                    2; 0 for a value one party owns
+``SecretRing.to_bits`` (A2B)                 1 + ceil(log2 k)
 ===========================================  ==============================
 
 Security: semi-honest, one of the two parties (:mod:`mpcnet.mpc.twoparty`).
@@ -34,11 +37,12 @@ import numpy as np
 
 from ..errors import LocalProtocolViolation
 from . import bitcircuits
-from .bitslice import pack, unpack, words_for
+from .bitslice import from_lanes, lanes, pack, unpack, words_for
 from .value import ComparableSecret
 
 if TYPE_CHECKING:
     from .runtime import Runtime
+    from .secring import SecretRing
 
 __all__ = ["XorBits", "input_xor"]
 
@@ -155,6 +159,82 @@ class XorBits(ComparableSecret):
             raise LocalProtocolViolation("select needs a 1-bit condition")
         bb = a._other(b)
         return a._new(await bitcircuits.select(self.rt.two_party_engine, self.shares, a.shares, bb.shares))
+
+    async def max(self, axis: int = -1) -> XorBits:
+        """The largest value along ``axis``: a tournament, each level one
+        batched comparison and one selection (the rounds of
+        :meth:`SlicedBits.max <mpcnet.mpc.SlicedBits.max>`:
+        ceil(log2 n) x (2 + ceil(log2 k)), with triples made beforehand)."""
+        return (await self._tournament(axis, largest=True, want_index=False))[1]
+
+    async def min(self, axis: int = -1) -> XorBits:
+        """The smallest value along ``axis``, as :meth:`max`."""
+        return (await self._tournament(axis, largest=False, want_index=False))[1]
+
+    async def argmax(self, axis: int = -1) -> tuple[XorBits, XorBits]:
+        """(index, value) of the largest value along ``axis``, the first one on
+        ties; the index is unsigned, of ``ceil(log2 n)`` bits (at least 1)."""
+        return await self._tournament(axis, largest=True, want_index=True)
+
+    async def _tournament(self, axis: int, *, largest: bool, want_index: bool) -> tuple[XorBits, XorBits]:
+        if not self.shape:
+            raise LocalProtocolViolation("the maximum needs an axis")
+        eng = self.rt.two_party_engine
+        axis %= len(self.shape)
+        n = self.shape[axis]
+        if n == 0:
+            raise LocalProtocolViolation("the maximum of no values")
+        rest = self.shape[:axis] + self.shape[axis + 1:]
+        r = int(np.prod(rest))
+        # Lanes (bytes, one per bit: XOR sharings move lane by lane), the axis first: (k, n, r).
+        best = np.moveaxis(lanes(self.shares, int(np.prod(self.shape))).reshape((self.k, *self.shape)),
+                           1 + axis, 1).reshape(self.k, n, r)
+        ki = max(1, (n - 1).bit_length())
+        index = ((np.arange(n)[None, :, None] >> np.arange(ki)[:, None, None]) & 1).astype(np.uint8)
+        # The public indices as a sharing: P0 holds them, P1 zeros.
+        idx = np.broadcast_to(index if eng.index == 0 else np.zeros_like(index), (ki, n, r))
+        while best.shape[1] > 1:
+            half = best.shape[1] // 2
+            a, b = best[:, 0:2 * half:2], best[:, 1:2 * half:2]
+            va, vb = (XorBits(self.rt, from_lanes(v.reshape(self.k, -1)), self.k, self.signed, (half * r,))
+                      for v in (a, b))
+            # take b when it is strictly better: ties keep the earlier element
+            take_b = await (vb.gt(va) if largest else va.gt(vb))
+            if want_index:  # one selection round for the values and the indices
+                a = np.concatenate([a, idx[:, 0:2 * half:2]])
+                b = np.concatenate([b, idx[:, 1:2 * half:2]])
+            both = await bitcircuits.select(eng, take_b.shares, from_lanes(b.reshape(b.shape[0], -1)),
+                                            from_lanes(a.reshape(a.shape[0], -1)))
+            chosen = lanes(both, half * r).reshape(-1, half, r)
+            odd = best.shape[1] % 2
+            best = np.concatenate([chosen[:self.k], best[:, 2 * half:]], axis=1) if odd else chosen[:self.k]
+            if want_index:
+                idx = np.concatenate([chosen[self.k:], idx[:, 2 * half:]], axis=1) if odd else chosen[self.k:]
+        value = XorBits(self.rt, from_lanes(best.reshape(self.k, r)), self.k, self.signed, rest)
+        where = XorBits(self.rt, from_lanes(np.ascontiguousarray(idx[:, 0])), ki, False, rest)
+        return where, value
+
+    async def to_ring(self) -> SecretRing:
+        """Two rounds (B2A): the values as a :class:`~mpcnet.mpc.SecretRing`
+        (additive shares mod 2^64, range that of k-bit integers), by one
+        correlated OT per bit (:meth:`TwoPartyEngine.from_bits
+        <mpcnet.mpc.twoparty.TwoPartyEngine.from_bits>`). A value one party
+        owns converts locally (no round): the owner's share is its value, the
+        other's zero. Unsigned 64-bit values do not fit SecretRing's signed
+        range and are refused."""
+        from .runtime import int_bounds
+        from .secring import RING_LIMIT, SecretRing
+
+        lo, hi = int_bounds(self.k, self.signed)
+        if hi >= RING_LIMIT:
+            raise LocalProtocolViolation("unsigned 64-bit values do not fit a SecretRing (signed 64-bit)")
+        count = int(np.prod(self.shape))
+        if self.owner is not None:
+            mine = unpack(self.shares, count, signed=self.signed).view(np.uint64)
+            ring = mine if self.owner == self.rt.ctx.me else np.zeros(count, dtype=np.uint64)
+        else:
+            ring = await self.rt.two_party_engine.from_bits(self.shares, count, signed=self.signed)
+        return SecretRing(self.rt, ring.reshape(self.shape), lo, hi)
 
     async def open(self, to: Iterable[str] | None = None) -> Array | None:
         """One round: the values (int64, or uint64 for unsigned 64-bit) at the

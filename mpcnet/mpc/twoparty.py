@@ -26,6 +26,13 @@ is a sharing in which the other's share is zero (no message).
   ``y_1`` and P0 sends correlation ``2^j x_0`` in OT j; the sums of the 64
   outputs are additive shares of the cross term. Both cross terms in the same
   two rounds (:class:`~mpcnet.mpc.ot.OTDuplex`); 128 OTs per product;
+* :meth:`TwoPartyEngine.to_bits` (A2B) — each party bit-slices its own
+  share and a Kogge-Stone adder on Beaver triples adds the two:
+  1 + ceil(log2 k) rounds;
+* :meth:`TwoPartyEngine.from_bits` (B2A) — ``b_0 XOR b_1 = b_0 + b_1 -
+  2 b_0 b_1`` per bit, the cross term from one correlated OT of the same
+  plumbing as :meth:`~TwoPartyEngine.mul` (correlation ``2^(j+1) b_0``):
+  two rounds, k OTs per k-bit value;
 * :meth:`TwoPartyEngine.millionaires` — ``x < y`` and ``x == y`` for P_a's
   private ``x`` against P_b's private ``y``, the leaf step of Rathee et al.,
   "CrypTFlow2: Practical 2-Party Secure Inference" (CCS 2020, section 4.1):
@@ -79,7 +86,7 @@ import numpy as np
 from ..context import Context
 from ..errors import ConfigError, LocalProtocolViolation
 from .bitcircuits import add_planes
-from .bitslice import from_lanes, pack
+from .bitslice import from_lanes, lanes, pack
 from .ot import MAX_OTS, OTDuplex
 from .receive import Expect, exchange
 
@@ -453,6 +460,24 @@ class TwoPartyEngine:
         value: Array = np.bitwise_xor(x, got) if kind == BITS else x + got
         return value
 
+    async def _cross(self, delta: Array, choices: Array) -> tuple[Array, Array]:
+        """Two rounds: one-word correlated OTs both ways (the plumbing of
+        :meth:`mul` and :meth:`from_bits`). This party offers correlation
+        ``delta[t]`` in OT t of its own and chooses by ``choices[t]`` in the
+        peer's (the peer passes sizes swapped; either side may be empty, not
+        both). Returns (x0, x0' + c * delta') as flat uint64 arrays."""
+        ot = await self._duplex()
+        d = np.ascontiguousarray(delta, dtype=np.uint64).reshape(-1, 1)
+        c = np.ascontiguousarray(choices, dtype=np.uint8).reshape(-1)
+        if d.size and c.size:
+            x0, got = await ot.correlated(d, c)
+        elif d.size:
+            x0, got = await ot.sender.correlated(d), np.zeros((0, 1), np.uint64)
+        else:
+            x0, got = np.zeros((0, 1), np.uint64), await ot.receiver.correlated(c, 1)
+        self.stats.random_ots += d.size + c.size
+        return x0.reshape(-1), got.reshape(-1)
+
     async def mul(self, x: Array, y: Array) -> Array:
         """Two rounds: shares of x * y mod 2^64 (elementwise, same shapes):
         ``x_0 y_0 + x_1 y_1`` locally, the cross terms by Gilboa's correlated OT."""
@@ -460,17 +485,49 @@ class TwoPartyEngine:
         y = np.ascontiguousarray(y, dtype=np.uint64).reshape(-1)
         if x.shape != y.shape:
             raise LocalProtocolViolation("mul needs two arrays of one shape")
-        ot = await self._duplex()
         m = x.size
+        if m == 0:
+            return x.copy()
         shifts = np.arange(64, dtype=np.uint64)
         # OT (i, j): correlation x * 2^j offered, the peer chooses by bit j of its y.
-        delta = (x[:, None] << shifts[None, :]).reshape(-1, 1)
-        choices = ((y[:, None] >> shifts[None, :]) & np.uint64(1)).astype(np.uint8).reshape(-1)
-        x0, got = await ot.correlated(delta, choices)
-        self.stats.random_ots += 2 * 64 * m
+        delta = x[:, None] << shifts[None, :]
+        choices = ((y[:, None] >> shifts[None, :]) & np.uint64(1)).astype(np.uint8)
+        x0, got = await self._cross(delta, choices)
         # Offerer's share of x * y_peer: -sum_j x0_j; chooser's: sum_j (x0'_j + y_j x' 2^j).
         mine = got.reshape(m, 64).sum(axis=1, dtype=np.uint64) - x0.reshape(m, 64).sum(axis=1, dtype=np.uint64)
         out: Array = x * y + mine
+        return out
+
+    async def from_bits(self, planes: Array, m: int, *, signed: bool = False) -> Array:
+        """Two rounds (B2A): additive shares mod 2^64 of the ``m`` values whose
+        ``k`` bit planes ``planes`` (``(k, words)``) are XOR-shared; two's
+        complement sign-extended when ``signed``. For a bit
+        ``b = b_0 XOR b_1 = b_0 + b_1 - 2 b_0 b_1``, so the value is
+        ``sum_j w_j (b_0j + b_1j) - sum_j 2 w_j b_0j b_1j`` with
+        ``w_j = 2^j`` (``-2^(k-1)`` for a signed top bit); each cross term is
+        one correlated OT in which the offerer's correlation is
+        ``2 w_j b_j`` of its own bit and the chooser chooses by its bit
+        (Gilboa's step of :meth:`mul` with a one-bit factor). ``m k`` OTs in
+        all, half offered by each party."""
+        k = planes.shape[0]
+        if m == 0:
+            return np.zeros(0, dtype=np.uint64)
+        bits = lanes(planes, m).T.reshape(-1)  # (m * k): value i's bit j at i * k + j
+        w = np.uint64(1) << np.arange(k, dtype=np.uint64)
+        if signed:
+            w[k - 1:] = np.negative(w[k - 1:])  # -2^(k-1) mod 2^64
+        weights = np.tile(w, m)
+        # OT t of the m k: P0 offers the first half, P1 the rest (the chooser holds the other bit).
+        half = -(-(m * k) // 2)
+        offer = slice(0, half) if self.index == 0 else slice(half, m * k)
+        choose = slice(half, m * k) if self.index == 0 else slice(0, half)
+        x0, got = await self._cross((weights[offer] << np.uint64(1)) * bits[offer], bits[choose])
+        # Offerer: + x0; chooser: - (x0 + 2 w b_0 b_1); together - 2 w b_0 b_1.
+        own = (weights * bits).reshape(m, k).sum(axis=1, dtype=np.uint64)
+        cross = np.zeros(m * k, dtype=np.uint64)
+        cross[offer] = x0
+        cross[choose] = np.uint64(0) - got
+        out: Array = own + cross.reshape(m, k).sum(axis=1, dtype=np.uint64)
         return out
 
     async def to_bits(self, x: Array, k: int = 64) -> Array:
