@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import hashlib
 import io
 import json
 import os
@@ -50,18 +49,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from bench_replicated import digest, operands  # noqa: E402  (a sibling script)
 
-
-def operands(batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng([seed, 0xC0])
-    x = rng.integers(0, 2**32, batch, dtype=np.uint64)
-    y = rng.integers(0, 2**32, batch, dtype=np.uint64)
-    y[: batch // 10] = x[: batch // 10]
-    return x, y
-
-
-def digest(bits: Any) -> str:
-    return hashlib.sha256(np.packbits(np.asarray(bits, dtype=bool)).tobytes()).hexdigest()
+# The operands and the result digest are bench_replicated's, so both scripts time the same comparisons.
 
 
 #: Filled by child(): a one-item list that instrument() keeps at the round being run.

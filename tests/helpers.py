@@ -15,7 +15,9 @@ from typing import Any
 from unittest import mock
 
 import numpy as np
+import trio
 
+import mpcnet
 from mpcnet.identity import format_public_key, generate_key, write_key_file
 from mpcnet.testing.plugin import install_plugin as write_plugin
 
@@ -304,3 +306,11 @@ def auto_is_shamir() -> Iterator[None]:
 
     with mock.patch.object(runtime, "choose_engine", pick):
         yield
+
+
+def simulate_within(name: str, inputs: Sequence[Any], deadline: float = 60, **kw: Any) -> mpcnet.SimulationResult:
+    """``mpcnet.simulate_async`` under an absolute deadline (a hang fails the test, naming nothing secret)."""
+    async def go() -> mpcnet.SimulationResult:
+        with trio.fail_after(deadline):
+            return await mpcnet.simulate_async(name, inputs, **kw)
+    return trio.run(go)

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import trio
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,17 +39,13 @@ from mpcnet.mpc.ot.bitmatrix import transpose_to_rows
 from mpcnet.mpc.ot.crhash import FIXED_KEY
 from mpcnet.mpc.ot.iknp import CHUNK
 
-from helpers import REPO, biased_bits, collect_views, different_bits, env_with
+from helpers import REPO, biased_bits, collect_views, different_bits, env_with, simulate_within
 
 DEADLINE = 60
 
 
 def run(name: str, inputs: list[Any], **kw: Any) -> mpcnet.SimulationResult:
-    """simulate_async under an absolute deadline."""
-    async def go() -> mpcnet.SimulationResult:
-        with trio.fail_after(DEADLINE):
-            return await mpcnet.simulate_async(name, inputs, **kw)
-    return trio.run(go)
+    return simulate_within(name, inputs, DEADLINE, **kw)
 
 
 # --- test-only protocols: p0 is the OT sender, p1 the receiver ---------------------------

@@ -23,16 +23,13 @@ from mpcnet.mpc import bitcircuits, twoparty
 from mpcnet.mpc.bitslice import pack, unpack, words_for
 from mpcnet.mpc.twoparty import TwoPartyEngine, millionaires_ots, tree_ands, tree_pairs
 
-from helpers import collect_views, different_bits
+from helpers import collect_views, different_bits, simulate_within
 
 DEADLINE = 60
 
 
 def run(name: str, inputs: list[Any], **kw: Any) -> mpcnet.SimulationResult:
-    async def go() -> mpcnet.SimulationResult:
-        with trio.fail_after(DEADLINE):
-            return await mpcnet.simulate_async(name, inputs, **kw)
-    return trio.run(go)
+    return simulate_within(name, inputs, DEADLINE, **kw)
 
 
 @protocol("test-2p-engine", min_parties=2, max_parties=2, security="test", reveals="test", input="dict",

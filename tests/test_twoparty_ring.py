@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mpcnet
 from mpcnet import Context, mpc, protocol
 from mpcnet.errors import ConfigError, LocalProtocolViolation
+
+from helpers import simulate_within
 
 DEADLINE = 60
 OPS = ("lt", "le", "gt", "ge", "eq", "ne")
@@ -25,10 +26,7 @@ PLAIN = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_
 
 
 def run(name: str, inputs: list[Any], **kw: Any) -> mpcnet.SimulationResult:
-    async def go() -> mpcnet.SimulationResult:
-        with trio.fail_after(DEADLINE):
-            return await mpcnet.simulate_async(name, inputs, **kw)
-    return trio.run(go)
+    return simulate_within(name, inputs, DEADLINE, **kw)
 
 
 async def _rounds(ctx: Context, coro: Any) -> tuple[Any, int]:

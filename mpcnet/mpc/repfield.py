@@ -75,7 +75,7 @@ from ..context import Context
 from ..errors import ConfigError, LocalProtocolViolation
 from .fields import GF256Field, PrimeField
 from .replicated import PairwisePRG
-from .shamir import ShamirEngine
+from .shamir import ShamirEngine, split_flat
 
 __all__ = ["ReplicatedFieldEngine", "field_from_words"]
 
@@ -195,12 +195,7 @@ class ReplicatedFieldEngine(ShamirEngine):
         total = self._to_shamir(z, theirs)
         if randoms:
             self._set_aside(self.random_elements((randoms,)), 0)
-        out, pos = [], 0
-        for shape in shapes:
-            size = int(np.prod(shape, dtype=np.int64))
-            out.append(total[pos : pos + size].reshape(shape))
-            pos += size
-        return out
+        return split_flat(total, shapes)
 
     @property
     def masks_available(self) -> int:

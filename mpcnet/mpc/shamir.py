@@ -99,6 +99,17 @@ def _fsub(field: Field, a: int, b: int) -> int:
     return (a - b) % field.order
 
 
+def split_flat(flat: Any, shapes: Sequence[tuple[int, ...]]) -> list[Any]:
+    """The arrays of ``shapes``, in order, cut from one flat array (the
+    inverse of concatenating their ravels: a batched reduction's results)."""
+    out, pos = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape, dtype=np.int64))
+        out.append(flat[pos : pos + size].reshape(shape))
+        pos += size
+    return out
+
+
 class ShamirEngine:
     """Shamir arithmetic among ``compute`` parties of a protocol run.
 
@@ -305,12 +316,7 @@ class ShamirEngine:
                 extra_total = f.add(extra_total, extra_part)
         if extra:
             self._set_aside(extra_total, masks)
-        out, pos = [], 0
-        for shape in shapes:
-            size = int(np.prod(shape, dtype=np.int64))
-            out.append(total[pos : pos + size].reshape(shape))
-            pos += size
-        return out
+        return split_flat(total, shapes)
 
     def _deal_extras(self, masks: int, randoms: int) -> Array:
         """This party's contribution to ``masks`` zero masks (degree ``2t``)
