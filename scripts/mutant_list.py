@@ -155,8 +155,11 @@ MUTANTS: list[Mutant] = [
     Mutant(
         id="shamir-degree-too-low",
         why="Shamir sharings are dealt with degree t-1: with t = 1 every share is the secret itself",
-        find="degree = self.t if degree is None else degree\n        secret = np.asarray(secret)",
-        replace="degree = self.t - 1 if degree is None else degree\n        secret = np.asarray(secret)",
+        # (every sharing is dealt by _shares since dealing yields between shares)
+        find="secret = np.asarray(secret)\n        coeffs = f.random(degree * secret.size",
+        replace="degree = max(degree - 1, 0)\n        secret = np.asarray(secret)\n"
+                "        coeffs = f.random(degree * secret.size",
+        inside="_shares",
         tests=["tests/test_views.py", "tests/test_arith.py"],
     ),
     Mutant(
@@ -169,8 +172,9 @@ MUTANTS: list[Mutant] = [
     Mutant(
         id="pairwise-key-not-per-session",
         why="pairwise keys leave out the session id: two runs over the same links reuse every mask",
-        find="for x in (self._session.id, *(p.encode() for p in sorted((self.me, peer))), label.encode()))",
-        replace="for x in (*(p.encode() for p in sorted((self.me, peer))), label.encode()))",
+        # (pairwise_key and link_key share _derive; link keys are per link by design)
+        find='return self._derive(peer, label, self._session.id, b"mpcnet-pairwise")',
+        replace='return self._derive(peer, label, b"", b"mpcnet-pairwise")',
         tests=["tests/test_session.py", "tests/test_auction.py"],
     ),
     Mutant(
@@ -318,9 +322,9 @@ MUTANTS: list[Mutant] = [
         id="compare-opens-an-operand-bit",
         why="compare opens its result with a bit of x in the element's second bit: every party learns it",
         # (on the toolkit, through its low tier: SecretBits.open itself refuses an opened "bit" above 1)
-        find="    out = await result.reveal() == 1\n",
+        find="    result = await getattr(x, op)(y)\n    out = await result.reveal() == 1\n",
         # (Shamir only: at three parties compare runs on the replicated engine unless it names Shamir)
-        replace="    import numpy as np\n    from mpcnet.mpc.fields import GF256\n"
+        replace="    result = await getattr(x, op)(y)\n    import numpy as np\n    from mpcnet.mpc.fields import GF256\n"
                 "    if rt.engine != 'shamir':\n        out = await result.reveal() == 1\n    else:\n"
                 "        opened = await rt.bit_engine.open(GF256.add(result.shares[..., 0], GF256.scale(2, x.shares[..., 0])))\n"
                 "        out = (np.asarray(opened) & 1) == 1\n",
