@@ -539,3 +539,31 @@ def test_open_party_prepare_over_tcp(tmp_path: Any):
     trio.run(main)
     assert out["p0"].output is out["p1"].output is True
     assert out["p0"].stats.rounds == 8 and out["p0"].stats.bytes_sent < 12_000  # no base OTs (~8 KB) in it
+
+
+@pytest.mark.trio
+async def test_two_bidder_auction_uses_the_prepared_extension():
+    twoparty._KEPT.clear()
+    names = ["p0", "p1"]
+    mesh = memory_mesh(names)
+    out: dict[str, Any] = {}
+
+    async def party(name: str) -> None:
+        async with Party(name, names, mesh[name]) as p:
+            plain = await p.run("auction", 7 if name == "p0" else 5, session_id="a0", round_timeout=20)
+            for key in [k for k in twoparty._KEPT if k[0] == name]:  # forget: the next session starts bare
+                del twoparty._KEPT[key]
+            await p.prepare(["twoparty-setup"], round_timeout=20)
+            fast = await p.run("auction", 7 if name == "p0" else 5, session_id="a1", round_timeout=20)
+            out[name] = (plain, fast)
+
+    with trio.fail_after(DEADLINE):
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(party, name)
+    for name in names:
+        plain, fast = out[name]
+        assert plain.output == fast.output == {"winner": 0, "price": 7}
+        # the plain session starts bare (a fresh link); the one after the set-up skips the base-OT round
+        assert (plain.stats.rounds, fast.stats.rounds) == (10, 9)
+        assert fast.stats.bytes_sent < plain.stats.bytes_sent - 7_000
