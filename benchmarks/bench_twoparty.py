@@ -16,6 +16,12 @@ TNO's secure comparison and MPyC with two parties (no privacy), in one run.
   are the session's own (``time.perf_counter`` around ``party.run``, after
   the connection is up); bytes are what the party sent (framing included).
   One OT-only session measures random OTs both ways (``OTDuplex.random``).
+  Then two fresh processes open the connection with
+  ``open_party(prepare=("twoparty-setup",))`` (the base OTs as part of
+  bringing the connection up, before any input) and run ``--single-reps``
+  single comparisons: the first takes the fast path. The connection-up
+  time (``open_party`` until it yields, at the process that started
+  second) is reported with and without the set-up.
 * TNO ``tno.mpc.protocols.secure_comparison`` (Paillier + DGK, default key
   sizes, the protocol of Nateghizad et al.): both parties in one process,
   its steps called directly (no network: a lower bound on its time), on
@@ -87,8 +93,15 @@ async def bench_ot_protocol(ctx: Context, value: int) -> dict[str, Any]:
 
 async def worker(name: str, roster_path: str, key_path: str, plan: list[Any]) -> None:
     roster, key = mpcnet.load_roster(roster_path), mpcnet.load_key_file(key_path)
-    async with mpcnet.open_party(roster, key) as party:
+    # A plan starting with ["prepare", 0] opens the party with the two-party set-up (base OTs) as part of it.
+    prepare = ("twoparty-setup",) if plan and plan[0][0] == "prepare" else ()
+    t = time.perf_counter()
+    async with mpcnet.open_party(roster, key, prepare=prepare) as party:
+        print(json.dumps({"party": name, "task": "connect", "count": 0, "time_s": time.perf_counter() - t,
+                          "prepare": bool(prepare)}), flush=True)
         for i, (task, count) in enumerate(plan):
+            if task == "prepare":
+                continue
             if task == "forget":  # the next session makes its own base OTs (both workers, same point)
                 twoparty._KEPT.clear()
                 continue
@@ -156,7 +169,20 @@ def main(argv: list[str] | None = None) -> int:
     plan = ([["ot", args.ots]] + [["compare", 1]] * args.single_reps
             + [["forget", 0], ["compare", 10_000], ["forget", 0], ["compare", args.batch]])
     results: dict[str, Any] = {"machine": machine_info(), "load_before": loadavg(), "bits": BITS}
-    rows = run_mpcnet(plan)
+    connect, *rows = run_mpcnet(plan)
+    # Single comparisons right after open_party(prepare=("twoparty-setup",)): the base OTs are part of
+    # bringing the connection up (an offline phase, no input yet); the first comparison takes the fast path.
+    p_connect, *p_rows = run_mpcnet([["prepare", 0]] + [["compare", 1]] * args.single_reps)
+
+    def up_s(row: dict[str, Any]) -> float:
+        # open_party's time at the party that started second (the first also waits for the other's start-up)
+        return float(min(row["p0"]["time_s"], row["p1"]["time_s"]))
+
+    results["mpcnet_prepared"] = {
+        "connect_plain_s": up_s(connect), "connect_prepared_s": up_s(p_connect),
+        "first_s": p_rows[0]["time_s"], "first_rounds": p_rows[0]["p0"]["rounds"],
+        "first_bytes_sent": max(p_rows[0]["p0"]["bytes_sent"], p_rows[0]["p1"]["bytes_sent"]),
+        "times_s": [r["time_s"] for r in p_rows]}
     ot = rows[0]
     singles = [r for r in rows[1:] if r["p0"]["count"] == 1]
     assert all(r["p0"]["rounds"] == 9 for r in rows[1:] if r["p0"]["count"] > 1), "a batch reused base OTs"
@@ -211,6 +237,12 @@ def table(r: dict[str, Any]) -> str:
              f"extension ({r['mpcnet_single']['online_s'] * 1e3:.1f} ms online, {r['mpcnet_single']['rounds']} rounds, "
              f"{r['mpcnet_single']['bytes_sent']} bytes); the first on the link, with base OTs: "
              f"{r['mpcnet_single']['first_s'] * 1e3:.1f} ms, {r['mpcnet_single']['first_rounds']} rounds",
+             f"one comparison right after open_party(prepare=('twoparty-setup',)): "
+             f"{r['mpcnet_prepared']['first_s'] * 1e3:.1f} ms, {r['mpcnet_prepared']['first_rounds']} rounds, "
+             f"{r['mpcnet_prepared']['first_bytes_sent']} bytes (later ones: "
+             f"{', '.join(f'{x * 1e3:.1f}' for x in r['mpcnet_prepared']['times_s'][1:])} ms); connection up in "
+             f"{r['mpcnet_prepared']['connect_prepared_s'] * 1e3:.0f} ms with the set-up, "
+             f"{r['mpcnet_prepared']['connect_plain_s'] * 1e3:.0f} ms without",
              "", "| system | batch | cmp/s | s | rounds | bytes/cmp/party | offline s | online s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for b in r["mpcnet_batches"]:

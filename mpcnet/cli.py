@@ -188,7 +188,7 @@ def cmd_party(args: argparse.Namespace) -> int:
                            params=_parse_params(args.param), session_label=args.session,
                            round_timeout=args.timeout, connect_timeout=args.connect_timeout, progress=progress,
                            reconnect_timeout=args.reconnect_timeout or None,
-                           liveness_timeout=args.liveness_timeout or None)
+                           liveness_timeout=args.liveness_timeout or None, prepare=args.prepare)
     if args.json:
         _emit({"party": result.party, "output": result.output, "stats": result.stats.to_dict()})
     else:
@@ -353,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "per line, empty lines skipped ('-' for stdin); for set protocols such as psi")
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="protocol parameter (repeatable)")
     p.add_argument("--session", default="", help="session label; concurrent runs of one protocol need distinct labels")
+    p.add_argument("--prepare", action="append", default=[], metavar="PROTOCOL",
+                   help="run this input-free protocol first, once the connection is up (repeatable; every party must "
+                        "pass the same), e.g. twoparty-setup: the two-party engine's base OTs as an offline phase")
     p.add_argument("--timeout", type=float, default=DEFAULT_ROUND_TIMEOUT,
                    help="round deadline in seconds: how long a live peer may take to send what a round needs, its "
                         "local work included")

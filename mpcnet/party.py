@@ -117,6 +117,7 @@ class Party:
         self._buffered: dict[str, int] = {}
         self.max_buffered_per_peer = max_buffered_per_peer or 2 * limits.max_message
         self._lost: dict[str, MPCError] = {}
+        self._prepared = 0  # sessions run by prepare(): numbers their ids alike at every party
         if heartbeat_interval is None:
             if liveness_timeout is not None:
                 raise LocalProtocolViolation("liveness needs heartbeats: with heartbeat_interval=None pass "
@@ -410,6 +411,25 @@ class Party:
              rounds=session.rounds_done, bytes_sent=session.bytes_sent, bytes_received=session.bytes_received,
              seconds=round(elapsed, 6))
         return PartyResult(self.me, output, session.stats(elapsed), tuple(session.view))
+
+    async def prepare(self, protocols: Sequence[str | ProtocolSpec], *, round_timeout: float = DEFAULT_ROUND_TIMEOUT,
+                      parties: Sequence[str] | None = None) -> list[PartyResult]:
+        """Run each of ``protocols`` once, in order, with no input (``None``)
+        and default parameters: an offline phase before any input exists,
+        such as ``"twoparty-setup"`` (the two-party engine's base OTs, kept
+        on the link for its next session). Every party of the session
+        (``parties``, default: all of the mesh) must call it with the same
+        list at the same point; their n-th calls share session ids. A peer
+        that does not join fails the call by the round deadline with an
+        error naming it (:class:`~mpcnet.errors.PeerTimeout`), or at once if
+        it is lost. Returns each session's result."""
+        out = []
+        for item in protocols:
+            spec = get_protocol(item) if isinstance(item, str) else item
+            self._prepared += 1
+            out.append(await self.run(spec, None, session_id=f"prepare-{self._prepared}", round_timeout=round_timeout,
+                                      parties=parties))
+        return out
 
     def _pair_secret(self, peer: str) -> bytes | None:
         return getattr(self.links.get(peer), "pair_secret", None)  # checked by Context.pairwise_key

@@ -204,6 +204,7 @@ async def open_party(
     reconnect_timeout: float | None = DEFAULT_RECONNECT_TIMEOUT,
     peers: Sequence[str] | None = None,
     liveness_timeout: float | None = LIVENESS_TIMEOUT,
+    prepare: Sequence[str | ProtocolSpec] = (),
 ) -> AsyncIterator[Party]:
     """Connect to every roster peer and yield a :class:`Party` that can run
     any number of protocol sessions, one after another or concurrently::
@@ -219,6 +220,15 @@ async def open_party(
     for ``liveness_timeout`` seconds during a session (None: no limit) is
     lost (see :class:`~mpcnet.party.Party`).
 
+    ``prepare`` names protocols to run once, with no input, before the
+    party is yielded (:meth:`~mpcnet.party.Party.prepare`): an offline phase
+    before any input exists. ``prepare=("twoparty-setup",)`` makes the
+    two-party engine's base OTs now, so that the first two-party ``compare``
+    or ``auction`` on the connection takes the fast path (no public-key
+    operation). Every party must pass the same list; a peer that does not
+    join within ``connect_timeout`` seconds per round fails the block with
+    :class:`~mpcnet.errors.PeerTimeout` naming it. Default: none.
+
     Leaving the block closes every channel cleanly. If the caller is
     cancelled while a session runs, that session sends ABORT so every peer
     ends it with :class:`~mpcnet.errors.SessionAborted`.
@@ -232,6 +242,8 @@ async def open_party(
     async with open_mesh(roster, key, connect_timeout=connect_timeout, limits=limits,
                          reconnect_timeout=reconnect_timeout, peers=peers) as links:
         async with Party(key.name, roster.names, links, limits=limits, liveness_timeout=liveness_timeout) as party:
+            if prepare:
+                await party.prepare(prepare, round_timeout=connect_timeout)
             yield party
 
 
@@ -249,6 +261,7 @@ async def run_party_async(
     progress: ProgressCallback | None = None,
     reconnect_timeout: float | None = DEFAULT_RECONNECT_TIMEOUT,
     liveness_timeout: float | None = LIVENESS_TIMEOUT,
+    prepare: Sequence[str | ProtocolSpec] = (),
 ) -> PartyResult:
     """Run one party of ``protocol`` against the roster's other parties.
 
@@ -256,6 +269,7 @@ async def run_party_async(
     it, authenticates every channel against the roster, runs the protocol and
     closes the mesh. Every party must pass the same protocol, parameters and
     ``session_label``. The input is validated before the network is touched.
+    ``prepare``: protocols run first with no input (see :func:`open_party`).
     """
     spec = get_protocol(protocol) if isinstance(protocol, str) else protocol
     n = len(roster)
@@ -267,7 +281,8 @@ async def run_party_async(
     # Only the channels this protocol uses (input-only parties need none to each other).
     peers = [roster.names[j] for j in spec.peers_of(roster[key.name].index, n, resolved)]
     async with open_party(roster, key, connect_timeout=connect_timeout, limits=limits,
-                          reconnect_timeout=reconnect_timeout, peers=peers, liveness_timeout=liveness_timeout) as party:
+                          reconnect_timeout=reconnect_timeout, peers=peers, liveness_timeout=liveness_timeout,
+                          prepare=prepare) as party:
         # A one-round barrier first: a party's mesh is up once its own links
         # are, while others may still be connecting to each other. Starting
         # together makes the session's statistics (wall time) mean the

@@ -26,6 +26,7 @@ MODULES = {
     "secure-average": "secure_sum",
     "secure-sum": "secure_sum",
     "stats": "stats",
+    "twoparty-setup": "twoparty_setup",
     "vote": "vote",
 }
 

@@ -27,7 +27,8 @@ for the leaves and triples) needs no input, and the online phase takes
 The OT extension is kept for the next two-party session on the same link
 (:meth:`~mpcnet.mpc.twoparty.TwoPartyEngine.keep`), which then skips the
 base OTs: after the first, a comparison costs 8 rounds and no public-key
-operation.
+operation. ``twoparty-setup`` (``open_party(..., prepare=("twoparty-setup",))``)
+makes that first session an input-free set-up when the connection comes up.
 
 Security: semi-honest; private against any t < n/2 colluding parties (three
 parties, either engine: against any one); with two parties, against either

@@ -153,6 +153,17 @@ def test_party_runs_across_processes(tmp_path):
         assert out["stats"]["rounds"] == 2 and out["stats"]["messages_sent"] == 6
 
 
+def test_party_prepare_runs_the_two_party_setup_first(tmp_path):
+    roster, keys = make_deployment(tmp_path, ["alice", "bob"])
+    results = _finish(_start_parties(roster, keys, {"alice": "5", "bob": "6"}, "--timeout", "20", "--prepare",
+                                     "twoparty-setup", protocol="compare"))
+    for name, (code, stdout, stderr) in results.items():
+        assert code == 0, (name, stderr)
+        out = json.loads(stdout)
+        # the base OTs ran in the set-up session: the comparison takes the kept extension's 8 rounds, not 9
+        assert out["output"] is True and out["stats"]["rounds"] == 8
+
+
 def test_party_help_says_why_the_input_belongs_in_a_file_or_stdin():
     # A literal --input-json value is in argv, which `ps` shows to every local user.
     proc = run_cli("party", "--help")

@@ -60,8 +60,10 @@ How the winner is found (bids b_0..b_{m-1}, k bits):
   own highest (and second-highest) bid in the clear, and the two-party engine
   (:mod:`mpcnet.mpc.twoparty`: OT extension, no dealer) compares them with the
   millionaires protocol and selects the price
-  (:func:`~protocols.auction.two_party.two_party`): 9 rounds for 32-bit
-  bids (10 for second price), whatever the number of bids.
+  (:func:`~protocols.auction.two_party.two_party`): 10 rounds for 32-bit
+  bids (11 for second price), whatever the number of bids; one fewer (no
+  base OTs) when the link kept an OT extension from an earlier two-party
+  session or ``twoparty-setup``.
 
 Security: semi-honest; private against any t = floor((c-1)/2) colluding
 compute parties (on the replicated engine, c = 3: any one of them, the

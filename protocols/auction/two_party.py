@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mpcnet import Context
+from mpcnet import Context, RemoteProtocolViolation
 from mpcnet.mpc import bitcircuits
 from mpcnet.mpc.twoparty import TwoPartyEngine, blocks_for, millionaires_ots, tree_pairs
 
@@ -39,8 +39,12 @@ async def two_party(ctx: Context, value: Any, k: int, counts: list[int], second:
     ``b XOR s AND (a XOR b)`` on Beaver triples; the winner bit, price and
     position are opened together.
 
-    Rounds: OT setup 1, offline random OTs 1, millionaires 2 + tree 3 (32-bit
-    bids), selection 1 (2 for second price), opening 1: 9 (10) for 32 bits.
+    Rounds: the tags of an OT extension kept on the link 1 (see
+    :meth:`~mpcnet.mpc.twoparty.TwoPartyEngine.offer_kept`), OT setup 1
+    (none when both ends hold the same kept extension: after an earlier
+    two-party session or ``twoparty-setup`` on the link), offline random OTs
+    1, millionaires 2 + tree 3 (32-bit bids), selection 1 (2 for second
+    price), opening 1: 10 (11) for 32 bits, 9 (10) with a kept extension.
     Bytes: about 22 KB per party for 32-bit bids (24 KB second price), most
     of it the 256 base OTs and the random OTs of 7 words of paired triples
     and 2 (+ 2) words of triples (64 AND gates a word).
@@ -54,6 +58,12 @@ async def two_party(ctx: Context, value: Any, k: int, counts: list[int], second:
     eng = TwoPartyEngine(ctx, label="auction")
     me = ctx.index
     p0, p1 = ctx.parties
+    peer = ctx.peers[0]
+    tag = eng.offer_kept()
+    got = (await ctx.exchange({peer: tag}))[peer]
+    if not (isinstance(got, bytes) and len(got) in (0, 16)):
+        raise RemoteProtocolViolation("expected an OT-extension tag (0 or 16 bytes) in the first round", peer=peer)
+    eng.accept_kept(tag, got)
     bids = [int(v) for v in (value if isinstance(value, list) else [value])]
     top, pos, runner = _tops(bids)
     # After the comparison's tree every value is one word with its bits in the
@@ -85,4 +95,5 @@ async def two_party(ctx: Context, value: Any, k: int, counts: list[int], second:
     opened = await eng.open(np.concatenate([s & np.uint64(1), picked]), "bits")
     assert opened is not None
     winner, price, position = (int(w) for w in opened[:, 0])
+    eng.keep()  # the session ended well at both ends (the opening was their last round)
     return winner, price, position
