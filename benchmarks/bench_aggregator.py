@@ -17,7 +17,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,21 +28,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_secure_sum import free_ports  # noqa: E402  (a sibling script)
 
 from mpcnet.aggregate.service import collect, init_deployment, load_task, make_reports  # noqa: E402
 from mpcnet.aggregate.service.task import b64, encode_report  # noqa: E402
 from mpcnet.aggregate.simulation import VdafConfig  # noqa: E402
 from mpcnet.identity import load_key_file  # noqa: E402
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -121,7 +121,34 @@ def _width_blocks(width: int) -> int:
     return -(-width // 16)
 
 
-class OTSender:
+class _Counted:
+    """What both ends of an extension count, the same at both: the calls
+    made (each call's PRG counter blocks are its own) and the OTs made (the
+    next hash tweak), so no PRG block or tweak is ever used twice."""
+
+    _calls: int  # (set to 0 by each end's __init__)
+    _used: int
+
+    @property
+    def next_index(self) -> int:
+        """The hash tweak index of the next OT (OT indices never repeat in a session)."""
+        return self._used
+
+    @property
+    def calls(self) -> int:
+        """Extension calls made so far (each one's PRG counter blocks are its own)."""
+        return self._calls
+
+    def _claim(self, m: int) -> tuple[int, int]:
+        """(this call's number, its first OT index) for ``m`` OTs."""
+        _check_size(m)
+        call, first = self._calls, self._used
+        self._calls += 1
+        self._used += _padded(m)
+        return call, first
+
+
+class OTSender(_Counted):
     """The sender's end of an IKNP extension with one peer. Create with
     :meth:`setup`; every call must be matched by the peer's
     :class:`OTReceiver` call of the same kind and size. ``ctx`` and ``peer``
@@ -143,23 +170,6 @@ class OTSender:
         s = np.frombuffer(ctx.random.bytes(KAPPA // 8), dtype=np.uint8)
         seeds = await base_ot_choose(ctx, peer, np.unpackbits(s, bitorder="little"))
         return cls(ctx, peer, s, seeds)
-
-    @property
-    def next_index(self) -> int:
-        """The hash tweak index of the next OT (OT indices never repeat in a session)."""
-        return self._used
-
-    @property
-    def calls(self) -> int:
-        """Extension calls made so far (each one's PRG counter blocks are its own)."""
-        return self._calls
-
-    def _claim(self, m: int) -> tuple[int, int]:
-        _check_size(m)
-        call, first = self._calls, self._used
-        self._calls += 1
-        self._used += _padded(m)
-        return call, first
 
     async def random(self, m: int, width: int = 16) -> tuple[Array, Array]:
         """``m`` random OTs of ``width``-byte messages (one round): returns
@@ -205,7 +215,7 @@ class OTSender:
         await self.ctx.send(self.peer, np.stack([a ^ x0, b ^ x1]))
 
 
-class OTReceiver:
+class OTReceiver(_Counted):
     """The receiver's end of an IKNP extension with one peer (see :class:`OTSender`)."""
 
     def __init__(self, ctx: Context, peer: str, seeds0: Array, seeds1: Array) -> None:
@@ -222,16 +232,6 @@ class OTReceiver:
         seeds0, seeds1 = await base_ot_send(ctx, peer, KAPPA)
         return cls(ctx, peer, seeds0, seeds1)
 
-    @property
-    def next_index(self) -> int:
-        """The hash tweak index of the next OT (OT indices never repeat in a session)."""
-        return self._used
-
-    @property
-    def calls(self) -> int:
-        """Extension calls made so far (each one's PRG counter blocks are its own)."""
-        return self._calls
-
     async def random(self, choices: Any, width: int = 16) -> Array:
         """Random OTs (one round) with choice bits ``choices`` (a 0/1 vector
         of length m): returns the (m, width) uint8 messages x<r_i>_i."""
@@ -243,10 +243,7 @@ class OTReceiver:
         """(the message u for the sender, the chosen pads) for choices ``r``."""
         nblocks = _width_blocks(width)
         m = len(r)
-        _check_size(m)
-        call, first = self._calls, self._used
-        self._calls += 1
-        self._used += _padded(m)
+        call, first = self._claim(m)
         rpacked = np.packbits(r, bitorder="little")
         t_stream, g_stream = _Stream(self._seeds0, call), _Stream(self._seeds1, call)
         u = np.empty((KAPPA, _padded(m) // 8), dtype=np.uint8)
