@@ -16,6 +16,7 @@ import importlib
 MODULES = {
     "auction": "auction",
     "compare": "compare",
+    "mlp-predict": "mlp.protocol",
     "dp-sum": "vote",
     "dp-vote": "vote",
     "poll": "poll",

@@ -115,9 +115,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from . import arith, binary, convert, fields, inputs, laplace, roles, shamir, twoparty
+from . import arith, binary, convert, fields, fixed, inputs, laplace, roles, shamir, twoparty
 from .receive import Expect, exchange
 from .runtime import ENGINES, RESULT_ROUND, Runtime, Shape, choose_engine, int_bounds
+from .fixed import SecretFixed
 from .secbits import SecretBits, concat_bits, stack_bits
 from .secint import SecretInt, concat_ints, stack_ints
 from .secring import SecretRing, concat_rings
@@ -125,11 +126,11 @@ from .secsliced import SlicedBits, argmax_first, concat_sliced
 from .secxor import XorBits
 from .shamir import ShamirEngine
 
-__all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "SlicedBits", "XorBits", "concatenate", "stack",
+__all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "SlicedBits", "XorBits", "SecretFixed", "concatenate", "stack",
            "Expect", "exchange", "RESULT_ROUND", "Shape", "int_bounds", "ENGINES", "choose_engine", "ShamirEngine",
            "argmax_first", "concat_sliced",
            # the toolkit's modules
-           "arith", "binary", "convert", "fields", "inputs", "laplace", "roles", "shamir", "twoparty"]
+           "arith", "binary", "convert", "fields", "fixed", "inputs", "laplace", "roles", "shamir", "twoparty"]
 
 V = TypeVar("V", SecretInt, SecretBits, SecretRing)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from .secsliced import SlicedBits, input_sliced
 from .secxor import XorBits, input_xor
 from .shamir import ShamirEngine, max_threshold
 from .twoparty import TwoPartyEngine
+
+if TYPE_CHECKING:
+    from .fixed import SecretFixed
 
 __all__ = ["Runtime", "RESULT_ROUND", "Shape", "ENGINES", "choose_engine"]
 
@@ -348,6 +351,18 @@ class Runtime:
         lo, hi = int_bounds(bits, signed)
         values = _check_ints(mine, owners[self.ctx.me], lo, hi) if self.ctx.me in owners else None
         return await input_ring(self, owners, values, lo, hi)
+
+    async def input_fixed(self, owners: Mapping[str, tuple[int, ...]], mine: Any = None, *,
+                          bound: float | Mapping[str, float], frac: int = 16,
+                          scale: int = 1) -> dict[str, SecretFixed]:
+        """Fixed-point reals (:class:`~mpcnet.mpc.fixed.SecretFixed`): every
+        party in ``owners`` (party -> the declared shape) inputs its reals
+        ``mine``, of magnitude at most ``bound`` (one for all or one per
+        owner; checked here, before anything is sent), as ``round(x * 2^(frac * scale))``. No round with
+        two parties (each owner holds its own value), else one
+        (:func:`mpcnet.mpc.fixed.input_fixed`)."""
+        from .fixed import input_fixed
+        return await input_fixed(self, owners, mine, bound=bound, frac=frac, scale=scale)
 
     def public_int(self, values: Any) -> SecretInt:
         """A public array as a secret value (no round; its range is exact)."""

@@ -115,6 +115,10 @@ class SecretRing(SecretValue):
     def __getitem__(self, index: Any) -> SecretRing:
         return SecretRing(self.rt, None if self.shares is None else self.shares[index], self.lo, self.hi)
 
+    def reshape(self, *shape: Any) -> SecretRing:
+        """The same elements in another shape; local."""
+        return SecretRing(self.rt, None if self.shares is None else self.shares.reshape(*shape), self.lo, self.hi)
+
     def sum(self, axis: int | None = None) -> SecretRing:
         """The sum along ``axis`` (all elements when None); local."""
         if self.shares is None:

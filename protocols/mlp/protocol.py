@@ -1,0 +1,177 @@
+"""``mlp-predict``: a client's queries against a server's private ReLU network.
+
+Party 0 is the server: its input is the model (:mod:`protocols.mlp`: the
+JSON object ``{"weights": [...], "biases": [...]}``). Party 1 is the client:
+its input is a list of queries, each a list of floats. The client learns,
+for each query, the index of the largest output (``output=class``) or the
+output vector (``output=scores``); the server learns nothing. With more
+than two parties the others only compute (their input is ``null``).
+
+How, on the toolkit's fixed-point values (:class:`mpcnet.mpc.SecretFixed`,
+``frac`` fractional bits):
+
+1. One round of public sizes: the server announces the layer sizes, the
+   client the number of queries (the client refuses queries of the wrong
+   length here, before any of their bits is sent).
+2. Input: with two parties none (each holds its own values, the engine's
+   products take them as they are); with more, one round of Shamir input.
+3. Per layer: ``y = h @ W + b``, an exact product at scale 2^(2f) (the
+   engine's matrix product: correlated OTs with two parties, one degree
+   reduction with more), then ReLU and the truncation back to 2^f in one
+   circuit (:meth:`~mpcnet.mpc.SecretFixed.relu`).
+4. Output: the argmax of the last layer (or its truncated scores), opened
+   to the client only.
+
+The rounds do not depend on the number of queries. Precision: products and
+sums are exact on the encoded values; each truncation is the engine's
+(``docs/architecture.md``, "Fixed point"); the server's check
+(:func:`protocols.mlp.check_model`) proves that no pre-activation can leave
+``2^range_bits`` for any query within ``input_bound``.
+
+Security: semi-honest. Two parties: private against either (no dealer: OT
+extension). Three or more: honest majority, private against any t < n/2
+colluding parties. Reveals: the layer sizes and the number of queries (to
+every party), and the public format (``frac``, ``input_bound``,
+``range_bits``); the classes (or scores) to the client only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from mpcnet import Context, InputError, Param, RemoteProtocolViolation, mpc, protocol
+from mpcnet.mpc.fixed import DEFAULT_FRAC, MAX_FRAC, SecretFixed
+
+from . import check_model, check_queries, layer_sizes
+
+OUTPUTS = ("class", "scores")
+#: Defaults of the bounds every party applies to what the others announce.
+MAX_WEIGHTS = 1_000_000
+MAX_QUERIES = 100_000
+MAX_LAYERS = 64
+
+
+def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
+    """A dict is a model (the server's), a list the queries (the client's):
+    both checked in full here, before anything is sent."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        check_model(value, frac=params["frac"], input_bound=params["input_bound"],
+                    range_bits=params["range_bits"], max_weights=params["max_weights"])
+        return value
+    if isinstance(value, list):
+        check_queries(value, input_bound=params["input_bound"], max_queries=params["max_queries"])
+        return value
+    raise InputError("the server's input is a model object, the client's a list of queries, others' null")
+
+
+def _check_format(frac: int, range_bits: int, n: int) -> str | None:
+    if n == 2 and 2 * frac + range_bits + 2 > 64:
+        return "2 * frac + range_bits + 2 must be <= 64 with two parties (the ring has 64 bits)"
+    return None
+
+
+@protocol(
+    "mlp-predict",
+    min_parties=2,
+    security="semi-honest; n = 2: private against either party, no dealer (OT extension); n >= 3: honest "
+             "majority, private against any t < n/2 colluding parties",
+    reveals="the layer sizes and the number of queries, to every party; the classes (output=class) or the "
+            "output scores (output=scores), to the client only; the server learns nothing else",
+    input="party 0 (server): a model {\"weights\": [W1, ...], \"biases\": [b1, ...]}, Wi a list of rows (out x "
+          "in); party 1 (client): a list of queries (lists of floats); others: null",
+    output="the client: a list of classes (or of score lists); the others: null",
+    params=(
+        Param("output", str, "class", "class (the index of the largest output) or scores (the output vector)",
+              choices=OUTPUTS),
+        Param("frac", int, DEFAULT_FRAC, f"fractional bits of the fixed-point values (1..{MAX_FRAC})",
+              check=lambda v, n: None if 1 <= v <= MAX_FRAC else f"must be 1..{MAX_FRAC}"),
+        Param("input_bound", float, 1.0, "every query feature lies in [-input_bound, input_bound]",
+              check=lambda v, n: None if math.isfinite(v) and 0 < v < 2 ** 30 else "must be in (0, 2^30)"),
+        Param("range_bits", int, 15, "every weight, bias and pre-activation has magnitude < 2^range_bits "
+              "(the server proves it for all queries before sending)",
+              check=lambda v, n: None if 1 <= v <= 40 else "must be 1..40"),
+        Param("max_weights", int, MAX_WEIGHTS, "the most weights and biases the others accept",
+              check=lambda v, n: None if 1 <= v <= 100_000_000 else "must be 1..100000000"),
+        Param("max_queries", int, MAX_QUERIES, "the most queries the others accept",
+              check=lambda v, n: None if 1 <= v <= 10_000_000 else "must be 1..10000000"),
+        Param("engine", str, "auto", "auto (two parties: the two-party engine; three: replicated; more: "
+              "Shamir), shamir, replicated (exactly three) or twoparty (exactly two)", choices=mpc.ENGINES,
+              check=lambda v, n: "twoparty needs exactly 2 parties" if v == "twoparty" and n != 2 else
+              "replicated needs exactly 3 parties" if v == "replicated" and n != 3 else
+              "with two parties the engine is twoparty (or auto)" if n == 2 and v not in ("auto", "twoparty")
+              else None),
+    ),
+    validate_input=_validate,
+)
+async def mlp_predict(ctx: Context, value: Any, *, output: str, frac: int, input_bound: float, range_bits: int,
+                      max_weights: int, max_queries: int, engine: str) -> Any:
+    """Classify the client's queries with the server's private network."""
+    server, client = ctx.parties[0], ctx.parties[1]
+    problem = _check_format(frac, range_bits, ctx.n)
+    if problem:
+        raise InputError(problem)
+    if ctx.me == server and not isinstance(value, dict):
+        raise InputError(f"party {server} is the server: its input is the model")
+    if ctx.me == client and not isinstance(value, list):
+        raise InputError(f"party {client} is the client: its input is a list of queries")
+    if ctx.me not in (server, client) and value is not None:
+        raise InputError(f"only {server} (the model) and {client} (the queries) give input; {ctx.me} gives null")
+    model = check_model(value, frac=frac, input_bound=input_bound, range_bits=range_bits,
+                        max_weights=max_weights) if ctx.me == server else None
+    queries = check_queries(value, input_bound=input_bound, max_queries=max_queries) if ctx.me == client else None
+
+    # Round 1: the public sizes.
+    mine: Any = layer_sizes(model) if model is not None else len(queries) if queries is not None else None
+    outgoing = {p: mine for p in ctx.peers} if mine is not None else {}
+    got = await ctx.exchange(outgoing, expect_from=[p for p in (server, client) if p != ctx.me])
+    sizes = layer_sizes(model) if model is not None else _sizes(got[server], max_weights, server)
+    count = len(queries) if queries is not None else mpc.Expect.integer(1, max_queries).check(got[client], client)
+    if queries is not None and queries.shape[1] != sizes[0]:
+        raise InputError(f"each query must have {sizes[0]} features (the model's input size); these have "
+                         f"{queries.shape[1]}")
+
+    rt = mpc.Runtime(ctx, engine=engine)
+    limit = 2.0 ** range_bits
+    # The model as one vector (each W transposed: in x out, so that h @ W), then split locally.
+    shapes = [(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1)]
+    offsets = np.cumsum([0] + [a * b + b for a, b in shapes])
+    flat = None
+    if model is not None:
+        flat = np.concatenate([np.concatenate([w.T.reshape(-1), b]) for w, b in zip(*model, strict=True)])
+    inputs = await rt.input_fixed({server: (int(offsets[-1]),), client: (count, sizes[0])},
+                                  flat if model is not None else queries,
+                                  bound={server: limit, client: input_bound}, frac=frac)
+    params, h = inputs[server], inputs[client]
+    y: SecretFixed | None = None
+    for i, (a, b) in enumerate(shapes):
+        start = int(offsets[i])
+        w = params[start:start + a * b].reshape(a, b)
+        bias = params[start + a * b:start + a * b + b]
+        y = ((await h.matmul(w, bound=limit)) + bias).with_bound(limit)
+        if i + 1 < len(shapes):
+            h = await y.relu()
+    assert y is not None
+    if output == "class":
+        index = await y.argmax()
+        classes = await index.open(to=[client])
+        return None if classes is None else [int(c) for c in np.asarray(classes).reshape(-1)]
+    scores = await (await y.trunc()).open(to=[client])
+    return None if scores is None else np.asarray(scores).reshape(count, sizes[-1]).tolist()
+
+
+def _sizes(got: Any, max_weights: int, server: str) -> list[int]:
+    """The server's announced layer sizes, within the bounds this party accepts."""
+    if not (isinstance(got, list) and 2 <= len(got) <= MAX_LAYERS + 1
+            and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= max_weights for v in got)):
+        raise RemoteProtocolViolation("expected the layer sizes: a list of 2 or more positive integers", peer=server)
+    total = sum(got[i] * got[i + 1] + got[i + 1] for i in range(len(got) - 1))
+    if total > max_weights:
+        raise RemoteProtocolViolation(f"announced a model of {total} weights, more than max_weights = "
+                                      f"{max_weights}", peer=server)
+    return got
