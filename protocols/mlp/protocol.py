@@ -112,6 +112,17 @@ def _check_format(frac: int, range_bits: int, n: int) -> str | None:
 async def mlp_predict(ctx: Context, value: Any, *, output: str, frac: int, input_bound: float, range_bits: int,
                       max_weights: int, max_queries: int, engine: str) -> Any:
     """Classify the client's queries with the server's private network."""
+    return await predict(ctx, value, output=output, frac=frac, input_bound=input_bound, range_bits=range_bits,
+                         max_weights=max_weights, max_queries=max_queries, engine=engine)
+
+
+async def predict(ctx: Context, value: Any, *, output: str = "class", frac: int = DEFAULT_FRAC,
+                  input_bound: float = 1.0, range_bits: int = 15, max_weights: int = MAX_WEIGHTS,
+                  max_queries: int = MAX_QUERIES, engine: str = "auto",
+                  report: dict[str, Any] | None = None) -> Any:
+    """The body of ``mlp-predict`` (its docstring), callable from another
+    protocol; ``report``, if given, receives the two-party engine's
+    offline/online figures (two parties only)."""
     server, client = ctx.parties[0], ctx.parties[1]
     problem = _check_format(frac, range_bits, ctx.n)
     if problem:
@@ -157,12 +168,17 @@ async def mlp_predict(ctx: Context, value: Any, *, output: str, frac: int, input
         if i + 1 < len(shapes):
             h = await y.relu()
     assert y is not None
+    result: Any
     if output == "class":
         index = await y.argmax()
         classes = await index.open(to=[client])
-        return None if classes is None else [int(c) for c in np.asarray(classes).reshape(-1)]
-    scores = await (await y.trunc()).open(to=[client])
-    return None if scores is None else np.asarray(scores).reshape(count, sizes[-1]).tolist()
+        result = None if classes is None else [int(c) for c in np.asarray(classes).reshape(-1)]
+    else:
+        scores = await (await y.trunc()).open(to=[client])
+        result = None if scores is None else np.asarray(scores).reshape(count, sizes[-1]).tolist()
+    if report is not None and rt.two_party:
+        report.update(rt.two_party_engine.report())
+    return result
 
 
 def _sizes(got: Any, max_weights: int, server: str) -> list[int]:
