@@ -36,3 +36,13 @@ def test_breach_loss_example_draws_the_plot(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "exact total: 1928k" in proc.stdout
     assert svg.read_text().startswith("<svg") and "polyline" in svg.read_text()
+
+
+def test_private_digits_example_classifies_like_the_plaintext_model():
+    """Small size in CI: 30 test images, with two parties and with three."""
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / "private_digits.py"), "--queries", "30"],
+                          capture_output=True, text=True, timeout=300, env=env_with())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "30 test queries" in proc.stdout
+    assert "private, client and server alone:" in proc.stdout and "private, 3 parties, 1 only computing:" in proc.stdout
+    assert proc.stdout.count("agreement with plaintext 100.0% (30/30)") == 2
