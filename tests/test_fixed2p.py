@@ -74,17 +74,18 @@ async def fx2p_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
         return out
     k, f = value["k"], value.get("f", 0)
     y = await _operand(rt, value["ymode"], value["y"], *value["yrange"])
-    count = int(np.prod(np.shape(value["y"])))
     if op in ("trunc", "relu_trunc"):
-        await eng.prepare(and_words=fixed2p.and_words(op, count, k, f))
+        await eng.prepare(**fixed2p.triples(op, np.shape(value["y"]), k, f))
         before = eng.triples_left()
         z, out["rounds"] = await _rounds(ctx, getattr(fixed2p, op)(y, f, k))
         out["triples_used"] = before - eng.triples_left()
         out["z"] = await z.reveal()
         out["range"] = (z.lo, z.hi)
     elif op == "argmax":
-        await eng.prepare(and_words=4096, pair_words=256)
+        await eng.prepare(**fixed2p.triples("argmax", np.shape(value["y"]), k))
+        before = eng.triples_left()
         idx, out["rounds"] = await _rounds(ctx, fixed2p.argmax(y, k))
+        out["triples_used"] = before - eng.triples_left()
         out["idx"] = await idx.open(to=["p1"])  # the client only
     return out
 
@@ -217,7 +218,7 @@ def test_trunc_and_relu_match_plaintext(data: Any, op: str, mode: str):
         assert out["rounds"] == 0
     else:
         assert out["rounds"] == (1 + log + 2 if op == "trunc" else 1 + log + 3)
-        assert out["triples_used"] == fixed2p.and_words(op, len(y), k, f)  # prepared offline: no extra round
+        assert out["triples_used"] == fixed2p.triples(op, y.shape, k, f)["and_words"]  # no extra round
 
 
 def test_trunc_declared_range_narrows_the_result_and_wide_declared_range_is_ignored():
@@ -253,7 +254,8 @@ def test_argmax_matches_plaintext(data: Any):
     assert out[0]["idx"] is None  # opened to the client only
     assert out[1]["idx"].tolist() == y.argmax(-1).tolist()
     log = (k - 1).bit_length()
-    assert out[1]["rounds"] == 1 + log + (n - 1).bit_length() * (2 + log)
+    assert out[1]["rounds"] == 1 + log + (n - 1).bit_length() * (2 + log)  # triples made offline: exact
+    assert out[1]["triples_used"] == fixed2p.triples("argmax", y.shape, k)["and_words"]
 
 
 # --- the server's view -----------------------------------------------------------------

@@ -41,7 +41,7 @@ of secrets, exact truncation, ReLU with truncation, and argmax.
 
 Rounds (after the OT setup, with enough bit triples in the engine's pool,
 :meth:`TwoPartyEngine.prepare <mpcnet.mpc.twoparty.TwoPartyEngine.prepare>`
-with :func:`and_words`; else one more round makes them), whatever the
+with :func:`triples`; else one more round makes them), whatever the
 number of elements; ``L(k) = ceil(log2 k)``, n the length of the argmax axis:
 
 =======================  =====================================================
@@ -54,7 +54,7 @@ number of elements; ``L(k) = ceil(log2 k)``, n the length of the argmax axis:
 
 Bytes each party sends: :func:`matmul` (per cross term) 16 per OT from the
 chooser (the IKNP matrix) and 8 per word of every row from the offerer;
-:func:`trunc` per value 2 bits per AND gate of the adder (:func:`and_words`)
+:func:`trunc` per value 2 bits per AND gate of the adder (:func:`triples`)
 and (k - f) OTs of 16 + 8 bytes, half offered by each party.
 
 Security: semi-honest, either party corrupted (the other honest), as
@@ -84,12 +84,12 @@ from .arith import to_ring
 from .bitslice import pack, words_for
 from .secring import RING_LIMIT, SecretRing
 from .secxor import XorBits
+from .twoparty import TwoPartyEngine, tree_pairs
 
 if TYPE_CHECKING:
     from .runtime import Runtime
-    from .twoparty import TwoPartyEngine
 
-__all__ = ["own_ring", "matmul", "trunc", "relu_trunc", "argmax", "and_words", "matmul_plan",
+__all__ = ["own_ring", "matmul", "trunc", "relu_trunc", "argmax", "triples", "matmul_plan",
            "MAX_CORRELATION_BYTES"]
 
 Array = np.ndarray[Any, Any]
@@ -358,13 +358,25 @@ def _adder_planes(k: int) -> int:
     return total
 
 
-def and_words(op: str, count: int, k: int, f: int = 0) -> int:
-    """Words of bit triples (64 AND gates each) that ``op`` ("trunc" or
-    "relu_trunc") of ``count`` shared values uses: what to pass
+def triples(op: str, shape: tuple[int, ...], k: int, f: int = 0) -> dict[str, int]:
+    """The bit triples ``op`` ("trunc", "relu_trunc" or "argmax") of a shared
+    value of ``shape`` uses, as keyword arguments for
     :meth:`TwoPartyEngine.prepare <mpcnet.mpc.twoparty.TwoPartyEngine.prepare>`
-    as ``and_words`` offline so that the online rounds are those of the table."""
+    (``and_words``, ``pair_words``): made offline, they leave the online
+    rounds those of the table in :mod:`mpcnet.mpc.fixed2p`."""
     _check_k(k, f)
-    if op not in ("trunc", "relu_trunc"):
-        raise LocalProtocolViolation("and_words knows trunc and relu_trunc")
-    planes = _adder_planes(k) + (k - 1 - f if op == "relu_trunc" else 0)
-    return planes * words_for(count)
+    count = int(np.prod(shape))
+    if op in ("trunc", "relu_trunc"):
+        planes = _adder_planes(k) + (k - 1 - f if op == "relu_trunc" else 0)
+        return {"and_words": planes * words_for(count), "pair_words": 0}
+    if op != "argmax" or not shape:
+        raise LocalProtocolViolation("triples knows trunc, relu_trunc and argmax (over the last axis)")
+    n, rows = shape[-1], count // max(1, shape[-1])
+    index_bits = max(1, (n - 1).bit_length())
+    ands, pairs = _adder_planes(k) * words_for(count), 0
+    while n > 1:  # the tournament: per level a comparison (k ANDs, then the prefix tree) and a selection
+        w = words_for(n // 2 * rows)
+        ands += (k + k + index_bits) * w
+        pairs += tree_pairs(k) * w
+        n = n // 2 + n % 2
+    return {"and_words": ands, "pair_words": pairs}
