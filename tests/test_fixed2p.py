@@ -285,3 +285,42 @@ def test_server_view_in_matmul_does_not_depend_on_the_query(layout: str):
     assert views[0][0] == views[1][0]  # same message layout
     assert views[0][1].shape[1] > 10000  # the OT messages are in the view
     assert different_bits(views[0][1], views[1][1], ALPHA).size == 0
+
+
+# --- owners through local operations; the message cap ----------------------------------
+
+@protocol("test-fx2p-owner", min_parties=2, max_parties=2, security="test", reveals="test", input="dict",
+          output="dict")
+async def fx2p_owner(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
+    """p1's x through local operations (a public constant added at p1's share: p1 still owns it), then x @ w."""
+    rt = mpc.Runtime(ctx)
+    await rt.two_party_engine.prepare()
+    x0 = np.asarray(value["x"], dtype=np.int64)
+    x = fixed2p.own_ring(rt, "p1", x0 if ctx.me == "p1" else None, x0.shape, -100, 100)
+    y = (-(x * 3) + 7 - np.array([1, 2]))[1:]
+    w = fixed2p.own_ring(rt, "p0", np.asarray(value["w"]) if ctx.me == "p0" else None, (2, 2), -(2**40), 2**40)
+    out: dict[str, Any] = {"owners": [y.owner, (y + x[1:]).owner, (y + w[0]).owner, (await y.mul(y)).owner]}
+    start = ctx.bytes_sent
+    z, out["rounds"] = await _rounds(ctx, fixed2p.matmul(y, w, -(2**20), 2**20))
+    out["bytes"] = ctx.bytes_sent - start
+    out["z"] = await z.reveal()
+    return out
+
+
+def test_local_operations_keep_the_owner_and_matmul_uses_it():
+    x, w = np.array([[5, -100], [100, 0], [-3, 17]]), np.array([[9, -9], [0, 4]])
+    out = run("test-fx2p-owner", [{"x": x, "w": w}] * 2).outputs
+    assert out[1]["owners"] == ["p1", "p1", None, None]
+    y = (-(x * 3) + 7 - np.array([1, 2]))[1:]
+    assert out[1]["z"].tolist() == (y @ w).tolist() and out[1]["rounds"] == 2
+    # one cross term, the client choosing with the 10 bits of its range: 2 x 2 x 10 OTs of 16 + 16 bytes; a
+    # shared y would take 2 x 2 x 64 of them, or (the columns) 2 x 2 x 41 chosen by w's bits
+    assert out[0]["bytes"] + out[1]["bytes"] < 4000
+
+
+def test_matmul_refuses_a_batch_over_the_message_cap():
+    x, w = np.ones((3, 2), dtype=np.int64), np.ones((2, 2), dtype=np.int64)
+    with mock.patch.object(fixed2p, "MAX_CORRELATION_BYTES", 64), pytest.raises(LocalProtocolViolation,
+                                                                                 match="split the batch"):
+        _both({"op": "matmul", "xmode": "p1", "wmode": "p0", "x": x, "w": w, "xrange": [1, 2],
+               "wrange": [1, 2], "range": [0, 10]})

@@ -17,7 +17,19 @@ the first time the engine needs OTs, or ``two_party_engine.prepare()``):
 ``SecretRing.lt/le/gt/ge``                  1 + ceil(log2 k) (the sign of the
                                             difference, k its bit length)
 ``SecretRing.eq/ne``                        1 + 2 ceil(log2 k)
+``fixed2p.own_ring`` (one party's value)    0
+``fixed2p.matmul`` (x @ w)                  2 (vector correlated OTs, one
+                                            per bit of each element of the
+                                            chooser's share; 0 when x and w
+                                            have one owner)
+``fixed2p.trunc`` (exact, k-bit guarantee)  1 + ceil(log2 k) + 2
+``fixed2p.relu_trunc``                      1 + ceil(log2 k) + 3
+``fixed2p.argmax`` (n values)               1 + ceil(log2 k) +
+                                            ceil(log2 n) (2 + ceil(log2 k))
 ==========================================  ==================================
+
+(:mod:`mpcnet.mpc.fixed2p`: with bit triples made beforehand by
+``prepare(**fixed2p.triples(...))``; an owned value truncates locally.)
 
 Security of these: semi-honest, one of the two parties (as
 :mod:`mpcnet.mpc.twoparty`): a party receives only OT messages and Beaver
