@@ -318,9 +318,14 @@ def test_local_operations_keep_the_owner_and_matmul_uses_it():
     assert out[0]["bytes"] + out[1]["bytes"] < 4000
 
 
-def test_matmul_refuses_a_batch_over_the_message_cap():
-    x, w = np.ones((3, 2), dtype=np.int64), np.ones((2, 2), dtype=np.int64)
-    with mock.patch.object(fixed2p, "MAX_CORRELATION_BYTES", 64), pytest.raises(LocalProtocolViolation,
-                                                                                 match="split the batch"):
-        _both({"op": "matmul", "xmode": "p1", "wmode": "p0", "x": x, "w": w, "xrange": [1, 2],
-               "wrange": [1, 2], "range": [0, 10]})
+def test_matmul_over_the_message_cap_runs_in_chunks_of_rows_or_refuses_one_row():
+    x, w = np.arange(10, dtype=np.int64).reshape(5, 2), np.array([[1, -2], [3, 4]], dtype=np.int64)
+    value = {"op": "matmul", "xmode": "p1", "wmode": "p0", "x": x, "w": w, "xrange": [0, 9], "wrange": [-2, 4],
+             "range": [-100, 100]}
+    # rows layout: 2 x 4 bits x 2 words of 8 bytes = 128 bytes per row: 2 rows per chunk, 3 chunks
+    with forced_layout("rows"), mock.patch.object(fixed2p, "MAX_CORRELATION_BYTES", 300):
+        out = _both(value)
+    assert out["z"].tolist() == (x @ w).tolist() and out["rounds"] == 6
+    with forced_layout("rows"), mock.patch.object(fixed2p, "MAX_CORRELATION_BYTES", 100), pytest.raises(
+            LocalProtocolViolation, match="one row"):
+        _both(value)

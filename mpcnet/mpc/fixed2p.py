@@ -46,7 +46,8 @@ number of elements; ``L(k) = ceil(log2 k)``, n the length of the argmax axis:
 
 =======================  =====================================================
 :func:`own_ring`         0
-:func:`matmul`           2 (0 when both operands have the same owner)
+:func:`matmul`           2 (0 when both operands have the same owner; 2 per
+                         chunk of rows beyond :data:`MAX_CORRELATION_BYTES`)
 :func:`trunc`            1 + L(k) + 2   (0 for an owned value: its owner's)
 :func:`relu_trunc`       1 + L(k) + 3   (0 for an owned value; 0 if f = k-1)
 :func:`argmax`           1 + L(k) + ceil(log2 n) (2 + L(k))
@@ -89,7 +90,7 @@ from .twoparty import TwoPartyEngine, tree_pairs
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-__all__ = ["own_ring", "matmul", "trunc", "relu_trunc", "argmax", "triples", "matmul_plan",
+__all__ = ["own_ring", "matmul", "trunc", "relu_trunc", "argmax", "triples", "matmul_plan", "matmul_chunks",
            "MAX_CORRELATION_BYTES"]
 
 Array = np.ndarray[Any, Any]
@@ -180,6 +181,29 @@ def _correlations(mat: Array, p: int, bits: int) -> Array:
     return np.broadcast_to(rows[None], (p, *rows.shape)).reshape(-1, mat.shape[1])
 
 
+def _sent_bytes(x: SecretRing, w: SecretRing, rows: int) -> int:
+    """The most bytes of correlations one party sends in a product of ``rows`` rows of x (public)."""
+    layout, terms = matmul_plan(x, w, rows)
+    n, m = w.shape if w.shape is not None else (0, 0)
+    return max((rows * n * t[2] * 8 * m if layout == "rows" else n * m * t[4] * 8 * rows for t in terms), default=0)
+
+
+def matmul_chunks(x: SecretRing, w: SecretRing, rows: int) -> int:
+    """The rows of x one call of the OT duplex takes in :func:`matmul` (all
+    of them unless the correlations would pass :data:`MAX_CORRELATION_BYTES`;
+    each chunk costs two rounds). Public: shapes, owners and ranges."""
+    if _sent_bytes(x, w, rows) <= MAX_CORRELATION_BYTES:
+        return max(1, rows)
+    if _sent_bytes(x, w, 1) > MAX_CORRELATION_BYTES:
+        raise LocalProtocolViolation(f"one row of a matrix product would send {_sent_bytes(x, w, 1)} bytes of OT "
+                                     f"correlations in one message (at most {MAX_CORRELATION_BYTES})")
+    good, bad = 1, rows  # the bytes grow with the rows: bisect
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        good, bad = (mid, bad) if _sent_bytes(x, w, mid) <= MAX_CORRELATION_BYTES else (good, mid)
+    return good
+
+
 async def matmul(x: SecretRing, w: SecretRing, lo: int, hi: int) -> SecretRing:
     """Two rounds (two parties): ``x @ w`` mod 2^64 for ``x`` of shape
     ``(..., n)`` and ``w`` of shape ``(n, m)``, a :class:`SecretRing` of shape
@@ -190,8 +214,10 @@ async def matmul(x: SecretRing, w: SecretRing, lo: int, hi: int) -> SecretRing:
     (layouts, bytes and security: :mod:`mpcnet.mpc.fixed2p`); an owned
     operand's owner chooses with only the bits of its range. No round when
     ``x`` and ``w`` have the same owner (then the result is that party's).
-    Refused, before any message, when the correlations one party would send
-    exceed :data:`MAX_CORRELATION_BYTES` (split the batch)."""
+    The correlations a party sends travel in one message, at most
+    :data:`MAX_CORRELATION_BYTES` (the wire's cap is 256 MiB): a larger
+    batch runs in chunks of rows (:func:`matmul_chunks`), two rounds each;
+    one row too large for a message is refused before any message."""
     rt = x.rt
     eng = _engine(rt)
     if w.rt is not rt:
@@ -208,11 +234,22 @@ async def matmul(x: SecretRing, w: SecretRing, lo: int, hi: int) -> SecretRing:
     rows = int(np.prod(lead))
     xm = xs.reshape(rows, n)
     out: Array = xm @ ws  # x_me @ w_me: numpy's integer product wraps mod 2^64
-    layout, terms = matmul_plan(x, w, rows)
-    if not terms:
+    if not matmul_plan(x, w, rows)[1]:
         return SecretRing(rt, out.reshape(*lead, m), lo, hi, owner=x.owner)
+    step = matmul_chunks(x, w, rows)
+    for first in range(0, rows, step):
+        part = slice(first, min(rows, first + step))
+        out[part] += await _cross_terms(eng, x, w, xm[part], ws)
+    return SecretRing(rt, out.reshape(*lead, m), lo, hi)
+
+
+async def _cross_terms(eng: TwoPartyEngine, x: SecretRing, w: SecretRing, xm: Array, ws: Array) -> Array:
+    """Two rounds: this party's shares of the cross terms of ``xm @ w`` (``xm``: its rows of its x share)."""
+    rows, (n, m) = xm.shape[0], ws.shape
+    layout, terms = matmul_plan(x, w, rows)
     me = eng.index
     q = m if layout == "rows" else rows
+    out = np.zeros((rows, m), dtype=np.uint64)
     delta = np.zeros((0, q), dtype=np.uint64)
     choices = np.zeros(0, dtype=np.uint8)
     mine_offer: tuple[int, int] | None = None  # (the chooser's rows p, bits) of the term this party offers in
@@ -224,22 +261,18 @@ async def matmul(x: SecretRing, w: SecretRing, lo: int, hi: int) -> SecretRing:
                 choices = _choices(xm - _ring(xoff), bits)
             if me == offerer:
                 delta = _correlations(ws, p, bits)
-                out = out + _ring(xoff) * ws.sum(axis=0, dtype=np.uint64)[None, :]
+                out += _ring(xoff) * ws.sum(axis=0, dtype=np.uint64)[None, :]
         else:  # w_b's holder chooses, x_a's offers its columns
             chooser, offerer, bits, p = b, a, wbits, m
             if me == chooser:
                 choices = _choices(np.ascontiguousarray((ws - _ring(woff)).T), bits)
             if me == offerer:
                 delta = _correlations(np.ascontiguousarray(xm.T), p, bits)
-                out = out + _ring(woff) * xm.sum(axis=1, dtype=np.uint64)[:, None]
+                out += _ring(woff) * xm.sum(axis=1, dtype=np.uint64)[:, None]
         if me == chooser:
             mine_choose = (p, bits)
         if me == offerer:
             mine_offer = (p, bits)
-    sizes = [rows * n * t[2] * 8 * m if layout == "rows" else n * m * t[4] * 8 * rows for t in terms]
-    if max(sizes) > MAX_CORRELATION_BYTES:
-        raise LocalProtocolViolation(f"a matrix product of {rows} rows would send {max(sizes)} bytes of OT "
-                                     f"correlations in one message (at most {MAX_CORRELATION_BYTES}): split the batch")
     x0, got = await eng.cross_rows(delta, choices, q)
     for role, part in ((mine_offer, x0), (mine_choose, got)):
         if role is None:
@@ -248,8 +281,8 @@ async def matmul(x: SecretRing, w: SecretRing, lo: int, hi: int) -> SecretRing:
         total = part.reshape(p, n * bits, q).sum(axis=1, dtype=np.uint64)
         if role is mine_offer:
             total = np.uint64(0) - total
-        out = out + (total if layout == "rows" else total.T)
-    return SecretRing(rt, np.ascontiguousarray(out).reshape(*lead, m), lo, hi)
+        out += total if layout == "rows" else total.T
+    return out
 
 
 # -- truncation, ReLU, argmax -----------------------------------------------------------
