@@ -62,16 +62,18 @@ Security: semi-honest, either party corrupted (the other honest), as
 :mod:`mpcnet.mpc.twoparty`. In :func:`matmul` each party receives only the
 OT extension's messages: as the offerer, the chooser's IKNP matrix
 (pseudo-random given the base OTs, whatever its choice bits, i.e. its
-operand); as the chooser, ``x1 - x0 - delta`` per OT, whose pad the chooser
-does not hold when its bit is 0 (and ``x0`` of the other pad, uniformly
-random to it, when 1); its output share is then a uniformly random value
-given its view. In :func:`trunc`, :func:`relu_trunc` and :func:`argmax` a
+operand); as the chooser, ``tau = x1 - x0 - delta`` per OT, in which the
+pad it did not choose (``x1`` when its bit is 0, ``x0`` when 1) is
+pseudo-random to it, so that tau is too; each party's output share is a
+uniformly random value given its view (the other holds the rest). In :func:`trunc`, :func:`relu_trunc` and :func:`argmax` a
 party receives Beaver openings masked by triples and OT messages masked by
 pads; nothing is opened. What :func:`matmul` reveals: the shapes and the
 declared ranges (hence the number of OTs and the layout), public anyway.
 Correctness needs the callers' guarantees (the ranges given to
 :func:`matmul`, the ``k`` of :func:`trunc` etc.): with values outside them
-the results are wrong, not less private.
+the results are wrong, while the messages exchanged stay as above
+(independent of the inputs); what a wrong opened result tells its receiver
+is the caller's concern.
 """
 
 from __future__ import annotations
