@@ -17,7 +17,19 @@ the first time the engine needs OTs, or ``two_party_engine.prepare()``):
 ``SecretRing.lt/le/gt/ge``                  1 + ceil(log2 k) (the sign of the
                                             difference, k its bit length)
 ``SecretRing.eq/ne``                        1 + 2 ceil(log2 k)
+``fixed2p.own_ring`` (one party's value)    0
+``fixed2p.matmul`` (x @ w)                  2 (vector correlated OTs, one
+                                            per bit of each element of the
+                                            chooser's share; 0 when x and w
+                                            have one owner)
+``fixed2p.trunc`` (exact, k-bit guarantee)  1 + ceil(log2 k) + 2
+``fixed2p.relu_trunc``                      1 + ceil(log2 k) + 3
+``fixed2p.argmax`` (n values)               1 + ceil(log2 k) +
+                                            ceil(log2 n) (2 + ceil(log2 k))
 ==========================================  ==================================
+
+(:mod:`mpcnet.mpc.fixed2p`: with bit triples made beforehand by
+``prepare(**fixed2p.triples(...))``; an owned value truncates locally.)
 
 Security of these: semi-honest, one of the two parties (as
 :mod:`mpcnet.mpc.twoparty`): a party receives only OT messages and Beaver
@@ -55,47 +67,58 @@ class SecretRing(SecretValue):
     :meth:`mul`, :meth:`to_bits` and the comparisons run on the two-party
     engine (the table in :mod:`mpcnet.mpc.secring`). ``lo``/``hi`` bound the
     values; an operation whose range could leave [-2^63, 2^63) is refused,
-    so an opened sum or product never wraps."""
+    so an opened sum or product never wraps.
 
+    ``owner`` (two parties): the compute party that knows the values in the
+    clear, its share being the value and the other's zero
+    (:func:`mpcnet.mpc.fixed2p.own_ring`), or None. Local operations that
+    keep one owner keep it (a public constant is then added to the owner's
+    share); anything else drops it. The two-party matrix product
+    (:func:`mpcnet.mpc.fixed2p.matmul`) uses it to skip the cross terms
+    with a zero share and to choose with only the bits of the value's range."""
 
-    def __init__(self, rt: Runtime, shares: Array | None, lo: int, hi: int) -> None:
+    def __init__(self, rt: Runtime, shares: Array | None, lo: int, hi: int, owner: str | None = None) -> None:
         if lo < -RING_LIMIT or hi >= RING_LIMIT:
             raise LocalProtocolViolation("the result could wrap around 2^64: declare fewer bits")
         self.rt = rt
         self.shares = None if shares is None else np.asarray(shares, dtype=np.uint64)
         self.lo, self.hi = lo, hi
+        self.owner = owner
 
     @property
     def shape(self) -> tuple[int, ...] | None:
         """The element shape (None where this party holds no shares)."""
         return None if self.shares is None else tuple(self.shares.shape)
 
-    def _other(self, other: Any) -> tuple[Array | None, int, int]:
-        """(shares, lo, hi) of ``other``: a public value is held by the first compute party only."""
+    def _other(self, other: Any) -> tuple[Array | None, int, int, str | None]:
+        """(shares, lo, hi, owner) of ``other``: a public value is held by
+        this value's owner if it has one, else by the first compute party
+        (its owner is then this value's: a public constant keeps the owner)."""
         if isinstance(other, SecretRing):
-            return other.shares, other.lo, other.hi
+            return other.shares, other.lo, other.hi, other.owner
         if not isinstance(other, (int, np.integer, np.ndarray, list)) or isinstance(other, bool):
             raise TypeError("a SecretRing mixes with SecretRing values and public integers only")
         arr = np.asarray(other, dtype=np.int64)
         lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
-        mine = to_ring(arr) if self.rt.ctx.me == self.rt.compute[0] else np.zeros(arr.shape, dtype=np.uint64)
-        return mine, lo, hi
+        holder = self.rt.compute[0] if self.owner is None else self.owner
+        mine = to_ring(arr) if self.rt.ctx.me == holder else np.zeros(arr.shape, dtype=np.uint64)
+        return mine, lo, hi, self.owner
 
     def __add__(self, other: Any) -> SecretRing:
-        shares, lo, hi = self._other(other)
+        shares, lo, hi, owner = self._other(other)
         out = None if self.shares is None or shares is None else _wrap(np.add, self.shares, shares)
-        return SecretRing(self.rt, out, self.lo + lo, self.hi + hi)
+        return SecretRing(self.rt, out, self.lo + lo, self.hi + hi, self.owner if owner == self.owner else None)
 
     __radd__ = __add__
 
     def __neg__(self) -> SecretRing:
         out = None if self.shares is None else _wrap(np.subtract, np.zeros_like(self.shares), self.shares)
-        return SecretRing(self.rt, out, -self.hi, -self.lo)
+        return SecretRing(self.rt, out, -self.hi, -self.lo, self.owner)
 
     def __sub__(self, other: Any) -> SecretRing:
-        shares, lo, hi = self._other(other)
+        shares, lo, hi, owner = self._other(other)
         out = None if self.shares is None or shares is None else _wrap(np.subtract, self.shares, shares)
-        return SecretRing(self.rt, out, self.lo - hi, self.hi - lo)
+        return SecretRing(self.rt, out, self.lo - hi, self.hi - lo, self.owner if owner == self.owner else None)
 
     def __rsub__(self, other: Any) -> SecretRing:
         result: SecretRing = (-self) + other
@@ -108,12 +131,12 @@ class SecretRing(SecretValue):
         c = np.asarray(other, dtype=np.int64)
         corners = [x * int(v) for x in (self.lo, self.hi) for v in ((c.min(), c.max()) if c.size else (0,))]
         out = None if self.shares is None else _wrap(np.multiply, self.shares, to_ring(c))
-        return SecretRing(self.rt, out, min(corners), max(corners))
+        return SecretRing(self.rt, out, min(corners), max(corners), self.owner)
 
     __rmul__ = __mul__
 
     def __getitem__(self, index: Any) -> SecretRing:
-        return SecretRing(self.rt, None if self.shares is None else self.shares[index], self.lo, self.hi)
+        return SecretRing(self.rt, None if self.shares is None else self.shares[index], self.lo, self.hi, self.owner)
 
     def reshape(self, *shape: Any) -> SecretRing:
         """The same elements in another shape; local."""
@@ -122,10 +145,10 @@ class SecretRing(SecretValue):
     def sum(self, axis: int | None = None) -> SecretRing:
         """The sum along ``axis`` (all elements when None); local."""
         if self.shares is None:
-            return SecretRing(self.rt, None, self.lo, self.hi)
+            return SecretRing(self.rt, None, self.lo, self.hi, self.owner)
         count = self.shares.size if axis is None else self.shares.shape[axis]
         out = np.asarray(self.shares.sum(axis=axis, dtype=np.uint64))
-        return SecretRing(self.rt, out, self.lo * count, self.hi * count)
+        return SecretRing(self.rt, out, self.lo * count, self.hi * count, self.owner)
 
     # -- with two parties: the two-party engine -------------------------------------
 
@@ -285,7 +308,9 @@ def concat_rings(values: Sequence[SecretRing], axis: int, *, stack: bool) -> Sec
     """Concatenation (or stacking) along ``axis``; absent if any part is absent."""
     rt = values[0].rt
     lo, hi = min(v.lo for v in values), max(v.hi for v in values)
+    owners = {v.owner for v in values}
+    owner = owners.pop() if len(owners) == 1 else None  # one owner of all parts: the whole is its
     parts = [v.shares for v in values if v.shares is not None]
     if len(parts) < len(values):
-        return SecretRing(rt, None, lo, hi)
-    return SecretRing(rt, np.stack(parts, axis=axis) if stack else np.concatenate(parts, axis=axis), lo, hi)
+        return SecretRing(rt, None, lo, hi, owner)
+    return SecretRing(rt, np.stack(parts, axis=axis) if stack else np.concatenate(parts, axis=axis), lo, hi, owner)

@@ -478,6 +478,26 @@ class TwoPartyEngine:
         self.stats.random_ots += d.size + c.size
         return x0.reshape(-1), got.reshape(-1)
 
+    async def cross_rows(self, delta: Array, choices: Array, words: int) -> tuple[Array, Array]:
+        """Two rounds: correlated OTs both ways whose correlations are vectors
+        of ``words`` 64-bit words (:meth:`_cross` with rows: the plumbing of
+        :func:`mpcnet.mpc.fixed2p.matmul`). This party offers ``delta[t]``
+        (a ``(t, words)`` array) in OT t of its own and chooses by
+        ``choices[t]`` in the peer's, whose rows have the same width (either
+        side may be empty, not both). Returns (x0, x0' + c * delta'), two
+        ``(., words)`` uint64 arrays."""
+        ot = await self._duplex()
+        d = np.ascontiguousarray(delta, dtype=np.uint64).reshape(-1, words)
+        c = np.ascontiguousarray(choices, dtype=np.uint8).reshape(-1)
+        if d.shape[0] and c.size:
+            x0, got = await ot.correlated(d, c)
+        elif d.shape[0]:
+            x0, got = await ot.sender.correlated(d), np.zeros((0, words), np.uint64)
+        else:
+            x0, got = np.zeros((0, words), np.uint64), await ot.receiver.correlated(c, words)
+        self.stats.random_ots += d.shape[0] + c.size
+        return x0, got
+
     async def mul(self, x: Array, y: Array) -> Array:
         """Two rounds: shares of x * y mod 2^64 (elementwise, same shapes):
         ``x_0 y_0 + x_1 y_1`` locally, the cross terms by Gilboa's correlated OT."""
