@@ -48,7 +48,7 @@ from .value import SecretValue
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-__all__ = ["SecretFixed", "DEFAULT_FRAC", "encode", "input_fixed"]
+__all__ = ["SecretFixed", "DEFAULT_FRAC", "encode", "integer_bound", "input_fixed"]
 
 Array = np.ndarray[Any, Any]
 

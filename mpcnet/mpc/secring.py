@@ -140,7 +140,8 @@ class SecretRing(SecretValue):
 
     def reshape(self, *shape: Any) -> SecretRing:
         """The same elements in another shape; local."""
-        return SecretRing(self.rt, None if self.shares is None else self.shares.reshape(*shape), self.lo, self.hi)
+        return SecretRing(self.rt, None if self.shares is None else self.shares.reshape(*shape), self.lo, self.hi,
+                          self.owner)
 
     def sum(self, axis: int | None = None) -> SecretRing:
         """The sum along ``axis`` (all elements when None); local."""

@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 
 from mpcnet import Context, InputError, Param, RemoteProtocolViolation, mpc, protocol
-from mpcnet.mpc.fixed import DEFAULT_FRAC, MAX_FRAC, SecretFixed
+from mpcnet.mpc import fixed2p
+from mpcnet.mpc.fixed import DEFAULT_FRAC, MAX_FRAC, SecretFixed, integer_bound
 
 from . import check_model, check_queries, layer_sizes
 
@@ -137,18 +138,39 @@ async def predict(ctx: Context, value: Any, *, output: str = "class", frac: int 
                         max_weights=max_weights) if ctx.me == server else None
     queries = check_queries(value, input_bound=input_bound, max_queries=max_queries) if ctx.me == client else None
 
-    # Round 1: the public sizes.
+    rt = mpc.Runtime(ctx, engine=engine)
+    # Round 1: the public sizes (with two parties, also the tag of an OT
+    # extension kept on this link by an earlier session: used if both hold it).
     mine: Any = layer_sizes(model) if model is not None else len(queries) if queries is not None else None
+    if rt.two_party:
+        mine = [mine, rt.two_party_engine.offer_kept()]
     outgoing = {p: mine for p in ctx.peers} if mine is not None else {}
     got = await ctx.exchange(outgoing, expect_from=[p for p in (server, client) if p != ctx.me])
+    if rt.two_party:
+        peer = ctx.peers[0]
+        if not (isinstance(got[peer], list) and len(got[peer]) == 2 and isinstance(got[peer][1], bytes)
+                and len(got[peer][1]) in (0, 16)):
+            raise RemoteProtocolViolation("expected [sizes or count, tag] in the first round", peer=peer)
+        rt.two_party_engine.accept_kept(mine[1], got[peer][1])
+        got = {peer: got[peer][0]}
     sizes = layer_sizes(model) if model is not None else _sizes(got[server], max_weights, server)
     count = len(queries) if queries is not None else mpc.Expect.integer(1, max_queries).check(got[client], client)
     if queries is not None and queries.shape[1] != sizes[0]:
         raise InputError(f"each query must have {sizes[0]} features (the model's input size); these have "
                          f"{queries.shape[1]}")
 
-    rt = mpc.Runtime(ctx, engine=engine)
     limit = 2.0 ** range_bits
+    if rt.two_party:
+        # Offline, before any input is used: the OT setup (unless kept) and every bit triple the
+        # non-linear steps need, so the online rounds are those of mpcnet.mpc.fixed2p's table.
+        k = integer_bound(limit, frac, 2).bit_length() + 1
+        steps = [("relu_trunc", (count, size)) for size in sizes[1:-1]]
+        steps.append(("argmax", (count, sizes[-1])) if output == "class" else ("trunc", (count, sizes[-1])))
+        need = {"and_words": 0, "pair_words": 0}
+        for op, shape in steps:
+            for key, words in fixed2p.triples(op, shape, k, 0 if op == "argmax" else frac).items():
+                need[key] += words
+        await rt.two_party_engine.prepare(**need)
     # The model as one vector (each W transposed: in x out, so that h @ W), then split locally.
     shapes = [(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1)]
     offsets = np.cumsum([0] + [a * b + b for a, b in shapes])
@@ -176,8 +198,10 @@ async def predict(ctx: Context, value: Any, *, output: str = "class", frac: int 
     else:
         scores = await (await y.trunc()).open(to=[client])
         result = None if scores is None else np.asarray(scores).reshape(count, sizes[-1]).tolist()
-    if report is not None and rt.two_party:
-        report.update(rt.two_party_engine.report())
+    if rt.two_party:
+        rt.two_party_engine.keep()
+        if report is not None:
+            report.update(rt.two_party_engine.report())
     return result
 
 
