@@ -78,10 +78,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, LocalProtocolViolation
-from .binary import bnot, bxor, less_than_public, to_bits
-from .convert import STATISTICAL_SECURITY, dabits, max_decompose_bits, public_minus_shared_bits
-from .fields import P127
+from ..errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
+from .binary import bnot, bxor, to_bits
+from .convert import STATISTICAL_SECURITY, max_decompose_bits
+from .fields import GF256, P127
 from .secbits import SecretBits
 from .secint import SecretInt
 
@@ -131,66 +131,192 @@ def _out_range(y: SecretInt, f: int, k: int, relu: bool) -> tuple[int, int]:
     return (max(0, lo), max(0, hi)) if relu else (lo, hi)
 
 
-async def _masked_open(y: SecretInt, k: int, m: int, convs: int) -> tuple[Array, Array, Array, Array]:
-    """Open ``c = y + 2^(k-1) + r`` to the compute parties (module docstring),
-    r with m daBits; ``convs`` more daBits per value for the conversions.
-    Returns (c as ints (N,), Z_p daBit halves (N, m + convs), GF(2^8) halves
-    (N, m + convs), H (N,)), N the number of values (flattened)."""
-    rt = y.rt
+class _Masked:
+    """What :func:`_masked_open` leaves: the opened ``c`` (N ints), the
+    contributors' low bits ``a_i`` (GF(2^8), one (N, W) array each), the sums
+    ``sum_i floor(A_i / 2^w)`` (Z_p, one (N,) array per width) and the
+    conversion daBits (Z_p and GF(2^8) halves, (N, nconv))."""
+
+    def __init__(self, c: Array, low_bits: list[Array], quotients: list[Array], conv_p: Array, conv_b: Array,
+                 contributors: int) -> None:
+        self.c, self.low_bits, self.quotients = c, low_bits, quotients
+        self.conv_p, self.conv_b, self.contributors = conv_p, conv_b, contributors
+
+
+async def _contribute(rt: Any, zp: Array, gf: Array) -> tuple[list[Array], list[Array]]:
+    """One round: each of the first t + 1 compute parties deals its (N, a)
+    Z_p array ``zp`` and (N, b) GF(2^8) array ``gf`` (degree t) to the
+    compute parties; returns, per contributor in order, the shares received."""
     eng_p, eng_b = rt.field_engine, rt.bit_engine
+    ctx = rt.ctx
+    contributors = eng_p.compute[: eng_p.t + 1]
+    own: tuple[Array, Array] | None = None
+    outgoing: dict[str, Any] = {}
+    if ctx.me in contributors:
+        dealt_p, dealt_b = eng_p.deal(zp), eng_b.deal(gf)
+        for i, p in enumerate(eng_p.compute):
+            if p == ctx.me:
+                own = (dealt_p[i], dealt_b[i])
+            else:
+                outgoing[p] = [P127.to_wire(dealt_p[i]), GF256.to_wire(dealt_b[i])]
+    got = await ctx.exchange(outgoing, expect_from=[p for p in contributors if p != ctx.me])
+    out_p: list[Array] = []
+    out_b: list[Array] = []
+    for p in contributors:
+        if p == ctx.me:
+            assert own is not None
+            out_p.append(own[0])
+            out_b.append(own[1])
+            continue
+        msg = got[p]
+        if not (isinstance(msg, list) and len(msg) == 2):
+            raise RemoteProtocolViolation("malformed mask contribution", peer=p)
+        out_p.append(P127.from_wire(msg[0], zp.shape, p))
+        out_b.append(GF256.from_wire(msg[1], gf.shape, p))
+    return out_p, out_b
+
+
+async def _masked_open(y: SecretInt, k: int, widths: list[int], low: int, nconv: int) -> _Masked:
+    """Open ``c = y + 2^(k-1) + sum_i A_i`` to the compute parties (module
+    docstring): each of the first t + 1 compute parties contributes a
+    uniform (k + kappa)-bit A_i with ``floor(A_i / 2^w)`` for each w of
+    ``widths`` (Z_p), the ``low`` low bits of A_i (GF(2^8)) and its part of
+    ``nconv`` daBits per value (one round); the daBits' XOR tree (its
+    first round sets aside the zero masks a wide opening uses), then the
+    opening (one round)."""
+    rt = y.rt
+    eng_p = rt.field_engine
     assert y.shares is not None
     shares = np.asarray(y.shares, dtype=object).reshape(-1)
     n = shares.shape[0]
     wide = y.degree == 2
-    hi = P127.from_ints(np.asarray(P127.random(n, rt.ctx.random), dtype=object)
-                        % (1 << (k - m + STATISTICAL_SECURITY)))
-    r_p, r_b, (hi_parts,) = await dabits(eng_p, eng_b, (n, m + convs), extra=[(eng_p, hi)],
-                                         masks=n if wide else 0)
-    big_h = hi_parts[0]
-    for part in hi_parts[1:]:
-        big_h = P127.add(big_h, part)
-    weights = np.array([1 << j for j in range(m)], dtype=object)
-    low = np.asarray(np.dot(r_p[:, :m], weights), dtype=object) % P127.p if m else P127.zeros(n)
-    mask = P127.add(low, P127.scale(1 << m, big_h))
-    value = P127.add(P127.add(shares, mask), P127.const(1 << (k - 1), (n,)))
+    big_k = k + STATISTICAL_SECURITY
+    a = np.asarray(P127.random(n, rt.ctx.random), dtype=object) % (1 << big_k)
+    coins = np.frombuffer(rt.ctx.random.bytes(n * nconv), dtype=np.uint8).reshape(n, nconv) & 1
+    columns = [a[:, None]] + [(a >> w)[:, None] for w in widths] + [coins.astype(object)]
+    zp = np.concatenate(columns, axis=1) % P127.p
+    gf = np.concatenate([to_bits(a % (1 << low), low).reshape(n, low), coins], axis=1)
+    parts_p, parts_b = await _contribute(rt, np.asarray(zp, dtype=object), gf)
+    total = parts_p[0]
+    for part in parts_p[1:]:
+        total = P127.add(total, part)
+    conv_b = parts_b[0][:, low:]
+    for part in parts_b[1:]:
+        conv_b = bxor(conv_b, part[:, low:])
+    # the daBits' Z_p halves: XOR of the contributed bits, a + b - 2ab as a tree
+    layer = [part[:, 1 + len(widths):] for part in parts_p]
+    masks = n if wide else 0
+    while len(layer) > 1:
+        pairs = [(layer[i], layer[i + 1]) for i in range(0, len(layer) - 1, 2)]
+        products = await eng_p.mul_many(pairs, masks=masks)
+        masks = 0
+        nxt = [P127.sub(P127.add(u, v), P127.scale(2, uv)) for (u, v), uv in zip(pairs, products, strict=True)]
+        layer = nxt + ([layer[-1]] if len(layer) % 2 else [])
+    if masks and eng_p.masks_available < n:  # (no product round to carry them)
+        await eng_p.reduce_many([], masks=masks)
+    value = P127.add(P127.add(shares, total[:, 0]), P127.const(1 << (k - 1), (n,)))
     if wide:
         c = await eng_p.open_wide(value, to=eng_p.compute)
     else:
         c = await eng_p.open(value, to=eng_p.compute)
     assert c is not None
-    return np.asarray(c, dtype=object), r_p, r_b, big_h
+    return _Masked(np.asarray(c, dtype=object), [part[:, :low] for part in parts_b],
+                   [total[:, 1 + i] for i in range(len(widths))], layer[0], conv_b, len(parts_p))
 
 
-async def _borrows(rt: Any, c: Array, r_b: Array, widths: list[int]) -> Array:
-    """GF(2^8) shares of ``[c mod 2^w < r mod 2^w]`` for each w of ``widths``
-    (shape (N, len(widths))), in ceil(log2 max(widths)) rounds: the
-    comparison ``[~r < ~c]`` of the w-bit complements, all widths stacked
-    and padded at the top with equal (zero) bits."""
-    top = max(widths)
-    n = c.shape[0]
-    c_bits = to_bits(np.asarray(c % (1 << top), dtype=object), top)  # (N, top)
-    x = np.zeros((n, len(widths), top), dtype=np.uint8)
-    pub = np.zeros((n, len(widths), top), dtype=np.uint8)
+async def _sums(rt: Any, masked: _Masked, widths: list[int], extra: int) -> Array:
+    """GF(2^8) bits of ``(c mod 2^w) + (t + 1) + sum_i ~(a_i mod 2^w)`` for
+    each w of ``widths`` (the complements are w-bit), ``w + extra`` bits
+    each, padded with zeros to the widest: shape (N, len(widths), max width).
+    With ``extra`` = bitlen(t + 1) nothing wraps, and the bits from w up are
+    ``E_w = floor((c mod 2^w - sum_i a_i) / 2^w) + t + 1`` in [0, t + 1];
+    with ``extra`` = 0 the low w bits are ``(c - sum_i A_i) mod 2^w``.
+    Rounds: the carry-save layers that bring t + 2 numbers down to two
+    (one for t = 1, two for t = 2, 3), then one AND and ceil(log2 width)
+    for the carries of the last addition."""
+    n, count = masked.c.shape[0], len(widths)
+    width = max(widths) + extra
+    public = np.zeros((n, count, width), dtype=np.uint8)
     for i, w in enumerate(widths):
-        x[:, i, :w] = bnot(r_b[:, :w])
-        pub[:, i, :w] = 1 - c_bits[:, :w]
-    return await less_than_public(rt.bit_engine, x, pub)
+        plus = np.asarray(masked.c % (1 << w), dtype=object) + masked.contributors
+        public[:, i, :] = to_bits(plus % (1 << width), width)
+    shared = []
+    for bits in masked.low_bits:
+        x = np.zeros((n, count, width), dtype=np.uint8)
+        for i, w in enumerate(widths):
+            x[:, i, :w] = bnot(bits[:, :w])
+        shared.append(x)
+    return await _add_all(rt.bit_engine, public, shared)
 
 
-async def _to_field(rt: Any, bits: Array, r_p: Array, r_b: Array) -> Array:
-    """GF(2^8) bits to Z_p with the given daBits (same shape): open the XOR
-    to the compute parties (1 round), then ``c + r - 2cr``."""
-    opened = await rt.bit_engine.open(bxor(bits, r_b), to=rt.bit_engine.compute)
+async def _add_all(eng_b: Any, public: Array, shared: list[Array]) -> Array:
+    """Shared bits of ``public + sum(shared)`` modulo 2^width (bit arrays
+    LSB first on the last axis): carry-save layers (three numbers to two,
+    one AND round each: the majority ``xy + z(x + y)``), then a
+    Kogge-Stone adder."""
+    width = public.shape[-1]
+    pending: list[tuple[Array, bool]] = [(public, True)] + [(s, False) for s in shared]
+    while len(pending) > 2:
+        groups = [pending[i : i + 3] for i in range(0, len(pending) - 2, 3)]
+        rest = pending[3 * len(groups) :]
+        pairs: list[tuple[Array, Array]] = []
+        plan = []
+        for group in groups:
+            # the public operand (if any) last: an AND with it is local
+            group = sorted(group, key=lambda item: item[1])
+            (x, _), (y, _), (z, z_public) = group
+            xy = bxor(x, y)
+            plan.append((x, y, z, z_public, xy, len(pairs)))
+            pairs.append((x, y))
+            if not z_public:
+                pairs.append((z, xy))
+        products = await eng_b.mul_many(pairs)
+        for x, y, z, z_public, xy, at in plan:
+            carry = bxor(products[at], z * xy if z_public else products[at + 1])
+            shifted = np.zeros_like(carry)
+            shifted[..., 1:] = carry[..., : width - 1]
+            rest += [(bxor(xy, z), False), (shifted, False)]
+        pending = rest
+    (u, u_public), (v, _) = pending if len(pending) == 2 else (pending[0], (np.zeros_like(public), True))
+    g = u * v if u_public else (await eng_b.mul_many([(u, v)]))[0]
+    p = bxor(u, v)
+    big_g, big_p = g, p.copy()
+    d = 1
+    while d < width:
+        hi_g, hi_p = big_g[..., d:], big_p[..., d:]
+        carry, prop = await eng_b.mul_many([(hi_p, big_g[..., :-d]), (hi_p, big_p[..., :-d])])
+        big_g = np.concatenate([big_g[..., :d], bxor(hi_g, carry)], axis=-1)
+        big_p = np.concatenate([big_p[..., :d], prop], axis=-1)
+        d *= 2
+    out = p.copy()
+    out[..., 1:] = bxor(p[..., 1:], big_g[..., :-1])
+    return out
+
+
+async def _excess(rt: Any, masked: _Masked, widths: list[int]) -> list[Array]:
+    """Z_p shares of ``E_w - (t + 1) = floor((c mod 2^w - sum_i a_i) / 2^w)``
+    for each w of ``widths`` (:func:`_sums`, then its top bits moved into
+    Z_p with the daBits: one opening)."""
+    extra = masked.contributors.bit_length()
+    bits = await _sums(rt, masked, widths, extra)
+    top = np.stack([bits[:, i, w : w + extra] for i, w in enumerate(widths)], axis=1)  # (N, count, extra)
+    n = top.shape[0]
+    flat = top.reshape(n, len(widths) * extra)
+    opened = await rt.bit_engine.open(bxor(flat, masked.conv_b), to=rt.bit_engine.compute)
     assert opened is not None
     c_p = P127.from_ints(np.asarray(opened, dtype=np.int64))
-    return P127.sub(P127.add(r_p, c_p), P127.mul(P127.scale(2, c_p), r_p))
+    r_p = masked.conv_p
+    as_field = P127.sub(P127.add(r_p, c_p), P127.mul(P127.scale(2, c_p), r_p)).reshape(n, len(widths), extra)
+    weights = np.array([1 << j for j in range(extra)], dtype=object)
+    out = []
+    for i in range(len(widths)):
+        value = np.asarray(np.dot(as_field[:, i, :], weights), dtype=object) % P127.p
+        out.append(P127.sub(value, P127.const(masked.contributors, (n,))))
+    return out
 
 
-def _floor_r(r_p: Array, big_h: Array, m: int, w: int) -> Array:
-    """Shares of ``floor(r / 2^w)`` = sum_(w <= j < m) 2^(j-w) r_j + 2^(m-w) H (local)."""
-    weights = np.array([1 << (j - w) for j in range(w, m)], dtype=object)
-    part = np.asarray(np.dot(r_p[:, w:m], weights), dtype=object) % P127.p if m > w else P127.zeros(big_h.shape)
-    return P127.add(part, P127.scale(1 << (m - w), big_h))
+def _floor_public(c: Array, w: int, offset: int = 0) -> Array:
+    return P127.from_ints(np.asarray([(int(v) >> w) - offset for v in c], dtype=object))
 
 
 async def trunc(y: SecretInt, f: int, k: int) -> SecretInt:
@@ -198,47 +324,36 @@ async def trunc(y: SecretInt, f: int, k: int) -> SecretInt:
     no failure probability), given the caller's guarantee
     ``-2^(k-1) <= y < 2^(k-1)`` (otherwise the result is wrong). ``y`` may
     be wide (degree 2t, from :func:`matmul`): its reduction is folded into
-    the opening. Rounds: 1 + ceil(log2(t+1)) + 1 + ceil(log2 f) + 1 (8 at
-    t <= 2 and f = 16); f + 1 daBits per value; opened to the compute parties:
-    ``y + 2^(k-1) + r`` (statistically hiding, 2^-40) and a uniform bit."""
+    the opening. Rounds: see the module docstring."""
     _check(y, f, k)
     lo, hi = _out_range(y, f, k, relu=False)
     if y.shares is None:
         return SecretInt(y.rt, None, lo, hi)
     shape = y.shares.shape
-    c, r_p, r_b, big_h = await _masked_open(y, k, f, 1)
-    (borrow,) = np.moveaxis(await _borrows(y.rt, c, r_b, [f]), -1, 0)
-    b_p = await _to_field(y.rt, borrow, r_p[:, f], r_b[:, f])
-    q = _quotient(c, r_p, big_h, b_p, f, f, k)
+    extra = (y.rt.field_engine.t + 1).bit_length()
+    masked = await _masked_open(y, k, [f], f, extra)
+    (excess,) = await _excess(y.rt, masked, [f])
+    q = P127.add(P127.sub(_floor_public(masked.c, f, 1 << (k - 1 - f)), masked.quotients[0]), excess)
     return SecretInt(y.rt, q.reshape(shape), lo, hi)
-
-
-def _quotient(c: Array, r_p: Array, big_h: Array, b_p: Array, m: int, f: int, k: int) -> Array:
-    """Shares of floor(y / 2^f) = floor(c / 2^f) - floor(r / 2^f) - borrow - 2^(k-1-f)."""
-    public = P127.from_ints(np.asarray([(int(v) >> f) - (1 << (k - 1 - f)) for v in c], dtype=object))
-    return P127.sub(P127.sub(public, _floor_r(r_p, big_h, m, f)), b_p)
 
 
 async def relu_trunc(y: SecretInt, f: int, k: int) -> SecretInt:
     """``max(0, floor(y / 2^f))`` exactly (no error, no failure probability),
     given the caller's guarantee ``-2^(k-1) <= y < 2^(k-1)``. ``y`` may be
-    wide (its reduction folded into the opening). Rounds: 1 + ceil(log2(t+1))
-    + 1 + ceil(log2(k-1)) + 1 + 1 (11 at t <= 2 and 34 <= k <= 65); k + 1
-    daBits per value; opened to the compute parties: ``y + 2^(k-1) + r``
-    (statistically hiding, 2^-40) and two uniform bits."""
+    wide (its reduction folded into the opening). Rounds: see the module
+    docstring."""
     _check(y, f, k)
     lo, hi = _out_range(y, f, k, relu=True)
     if y.shares is None:
         return SecretInt(y.rt, None, lo, hi)
     shape = y.shares.shape
     m = k - 1
-    c, r_p, r_b, big_h = await _masked_open(y, k, m, 2)
-    borrows = await _borrows(y.rt, c, r_b, [f, m])  # (N, 2)
-    b_p = await _to_field(y.rt, borrows, r_p[:, m:], r_b[:, m:])
-    q = _quotient(c, r_p, big_h, b_p[:, 0], m, f, k)
-    # [y >= 0] = floor(y' / 2^(k-1)) = floor(c / 2^(k-1)) - H - borrow (0 or 1)
-    top = P127.from_ints(np.asarray([int(v) >> m for v in c], dtype=object))
-    sign = P127.sub(P127.sub(top, big_h), b_p[:, 1])
+    extra = (y.rt.field_engine.t + 1).bit_length()
+    masked = await _masked_open(y, k, [f, m], m, 2 * extra)
+    excess_f, excess_m = await _excess(y.rt, masked, [f, m])
+    q = P127.add(P127.sub(_floor_public(masked.c, f, 1 << (k - 1 - f)), masked.quotients[0]), excess_f)
+    # [y >= 0] = floor((y + 2^(k-1)) / 2^(k-1)), 0 or 1
+    sign = P127.add(P127.sub(_floor_public(masked.c, m), masked.quotients[1]), excess_m)
     (out,) = await y.rt.field_engine.mul_many([(sign, q)])
     return SecretInt(y.rt, out.reshape(shape), lo, hi)
 
@@ -249,18 +364,15 @@ async def argmax(y: SecretInt, k: int) -> SecretBits:
     allowed), as an unsigned :class:`~mpcnet.mpc.SecretBits` of
     ``ceil(log2 n)`` bits (at least 1) and the shape of y without its last
     axis: ``await idx.open(to=[client])`` gives int64 indices there.
-    Rounds: 1 + ceil(log2(t+1)) + 1 + ceil(log2 k) (bit decomposition of
-    ``y + 2^(k-1)``, order-preserving and unsigned) + ceil(log2 n) x
-    (2 + ceil(log2 k)) (the tournament)."""
+    Rounds: see the module docstring."""
     _check(y, None, k)
     if y.shares is None:
         return SecretBits(y.rt, None, 1)
     shape = y.shares.shape
     if len(shape) < 1 or shape[-1] < 1:
         raise LocalProtocolViolation("argmax needs at least one value along the last axis")
-    c, _, r_b, _ = await _masked_open(y, k, k, 0)
-    c_bits = to_bits(np.asarray(c % (1 << k), dtype=object), k)
-    bits = await public_minus_shared_bits(y.rt.bit_engine, c_bits, r_b)  # y + 2^(k-1), k bits
+    masked = await _masked_open(y, k, [], k, 0)
+    bits = (await _sums(y.rt, masked, [k], 0))[:, 0, :]  # y + 2^(k-1): unsigned, k bits, same order
     values = SecretBits(y.rt, bits.reshape((*shape, k)), k, signed=False)
     index, _ = await values.argmax(axis=-1)
     return index
