@@ -224,85 +224,120 @@ async def _masked_open(y: SecretInt, k: int, widths: list[int], low: int, nconv:
                    [total[:, 1 + i] for i in range(len(widths))], layer[0], conv_b, len(parts_p))
 
 
-async def _sums(rt: Any, masked: _Masked, widths: list[int], extra: int) -> Array:
-    """GF(2^8) bits of ``(c mod 2^w) + (t + 1) + sum_i ~(a_i mod 2^w)`` for
-    each w of ``widths`` (the complements are w-bit), ``w + extra`` bits
-    each, padded with zeros to the widest: shape (N, len(widths), max width).
-    With ``extra`` = bitlen(t + 1) nothing wraps, and the bits from w up are
-    ``E_w = floor((c mod 2^w - sum_i a_i) / 2^w) + t + 1`` in [0, t + 1];
-    with ``extra`` = 0 the low w bits are ``(c - sum_i A_i) mod 2^w``.
-    Rounds: the carry-save layers that bring t + 2 numbers down to two
-    (one for t = 1, two for t = 2, 3), then one AND and ceil(log2 width)
-    for the carries of the last addition."""
-    n, count = masked.c.shape[0], len(widths)
-    width = max(widths) + extra
-    public = np.zeros((n, count, width), dtype=np.uint8)
-    for i, w in enumerate(widths):
-        plus = np.asarray(masked.c % (1 << w), dtype=object) + masked.contributors
-        public[:, i, :] = to_bits(plus % (1 << width), width)
+def _operands(masked: _Masked, w: int, width: int) -> tuple[Array, list[Array]]:
+    """The numbers whose sum :func:`_excess` and :func:`argmax` need, as
+    ``width``-bit arrays: ``(c mod 2^w) + (t + 1)`` (public) and the w-bit
+    complements ``~(a_i mod 2^w)`` (shared), so that the sum is
+    ``(c mod 2^w) - sum_i a_i + (t + 1) 2^w`` (nothing wraps when
+    ``width >= w + bitlen(t + 1)``: the sum is below ``(t + 2) 2^w``)."""
+    n = masked.c.shape[0]
+    plus = np.asarray(masked.c % (1 << w), dtype=object) + masked.contributors
+    public = to_bits(np.asarray(plus % (1 << width), dtype=object), width).reshape(n, width)
     shared = []
     for bits in masked.low_bits:
-        x = np.zeros((n, count, width), dtype=np.uint8)
-        for i, w in enumerate(widths):
-            x[:, i, :w] = bnot(bits[:, :w])
+        x = np.zeros((n, width), dtype=np.uint8)
+        x[:, :w] = bnot(bits[:, :w])
         shared.append(x)
-    return await _add_all(rt.bit_engine, public, shared)
+    return public, shared
 
 
-async def _add_all(eng_b: Any, public: Array, shared: list[Array]) -> Array:
-    """Shared bits of ``public + sum(shared)`` modulo 2^width (bit arrays
-    LSB first on the last axis): carry-save layers (three numbers to two,
-    one AND round each: the majority ``xy + z(x + y)``), then a
-    Kogge-Stone adder."""
-    width = public.shape[-1]
-    pending: list[tuple[Array, bool]] = [(public, True)] + [(s, False) for s in shared]
-    while len(pending) > 2:
-        groups = [pending[i : i + 3] for i in range(0, len(pending) - 2, 3)]
-        rest = pending[3 * len(groups) :]
+async def _to_two(eng_b: Any, problems: list[tuple[Array, list[Array]]]) -> list[tuple[Array, bool, Array]]:
+    """Each problem's ``public + sum(shared)`` (bit arrays, LSB first on the
+    last axis, modulo 2^width) as two numbers ``(u, u is public, v)``:
+    carry-save layers, three numbers to two in one AND round (the majority
+    ``xy + z(x + y)``, one AND when z is public), all problems in lockstep."""
+    pending = [[(public, True)] + [(x, False) for x in shared] for public, shared in problems]
+    while any(len(items) > 2 for items in pending):
         pairs: list[tuple[Array, Array]] = []
-        plan = []
-        for group in groups:
-            # the public operand (if any) last: an AND with it is local
-            group = sorted(group, key=lambda item: item[1])
-            (x, _), (y, _), (z, z_public) = group
-            xy = bxor(x, y)
-            plan.append((x, y, z, z_public, xy, len(pairs)))
-            pairs.append((x, y))
-            if not z_public:
-                pairs.append((z, xy))
+        plans = []
+        for items in pending:
+            groups = [items[i : i + 3] for i in range(0, len(items) - 2, 3)]
+            plan = []
+            for group in groups:
+                (x, _), (y, _), (z, z_public) = sorted(group, key=lambda item: item[1])  # a public one last
+                xy = bxor(x, y)
+                plan.append((z, z_public, xy, len(pairs)))
+                pairs.append((x, y))
+                if not z_public:
+                    pairs.append((z, xy))
+            plans.append((plan, items[3 * len(groups) :]))
         products = await eng_b.mul_many(pairs)
-        for x, y, z, z_public, xy, at in plan:
-            carry = bxor(products[at], z * xy if z_public else products[at + 1])
-            shifted = np.zeros_like(carry)
-            shifted[..., 1:] = carry[..., : width - 1]
-            rest += [(bxor(xy, z), False), (shifted, False)]
-        pending = rest
-    (u, u_public), (v, _) = pending if len(pending) == 2 else (pending[0], (np.zeros_like(public), True))
-    g = u * v if u_public else (await eng_b.mul_many([(u, v)]))[0]
-    p = bxor(u, v)
-    big_g, big_p = g, p.copy()
-    d = 1
-    while d < width:
-        hi_g, hi_p = big_g[..., d:], big_p[..., d:]
-        carry, prop = await eng_b.mul_many([(hi_p, big_g[..., :-d]), (hi_p, big_p[..., :-d])])
-        big_g = np.concatenate([big_g[..., :d], bxor(hi_g, carry)], axis=-1)
-        big_p = np.concatenate([big_p[..., :d], prop], axis=-1)
-        d *= 2
-    out = p.copy()
-    out[..., 1:] = bxor(p[..., 1:], big_g[..., :-1])
-    return out
+        pending = []
+        for plan, rest in plans:
+            out = list(rest)
+            for z, z_public, xy, at in plan:
+                carry = bxor(products[at], z * xy if z_public else products[at + 1])
+                shifted = np.zeros_like(carry)
+                shifted[..., 1:] = carry[..., :-1]
+                out += [(bxor(xy, z), False), (shifted, False)]
+            pending.append(out)
+    result = []
+    for items in pending:
+        (u, u_public), (v, v_public) = sorted(items, key=lambda item: not item[1])  # a public one first
+        assert not v_public  # (one public operand per problem)
+        result.append((u, u_public, v))
+    return result
+
+
+async def _generate_propagate(eng_b: Any, two: list[tuple[Array, bool, Array]]) -> list[tuple[Array, Array]]:
+    """Per problem, the bitwise generate ``u AND v`` and propagate
+    ``u XOR v`` (one AND round unless u is public)."""
+    pairs = [(u, v) for u, public, v in two if not public]
+    products = iter(await eng_b.mul_many(pairs) if pairs else [])
+    return [(u * v if public else next(products), bxor(u, v)) for u, public, v in two]
+
+
+async def _carries_into(eng_b: Any, gp: list[tuple[Array, Array]], positions: list[list[int]]) -> list[Array]:
+    """Per problem, the carries into the given bit positions of ``u + v``
+    (shape (N, len(positions))): for each position j the group generate of
+    bits 0..j-1, folded pairwise from the bottom (``G = G_hi + P_hi G_lo``,
+    ``P = P_hi P_lo``: generate and propagate exclude each other, so XOR is
+    OR), padded on top with propagating positions; all trees in lockstep,
+    ceil(log2 max j) rounds, about 2j ANDs each."""
+    trees: list[tuple[Array, Array]] = []
+    for (g, p), where in zip(gp, positions, strict=True):
+        size = 1 << max(0, (max(where) - 1).bit_length())
+        n = g.shape[0]
+        big_g = np.zeros((n, len(where), size), dtype=np.uint8)
+        big_p = np.ones((n, len(where), size), dtype=np.uint8)
+        for i, j in enumerate(where):
+            big_g[:, i, :j] = g[:, :j]
+            big_p[:, i, :j] = p[:, :j]
+        trees.append((big_g, big_p))
+    while any(tree[0].shape[-1] > 1 for tree in trees):
+        pairs: list[tuple[Array, Array]] = []
+        for big_g, big_p in trees:
+            if big_g.shape[-1] > 1:
+                hi_p = np.ascontiguousarray(big_p[..., 1::2])
+                pairs += [(hi_p, np.ascontiguousarray(big_g[..., 0::2])),
+                          (hi_p, np.ascontiguousarray(big_p[..., 0::2]))]
+        products = iter(await eng_b.mul_many(pairs))
+        nxt = []
+        for big_g, big_p in trees:
+            if big_g.shape[-1] > 1:
+                carry, prop = next(products), next(products)
+                big_g, big_p = bxor(big_g[..., 1::2], carry), prop
+            nxt.append((big_g, big_p))
+        trees = nxt
+    return [big_g[..., 0] for big_g, _ in trees]
 
 
 async def _excess(rt: Any, masked: _Masked, widths: list[int]) -> list[Array]:
-    """Z_p shares of ``E_w - (t + 1) = floor((c mod 2^w - sum_i a_i) / 2^w)``
-    for each w of ``widths`` (:func:`_sums`, then its top bits moved into
-    Z_p with the daBits: one opening)."""
+    """Z_p shares of ``floor((c mod 2^w - sum_i a_i) / 2^w)`` (in
+    [-(t + 1), 0]) for each w of ``widths``: the bits w and up of the sum of
+    :func:`_operands` (:func:`_to_two`, then only the carries into those
+    bits, :func:`_carries_into`), moved into Z_p with the daBits (one
+    opening), minus t + 1."""
     extra = masked.contributors.bit_length()
-    bits = await _sums(rt, masked, widths, extra)
-    top = np.stack([bits[:, i, w : w + extra] for i, w in enumerate(widths)], axis=1)  # (N, count, extra)
-    n = top.shape[0]
-    flat = top.reshape(n, len(widths) * extra)
-    opened = await rt.bit_engine.open(bxor(flat, masked.conv_b), to=rt.bit_engine.compute)
+    eng_b = rt.bit_engine
+    problems = [_operands(masked, w, w + extra) for w in widths]
+    gp = await _generate_propagate(eng_b, await _to_two(eng_b, problems))
+    carries = await _carries_into(eng_b, gp, [list(range(w, w + extra)) for w in widths])
+    n = masked.c.shape[0]
+    # the sum's bit j is p_j XOR (the carry into j)
+    top = np.concatenate([bxor(p[:, w : w + extra], cj) for (_, p), cj, w in zip(gp, carries, widths, strict=True)],
+                         axis=1)
+    opened = await eng_b.open(bxor(top, masked.conv_b), to=eng_b.compute)
     assert opened is not None
     c_p = P127.from_ints(np.asarray(opened, dtype=np.int64))
     r_p = masked.conv_p
@@ -312,6 +347,25 @@ async def _excess(rt: Any, masked: _Masked, widths: list[int]) -> list[Array]:
     for i in range(len(widths)):
         value = np.asarray(np.dot(as_field[:, i, :], weights), dtype=object) % P127.p
         out.append(P127.sub(value, P127.const(masked.contributors, (n,))))
+    return out
+
+
+async def _sum_bits(rt: Any, masked: _Masked, k: int) -> Array:
+    """GF(2^8) bits of ``(c - sum_i A_i) mod 2^k`` (= y + 2^(k-1)): the sum
+    of :func:`_operands` modulo 2^k by carry-save layers and a Kogge-Stone
+    adder (every carry: ceil(log2 k) rounds after the generate round)."""
+    eng_b = rt.bit_engine
+    ((g, p),) = await _generate_propagate(eng_b, await _to_two(eng_b, [_operands(masked, k, k)]))
+    big_g, big_p = g, p.copy()
+    d = 1
+    while d < k:
+        hi_g, hi_p = big_g[..., d:], big_p[..., d:]
+        carry, prop = await eng_b.mul_many([(hi_p, big_g[..., :-d]), (hi_p, big_p[..., :-d])])
+        big_g = np.concatenate([big_g[..., :d], bxor(hi_g, carry)], axis=-1)
+        big_p = np.concatenate([big_p[..., :d], prop], axis=-1)
+        d *= 2
+    out = p.copy()
+    out[..., 1:] = bxor(p[..., 1:], big_g[..., :-1])
     return out
 
 
@@ -372,7 +426,7 @@ async def argmax(y: SecretInt, k: int) -> SecretBits:
     if len(shape) < 1 or shape[-1] < 1:
         raise LocalProtocolViolation("argmax needs at least one value along the last axis")
     masked = await _masked_open(y, k, [], k, 0)
-    bits = (await _sums(y.rt, masked, [k], 0))[:, 0, :]  # y + 2^(k-1): unsigned, k bits, same order
+    bits = await _sum_bits(y.rt, masked, k)  # y + 2^(k-1): unsigned, k bits, the same order
     values = SecretBits(y.rt, bits.reshape((*shape, k)), k, signed=False)
     index, _ = await values.argmax(axis=-1)
     return index
