@@ -1,75 +1,94 @@
 """Fixed-point layers over Z_(2^127-1): matrix products, truncation, ReLU and
-argmax on :class:`~mpcnet.mpc.SecretInt` values (three or more compute
-parties, Shamir; at exactly three with ``Runtime(engine="auto")`` the
-replicated field engine of :mod:`mpcnet.mpc.repfield`, the same values).
+argmax on :class:`~mpcnet.mpc.SecretInt` values among three or more compute
+parties (Shamir, t = (c-1)//2; at exactly three with
+``Runtime(engine="auto")`` the replicated field engine of
+:mod:`mpcnet.mpc.repfield`: the same values, cheaper products).
 
 The fixed-point value class (:mod:`mpcnet.mpc.fixed`) keeps the scale; these
-functions see integers: a value with f fractional bits is ``round(v 2^f)``.
+functions see integers (a value with f fractional bits is ``round(v 2^f)``).
 
 * :func:`matmul` — ``x @ w`` for secret x (..., n) and secret w (n, m):
-  every inner product is a local sum of share products (a degree-2t
-  sharing), returned *wide* (degree 2t) with no round: :func:`trunc`,
-  :func:`relu_trunc` and :func:`argmax` take wide values and fold the
-  degree reduction into the one opening they make anyway (so a layer costs
-  no reduction round of its own); ``await y.reduce()`` gives a degree-t
-  value (1 round) for anything else.
-* :func:`trunc` — ``floor(y / 2^f)``, **exact** (no rounding error, no
-  failure probability), for ``-2^(k-1) <= y < 2^(k-1)``.
+  every inner product is a local sum of share products, returned *wide*
+  (degree 2t) with no round. :func:`trunc`, :func:`relu_trunc` and
+  :func:`argmax` take wide values and fold the degree reduction into the
+  opening they make anyway, so a layer has no reduction round of its own
+  (``await y.reduce()``, 1 round, for any other use).
+* :func:`trunc` — ``floor(y / 2^f)``, **exact**: no rounding error and no
+  failure probability, for ``-2^(k-1) <= y < 2^(k-1)`` (the caller's
+  guarantee; outside it the result is wrong, not an error).
 * :func:`relu_trunc` — ``max(0, floor(y / 2^f))``, exact, same guarantee.
 * :func:`argmax` — the index of the largest value along the last axis (the
   first on ties) as an unsigned :class:`~mpcnet.mpc.SecretBits` of
-  ``ceil(log2 n)`` bits: ``await idx.open(to=[client])`` gives int64 indices.
+  ``ceil(log2 n)`` bits (at least 1): ``await idx.open(to=[client])`` gives
+  int64 indices.
 
-How (Catrina and de Hoogh, SCN 2010, the masked opening of
-:func:`mpcnet.mpc.convert.bit_decompose`, without decomposing): with
-``y' = y + 2^(k-1)`` in ``[0, 2^k)`` and a random mask
-``r = sum_(j<m) 2^j r_j + 2^m H`` (``r_j`` daBits: the same random bit in
-Z_p and GF(2^8); ``H`` the sum of one random (k - m + kappa)-bit integer
-from each of the first t + 1 compute parties), the compute parties open
-``c = y' + r`` (for a wide y the opening is the degree-2t one, re-randomised
-by a fresh zero mask: this is where the degree reduction goes). For any
-``w <= m``, over the integers,
-``floor(y' / 2^w) = floor(c / 2^w) - floor(r / 2^w) - [c mod 2^w < r mod 2^w]``,
-where ``floor(r / 2^w)`` is linear in the shares (the Z_p halves of r_j,
-j >= w, and H) and the borrow ``[c mod 2^w < r mod 2^w]`` is a comparison of
-public bits with the GF(2^8) halves (:func:`mpcnet.mpc.binary.less_than_public`),
-moved into Z_p with one more daBit and one opening. :func:`trunc` takes
-``m = w = f``; :func:`relu_trunc` takes ``m = k - 1`` and both ``w = f``
-(the quotient) and ``w = k - 1`` (the sign: ``[y >= 0] = floor(y' / 2^(k-1))``),
-in the same comparison rounds, and multiplies them (one round).
-:func:`argmax` takes ``m = k`` and the bits of ``y'`` themselves (the
-subtraction of :func:`~mpcnet.mpc.convert.bit_decompose`), then the
-tournament of :meth:`SecretBits.argmax <mpcnet.mpc.SecretBits.argmax>`.
+How. With ``y' = y + 2^(k-1)`` in ``[0, 2^k)``, each of the first t + 1
+compute parties draws a uniform integer ``A_i`` of k + kappa bits (kappa =
+40, :data:`~mpcnet.mpc.convert.STATISTICAL_SECURITY`) and deals, in one
+round, ``A_i`` and ``floor(A_i / 2^w)`` in Z_p (for the one or two widths w
+needed), the low bits of ``A_i`` in GF(2^8) and its part of a few daBits
+(the XOR of t + 1 contributed bits, ``ceil(log2(t+1))`` product rounds,
+the first of which also sets aside the zero masks of a wide opening). The
+compute parties open ``c = y' + sum_i A_i`` (the masked opening of
+:func:`~mpcnet.mpc.convert.bit_decompose`, Catrina and de Hoogh, SCN 2010;
+with the degree-2t opening for a wide y). Over the integers, for w <= k,
 
-Rounds (whatever the batch; t the threshold, kappa = 40; the first
-``1 + ceil(log2(t+1))`` make the daBits and do not depend on y):
+    floor(y' / 2^w) = floor(c / 2^w) - sum_i floor(A_i / 2^w) + floor((c mod 2^w - sum_i a_i) / 2^w)
 
-====================  ==========================================================
-``matmul``            0 (wide result)
-``trunc``             1 + ceil(log2(t+1)) + 1 + ceil(log2 f) + 1
-                      (8 at t = 1, 2 and f = 16)
-``relu_trunc``        1 + ceil(log2(t+1)) + 1 + ceil(log2(k-1)) + 1 + 1
-                      (11 at t <= 2 and 34 <= k <= 65)
-``argmax``            1 + ceil(log2(t+1)) + 1 + ceil(log2 k)
-                      + ceil(log2 n) (2 + ceil(log2 k))
-====================  ==========================================================
+with ``a_i = A_i mod 2^w``; the last term lies in [-(t+1), 0] and is
+``E - (t + 1)`` for E the bits from w up of
+``(c mod 2^w) + (t + 1) + sum_i ~a_i`` (w-bit complements): a sum of t + 2
+numbers in GF(2^8) brought down to two by carry-save layers, then only the
+carries into bits w.. (a folded tree of generate/propagate pairs, no full
+adder), the few bits of E moved into Z_p with the daBits (one opening).
+:func:`trunc` takes ``w = f`` (quotient ``floor(y'/2^f) - 2^(k-1-f)``);
+:func:`relu_trunc` also ``w = k - 1`` in the same rounds (the sign,
+``[y >= 0] = floor(y' / 2^(k-1))``) and multiplies (one round);
+:func:`argmax` adds the numbers in full modulo 2^k (a Kogge-Stone adder:
+the bits of ``y'``, ordered as y) and runs the tournament of
+:meth:`SecretBits.argmax <mpcnet.mpc.SecretBits.argmax>`. Doing the
+random masks as sums of contributions (not as k daBits per value, as
+bit decomposition does) cut the Z_p work per value from about 43 dealt and
+43 multiplied elements to 7 dealt and 4 multiplied: the 64-32-10 layer
+work on 450 queries went from 21 s to about 2.5 s (three parties in one
+process, load 2-3.5 on 2 cores).
 
-Limits: ``1 <= f <= k - 2`` and ``k <= max_decompose_bits(P127, t)`` (82 at
-t <= 2: the masked value must not wrap the prime; :mod:`mpcnet.mpc.convert`).
-A value outside the declared ``k``-bit range gives a wrong result (not an
-error): the caller guarantees the range (the server checked its model).
+Rounds (whatever the batch; T = ceil(log2(t+1)), e = bitlen(t+1), L the
+carry-save layers that bring t + 2 numbers to two: 1 at t = 1, 2 at t = 2,
+3 at t = 3, 4; the first 1 + T rounds do not depend on y):
 
-Security: semi-honest, honest majority (c >= 2t + 1 compute parties), any t
-colluding compute parties. What is opened, and to the compute parties only:
-``c = y' + r`` (statistically hiding: its distribution is within 2^-kappa
-of one that does not depend on y, kappa = 40,
-:data:`mpcnet.mpc.convert.STATISTICAL_SECURITY`, as in bit decomposition)
-and the borrows XOR a uniform daBit (uniform). A wide opening reveals only
-the value's opening: Shamir's open_wide masks with a fresh random
-degree-2t sharing of zero set aside in the daBits' product round, the
-replicated engine with a fresh pseudo-random zero-sharing. Input-only
-parties hold absent values: every function returns at once for them,
-with no round.
+==================  ================================================================
+``matmul``          0 (wide result)
+``trunc``           1 + T + 1 + L + 1 + ceil(log2(f + e - 1)) + 1
+                    (11 at t = 1 and f = 16; 13 at t = 2)
+``relu_trunc``      1 + T + 1 + L + 1 + ceil(log2(k + e - 2)) + 1 + 1
+                    (13 at t = 1 and 35 <= k <= 66; 15 at t = 2)
+``argmax``          1 + 1 + L + 1 + ceil(log2 k) + ceil(log2 n) (2 + ceil(log2 k))
+                    (one more for a wide y on the Shamir engine: its masks)
+==================  ================================================================
+
+Bytes, per value and contributor: 1 + (widths) + (daBits) Z_p elements and
+the low bits in GF(2^8) to each other compute party; then GF(2^8) ANDs
+(about 5w per width) and a few Z_p elements. Measured on the 64-32-10
+network (three parties in one process over memory links): about 17 MB per
+party for 450 queries, 45-120 KB for one (the figures in the report of
+issue 15).
+
+Limits: ``1 <= f <= k - 2`` and ``2 <= k <= max_decompose_bits(P127, t)``
+(82 at t <= 2: the masked value must not wrap the prime; see
+:mod:`mpcnet.mpc.convert`).
+
+Security: semi-honest, honest majority (c >= 2t + 1 compute parties), any
+t colluding compute parties. Opened, to the compute parties only: ``c =
+y' + sum_i A_i`` (statistically hiding: an honest contributor's A_i is
+uniform on 2^(k+kappa) values, so c is within statistical distance 2^-40
+of a value independent of y) and the bits of E XOR uniform daBits
+(uniform). Everything else is Shamir shares (GF(2^8) products and Z_p
+products reduced as the engine does). A wide opening reveals only its
+value: the Shamir engine masks it with a fresh random degree-2t sharing of
+zero set aside in a product round, the replicated engine with a fresh
+pseudo-random zero-sharing. Input-only parties hold absent values: every
+function returns at once for them, with no round.
 """
 
 from __future__ import annotations
@@ -206,7 +225,7 @@ async def _masked_open(y: SecretInt, k: int, widths: list[int], low: int, nconv:
     # the daBits' Z_p halves: XOR of the contributed bits, a + b - 2ab as a tree
     layer = [part[:, 1 + len(widths):] for part in parts_p]
     masks = n if wide else 0
-    while len(layer) > 1:
+    while nconv and len(layer) > 1:
         pairs = [(layer[i], layer[i + 1]) for i in range(0, len(layer) - 1, 2)]
         products = await eng_p.mul_many(pairs, masks=masks)
         masks = 0
