@@ -19,8 +19,9 @@ functions see integers (a value with f fractional bits is ``round(v 2^f)``).
 * :func:`relu_trunc` — ``max(0, floor(y / 2^f))``, exact, same guarantee.
 * :func:`argmax` — the index of the largest value along the last axis (the
   first on ties) as an unsigned :class:`~mpcnet.mpc.SecretBits` of
-  ``ceil(log2 n)`` bits (at least 1): ``await idx.open(to=[client])`` gives
-  int64 indices.
+  :data:`INDEX_BITS` = 16 bits: ``await idx.open(to=[client], shape=...)``
+  gives int64 indices (``shape``: the batch shape, which a client outside
+  the compute parties must pass).
 
 How. With ``y' = y + 2^(k-1)`` in ``[0, 2^k)``, each of the first t + 1
 compute parties draws a uniform integer ``A_i`` of k + kappa bits (kappa =
@@ -104,9 +105,12 @@ from .fields import GF256, P127
 from .secbits import SecretBits
 from .secint import SecretInt
 
-__all__ = ["matmul", "trunc", "relu_trunc", "argmax"]
+__all__ = ["matmul", "trunc", "relu_trunc", "argmax", "INDEX_BITS"]
 
 Array = np.ndarray[Any, Any]
+
+#: The width of :func:`argmax`'s index (fixed: a party outside the compute parties must know it to open it).
+INDEX_BITS = 16
 
 
 async def matmul(x: SecretInt, w: SecretInt, lo: int, hi: int) -> SecretInt:
@@ -435,17 +439,22 @@ async def argmax(y: SecretInt, k: int) -> SecretBits:
     """The index of the largest value along the last axis (the first one on
     ties) of y (``-2^(k-1) <= y < 2^(k-1)``, the caller's guarantee; wide
     allowed), as an unsigned :class:`~mpcnet.mpc.SecretBits` of
-    ``ceil(log2 n)`` bits (at least 1) and the shape of y without its last
-    axis: ``await idx.open(to=[client])`` gives int64 indices there.
-    Rounds: see the module docstring."""
+    :data:`INDEX_BITS` bits (a fixed width, so that a receiver outside the
+    compute parties, which holds no shares to learn n from, opens it with
+    ``await idx.open(to=[client], shape=...)``) and the shape of y without
+    its last axis (at most 2^16 values along it): the opening gives int64
+    indices. Rounds: see the module docstring."""
     _check(y, None, k)
     if y.shares is None:
-        return SecretBits(y.rt, None, 1)
+        return SecretBits(y.rt, None, INDEX_BITS)
     shape = y.shares.shape
-    if len(shape) < 1 or shape[-1] < 1:
-        raise LocalProtocolViolation("argmax needs at least one value along the last axis")
+    if len(shape) < 1 or not 1 <= shape[-1] <= 1 << INDEX_BITS:
+        raise LocalProtocolViolation(f"argmax takes 1 to 2^{INDEX_BITS} values along the last axis")
     masked = await _masked_open(y, k, [], k, 0)
     bits = await _sum_bits(y.rt, masked, k)  # y + 2^(k-1): unsigned, k bits, the same order
     values = SecretBits(y.rt, bits.reshape((*shape, k)), k, signed=False)
     index, _ = await values.argmax(axis=-1)
-    return index
+    assert index.shares is not None
+    # (zero bits on top: public constants, valid shares)
+    pad = np.zeros((*index.shares.shape[:-1], INDEX_BITS - index.k), dtype=np.uint8)
+    return SecretBits(y.rt, np.concatenate([index.shares, pad], axis=-1), INDEX_BITS)
