@@ -42,7 +42,7 @@ PUBLIC: dict[str, set[str]] = {
         "Runtime", "SecretInt", "SecretBits", "SecretRing", "concatenate", "stack", "Expect", "exchange",
         "RESULT_ROUND", "Shape", "int_bounds", "ShamirEngine", "SlicedBits", "argmax_first", "concat_sliced",
         "ENGINES", "choose_engine", "XorBits",
-        "arith", "binary", "convert", "fields", "inputs", "laplace", "roles", "shamir", "twoparty",
+        "arith", "binary", "convert", "fields", "fixedfield", "inputs", "laplace", "roles", "shamir", "twoparty",
     },
     "mpcnet.dp": {
         "BudgetExceeded", "Charge", "PrivacyAccountant", "PrivacyBudget", "Rational", "as_rational", "bernoulli_exp",

@@ -45,7 +45,7 @@ from .repfield import ReplicatedFieldEngine
 from .shamir import ShamirEngine
 
 __all__ = ["random_elements", "random_bits", "dabits", "bit_decompose", "bits_to_field", "less_than", "max_decompose_bits",
-           "public_minus_shared_bits", "STATISTICAL_SECURITY"]
+           "STATISTICAL_SECURITY"]
 
 Array = np.ndarray[Any, Any]
 
@@ -122,14 +122,11 @@ async def random_elements(eng: ShamirEngine, shape: tuple[int, ...]) -> Array:
 
 
 async def dabits(eng_p: ShamirEngine, eng_b: ShamirEngine, shape: tuple[int, ...],
-                 extra: list[tuple[ShamirEngine, Array]] | None = None, *,
-                 masks: int = 0) -> tuple[Array, Array, list[list[Array]]]:
+                 extra: list[tuple[ShamirEngine, Array]] | None = None) -> tuple[Array, Array, list[list[Array]]]:
     """Shares of the same uniform random bits in Z_p and in GF(2^8).
 
     ``extra`` items are dealt in the same round (used for masks); their
-    per-contributor shares are returned third. ``masks``: zero masks for a
-    later :meth:`~ShamirEngine.open_wide` over Z_p, set aside in the XOR
-    tree's first product round (t >= 1: there is one; no extra round).
+    per-contributor shares are returned third.
     """
     _check_pair(eng_p, eng_b)
     size = int(np.prod(shape, dtype=np.int64))
@@ -146,8 +143,7 @@ async def dabits(eng_p: ShamirEngine, eng_b: ShamirEngine, shape: tuple[int, ...
     layer = in_p
     while len(layer) > 1:
         pairs = [(layer[i], layer[i + 1]) for i in range(0, len(layer) - 1, 2)]
-        products = await eng_p.mul_many(pairs, masks=masks)
-        masks = 0
+        products = await eng_p.mul_many(pairs)
         nxt = [eng_p.sub(eng_p.add(a, b), eng_p.scale(2, ab)) for (a, b), ab in zip(pairs, products, strict=True)]
         if len(layer) % 2:
             nxt.append(layer[-1])
@@ -190,13 +186,6 @@ async def bit_decompose(eng_p: ShamirEngine, eng_b: ShamirEngine, x: Array, k: i
     if signed:
         out[..., -1] ^= np.uint8(1)
     return out
-
-
-async def public_minus_shared_bits(eng_b: ShamirEngine, c: Array, r: Array) -> Array:
-    """Shared bits (GF(2^8), LSB first) of ``(c - r) mod 2^k`` for public
-    bits ``c`` and shared bits ``r`` (both ``(..., k)``): ``ceil(log2 k)``
-    rounds (the subtraction of :func:`bit_decompose`)."""
-    return await _subtract_public_minus_shared(eng_b, np.asarray(c, dtype=np.uint8), r)
 
 
 async def _subtract_public_minus_shared(eng_b: ShamirEngine, c: Array, r: Array) -> Array:
