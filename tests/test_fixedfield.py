@@ -22,7 +22,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 import mpcnet
@@ -94,7 +94,8 @@ def _inputs(data: Any, b: int, n: int, m: int, bits: int) -> tuple[list[Any], li
 
 @pytest.mark.parametrize("parties, engine", PATHS)
 @given(data=st.data())
-@settings(max_examples=6, deadline=None)
+# (no shrinking: a failing example is printed as drawn; shrinking through hundreds of simulated runs took minutes)
+@settings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 def test_the_layers_agree_with_plaintext(parties, engine, data):
     b, n, m = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 5)), data.draw(st.integers(1, 4))
     f = data.draw(st.sampled_from([1, 8, 16]))
@@ -148,9 +149,11 @@ def test_the_edges_of_the_range(parties, engine, f, k):
 
 
 @pytest.mark.parametrize("parties, engine", [(3, "auto"), (5, "auto")])
-def test_argmax_takes_the_first_of_equal_values(parties, engine):
+@pytest.mark.parametrize("pairs_max", [ff.ALL_PAIRS_MAX, 2])
+def test_argmax_takes_the_first_of_equal_values(parties, engine, pairs_max, monkeypatch):
+    monkeypatch.setattr(ff, "ALL_PAIRS_MAX", pairs_max)  # (2: the tournament beyond)
     k = 12
-    for ys in ([5, 5], [-2048, 2047, 2047, -1], [-2048] * 5, [7]):
+    for ys in ([5, 5], [-2048, 2047, 2047, -1], [-2048] * 5, [7], [3, -1, 9, 9, 0, 9, 2]):
         res = mpcnet.simulate("test-ff-edges", [ys, None] + [None] * (parties - 2),
                               params={"engine": engine, "length": len(ys), "f": 2, "k": k}, seed=3)
         assert res.outputs[0]["argmax_t"] == res.outputs[0]["argmax_wide"] == ys.index(max(ys))
@@ -192,13 +195,16 @@ def _expected_rounds(parties: int, engine: str, f: int, k: int, n: int) -> dict[
     shamir = not (parties == 3 and engine == "auto")
     trunc = 1 + tree + 1 + csa + 1 + log2(f + e - 1) + 1
     relu = 1 + tree + 1 + csa + 1 + log2(k + e - 2) + 1 + 1
-    argmax = 1 + 1 + csa + 1 + log2(k) + log2(n) * (2 + log2(k))
+    bits = 1 + 1 + csa + 1 + log2(k)
+    argmax = bits + (1 + log2(k) + log2(n - 1) if n <= ff.ALL_PAIRS_MAX else log2(n) * (2 + log2(k)))
     return {"matmul": 0, "trunc": trunc, "relu": relu, "trunc_t": trunc, "relu_t": relu,
             "argmax": argmax + (1 if shamir else 0)}
 
 
 @pytest.mark.parametrize("parties, engine", PATHS)
-def test_rounds_are_the_stated_ones_whatever_the_batch(parties, engine):
+@pytest.mark.parametrize("pairs_max", [ff.ALL_PAIRS_MAX, 4])
+def test_rounds_are_the_stated_ones_whatever_the_batch(parties, engine, pairs_max, monkeypatch):
+    monkeypatch.setattr(ff, "ALL_PAIRS_MAX", pairs_max)  # (4: the tournament beyond)
     f, k, n, m = 16, 40, 3, 10
     seen = []
     for b in (1, 40):
@@ -210,6 +216,7 @@ def test_rounds_are_the_stated_ones_whatever_the_batch(parties, engine):
     assert seen[0] == seen[1] == _expected_rounds(parties, engine, f, k, m)
     if parties == 3 and engine == "auto":
         assert seen[0]["relu"] == 13 and seen[0]["trunc"] == 11  # (the figures in the docstring)
+        assert _expected_rounds(3, "auto", 16, 46, 10)["argmax"] == (21 if pairs_max > 10 else 10 + 4 * 8)
 
 
 # --- what a compute party receives in trunc ----------------------------------------------------------
@@ -258,10 +265,12 @@ def _opened_bits(inputs: list[Any], engine: str, seeds: range) -> np.ndarray:
 
 @pytest.mark.parametrize("engine", ["auto", "shamir"])
 def test_what_a_compute_party_receives_in_trunc_does_not_depend_on_y(engine):
-    (layout_a, a), = collect_views("test-ff-view", Y_LOW, {"engine": engine}, [2], range(RUNS)).values()
-    (layout_b, b), = collect_views("test-ff-view", Y_HIGH, {"engine": engine}, [2], range(5000, 5000 + RUNS)).values()
-    assert layout_a == layout_b  # (message sizes and shapes do not depend on y either)
-    assert len(different_bits(a, b, ALPHA)) == 0
+    views_a = collect_views("test-ff-view", Y_LOW, {"engine": engine}, [1, 2], range(RUNS))
+    views_b = collect_views("test-ff-view", Y_HIGH, {"engine": engine}, [1, 2], range(5000, 5000 + RUNS))
+    for party in (1, 2):  # the compute parties other than y's owner
+        (layout_a, a), (layout_b, b) = views_a[party], views_b[party]
+        assert layout_a == layout_b  # (message sizes and shapes do not depend on y either)
+        assert len(different_bits(a, b, ALPHA)) == 0
     # the opened c = y + 2^(k-1) + sum A_i, bit by bit (its top bits are not fair coins: compare, do not test for 1/2)
     ca = _opened_bits(Y_LOW, engine, range(100, 100 + RUNS))
     cb = _opened_bits(Y_HIGH, engine, range(9000, 9000 + RUNS))

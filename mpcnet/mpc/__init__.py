@@ -80,8 +80,9 @@ the bit length, t the threshold):
                                       e = bitlen(t+1), L = 1 at t = 1, 2 at t = 2
 ``fixedfield.relu_trunc`` (exact)     1 + T + 1 + L + 1 + ceil(log2(k + e - 2)) + 2
                                       (13 at t = 1, 35 <= k <= 66)
-``fixedfield.argmax``                 1 + 1 + L + 1 + ceil(log2 k) + ceil(log2 n) x
-                                      (2 + ceil(log2 k)) (+1 wide on Shamir)
+``fixedfield.argmax``                 1 + 1 + L + 1 + ceil(log2 k) + 1 + ceil(log2 k)
+                                      + ceil(log2(n-1)) for n <= 32 (21 at t = 1,
+                                      k = 46, n = 10; +1 wide on Shamir)
 ====================================  =============================================
 
 The values are thin: each operation calls the engines of
