@@ -77,9 +77,10 @@ carry-save layers that bring t + 2 numbers to two: 1 at t = 1, 2 at t = 2,
 Bytes, per value and contributor: 1 + (widths) + (daBits) Z_p elements and
 the low bits in GF(2^8) to each other compute party; then GF(2^8) ANDs
 (about 5w per width) and a few Z_p elements. Measured on the 64-32-10
-network (three parties in one process over memory links): about 17 MB per
-party for 450 queries, 45-120 KB for one (the figures in the report of
-issue 15).
+network (three parties in one process over memory links,
+``benchmarks/bench_fixedfield_layers.py``): 15-21 MB per party for 450
+queries, 35-124 KB for one, 37 rounds in all (inputs and the client's
+opening included).
 
 Limits: ``1 <= f <= k - 2`` and ``2 <= k <= max_decompose_bits(P127, t)``
 (82 at t <= 2: the masked value must not wrap the prime; see
