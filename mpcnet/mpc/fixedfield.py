@@ -372,6 +372,8 @@ async def _excess(rt: Any, masked: _Masked, widths: list[int]) -> list[Array]:
                          axis=1)
     opened = await eng_b.open(bxor(top, masked.conv_b), to=eng_b.compute)
     assert opened is not None
+    if np.any(opened > 1):
+        raise RemoteProtocolViolation("an opened bit is neither 0 nor 1: some compute party deviated")
     c_p = P127.from_ints(np.asarray(opened, dtype=np.int64))
     r_p = masked.conv_p
     as_field = P127.sub(P127.add(r_p, c_p), P127.mul(P127.scale(2, c_p), r_p)).reshape(n, len(widths), extra)
