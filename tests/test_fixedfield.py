@@ -201,7 +201,7 @@ def _expected_rounds(parties: int, engine: str, f: int, k: int, n: int) -> dict[
             "argmax": argmax + (1 if shamir else 0)}
 
 
-@pytest.mark.parametrize("parties, engine", PATHS)
+@pytest.mark.parametrize("parties, engine", [*PATHS, (7, "auto")])  # (7: t = 3, three carry-save layers)
 @pytest.mark.parametrize("pairs_max", [ff.ALL_PAIRS_MAX, 4])
 def test_rounds_are_the_stated_ones_whatever_the_batch(parties, engine, pairs_max, monkeypatch):
     monkeypatch.setattr(ff, "ALL_PAIRS_MAX", pairs_max)  # (4: the tournament beyond)
@@ -213,6 +213,8 @@ def test_rounds_are_the_stated_ones_whatever_the_batch(parties, engine, pairs_ma
         res = mpcnet.simulate("test-ff-layers", [x, w] + [None] * (parties - 2),
                               params={"engine": engine, "shape": f"{b},{n},{m}", "f": f, "k": k}, seed=2)
         seen.append(res.outputs[0]["rounds"])
+        y = (np.asarray(x, dtype=object) @ np.asarray(w, dtype=object)).tolist()
+        assert res.outputs[-1]["relu"] == _relu(y, f) and res.outputs[-1]["argmax"] == _argmax(y)
     assert seen[0] == seen[1] == _expected_rounds(parties, engine, f, k, m)
     if parties == 3 and engine == "auto":
         assert seen[0]["relu"] == 13 and seen[0]["trunc"] == 11  # (the figures in the docstring)
