@@ -41,8 +41,9 @@ PUBLIC: dict[str, set[str]] = {
     "mpcnet.mpc": {
         "Runtime", "SecretInt", "SecretBits", "SecretRing", "concatenate", "stack", "Expect", "exchange",
         "RESULT_ROUND", "Shape", "int_bounds", "ShamirEngine", "SlicedBits", "argmax_first", "concat_sliced",
-        "ENGINES", "choose_engine", "XorBits",
-        "arith", "binary", "convert", "fields", "inputs", "laplace", "roles", "shamir", "twoparty",
+        "ENGINES", "choose_engine", "XorBits", "SecretFixed",
+        "arith", "binary", "convert", "fields", "fixed", "fixed2p", "fixedfield", "inputs", "laplace", "roles",
+        "shamir", "twoparty",
     },
     "mpcnet.dp": {
         "BudgetExceeded", "Charge", "PrivacyAccountant", "PrivacyBudget", "Rational", "as_rational", "bernoulli_exp",

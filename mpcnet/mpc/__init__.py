@@ -73,6 +73,16 @@ the bit length, t the threshold):
 ``XorBits.to_ring`` (B2A)             2 (0 for a value one party owns)
 ``XorBits.lt`` ... ``open``           see :mod:`mpcnet.mpc.secxor`
 ``Runtime.discrete_laplace``          see :mod:`mpcnet.mpc.laplace`
+``fixedfield.matmul``                 0 (a wide result: its reduction is folded into
+                                      the next function's opening)
+``fixedfield.trunc`` (exact floor)    1 + T + 1 + L + 1 + ceil(log2(f + e - 1)) + 1
+                                      (11 at t = 1, f = 16), T = ceil(log2(t+1)),
+                                      e = bitlen(t+1), L = 1 at t = 1, 2 at t = 2
+``fixedfield.relu_trunc`` (exact)     1 + T + 1 + L + 1 + ceil(log2(k + e - 2)) + 2
+                                      (13 at t = 1, 35 <= k <= 66)
+``fixedfield.argmax``                 1 + 1 + L + 1 + ceil(log2 k) + 1 + ceil(log2 k)
+                                      + ceil(log2(n-1)) for n <= 32 (21 at t = 1,
+                                      k = 46, n = 10; +1 wide on Shamir)
 ====================================  =============================================
 
 The values are thin: each operation calls the engines of
@@ -98,7 +108,9 @@ The math under the values, public for hand-tuned protocols (the low tier):
 (:class:`ShamirEngine`), :mod:`~mpcnet.mpc.binary` (boolean circuits on
 shared bits), :mod:`~mpcnet.mpc.convert` (between bits and field elements),
 :mod:`~mpcnet.mpc.arith` (additive sharing mod 2^64) and
-:mod:`~mpcnet.mpc.laplace` (discrete Laplace noise generated inside MPC).
+:mod:`~mpcnet.mpc.laplace` (discrete Laplace noise generated inside MPC);
+:mod:`~mpcnet.mpc.fixedfield` has the fixed-point layers over the field
+(matrix product, exact truncation and ReLU, argmax) for private inference.
 
 :func:`exchange` with :class:`Expect` is the typed receive for a protocol's
 own messages: every incoming value is checked (shape, dtype, range) before
@@ -115,7 +127,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from . import arith, binary, convert, fields, fixed, inputs, laplace, roles, shamir, twoparty
+from . import arith, binary, convert, fields, fixed, fixed2p, fixedfield, inputs, laplace, roles, shamir, twoparty
 from .receive import Expect, exchange
 from .runtime import ENGINES, RESULT_ROUND, Runtime, Shape, choose_engine, int_bounds
 from .fixed import SecretFixed
@@ -130,7 +142,8 @@ __all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "SlicedBits", "Xo
            "Expect", "exchange", "RESULT_ROUND", "Shape", "int_bounds", "ENGINES", "choose_engine", "ShamirEngine",
            "argmax_first", "concat_sliced",
            # the toolkit's modules
-           "arith", "binary", "convert", "fields", "fixed", "inputs", "laplace", "roles", "shamir", "twoparty"]
+           "arith", "binary", "convert", "fields", "fixed", "fixed2p", "fixedfield", "inputs", "laplace", "roles",
+           "shamir", "twoparty"]
 
 V = TypeVar("V", SecretInt, SecretBits, SecretRing)
 
