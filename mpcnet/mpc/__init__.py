@@ -30,6 +30,12 @@ threshold) and works with secret values over numpy arrays of any shape:
   makes when the runtime has two parties and no other (``engine="twoparty"``
   by name; ``Runtime.input_xor``).
 
+* :class:`SecretFixed` — reals at a public scale 2^f (16 fractional bits by
+  default) on the integers above: SecretRing with two parties, SecretInt
+  with three or more (:mod:`mpcnet.mpc.fixed`); exact matrix products,
+  exact floor truncation, ReLU and argmax (:mod:`mpcnet.mpc.fixed2p`,
+  :mod:`mpcnet.mpc.fixedfield`); ``Runtime.input_fixed`` makes them.
+
 Local work is written with operators, and costs no round: ``+ -`` between
 secrets and with public values, ``*`` and ``@`` by public values,
 ``x.mul_wide(y)`` (a degree-2t product), ``^`` and ``~`` on bits, indexing and
