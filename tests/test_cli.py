@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 import time
 
+import numpy as np
 import pytest
 
 from mpcnet.cli import build_parser
@@ -295,3 +296,43 @@ def test_cli_timeouts_are_pinned():
     assert (party.timeout, party.connect_timeout, party.reconnect_timeout) == (600.0, 30.0, 5.0)
     assert party.liveness_timeout == 3.0
     assert parser.parse_args(["simulate", "secure-sum", "--inputs-json", "-"]).timeout == 600.0
+
+
+_MLP_MODEL = {"weights": [[[1.0, -0.5, 0.25], [0.5, 0.5, -1.0]], [[1.0, -1.0], [-0.5, 2.0], [0.0, 0.25]]],
+              "biases": [[0.1, -0.2], [0.0, 0.5, -0.25]]}
+_MLP_QUERIES = [[0.5, 0.25, -1.0], [1.0, 1.0, 1.0], [-0.75, 0.0, 0.5]]
+
+
+def _mlp_classes() -> list[int]:
+    from protocols.mlp import check_model, plain_scores
+    model = check_model(_MLP_MODEL, frac=16, input_bound=1.0, range_bits=15)
+    return plain_scores(model, np.asarray(_MLP_QUERIES)).argmax(axis=1).tolist()
+
+
+def test_simulate_mlp_predict_json(tmp_path):
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps([_MLP_MODEL, _MLP_QUERIES]))
+    proc = run_cli("simulate", "mlp-predict", "--inputs-json", str(inputs), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["outputs"] == [None, _mlp_classes()]
+    inputs.write_text(json.dumps([_MLP_MODEL, _MLP_QUERIES, None]))
+    proc = run_cli("simulate", "mlp-predict", "--inputs-json", str(inputs), "--param", "output=scores", "--json")
+    assert proc.returncode == 0, proc.stderr
+    scores = json.loads(proc.stdout)["outputs"][1]
+    assert np.argmax(scores, axis=1).tolist() == _mlp_classes() and len(scores[0]) == 3
+
+
+@pytest.mark.parametrize("names", [["server", "client"], ["server", "client", "helper"]])
+def test_party_mlp_predict_across_processes(tmp_path, names):
+    roster, keys = make_deployment(tmp_path, names)
+    files = {}
+    for name, value in zip(names, [_MLP_MODEL, _MLP_QUERIES, None], strict=False):
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(value))
+    results = _finish(_start_parties(roster, keys, {n: f"@{files[n]}" for n in names}, "--timeout", "30",
+                                     protocol="mlp-predict"), timeout=120)
+    for name, (code, stdout, stderr) in results.items():
+        assert code == 0, (name, stderr)
+        out = json.loads(stdout)
+        assert out["output"] == (_mlp_classes() if name == "client" else None)
