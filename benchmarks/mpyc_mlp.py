@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -141,7 +142,7 @@ def _party(args: argparse.Namespace) -> None:
         "output": args.output,
     }
     if mpc.pid == 1:
-        out["classes"] = [int(round(float(c))) for c in np.asarray(opened).reshape(-1)]
+        out["classes"] = [round(float(c)) for c in np.asarray(opened).reshape(-1)]
         if scores is not None:
             out["scores"] = np.asarray(scores, dtype=np.float64).reshape(count, layers[-1]).tolist()
     print(json.dumps(out), flush=True)
@@ -195,7 +196,10 @@ def run_mpyc_mlp(model_path: str | Path, queries_path: str | Path, parties: int 
     cmds = [[python or sys.executable, str(Path(__file__).resolve()), "--party", "--layers", ",".join(map(str, layers)),
              "--count", str(count), "--model", str(model_path), "--queries", str(queries_path), "--open", output,
              *(extra_args or []), f"-M{parties}", f"-I{i}", *addr, "--no-log"] for i in range(parties)]
-    wall, outs, _ = run_processes(cmds, timeout=timeout)
+    try:
+        wall, outs, _ = run_processes(cmds, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:  # run_processes has killed the parties
+        raise RuntimeError(f"MPyC mlp: the parties did not finish within {timeout:.0f} s") from exc
     rows = sorted((last_json_line(o) for o in outs), key=lambda r: r["pid"])
     client = rows[1]
     options = {k: rows[0][k] for k in ("secfxp", "bit_length", "frac_length", "field_bits", "sec_param", "threshold",
