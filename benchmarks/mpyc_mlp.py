@@ -199,7 +199,7 @@ def run_mpyc_mlp(model_path: str | Path, queries_path: str | Path, parties: int 
     try:
         wall, outs, _ = run_processes(cmds, timeout=timeout)
     except subprocess.TimeoutExpired as exc:  # run_processes has killed the parties
-        raise RuntimeError(f"MPyC mlp: the parties did not finish within {timeout:.0f} s") from exc
+        raise RuntimeError(f"MPyC mlp: the parties did not finish within {timeout:g} s") from exc
     rows = sorted((last_json_line(o) for o in outs), key=lambda r: r["pid"])
     client = rows[1]
     options = {k: rows[0][k] for k in ("secfxp", "bit_length", "frac_length", "field_bits", "sec_param", "threshold",
