@@ -8,10 +8,13 @@ From Python (the benchmark and the example)::
 From the shell (model and queries from ``benchmarks/digits_model.py OUTDIR``)::
 
     python benchmarks/mpyc_mlp.py --model OUTDIR/model.json --queries OUTDIR/queries.json \
-        [--count 1] [--plain OUTDIR/plain.json] [--open classes|scores] [--parties 3] [--json OUT]
+        [--count 1] [--plain OUTDIR/plain.json] [--open classes|scores] [--parties 3] [--runs 1] [--json OUT]
 
-starts the parties, prints the run's JSON (below) and, with ``--plain``, the
-agreement with the plaintext classes (every mismatch with its plaintext margin).
+starts the parties ``--runs`` times, prints the median run's JSON (below), with
+every run's time and load average (before, after), and, with ``--plain``,
+every run's agreement with the plaintext classes (every mismatch with its
+plaintext margin). ``--open scores`` also reports the largest error of the
+scores against the plaintext floats.
 
 One party process (the launcher starts these, MPyC's usual way, one process
 per party on loopback, as ``mpyc_compare.py`` does)::
@@ -56,6 +59,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -247,18 +251,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plain", help="plain.json: report the agreement with the plaintext classes")
     ap.add_argument("--json", metavar="OUT", help="also write the run's JSON here")
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    ap.add_argument("--runs", type=int, default=1, help="repeat; report the median run (every run's time and load too)")
     args, rest = ap.parse_known_args(argv)  # the rest are MPyC's flags
     if args.party:
         _party(args)
         return 0
     extra = rest + (["--frac", str(args.frac)] if args.frac is not None else [])
-    run = run_mpyc_mlp(args.model, args.queries, args.parties, args.timeout, args.count, args.output, extra_args=extra)
-    if args.plain:
-        plain = json.loads(Path(args.plain).read_text())
-        run["agreement"] = agreement(run["classes"], plain)
-        if "scores" in run:
-            err = np.abs(np.asarray(run["scores"]) - np.asarray(plain["scores"][: run["count"]]))
-            run["score_error"] = {"max_abs": float(err.max()), "mean_abs": float(err.mean())}
+    plain = json.loads(Path(args.plain).read_text()) if args.plain else None
+    runs = []
+    for r in range(args.runs):
+        load0, utc = [round(x, 2) for x in os.getloadavg()], time.strftime("%H:%M:%S", time.gmtime())
+        one = run_mpyc_mlp(args.model, args.queries, args.parties, args.timeout, args.count, args.output,
+                           extra_args=extra)
+        one["utc"], one["load_before"], one["load_after"] = utc, load0, [round(x, 2) for x in os.getloadavg()]
+        if plain is not None:  # every run is checked, not only the one reported
+            one["agreement"] = agreement(one["classes"], plain)
+            if "scores" in one:
+                err = np.abs(np.asarray(one["scores"]) - np.asarray(plain["scores"][: one["count"]]))
+                one["score_error"] = {"max_abs": float(err.max()), "mean_abs": float(err.mean())}
+        print(f"run {r + 1}/{args.runs}: {one['time_s']:.3f} s, bytes per party {one['bytes_sent_per_party']}, "
+              f"load {load0} -> {one['load_after']}", file=sys.stderr, flush=True)
+        runs.append(one)
+    # The run with the median time, with every run's time, load and agreement beside it.
+    run = dict(sorted(runs, key=lambda x: x["time_s"])[len(runs) // 2])
+    run["times_s"] = [x["time_s"] for x in runs]
+    run["loads"] = [[x["load_before"], x["load_after"]] for x in runs]
+    if plain is not None:
+        run["agreements"] = [x["agreement"]["agreement"] for x in runs]
     text = json.dumps(run)
     print(text)
     if args.json:
