@@ -110,12 +110,53 @@ def agreement(classes: list[int], plain: list[int], scores: list[list[float]]) -
         for i, m in zip(bad, margins, strict=True)]}
 
 
+def table(r: dict[str, Any]) -> str:
+    """The side-by-side table (medians over the repetitions)."""
+    lines = [f"{r['queries']} test queries; plaintext accuracy {r['plain_accuracy']:.1%}; load {r['load_before']} "
+             f"-> {r['load_after']}", "",
+             "| system | queries | time s (median; all) | queries/s | rounds | MB sent per party | agreement |",
+             "|---|---|---|---|---|---|---|"]
+
+    def rows(name: str, items: list[dict[str, Any]], sent_key: str) -> None:
+        for c in sorted({i["count"] for i in items}, reverse=True):
+            some = [i for i in items if i["count"] == c]
+            times = [i["time_s"] for i in some]
+            med = float(np.median(times))
+            sent = " / ".join(f"{b / 1e6:.2f}" for b in some[0][sent_key])
+            agree = min(i["agree"] for i in some)
+            lines.append(f"| {name} | {c} | {med:.3f} ({', '.join(f'{t:.3f}' for t in times)}) | {c / med:,.0f} | "
+                         f"{some[0].get('rounds', some[0].get('messages_per_peer', '-'))} | {sent} | {agree:.1%} |")
+
+    for n in (2, 3, 4, 5):
+        if f"mpcnet_{n}" in r:
+            rows(f"mpcnet, {n} processes", r[f"mpcnet_{n}"], "bytes_sent")
+    if isinstance(r.get("mpyc_3"), list):
+        rows("MPyC 0.11 secfxp, 3 processes", r["mpyc_3"], "bytes_sent_per_party")
+        for c in sorted({i["count"] for i in r["mpyc_3"]}, reverse=True):
+            ours = [i["time_s"] for i in r.get("mpcnet_3", []) if i["count"] == c]
+            theirs = [i["time_s"] for i in r["mpyc_3"] if i["count"] == c]
+            if ours and theirs:
+                lines.append(f"\nthree parties, {c} queries: mpcnet is {np.median(theirs) / np.median(ours):.1f}x "
+                             f"MPyC (medians)")
+    elif "mpyc_3" in r:
+        lines.append(f"MPyC: {r['mpyc_3']}")
+    for row in r.get("mpcnet_2", []):
+        if row.get("offline_seconds"):
+            lines.append(f"two parties, {row['count']} queries: offline {max(row['offline_seconds']):.3f} s, "
+                         f"{max(row['offline_bytes']) / 1e6:.2f} MB, {row['offline_rounds'][0]} rounds; online "
+                         f"{max(row['online_seconds']):.3f} s, {max(row['online_bytes']) / 1e6:.2f} MB, "
+                         f"{row['online_rounds'][0]} rounds (per party, the larger)")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parties", type=int, nargs="+", default=[2, 3])
     ap.add_argument("--single-reps", type=int, default=3)
     ap.add_argument("--queries", type=int, default=0, help="the first N test queries (default: all)")
     ap.add_argument("--no-mpyc", action="store_true")
+    ap.add_argument("--mpyc-python", default=sys.executable, help="the interpreter that has MPyC 0.11")
+    ap.add_argument("--mpyc-batch-runs", type=int, default=1)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--worker")
     ap.add_argument("--index", type=int)
@@ -150,19 +191,20 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 from mpyc_mlp import run_mpyc_mlp
                 (tmp / "model.json").write_text(json.dumps(data["model"]))
+                (tmp / "queries.json").write_text(json.dumps(data["queries"][:count]))
                 mpyc_rows = []
-                for c in (count, 1):
-                    (tmp / "queries.json").write_text(json.dumps(data["queries"][:c]))
-                    row = run_mpyc_mlp(str(tmp / "model.json"), str(tmp / "queries.json"), parties=3, timeout=3600)
-                    row["count"] = c
-                    if "classes" in row:
+                for c, runs in ((count, args.mpyc_batch_runs), (1, args.single_reps)):
+                    for _ in range(runs):
+                        row = run_mpyc_mlp(str(tmp / "model.json"), str(tmp / "queries.json"), parties=3,
+                                           timeout=3600, count=c, python=args.mpyc_python)
                         row.update(agreement(row.pop("classes"), data["plain"], data["scores"]))
-                    mpyc_rows.append(row)
+                        row["load"] = loadavg()
+                        mpyc_rows.append(row)
                 results["mpyc_3"] = mpyc_rows
             except Exception as exc:  # reported, not fatal: the table says so
                 results["mpyc_3"] = {"status": "failed", "error": str(exc)[-800:]}
     results["load_after"] = loadavg()
-    print(json.dumps(results, indent=1))
+    print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

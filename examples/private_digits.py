@@ -35,7 +35,7 @@ def main() -> None:
     count = args.queries or len(data["queries"])
     queries, labels, plain = data["queries"][:count], data["labels"][:count], data["plain"][:count]
     scores = np.asarray(data["scores"][:count])
-    print(f"model 64-32-10 trained on {1797 - len(data['queries'])} images; {count} test queries")
+    print(f"model 64-32-10 trained on {data['info']['train']} images; {count} test queries")
     print(f"  plaintext model:  accuracy {np.mean(np.equal(plain, labels)):.1%}")
     for n in args.parties:
         inputs = [data["model"], queries] + [None] * (n - 2)

@@ -18,6 +18,7 @@ answer without warning).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -55,9 +56,20 @@ def _matrix(rows: Any, i: int) -> Array:
     return _numbers(rows, f"weights[{i}]")
 
 
+#: What a number in a model or a query may be (not bool: True is no weight).
+_NUMBER_TYPES = frozenset({int, float, np.float64, np.float32, np.int64, np.int32})
+
+
+def _flat(values: Any) -> list[Any]:
+    """The leaves of a list or a list of lists (a ragged nesting is caught by the callers)."""
+    if values and isinstance(values[0], list):
+        return list(itertools.chain.from_iterable(values))
+    return list(values)
+
+
 def _numbers(values: Any, what: str) -> Array:
-    flat = np.asarray(values, dtype=object).reshape(-1)
-    if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in flat):
+    # (one type() per leaf, in C: a 64 x 32 model is checked in well under a millisecond)
+    if not set(map(type, _flat(values))) <= _NUMBER_TYPES:
         raise InputError(f"model: {what} must hold numbers only")
     arr = np.asarray(values, dtype=np.float64)
     if not np.isfinite(arr).all():
@@ -146,8 +158,7 @@ def check_queries(queries: Any, *, input_bound: float, max_queries: int | None =
         raise InputError("a query needs at least one feature")
     if max_queries is not None and len(queries) > max_queries:
         raise InputError(f"{len(queries)} queries, more than max_queries = {max_queries}")
-    flat = np.asarray(queries, dtype=object).reshape(-1)
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
+    if not set(map(type, _flat(queries))) <= _NUMBER_TYPES:
         raise InputError("queries must hold numbers only")
     arr = np.asarray(queries, dtype=np.float64)
     if not np.isfinite(arr).all():

@@ -56,18 +56,32 @@ MAX_QUERIES = 100_000
 MAX_LAYERS = 64
 
 
+class _Checked:
+    """An input :func:`_validate` has checked, with the format it was
+    checked against (the protocol then skips checking it again)."""
+
+    def __init__(self, value: Any, fmt: tuple[Any, ...]) -> None:
+        self.value, self.fmt = value, fmt
+
+
+def _format(params: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(params[k] for k in ("frac", "input_bound", "range_bits", "max_weights", "max_queries"))
+
+
 def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
     """A dict is a model (the server's), a list the queries (the client's):
     both checked in full here, before anything is sent."""
     if value is None:
         return None
+    if isinstance(value, _Checked):
+        return value
     if isinstance(value, dict):
-        check_model(value, frac=params["frac"], input_bound=params["input_bound"],
-                    range_bits=params["range_bits"], max_weights=params["max_weights"])
-        return value
+        return _Checked(check_model(value, frac=params["frac"], input_bound=params["input_bound"],
+                                    range_bits=params["range_bits"], max_weights=params["max_weights"]),
+                        _format(params))
     if isinstance(value, list):
-        check_queries(value, input_bound=params["input_bound"], max_queries=params["max_queries"])
-        return value
+        return _Checked(check_queries(value, input_bound=params["input_bound"], max_queries=params["max_queries"]),
+                        _format(params))
     raise InputError("the server's input is a model object, the client's a list of queries, others' null")
 
 
@@ -128,15 +142,22 @@ async def predict(ctx: Context, value: Any, *, output: str = "class", frac: int 
     problem = _check_format(frac, range_bits, ctx.n)
     if problem:
         raise InputError(problem)
-    if ctx.me == server and not isinstance(value, dict):
+    fmt = (frac, input_bound, range_bits, max_weights, max_queries)
+    checked = value.value if isinstance(value, _Checked) and value.fmt == fmt else None
+    raw = value.value if isinstance(value, _Checked) else value
+    if ctx.me == server and not isinstance(checked if checked is not None else raw, (dict, tuple)):
         raise InputError(f"party {server} is the server: its input is the model")
-    if ctx.me == client and not isinstance(value, list):
+    if ctx.me == client and not isinstance(checked if checked is not None else raw, (list, np.ndarray)):
         raise InputError(f"party {client} is the client: its input is a list of queries")
     if ctx.me not in (server, client) and value is not None:
         raise InputError(f"only {server} (the model) and {client} (the queries) give input; {ctx.me} gives null")
-    model = check_model(value, frac=frac, input_bound=input_bound, range_bits=range_bits,
-                        max_weights=max_weights) if ctx.me == server else None
-    queries = check_queries(value, input_bound=input_bound, max_queries=max_queries) if ctx.me == client else None
+    model = queries = None
+    if ctx.me == server:
+        model = checked if checked is not None else check_model(
+            raw, frac=frac, input_bound=input_bound, range_bits=range_bits, max_weights=max_weights)
+    if ctx.me == client:
+        queries = checked if checked is not None else check_queries(
+            raw, input_bound=input_bound, max_queries=max_queries)
 
     rt = mpc.Runtime(ctx, engine=engine)
     # Round 1: the public sizes (with two parties, also the tag of an OT
