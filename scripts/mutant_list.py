@@ -580,4 +580,39 @@ MUTANTS: list[Mutant] = [
         tests=["tests/test_twoparty.py::test_a_party_that_lost_its_extension_makes_new_base_ots"],
         file_hint="twoparty",
     ),
+    # -- private inference (issue 15) ---------------------------------------
+    Mutant(
+        id="mlp-class-opened-to-all",
+        why="mlp-predict opens the classes to every party: the server learns the client's answers",
+        find="        classes = await index.open(to=[client])",
+        replace="        classes = await index.open()",
+        tests=["tests/test_mlp.py::test_classes_and_scores_match_the_integer_network"],
+        file_hint="mlp",
+    ),
+    Mutant(
+        id="mlp-worst-case-drops-negative-weights",
+        why="the server's range proof ignores negative weights: a model whose pre-activations can wrap around "
+            "2^64 (two parties) or leave the comparisons' k bits passes the check, and gives wrong answers",
+        find="        lo = pos @ x_lo + neg @ x_hi + bi",
+        replace="        lo = pos @ x_lo + bi",
+        tests=["tests/test_mlp_model.py::test_the_worst_case_counts_negative_weights_on_both_sides"],
+        file_hint="mlp",
+    ),
+    Mutant(
+        id="fixedfield-mask-without-statistical-bits",
+        why="the truncation's masks are only k bits wide: the opened masked value leaks the top bits of y",
+        find="    big_k = k + STATISTICAL_SECURITY",
+        replace="    big_k = k",
+        tests=["tests/test_fixedfield.py::test_what_a_compute_party_receives_in_trunc_does_not_depend_on_y"],
+        file_hint="fixedfield",
+    ),
+    Mutant(
+        id="fixed2p-trunc-unsigned",
+        why="two-party truncation converts the kept bits back as an unsigned value: negative values come out "
+            "near 2^(k-f)",
+        find="    ring = await eng.from_bits(np.ascontiguousarray(planes[f:k]), y.shares.size, signed=True)",
+        replace="    ring = await eng.from_bits(np.ascontiguousarray(planes[f:k]), y.shares.size, signed=False)",
+        tests=["tests/test_fixed2p.py::test_trunc_and_relu_match_plaintext"],
+        file_hint="fixed2p",
+    ),
 ]

@@ -111,8 +111,26 @@ def test_from_sklearn():
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (60, 4))
     y = (x[:, 0] * 3).astype(int)
-    clf = sklearn.MLPClassifier(hidden_layer_sizes=(5,), max_iter=50, random_state=0).fit(x, y)
+    with pytest.warns(Warning):  # (50 iterations do not converge: fine for a format test)
+        clf = sklearn.MLPClassifier(hidden_layer_sizes=(5,), max_iter=50, random_state=0).fit(x, y)
     model = check_model(from_sklearn(clf), **FMT)
     assert layer_sizes(model) == [4, 5, len(clf.classes_)]
     ours = plain_scores(model, x).argmax(axis=1)
     assert (clf.classes_[ours] == clf.predict(x)).all()
+
+
+def test_the_worst_case_counts_negative_weights_on_both_sides():
+    """A row with a negative weight and a negative bias: its worst case is
+    on the negative side, -(1 + 1 + 5) = -7, in both layers (after the ReLU
+    the second layer's inputs lie in [0, U]). The inputs' bound carries one
+    unit of rounding slack: X = 2^16 + 1 at frac 16."""
+    x, one = (1 << 16) + 1, 1 << 16
+    model = check_model({"weights": [[[1.0, -1.0]], [[-1.0]]], "biases": [[-5.0], [-1.0]]}, **FMT)
+    worst = worst_case(model, frac=16, input_bound=1.0)
+    assert worst[0] == 2 * one * x + (5 << 32)
+    # layer 0's pre-activation is at most -3 < 0, so after ReLU its output is 0 and layer 1 gives -1 exactly
+    assert worst[1] == 1 << 32
+    model = check_model({"weights": [[[1.0, 1.0]], [[-2.0]]], "biases": [[1.0], [0.0]]}, **FMT)
+    # layer 0 in [-1, 3]; after ReLU and the floor [0, 3]; layer 1 in [-6, 0], on the negative side
+    top = 2 * one * x + (1 << 32)
+    assert worst_case(model, frac=16, input_bound=1.0) == [top, 2 * one * (top >> 16)]
