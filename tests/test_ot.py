@@ -31,13 +31,13 @@ from mpcnet.mpc.ot import (
     OTSender,
     base_ot_choose,
     base_ot_send,
+    iknp,
     receive_one_of_n,
     send_one_of_n,
     tmmo,
 )
 from mpcnet.mpc.ot.bitmatrix import transpose_to_rows
 from mpcnet.mpc.ot.crhash import FIXED_KEY
-from mpcnet.mpc.ot import iknp
 from mpcnet.mpc.ot.iknp import CHUNK
 
 from helpers import REPO, biased_bits, collect_views, different_bits, env_with, simulate_within

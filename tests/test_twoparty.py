@@ -427,7 +427,8 @@ async def test_later_sessions_on_a_link_reuse_the_ot_extension():
     for (a, b), (_, x, y) in zip(out, plan, strict=True):
         assert a.output == b.output == [u < v for u, v in zip(x, y, strict=True)]
     rounds = [a.stats.rounds for a, _ in out]
-    assert rounds == [9, 8, 8]  # the base-OT round only in the first session
+    # the base-OT round only in the first session; later ones carry their offline OTs in the tag round
+    assert rounds == [9, 7, 7]
     assert out[1][0].stats.bytes_sent < out[0][0].stats.bytes_sent - 5000  # no base-OT messages
     # a new link (another mesh) does not find the old extension
     out = await _sessions(memory_mesh(["p0", "p1"]), plan[:1])
@@ -442,6 +443,50 @@ async def test_a_party_that_lost_its_extension_makes_new_base_ots():
     assert [(a.output, b.output) for a, b in out] == [([True, False],) * 2, ([False, True],) * 2,
                                                        ([False, True],) * 2]
     assert [a.stats.rounds for a, _ in out] == [9, 9, 9]  # the tags differ: fresh base OTs each time
+
+
+@protocol("test-2p-early", min_parties=2, max_parties=2, security="test", reveals="test", input="bool",
+          output="int")
+async def early_protocol(ctx: Context, value: bool) -> int:
+    """An engine session whose tag round carries its offline OTs from the parties with ``value`` True
+    only; returns the rounds its prepare() took."""
+    eng = TwoPartyEngine(ctx, label="early")
+    sizes = {"pair_words": 1, "leaf_send": 8, "leaf_recv": 8}
+    tag, early = eng.offer_kept_with_ots(**sizes) if value else (eng.offer_kept(), None)
+    got = (await ctx.exchange({ctx.peers[0]: [tag, early]}))[ctx.peers[0]]
+    eng.accept_kept(tag, got[0], got[1])
+    before = ctx.round
+    await eng.prepare(**sizes)
+    eng.keep()
+    return ctx.round - before
+
+
+@pytest.mark.trio
+async def test_offline_ots_in_the_tag_round_from_one_end_only_name_the_peer():
+    twoparty._KEPT.clear()
+    names = ["p0", "p1"]
+    mesh = memory_mesh(names)
+    out: dict[str, list[Any]] = {"p0": [], "p1": []}
+
+    async def party(name: str) -> None:
+        async with Party(name, names, mesh[name]) as p:
+            # bare link: base OTs and the offline round; then both on the kept extension: no round of its own
+            for sid in ("bare", "kept"):
+                out[name].append((await p.run("test-2p-early", True, session_id=sid, round_timeout=5)).output)
+            try:  # p1 sends no offline OTs with the same tag
+                await p.run("test-2p-early", name == "p0", session_id="one-sided", round_timeout=5)
+            except mpcnet.MPCError as exc:
+                out[name].append(exc)
+
+    with trio.fail_after(DEADLINE):
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(party, name)
+    for name, peer in (("p0", "p1"), ("p1", "p0")):
+        assert out[name][:2] == [2, 0]
+        err = out[name][2]
+        assert isinstance(err, mpcnet.MPCError) and err.peer == peer, err
+    assert isinstance(out["p1"][2], RemoteProtocolViolation) and "one end only" in str(out["p1"][2])
 
 
 @pytest.mark.trio
@@ -493,7 +538,9 @@ async def test_prepare_makes_the_first_compare_skip_the_base_ots():
         assert setup.output["reused"] is False and setup.output["offline_rounds"] == 1
         # the base OTs (~8 KB each way) went to the set-up, not the comparison
         assert setup.stats.bytes_sent > 7_000
-        assert res.stats.rounds == plain[name][1].stats.rounds - 1 == 8
+        # no base-OT round, and the offline OTs ride on the tag round
+        assert res.stats.rounds == plain[name][1].stats.rounds - 2 == 7
+        assert res.stats.messages_sent == 7
         assert res.stats.bytes_sent < plain[name][1].stats.bytes_sent - 7_000
 
 
@@ -505,7 +552,7 @@ async def test_prepare_twice_reuses_the_kept_extension():
     for name in ("p0", "p1"):
         (first, second), res = out[name]
         assert (first.output["reused"], second.output["reused"]) == (False, True)
-        assert second.stats.rounds == 1 and res.stats.rounds == 8
+        assert second.stats.rounds == 1 and res.stats.rounds == 7
 
 
 @pytest.mark.trio
@@ -538,7 +585,7 @@ def test_open_party_prepare_over_tcp(tmp_path: Any):
 
     trio.run(main)
     assert out["p0"].output is out["p1"].output is True
-    assert out["p0"].stats.rounds == 8 and out["p0"].stats.bytes_sent < 12_000  # no base OTs (~8 KB) in it
+    assert out["p0"].stats.rounds == 7 and out["p0"].stats.bytes_sent < 12_000  # no base OTs (~8 KB) in it
 
 
 @pytest.mark.trio
@@ -564,6 +611,7 @@ async def test_two_bidder_auction_uses_the_prepared_extension():
     for name in names:
         plain, fast = out[name]
         assert plain.output == fast.output == {"winner": 0, "price": 7}
-        # the plain session starts bare (a fresh link); the one after the set-up skips the base-OT round
-        assert (plain.stats.rounds, fast.stats.rounds) == (10, 9)
+        # the plain session starts bare (a fresh link); the one after the set-up skips the base-OT
+        # round and carries its offline OTs in the tag round
+        assert (plain.stats.rounds, fast.stats.rounds) == (10, 8)
         assert fast.stats.bytes_sent < plain.stats.bytes_sent - 7_000

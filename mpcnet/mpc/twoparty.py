@@ -62,7 +62,9 @@ Offline and online: :meth:`TwoPartyEngine.prepare` makes the OT setup
 (256 base OTs, one round), the triples and the random OTs a computation will
 need (one round for all of them) before the inputs exist; the online calls
 use them up and make more on the spot (one round each time) if they run
-short. :attr:`TwoPartyEngine.stats` counts both phases.
+short. On an OT extension kept on the link, the random OTs' round can be the
+caller's own first round (:meth:`TwoPartyEngine.offer_kept_with_ots`).
+:attr:`TwoPartyEngine.stats` counts both phases.
 
 Security: semi-honest, one of the two parties corrupted (the other honest):
 what a party receives is, apart from opened values, masked by the other's
@@ -84,7 +86,7 @@ from typing import Any
 import numpy as np
 
 from ..context import Context
-from ..errors import ConfigError, LocalProtocolViolation
+from ..errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
 from .bitcircuits import add_planes
 from .bitslice import from_lanes, lanes, pack
 from .ot import MAX_OTS, OTDuplex
@@ -145,7 +147,9 @@ class TwoPartyStats:
     """What the engine did. The offline phase (:meth:`TwoPartyEngine.prepare`:
     OT setup, triples, leaf OTs) is timed and metered on its own (seconds,
     bytes this party sent with framing, rounds); :meth:`TwoPartyEngine.report`
-    gives the online figures as everything since the engine began minus that."""
+    gives the online figures as everything since the engine began minus that.
+    Offline OTs sent in the caller's first round (:meth:`~TwoPartyEngine.offer_kept_with_ots`)
+    count that round as offline, with their arrays' bytes (the rest of the round is online)."""
 
     offline_seconds: float = 0.0
     offline_bytes: int = 0
@@ -181,6 +185,10 @@ class TwoPartyEngine:
         self._ot: OTDuplex | None = None
         self._ot_id = b""
         self._offered: tuple[bytes, OTDuplex] | None = None
+        # The offline OTs begun on the offered extension (offer_kept_with_ots):
+        # (their sizes, choices, the extension's state, this party's message bytes), then the peer's message.
+        self._early: tuple[tuple[int, int, int, int], Array, Any, int] | None = None
+        self._early_got: Any = None
         # Triple pool: flat uint64 words (a, b, c), and a cursor.
         self._triples = np.zeros((3, 0), dtype=np.uint64)
         self._t_at = 0
@@ -232,13 +240,50 @@ class TwoPartyEngine:
         self._offered = kept
         return _tag(*kept, self.index)
 
-    def accept_kept(self, mine: bytes, theirs: bytes) -> None:
+    def offer_kept_with_ots(self, *, and_words: int = 0, leaf_send: int = 0, leaf_recv: int = 0,
+                            pair_words: int = 0) -> tuple[bytes, Any]:
+        """:meth:`offer_kept`, and if an extension is offered, the message of
+        the offline round that :meth:`prepare` would make with these sizes,
+        computed on it now: send both in the tag round, and the kept path
+        needs no round of its own for its offline OTs (a comparison: 7 rounds
+        instead of 8). Returns (tag, message or None). The message is used
+        only if the peer holds the same extension (:meth:`accept_kept` with
+        its message, then :meth:`prepare` with the same sizes, which then
+        sends nothing); otherwise it is dropped with the extension, whose
+        counters it advanced, so its PRG blocks and tweaks are never used
+        again. It is an ordinary IKNP message (the choices masked by the PRG
+        of the seeds the peer lacks), computed before any input exists."""
+        tag = self.offer_kept()
+        if not tag or self._offered is None:
+            return tag, None
+        t = time.perf_counter()
+        sizes = (and_words, leaf_send, leaf_recv, pair_words)
+        _, send_total, recv_total = _totals(*sizes)
+        if not (1 <= send_total <= MAX_OTS and 1 <= recv_total <= MAX_OTS):
+            return tag, None  # one-way or several extension calls: prepare's own rounds
+        width = 4 if leaf_send or leaf_recv else 1
+        choices = np.frombuffer(self.ctx.random.bytes(recv_total), dtype=np.uint8) & 1
+        message, state = self._offered[1].begin_random(send_total, choices, width)
+        self._early = (sizes, choices, state, sum(int(a.nbytes) for a in message))
+        self.stats.offline_seconds += time.perf_counter() - t
+        return tag, message
+
+    def accept_kept(self, mine: bytes, theirs: bytes, their_ots: Any = None) -> None:
         """Use the offered extension if the peer offered the same tag; else
-        drop it (this session then makes its own base OTs)."""
+        drop it (this session then makes its own base OTs). ``their_ots``:
+        the peer's message from :meth:`offer_kept_with_ots` (None if it sent
+        none); with the same extension at both ends, both or neither must
+        have sent one (:class:`~mpcnet.errors.RemoteProtocolViolation`)."""
         if self._offered is not None and mine and theirs == mine:
             self._ot_id, ot = self._offered
             ot.ctx = ot.sender.ctx = ot.receiver.ctx = self.ctx
             self._ot = ot
+            if (self._early is None) != (their_ots is None):
+                raise RemoteProtocolViolation("the offline OTs on the kept OT extension came from one end only",
+                                              peer=self.peer)
+            self._early_got = their_ots
+        else:
+            self._early = None
         self._offered = None
 
     def keep(self) -> None:
@@ -268,6 +313,19 @@ class TwoPartyEngine:
         leaf OTs of the millionaires protocol, this party offering / choosing
         (the peer passes the two swapped)."""
         t, b, r = time.perf_counter(), self.ctx.bytes_sent, self.ctx.round
+        if self._early is not None:
+            sizes, choices, state, nbytes = self._early
+            self._early = None
+            if sizes != (and_words, leaf_send, leaf_recv, pair_words):
+                raise LocalProtocolViolation("prepare() needs the sizes given to offer_kept_with_ots()")
+            got, self._early_got = self._early_got, None
+            (s0, s1), mine = self._ot_or_fail().end_random(state, got)
+            self._store(and_words, leaf_send, leaf_recv, pair_words, choices, s0, s1, mine)
+            self.stats.offline_seconds += time.perf_counter() - t
+            # The offline OTs rode on the caller's first round: it counts as offline, with their bytes.
+            self.stats.offline_rounds += 1
+            self.stats.offline_bytes += nbytes
+            return
         try:
             await self._make(and_words, leaf_send, leaf_recv, pair_words)
         finally:
@@ -275,11 +333,14 @@ class TwoPartyEngine:
             self.stats.offline_bytes += self.ctx.bytes_sent - b
             self.stats.offline_rounds += self.ctx.round - r
 
+    def _ot_or_fail(self) -> OTDuplex:
+        if self._ot is None:  # (accept_kept installs it before _early_got is set)
+            raise LocalProtocolViolation("no OT extension in use")
+        return self._ot
+
     async def _make(self, and_words: int, leaf_send: int, leaf_recv: int, pair_words: int = 0) -> None:
         ot = await self._duplex()
-        n_pr = 64 * pair_words
-        n_tr = 64 * and_words + n_pr  # plain triples, then paired ones; then the leaf OTs
-        send_total, recv_total = n_tr + leaf_send, n_tr + leaf_recv
+        _, send_total, recv_total = _totals(and_words, leaf_send, leaf_recv, pair_words)
         if send_total == 0 and recv_total == 0:
             return
         width = 4 if leaf_send or leaf_recv else 1
@@ -299,6 +360,14 @@ class TwoPartyEngine:
         s0 = np.concatenate(sent0) if sent0 else np.zeros((0, width), np.uint8)
         s1 = np.concatenate(sent1)
         got = np.concatenate(got_parts)
+        self._store(and_words, leaf_send, leaf_recv, pair_words, choices, s0, s1, got)
+
+    def _store(self, and_words: int, leaf_send: int, leaf_recv: int, pair_words: int, choices: Array, s0: Array,
+               s1: Array, got: Array) -> None:
+        """Triples, paired triples and leaf OTs into their pools, from the
+        random OTs sent (``s0``, ``s1``) and received (``got``, by ``choices``)."""
+        n_pr = 64 * pair_words
+        n_tr, send_total, recv_total = _totals(and_words, leaf_send, leaf_recv, pair_words)
         self.stats.random_ots += send_total + recv_total
         n_plain = n_tr - n_pr
         if n_plain:
@@ -602,6 +671,13 @@ class TwoPartyEngine:
         g_bits[:, ~mine_offer] = (got & np.uint32(1)).reshape(m, -1)
         e_bits[:, ~mine_offer] = (got >> np.uint32(1)).reshape(m, -1)
         return from_lanes(g_bits.T), from_lanes(e_bits.T)
+
+
+def _totals(and_words: int, leaf_send: int, leaf_recv: int, pair_words: int) -> tuple[int, int, int]:
+    """(triple OTs each way, random OTs sent, random OTs received) for a prepare() request:
+    the plain triples first, then the paired ones, then the leaf OTs."""
+    n_tr = 64 * (and_words + pair_words)
+    return n_tr, n_tr + leaf_send, n_tr + leaf_recv
 
 
 def millionaires_ots(k: int, m: int, left: bool) -> tuple[int, int]:

@@ -347,11 +347,24 @@ class OTDuplex:
     async def random(self, m: int, choices: Any, width: int = 16) -> tuple[tuple[Array, Array], Array]:
         """One round: ``m`` random OTs sent (the peer's choices) and
         ``len(choices)`` received. Returns ((x0, x1), chosen pads)."""
+        message, state = self.begin_random(m, choices, width)
+        got = (await self.ctx.exchange({self.peer: message}))[self.peer]
+        return self.end_random(state, got)
+
+    def begin_random(self, m: int, choices: Any, width: int = 16) -> tuple[list[Array], Any]:
+        """:meth:`random` without its round: (the message for the peer, a
+        state for :meth:`end_random`), for a caller that sends the message in
+        a round of its own with other things. The peer makes the same calls
+        with the sizes swapped; the counters advance now."""
         r = _choice_bits(choices)
         nblocks = _width_blocks(width)
         call, first = self.sender._claim(m)
         message, mine = self.receiver._extend(r, width)
-        got = (await self.ctx.exchange({self.peer: message}))[self.peer]
+        return message, (m, width, nblocks, call, first, mine)
+
+    def end_random(self, state: Any, got: Any) -> tuple[tuple[Array, Array], Array]:
+        """The outputs of :meth:`begin_random` once the peer's message ``got`` is here (checked here)."""
+        m, width, nblocks, call, first, mine = state
         return self.sender._outputs(got, m, width, nblocks, call, first), mine
 
     async def correlated(self, delta: Any, choices: Any) -> tuple[Array, Array]:
