@@ -445,14 +445,16 @@ async def test_a_party_that_lost_its_extension_makes_new_base_ots():
     assert [a.stats.rounds for a, _ in out] == [9, 9, 9]  # the tags differ: fresh base OTs each time
 
 
-@protocol("test-2p-early", min_parties=2, max_parties=2, security="test", reveals="test", input="bool",
+@protocol("test-2p-early", min_parties=2, max_parties=2, security="test", reveals="test", input="bool or 'bad'",
           output="int")
-async def early_protocol(ctx: Context, value: bool) -> int:
+async def early_protocol(ctx: Context, value: bool | str) -> int:
     """An engine session whose tag round carries its offline OTs from the parties with ``value`` True
-    only; returns the rounds its prepare() took."""
+    only ('bad': a malformed message instead); returns the rounds its prepare() took."""
     eng = TwoPartyEngine(ctx, label="early")
     sizes = {"pair_words": 1, "leaf_send": 8, "leaf_recv": 8}
     tag, early = eng.offer_kept_with_ots(**sizes) if value else (eng.offer_kept(), None)
+    if value == "bad":
+        early = [np.zeros((128, 3), np.uint8)]
     got = (await ctx.exchange({ctx.peers[0]: [tag, early]}))[ctx.peers[0]]
     eng.accept_kept(tag, got[0], got[1])
     before = ctx.round
@@ -477,6 +479,13 @@ async def test_offline_ots_in_the_tag_round_from_one_end_only_name_the_peer():
                 await p.run("test-2p-early", name == "p0", session_id="one-sided", round_timeout=5)
             except mpcnet.MPCError as exc:
                 out[name].append(exc)
+            # a fresh extension on the link (the failed session kept none), then a malformed message from p1
+            twoparty._KEPT.clear()
+            await p.run("test-2p-early", True, session_id="bare-again", round_timeout=5)
+            try:
+                await p.run("test-2p-early", True if name == "p0" else "bad", session_id="bad", round_timeout=5)
+            except mpcnet.MPCError as exc:
+                out[name].append(exc)
 
     with trio.fail_after(DEADLINE):
         async with trio.open_nursery() as nursery:
@@ -487,6 +496,8 @@ async def test_offline_ots_in_the_tag_round_from_one_end_only_name_the_peer():
         err = out[name][2]
         assert isinstance(err, mpcnet.MPCError) and err.peer == peer, err
     assert isinstance(out["p1"][2], RemoteProtocolViolation) and "one end only" in str(out["p1"][2])
+    bad = out["p0"][3]
+    assert isinstance(bad, RemoteProtocolViolation) and bad.peer == "p1" and "shape" in str(bad), bad
 
 
 @pytest.mark.trio
