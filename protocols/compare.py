@@ -26,9 +26,11 @@ for the leaves and triples) needs no input, and the online phase takes
 ``2 + ceil(log2 ceil(k/4))`` rounds plus the output round (6 for 32 bits).
 The OT extension is kept for the next two-party session on the same link
 (:meth:`~mpcnet.mpc.twoparty.TwoPartyEngine.keep`), which then skips the
-base OTs and sends its offline OTs with the lengths in the first round
-(:meth:`~mpcnet.mpc.twoparty.TwoPartyEngine.offer_kept_with_ots`): after the
-first, a comparison costs 7 rounds and no public-key operation.
+base OTs and sends its offline OTs and the millionaires protocol's first
+message with the lengths in the first round
+(:meth:`~mpcnet.mpc.twoparty.TwoPartyEngine.offer_kept_with_ots`,
+:meth:`~mpcnet.mpc.twoparty.TwoPartyEngine.millionaires_first`): after the
+first, a comparison costs 6 rounds and no public-key operation.
 ``twoparty-setup`` (``open_party(..., prepare=("twoparty-setup",))``)
 makes that first session an input-free set-up when the connection comes up.
 
@@ -148,22 +150,26 @@ async def compare_two(ctx: Context, value: Any, *, bits: int, signed: bool, op: 
     blocks, words = twoparty.blocks_for(bits), words_for(count)
     tree = twoparty.tree_pairs(blocks) * words
     sizes = ({"and_words": (blocks - 1) * words} if op in ("eq", "ne") else {"pair_words": tree})
+    # No round: each party's operand as an XOR sharing (its own share the value).
+    shared = await rt.input_xor({ctx.parties[0]: shape, ctx.parties[1]: shape}, value, bits=bits, signed=signed)
     # Round 1: the operands' lengths, the tag of an OT extension kept on
     # this link by an earlier session (used if both hold the same one) and,
-    # with one, the offline OTs for this length on it (used then; the peer's
-    # are sized for its length, which must equal ours).
+    # with one, the offline OTs for this length on it and the millionaires
+    # protocol's first message on their leaf OTs (used then; the peer's are
+    # sized for its length, which must equal ours).
     tag, early = eng.offer_kept_with_ots(leaf_send=send, leaf_recv=recv, **sizes)
-    got = (await ctx.exchange({peer: [length, tag, early]}))[peer]
-    if not (isinstance(got, list) and len(got) == 3 and isinstance(got[1], bytes) and len(got[1]) in (0, 16)):
-        raise RemoteProtocolViolation("expected [length, tag, offline OTs] in the first round", peer=peer)
+    first = eng.millionaires_first(ctx.parties[left], shared[ctx.me].plain(), count, bits)
+    got = (await ctx.exchange({peer: [length, tag, early, first]}))[peer]
+    if not (isinstance(got, list) and len(got) == 4 and isinstance(got[1], bytes) and len(got[1]) in (0, 16)):
+        raise RemoteProtocolViolation("expected [length, tag, offline OTs, first leaf message] in the first round",
+                                      peer=peer)
     their_length = mpc.Expect.integer(-1, max_length).check(got[0], peer)
     if their_length != length:
         raise RemoteProtocolViolation(f"the two operands differ in length ({ctx.me}: "
                                       f"{'one value' if length < 0 else length}, {peer}: "
                                       f"{'one value' if their_length < 0 else their_length})", peer=peer)
-    eng.accept_kept(tag, got[1], got[2])
+    eng.accept_kept(tag, got[1], got[2], got[3])
     await eng.prepare(leaf_send=send, leaf_recv=recv, **sizes)  # no round if round 1 carried the OTs
-    shared = await rt.input_xor({ctx.parties[0]: shape, ctx.parties[1]: shape}, value, bits=bits, signed=signed)
     result = await getattr(shared[ctx.parties[0]], op)(shared[ctx.parties[1]])
     out = await result.reveal() == 1
     eng.keep()

@@ -44,8 +44,9 @@ async def two_party(ctx: Context, value: Any, k: int, counts: list[int], second:
     setup 1 and offline random OTs 1 (both none when both ends hold the same
     kept extension, after an earlier two-party session or ``twoparty-setup``
     on the link: the offline OTs then ride on the tag round), millionaires 2
+    (1 with a kept extension: its first message rides on the tag round too)
     + tree 3 (32-bit bids), selection 1 (2 for second price), opening 1: 10
-    (11) for 32 bits, 8 (9) with a kept extension.
+    (11) for 32 bits, 7 (8) with a kept extension.
     Bytes: about 22 KB per party for 32-bit bids (24 KB second price), most
     of it the 256 base OTs and the random OTs of 7 words of paired triples
     and 2 (+ 2) words of triples (64 AND gates a word).
@@ -65,18 +66,20 @@ async def two_party(ctx: Context, value: Any, k: int, counts: list[int], second:
     send, recv = millionaires_ots(k, _LANES, me == 0)
     sizes = {"and_words": (2 if second else 0) + 2, "pair_words": tree_pairs(blocks_for(k)), "leaf_send": send,
              "leaf_recv": recv}
-    # Round 1: the tag of a kept OT extension and, with one, the offline OTs on it.
-    tag, early = eng.offer_kept_with_ots(**sizes)
-    got = (await ctx.exchange({peer: [tag, early]}))[peer]
-    if not (isinstance(got, list) and len(got) == 2 and isinstance(got[0], bytes) and len(got[0]) in (0, 16)):
-        raise RemoteProtocolViolation("expected [OT-extension tag (0 or 16 bytes), offline OTs] in the first round",
-                                      peer=peer)
-    eng.accept_kept(tag, got[0], got[1])
     bids = [int(v) for v in (value if isinstance(value, list) else [value])]
     top, pos, runner = _tops(bids)
+    lanes = np.array([top, top, runner] if me == 0 else [top, runner, top], dtype=np.uint64)
+    # Round 1: the tag of a kept OT extension and, with one, the offline OTs on it and the
+    # millionaires protocol's first message on their leaf OTs.
+    tag, early = eng.offer_kept_with_ots(**sizes)
+    first = eng.millionaires_first(p0, lanes, _LANES, k)
+    got = (await ctx.exchange({peer: [tag, early, first]}))[peer]
+    if not (isinstance(got, list) and len(got) == 3 and isinstance(got[0], bytes) and len(got[0]) in (0, 16)):
+        raise RemoteProtocolViolation("expected [OT-extension tag (0 or 16 bytes), offline OTs, first leaf message] "
+                                      "in the first round", peer=peer)
+    eng.accept_kept(tag, got[0], got[1], got[2])
     await eng.prepare(**sizes)  # no round if round 1 carried the OTs
-    lanes = [top, top, runner] if me == 0 else [top, runner, top]
-    g, e = await eng.millionaires(p0, np.array(lanes, dtype=np.uint64), _LANES, k)
+    g, e = await eng.millionaires(p0, lanes, _LANES, k)
     lt = await bitcircuits.prefix_top(eng, g, e)
     # Lane i of the shares to every lane of one word: b * (all ones) is linear in XOR.
     ones = np.uint64(0xFFFFFFFFFFFFFFFF)

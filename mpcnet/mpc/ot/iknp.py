@@ -362,6 +362,13 @@ class OTDuplex:
         message, mine = self.receiver._extend(r, width)
         return message, (m, width, nblocks, call, first, mine)
 
+    @staticmethod
+    def chosen_pads(state: Any) -> Array:
+        """The pads this party chose (its receiver's outputs) from a :meth:`begin_random` state:
+        known before the round."""
+        mine: Array = state[-1]
+        return mine
+
     def end_random(self, state: Any, got: Any) -> tuple[tuple[Array, Array], Array]:
         """The outputs of :meth:`begin_random` once the peer's message ``got`` is here (checked here)."""
         m, width, nblocks, call, first, mine = state
