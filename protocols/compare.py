@@ -26,8 +26,12 @@ for the leaves and triples) needs no input, and the online phase takes
 ``2 + ceil(log2 ceil(k/4))`` rounds plus the output round (6 for 32 bits).
 The OT extension is kept for the next two-party session on the same link
 (:meth:`~mpcnet.mpc.twoparty.TwoPartyEngine.keep`), which then skips the
-base OTs: after the first, a comparison costs 8 rounds and no public-key
-operation. ``twoparty-setup`` (``open_party(..., prepare=("twoparty-setup",))``)
+base OTs and sends its offline OTs and the millionaires protocol's first
+message with the lengths in the first round
+(:meth:`~mpcnet.mpc.twoparty.TwoPartyEngine.offer_kept_with_ots`,
+:meth:`~mpcnet.mpc.twoparty.TwoPartyEngine.millionaires_first`): after the
+first, a comparison costs 6 rounds and no public-key operation.
+``twoparty-setup`` (``open_party(..., prepare=("twoparty-setup",))``)
 makes that first session an input-free set-up when the connection comes up.
 
 Security: semi-honest; private against any t < n/2 colluding parties (three
@@ -135,30 +139,37 @@ async def compare_two(ctx: Context, value: Any, *, bits: int, signed: bool, op: 
     length = -1 if not isinstance(value, list) else len(value)
     rt = mpc.Runtime(ctx)
     eng = rt.two_party_engine
-    # Round 1: the operands' lengths, and the tags of an OT extension kept
-    # on this link by an earlier session (used if both hold the same one).
-    tag = eng.offer_kept()
-    got = (await ctx.exchange({peer: [length, tag]}))[peer]
-    if not (isinstance(got, list) and len(got) == 2 and isinstance(got[1], bytes) and len(got[1]) in (0, 16)):
-        raise RemoteProtocolViolation("expected [length, tag] in the first round", peer=peer)
+    shape: tuple[int, ...] = () if length < 0 else (length,)
+    count = max(1, length)
+    # Offline: the leaf OTs (the left operand is x for lt, ge, eq, ne and y
+    # for gt, le, whose '<' swaps the operands) and the triples of the tree
+    # (for eq/ne an AND tree over the blocks' equal bits, else the prefix
+    # tree: one paired AND per combination).
+    left = 0 if op in ("lt", "ge", "eq", "ne") else 1
+    send, recv = twoparty.millionaires_ots(bits, count, ctx.index == left)
+    blocks, words = twoparty.blocks_for(bits), words_for(count)
+    tree = twoparty.tree_pairs(blocks) * words
+    sizes = ({"and_words": (blocks - 1) * words} if op in ("eq", "ne") else {"pair_words": tree})
+    # No round: each party's operand as an XOR sharing (its own share the value).
+    shared = await rt.input_xor({ctx.parties[0]: shape, ctx.parties[1]: shape}, value, bits=bits, signed=signed)
+    # Round 1: the operands' lengths, the tag of an OT extension kept on
+    # this link by an earlier session (used if both hold the same one) and,
+    # with one, the offline OTs for this length on it and the millionaires
+    # protocol's first message on their leaf OTs (used then; the peer's are
+    # sized for its length, which must equal ours).
+    tag, early = eng.offer_kept_with_ots(leaf_send=send, leaf_recv=recv, **sizes)
+    first = eng.millionaires_first(ctx.parties[left], shared[ctx.me].plain(), count, bits)
+    got = (await ctx.exchange({peer: [length, tag, early, first]}))[peer]
+    if not (isinstance(got, list) and len(got) == 4 and isinstance(got[1], bytes) and len(got[1]) in (0, 16)):
+        raise RemoteProtocolViolation("expected [length, tag, offline OTs, first leaf message] in the first round",
+                                      peer=peer)
     their_length = mpc.Expect.integer(-1, max_length).check(got[0], peer)
     if their_length != length:
         raise RemoteProtocolViolation(f"the two operands differ in length ({ctx.me}: "
                                       f"{'one value' if length < 0 else length}, {peer}: "
                                       f"{'one value' if their_length < 0 else their_length})", peer=peer)
-    eng.accept_kept(tag, got[1])
-    shape: tuple[int, ...] = () if length < 0 else (length,)
-    count = max(1, length)
-    # Offline: the leaf OTs (the left operand is x for lt, ge, eq, ne and y
-    # for gt, le, whose '<' swaps the operands) and the triples of the tree.
-    left = 0 if op in ("lt", "ge", "eq", "ne") else 1
-    send, recv = twoparty.millionaires_ots(bits, count, ctx.index == left)
-    blocks, words = twoparty.blocks_for(bits), words_for(count)
-    if op in ("eq", "ne"):  # an AND tree over the blocks' equal bits
-        await eng.prepare(and_words=(blocks - 1) * words, leaf_send=send, leaf_recv=recv)
-    else:  # the prefix tree: one paired AND per combination
-        await eng.prepare(pair_words=twoparty.tree_pairs(blocks) * words, leaf_send=send, leaf_recv=recv)
-    shared = await rt.input_xor({ctx.parties[0]: shape, ctx.parties[1]: shape}, value, bits=bits, signed=signed)
+    eng.accept_kept(tag, got[1], got[2], got[3])
+    await eng.prepare(leaf_send=send, leaf_recv=recv, **sizes)  # no round if round 1 carried the OTs
     result = await getattr(shared[ctx.parties[0]], op)(shared[ctx.parties[1]])
     out = await result.reveal() == 1
     eng.keep()

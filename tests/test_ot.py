@@ -31,6 +31,7 @@ from mpcnet.mpc.ot import (
     OTSender,
     base_ot_choose,
     base_ot_send,
+    iknp,
     receive_one_of_n,
     send_one_of_n,
     tmmo,
@@ -155,6 +156,54 @@ def test_transpose_matches_unpackbits(groups, width, seed):
     m = np.random.default_rng(seed).integers(0, 256, (8 * groups, width), dtype=np.uint8)
     bits = np.unpackbits(m, axis=1, bitorder="little")  # (rows, columns) of 0/1
     assert (transpose_to_rows(m) == np.packbits(bits.T, axis=1, bitorder="little")).all()
+
+
+# --- the PRG: AES-128-CTR under each seed, counter block call * 2^64 ----------------------------
+
+@settings(max_examples=25)
+@given(call=st.integers(0, 2**64 - 1), sizes=st.lists(st.integers(0, 70), min_size=1, max_size=6),
+       seed=st.integers(0, 2**32 - 1))
+def test_prg_streams_are_aes_ctr_from_counter_call_times_2_64(call, sizes, seed):
+    """The documented G (docs/security.md): each call's stream of seed k is AES-128-CTR under k
+    from counter block call * 2^64, read in order by takes of any size (not block-aligned)."""
+    seeds = np.random.default_rng(seed).integers(0, 256, (3, 16), dtype=np.uint8)
+    stream = iknp._PRG(seeds).stream(call)
+    got = np.concatenate([stream.take(n) for n in sizes], axis=1)
+    nonce = (call << 64).to_bytes(16, "big")
+    want = [Cipher(algorithms.AES(bytes(k)), modes.CTR(nonce)).encryptor().update(bytes(sum(sizes))) for k in seeds]
+    assert got.shape == (3, sum(sizes))
+    assert [bytes(row) for row in got] == want
+
+
+@protocol("test-ot-schedules", min_parties=2, max_parties=2, security="test", reveals="test", input="null",
+          output="int")
+async def ot_schedules_protocol(ctx: Context, value: None) -> int:
+    """AES key schedules made during two duplex extensions after the setup (a barrier round on each side)."""
+    peer = ctx.peers[0]
+    ot = await OTDuplex.setup(ctx, peer)
+    await ctx.exchange({peer: b""})  # both ends are past their setup
+    before = SCHEDULES[0]
+    for _ in range(2):
+        await ot.random(200, np.ones(200, dtype=np.uint8))
+    await ctx.exchange({peer: b""})
+    return SCHEDULES[0] - before
+
+
+SCHEDULES = [0]
+
+
+def test_extensions_make_no_aes_key_schedule_after_the_setup(monkeypatch):
+    """The 3 x 128 PRG key schedules are made once, by the setup: an extension call makes
+    none (they cost ~9 us each, most of a small extension's time before)."""
+    def counting(*args: Any, **kw: Any) -> Any:
+        SCHEDULES[0] += 1
+        return Cipher(*args, **kw)
+
+    monkeypatch.setattr(iknp, "Cipher", counting)
+    SCHEDULES[0] = 0
+    res = run("test-ot-schedules", [None, None])
+    assert list(res.outputs) == [0, 0]
+    assert SCHEDULES[0] == 2 * 3 * 128  # each end: its sender's 128 streams and its receiver's 256
 
 
 # --- correctness against plaintext ----------------------------------------------------------

@@ -427,7 +427,9 @@ async def test_later_sessions_on_a_link_reuse_the_ot_extension():
     for (a, b), (_, x, y) in zip(out, plan, strict=True):
         assert a.output == b.output == [u < v for u, v in zip(x, y, strict=True)]
     rounds = [a.stats.rounds for a, _ in out]
-    assert rounds == [9, 8, 8]  # the base-OT round only in the first session
+    # the base-OT round only in the first session; later ones carry their offline OTs and the
+    # millionaires protocol's first message in the tag round
+    assert rounds == [9, 6, 6]
     assert out[1][0].stats.bytes_sent < out[0][0].stats.bytes_sent - 5000  # no base-OT messages
     # a new link (another mesh) does not find the old extension
     out = await _sessions(memory_mesh(["p0", "p1"]), plan[:1])
@@ -442,6 +444,124 @@ async def test_a_party_that_lost_its_extension_makes_new_base_ots():
     assert [(a.output, b.output) for a, b in out] == [([True, False],) * 2, ([False, True],) * 2,
                                                        ([False, True],) * 2]
     assert [a.stats.rounds for a, _ in out] == [9, 9, 9]  # the tags differ: fresh base OTs each time
+
+
+@protocol("test-2p-early", min_parties=2, max_parties=2, security="test", reveals="test", input="bool or 'bad'",
+          output="int")
+async def early_protocol(ctx: Context, value: bool | str) -> int:
+    """An engine session whose tag round carries its offline OTs from the parties with ``value`` True
+    only ('bad': a malformed message instead); returns the rounds its prepare() took."""
+    eng = TwoPartyEngine(ctx, label="early")
+    sizes = {"pair_words": 1, "leaf_send": 8, "leaf_recv": 8}
+    tag, early = eng.offer_kept_with_ots(**sizes) if value else (eng.offer_kept(), None)
+    if value == "bad":
+        early = [np.zeros((128, 3), np.uint8)]
+    got = (await ctx.exchange({ctx.peers[0]: [tag, early]}))[ctx.peers[0]]
+    eng.accept_kept(tag, got[0], got[1])
+    before = ctx.round
+    await eng.prepare(**sizes)
+    eng.keep()
+    return ctx.round - before
+
+
+@pytest.mark.trio
+async def test_offline_ots_in_the_tag_round_from_one_end_only_name_the_peer():
+    twoparty._KEPT.clear()
+    names = ["p0", "p1"]
+    mesh = memory_mesh(names)
+    out: dict[str, list[Any]] = {"p0": [], "p1": []}
+
+    async def party(name: str) -> None:
+        async with Party(name, names, mesh[name]) as p:
+            # bare link: base OTs and the offline round; then both on the kept extension: no round of its own
+            for sid in ("bare", "kept"):
+                out[name].append((await p.run("test-2p-early", True, session_id=sid, round_timeout=5)).output)
+            try:  # p1 sends no offline OTs with the same tag
+                await p.run("test-2p-early", name == "p0", session_id="one-sided", round_timeout=5)
+            except mpcnet.MPCError as exc:
+                out[name].append(exc)
+            # a fresh extension on the link (the failed session kept none), then a malformed message from p1
+            twoparty._KEPT.clear()
+            await p.run("test-2p-early", True, session_id="bare-again", round_timeout=5)
+            try:
+                await p.run("test-2p-early", True if name == "p0" else "bad", session_id="bad", round_timeout=5)
+            except mpcnet.MPCError as exc:
+                out[name].append(exc)
+
+    with trio.fail_after(DEADLINE):
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(party, name)
+    for name, peer in (("p0", "p1"), ("p1", "p0")):
+        assert out[name][:2] == [2, 0]
+        err = out[name][2]
+        assert isinstance(err, mpcnet.MPCError) and err.peer == peer, err
+    assert isinstance(out["p1"][2], RemoteProtocolViolation) and "one end only" in str(out["p1"][2])
+    bad = out["p0"][3]
+    assert isinstance(bad, RemoteProtocolViolation) and bad.peer == "p1" and "shape" in str(bad), bad
+
+
+@protocol("test-2p-first", min_parties=2, max_parties=2, security="test", reveals="test", input="str",
+          output="list")
+async def first_protocol(ctx: Context, value: str) -> list[bool]:
+    """Four 8-bit x < y on a kept extension (x = [1, 50, 200, 7], y = [2, 40, 200, 9]): the tag
+    round carries the offline OTs and the first leaf message ('none': no leaf message, 'range':
+    one with a digit of 16); returns the results."""
+    eng = TwoPartyEngine(ctx, label="first")
+    m, k = 4, 8
+    send, recv = millionaires_ots(k, m, ctx.index == 0)
+    sizes = {"pair_words": tree_pairs(2), "leaf_send": send, "leaf_recv": recv}
+    mine = np.array([1, 50, 200, 7] if ctx.index == 0 else [2, 40, 200, 9], dtype=np.uint64)
+    tag, early = eng.offer_kept_with_ots(**sizes)
+    first = eng.millionaires_first("p0", mine, m, k)
+    if value == "none":
+        first = None
+    elif value == "range" and first is not None:
+        first = np.full_like(first, 16)
+    got = (await ctx.exchange({ctx.peers[0]: [tag, early, first]}))[ctx.peers[0]]
+    eng.accept_kept(tag, got[0], got[1], got[2])
+    await eng.prepare(**sizes)
+    g, e = await eng.millionaires("p0", mine, m, k)
+    lt = await bitcircuits.prefix_top(eng, g, e)
+    opened = await eng.open(lt, "bits")
+    eng.keep()
+    assert opened is not None
+    return [bool(b) for b in unpack(opened, m)]
+
+
+@pytest.mark.trio
+async def test_first_leaf_message_in_the_tag_round():
+    twoparty._KEPT.clear()
+    names = ["p0", "p1"]
+    mesh = memory_mesh(names)
+    out: dict[str, list[Any]] = {"p0": [], "p1": []}
+
+    async def party(name: str) -> None:
+        async with Party(name, names, mesh[name]) as p:
+            for sid in ("bare", "kept"):  # base OTs first; then all in the tag round
+                res = await p.run("test-2p-first", "ok", session_id=sid, round_timeout=5)
+                out[name].append((res.output, res.stats.rounds))
+            for sid, bad in (("one-sided", "none"), ("range", "range")):
+                if sid == "range":
+                    twoparty._KEPT.clear()  # (the failed session kept nothing) a fresh extension first
+                    await p.run("test-2p-first", "ok", session_id="bare-again", round_timeout=5)
+                try:
+                    await p.run("test-2p-first", bad if name == "p1" else "ok", session_id=sid, round_timeout=5)
+                except mpcnet.MPCError as exc:
+                    out[name].append(exc)
+
+    with trio.fail_after(DEADLINE):
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(party, name)
+    for name in names:
+        # leaves 2 + tree 1 + opening 1 after the tag round; the bare session adds base OTs and offline OTs
+        assert out[name][:2] == [([True, False, False, True], 7), ([True, False, False, True], 4)]
+    one_sided, out_of_range = out["p0"][2], out["p0"][3]
+    assert isinstance(one_sided, RemoteProtocolViolation) and one_sided.peer == "p1"
+    assert "first millionaires message came from one end only" in str(one_sided)
+    assert isinstance(out_of_range, RemoteProtocolViolation) and out_of_range.peer == "p1"
+    assert "[0, 15]" in str(out_of_range), out_of_range
 
 
 @pytest.mark.trio
@@ -493,7 +613,9 @@ async def test_prepare_makes_the_first_compare_skip_the_base_ots():
         assert setup.output["reused"] is False and setup.output["offline_rounds"] == 1
         # the base OTs (~8 KB each way) went to the set-up, not the comparison
         assert setup.stats.bytes_sent > 7_000
-        assert res.stats.rounds == plain[name][1].stats.rounds - 1 == 8
+        # no base-OT round, and the offline OTs and the first leaf message ride on the tag round
+        assert res.stats.rounds == plain[name][1].stats.rounds - 3 == 6
+        assert res.stats.messages_sent == 6
         assert res.stats.bytes_sent < plain[name][1].stats.bytes_sent - 7_000
 
 
@@ -505,7 +627,7 @@ async def test_prepare_twice_reuses_the_kept_extension():
     for name in ("p0", "p1"):
         (first, second), res = out[name]
         assert (first.output["reused"], second.output["reused"]) == (False, True)
-        assert second.stats.rounds == 1 and res.stats.rounds == 8
+        assert second.stats.rounds == 1 and res.stats.rounds == 6
 
 
 @pytest.mark.trio
@@ -538,7 +660,7 @@ def test_open_party_prepare_over_tcp(tmp_path: Any):
 
     trio.run(main)
     assert out["p0"].output is out["p1"].output is True
-    assert out["p0"].stats.rounds == 8 and out["p0"].stats.bytes_sent < 12_000  # no base OTs (~8 KB) in it
+    assert out["p0"].stats.rounds == 6 and out["p0"].stats.bytes_sent < 12_000  # no base OTs (~8 KB) in it
 
 
 @pytest.mark.trio
@@ -564,6 +686,7 @@ async def test_two_bidder_auction_uses_the_prepared_extension():
     for name in names:
         plain, fast = out[name]
         assert plain.output == fast.output == {"winner": 0, "price": 7}
-        # the plain session starts bare (a fresh link); the one after the set-up skips the base-OT round
-        assert (plain.stats.rounds, fast.stats.rounds) == (10, 9)
+        # the plain session starts bare (a fresh link); the one after the set-up skips the base-OT
+        # round and carries its offline OTs and first leaf message in the tag round
+        assert (plain.stats.rounds, fast.stats.rounds) == (10, 7)
         assert fast.stats.bytes_sent < plain.stats.bytes_sent - 7_000

@@ -85,8 +85,10 @@ class XorBits(ComparableSecret):
             return other
         return self._new(self.rt.two_party_engine.public(pack(self._public(other), self.k), BITS))
 
-    def _plain(self) -> Array:
-        """At the owner: the values as unsigned k-bit words in the order of unsigned comparison."""
+    def plain(self) -> Array:
+        """At the owner: the values as unsigned k-bit words in the order of
+        unsigned comparison (what :meth:`TwoPartyEngine.millionaires
+        <mpcnet.mpc.twoparty.TwoPartyEngine.millionaires>` takes)."""
         values = unpack(self.shares, int(np.prod(self.shape)))
         if self.signed:
             values ^= np.uint64(1 << (self.k - 1))
@@ -134,7 +136,7 @@ class XorBits(ComparableSecret):
         first, second = (self, o) if op in ("lt", "ge", "eq", "ne") else (o, self)
         assert first.owner is not None
         me = self.rt.ctx.me
-        mine = first._plain() if first.owner == me else second._plain()
+        mine = first.plain() if first.owner == me else second.plain()
         g, e = await eng.millionaires(first.owner, mine, count, self.k)
         if op in ("eq", "ne"):
             while e.shape[0] > 1:

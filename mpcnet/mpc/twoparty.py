@@ -62,7 +62,9 @@ Offline and online: :meth:`TwoPartyEngine.prepare` makes the OT setup
 (256 base OTs, one round), the triples and the random OTs a computation will
 need (one round for all of them) before the inputs exist; the online calls
 use them up and make more on the spot (one round each time) if they run
-short. :attr:`TwoPartyEngine.stats` counts both phases.
+short. On an OT extension kept on the link, the random OTs' round can be the
+caller's own first round (:meth:`TwoPartyEngine.offer_kept_with_ots`).
+:attr:`TwoPartyEngine.stats` counts both phases.
 
 Security: semi-honest, one of the two parties corrupted (the other honest):
 what a party receives is, apart from opened values, masked by the other's
@@ -84,7 +86,7 @@ from typing import Any
 import numpy as np
 
 from ..context import Context
-from ..errors import ConfigError, LocalProtocolViolation
+from ..errors import ConfigError, LocalProtocolViolation, RemoteProtocolViolation
 from .bitcircuits import add_planes
 from .bitslice import from_lanes, lanes, pack
 from .ot import MAX_OTS, OTDuplex
@@ -145,7 +147,10 @@ class TwoPartyStats:
     """What the engine did. The offline phase (:meth:`TwoPartyEngine.prepare`:
     OT setup, triples, leaf OTs) is timed and metered on its own (seconds,
     bytes this party sent with framing, rounds); :meth:`TwoPartyEngine.report`
-    gives the online figures as everything since the engine began minus that."""
+    gives the online figures as everything since the engine began minus that.
+    Offline OTs sent in the caller's first round (:meth:`~TwoPartyEngine.offer_kept_with_ots`)
+    count that round as offline, with their arrays' bytes (the rest of the round, such as the
+    first leaf message of :meth:`~TwoPartyEngine.millionaires_first`, is online bytes)."""
 
     offline_seconds: float = 0.0
     offline_bytes: int = 0
@@ -181,6 +186,13 @@ class TwoPartyEngine:
         self._ot: OTDuplex | None = None
         self._ot_id = b""
         self._offered: tuple[bytes, OTDuplex] | None = None
+        # The offline OTs begun on the offered extension (offer_kept_with_ots):
+        # (their sizes, choices, the extension's state, this party's message bytes), then the peer's message.
+        self._early: tuple[tuple[int, int, int, int], Array, Any, int] | None = None
+        self._early_got: Any = None
+        # millionaires_first: (left, m, k, values, R_c, n_off), then the peer's d.
+        self._first: tuple[str, int, int, Array, Array, int] | None = None
+        self._first_d: Array | None = None
         # Triple pool: flat uint64 words (a, b, c), and a cursor.
         self._triples = np.zeros((3, 0), dtype=np.uint64)
         self._t_at = 0
@@ -232,14 +244,85 @@ class TwoPartyEngine:
         self._offered = kept
         return _tag(*kept, self.index)
 
-    def accept_kept(self, mine: bytes, theirs: bytes) -> None:
+    def offer_kept_with_ots(self, *, and_words: int = 0, leaf_send: int = 0, leaf_recv: int = 0,
+                            pair_words: int = 0) -> tuple[bytes, Any]:
+        """:meth:`offer_kept`, and if an extension is offered, the message of
+        the offline round that :meth:`prepare` would make with these sizes,
+        computed on it now: send both in the tag round, and the kept path
+        needs no round of its own for its offline OTs (a comparison: 6 rounds
+        instead of 8 with :meth:`millionaires_first`). Returns (tag, message or None). The message is used
+        only if the peer holds the same extension (:meth:`accept_kept` with
+        its message, then :meth:`prepare` with the same sizes, which then
+        sends nothing); otherwise it is dropped with the extension, whose
+        counters it advanced, so its PRG blocks and tweaks are never used
+        again. It is an ordinary IKNP message (the choices masked by the PRG
+        of the seeds the peer lacks), computed before any input exists."""
+        tag = self.offer_kept()
+        if not tag or self._offered is None:
+            return tag, None
+        t = time.perf_counter()
+        sizes = (and_words, leaf_send, leaf_recv, pair_words)
+        _, send_total, recv_total = _totals(*sizes)
+        if not (1 <= send_total <= MAX_OTS and 1 <= recv_total <= MAX_OTS):
+            return tag, None  # one-way or several extension calls: prepare's own rounds
+        width = 4 if leaf_send or leaf_recv else 1
+        choices = np.frombuffer(self.ctx.random.bytes(recv_total), dtype=np.uint8) & 1
+        message, state = self._offered[1].begin_random(send_total, choices, width)
+        self._early = (sizes, choices, state, sum(int(a.nbytes) for a in message))
+        self.stats.offline_seconds += time.perf_counter() - t
+        return tag, message
+
+    def accept_kept(self, mine: bytes, theirs: bytes, their_ots: Any = None, their_first: Any = None) -> None:
         """Use the offered extension if the peer offered the same tag; else
-        drop it (this session then makes its own base OTs)."""
+        drop it (this session then makes its own base OTs). ``their_ots``:
+        the peer's message from :meth:`offer_kept_with_ots` (None if it sent
+        none), ``their_first`` its :meth:`millionaires_first` message (None
+        if none); with the same extension at both ends, both or neither must
+        have sent each (:class:`~mpcnet.errors.RemoteProtocolViolation`)."""
         if self._offered is not None and mine and theirs == mine:
             self._ot_id, ot = self._offered
             ot.ctx = ot.sender.ctx = ot.receiver.ctx = self.ctx
             self._ot = ot
+            if (self._early is None) != (their_ots is None):
+                raise RemoteProtocolViolation("the offline OTs on the kept OT extension came from one end only",
+                                              peer=self.peer)
+            self._early_got = their_ots
+            if (self._first is None) != (their_first is None):
+                raise RemoteProtocolViolation("the first millionaires message came from one end only", peer=self.peer)
+            if self._first is not None:
+                self._first_d = Expect.array(np.uint8, (self._first[5],), lo=0, hi=_N - 1).check(their_first,
+                                                                                                 self.peer)
+        else:
+            self._early = None
+            self._first = None  # its d was made on leaf OTs of the dropped extension: never used
         self._offered = None
+
+    def millionaires_first(self, left: str, values: Array, m: int, k: int) -> Array | None:
+        """The first message of :meth:`millionaires` (this party's ``d =
+        digit XOR c`` for the blocks it chooses in), made now on the leaf OTs
+        that :meth:`offer_kept_with_ots` began, so that it goes in the same
+        first round; None if none were begun (or not exactly these leaves).
+        Both parties call it alike; :meth:`accept_kept` takes the peer's,
+        and :meth:`millionaires` with the same arguments then skips its first
+        round (a comparison on a kept extension: 6 rounds). If the peer does
+        not hold the same extension, the message is dropped with it: ``c``
+        are choice bits of OTs never used, uniform and hidden from the peer
+        by IKNP, so ``d`` says nothing about the values."""
+        if self._early is None or self._first is not None:
+            return None
+        (and_words, leaf_send, leaf_recv, pair_words), choices, state, _ = self._early
+        nb = blocks_for(k)
+        mine_offer = _offered_blocks(nb, left == self.ctx.me)
+        n_off, n_ch = m * int(mine_offer.sum()), m * int((~mine_offer).sum())
+        if (leaf_send, leaf_recv) != (BLOCK * n_off, BLOCK * n_ch) or np.shape(values) != (m,):
+            return None
+        # The leaf OTs it chooses in, as _store will put them in the pool (after the triples' OTs).
+        n_tr = 64 * (and_words + pair_words)
+        pads = OTDuplex.chosen_pads(state)[n_tr:n_tr + leaf_recv, :4].copy().view("<u4")[:, 0]
+        c_and_pad = np.stack([choices[n_tr:n_tr + leaf_recv].astype(np.uint32), pads])
+        d, rc = _choose(c_and_pad, _digits(values, nb, mine_offer)[1])
+        self._first = (left, m, k, np.array(values, dtype=np.uint64), rc, n_off)
+        return d
 
     def keep(self) -> None:
         """After a session that ended well (both ends call it at the same
@@ -268,6 +351,19 @@ class TwoPartyEngine:
         leaf OTs of the millionaires protocol, this party offering / choosing
         (the peer passes the two swapped)."""
         t, b, r = time.perf_counter(), self.ctx.bytes_sent, self.ctx.round
+        if self._early is not None:
+            sizes, choices, state, nbytes = self._early
+            self._early = None
+            if sizes != (and_words, leaf_send, leaf_recv, pair_words):
+                raise LocalProtocolViolation("prepare() needs the sizes given to offer_kept_with_ots()")
+            got, self._early_got = self._early_got, None
+            (s0, s1), mine = self._ot_or_fail().end_random(state, got)
+            self._store(and_words, leaf_send, leaf_recv, pair_words, choices, s0, s1, mine)
+            self.stats.offline_seconds += time.perf_counter() - t
+            # The offline OTs rode on the caller's first round: it counts as offline, with their bytes.
+            self.stats.offline_rounds += 1
+            self.stats.offline_bytes += nbytes
+            return
         try:
             await self._make(and_words, leaf_send, leaf_recv, pair_words)
         finally:
@@ -275,11 +371,14 @@ class TwoPartyEngine:
             self.stats.offline_bytes += self.ctx.bytes_sent - b
             self.stats.offline_rounds += self.ctx.round - r
 
+    def _ot_or_fail(self) -> OTDuplex:
+        if self._ot is None:  # (accept_kept installs it before _early_got is set)
+            raise LocalProtocolViolation("no OT extension in use")
+        return self._ot
+
     async def _make(self, and_words: int, leaf_send: int, leaf_recv: int, pair_words: int = 0) -> None:
         ot = await self._duplex()
-        n_pr = 64 * pair_words
-        n_tr = 64 * and_words + n_pr  # plain triples, then paired ones; then the leaf OTs
-        send_total, recv_total = n_tr + leaf_send, n_tr + leaf_recv
+        _, send_total, recv_total = _totals(and_words, leaf_send, leaf_recv, pair_words)
         if send_total == 0 and recv_total == 0:
             return
         width = 4 if leaf_send or leaf_recv else 1
@@ -299,6 +398,14 @@ class TwoPartyEngine:
         s0 = np.concatenate(sent0) if sent0 else np.zeros((0, width), np.uint8)
         s1 = np.concatenate(sent1)
         got = np.concatenate(got_parts)
+        self._store(and_words, leaf_send, leaf_recv, pair_words, choices, s0, s1, got)
+
+    def _store(self, and_words: int, leaf_send: int, leaf_recv: int, pair_words: int, choices: Array, s0: Array,
+               s1: Array, got: Array) -> None:
+        """Triples, paired triples and leaf OTs into their pools, from the
+        random OTs sent (``s0``, ``s1``) and received (``got``, by ``choices``)."""
+        n_pr = 64 * pair_words
+        n_tr, send_total, recv_total = _totals(and_words, leaf_send, leaf_recv, pair_words)
         self.stats.random_ots += send_total + recv_total
         n_plain = n_tr - n_pr
         if n_plain:
@@ -569,10 +676,11 @@ class TwoPartyEngine:
         Returns (g, e), two ``(blocks, words)`` plane arrays, block 0 the lowest.
         Even blocks are offered by ``left``, odd ones by the other party, so
         that both do the same OT work. Two rounds (plus one to make leaf OTs
-        if :meth:`prepare` made too few)."""
+        if :meth:`prepare` made too few); one if :meth:`millionaires_first`
+        sent the first message in an earlier round."""
         nb = blocks_for(k)
         is_left = left == self.ctx.me
-        mine_offer = np.arange(nb) % 2 == (0 if is_left else 1)  # the blocks this party offers
+        mine_offer = _offered_blocks(nb, is_left)  # the blocks this party offers
         n_off, n_ch = m * int(mine_offer.sum()), m * int((~mine_offer).sum())
         need_s = BLOCK * n_off - (self._send_pads.shape[1] - self._s_at)
         need_r = BLOCK * n_ch - (self._recv.shape[1] - self._r_at)
@@ -580,20 +688,21 @@ class TwoPartyEngine:
             await self.prepare(leaf_send=max(0, need_s), leaf_recv=max(0, need_r))
         if values is None or np.shape(values) != (m,):
             raise LocalProtocolViolation(f"millionaires needs this party's {m} values")
-        v = np.asarray(values, dtype=np.uint64)
-        shifts = (BLOCK * np.arange(nb)).astype(np.uint64)
-        digits = ((v[:, None] >> shifts[None, :]) & np.uint64(_N - 1)).astype(np.uint32)  # (m, nb)
-        off_digits, ch_digits = digits[:, mine_offer].reshape(-1), digits[:, ~mine_offer].reshape(-1)
-        # The chooser's half first: its random choices c and the pad R_c of each OT.
-        c_and_pad = self._take_recv(BLOCK * n_ch).reshape(2, n_ch, BLOCK)
-        c = np.zeros(n_ch, dtype=np.uint32)
-        rc = np.zeros(n_ch, dtype=np.uint32)
-        for j in range(BLOCK):
-            c |= c_and_pad[0, :, j] << np.uint32(j)
-            rc ^= c_and_pad[1, :, j]
-        rc = (rc >> (2 * c)) & np.uint32(3)
-        # Round 1: each sends d = digit XOR c for the blocks it chooses in.
-        d = await self._exchange((ch_digits ^ c).astype(np.uint8), Expect.array(np.uint8, (n_off,), lo=0, hi=_N - 1))
+        off_digits, ch_digits = _digits(values, nb, mine_offer)
+        if self._first is not None:  # round 1 went with the caller's first round (millionaires_first)
+            first, self._first = self._first, None
+            if first[:3] != (left, m, k) or not np.array_equal(first[3], values):
+                raise LocalProtocolViolation("millionaires() needs the arguments given to millionaires_first()")
+            rc = first[4]
+            self._take_recv(BLOCK * n_ch)  # the pool's copy of the leaf OTs millionaires_first used
+            d, self._first_d = self._first_d, None
+            if d is None:  # (accept_kept sets it whenever it keeps _first)
+                raise LocalProtocolViolation("millionaires_first() without accept_kept()")
+        else:
+            # The chooser's half first: its random choices c and the pad R_c of each OT.
+            mine_d, rc = _choose(self._take_recv(BLOCK * n_ch), ch_digits)
+            # Round 1: each sends d = digit XOR c for the blocks it chooses in.
+            d = await self._exchange(mine_d, Expect.array(np.uint8, (n_off,), lo=0, hi=_N - 1))
         # The offerer's half: R_i = XOR_l segment i of H_l^(i_l), for all i at once.
         pads = self._take_send(BLOCK * n_off).reshape(2, n_off, BLOCK)
         r = np.zeros(n_off, dtype=np.uint32)
@@ -622,6 +731,41 @@ class TwoPartyEngine:
         g_bits[:, ~mine_offer] = (got & np.uint32(1)).reshape(m, -1)
         e_bits[:, ~mine_offer] = (got >> np.uint32(1)).reshape(m, -1)
         return from_lanes(g_bits.T), from_lanes(e_bits.T)
+
+
+def _totals(and_words: int, leaf_send: int, leaf_recv: int, pair_words: int) -> tuple[int, int, int]:
+    """(triple OTs each way, random OTs sent, random OTs received) for a prepare() request:
+    the plain triples first, then the paired ones, then the leaf OTs."""
+    n_tr = 64 * (and_words + pair_words)
+    return n_tr, n_tr + leaf_send, n_tr + leaf_recv
+
+
+def _offered_blocks(nb: int, is_left: bool) -> Array:
+    """Which of the nb blocks a party offers (even ones for the left operand's owner)."""
+    offered: Array = np.arange(nb) % 2 == (0 if is_left else 1)
+    return offered
+
+
+def _digits(values: Array, nb: int, mine_offer: Array) -> tuple[Array, Array]:
+    """The 4-bit digits of the values (uint32) of the blocks this party offers and of those it chooses in."""
+    v = np.asarray(values, dtype=np.uint64)
+    shifts = (BLOCK * np.arange(nb)).astype(np.uint64)
+    digits = ((v[:, None] >> shifts[None, :]) & np.uint64(_N - 1)).astype(np.uint32)  # (m, nb)
+    return digits[:, mine_offer].reshape(-1), digits[:, ~mine_offer].reshape(-1)
+
+
+def _choose(c_and_pad: Array, ch_digits: Array) -> tuple[Array, Array]:
+    """The chooser's half of the leaves: from its leaf OTs ((choice, pad) rows, BLOCK per block)
+    the message d = digit XOR c and the pad R_c of each block it chooses in."""
+    n_ch = ch_digits.size
+    cp = c_and_pad.reshape(2, n_ch, BLOCK)
+    c = np.zeros(n_ch, dtype=np.uint32)
+    rc = np.zeros(n_ch, dtype=np.uint32)
+    for j in range(BLOCK):
+        c |= cp[0, :, j] << np.uint32(j)
+        rc ^= cp[1, :, j]
+    rc = (rc >> (2 * c)) & np.uint32(3)
+    return (ch_digits ^ c).astype(np.uint8), rc
 
 
 def millionaires_ots(k: int, m: int, left: bool) -> tuple[int, int]:

@@ -40,11 +40,13 @@ async def two_party(ctx: Context, value: Any, k: int, counts: list[int], second:
     position are opened together.
 
     Rounds: the tags of an OT extension kept on the link 1 (see
-    :meth:`~mpcnet.mpc.twoparty.TwoPartyEngine.offer_kept`), OT setup 1
-    (none when both ends hold the same kept extension: after an earlier
-    two-party session or ``twoparty-setup`` on the link), offline random OTs
-    1, millionaires 2 + tree 3 (32-bit bids), selection 1 (2 for second
-    price), opening 1: 10 (11) for 32 bits, 9 (10) with a kept extension.
+    :meth:`~mpcnet.mpc.twoparty.TwoPartyEngine.offer_kept_with_ots`), OT
+    setup 1 and offline random OTs 1 (both none when both ends hold the same
+    kept extension, after an earlier two-party session or ``twoparty-setup``
+    on the link: the offline OTs then ride on the tag round), millionaires 2
+    (1 with a kept extension: its first message rides on the tag round too)
+    + tree 3 (32-bit bids), selection 1 (2 for second price), opening 1: 10
+    (11) for 32 bits, 7 (8) with a kept extension.
     Bytes: about 22 KB per party for 32-bit bids (24 KB second price), most
     of it the 256 base OTs and the random OTs of 7 words of paired triples
     and 2 (+ 2) words of triples (64 AND gates a word).
@@ -59,20 +61,25 @@ async def two_party(ctx: Context, value: Any, k: int, counts: list[int], second:
     me = ctx.index
     p0, p1 = ctx.parties
     peer = ctx.peers[0]
-    tag = eng.offer_kept()
-    got = (await ctx.exchange({peer: tag}))[peer]
-    if not (isinstance(got, bytes) and len(got) in (0, 16)):
-        raise RemoteProtocolViolation("expected an OT-extension tag (0 or 16 bytes) in the first round", peer=peer)
-    eng.accept_kept(tag, got)
-    bids = [int(v) for v in (value if isinstance(value, list) else [value])]
-    top, pos, runner = _tops(bids)
     # After the comparison's tree every value is one word with its bits in the
     # lanes (a k-bit value, k <= 64, fits), so a selection costs one word of triples.
     send, recv = millionaires_ots(k, _LANES, me == 0)
-    await eng.prepare(and_words=(2 if second else 0) + 2, pair_words=tree_pairs(blocks_for(k)), leaf_send=send,
-                      leaf_recv=recv)
-    lanes = [top, top, runner] if me == 0 else [top, runner, top]
-    g, e = await eng.millionaires(p0, np.array(lanes, dtype=np.uint64), _LANES, k)
+    sizes = {"and_words": (2 if second else 0) + 2, "pair_words": tree_pairs(blocks_for(k)), "leaf_send": send,
+             "leaf_recv": recv}
+    bids = [int(v) for v in (value if isinstance(value, list) else [value])]
+    top, pos, runner = _tops(bids)
+    lanes = np.array([top, top, runner] if me == 0 else [top, runner, top], dtype=np.uint64)
+    # Round 1: the tag of a kept OT extension and, with one, the offline OTs on it and the
+    # millionaires protocol's first message on their leaf OTs.
+    tag, early = eng.offer_kept_with_ots(**sizes)
+    first = eng.millionaires_first(p0, lanes, _LANES, k)
+    got = (await ctx.exchange({peer: [tag, early, first]}))[peer]
+    if not (isinstance(got, list) and len(got) == 3 and isinstance(got[0], bytes) and len(got[0]) in (0, 16)):
+        raise RemoteProtocolViolation("expected [OT-extension tag (0 or 16 bytes), offline OTs, first leaf message] "
+                                      "in the first round", peer=peer)
+    eng.accept_kept(tag, got[0], got[1], got[2])
+    await eng.prepare(**sizes)  # no round if round 1 carried the OTs
+    g, e = await eng.millionaires(p0, lanes, _LANES, k)
     lt = await bitcircuits.prefix_top(eng, g, e)
     # Lane i of the shares to every lane of one word: b * (all ones) is linear in XOR.
     ones = np.uint64(0xFFFFFFFFFFFFFFFF)
