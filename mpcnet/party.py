@@ -36,6 +36,8 @@ import attrs
 import trio
 
 from ._net import wire
+from ._net.poller import POLL_BURST, LinkPoller, pollable
+from ._net.securelink import SecureLink
 from ._net.transport import PeerLink, close_links
 from .context import Context, ProgressCallback
 from .errors import LocalProtocolViolation, MPCError, PeerTimeout, RemoteProtocolViolation
@@ -156,14 +158,20 @@ class Party:
         return self
 
     async def _serve(self) -> None:
-        """The party's own tasks: a reader per link, one heartbeat task for
-        all links, and the liveness watch. One scope, so closing can stop
-        them all and know when they have stopped."""
+        """The party's own tasks: one reader for all the links that can be
+        polled together (TCP links, see :mod:`mpcnet._net.poller`) and a
+        reader per other link, one heartbeat task for all links, and the
+        liveness watch. One scope, so closing can stop them all and know
+        when they have stopped."""
         try:
             with self._services:
                 async with trio.open_nursery() as nursery:
+                    polled = pollable(self.links)
+                    if polled:
+                        nursery.start_soon(self._poll_loop, polled)
                     for peer, link in self.links.items():
-                        nursery.start_soon(self._read_loop, peer, link)
+                        if peer not in polled:
+                            nursery.start_soon(self._read_loop, peer, link)
                     if self.heartbeat_interval is not None and self.links:
                         nursery.start_soon(self._heartbeats, nursery)
                     if self.liveness_timeout is not None and self.links:
@@ -193,19 +201,68 @@ class Party:
                 raise exc from None
             raise
 
+    def _take(self, peer: str, data: bytes | bytearray | memoryview) -> None:
+        """Decode one message from ``peer`` and hand it to its session."""
+        try:
+            value, held = wire.decode_with_cost(data, self.limits)
+            kind, sid, round_no, body = parse_envelope(value, peer)
+        except MPCError as exc:
+            # An authenticated peer sending undecodable bytes is
+            # broken or lying; nothing later on this link can be trusted.
+            raise RemoteProtocolViolation(f"sent an invalid message: {exc.message}", peer=peer) from None
+        self._route(peer, kind, sid, round_no, body, len(data), held)
+
+    async def _poll_loop(self, links: dict[str, SecureLink]) -> None:
+        """One reader for many TCP links: wait until some have bytes, take
+        every whole message they hold (at most POLL_BURST from one link per
+        turn), repeat. A link that fails (its peer's close, a broken
+        connection, a forged frame, an invalid message) is dropped from the
+        set and its peer lost with the error naming it, as a per-link
+        reader would."""
+        with LinkPoller(links) as poller:
+            while len(poller):
+                ready = await poller.wait()
+                now = trio.current_time()
+                for peer, link in ready:
+                    try:
+                        data = link.poll_message(readable=True)
+                        taken = 0
+                        while data is not None:
+                            self._heard[peer] = now
+                            self._take(peer, data)
+                            taken += 1
+                            if taken >= POLL_BURST:
+                                break  # the set reports this link again
+                            data = link.poll_message()
+                    except MPCError as exc:
+                        poller.discard(peer)
+                        self._peer_lost(peer, exc)
+                    except Exception as exc:
+                        poller.discard(peer)
+                        log.warning("link to %s: unexpected %s while handling its message", peer, type(exc).__name__)
+                        self._peer_lost(peer, RemoteProtocolViolation(
+                            f"sent a message that could not be handled ({type(exc).__name__})", peer=peer))
+                    else:
+                        continue
+                    if not link.close_now("protocol violation" if isinstance(self._lost[peer], RemoteProtocolViolation)
+                                          else "link ended"):
+                        self._nursery_for_closing().start_soon(self._close_lost, peer, link)
+
+    def _nursery_for_closing(self) -> trio.Nursery:
+        assert self._nursery is not None
+        return self._nursery
+
+    async def _close_lost(self, peer: str, link: PeerLink) -> None:
+        with trio.CancelScope(shield=True), trio.move_on_after(1):
+            await link.aclose("protocol violation" if isinstance(self._lost[peer], RemoteProtocolViolation)
+                              else "link ended")
+
     async def _read_loop(self, peer: str, link: PeerLink) -> None:
         try:
             while True:
                 data = await link.receive_message()
                 self._heard[peer] = trio.current_time()
-                try:
-                    value, held = wire.decode_with_cost(data, self.limits)
-                    kind, sid, round_no, body = parse_envelope(value, peer)
-                except MPCError as exc:
-                    # An authenticated peer sending undecodable bytes is
-                    # broken or lying; nothing later on this link can be trusted.
-                    raise RemoteProtocolViolation(f"sent an invalid message: {exc.message}", peer=peer) from None
-                self._route(peer, kind, sid, round_no, body, len(data), held)
+                self._take(peer, data)
         except MPCError as exc:
             self._peer_lost(peer, exc)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
