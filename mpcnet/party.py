@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -173,9 +174,7 @@ class Party:
                         if peer not in polled:
                             nursery.start_soon(self._read_loop, peer, link)
                     if self.heartbeat_interval is not None and self.links:
-                        nursery.start_soon(self._heartbeats, nursery)
-                    if self.liveness_timeout is not None and self.links:
-                        nursery.start_soon(self._watch_liveness, self.liveness_timeout)
+                        nursery.start_soon(self._keep_alive, nursery)
         finally:
             self._services_done.set()
 
@@ -276,34 +275,59 @@ class Party:
                 await link.aclose("protocol violation" if isinstance(self._lost[peer], RemoteProtocolViolation)
                                   else "link ended")
 
-    async def _heartbeats(self, nursery: trio.Nursery) -> None:
-        """Send a heartbeat on every link on which nothing else went for a
+    async def _keep_alive(self, nursery: trio.Nursery) -> None:
+        """Heartbeats and the liveness watch, in one task for all links
+        (a task per link, or one for each duty, costs every party spawns,
+        first steps and cancellations, which in a simulation of many parties
+        is a large part of a short protocol's time).
+
+        Heartbeats: one on every link on which nothing else went for a
         heartbeat interval (late by at most an eighth of it: wake-ups are
-        batched). One task for all links rather than one per link: a task
-        per link costs every party a spawn, a first step and a cancellation
-        per peer, which in a simulation of many parties is a large part of a
-        short protocol's time. Each heartbeat is sent by a task of its own,
-        so one blocked behind a full link holds up no other link's; it is
-        cancelled when its peer is lost or the party closes. A link whose
-        heartbeat failed gets no more (the reader reports why it ended)."""
+        batched). Each is sent by a task of its own, so one blocked behind a
+        full link holds up no other link's; it is cancelled when its peer is
+        lost or the party closes. A link whose heartbeat failed gets no more
+        (the reader reports why it ended).
+
+        Liveness (with ``liveness_timeout``): every tick, a peer in a live
+        session from which nothing has arrived for the timeout is lost. Bytes
+        of a message still arriving count (a 256 MiB message on a slow link
+        takes a while to complete)."""
         interval = self.heartbeat_interval
         assert interval is not None  # (started only with heartbeats on)
         slack = interval / 8
+        timeout = self.liveness_timeout
+        tick = math.inf if timeout is None else min(interval / 2, timeout / 8)
+        last_tick = trio.current_time()
+        next_tick = last_tick + tick
+        # Nothing is due before an interval has passed (every link counts as
+        # used when the party opens).
+        await trio.sleep_until(min(last_tick + interval, next_tick))
         while True:
             now = trio.current_time()
-            next_due = now + interval
-            for peer, link in self.links.items():
-                if peer in self._lost or peer in self._silent:
-                    continue
-                due = self._sent_at[peer] + interval
-                if due <= now:
-                    if peer not in self._beats:
-                        self._sent_at[peer] = now
-                        self._beats[peer] = trio.CancelScope()
-                        nursery.start_soon(self._beat, peer, link, self._beats[peer])
-                    due = now + interval
-                next_due = min(next_due, due)
-            await trio.sleep_until(max(next_due, now + slack))
+            next_due = self._send_heartbeats(now, nursery)
+            if now >= next_tick:
+                assert timeout is not None
+                self._check_liveness(now, now - last_tick > 2 * tick, tick, timeout)
+                last_tick, next_tick = now, now + tick
+            await trio.sleep_until(min(max(next_due, now + slack), next_tick))
+
+    def _send_heartbeats(self, now: float, nursery: trio.Nursery) -> float:
+        """Start a heartbeat on each link that is due one; when the next is due."""
+        interval = self.heartbeat_interval
+        assert interval is not None
+        next_due = now + interval
+        for peer, link in self.links.items():
+            if peer in self._lost or peer in self._silent:
+                continue
+            due = self._sent_at[peer] + interval
+            if due <= now:
+                if peer not in self._beats:
+                    self._sent_at[peer] = now
+                    self._beats[peer] = trio.CancelScope()
+                    nursery.start_soon(self._beat, peer, link, self._beats[peer])
+                due = now + interval
+            next_due = min(next_due, due)
+        return next_due
 
     async def _beat(self, peer: str, link: PeerLink, scope: trio.CancelScope) -> None:
         """One heartbeat to ``peer`` (within ``scope``, cancelled if the peer is lost)."""
@@ -315,36 +339,27 @@ class Party:
         finally:
             del self._beats[peer]
 
-    async def _watch_liveness(self, timeout: float) -> None:
-        """Lose a peer in a live session once nothing has arrived from it
-        for ``timeout`` seconds. Bytes of a message still arriving count (a
-        256 MiB message on a slow link takes a while to complete)."""
-        assert self.heartbeat_interval is not None  # (liveness needs heartbeats: checked in __init__)
-        tick = min(self.heartbeat_interval / 2, timeout / 8)
-        last_tick = trio.current_time()
-        while True:
-            await trio.sleep(tick)
-            now = trio.current_time()
-            if now - last_tick > 2 * tick:
-                # This party's own event loop was held up (local work between
-                # checkpoints): what the peers sent meanwhile is still unread,
-                # so the silence is not theirs. Count from now.
-                for peer in self._heard:
-                    self._heard[peer] = max(self._heard[peer], now - tick)
-            last_tick = now
-            watched = set().union(*(s.peers for s in self._sessions.values())) if self._sessions else set()
-            for peer, link in self.links.items():
-                seen = getattr(link, "bytes_received", None)
-                if isinstance(seen, int) and seen != self._bytes_seen.get(peer):
-                    self._bytes_seen[peer] = seen
-                    self._heard[peer] = now
-                if peer in watched and peer not in self._lost and now - self._heard[peer] > timeout:
-                    error = PeerTimeout(f"nothing heard from it for {now - self._heard[peer]:.1f}s (no heartbeat: "
-                                        "the party stopped, or the network to it is cut)", peer=peer)
-                    self._peer_lost(peer, error)
-                    give_up = getattr(link, "give_up", None)
-                    if give_up is not None:  # a resumable link: closing it must not wait for acks
-                        give_up(error)
+    def _check_liveness(self, now: float, stalled: bool, tick: float, timeout: float) -> None:
+        """Lose every peer in a live session that has been silent for ``timeout``."""
+        if stalled:
+            # This party's own event loop was held up (local work between
+            # checkpoints): what the peers sent meanwhile is still unread,
+            # so the silence is not theirs. Count from now.
+            for peer in self._heard:
+                self._heard[peer] = max(self._heard[peer], now - tick)
+        watched = set().union(*(s.peers for s in self._sessions.values())) if self._sessions else set()
+        for peer, link in self.links.items():
+            seen = getattr(link, "bytes_received", None)
+            if isinstance(seen, int) and seen != self._bytes_seen.get(peer):
+                self._bytes_seen[peer] = seen
+                self._heard[peer] = now
+            if peer in watched and peer not in self._lost and now - self._heard[peer] > timeout:
+                error = PeerTimeout(f"nothing heard from it for {now - self._heard[peer]:.1f}s (no heartbeat: "
+                                    "the party stopped, or the network to it is cut)", peer=peer)
+                self._peer_lost(peer, error)
+                give_up = getattr(link, "give_up", None)
+                if give_up is not None:  # a resumable link: closing it must not wait for acks
+                    give_up(error)
 
     def _peer_lost(self, peer: str, error: MPCError) -> None:
         beat = self._beats.get(peer)
