@@ -88,7 +88,9 @@ class _DirectIO:
             raise trio.ClosedResourceError("socket was closed")
         return fd
 
-    async def _pace(self) -> None:
+    async def pace(self) -> None:
+        """Count one operation that completed without waiting; every
+        :data:`DIRECT_IO_BURST` in a row, yield to the scheduler once."""
         self._burst += 1
         if self._burst >= DIRECT_IO_BURST:
             self._burst = 0
@@ -110,7 +112,7 @@ class _DirectIO:
                 view = view[sent:]
         except OSError as exc:  # reset, broken pipe: the same as trio's stream reports
             raise trio.BrokenResourceError(f"socket send failed: {exc.strerror or exc}") from None
-        await self._pace()
+        await self.pace()
 
     def read_nowait(self, max_bytes: int) -> bytes | None:
         """Read what is there without waiting: None if nothing is (b"" is
@@ -156,7 +158,7 @@ class _DirectIO:
             raise trio.BrokenResourceError(f"socket receive failed: {exc.strerror or exc}") from None
         self._drained = len(data) < max_bytes
         if not self._drained:
-            await self._pace()
+            await self.pace()
         return data
 
 
@@ -274,10 +276,31 @@ class SecureLink:
             # Encrypt under the lock, one frame at a time as it is written:
             # nonce order must equal write order, and no second copy of a
             # large message is ever held.
-            frames = self._conn.iter_frames(parts)
+            single = self._conn.seal_single(parts)
+            # (Checked before the try: a refused message breaks nothing.)
+            frames = None if single is not None else self._conn.iter_frames(parts)
             try:
-                for frame in frames:
-                    await self._write(frame)
+                if single is not None:
+                    io = self._io
+                    if isinstance(io, _DirectIO):
+                        # One small frame: straight to the socket, and only
+                        # what the kernel does not take at once goes the
+                        # long way (send_all waits for room).
+                        try:
+                            sent = io.write_nowait(single)
+                        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                            raise self._broken(f"connection lost while sending ({type(exc).__name__})") from None
+                        self.bytes_sent += sent
+                        if sent < len(single):
+                            await self._write(single[sent:])
+                        else:
+                            await io.pace()
+                    else:
+                        await self._write(single)
+                else:
+                    assert frames is not None
+                    for frame in frames:
+                        await self._write(frame)
             except BaseException:
                 self._send_broken = True
                 raise
