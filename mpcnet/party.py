@@ -231,7 +231,8 @@ class Party:
                             self._take(peer, data)
                             taken += 1
                             if taken >= POLL_BURST:
-                                break  # the set reports this link again
+                                poller.again(peer, link)  # the rest on its next turn
+                                break
                             data = link.poll_message()
                     except MPCError as exc:
                         poller.discard(peer)
@@ -243,18 +244,19 @@ class Party:
                             f"sent a message that could not be handled ({type(exc).__name__})", peer=peer))
                     else:
                         continue
-                    if not link.close_now("protocol violation" if isinstance(self._lost[peer], RemoteProtocolViolation)
-                                          else "link ended"):
-                        self._nursery_for_closing().start_soon(self._close_lost, peer, link)
+                    # As a per-link reader does on its way out, but without
+                    # holding up the other links when the close must wait.
+                    if not link.close_now(self._close_reason(peer)):
+                        assert self._nursery is not None
+                        self._nursery.start_soon(self._close_lost, link, self._close_reason(peer))
 
-    def _nursery_for_closing(self) -> trio.Nursery:
-        assert self._nursery is not None
-        return self._nursery
+    def _close_reason(self, peer: str) -> str:
+        return "protocol violation" if isinstance(self._lost[peer], RemoteProtocolViolation) else "link ended"
 
-    async def _close_lost(self, peer: str, link: PeerLink) -> None:
+    @staticmethod
+    async def _close_lost(link: PeerLink, reason: str) -> None:
         with trio.CancelScope(shield=True), trio.move_on_after(1):
-            await link.aclose("protocol violation" if isinstance(self._lost[peer], RemoteProtocolViolation)
-                              else "link ended")
+            await link.aclose(reason)
 
     async def _read_loop(self, peer: str, link: PeerLink) -> None:
         try:
@@ -271,9 +273,7 @@ class Party:
             self._peer_lost(peer, RemoteProtocolViolation(f"sent a message that could not be handled "
                                                           f"({type(exc).__name__})", peer=peer))
         if peer in self._lost:
-            with trio.CancelScope(shield=True), trio.move_on_after(1):
-                await link.aclose("protocol violation" if isinstance(self._lost[peer], RemoteProtocolViolation)
-                                  else "link ended")
+            await self._close_lost(link, self._close_reason(peer))
 
     async def _keep_alive(self, nursery: trio.Nursery) -> None:
         """Heartbeats and the liveness watch, in one task for all links

@@ -31,8 +31,9 @@ from .securelink import SecureLink
 __all__ = ["LinkPoller", "pollable", "POLL_BURST"]
 
 #: Messages taken from one link per wake-up before the others get their
-#: turn (the level-triggered set reports that link again if bytes remain),
-#: so a peer that floods its link cannot starve the rest.
+#: turn (the reader then hands the link to :meth:`LinkPoller.again`, since
+#: the rest may already be in the link's own buffer), so a peer that floods
+#: its link cannot starve the rest.
 POLL_BURST = 16
 
 
@@ -54,6 +55,7 @@ class LinkPoller:
     def __init__(self, links: Mapping[str, SecureLink]) -> None:
         self._epoll = select.epoll()
         self._by_fd: dict[int, tuple[str, SecureLink]] = {}
+        self._again: list[tuple[str, SecureLink]] = []
         try:
             for peer, link in links.items():
                 fd = link.poll_fd()
@@ -82,6 +84,13 @@ class LinkPoller:
             self._by_fd.clear()
             self._epoll.close()
 
+    def again(self, peer: str, link: SecureLink) -> None:
+        """Have the next :meth:`wait` return ``peer``'s link at once: its
+        reader stopped after :data:`POLL_BURST` messages, and what is left
+        may already sit in the link's buffer, where the epoll set cannot
+        see it."""
+        self._again.append((peer, link))
+
     def discard(self, peer: str) -> None:
         """Stop watching ``peer``'s link (idempotent)."""
         for fd, (name, _) in list(self._by_fd.items()):
@@ -94,13 +103,21 @@ class LinkPoller:
 
     async def wait(self) -> list[tuple[str, SecureLink]]:
         """Wait until at least one watched link has bytes (or its socket
-        has news: EOF, an error); the ready links, in no particular order.
-        A checkpoint, cancellable like any trio wait."""
+        has news: EOF, an error), or was handed to :meth:`again`; the ready
+        links, in no particular order. A checkpoint, cancellable like any
+        trio wait."""
         while True:
-            # The set's own descriptor is readable while any member is.
-            await trio.lowlevel.wait_readable(self._epoll.fileno())
+            again, self._again = self._again, []
+            if again:
+                await trio.lowlevel.checkpoint()  # (the others' turn first)
+            else:
+                # The set's own descriptor is readable while any member is.
+                await trio.lowlevel.wait_readable(self._epoll.fileno())
             ready = self._epoll.poll(0)
             by_fd = self._by_fd
             links = [by_fd[fd] for fd, _ in ready if fd in by_fd]
+            for peer, link in again:
+                if (peer, link) not in links and any(name == peer for name, _ in by_fd.values()):
+                    links.append((peer, link))
             if links:
                 return links
