@@ -114,6 +114,11 @@ class _DirectIO:
             raise trio.BrokenResourceError(f"socket send failed: {exc.strerror or exc}") from None
         await self.pace()
 
+    def close(self) -> None:
+        """Close the socket now (what the stream's ``aclose`` does, without
+        its checkpoint); a task waiting on it is woken with ClosedResourceError."""
+        self._sock.close()
+
     def read_nowait(self, max_bytes: int) -> bytes | None:
         """Read what is there without waiting: None if nothing is (b"" is
         EOF). Records whether the read emptied the socket (``_drained``)."""
@@ -409,7 +414,7 @@ class SecureLink:
                 return False
             self.bytes_sent += len(frame)
         self._closed = True
-        self._stream.socket.close()  # what the stream's aclose does, without its checkpoint
+        io.close()
         return True
 
     async def abort(self) -> None:
