@@ -38,7 +38,6 @@ import trio
 
 from ._net import wire
 from ._net.poller import POLL_BURST, LinkPoller, pollable
-from ._net.securelink import SecureLink
 from ._net.transport import PeerLink, close_links
 from .context import Context, ProgressCallback
 from .errors import LocalProtocolViolation, MPCError, PeerTimeout, RemoteProtocolViolation
@@ -143,10 +142,20 @@ class Party:
         self._nursery_cm: Any = None
         self._services = trio.CancelScope()
         self._services_done = trio.Event()
+        self._poller: LinkPoller | None = None
 
     async def __aenter__(self) -> Party:
-        self._nursery_cm = trio.open_nursery()
-        self._nursery = await self._nursery_cm.__aenter__()
+        # The poller's set is built here, with the links, not by the reader
+        # when it first runs: it is set-up, not a session's work.
+        polled = pollable(self.links)
+        self._poller = LinkPoller(polled) if polled else None
+        try:
+            self._nursery_cm = trio.open_nursery()
+            self._nursery = await self._nursery_cm.__aenter__()
+        except BaseException:
+            if self._poller is not None:
+                self._poller.close()
+            raise
         now = trio.current_time()
         for peer, link in self.links.items():
             # Links that reassemble messages from frames ask before each one
@@ -167,15 +176,17 @@ class Party:
         try:
             with self._services:
                 async with trio.open_nursery() as nursery:
-                    polled = pollable(self.links)
-                    if polled:
-                        nursery.start_soon(self._poll_loop, polled)
+                    poller = self._poller
+                    if poller is not None:
+                        nursery.start_soon(self._poll_loop, poller)
                     for peer, link in self.links.items():
-                        if peer not in polled:
+                        if poller is None or peer not in poller:
                             nursery.start_soon(self._read_loop, peer, link)
                     if self.heartbeat_interval is not None and self.links:
                         nursery.start_soon(self._keep_alive, nursery)
         finally:
+            if self._poller is not None:
+                self._poller.close()
             self._services_done.set()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -211,14 +222,14 @@ class Party:
             raise RemoteProtocolViolation(f"sent an invalid message: {exc.message}", peer=peer) from None
         self._route(peer, kind, sid, round_no, body, len(data), held)
 
-    async def _poll_loop(self, links: dict[str, SecureLink]) -> None:
+    async def _poll_loop(self, poller: LinkPoller) -> None:
         """One reader for many TCP links: wait until some have bytes, take
         every whole message they hold (at most POLL_BURST from one link per
         turn), repeat. A link that fails (its peer's close, a broken
         connection, a forged frame, an invalid message) is dropped from the
         set and its peer lost with the error naming it, as a per-link
         reader would."""
-        with LinkPoller(links) as poller:
+        with poller:
             while len(poller):
                 ready = await poller.wait()
                 now = trio.current_time()

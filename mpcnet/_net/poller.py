@@ -56,6 +56,8 @@ class LinkPoller:
         self._epoll = select.epoll()
         self._by_fd: dict[int, tuple[str, SecureLink]] = {}
         self._again: list[tuple[str, SecureLink]] = []
+        #: The peers whose links were given (those discarded since included).
+        self._peers = frozenset(links)
         try:
             for peer, link in links.items():
                 fd = link.poll_fd()
@@ -77,6 +79,10 @@ class LinkPoller:
 
     def __len__(self) -> int:
         return len(self._by_fd)
+
+    def __contains__(self, peer: object) -> bool:
+        return peer in self._peers
+
 
     def close(self) -> None:
         """Close the epoll set (idempotent)."""
