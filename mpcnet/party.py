@@ -164,10 +164,12 @@ class Party:
             if set_admission is not None:
                 set_admission(functools.partial(self._admit, peer))
             self._heard[peer] = self._sent_at[peer] = now
-        self._nursery.start_soon(self._serve)
+        # Ready when this returns: the readers and the keep-alive task are
+        # started before any session is (their first steps are set-up too).
+        await self._nursery.start(self._serve)
         return self
 
-    async def _serve(self) -> None:
+    async def _serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The party's own tasks: one reader for all the links that can be
         polled together (TCP links, see :mod:`mpcnet._net.poller`) and a
         reader per other link, one heartbeat task for all links, and the
@@ -184,6 +186,7 @@ class Party:
                             nursery.start_soon(self._read_loop, peer, link)
                     if self.heartbeat_interval is not None and self.links:
                         nursery.start_soon(self._keep_alive, nursery)
+                    task_status.started()
         finally:
             if self._poller is not None:
                 self._poller.close()
