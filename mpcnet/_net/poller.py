@@ -50,7 +50,13 @@ class LinkPoller:
     """A set of links watched together (see the module docstring). Use as a
     context manager: the private epoll descriptor is closed at exit. Links
     leave the set with :meth:`discard` (before they are closed: a closed
-    socket leaves an epoll set by itself, but then nobody would be told)."""
+    socket leaves an epoll set by itself, but then nobody would be told).
+
+    What the set reports is what arrives from the peers: their bytes, their
+    CLOSE, a reset or EOF. A link closed *here* while it is watched is not
+    reported (unlike a trio wait on its socket, which the close would wake);
+    :class:`~mpcnet.party.Party` closes its links only after its reader has
+    stopped, or after taking the link out of the set."""
 
     def __init__(self, links: Mapping[str, SecureLink]) -> None:
         self._epoll = select.epoll()
