@@ -194,8 +194,10 @@ async def test_close_links_closes_a_secure_link_in_place():
         assert alice.close_now("bye") and alice.close_now("again")  # idempotent
         with pytest.raises(ChannelBroken, match="peer closed the channel: 'bye'"):
             await bob.receive_message()
+        sent = bob.bytes_sent
         await close_links([bob], "done")
         assert bob.close_now() and bob.poll_fd() is None
+        assert bob.bytes_sent == sent  # alice closed first: no CLOSE back to a closed socket
 
 
 @pytest.mark.trio

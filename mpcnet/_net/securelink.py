@@ -402,7 +402,9 @@ class SecureLink:
         if not isinstance(io, _DirectIO) or self._send_lock.locked() or self._close_tail is not None:
             return False
         frame = b""
-        if not self._send_broken:
+        # A peer that closed first has closed its socket too: nobody would
+        # read our CLOSE (so it is not sent, as in aclose).
+        if not self._send_broken and not self.closed_by_peer:
             try:
                 frame = self._conn.close(reason)
             except MPCError:
@@ -432,7 +434,8 @@ class SecureLink:
 
     async def aclose(self, reason: str = "") -> None:
         """Send an authenticated CLOSE frame (best effort, at most
-        :data:`CLOSE_TIMEOUT` seconds) and close the stream. Idempotent."""
+        :data:`CLOSE_TIMEOUT` seconds; not when the peer closed first) and
+        close the stream. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -441,7 +444,7 @@ class SecureLink:
                 async with self._send_lock:
                     if self._close_tail is not None:  # close_now wrote part of the frame
                         await self._write(self._close_tail)
-                    elif not self._send_broken:
+                    elif not self._send_broken and not self.closed_by_peer:  # (see close_now)
                         frame = self._conn.close(reason)
                         if frame:
                             await self._write(frame)
