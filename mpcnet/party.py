@@ -148,7 +148,11 @@ class Party:
         # The poller's set is built here, with the links, not by the reader
         # when it first runs: it is set-up, not a session's work.
         polled = pollable(self.links)
-        self._poller = LinkPoller(polled) if polled else None
+        try:
+            self._poller = LinkPoller(polled) if polled else None
+        except OSError as exc:  # no descriptor for the set (EMFILE): a reader per link, as before
+            log.warning("cannot poll the links together (%s); one reader per link", exc.strerror or exc)
+            self._poller = None
         try:
             self._nursery_cm = trio.open_nursery()
             self._nursery = await self._nursery_cm.__aenter__()

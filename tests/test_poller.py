@@ -213,3 +213,20 @@ async def test_a_close_frame_the_socket_takes_in_part_is_finished_by_aclose(monk
         with pytest.raises(ChannelBroken, match="'a reason the peer must get whole'"):
             await bob.receive_message()
         await bob.aclose()
+
+
+def test_a_party_without_a_descriptor_for_the_set_reads_each_link_itself(monkeypatch):
+    def no_descriptor(links):
+        raise OSError(24, "Too many open files")
+
+    reads = []
+    read = Party._read_loop
+
+    async def spy_read(self, peer, link):
+        reads.append(peer)
+        await read(self, peer, link)
+
+    monkeypatch.setattr(party_module, "LinkPoller", no_descriptor)
+    monkeypatch.setattr(Party, "_read_loop", spy_read)
+    assert mpcnet.simulate("secure-sum", [1, 2, 3], transport="tcp").outputs == (6,) * 3
+    assert len(reads) == 6
