@@ -1,7 +1,9 @@
 """A party on a mesh: routes envelopes to sessions and runs protocols.
 
-:class:`Party` owns one :class:`~mpcnet._net.transport.PeerLink` per peer and one
-reader task per link. Readers decode each message, check its envelope and
+:class:`Party` owns one :class:`~mpcnet._net.transport.PeerLink` per peer and
+reads them with one task for all its TCP links (a
+:class:`~mpcnet._net.poller.LinkPoller`) and one task per other link (memory
+and resumable links). Readers decode each message, check its envelope and
 hand it to the session it names; several sessions (protocol runs) can share
 the mesh at once. Messages for a session this party has not opened yet (a
 peer started first) are parked, within bounds, until it opens.
