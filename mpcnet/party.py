@@ -1,7 +1,9 @@
 """A party on a mesh: routes envelopes to sessions and runs protocols.
 
-:class:`Party` owns one :class:`~mpcnet._net.transport.PeerLink` per peer and one
-reader task per link. Readers decode each message, check its envelope and
+:class:`Party` owns one :class:`~mpcnet._net.transport.PeerLink` per peer and
+reads them with one task for all its TCP links (a
+:class:`~mpcnet._net.poller.LinkPoller`) and one task per other link (memory
+and resumable links). Readers decode each message, check its envelope and
 hand it to the session it names; several sessions (protocol runs) can share
 the mesh at once. Messages for a session this party has not opened yet (a
 peer started first) are parked, within bounds, until it opens.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -36,6 +39,7 @@ import attrs
 import trio
 
 from ._net import wire
+from ._net.poller import POLL_BURST, LinkPoller, pollable
 from ._net.transport import PeerLink, close_links
 from .context import Context, ProgressCallback
 from .errors import LocalProtocolViolation, MPCError, PeerTimeout, RemoteProtocolViolation
@@ -140,10 +144,24 @@ class Party:
         self._nursery_cm: Any = None
         self._services = trio.CancelScope()
         self._services_done = trio.Event()
+        self._poller: LinkPoller | None = None
 
     async def __aenter__(self) -> Party:
-        self._nursery_cm = trio.open_nursery()
-        self._nursery = await self._nursery_cm.__aenter__()
+        # The poller's set is built here, with the links, not by the reader
+        # when it first runs: it is set-up, not a session's work.
+        polled = pollable(self.links)
+        try:
+            self._poller = LinkPoller(polled) if polled else None
+        except OSError as exc:  # no descriptor for the set (EMFILE): a reader per link, as before
+            log.warning("cannot poll the links together (%s); one reader per link", exc.strerror or exc)
+            self._poller = None
+        try:
+            self._nursery_cm = trio.open_nursery()
+            self._nursery = await self._nursery_cm.__aenter__()
+        except BaseException:
+            if self._poller is not None:
+                self._poller.close()
+            raise
         now = trio.current_time()
         for peer, link in self.links.items():
             # Links that reassemble messages from frames ask before each one
@@ -152,23 +170,32 @@ class Party:
             if set_admission is not None:
                 set_admission(functools.partial(self._admit, peer))
             self._heard[peer] = self._sent_at[peer] = now
-        self._nursery.start_soon(self._serve)
+        # Ready when this returns: the readers and the keep-alive task are
+        # started before any session is (their first steps are set-up too).
+        await self._nursery.start(self._serve)
         return self
 
-    async def _serve(self) -> None:
-        """The party's own tasks: a reader per link, one heartbeat task for
-        all links, and the liveness watch. One scope, so closing can stop
-        them all and know when they have stopped."""
+    async def _serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The party's own tasks: one reader for all the links that can be
+        polled together (TCP links, see :mod:`mpcnet._net.poller`) and a
+        reader per other link, one heartbeat task for all links, and the
+        liveness watch. One scope, so closing can stop them all and know
+        when they have stopped."""
         try:
             with self._services:
                 async with trio.open_nursery() as nursery:
+                    poller = self._poller
+                    if poller is not None:
+                        nursery.start_soon(self._poll_loop, poller)
                     for peer, link in self.links.items():
-                        nursery.start_soon(self._read_loop, peer, link)
+                        if poller is None or peer not in poller:
+                            nursery.start_soon(self._read_loop, peer, link)
                     if self.heartbeat_interval is not None and self.links:
-                        nursery.start_soon(self._heartbeats, nursery)
-                    if self.liveness_timeout is not None and self.links:
-                        nursery.start_soon(self._watch_liveness, self.liveness_timeout)
+                        nursery.start_soon(self._keep_alive, nursery)
+                    task_status.started()
         finally:
+            if self._poller is not None:
+                self._poller.close()
             self._services_done.set()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -193,19 +220,70 @@ class Party:
                 raise exc from None
             raise
 
+    def _take(self, peer: str, data: bytes | bytearray | memoryview) -> None:
+        """Decode one message from ``peer`` and hand it to its session."""
+        try:
+            value, held = wire.decode_with_cost(data, self.limits)
+            kind, sid, round_no, body = parse_envelope(value, peer)
+        except MPCError as exc:
+            # An authenticated peer sending undecodable bytes is
+            # broken or lying; nothing later on this link can be trusted.
+            raise RemoteProtocolViolation(f"sent an invalid message: {exc.message}", peer=peer) from None
+        self._route(peer, kind, sid, round_no, body, len(data), held)
+
+    async def _poll_loop(self, poller: LinkPoller) -> None:
+        """One reader for many TCP links: wait until some have bytes, take
+        every whole message they hold (at most POLL_BURST from one link per
+        turn), repeat. A link that fails (its peer's close, a broken
+        connection, a forged frame, an invalid message) is dropped from the
+        set and its peer lost with the error naming it, as a per-link
+        reader would."""
+        with poller:
+            while len(poller):
+                ready = await poller.wait()
+                now = trio.current_time()
+                for peer, link in ready:
+                    try:
+                        data = link.poll_message(readable=True)
+                        taken = 0
+                        while data is not None:
+                            self._heard[peer] = now
+                            self._take(peer, data)
+                            taken += 1
+                            if taken >= POLL_BURST:
+                                poller.again(peer, link)  # the rest on its next turn
+                                break
+                            data = link.poll_message()
+                    except MPCError as exc:
+                        poller.discard(peer)
+                        self._peer_lost(peer, exc)
+                    except Exception as exc:
+                        poller.discard(peer)
+                        log.warning("link to %s: unexpected %s while handling its message", peer, type(exc).__name__)
+                        self._peer_lost(peer, RemoteProtocolViolation(
+                            f"sent a message that could not be handled ({type(exc).__name__})", peer=peer))
+                    else:
+                        continue
+                    # As a per-link reader does on its way out, but without
+                    # holding up the other links when the close must wait.
+                    if not link.close_now(self._close_reason(peer)):
+                        assert self._nursery is not None
+                        self._nursery.start_soon(self._close_lost, link, self._close_reason(peer))
+
+    def _close_reason(self, peer: str) -> str:
+        return "protocol violation" if isinstance(self._lost[peer], RemoteProtocolViolation) else "link ended"
+
+    @staticmethod
+    async def _close_lost(link: PeerLink, reason: str) -> None:
+        with trio.CancelScope(shield=True), trio.move_on_after(1):
+            await link.aclose(reason)
+
     async def _read_loop(self, peer: str, link: PeerLink) -> None:
         try:
             while True:
                 data = await link.receive_message()
                 self._heard[peer] = trio.current_time()
-                try:
-                    value, held = wire.decode_with_cost(data, self.limits)
-                    kind, sid, round_no, body = parse_envelope(value, peer)
-                except MPCError as exc:
-                    # An authenticated peer sending undecodable bytes is
-                    # broken or lying; nothing later on this link can be trusted.
-                    raise RemoteProtocolViolation(f"sent an invalid message: {exc.message}", peer=peer) from None
-                self._route(peer, kind, sid, round_no, body, len(data), held)
+                self._take(peer, data)
         except MPCError as exc:
             self._peer_lost(peer, exc)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -215,38 +293,61 @@ class Party:
             self._peer_lost(peer, RemoteProtocolViolation(f"sent a message that could not be handled "
                                                           f"({type(exc).__name__})", peer=peer))
         if peer in self._lost:
-            with trio.CancelScope(shield=True), trio.move_on_after(1):
-                await link.aclose("protocol violation" if isinstance(self._lost[peer], RemoteProtocolViolation)
-                                  else "link ended")
+            await self._close_lost(link, self._close_reason(peer))
 
-    async def _heartbeats(self, nursery: trio.Nursery) -> None:
-        """Send a heartbeat on every link on which nothing else went for a
+    async def _keep_alive(self, nursery: trio.Nursery) -> None:
+        """Heartbeats and the liveness watch, in one task for all links
+        (a task per link, or one for each duty, costs every party spawns,
+        first steps and cancellations, which in a simulation of many parties
+        is a large part of a short protocol's time).
+
+        Heartbeats: one on every link on which nothing else went for a
         heartbeat interval (late by at most an eighth of it: wake-ups are
-        batched). One task for all links rather than one per link: a task
-        per link costs every party a spawn, a first step and a cancellation
-        per peer, which in a simulation of many parties is a large part of a
-        short protocol's time. Each heartbeat is sent by a task of its own,
-        so one blocked behind a full link holds up no other link's; it is
-        cancelled when its peer is lost or the party closes. A link whose
-        heartbeat failed gets no more (the reader reports why it ended)."""
+        batched). Each is sent by a task of its own, so one blocked behind a
+        full link holds up no other link's; it is cancelled when its peer is
+        lost or the party closes. A link whose heartbeat failed gets no more
+        (the reader reports why it ended).
+
+        Liveness (with ``liveness_timeout``): every tick, a peer in a live
+        session from which nothing has arrived for the timeout is lost. Bytes
+        of a message still arriving count (a 256 MiB message on a slow link
+        takes a while to complete)."""
         interval = self.heartbeat_interval
         assert interval is not None  # (started only with heartbeats on)
         slack = interval / 8
+        timeout = self.liveness_timeout
+        tick = math.inf if timeout is None else min(interval / 2, timeout / 8)
+        last_tick = trio.current_time()
+        next_tick = last_tick + tick
+        # Nothing is due before an interval has passed (every link counts as
+        # used when the party opens).
+        await trio.sleep_until(min(last_tick + interval, next_tick))
         while True:
             now = trio.current_time()
-            next_due = now + interval
-            for peer, link in self.links.items():
-                if peer in self._lost or peer in self._silent:
-                    continue
-                due = self._sent_at[peer] + interval
-                if due <= now:
-                    if peer not in self._beats:
-                        self._sent_at[peer] = now
-                        self._beats[peer] = trio.CancelScope()
-                        nursery.start_soon(self._beat, peer, link, self._beats[peer])
-                    due = now + interval
-                next_due = min(next_due, due)
-            await trio.sleep_until(max(next_due, now + slack))
+            next_due = self._send_heartbeats(now, nursery)
+            if now >= next_tick:
+                assert timeout is not None
+                self._check_liveness(now, now - last_tick > 2 * tick, tick, timeout)
+                last_tick, next_tick = now, now + tick
+            await trio.sleep_until(min(max(next_due, now + slack), next_tick))
+
+    def _send_heartbeats(self, now: float, nursery: trio.Nursery) -> float:
+        """Start a heartbeat on each link that is due one; when the next is due."""
+        interval = self.heartbeat_interval
+        assert interval is not None
+        next_due = now + interval
+        for peer, link in self.links.items():
+            if peer in self._lost or peer in self._silent:
+                continue
+            due = self._sent_at[peer] + interval
+            if due <= now:
+                if peer not in self._beats:
+                    self._sent_at[peer] = now
+                    self._beats[peer] = trio.CancelScope()
+                    nursery.start_soon(self._beat, peer, link, self._beats[peer])
+                due = now + interval
+            next_due = min(next_due, due)
+        return next_due
 
     async def _beat(self, peer: str, link: PeerLink, scope: trio.CancelScope) -> None:
         """One heartbeat to ``peer`` (within ``scope``, cancelled if the peer is lost)."""
@@ -258,36 +359,27 @@ class Party:
         finally:
             del self._beats[peer]
 
-    async def _watch_liveness(self, timeout: float) -> None:
-        """Lose a peer in a live session once nothing has arrived from it
-        for ``timeout`` seconds. Bytes of a message still arriving count (a
-        256 MiB message on a slow link takes a while to complete)."""
-        assert self.heartbeat_interval is not None  # (liveness needs heartbeats: checked in __init__)
-        tick = min(self.heartbeat_interval / 2, timeout / 8)
-        last_tick = trio.current_time()
-        while True:
-            await trio.sleep(tick)
-            now = trio.current_time()
-            if now - last_tick > 2 * tick:
-                # This party's own event loop was held up (local work between
-                # checkpoints): what the peers sent meanwhile is still unread,
-                # so the silence is not theirs. Count from now.
-                for peer in self._heard:
-                    self._heard[peer] = max(self._heard[peer], now - tick)
-            last_tick = now
-            watched = set().union(*(s.peers for s in self._sessions.values())) if self._sessions else set()
-            for peer, link in self.links.items():
-                seen = getattr(link, "bytes_received", None)
-                if isinstance(seen, int) and seen != self._bytes_seen.get(peer):
-                    self._bytes_seen[peer] = seen
-                    self._heard[peer] = now
-                if peer in watched and peer not in self._lost and now - self._heard[peer] > timeout:
-                    error = PeerTimeout(f"nothing heard from it for {now - self._heard[peer]:.1f}s (no heartbeat: "
-                                        "the party stopped, or the network to it is cut)", peer=peer)
-                    self._peer_lost(peer, error)
-                    give_up = getattr(link, "give_up", None)
-                    if give_up is not None:  # a resumable link: closing it must not wait for acks
-                        give_up(error)
+    def _check_liveness(self, now: float, stalled: bool, tick: float, timeout: float) -> None:
+        """Lose every peer in a live session that has been silent for ``timeout``."""
+        if stalled:
+            # This party's own event loop was held up (local work between
+            # checkpoints): what the peers sent meanwhile is still unread,
+            # so the silence is not theirs. Count from now.
+            for peer in self._heard:
+                self._heard[peer] = max(self._heard[peer], now - tick)
+        watched = set().union(*(s.peers for s in self._sessions.values())) if self._sessions else set()
+        for peer, link in self.links.items():
+            seen = getattr(link, "bytes_received", None)
+            if isinstance(seen, int) and seen != self._bytes_seen.get(peer):
+                self._bytes_seen[peer] = seen
+                self._heard[peer] = now
+            if peer in watched and peer not in self._lost and now - self._heard[peer] > timeout:
+                error = PeerTimeout(f"nothing heard from it for {now - self._heard[peer]:.1f}s (no heartbeat: "
+                                    "the party stopped, or the network to it is cut)", peer=peer)
+                self._peer_lost(peer, error)
+                give_up = getattr(link, "give_up", None)
+                if give_up is not None:  # a resumable link: closing it must not wait for acks
+                    give_up(error)
 
     def _peer_lost(self, peer: str, error: MPCError) -> None:
         beat = self._beats.get(peer)

@@ -162,6 +162,41 @@ def test_parts_are_joined_across_frame_boundaries():
     assert event.data == b"".join(parts)
 
 
+@pytest.mark.parametrize("parts", [[], [b""], [b"abc"], [b"a", bytearray(b"bc"), memoryview(b"xdef")[1:]],
+                                   [memoryview(np.arange(12, dtype=np.uint64).reshape(3, 4))],
+                                   [os.urandom(65535 - 16 - 9)], [os.urandom(65535 - 16 - 8)]])
+def test_a_one_frame_message_is_sealed_exactly_as_iter_frames_seals_it(parts):
+    # seal_single is the small-message shortcut of the send path: the same
+    # frame for the same nonce, or None (nothing sealed, no nonce taken)
+    # when the message needs more than one frame.
+    alice, bob = open_pair()
+    nonce = alice._send.nonce
+    single = alice.seal_single(parts)
+    if len(b"".join(bytes(memoryview(p).cast("B")) for p in parts)) > 65535 - 16 - 9:
+        assert single is None and alice._send.nonce == nonce
+        return
+    assert single is not None and alice._send.nonce == nonce + 1
+    alice._send.set_nonce(nonce)
+    assert alice.send_message(parts) == [single]
+    assert drain(bob, single) == [Message(b"".join(bytes(memoryview(p).cast("B")) for p in parts))]
+
+
+def test_seal_single_defers_to_queued_frames_and_refuses_what_iter_frames_refuses():
+    alice, bob = make_pair()
+    bob.receive_data(alice.start())
+    bob.next_event()
+    alice.receive_data(bob.data_to_send())
+    alice.next_event()  # HELLO is now queued at alice, ahead of any message
+    assert alice.seal_single([b"x"]) is None
+    alice, _ = open_pair(max_message_size=10)
+    assert alice.seal_single([b"x" * 11]) is None
+    with pytest.raises(LocalProtocolViolation):
+        alice.send_message([b"x" * 11])
+    alice.close()
+    with pytest.raises(LocalProtocolViolation):
+        alice.seal_single([b"x"])
+
+
 @settings(max_examples=40, deadline=None)
 @given(sizes=st.lists(st.integers(0, 150_000), min_size=1, max_size=4), cut=st.integers(100, 70_000))
 def test_any_split_of_the_byte_stream_gives_the_same_messages(sizes, cut):

@@ -40,6 +40,7 @@ MESSAGE_START = 2  # 8-byte big-endian total length + first chunk
 MESSAGE_CONTINUE = 3  # next chunk
 CLOSE = 4  # utf-8 reason, at most MAX_CLOSE_REASON bytes
 _START_HEADER = 1 + 8
+_START_BYTE = bytes([MESSAGE_START])
 
 PREAMBLE_MAGIC = b"MPCN"
 MAX_ID_BYTES = 64
@@ -459,6 +460,26 @@ class ChannelConnection:
             raise LocalProtocolViolation(f"message of {total} bytes exceeds the limit "
                                          f"{self.max_message_size}", peer=self.peer)
         return self._frames(views, total)
+
+    def seal_single(self, parts: Sequence[bytes | bytearray | memoryview]) -> bytes | None:
+        """One message made of ``parts`` as its one frame, when it fits in
+        one and nothing is queued before it; None otherwise (then use
+        :meth:`iter_frames`, which takes no nonce for it). The frame is the
+        one :meth:`iter_frames` would give: the same checks, the same nonce,
+        the same bytes; only the generator and the slicing are skipped (most
+        protocol messages are small)."""
+        self._check_alive()
+        if self._state is not _State.OPEN or self._local_closed:
+            raise LocalProtocolViolation(f"cannot send: channel is {self._state.value}"
+                                         + (" and closed locally" if self._local_closed else ""), peer=self.peer)
+        if self._outbox:
+            return None
+        total = 0
+        for part in parts:
+            total += part.nbytes if isinstance(part, memoryview) else len(part)
+        if total > MAX_PLAINTEXT - _START_HEADER or total > self.max_message_size:
+            return None  # (iter_frames splits it, or refuses it over the limit)
+        return self._seal(b"".join((_START_BYTE, total.to_bytes(8, "big"), *parts)))
 
     def _frames(self, views: list[memoryview], total: int) -> Iterator[bytes]:
         yield from self._drain()

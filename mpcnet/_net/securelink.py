@@ -66,11 +66,15 @@ class _DirectIO:
     socket); elsewhere :class:`SecureLink` uses trio's stream methods.
     """
 
-    __slots__ = ("_burst", "_sock")
+    __slots__ = ("_burst", "_drained", "_sock")
 
     def __init__(self, sock: trio.socket.SocketType) -> None:
         self._sock = sock
         self._burst = 0
+        # True when the last read left the kernel's receive buffer empty (it
+        # returned fewer bytes than asked for), so the next read would only
+        # say "would block": wait for readability first instead.
+        self._drained = False
 
     @staticmethod
     def for_stream(stream: trio.abc.Stream) -> _DirectIO | None:
@@ -84,7 +88,9 @@ class _DirectIO:
             raise trio.ClosedResourceError("socket was closed")
         return fd
 
-    async def _pace(self) -> None:
+    async def pace(self) -> None:
+        """Count one operation that completed without waiting; every
+        :data:`DIRECT_IO_BURST` in a row, yield to the scheduler once."""
         self._burst += 1
         if self._burst >= DIRECT_IO_BURST:
             self._burst = 0
@@ -106,10 +112,45 @@ class _DirectIO:
                 view = view[sent:]
         except OSError as exc:  # reset, broken pipe: the same as trio's stream reports
             raise trio.BrokenResourceError(f"socket send failed: {exc.strerror or exc}") from None
-        await self._pace()
+        await self.pace()
+
+    def close(self) -> None:
+        """Close the socket now (what the stream's ``aclose`` does, without
+        its checkpoint); a task waiting on it is woken with ClosedResourceError."""
+        self._sock.close()
+
+    def read_nowait(self, max_bytes: int) -> bytes | None:
+        """Read what is there without waiting: None if nothing is (b"" is
+        EOF). Records whether the read emptied the socket (``_drained``)."""
+        try:
+            data = os.read(self._fd(), max_bytes)
+        except BlockingIOError:
+            self._drained = True
+            return None
+        except OSError as exc:
+            raise trio.BrokenResourceError(f"socket receive failed: {exc.strerror or exc}") from None
+        self._drained = len(data) < max_bytes
+        return data
+
+    def write_nowait(self, data: bytes) -> int:
+        """Write what the socket takes at once; the number of bytes taken."""
+        try:
+            return os.write(self._fd(), data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            raise trio.BrokenResourceError(f"socket send failed: {exc.strerror or exc}") from None
 
     async def receive_some(self, max_bytes: int) -> bytes:
+        # A read after one that drained the buffer would nearly always fail
+        # with EWOULDBLOCK (a peer's next message comes a round later): that
+        # failed read, its exception and the retry were a quarter of a small
+        # message's receive cost. So wait for readability first; epoll is
+        # level-triggered, so bytes that did arrive meanwhile wake us at once.
         try:
+            if self._drained:
+                self._burst = 0
+                await trio.lowlevel.wait_readable(self._sock)
             while True:
                 try:
                     data = os.read(self._fd(), max_bytes)
@@ -120,7 +161,9 @@ class _DirectIO:
                 break
         except OSError as exc:
             raise trio.BrokenResourceError(f"socket receive failed: {exc.strerror or exc}") from None
-        await self._pace()
+        self._drained = len(data) < max_bytes
+        if not self._drained:
+            await self.pace()
         return data
 
 
@@ -144,6 +187,8 @@ class SecureLink:
         self._closed = False
         self._send_broken = False
         self._peer_close_reason: str | None = None
+        #: The rest of a CLOSE frame that close_now could not write at once.
+        self._close_tail: bytes | None = None
         self.bytes_sent = 0
         self.bytes_received = 0
         self.messages_sent = 0
@@ -236,10 +281,34 @@ class SecureLink:
             # Encrypt under the lock, one frame at a time as it is written:
             # nonce order must equal write order, and no second copy of a
             # large message is ever held.
-            frames = self._conn.iter_frames(parts)
+            single = self._conn.seal_single(parts)
+            # (Checked before the try: a refused message breaks nothing.)
+            frames = None if single is not None else self._conn.iter_frames(parts)
             try:
-                for frame in frames:
-                    await self._write(frame)
+                if single is not None:
+                    io = self._io
+                    if isinstance(io, _DirectIO):
+                        # One small frame: straight to the socket, and only
+                        # what the kernel does not take at once goes the
+                        # long way (send_all waits for room).
+                        try:
+                            sent = io.write_nowait(single)
+                        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                            raise self._broken(f"connection lost while sending ({type(exc).__name__})") from None
+                        self.bytes_sent += sent
+                        if sent < len(single):
+                            await self._write(single[sent:])
+                        else:
+                            io._burst += 1  # (io.pace inlined: most sends end here)
+                            if io._burst >= DIRECT_IO_BURST:
+                                io._burst = 0
+                                await trio.lowlevel.cancel_shielded_checkpoint()
+                    else:
+                        await self._write(single)
+                else:
+                    assert frames is not None
+                    for frame in frames:
+                        await self._write(frame)
             except BaseException:
                 self._send_broken = True
                 raise
@@ -267,6 +336,92 @@ class SecureLink:
         finally:
             self._receive_lock.release()
 
+    def poll_fd(self) -> int | None:
+        """The socket descriptor to watch for :meth:`poll_message` (see
+        :class:`mpcnet._net.poller.LinkPoller`); None when this link does
+        not read a socket directly, or is closed."""
+        if not isinstance(self._io, _DirectIO) or self._closed:
+            return None
+        fd = self._io._sock.fileno()
+        return fd if fd >= 0 else None
+
+    def poll_message(self, readable: bool = False) -> bytes | None:
+        """The next whole message if it can be had without waiting, else
+        None: the non-blocking form of :meth:`receive_message` for a reader
+        that waits on many links at once (it calls this when the socket is
+        reported readable, with ``readable=True`` the first time, until
+        None; without ``readable`` a read that emptied the socket is taken
+        to mean nothing more is there yet). The same checks, in the same order: every
+        frame is decrypted and authenticated by the connection, and the same
+        errors end the link (ChannelBroken naming the peer on EOF, a torn,
+        forged or reordered frame, or the peer's CLOSE). Only for links with
+        a :meth:`poll_fd`; never while a :meth:`receive_message` is under way."""
+        io = self._io
+        if not isinstance(io, _DirectIO):
+            raise LocalProtocolViolation("this link cannot be polled", peer=self.peer)
+        if self._receive_lock.locked():
+            raise LocalProtocolViolation("poll_message while receive_message is waiting", peer=self.peer)
+        if self._closed:
+            raise ChannelBroken("link is closed", peer=self.peer)
+        conn = self._conn
+        if readable:
+            io._drained = False
+        while self._peer_close_reason is None:
+            event = conn.next_event()
+            if isinstance(event, Message):
+                self.messages_received += 1
+                return event.data
+            if isinstance(event, CloseReceived):
+                self._peer_close_reason = event.reason
+                break
+            if io._drained:
+                # The last read emptied the socket: a read now would only say
+                # "would block". The poller reports the socket again when
+                # bytes arrive (level-triggered), so nothing is missed.
+                return None
+            try:
+                data = io.read_nowait(RECEIVE_CHUNK)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise self._broken(f"connection lost while receiving ({type(exc).__name__})") from None
+            if data is None:
+                return None
+            self.bytes_received += len(data)
+            conn.receive_data(data)  # b"" is EOF; next_event() judges it
+        raise ChannelBroken(f"peer closed the channel: {self._peer_close_reason!r}", peer=self.peer)
+
+    def close_now(self, reason: str = "") -> bool:
+        """Close without waiting when that is possible: write the
+        authenticated CLOSE frame if the socket takes it at once, close the
+        socket, and return True. Returns False (and does nothing) when the
+        link must be closed with :meth:`aclose` (a send is under way, the
+        link does not write its socket directly, or the frame would block:
+        then it is kept for :meth:`aclose` to finish). Idempotent."""
+        if self._closed:
+            return True
+        io = self._io
+        if not isinstance(io, _DirectIO) or self._send_lock.locked() or self._close_tail is not None:
+            return False
+        frame = b""
+        # A peer that closed first has closed its socket too: nobody would
+        # read our CLOSE (so it is not sent, as in aclose).
+        if not self._send_broken and not self.closed_by_peer:
+            try:
+                frame = self._conn.close(reason)
+            except MPCError:
+                frame = b""  # the channel already broke: nothing to tell the peer
+        if frame:
+            try:
+                sent = io.write_nowait(frame)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                sent = len(frame)  # the peer is gone: nothing to tell it
+            if sent < len(frame):
+                self._close_tail = frame[sent:]
+                return False
+            self.bytes_sent += len(frame)
+        self._closed = True
+        io.close()
+        return True
+
     async def abort(self) -> None:
         """Close the stream at once *without* a CLOSE frame, so the peer sees
         a broken connection, not a deliberate close (used when a resumable
@@ -279,14 +434,17 @@ class SecureLink:
 
     async def aclose(self, reason: str = "") -> None:
         """Send an authenticated CLOSE frame (best effort, at most
-        :data:`CLOSE_TIMEOUT` seconds) and close the stream. Idempotent."""
+        :data:`CLOSE_TIMEOUT` seconds; not when the peer closed first) and
+        close the stream. Idempotent."""
         if self._closed:
             return
         self._closed = True
         try:
             with trio.move_on_after(CLOSE_TIMEOUT):
                 async with self._send_lock:
-                    if not self._send_broken:
+                    if self._close_tail is not None:  # close_now wrote part of the frame
+                        await self._write(self._close_tail)
+                    elif not self._send_broken and not self.closed_by_peer:  # (see close_now)
                         frame = self._conn.close(reason)
                         if frame:
                             await self._write(frame)

@@ -96,10 +96,12 @@ class MemoryLink:
         except (trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError):
             raise ChannelBroken("peer closed the link", peer=self.peer) from None
 
-    def close_now(self, reason: str = "") -> None:
-        """Close the link at once (idempotent): nothing to flush in memory."""
+    def close_now(self, reason: str = "") -> bool:
+        """Close the link at once (idempotent): nothing to flush in memory.
+        True: closed (see :func:`close_links`)."""
         self._send.close()
         self._receive.close()
+        return True
 
     async def aclose(self, reason: str = "") -> None:
         self.close_now(reason)
@@ -147,14 +149,13 @@ def memory_mesh(names: Sequence[str], seed: int | None = None,
 async def close_links(links: Iterable[PeerLink], reason: str, timeout: float = 2.0) -> None:
     """Close links concurrently, shielded from cancellation, within ``timeout``
     (each link's close frame is best effort; its socket is closed regardless).
-    Links that can close without waiting (``close_now``: memory links) are
-    closed in place, without a task each."""
+    Links that can close without waiting are closed in place, without a task
+    each: their ``close_now(reason)`` returns True (memory links always; a
+    secure link when its socket takes the close frame at once)."""
     waiting = []
     for link in links:
         close_now = getattr(link, "close_now", None)
-        if close_now is not None:
-            close_now(reason)
-        else:
+        if close_now is None or not close_now(reason):
             waiting.append(link)
     if not waiting:
         return

@@ -1,0 +1,135 @@
+"""One wait for many links: a party's reader over all its TCP links at once.
+
+A party used to run one reader task per link, each waiting on its own socket
+(registered with trio's epoll on every wait, woken, rescheduled, cancelled at
+the end). With many links in one process (3 compute parties and 20 bidders
+are 126 link ends) those tasks and registrations cost more than the
+messages. A :class:`LinkPoller` keeps a private epoll set of the sockets of
+the links it was given; one task waits for that set to become readable
+(:meth:`LinkPoller.wait`, a single trio wait on the set's descriptor) and is
+told which links have bytes, which it then drains with the links' own
+non-blocking :meth:`~mpcnet._net.securelink.SecureLink.poll_message`. Every
+frame is still decrypted and checked by the link's
+:class:`~mpcnet._net.channel.ChannelConnection`, in order, exactly as its
+``receive_message`` would.
+
+Only links that read their socket directly (a
+:class:`~mpcnet._net.securelink.SecureLink` over a TCP socket, POSIX) and
+only where ``select.epoll`` exists (Linux) can be polled; the owner reads
+any other link with a task of its own (:func:`pollable`).
+"""
+
+from __future__ import annotations
+
+import select
+from collections.abc import Mapping
+
+import trio
+
+from .securelink import SecureLink
+
+__all__ = ["LinkPoller", "pollable", "POLL_BURST"]
+
+#: Messages taken from one link per wake-up before the others get their
+#: turn (the reader then hands the link to :meth:`LinkPoller.again`, since
+#: the rest may already be in the link's own buffer), so a peer that floods
+#: its link cannot starve the rest.
+POLL_BURST = 16
+
+
+def pollable(links: Mapping[str, object]) -> dict[str, SecureLink]:
+    """The links among ``links`` that a :class:`LinkPoller` can watch
+    (empty where the platform has no epoll)."""
+    if not hasattr(select, "epoll"):
+        return {}
+    return {peer: link for peer, link in links.items()
+            if isinstance(link, SecureLink) and link.poll_fd() is not None}
+
+
+class LinkPoller:
+    """A set of links watched together (see the module docstring). Use as a
+    context manager: the private epoll descriptor is closed at exit. Links
+    leave the set with :meth:`discard` (before they are closed: a closed
+    socket leaves an epoll set by itself, but then nobody would be told).
+
+    What the set reports is what arrives from the peers: their bytes, their
+    CLOSE, a reset or EOF. A link closed *here* while it is watched is not
+    reported (unlike a trio wait on its socket, which the close would wake);
+    :class:`~mpcnet.party.Party` closes its links only after its reader has
+    stopped, or after taking the link out of the set."""
+
+    def __init__(self, links: Mapping[str, SecureLink]) -> None:
+        self._epoll = select.epoll()
+        self._by_fd: dict[int, tuple[str, SecureLink]] = {}
+        self._again: list[tuple[str, SecureLink]] = []
+        #: The peers whose links were given (those discarded since included).
+        self._peers = frozenset(links)
+        try:
+            for peer, link in links.items():
+                fd = link.poll_fd()
+                if fd is None:
+                    raise ValueError(f"the link to {peer} cannot be polled")
+                # Level-triggered: a link not fully drained (POLL_BURST) is
+                # reported again on the next wait.
+                self._epoll.register(fd, select.EPOLLIN)
+                self._by_fd[fd] = (peer, link)
+        except BaseException:
+            self._epoll.close()
+            raise
+
+    def __enter__(self) -> LinkPoller:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return len(self._by_fd)
+
+    def __contains__(self, peer: object) -> bool:
+        return peer in self._peers
+
+
+    def close(self) -> None:
+        """Close the epoll set (idempotent)."""
+        if not self._epoll.closed:
+            self._by_fd.clear()
+            self._epoll.close()
+
+    def again(self, peer: str, link: SecureLink) -> None:
+        """Have the next :meth:`wait` return ``peer``'s link at once: its
+        reader stopped after :data:`POLL_BURST` messages, and what is left
+        may already sit in the link's buffer, where the epoll set cannot
+        see it."""
+        self._again.append((peer, link))
+
+    def discard(self, peer: str) -> None:
+        """Stop watching ``peer``'s link (idempotent)."""
+        for fd, (name, _) in list(self._by_fd.items()):
+            if name == peer:
+                del self._by_fd[fd]
+                try:
+                    self._epoll.unregister(fd)
+                except OSError:  # the socket is already closed: it left the set by itself
+                    pass
+
+    async def wait(self) -> list[tuple[str, SecureLink]]:
+        """Wait until at least one watched link has bytes (or its socket
+        has news: EOF, an error), or was handed to :meth:`again`; the ready
+        links, in no particular order. A checkpoint, cancellable like any
+        trio wait."""
+        while True:
+            again, self._again = self._again, []
+            if again:
+                await trio.lowlevel.checkpoint()  # (the others' turn first)
+            else:
+                # The set's own descriptor is readable while any member is.
+                await trio.lowlevel.wait_readable(self._epoll.fileno())
+            ready = self._epoll.poll(0)
+            by_fd = self._by_fd
+            links = [by_fd[fd] for fd, _ in ready if fd in by_fd]
+            for peer, link in again:
+                if (peer, link) not in links and any(name == peer for name, _ in by_fd.values()):
+                    links.append((peer, link))
+            if links:
+                return links
