@@ -46,6 +46,7 @@ from .secring import RING_LIMIT, SecretRing
 from .value import SecretValue
 
 if TYPE_CHECKING:
+    from .fixedrep import RepRing
     from .runtime import Runtime
 
 __all__ = ["SecretFixed", "DEFAULT_FRAC", "encode", "integer_bound", "input_fixed"]
@@ -83,7 +84,7 @@ class SecretFixed(SecretValue):
     (the caller's guarantee: see :mod:`mpcnet.mpc.fixed`). Build them with
     :meth:`Runtime.input_fixed <mpcnet.mpc.Runtime.input_fixed>`."""
 
-    def __init__(self, value: SecretInt | SecretRing, frac: int, scale: int, bound: int) -> None:
+    def __init__(self, value: SecretInt | SecretRing | RepRing, frac: int, scale: int, bound: int) -> None:
         _check_frac(frac)
         if scale not in (1, 2):
             raise LocalProtocolViolation("a fixed-point value is at scale 1 (2^f) or 2 (2^2f, a product)")
@@ -91,8 +92,8 @@ class SecretFixed(SecretValue):
             raise LocalProtocolViolation("a bound is a magnitude (>= 0)")
         self.value = value
         self.frac, self.scale, self.bound = frac, scale, int(bound)
-        if isinstance(value, SecretRing) and self.bits > 64:
-            raise LocalProtocolViolation(f"a bound of {self.bits} bits does not fit the two-party ring (64 bits): "
+        if not isinstance(value, SecretInt) and self.bits > 64:
+            raise LocalProtocolViolation(f"a bound of {self.bits} bits does not fit the ring mod 2^64: "
                                          f"declare a smaller range or fewer fractional bits")
 
     # -- what it is ------------------------------------------------------------------
@@ -103,7 +104,7 @@ class SecretFixed(SecretValue):
         return self.value.rt
 
     @property
-    def shares(self) -> Array | None:
+    def shares(self) -> Any:
         """The shares of the integer underneath (None outside the compute parties)."""
         return self.value.shares
 
@@ -126,7 +127,7 @@ class SecretFixed(SecretValue):
         where = "absent" if self.absent else f"shape {self.shape}"
         return f"<SecretFixed {where}, frac={self.frac}, scale={self.scale}, |x| <= {self.real_bound:g}>"
 
-    def _new(self, value: SecretInt | SecretRing, scale: int | None = None, bound: int | None = None) -> SecretFixed:
+    def _new(self, value: SecretInt | SecretRing | RepRing, scale: int | None = None, bound: int | None = None) -> SecretFixed:
         return SecretFixed(value, self.frac, self.scale if scale is None else scale,
                            self.bound if bound is None else bound)
 
@@ -186,6 +187,9 @@ class SecretFixed(SecretValue):
         if isinstance(self.value, SecretRing):
             from . import fixed2p
             return fixed2p
+        if not isinstance(self.value, SecretInt):
+            from . import fixedrep
+            return fixedrep
         from . import fixedfield
         return fixedfield
 
@@ -287,6 +291,11 @@ async def input_fixed(rt: Runtime, owners: Mapping[str, tuple[int, ...]], mine: 
         from .fixed2p import own_ring
         return {p: SecretFixed(own_ring(rt, p, ints if p == rt.ctx.me else None, tuple(shape), -limits[p],
                                         limits[p]), frac, scale, limits[p]) for p, shape in owners.items()}
+    if rt.engine == "replicated":
+        # Three compute parties (choose_engine): the replicated ring mod 2^64, mpcnet.mpc.fixedrep.
+        from .fixedrep import input_rep
+        rep = await input_rep(rt, owners, ints, limits)
+        return {p: SecretFixed(v, frac, scale, limits[p]) for p, v in rep.items()}
     bits = max(limits.values()).bit_length() + 1
     got = await rt.input_int(owners, None if ints is None else ints.astype(object), bits=bits, signed=True)
     return {p: SecretFixed(v.with_range(-limits[p], limits[p]), frac, scale, limits[p]) for p, v in got.items()}
