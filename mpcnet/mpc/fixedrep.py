@@ -49,8 +49,8 @@ Rounds (whatever the number of elements; ``L(v) = ceil(log2 v)``):
 ==================  ==========================================================
 :func:`input_rep`   1
 :func:`matmul`      1
-:func:`trunc`       2 + L(k) + 2            (12 at k = 49; 0 planes: 2 + L(k))
-:func:`relu_trunc`  2 + L(k) + 1 + 2        (13 at k = 49)
+:func:`trunc`       2 + L(k) + 2            (10 at k = 49)
+:func:`relu_trunc`  2 + L(k) + 1 + 2        (11 at k = 49)
 :func:`argmax`      2 + L(k) + L(n - 1)     (n <= :data:`ALL_PAIRS_MAX`, k <= 63:
                     12 at k = 49, n = 10; 2 + L(k) at n = 2, 0 at n = 1);
                     beyond, 2 + L(k) + L(n) (2 + L(k))
