@@ -244,7 +244,7 @@ def test_secret_fixed_takes_the_ring_at_three_parties_only():
     inputs = [[1.5, -2.0], None, None]
     assert mpcnet.simulate("test-fr-choice", inputs).outputs[0] == "RepRing"
     assert mpcnet.simulate("test-fr-choice", inputs, params={"engine": "shamir"}).outputs[0] == "SecretInt"
-    assert mpcnet.simulate("test-fr-choice", inputs + [None, None]).outputs[0] == "SecretInt"
+    assert mpcnet.simulate("test-fr-choice", [*inputs, None, None]).outputs[0] == "SecretInt"
 
 
 # --- refusals ------------------------------------------------------------------------------------------

@@ -4,9 +4,12 @@ public scale, on either engine (:class:`SecretFixed`).
 A real x is held as the integer ``round(x * 2^f)`` (``f`` fractional bits,
 :data:`DEFAULT_FRAC` unless told) inside a :class:`~mpcnet.mpc.SecretRing`
 with exactly two parties (additive shares mod 2^64, the two-party engine
-:mod:`mpcnet.mpc.fixed2p`) and inside a :class:`~mpcnet.mpc.SecretInt` with
-three or more compute parties (Shamir over Z_(2^127-1), or its replicated
-form at three: :mod:`mpcnet.mpc.fixedfield`). A product of two such values
+:mod:`mpcnet.mpc.fixed2p`), inside a :class:`~mpcnet.mpc.fixedrep.RepRing`
+with exactly three compute parties on the runtime's replicated engine (the
+toolkit's choice at three, :func:`~mpcnet.mpc.runtime.choose_engine`:
+replicated shares mod 2^64, :mod:`mpcnet.mpc.fixedrep`) and inside a
+:class:`~mpcnet.mpc.SecretInt` otherwise (three or more compute parties,
+Shamir over Z_(2^127-1): :mod:`mpcnet.mpc.fixedfield`). A product of two such values
 is exact at scale ``2^(2f)``; :meth:`SecretFixed.trunc` and
 :meth:`SecretFixed.relu` bring it back to ``2^f`` (the error of each is
 stated where it is implemented, and in ``docs/architecture.md``).
@@ -23,12 +26,13 @@ Rounds (whatever the number of elements): :meth:`Runtime.input_fixed
 <mpcnet.mpc.Runtime.input_fixed>` 1 (0 with two parties: each owner holds
 its own value), :meth:`~SecretFixed.matmul`, :meth:`~SecretFixed.trunc`,
 :meth:`~SecretFixed.relu`, :meth:`~SecretFixed.argmax`: the engine's, in
-:mod:`mpcnet.mpc.fixed2p` and :mod:`mpcnet.mpc.fixedfield`;
+:mod:`mpcnet.mpc.fixed2p`, :mod:`mpcnet.mpc.fixedrep` and :mod:`mpcnet.mpc.fixedfield`;
 :meth:`~SecretFixed.open` 1. Addition, subtraction, scaling by public
 integers and indexing are local.
 
 Security: that of the engine underneath (two parties: semi-honest, either
-party; three or more: semi-honest, honest majority). What is public: the
+party; three on the ring: semi-honest, one corruption; three or more on the
+field: semi-honest, honest majority). What is public: the
 shapes, ``frac``, the scales and the bounds, never a value until opened.
 """
 
@@ -271,7 +275,9 @@ async def input_fixed(rt: Runtime, owners: Mapping[str, tuple[int, ...]], mine: 
     one per owner; checked here, before anything is sent), as fixed-point
     values at ``2^(frac * scale)``. Two parties: no round
     (:func:`mpcnet.mpc.fixed2p.own_ring`: the owner holds its value, the
-    peer zero); otherwise one round of Shamir input for all owners."""
+    peer zero); otherwise one round: replicated input mod 2^64 when the
+    runtime's engine is the replicated one (exactly three compute parties:
+    :func:`mpcnet.mpc.fixedrep.input_rep`), else Shamir input."""
     _check_frac(frac)
     bounds = dict(bound) if isinstance(bound, Mapping) else {p: bound for p in owners}
     if set(bounds) != set(owners):

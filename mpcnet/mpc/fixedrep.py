@@ -162,13 +162,15 @@ class RepRing(SecretValue):
 
     def __sub__(self, other: Any) -> RepRing:
         negated: Any = -other
-        return self + negated
+        out: RepRing = self + negated
+        return out
 
     def __rsub__(self, other: Any) -> RepRing:
-        return (-self) + other
+        out: RepRing = (-self) + other
+        return out
 
     def __mul__(self, other: Any) -> RepRing:
-        if isinstance(other, SecretValue) or isinstance(other, bool):
+        if isinstance(other, (SecretValue, bool)):
             raise TypeError("a RepRing is scaled by public integers only (a product of secrets: matmul)")
         arr = np.asarray(other)
         if arr.dtype.kind not in "iuO":
@@ -212,7 +214,7 @@ class RepRing(SecretValue):
             for p in receivers:
                 if p not in eng.compute:
                     outgoing[p] = np.ascontiguousarray(self.shares.first)
-            expect = {eng.next: Expect.array(np.uint64, self.shape)} if me in receivers else {}
+            expect = {eng.next: Expect.array(np.uint64, self.shares.first.shape)} if me in receivers else {}
             got = await exchange(rt.ctx, outgoing, expect)
             if me not in receivers:
                 return None
