@@ -271,3 +271,20 @@ def test_bad_shapes_and_widths_are_refused_before_any_round():
     res = mpcnet.simulate("test-fr-refusals", [None] * 3)
     assert res.outputs[0] == ["LocalProtocolViolation"] * 2 + ["ConfigError"] * 3
     assert res.stats[0].rounds == 0
+
+
+# --- mlp-predict's format beyond the ring ------------------------------------------------------------
+
+def test_mlp_predict_at_three_takes_the_field_when_the_format_needs_more_than_64_bits():
+    from protocols.mlp import check_model, fixed_scores
+
+    rng = np.random.default_rng(5)  # seeded: test data only
+    model = {"weights": [rng.uniform(-1, 1, (3, 4)).tolist(), rng.uniform(-1, 1, (2, 3)).tolist()],
+             "biases": [rng.uniform(-1, 1, 3).tolist(), rng.uniform(-1, 1, 2).tolist()]}
+    queries = rng.uniform(-1, 1, (3, 4)).tolist()
+    params = {"range_bits": 33}  # 2 * 16 + 33 + 2 = 67 bits
+    y = fixed_scores(check_model(model, frac=16, input_bound=1.0, range_bits=33), np.asarray(queries), 16)
+    want = [max(range(len(r)), key=lambda i: (r[i], -i)) for r in y]
+    assert mpcnet.simulate("mlp-predict", [model, queries, None], params=params).outputs[1] == want
+    with pytest.raises(mpcnet.InputError, match="engine=replicated"):
+        mpcnet.simulate("mlp-predict", [model, queries, None], params={**params, "engine": "replicated"})
