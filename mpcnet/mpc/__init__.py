@@ -94,8 +94,8 @@ the bit length, t the threshold):
                                       k = 46, n = 10; +1 wide on Shamir)
 ``fixedrep.matmul`` (three parties)   1 (a reshare)
 ``fixedrep.trunc`` / ``relu_trunc``   2 + ceil(log2 k) + 2 / + 3 (10 / 11 at k = 49)
-``fixedrep.argmax``                   2 + ceil(log2 k) + ceil(log2(n-1)) for n <= 32
-                                      (12 at k = 49, n = 10)
+``fixedrep.argmax``                   2 + ceil(log2 k) + ceil(log2(n-1)) - 1 for 3 <= n <= 32
+                                      (11 at k = 49, n = 10; its last AND round is the opening's)
 ====================================  =============================================
 
 The values are thin: each operation calls the engines of

@@ -23,13 +23,16 @@ value with f fractional bits is ``round(v 2^f)``), two's complement mod 2^64.
 * :func:`relu_trunc` — ``max(0, floor(y / 2^f))``, exact, same guarantee:
   planes f..k-2 ANDed with NOT the sign plane (one round), back to the ring.
 * :func:`argmax` — the index of the largest value along the last axis (the
-  first on ties) as an unsigned :class:`~mpcnet.mpc.SlicedBits` of
-  :data:`INDEX_BITS` bits: ``await idx.open(to=[client])``. Up to
+  first on ties), :data:`INDEX_BITS` bits, to open (:class:`RepIndex`:
+  ``await idx.open(to=[client])``). Up to
   :data:`ALL_PAIRS_MAX` values, every pair i < j at once by the sign of
   ``y_i - y_j`` (:func:`~mpcnet.mpc.bitcircuits.less_than_ring`, no full
   conversion), an AND tree of each value's n - 1 "beats" bits into a one-hot
   winner, and the index bits as the XOR over i of the one-hot bit times the
-  public bits of i (local); beyond, bit planes and the tournament of
+  public bits of i (local); the tree's last AND is not reshared: its
+  3-out-of-3 terms go straight into the opening
+  (:meth:`~mpcnet.mpc.replicated.ReplicatedEngine.open_sum`), which saves
+  a round. Beyond, bit planes and the tournament of
   :meth:`SlicedBits.argmax <mpcnet.mpc.SlicedBits.argmax>`.
 
 Back to the ring (bit injection, 2 rounds for any number of planes): a bit
@@ -51,9 +54,10 @@ Rounds (whatever the number of elements; ``L(v) = ceil(log2 v)``):
 :func:`matmul`      1
 :func:`trunc`       2 + L(k) + 2            (10 at k = 49)
 :func:`relu_trunc`  2 + L(k) + 1 + 2        (11 at k = 49)
-:func:`argmax`      2 + L(k) + L(n - 1)     (n <= :data:`ALL_PAIRS_MAX`, k <= 63:
-                    12 at k = 49, n = 10; 2 + L(k) at n = 2, 0 at n = 1);
+:func:`argmax`      2 + L(k) + L(n - 1) - 1 (n <= :data:`ALL_PAIRS_MAX`, k <= 63, n >= 3:
+                    11 at k = 49, n = 10; 2 + L(k) at n = 2, 0 at n = 1);
                     beyond, 2 + L(k) + L(n) (2 + L(k))
+``RepIndex.open``   1 (the AND tree's last round with it)
 ``RepRing.open``    1
 ==================  ==========================================================
 
@@ -84,7 +88,7 @@ import numpy as np
 from ..errors import ConfigError, LocalProtocolViolation
 from .arith import from_ring_signed
 from .bitcircuits import less_than_ring, to_bits
-from .bitslice import from_lanes, lanes, words_for
+from .bitslice import from_lanes, lanes, unpack, words_for
 from .receive import Expect, exchange
 from .replicated import BITS, RING, Pair, ReplicatedEngine
 from .secsliced import SlicedBits
@@ -93,7 +97,7 @@ from .value import SecretValue
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-__all__ = ["RepRing", "input_rep", "matmul", "trunc", "relu_trunc", "argmax", "INDEX_BITS", "ALL_PAIRS_MAX"]
+__all__ = ["RepRing", "RepIndex", "input_rep", "matmul", "trunc", "relu_trunc", "argmax", "INDEX_BITS", "ALL_PAIRS_MAX"]
 
 Array = np.ndarray[Any, Any]
 
@@ -355,17 +359,53 @@ async def relu_trunc(y: RepRing, f: int, k: int) -> RepRing:
     return RepRing(y.rt, Pair(out.first.reshape(shape), out.second.reshape(shape)), lo, hi)
 
 
-async def argmax(y: RepRing, k: int) -> SlicedBits:
+class RepIndex:
+    """What :func:`argmax` gives: the indices as this party's XOR term of
+    a 3-out-of-3 sharing of their :data:`INDEX_BITS` bit planes (the last
+    AND of the tree, not reshared), for one thing only: :meth:`open`, one
+    round (the AND's own). ``shape``: the batch shape (``()`` outside the
+    compute parties, which pass the shape to :meth:`open`)."""
+
+    def __init__(self, rt: Runtime, term: Array | None, shape: tuple[int, ...]) -> None:
+        self.rt, self.term, self.shape = rt, term, tuple(shape)
+
+    async def open(self, to: Iterable[str] | None = None, *, shape: tuple[int, ...] | None = None) -> Array | None:
+        """One round: the int64 indices at the parties in ``to`` (default:
+        every party), None elsewhere (:meth:`ReplicatedEngine.open_sum
+        <mpcnet.mpc.replicated.ReplicatedEngine.open_sum>`: each term masked
+        by a fresh zero-sharing, so a receiver learns the indices only)."""
+        rt = self.rt
+        receivers = list(rt.ctx.parties if to is None else to)
+        if rt.ctx.me not in receivers and not rt.is_compute:
+            return None
+        want = self.shape if shape is None else tuple(shape)
+        if self.term is not None and want != self.shape:
+            raise LocalProtocolViolation(f"the indices have shape {self.shape}, not {want}")
+        rt.enter_result_round(receivers)
+        count = int(np.prod(want))
+        planes = await rt.replicated_engine.open_sum(self.term, BITS, receivers, (INDEX_BITS, words_for(count)))
+        if planes is None:
+            return None
+        return unpack(planes, count).astype(np.int64).reshape(want)
+
+    async def reveal(self, *, shape: tuple[int, ...] | None = None) -> Array:
+        """:meth:`open` to every party."""
+        out = await self.open(shape=shape)
+        assert out is not None
+        return out
+
+
+async def argmax(y: RepRing, k: int) -> RepIndex:
     """The index of the largest value along the last axis (the first on
-    ties) of y (``-2^(k-1) <= y < 2^(k-1)``, the caller's guarantee), as an
-    unsigned :class:`~mpcnet.mpc.SlicedBits` of :data:`INDEX_BITS` bits and
-    y's shape without its last axis (at most 2^16 values along it): ``await
-    idx.open(to=[...])`` gives int64 indices (a receiver outside the compute
-    parties passes ``shape=``). Rounds: the module docstring's table."""
+    ties) of y (``-2^(k-1) <= y < 2^(k-1)``, the caller's guarantee), as a
+    :class:`RepIndex` of y's shape without its last axis (at most 2^16
+    values along it): ``await idx.open(to=[...])`` gives int64 indices (a
+    receiver outside the compute parties passes ``shape=``). Rounds: the
+    module docstring's table (the tree's last AND round is the opening's)."""
     _check(y, None, k)
     rt = y.rt
     if y.shares is None:
-        return SlicedBits(rt, None, INDEX_BITS, False, ())
+        return RepIndex(rt, None, ())
     shape = y.shape
     assert shape is not None
     if len(shape) < 1 or not 1 <= shape[-1] <= 1 << INDEX_BITS:
@@ -374,16 +414,14 @@ async def argmax(y: RepRing, k: int) -> SlicedBits:
     n, batch = shape[-1], shape[:-1]
     count = int(np.prod(batch))
     if n == 1:
-        return SlicedBits(rt, eng.public(np.zeros((INDEX_BITS, words_for(count)), dtype=np.uint64), BITS),
-                          INDEX_BITS, False, batch)
+        return RepIndex(rt, np.zeros((INDEX_BITS, words_for(count)), dtype=np.uint64), batch)
     if n > ALL_PAIRS_MAX or k > 63:
         flat = Pair(y.shares.first.reshape(-1), y.shares.second.reshape(-1))
         values = SlicedBits(rt, await to_bits(eng, flat, k), k, True, (count, n))
         index, _ = await values.argmax(axis=-1)
         assert index.shares is not None
         pad = np.zeros((INDEX_BITS - index.k, words_for(count)), dtype=np.uint64)
-        return SlicedBits(rt, Pair(np.concatenate([index.shares.first, pad]),
-                                   np.concatenate([index.shares.second, pad])), INDEX_BITS, False, batch)
+        return RepIndex(rt, np.concatenate([index.shares.first, pad]), batch)  # (first shares: an XOR term)
     first, second = y.shares.first.reshape(count, n), y.shares.second.reshape(count, n)
     lower, upper = np.triu_indices(n, 1)
     npairs = lower.size
@@ -403,19 +441,18 @@ async def argmax(y: RepRing, k: int) -> SlicedBits:
         return from_lanes(np.ascontiguousarray(picked.transpose(1, 0, 2).reshape(n - 1, count * n)))
 
     tree = eng.add_public(Pair(beats(lt.first), beats(lt.second)), flip, BITS)
-    while tree.first.shape[0] > 1:
+    while tree.first.shape[0] > 2:
         rows = tree.first.shape[0]
         half = rows // 2
         both = await eng.and_(Pair(tree.first[:half], tree.second[:half]),
                               Pair(tree.first[half : 2 * half], tree.second[half : 2 * half]))
         tree = both if rows % 2 == 0 else Pair(np.concatenate([both.first, tree.first[2 * half :]]),
                                                np.concatenate([both.second, tree.second[2 * half :]]))
-    # the winner's index bits: XOR over i of onehot_i AND (bit t of i), public bits: local on each share
+    # The last AND stays this party's XOR term of a 3-out-of-3 sharing (no reshare): its round is the opening's.
+    onehot = tree.first[:1] if tree.first.shape[0] == 1 else eng.and_term(
+        Pair(tree.first[:1], tree.second[:1]), Pair(tree.first[1:], tree.second[1:]))
+    # the winner's index bits: XOR over i of onehot_i AND (bit t of i), public bits: linear, local on the term
     index_bits = ((np.arange(n)[:, None] >> np.arange(INDEX_BITS)[None, :]) & 1).astype(np.uint8)  # (n, INDEX_BITS)
-
-    def index_of(share: Array) -> Array:
-        onehot = lanes(share, count * n).reshape(count, n)
-        out = np.bitwise_xor.reduce(onehot[:, :, None] & index_bits[None, :, :], axis=1)  # (count, INDEX_BITS)
-        return from_lanes(np.ascontiguousarray(out.T))
-
-    return SlicedBits(rt, Pair(index_of(tree.first), index_of(tree.second)), INDEX_BITS, False, batch)
+    bits = lanes(onehot, count * n).reshape(count, n)
+    out = np.bitwise_xor.reduce(bits[:, :, None] & index_bits[None, :, :], axis=1)  # (count, INDEX_BITS)
+    return RepIndex(rt, from_lanes(np.ascontiguousarray(out.T)), batch)
