@@ -42,7 +42,7 @@ PUBLIC: dict[str, set[str]] = {
         "Runtime", "SecretInt", "SecretBits", "SecretRing", "concatenate", "stack", "Expect", "exchange",
         "RESULT_ROUND", "Shape", "int_bounds", "ShamirEngine", "SlicedBits", "argmax_first", "concat_sliced",
         "ENGINES", "choose_engine", "XorBits", "SecretFixed",
-        "arith", "binary", "convert", "fields", "fixed", "fixed2p", "fixedfield", "inputs", "laplace", "roles",
+        "arith", "binary", "convert", "fields", "fixed", "fixed2p", "fixedfield", "fixedrep", "inputs", "laplace", "roles",
         "shamir", "twoparty",
     },
     "mpcnet.dp": {

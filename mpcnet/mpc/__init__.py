@@ -31,10 +31,13 @@ threshold) and works with secret values over numpy arrays of any shape:
   by name; ``Runtime.input_xor``).
 
 * :class:`SecretFixed` — reals at a public scale 2^f (16 fractional bits by
-  default) on the integers above: SecretRing with two parties, SecretInt
-  with three or more (:mod:`mpcnet.mpc.fixed`); exact matrix products,
+  default) on the integers above: SecretRing with two parties, replicated
+  shares mod 2^64 with three compute parties (``engine="auto"``:
+  :mod:`mpcnet.mpc.fixedrep`), SecretInt with more or with
+  ``engine="shamir"`` (:mod:`mpcnet.mpc.fixed`); exact matrix products,
   exact floor truncation, ReLU and argmax (:mod:`mpcnet.mpc.fixed2p`,
-  :mod:`mpcnet.mpc.fixedfield`); ``Runtime.input_fixed`` makes them.
+  :mod:`mpcnet.mpc.fixedrep`, :mod:`mpcnet.mpc.fixedfield`);
+  ``Runtime.input_fixed`` makes them.
 
 Local work is written with operators, and costs no round: ``+ -`` between
 secrets and with public values, ``*`` and ``@`` by public values,
@@ -89,6 +92,10 @@ the bit length, t the threshold):
 ``fixedfield.argmax``                 1 + 1 + L + 1 + ceil(log2 k) + 1 + ceil(log2 k)
                                       + ceil(log2(n-1)) for n <= 32 (21 at t = 1,
                                       k = 46, n = 10; +1 wide on Shamir)
+``fixedrep.matmul`` (three parties)   1 (a reshare)
+``fixedrep.trunc`` / ``relu_trunc``   2 + ceil(log2 k) + 2 / + 3 (10 / 11 at k = 49)
+``fixedrep.argmax``                   2 + ceil(log2 k) + ceil(log2(n-1)) - 1 for 3 <= n <= 32
+                                      (11 at k = 49, n = 10; its last AND round is the opening's)
 ====================================  =============================================
 
 The values are thin: each operation calls the engines of
@@ -116,7 +123,8 @@ shared bits), :mod:`~mpcnet.mpc.convert` (between bits and field elements),
 :mod:`~mpcnet.mpc.arith` (additive sharing mod 2^64) and
 :mod:`~mpcnet.mpc.laplace` (discrete Laplace noise generated inside MPC);
 :mod:`~mpcnet.mpc.fixedfield` has the fixed-point layers over the field
-(matrix product, exact truncation and ReLU, argmax) for private inference.
+(matrix product, exact truncation and ReLU, argmax) for private inference,
+:mod:`~mpcnet.mpc.fixedrep` the same on the three-party replicated ring.
 
 :func:`exchange` with :class:`Expect` is the typed receive for a protocol's
 own messages: every incoming value is checked (shape, dtype, range) before
@@ -133,10 +141,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from . import arith, binary, convert, fields, fixed, fixed2p, fixedfield, inputs, laplace, roles, shamir, twoparty
+from . import arith, binary, convert, fields, fixed, fixed2p, fixedfield, fixedrep, inputs, laplace, roles, shamir, twoparty
+from .fixed import SecretFixed
 from .receive import Expect, exchange
 from .runtime import ENGINES, RESULT_ROUND, Runtime, Shape, choose_engine, int_bounds
-from .fixed import SecretFixed
 from .secbits import SecretBits, concat_bits, stack_bits
 from .secint import SecretInt, concat_ints, stack_ints
 from .secring import SecretRing, concat_rings
@@ -148,7 +156,7 @@ __all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "SlicedBits", "Xo
            "Expect", "exchange", "RESULT_ROUND", "Shape", "int_bounds", "ENGINES", "choose_engine", "ShamirEngine",
            "argmax_first", "concat_sliced",
            # the toolkit's modules
-           "arith", "binary", "convert", "fields", "fixed", "fixed2p", "fixedfield", "inputs", "laplace", "roles",
+           "arith", "binary", "convert", "fields", "fixed", "fixed2p", "fixedfield", "fixedrep", "inputs", "laplace", "roles",
            "shamir", "twoparty"]
 
 V = TypeVar("V", SecretInt, SecretBits, SecretRing)

@@ -4,9 +4,12 @@ public scale, on either engine (:class:`SecretFixed`).
 A real x is held as the integer ``round(x * 2^f)`` (``f`` fractional bits,
 :data:`DEFAULT_FRAC` unless told) inside a :class:`~mpcnet.mpc.SecretRing`
 with exactly two parties (additive shares mod 2^64, the two-party engine
-:mod:`mpcnet.mpc.fixed2p`) and inside a :class:`~mpcnet.mpc.SecretInt` with
-three or more compute parties (Shamir over Z_(2^127-1), or its replicated
-form at three: :mod:`mpcnet.mpc.fixedfield`). A product of two such values
+:mod:`mpcnet.mpc.fixed2p`), inside a :class:`~mpcnet.mpc.fixedrep.RepRing`
+with exactly three compute parties on the runtime's replicated engine (the
+toolkit's choice at three, :func:`~mpcnet.mpc.runtime.choose_engine`:
+replicated shares mod 2^64, :mod:`mpcnet.mpc.fixedrep`) and inside a
+:class:`~mpcnet.mpc.SecretInt` otherwise (three or more compute parties,
+Shamir over Z_(2^127-1): :mod:`mpcnet.mpc.fixedfield`). A product of two such values
 is exact at scale ``2^(2f)``; :meth:`SecretFixed.trunc` and
 :meth:`SecretFixed.relu` bring it back to ``2^f`` (the error of each is
 stated where it is implemented, and in ``docs/architecture.md``).
@@ -23,12 +26,13 @@ Rounds (whatever the number of elements): :meth:`Runtime.input_fixed
 <mpcnet.mpc.Runtime.input_fixed>` 1 (0 with two parties: each owner holds
 its own value), :meth:`~SecretFixed.matmul`, :meth:`~SecretFixed.trunc`,
 :meth:`~SecretFixed.relu`, :meth:`~SecretFixed.argmax`: the engine's, in
-:mod:`mpcnet.mpc.fixed2p` and :mod:`mpcnet.mpc.fixedfield`;
+:mod:`mpcnet.mpc.fixed2p`, :mod:`mpcnet.mpc.fixedrep` and :mod:`mpcnet.mpc.fixedfield`;
 :meth:`~SecretFixed.open` 1. Addition, subtraction, scaling by public
 integers and indexing are local.
 
 Security: that of the engine underneath (two parties: semi-honest, either
-party; three or more: semi-honest, honest majority). What is public: the
+party; three on the ring: semi-honest, one corruption; three or more on the
+field: semi-honest, honest majority). What is public: the
 shapes, ``frac``, the scales and the bounds, never a value until opened.
 """
 
@@ -46,6 +50,7 @@ from .secring import RING_LIMIT, SecretRing
 from .value import SecretValue
 
 if TYPE_CHECKING:
+    from .fixedrep import RepRing
     from .runtime import Runtime
 
 __all__ = ["SecretFixed", "DEFAULT_FRAC", "encode", "integer_bound", "input_fixed"]
@@ -83,7 +88,7 @@ class SecretFixed(SecretValue):
     (the caller's guarantee: see :mod:`mpcnet.mpc.fixed`). Build them with
     :meth:`Runtime.input_fixed <mpcnet.mpc.Runtime.input_fixed>`."""
 
-    def __init__(self, value: SecretInt | SecretRing, frac: int, scale: int, bound: int) -> None:
+    def __init__(self, value: SecretInt | SecretRing | RepRing, frac: int, scale: int, bound: int) -> None:
         _check_frac(frac)
         if scale not in (1, 2):
             raise LocalProtocolViolation("a fixed-point value is at scale 1 (2^f) or 2 (2^2f, a product)")
@@ -91,8 +96,8 @@ class SecretFixed(SecretValue):
             raise LocalProtocolViolation("a bound is a magnitude (>= 0)")
         self.value = value
         self.frac, self.scale, self.bound = frac, scale, int(bound)
-        if isinstance(value, SecretRing) and self.bits > 64:
-            raise LocalProtocolViolation(f"a bound of {self.bits} bits does not fit the two-party ring (64 bits): "
+        if not isinstance(value, SecretInt) and self.bits > 64:
+            raise LocalProtocolViolation(f"a bound of {self.bits} bits does not fit the ring mod 2^64: "
                                          f"declare a smaller range or fewer fractional bits")
 
     # -- what it is ------------------------------------------------------------------
@@ -103,7 +108,7 @@ class SecretFixed(SecretValue):
         return self.value.rt
 
     @property
-    def shares(self) -> Array | None:
+    def shares(self) -> Any:
         """The shares of the integer underneath (None outside the compute parties)."""
         return self.value.shares
 
@@ -126,7 +131,7 @@ class SecretFixed(SecretValue):
         where = "absent" if self.absent else f"shape {self.shape}"
         return f"<SecretFixed {where}, frac={self.frac}, scale={self.scale}, |x| <= {self.real_bound:g}>"
 
-    def _new(self, value: SecretInt | SecretRing, scale: int | None = None, bound: int | None = None) -> SecretFixed:
+    def _new(self, value: SecretInt | SecretRing | RepRing, scale: int | None = None, bound: int | None = None) -> SecretFixed:
         return SecretFixed(value, self.frac, self.scale if scale is None else scale,
                            self.bound if bound is None else bound)
 
@@ -186,6 +191,9 @@ class SecretFixed(SecretValue):
         if isinstance(self.value, SecretRing):
             from . import fixed2p
             return fixed2p
+        if not isinstance(self.value, SecretInt):
+            from . import fixedrep
+            return fixedrep
         from . import fixedfield
         return fixedfield
 
@@ -267,7 +275,9 @@ async def input_fixed(rt: Runtime, owners: Mapping[str, tuple[int, ...]], mine: 
     one per owner; checked here, before anything is sent), as fixed-point
     values at ``2^(frac * scale)``. Two parties: no round
     (:func:`mpcnet.mpc.fixed2p.own_ring`: the owner holds its value, the
-    peer zero); otherwise one round of Shamir input for all owners."""
+    peer zero); otherwise one round: replicated input mod 2^64 when the
+    runtime's engine is the replicated one (exactly three compute parties:
+    :func:`mpcnet.mpc.fixedrep.input_rep`), else Shamir input."""
     _check_frac(frac)
     bounds = dict(bound) if isinstance(bound, Mapping) else {p: bound for p in owners}
     if set(bounds) != set(owners):
@@ -287,6 +297,11 @@ async def input_fixed(rt: Runtime, owners: Mapping[str, tuple[int, ...]], mine: 
         from .fixed2p import own_ring
         return {p: SecretFixed(own_ring(rt, p, ints if p == rt.ctx.me else None, tuple(shape), -limits[p],
                                         limits[p]), frac, scale, limits[p]) for p, shape in owners.items()}
+    if rt.engine == "replicated":
+        # Three compute parties (choose_engine): the replicated ring mod 2^64, mpcnet.mpc.fixedrep.
+        from .fixedrep import input_rep
+        rep = await input_rep(rt, owners, ints, limits)
+        return {p: SecretFixed(v, frac, scale, limits[p]) for p, v in rep.items()}
     bits = max(limits.values()).bit_length() + 1
     got = await rt.input_int(owners, None if ints is None else ints.astype(object), bits=bits, signed=True)
     return {p: SecretFixed(v.with_range(-limits[p], limits[p]), frac, scale, limits[p]) for p, v in got.items()}

@@ -14,10 +14,12 @@ How, on the toolkit's fixed-point values (:class:`mpcnet.mpc.SecretFixed`,
    client the number of queries (the client refuses queries of the wrong
    length here, before any of their bits is sent).
 2. Input: with two parties none (each holds its own values, the engine's
-   products take them as they are); with more, one round of Shamir input.
+   products take them as they are); with three (engine auto), one round of
+   replicated input mod 2^64 (:mod:`mpcnet.mpc.fixedrep`; the field when
+   ``2 frac + range_bits + 2 > 64``); with more, one round of Shamir input.
 3. Per layer: ``y = h @ W + b``, an exact product at scale 2^(2f) (the
-   engine's matrix product: correlated OTs with two parties, one degree
-   reduction with more), then ReLU and the truncation back to 2^f in one
+   engine's matrix product: correlated OTs with two parties, one reshare
+   at three, one degree reduction with more), then ReLU and the truncation back to 2^f in one
    circuit (:meth:`~mpcnet.mpc.SecretFixed.relu`).
 4. Output: the argmax of the last layer (or its truncated scores), opened
    to the client only.
@@ -85,9 +87,11 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
     raise InputError("the server's input is a model object, the client's a list of queries, others' null")
 
 
-def _check_format(frac: int, range_bits: int, n: int) -> str | None:
+def _check_format(frac: int, range_bits: int, n: int, engine: str = "auto") -> str | None:
     if n == 2 and 2 * frac + range_bits + 2 > 64:
         return "2 * frac + range_bits + 2 must be <= 64 with two parties (the ring has 64 bits)"
+    if n == 3 and engine == "replicated" and 2 * frac + range_bits + 2 > 64:
+        return "2 * frac + range_bits + 2 must be <= 64 with engine=replicated (the ring has 64 bits): use engine=shamir"
     return None
 
 
@@ -139,7 +143,7 @@ async def predict(ctx: Context, value: Any, *, output: str = "class", frac: int 
     protocol; ``report``, if given, receives the two-party engine's
     offline/online figures (two parties only)."""
     server, client = ctx.parties[0], ctx.parties[1]
-    problem = _check_format(frac, range_bits, ctx.n)
+    problem = _check_format(frac, range_bits, ctx.n, engine)
     if problem:
         raise InputError(problem)
     fmt = (frac, input_bound, range_bits, max_weights, max_queries)
@@ -159,6 +163,8 @@ async def predict(ctx: Context, value: Any, *, output: str = "class", frac: int 
         queries = checked if checked is not None else check_queries(
             raw, input_bound=input_bound, max_queries=max_queries)
 
+    if engine == "auto" and ctx.n == 3 and 2 * frac + range_bits + 2 > 64:
+        engine = "shamir"  # (three parties take the replicated ring mod 2^64: a wider format needs the field)
     rt = mpc.Runtime(ctx, engine=engine)
     # Round 1: the public sizes (with two parties, also the tag of an OT
     # extension kept on this link by an earlier session: used if both hold it).

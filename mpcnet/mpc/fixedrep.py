@@ -1,0 +1,458 @@
+"""Fixed-point layers on the three-party replicated ring mod 2^64: matrix
+products, exact truncation, ReLU and argmax on :class:`RepRing` values (the
+engine of :mod:`mpcnet.mpc.replicated`, ABY3-style: Mohassel and Rindal,
+CCS 2018), all on uint64 numpy arrays.
+
+:class:`~mpcnet.mpc.fixed.SecretFixed` holds its integers in a
+:class:`RepRing` when the runtime's engine is the replicated one (exactly
+three compute parties: ``Runtime(engine="auto")`` at three,
+:func:`~mpcnet.mpc.runtime.choose_engine`); these functions see integers (a
+value with f fractional bits is ``round(v 2^f)``), two's complement mod 2^64.
+
+* :func:`input_rep` — each owner's int64 values as replicated shares (one
+  round, :meth:`ReplicatedEngine.input <mpcnet.mpc.replicated.ReplicatedEngine.input>`).
+* :func:`matmul` — ``x @ w``: each party's local term ``x_i @ w_i + x_i @
+  w_(i+1) + x_(i+1) @ w_i`` (uint64 products wrap mod 2^64) plus a
+  pseudo-random zero share, then one resharing round.
+* :func:`trunc` — ``floor(y / 2^f)``, **exact** (no error, no failure
+  probability) given ``-2^(k-1) <= y < 2^(k-1)`` (the caller's guarantee;
+  outside it the result is wrong, not an error): the low k bits of y as bit
+  planes (:func:`~mpcnet.mpc.bitcircuits.to_bits`: the two's complement of y,
+  exact under the guarantee), then planes f..k-1 back to the ring, plane
+  k-1 weighted ``-2^(k-1-f)``.
+* :func:`relu_trunc` — ``max(0, floor(y / 2^f))``, exact, same guarantee:
+  planes f..k-2 ANDed with NOT the sign plane (one round), back to the ring.
+* :func:`argmax` — the index of the largest value along the last axis (the
+  first on ties), :data:`INDEX_BITS` bits, to open (:class:`RepIndex`:
+  ``await idx.open(to=[client])``). Up to
+  :data:`ALL_PAIRS_MAX` values, every pair i < j at once by the sign of
+  ``y_i - y_j`` (:func:`~mpcnet.mpc.bitcircuits.less_than_ring`, no full
+  conversion), an AND tree of each value's n - 1 "beats" bits into a one-hot
+  winner, and the index bits as the XOR over i of the one-hot bit times the
+  public bits of i (local); the tree's last AND is not reshared: its
+  3-out-of-3 terms go straight into the opening
+  (:meth:`~mpcnet.mpc.replicated.ReplicatedEngine.open_sum`), which saves
+  a round. Beyond, bit planes and the tournament of
+  :meth:`SlicedBits.argmax <mpcnet.mpc.SlicedBits.argmax>`.
+
+Back to the ring (bit injection, 2 rounds for any number of planes): a bit
+shared ``b = x_0 XOR x_1 XOR x_2`` has its components at the positions of
+a ring sharing, and the party h that holds ``x_h`` and ``x_(h+1)`` knows
+``a = x_h XOR x_(h+1)`` in the clear; ``b = a + c - 2ac`` with ``c =
+x_(h+2)``, known to parties h + 1 and h + 2. Party h sends ``a - r`` to
+party h + 1, r a pseudo-random word of the key it shares with party h + 2
+(h + 1 misses that key: ``a - r`` is uniform to it); then ``b`` is the sum
+of the terms ``a`` (party h), ``c - 2(a - r)c`` (party h + 1) and ``-2rc``
+(party h + 2). The weighted sum of the planes is a local sum of such terms,
+made a replicated sharing by one resharing round. The planes are split in
+three groups, party h the sender of group h, so each sends a third.
+
+Rounds (whatever the number of elements; ``L(v) = ceil(log2 v)``):
+
+==================  ==========================================================
+:func:`input_rep`   1
+:func:`matmul`      1
+:func:`trunc`       2 + L(k) + 2            (10 at k = 49)
+:func:`relu_trunc`  2 + L(k) + 1 + 2        (11 at k = 49)
+:func:`argmax`      2 + L(k) + L(n - 1) - 1 (n <= :data:`ALL_PAIRS_MAX`, k <= 63, n >= 3:
+                    11 at k = 49, n = 10; 2 + L(k) at n = 2, 0 at n = 1);
+                    beyond, 2 + L(k) + L(n) (2 + L(k))
+``RepIndex.open``   1 (the AND tree's last round with it)
+``RepRing.open``    1
+==================  ==========================================================
+
+Bytes each compute party sends, per value: :func:`matmul` 8 (the reshare);
+:func:`trunc` / :func:`relu_trunc` the conversion (about ``k (2 + L(k)) / 8``
+bytes of AND shares, :mod:`mpcnet.mpc.bitcircuits`), 8 per plane for a
+third of the k - f planes, and 8 (the reshare).
+
+Limits: ``2 <= k <= 64``, ``0 <= f <= k - 2``; argmax by pairs needs
+``k <= 63`` (the difference of two k-bit values has k + 1 bits).
+
+Security: semi-honest, one corruption among the three compute parties
+(:mod:`mpcnet.mpc.replicated`). A compute party receives resharing terms
+masked by pseudo-random zero-sharings, AND shares (the same), and the
+injection words ``a - r`` masked by a key it does not hold: all uniform
+given its view, whatever y. Nothing is opened but what the caller opens
+(:meth:`RepRing.open`, the argmax index). Input-only parties hold absent
+values: every function returns at once for them, with no round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ConfigError, LocalProtocolViolation
+from .arith import from_ring_signed
+from .bitcircuits import less_than_ring, to_bits
+from .bitslice import from_lanes, lanes, unpack, words_for
+from .receive import Expect, exchange
+from .replicated import BITS, RING, Pair, ReplicatedEngine
+from .secsliced import SlicedBits
+from .value import SecretValue
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+__all__ = ["RepRing", "RepIndex", "input_rep", "matmul", "trunc", "relu_trunc", "argmax", "INDEX_BITS", "ALL_PAIRS_MAX"]
+
+Array = np.ndarray[Any, Any]
+
+#: The width of :func:`argmax`'s index (fixed: a receiver outside the compute parties opens it without knowing n).
+INDEX_BITS = 16
+#: Up to this many values :func:`argmax` compares all pairs at once; beyond, a tournament.
+ALL_PAIRS_MAX = 32
+_MOD = 1 << 64
+
+
+def _ring(values: Any) -> Array:
+    """Public integers (any sign, Python or numpy) as ring elements mod 2^64."""
+    arr = np.asarray(values)
+    if arr.dtype == object:
+        return np.asarray(np.vectorize(lambda v: int(v) % _MOD, otypes=[object])(arr).astype(np.uint64))
+    if arr.dtype == np.uint64:
+        return arr
+    return np.asarray(arr, dtype=np.int64).astype(np.uint64)
+
+
+class RepRing(SecretValue):
+    """Secret signed integers (any numpy shape) as replicated shares mod 2^64
+    among the runtime's three compute parties (:class:`~mpcnet.mpc.replicated.Pair`:
+    this party's two of the three additive shares). ``shares`` is None
+    outside the three (an absent value, ``shape`` None). ``lo``/``hi``: the
+    declared range (the caller's guarantee; nothing is checked in MPC).
+    Linear operations are local; :meth:`open` is one round."""
+
+    def __init__(self, rt: Runtime, shares: Pair | None, lo: int, hi: int) -> None:
+        self.rt, self.shares, self.lo, self.hi = rt, shares, int(lo), int(hi)
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        """The element shape (None where this party holds no shares)."""
+        return None if self.shares is None else tuple(self.shares.first.shape)
+
+    @property
+    def _eng(self) -> ReplicatedEngine:
+        return self.rt.replicated_engine
+
+    def __repr__(self) -> str:
+        return f"<RepRing {'absent' if self.shares is None else self.shape}, [{self.lo}, {self.hi}]>"
+
+    def _new(self, shares: Pair | None, lo: int, hi: int) -> RepRing:
+        return RepRing(self.rt, shares, lo, hi)
+
+    def __add__(self, other: Any) -> RepRing:
+        if isinstance(other, RepRing):
+            if other.rt is not self.rt:
+                raise LocalProtocolViolation("secret values of different runtimes do not mix")
+            out = None if self.shares is None or other.shares is None else self._eng.add(self.shares, other.shares,
+                                                                                         RING)
+            return self._new(out, self.lo + other.lo, self.hi + other.hi)
+        if isinstance(other, bool) or not isinstance(other, (int, np.integer, np.ndarray, list)):
+            raise TypeError("a RepRing mixes with RepRing values and public integers only")
+        arr = np.asarray(other)
+        lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+        out = None if self.shares is None else self._eng.add_public(self.shares, _ring(arr), RING)
+        return self._new(out, self.lo + lo, self.hi + hi)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> RepRing:
+        out = None if self.shares is None else Pair(np.negative(self.shares.first), np.negative(self.shares.second))
+        return self._new(out, -self.hi, -self.lo)
+
+    def __sub__(self, other: Any) -> RepRing:
+        negated: Any = -other
+        out: RepRing = self + negated
+        return out
+
+    def __rsub__(self, other: Any) -> RepRing:
+        out: RepRing = (-self) + other
+        return out
+
+    def __mul__(self, other: Any) -> RepRing:
+        if isinstance(other, (SecretValue, bool)):
+            raise TypeError("a RepRing is scaled by public integers only (a product of secrets: matmul)")
+        arr = np.asarray(other)
+        if arr.dtype.kind not in "iuO":
+            raise TypeError("a RepRing is scaled by public integers only")
+        ends = (int(arr.min()), int(arr.max())) if arr.size else (0,)
+        corners = [x * v for x in (self.lo, self.hi) for v in ends]
+        out = None if self.shares is None else self._eng.scale(self.shares, _ring(arr))
+        return self._new(out, min(corners), max(corners))
+
+    __rmul__ = __mul__
+
+    def __getitem__(self, index: Any) -> RepRing:
+        out = None if self.shares is None else Pair(self.shares.first[index], self.shares.second[index])
+        return self._new(out, self.lo, self.hi)
+
+    def reshape(self, *shape: Any) -> RepRing:
+        """The same elements in another shape; local."""
+        out = None if self.shares is None else Pair(self.shares.first.reshape(*shape),
+                                                    self.shares.second.reshape(*shape))
+        return self._new(out, self.lo, self.hi)
+
+    async def open(self, to: Iterable[str] | None = None) -> Array | None:
+        """One round: the values (int64, two's complement mod 2^64) at the
+        parties in ``to`` (default: every party), None elsewhere. A compute
+        receiver gets the one share it misses from the next party; a
+        receiver outside the three gets each party's first share (and the
+        shape from the wire)."""
+        rt = self.rt
+        receivers = tuple(rt.ctx.parties if to is None else to)
+        me = rt.ctx.me
+        if me not in receivers and not rt.is_compute:
+            return None
+        rt.enter_result_round(receivers)
+        eng = self._eng
+        outgoing: dict[str, Any] = {}
+        if rt.is_compute:
+            if self.shares is None:
+                raise LocalProtocolViolation("a compute party opens a value it holds")
+            if eng.prev in receivers:
+                outgoing[eng.prev] = np.ascontiguousarray(self.shares.second)
+            for p in receivers:
+                if p not in eng.compute:
+                    outgoing[p] = np.ascontiguousarray(self.shares.first)
+            expect = {eng.next: Expect.array(np.uint64, self.shares.first.shape)} if me in receivers else {}
+            got = await exchange(rt.ctx, outgoing, expect)
+            if me not in receivers:
+                return None
+            return from_ring_signed(self.shares.first + self.shares.second + got[eng.next])
+        raw = await rt.ctx.exchange({}, expect_from=list(eng.compute))
+        first = raw[eng.compute[0]]
+        shape = tuple(first.shape) if isinstance(first, np.ndarray) else ()
+        parts = [Expect.array(np.uint64, shape).check(raw[p], p) for p in eng.compute]
+        return from_ring_signed(parts[0] + parts[1] + parts[2])
+
+    async def reveal(self) -> Array:
+        """:meth:`open` to every party."""
+        out = await self.open()
+        assert out is not None
+        return out
+
+
+async def input_rep(rt: Runtime, owners: Mapping[str, tuple[int, ...]], ints: Array | None,
+                    limits: Mapping[str, int]) -> dict[str, RepRing]:
+    """One round: every party in ``owners`` (party -> the declared shape)
+    shares its integers ``ints`` (int64, already checked by the caller to
+    lie within ``[-limits[owner], limits[owner]]``) among the three compute
+    parties of the runtime's replicated engine."""
+    eng = rt.replicated_engine
+    mine = None if ints is None else _ring(np.asarray(ints, dtype=np.int64))
+    got = await eng.input({p: tuple(s) for p, s in owners.items()}, mine, RING)
+    return {p: RepRing(rt, got.get(p), -limits[p], limits[p]) for p in owners}
+
+
+def _same_runtime(x: RepRing, w: RepRing) -> None:
+    if not isinstance(x, RepRing) or not isinstance(w, RepRing):
+        raise TypeError("takes RepRing values")
+    if x.rt is not w.rt:
+        raise LocalProtocolViolation("secret values of different runtimes do not mix")
+
+
+async def matmul(x: RepRing, w: RepRing, lo: int, hi: int) -> RepRing:
+    """``x @ w`` (x of shape (..., n), w of shape (n, m)) mod 2^64 with the
+    declared range [lo, hi] (the caller's guarantee): local products and
+    one resharing round."""
+    _same_runtime(x, w)
+    if lo > hi:
+        raise LocalProtocolViolation("lo must not exceed hi")
+    if x.shares is None or w.shares is None:
+        return RepRing(x.rt, None, lo, hi)
+    xs, ws = x.shares, w.shares
+    if xs.first.ndim < 1 or ws.first.ndim != 2 or xs.first.shape[-1] != ws.first.shape[0]:
+        raise LocalProtocolViolation(f"matmul of shapes {xs.first.shape} and {ws.first.shape}")
+    z = np.matmul(xs.first, ws.first + ws.second)
+    z += np.matmul(xs.second, ws.first)
+    return RepRing(x.rt, await x.rt.replicated_engine.reshare(z, RING), lo, hi)
+
+
+def _check(y: RepRing, f: int | None, k: int) -> None:
+    if not isinstance(y, RepRing):
+        raise TypeError("takes a RepRing")
+    if not 2 <= k <= 64:
+        raise ConfigError("k must lie in [2, 64] on the ring mod 2^64")
+    if f is not None and not 0 <= f <= k - 2:
+        raise ConfigError("f must lie in [0, k - 2]")
+
+
+def _out_range(y: RepRing, f: int, k: int, relu: bool) -> tuple[int, int]:
+    lo, hi = max(-(1 << (k - 1)), y.lo), min((1 << (k - 1)) - 1, y.hi)
+    lo, hi = min(lo, hi) >> f, max(lo, hi) >> f
+    return (max(0, lo), max(0, hi)) if relu else (lo, hi)
+
+
+async def _inject(eng: ReplicatedEngine, planes: Pair, m: int, weights: list[int]) -> Pair:
+    """Two rounds: the replicated ring sharing of ``sum_j weights[j] b_j``
+    for the shared bit planes ``b_j`` (``planes``: (r, words) of m values);
+    the bit injection of the module docstring, group h of the planes sent by
+    party h."""
+    r = planes.first.shape[0]
+    i = eng.index
+    groups = [range(h * r // 3, (h + 1) * r // 3) for h in range(3)]
+    size = max(len(g) for g in groups)
+    pads = eng.random((size, m))  # (first: key with the previous party, second: with the next)
+    own = np.asarray(lanes(planes.first, m), dtype=np.uint64)  # x_i, per plane and value
+    nxt = np.asarray(lanes(planes.second, m), dtype=np.uint64)  # x_(i+1)
+    w = _ring(np.asarray(weights, dtype=object))
+    term = np.zeros(m, dtype=np.uint64)
+    # As sender (h = i): a = x_i XOR x_(i+1); r from the key shared with party i - 1 (h + 2).
+    mine = groups[i]
+    a = own[mine.start:mine.stop] ^ nxt[mine.start:mine.stop]
+    masked = a - pads.first[: len(mine)]
+    term += w[mine.start:mine.stop] @ a
+    # As h + 2 (h = i + 1): c = x_(h+2) = x_i, r from the key shared with party h = i + 1.
+    g2 = groups[(i + 1) % 3]
+    c2 = own[g2.start:g2.stop]
+    term -= w[g2.start:g2.stop] @ (np.uint64(2) * pads.second[: len(g2)] * c2)
+    got = await exchange(eng.ctx, {eng.next: np.ascontiguousarray(masked)},
+                         {eng.prev: Expect.array(np.uint64, (len(groups[(i - 1) % 3]), m))})
+    # As h + 1 (h = i - 1): c = x_(h+2) = x_(i+1), the received a - r.
+    g1 = groups[(i - 1) % 3]
+    c1 = nxt[g1.start:g1.stop]
+    term += w[g1.start:g1.stop] @ (c1 - np.uint64(2) * got[eng.prev] * c1)
+    return await eng.reshare(term, RING)
+
+
+async def trunc(y: RepRing, f: int, k: int) -> RepRing:
+    """``floor(y / 2^f)`` exactly (rounding towards minus infinity; no error
+    and no failure probability) given the caller's guarantee
+    ``-2^(k-1) <= y < 2^(k-1)`` (otherwise the result is wrong). Rounds:
+    the module docstring's table."""
+    _check(y, f, k)
+    lo, hi = _out_range(y, f, k, relu=False)
+    if y.shares is None:
+        return RepRing(y.rt, None, lo, hi)
+    eng = y.rt.replicated_engine
+    shape = y.shape
+    assert shape is not None
+    m = int(np.prod(shape))
+    flat = Pair(y.shares.first.reshape(-1), y.shares.second.reshape(-1))
+    bits = await to_bits(eng, flat, k)
+    planes = Pair(bits.first[f:k], bits.second[f:k])
+    weights = [1 << (j - f) for j in range(f, k - 1)] + [-(1 << (k - 1 - f))]
+    out = await _inject(eng, planes, m, weights)
+    return RepRing(y.rt, Pair(out.first.reshape(shape), out.second.reshape(shape)), lo, hi)
+
+
+async def relu_trunc(y: RepRing, f: int, k: int) -> RepRing:
+    """``max(0, floor(y / 2^f))`` exactly, given the caller's guarantee
+    ``-2^(k-1) <= y < 2^(k-1)``. Rounds: the module docstring's table."""
+    _check(y, f, k)
+    lo, hi = _out_range(y, f, k, relu=True)
+    if y.shares is None:
+        return RepRing(y.rt, None, lo, hi)
+    eng = y.rt.replicated_engine
+    shape = y.shape
+    assert shape is not None
+    m = int(np.prod(shape))
+    flat = Pair(y.shares.first.reshape(-1), y.shares.second.reshape(-1))
+    bits = await to_bits(eng, flat, k)
+    positive = eng.invert(Pair(bits.first[k - 1 : k], bits.second[k - 1 : k]))  # [y >= 0]
+    kept = await eng.and_(Pair(bits.first[f : k - 1], bits.second[f : k - 1]), positive)
+    out = await _inject(eng, kept, m, [1 << (j - f) for j in range(f, k - 1)])
+    return RepRing(y.rt, Pair(out.first.reshape(shape), out.second.reshape(shape)), lo, hi)
+
+
+class RepIndex:
+    """What :func:`argmax` gives: the indices as this party's XOR term of
+    a 3-out-of-3 sharing of their :data:`INDEX_BITS` bit planes (the last
+    AND of the tree, not reshared), for one thing only: :meth:`open`, one
+    round (the AND's own). ``shape``: the batch shape (``()`` outside the
+    compute parties, which pass the shape to :meth:`open`)."""
+
+    def __init__(self, rt: Runtime, term: Array | None, shape: tuple[int, ...]) -> None:
+        self.rt, self.term, self.shape = rt, term, tuple(shape)
+
+    async def open(self, to: Iterable[str] | None = None, *, shape: tuple[int, ...] | None = None) -> Array | None:
+        """One round: the int64 indices at the parties in ``to`` (default:
+        every party), None elsewhere (:meth:`ReplicatedEngine.open_sum
+        <mpcnet.mpc.replicated.ReplicatedEngine.open_sum>`: each term masked
+        by a fresh zero-sharing, so a receiver learns the indices only)."""
+        rt = self.rt
+        receivers = list(rt.ctx.parties if to is None else to)
+        if rt.ctx.me not in receivers and not rt.is_compute:
+            return None
+        want = self.shape if shape is None else tuple(shape)
+        if self.term is not None and want != self.shape:
+            raise LocalProtocolViolation(f"the indices have shape {self.shape}, not {want}")
+        rt.enter_result_round(receivers)
+        count = int(np.prod(want))
+        planes = await rt.replicated_engine.open_sum(self.term, BITS, receivers, (INDEX_BITS, words_for(count)))
+        if planes is None:
+            return None
+        return unpack(planes, count).astype(np.int64).reshape(want)
+
+    async def reveal(self, *, shape: tuple[int, ...] | None = None) -> Array:
+        """:meth:`open` to every party."""
+        out = await self.open(shape=shape)
+        assert out is not None
+        return out
+
+
+async def argmax(y: RepRing, k: int) -> RepIndex:
+    """The index of the largest value along the last axis (the first on
+    ties) of y (``-2^(k-1) <= y < 2^(k-1)``, the caller's guarantee), as a
+    :class:`RepIndex` of y's shape without its last axis (at most 2^16
+    values along it): ``await idx.open(to=[...])`` gives int64 indices (a
+    receiver outside the compute parties passes ``shape=``). Rounds: the
+    module docstring's table (the tree's last AND round is the opening's)."""
+    _check(y, None, k)
+    rt = y.rt
+    if y.shares is None:
+        return RepIndex(rt, None, ())
+    shape = y.shape
+    assert shape is not None
+    if len(shape) < 1 or not 1 <= shape[-1] <= 1 << INDEX_BITS:
+        raise LocalProtocolViolation(f"argmax takes 1 to 2^{INDEX_BITS} values along the last axis")
+    eng = rt.replicated_engine
+    n, batch = shape[-1], shape[:-1]
+    count = int(np.prod(batch))
+    if n == 1:
+        return RepIndex(rt, np.zeros((INDEX_BITS, words_for(count)), dtype=np.uint64), batch)
+    if n > ALL_PAIRS_MAX or k > 63:
+        flat = Pair(y.shares.first.reshape(-1), y.shares.second.reshape(-1))
+        values = SlicedBits(rt, await to_bits(eng, flat, k), k, True, (count, n))
+        index, _ = await values.argmax(axis=-1)
+        assert index.shares is not None
+        pad = np.zeros((INDEX_BITS - index.k, words_for(count)), dtype=np.uint64)
+        return RepIndex(rt, np.concatenate([index.shares.first, pad]), batch)  # (first shares: an XOR term)
+    first, second = y.shares.first.reshape(count, n), y.shares.second.reshape(count, n)
+    lower, upper = np.triu_indices(n, 1)
+    npairs = lower.size
+    # lt[b, p] = [y_lower < y_upper] for pair p (i < j): all pairs of all rows in one comparison
+    lt = await less_than_ring(eng, Pair(first[:, lower].reshape(-1), second[:, lower].reshape(-1)),
+                              Pair(first[:, upper].reshape(-1), second[:, upper].reshape(-1)), k)
+    pair = np.zeros((n, n), dtype=np.int64)
+    pair[lower, upper] = pair[upper, lower] = np.arange(npairs)
+    rivals = np.array([[j for j in range(n) if j != i] for i in range(n)]).T  # (n - 1, n): value i's t-th rival
+    # i beats its rival j: NOT lt when i < j (ties to the earlier), lt when i > j
+    earlier = np.broadcast_to((np.arange(n)[None, :] < rivals)[:, None, :], (n - 1, count, n))
+    flip = from_lanes(np.ascontiguousarray(earlier.reshape(n - 1, count * n), dtype=np.uint8))
+
+    def beats(share: Array) -> Array:
+        bits = lanes(share, count * npairs).reshape(count, npairs)
+        picked = bits[:, pair[np.arange(n)[None, :], rivals]]  # (count, n - 1, n)
+        return from_lanes(np.ascontiguousarray(picked.transpose(1, 0, 2).reshape(n - 1, count * n)))
+
+    tree = eng.add_public(Pair(beats(lt.first), beats(lt.second)), flip, BITS)
+    while tree.first.shape[0] > 2:
+        rows = tree.first.shape[0]
+        half = rows // 2
+        both = await eng.and_(Pair(tree.first[:half], tree.second[:half]),
+                              Pair(tree.first[half : 2 * half], tree.second[half : 2 * half]))
+        tree = both if rows % 2 == 0 else Pair(np.concatenate([both.first, tree.first[2 * half :]]),
+                                               np.concatenate([both.second, tree.second[2 * half :]]))
+    # The last AND stays this party's XOR term of a 3-out-of-3 sharing (no reshare): its round is the opening's.
+    onehot = tree.first[:1] if tree.first.shape[0] == 1 else eng.and_term(
+        Pair(tree.first[:1], tree.second[:1]), Pair(tree.first[1:], tree.second[1:]))
+    # the winner's index bits: XOR over i of onehot_i AND (bit t of i), public bits: linear, local on the term
+    index_bits = ((np.arange(n)[:, None] >> np.arange(INDEX_BITS)[None, :]) & 1).astype(np.uint8)  # (n, INDEX_BITS)
+    bits = lanes(onehot, count * n).reshape(count, n)
+    out = np.bitwise_xor.reduce(bits[:, :, None] & index_bits[None, :, :], axis=1)  # (count, INDEX_BITS)
+    return RepIndex(rt, from_lanes(np.ascontiguousarray(out.T)), batch)
