@@ -314,3 +314,20 @@ def simulate_within(name: str, inputs: Sequence[Any], deadline: float = 60, **kw
         with trio.fail_after(deadline):
             return await mpcnet.simulate_async(name, inputs, **kw)
     return trio.run(go)
+
+
+# --- plaintext references of the fixed-point layers (tests/test_fixedfield.py, test_fixedrep.py) ---
+
+def floor_ints(values: Any, f: int) -> list[Any]:
+    """``floor(v / 2^f)`` of Python integers, exactly."""
+    return (np.asarray(values, dtype=object) // (1 << f)).tolist()
+
+
+def relu_ints(values: Any, f: int) -> list[Any]:
+    """``max(0, floor(v / 2^f))``, exactly."""
+    return np.maximum(np.asarray(values, dtype=object) // (1 << f), 0).tolist()
+
+
+def argmax_ints(values: Any) -> list[Any]:
+    """The index of the largest along the last axis, the first on ties (as numpy)."""
+    return np.argmax(np.asarray(values, dtype=object), axis=-1).tolist()

@@ -29,22 +29,13 @@ import mpcnet
 from mpcnet import ConfigError, Context, LocalProtocolViolation, mpc, protocol
 from mpcnet.mpc import fixedfield as ff
 
+from helpers import argmax_ints as _argmax
 from helpers import collect_views, different_bits
+from helpers import floor_ints as _floor
+from helpers import relu_ints as _relu
 
 #: (parties, engine) for every path: the replicated field engine, Shamir at three and at five (t = 2)
 PATHS = [(3, "auto"), (3, "shamir"), (5, "auto")]
-
-
-def _floor(values: Any, f: int) -> list[Any]:
-    return (np.asarray(values, dtype=object) // (1 << f)).tolist()
-
-
-def _relu(values: Any, f: int) -> list[Any]:
-    return np.maximum(np.asarray(values, dtype=object) // (1 << f), 0).tolist()
-
-
-def _argmax(values: Any) -> list[Any]:
-    return np.argmax(np.asarray(values, dtype=object), axis=-1).tolist()  # (the first on ties, as numpy)
 
 
 # --- the layers on random small products --------------------------------------------------

@@ -28,20 +28,10 @@ from mpcnet import ConfigError, Context, LocalProtocolViolation, mpc, protocol
 from mpcnet.mpc import fixedrep as fr
 from mpcnet.mpc.replicated import RING
 
+from helpers import argmax_ints as _argmax
 from helpers import biased_bits, collect_views, different_bits
-
-
-def _floor(values: Any, f: int) -> list[Any]:
-    return (np.asarray(values, dtype=object) // (1 << f)).tolist()
-
-
-def _relu(values: Any, f: int) -> list[Any]:
-    return np.maximum(np.asarray(values, dtype=object) // (1 << f), 0).tolist()
-
-
-def _argmax(values: Any) -> list[Any]:
-    return np.argmax(np.asarray(values, dtype=object), axis=-1).tolist()  # (the first on ties, as numpy)
-
+from helpers import floor_ints as _floor
+from helpers import relu_ints as _relu
 
 # --- the layers on random small products --------------------------------------------------
 

@@ -319,6 +319,15 @@ async def _inject(eng: ReplicatedEngine, planes: Pair, m: int, weights: list[int
     return await eng.reshare(term, RING)
 
 
+async def _bit_planes(y: RepRing, k: int) -> tuple[ReplicatedEngine, tuple[int, ...], int, Pair]:
+    """(engine, shape, number of values, the k low bit planes of y) by A2B
+    (:func:`~mpcnet.mpc.bitcircuits.to_bits`), for a y this party holds."""
+    assert y.shares is not None and y.shape is not None
+    eng = y.rt.replicated_engine
+    flat = Pair(y.shares.first.reshape(-1), y.shares.second.reshape(-1))
+    return eng, y.shape, int(np.prod(y.shape)), await to_bits(eng, flat, k)
+
+
 async def trunc(y: RepRing, f: int, k: int) -> RepRing:
     """``floor(y / 2^f)`` exactly (rounding towards minus infinity; no error
     and no failure probability) given the caller's guarantee
@@ -328,12 +337,7 @@ async def trunc(y: RepRing, f: int, k: int) -> RepRing:
     lo, hi = _out_range(y, f, k, relu=False)
     if y.shares is None:
         return RepRing(y.rt, None, lo, hi)
-    eng = y.rt.replicated_engine
-    shape = y.shape
-    assert shape is not None
-    m = int(np.prod(shape))
-    flat = Pair(y.shares.first.reshape(-1), y.shares.second.reshape(-1))
-    bits = await to_bits(eng, flat, k)
+    eng, shape, m, bits = await _bit_planes(y, k)
     planes = Pair(bits.first[f:k], bits.second[f:k])
     weights = [1 << (j - f) for j in range(f, k - 1)] + [-(1 << (k - 1 - f))]
     out = await _inject(eng, planes, m, weights)
@@ -347,12 +351,7 @@ async def relu_trunc(y: RepRing, f: int, k: int) -> RepRing:
     lo, hi = _out_range(y, f, k, relu=True)
     if y.shares is None:
         return RepRing(y.rt, None, lo, hi)
-    eng = y.rt.replicated_engine
-    shape = y.shape
-    assert shape is not None
-    m = int(np.prod(shape))
-    flat = Pair(y.shares.first.reshape(-1), y.shares.second.reshape(-1))
-    bits = await to_bits(eng, flat, k)
+    eng, shape, m, bits = await _bit_planes(y, k)
     positive = eng.invert(Pair(bits.first[k - 1 : k], bits.second[k - 1 : k]))  # [y >= 0]
     kept = await eng.and_(Pair(bits.first[f : k - 1], bits.second[f : k - 1]), positive)
     out = await _inject(eng, kept, m, [1 << (j - f) for j in range(f, k - 1)])
