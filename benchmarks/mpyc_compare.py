@@ -77,14 +77,7 @@ def main() -> None:
 
     secint = mpc.SecInt(32)
     m = len(mpc.parties)
-    sent_messages = [0]
-    send = mpc._send_message
-
-    def counting_send(peer_pid: int, data: bytes) -> None:
-        sent_messages[0] += 1
-        send(peer_pid, data)
-
-    mpc._send_message = counting_send  # count messages (MPyC counts only bytes)
+    sent_messages = count_sent_messages(mpc)
 
     mpc.run(mpc.start())
 
@@ -131,13 +124,28 @@ def main() -> None:
         "messages_sent": msgs1 - msgs0,
         "messages_per_peer": (msgs1 - msgs0) / max(1, m - 1),
         "mpyc_version": mpc.version,
-        "gmpy2": _has_gmpy2(),
+        "gmpy2": has_gmpy2(),
         "no_prss": bool(mpc.options.no_prss),
     })
     print(json.dumps(out), flush=True)
 
 
-def _has_gmpy2() -> bool:
+def count_sent_messages(mpc: Any) -> list[int]:
+    """Count the messages MPyC's runtime sends (it counts only bytes):
+    the returned one-element list holds the running count."""
+    sent = [0]
+    send = mpc._send_message
+
+    def counting_send(peer_pid: int, data: bytes) -> None:
+        sent[0] += 1
+        send(peer_pid, data)
+
+    mpc._send_message = counting_send
+    return sent
+
+
+def has_gmpy2() -> bool:
+    """Whether gmpy2 (MPyC's fast integers) is importable."""
     try:
         import gmpy2  # type: ignore[import-not-found]  # noqa: F401
     except ImportError:

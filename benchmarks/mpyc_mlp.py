@@ -71,6 +71,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from mpyc_compare import count_sent_messages, has_gmpy2  # noqa: E402
+
 #: A run of 450 digits queries takes ~1-2 min of MPyC time on 2 cores; generous for a loaded machine.
 DEFAULT_TIMEOUT = 1200.0
 
@@ -85,14 +87,7 @@ def _party(args: argparse.Namespace) -> None:
     count = args.count
     secfxp = mpc.SecFxp() if args.frac is None else mpc.SecFxp(f=args.frac)
     m = len(mpc.parties)
-    sent_messages = [0]
-    send = mpc._send_message
-
-    def counting_send(peer_pid: int, data: bytes) -> None:
-        sent_messages[0] += 1
-        send(peer_pid, data)
-
-    mpc._send_message = counting_send  # count messages (MPyC counts only bytes)
+    sent_messages = count_sent_messages(mpc)
 
     # Each input party reads only its own file, before the clock starts.
     if mpc.pid == 0:
@@ -142,7 +137,7 @@ def _party(args: argparse.Namespace) -> None:
         "messages_per_peer": (msgs1 - msgs0) / max(1, m - 1),
         "mpyc_version": mpc.version, "secfxp": secfxp.__name__, "bit_length": secfxp.bit_length,
         "frac_length": secfxp.frac_length, "field_bits": secfxp.field.order.bit_length(),
-        "sec_param": mpc.options.sec_param, "no_prss": bool(mpc.options.no_prss), "gmpy2": _has_gmpy2(),
+        "sec_param": mpc.options.sec_param, "no_prss": bool(mpc.options.no_prss), "gmpy2": has_gmpy2(),
         "output": args.output,
     }
     if mpc.pid == 1:
@@ -151,13 +146,6 @@ def _party(args: argparse.Namespace) -> None:
             out["scores"] = np.asarray(scores, dtype=np.float64).reshape(count, layers[-1]).tolist()
     print(json.dumps(out), flush=True)
 
-
-def _has_gmpy2() -> bool:
-    try:
-        import gmpy2  # type: ignore[import-not-found]  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 # ----------------------------------------------------------------- launcher

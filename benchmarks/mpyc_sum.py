@@ -33,6 +33,7 @@ import sys
 import time
 
 import numpy as np
+from mpyc_compare import count_sent_messages, has_gmpy2
 
 
 def party_input(seed: int, pid: int, length: int) -> np.ndarray:
@@ -51,14 +52,7 @@ def main() -> None:
 
     secint = mpc.SecInt(32)
     values = party_input(args.seed, mpc.pid, args.length)
-    sent_messages = [0]
-    send = mpc._send_message
-
-    def counting_send(peer_pid: int, data: bytes) -> None:
-        sent_messages[0] += 1
-        send(peer_pid, data)
-
-    mpc._send_message = counting_send  # count messages (MPyC counts only bytes)
+    sent_messages = count_sent_messages(mpc)
 
     mpc.run(mpc.start())
 
@@ -95,18 +89,11 @@ def main() -> None:
         "messages_sent": msgs1 - msgs0,
         "result_sha256": hashlib.sha256(np.ascontiguousarray(result, dtype="<i8").tobytes()).hexdigest(),
         "mpyc_version": mpc.version,
-        "gmpy2": _has_gmpy2(),
+        "gmpy2": has_gmpy2(),
         "no_prss": bool(mpc.options.no_prss),
     }
     print(json.dumps(out), flush=True)
 
-
-def _has_gmpy2() -> bool:
-    try:
-        import gmpy2  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 if __name__ == "__main__":
