@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 import mpcnet
 from mpcnet import ConfigError, Context, LocalProtocolViolation, mpc, protocol
 from mpcnet.mpc import fixedrep as fr
-from mpcnet.mpc.replicated import RING
+from mpcnet.mpc.replicated import RING, Pair
 
 from helpers import argmax_ints as _argmax
 from helpers import biased_bits, collect_views, different_bits
@@ -278,3 +278,22 @@ def test_mlp_predict_at_three_takes_the_field_when_the_format_needs_more_than_64
     assert mpcnet.simulate("mlp-predict", [model, queries, None], params=params).outputs[1] == want
     with pytest.raises(mpcnet.InputError, match="engine=replicated"):
         mpcnet.simulate("mlp-predict", [model, queries, None], params={**params, "engine": "replicated"})
+
+
+@protocol("test-fr-open-blame", min_parties=4, security="test", reveals="test", input="any", output="any")
+async def open_blame(ctx: Context, value: Any) -> Any:
+    """p1, p2, p3 compute, p0 only receives; p1 (the first compute party) sends a share of the wrong shape."""
+    rt = mpc.Runtime(ctx, compute=ctx.parties[1:])
+    y = (await fr.input_rep(rt, {"p1": (4,)}, None if value is None else np.arange(4), {"p1": 100}))["p1"]
+    if ctx.me == "p1":
+        y = fr.RepRing(rt, Pair(y.shares.first[:3], y.shares.second[:3]), y.lo, y.hi)
+    try:
+        out = await y.open(to=["p0"])
+    except mpcnet.MPCError as exc:
+        return f"{type(exc).__name__}:{exc.peer}"
+    return None if out is None else out.tolist()
+
+
+def test_an_outside_receiver_names_the_compute_party_whose_share_has_the_odd_shape():
+    res = mpcnet.simulate("test-fr-open-blame", [None, [1], None, None], seed=1)
+    assert res.outputs[0] == "RemoteProtocolViolation:p1"

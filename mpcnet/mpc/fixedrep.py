@@ -224,8 +224,10 @@ class RepRing(SecretValue):
                 return None
             return from_ring_signed(self.shares.first + self.shares.second + got[eng.next])
         raw = await rt.ctx.exchange({}, expect_from=list(eng.compute))
-        first = raw[eng.compute[0]]
-        shape = tuple(first.shape) if isinstance(first, np.ndarray) else ()
+        # The shape is the one at least two of the three senders agree on (a
+        # single liar is then the one named); with no majority, the first's.
+        shapes = [tuple(raw[p].shape) if isinstance(raw[p], np.ndarray) else None for p in eng.compute]
+        shape = next((sh for sh in shapes if sh is not None and shapes.count(sh) >= 2), shapes[0] or ())
         parts = [Expect.array(np.uint64, shape).check(raw[p], p) for p in eng.compute]
         return from_ring_signed(parts[0] + parts[1] + parts[2])
 
