@@ -160,3 +160,24 @@ def test_the_client_view_does_not_depend_on_the_weights_beyond_the_output(n: int
         views.append(collect_views("mlp-predict", [model, query] + [None] * (n - 2), {}, [1], seeds)[1])
     assert views[0][0] == views[1][0]
     assert different_bits(views[0][1], views[1][1], ALPHA).size == 0
+
+
+def test_queries_times_neurons_are_bounded_at_every_party():
+    """A wide model against many queries (each within its own bound) is
+    refused after the sizes round, before any input is sent: the client
+    says so, the server and a helper name the other side."""
+    model = random_model(np.random.default_rng(1), [2, 50, 2])
+    queries = [[0.1, 0.2]] * 10   # 10 x (2 + 50 + 2) = 540 values
+    res = mpcnet.simulate("mlp-predict", [model, queries], params={"max_values": 540})
+    assert res.outputs[1] is not None
+    for n in (2, 3):
+        with pytest.raises(mpcnet.MPCError, match="make 540 values, more than max_values = 539"):
+            simulate_within("mlp-predict", [model, queries] + [None] * (n - 2), params={"max_values": 539},
+                            deadline=30)
+
+
+def test_a_format_too_wide_for_the_field_is_refused_before_any_round():
+    model = random_model(np.random.default_rng(1), [2, 2])
+    with pytest.raises(mpcnet.MPCError, match="must be <= 82 with three or more parties"):
+        simulate_within("mlp-predict", [model, [[0.1, 0.2]], None], params={"frac": 21, "range_bits": 40},
+                        deadline=30)

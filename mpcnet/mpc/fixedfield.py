@@ -97,6 +97,13 @@ value: the Shamir engine masks it with a fresh random degree-2t sharing of
 zero set aside in a product round, the replicated engine with a fresh
 pseudo-random zero-sharing. Input-only parties hold absent values: every
 function returns at once for them, with no round.
+
+The hiding of ``c`` holds for y within the caller's guarantee: far outside
+it, ``c``'s top bits are y's. Semi-honest callers keep the guarantee (in
+``mlp-predict`` the server proves it for every query within the public
+input bound); a party that deviates, say a client that sends out-of-range
+queries, could read the top bits of the products it caused from ``c``:
+outside this model, stated in ``docs/security.md``.
 """
 
 from __future__ import annotations

@@ -56,6 +56,10 @@ OUTPUTS = ("class", "scores")
 MAX_WEIGHTS = 1_000_000
 MAX_QUERIES = 100_000
 MAX_LAYERS = 64
+#: Default of max_values: queries times neurons (all layers, the input's too) every party accepts.
+MAX_VALUES = 50_000_000
+#: The widest format (2 frac + range_bits + 2) the field engine takes at three or more parties.
+FIELD_BITS = 82
 
 
 class _Checked:
@@ -92,6 +96,9 @@ def _check_format(frac: int, range_bits: int, n: int, engine: str = "auto") -> s
         return "2 * frac + range_bits + 2 must be <= 64 with two parties (the ring has 64 bits)"
     if n == 3 and engine == "replicated" and 2 * frac + range_bits + 2 > 64:
         return "2 * frac + range_bits + 2 must be <= 64 with engine=replicated (the ring has 64 bits): use engine=shamir"
+    if n >= 3 and 2 * frac + range_bits + 2 > FIELD_BITS:
+        # (the field's masked openings need k + 40 bits below 2^127 - 1: fixedfield's limit at t <= 2)
+        return f"2 * frac + range_bits + 2 must be <= {FIELD_BITS} with three or more parties"
     return None
 
 
@@ -119,6 +126,9 @@ def _check_format(frac: int, range_bits: int, n: int, engine: str = "auto") -> s
               check=lambda v, n: None if 1 <= v <= 100_000_000 else "must be 1..100000000"),
         Param("max_queries", int, MAX_QUERIES, "the most queries the others accept",
               check=lambda v, n: None if 1 <= v <= 10_000_000 else "must be 1..10000000"),
+        Param("max_values", int, MAX_VALUES, "the most secret values (queries times the neurons of all layers, "
+              "inputs included) the others accept: bounds every party's memory and work",
+              check=lambda v, n: None if 1 <= v <= 10**10 else "must be 1..10^10"),
         Param("engine", str, "auto", "auto (two parties: the two-party engine; three: replicated; more: "
               "Shamir), shamir, replicated (exactly three) or twoparty (exactly two)", choices=mpc.ENGINES,
               check=lambda v, n: "twoparty needs exactly 2 parties" if v == "twoparty" and n != 2 else
@@ -129,15 +139,15 @@ def _check_format(frac: int, range_bits: int, n: int, engine: str = "auto") -> s
     validate_input=_validate,
 )
 async def mlp_predict(ctx: Context, value: Any, *, output: str, frac: int, input_bound: float, range_bits: int,
-                      max_weights: int, max_queries: int, engine: str) -> Any:
+                      max_weights: int, max_queries: int, max_values: int, engine: str) -> Any:
     """Classify the client's queries with the server's private network."""
     return await predict(ctx, value, output=output, frac=frac, input_bound=input_bound, range_bits=range_bits,
-                         max_weights=max_weights, max_queries=max_queries, engine=engine)
+                         max_weights=max_weights, max_queries=max_queries, max_values=max_values, engine=engine)
 
 
 async def predict(ctx: Context, value: Any, *, output: str = "class", frac: int = DEFAULT_FRAC,
                   input_bound: float = 1.0, range_bits: int = 15, max_weights: int = MAX_WEIGHTS,
-                  max_queries: int = MAX_QUERIES, engine: str = "auto",
+                  max_queries: int = MAX_QUERIES, max_values: int = MAX_VALUES, engine: str = "auto",
                   report: dict[str, Any] | None = None) -> Any:
     """The body of ``mlp-predict`` (its docstring), callable from another
     protocol; ``report``, if given, receives the two-party engine's
@@ -185,6 +195,15 @@ async def predict(ctx: Context, value: Any, *, output: str = "class", frac: int 
     if queries is not None and queries.shape[1] != sizes[0]:
         raise InputError(f"each query must have {sizes[0]} features (the model's input size); these have "
                          f"{queries.shape[1]}")
+    # Each bound alone is not enough: the work is queries x neurons (a one-input model a million wide
+    # against a thousand queries is 10^9 values). Checked by every party before any input is sent;
+    # the blame goes to the other announcer (a helper, who cannot tell, names the server and gives both).
+    if count * sum(sizes) > max_values:
+        what = (f"{count} queries through layers of {sum(sizes)} neurons in all make {count * sum(sizes)} values, "
+                f"more than max_values = {max_values}")
+        if ctx.me == client:
+            raise InputError(f"{what}: send fewer queries at a time")
+        raise RemoteProtocolViolation(what, peer=client if ctx.me == server else server)
 
     limit = 2.0 ** range_bits
     if rt.two_party:
