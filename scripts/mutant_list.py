@@ -513,8 +513,8 @@ MUTANTS: list[Mutant] = [
         id="twoparty-leaf-choice-unmasked",
         why="the millionaires chooser sends its 4-bit digits in the clear instead of XOR its random OT choices: "
             "the offerer sees the other party's input",
-        find="d = await self._exchange((ch_digits ^ c).astype(np.uint8),",
-        replace="d = await self._exchange((ch_digits).astype(np.uint8),",
+        find="    return (ch_digits ^ c).astype(np.uint8), rc",
+        replace="    return (ch_digits).astype(np.uint8), rc",
         tests=["tests/test_twoparty.py::test_compare_view_does_not_depend_on_the_other_input"],
         file_hint="twoparty",
     ),
