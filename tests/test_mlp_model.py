@@ -6,9 +6,21 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mpcnet import InputError
-from protocols.mlp import check_model, check_queries, fixed_scores, from_npz, from_sklearn, layer_sizes, plain_scores, worst_case
+from protocols.mlp import (
+    check_model,
+    check_queries,
+    error_bound,
+    fixed_scores,
+    from_npz,
+    from_sklearn,
+    layer_sizes,
+    plain_scores,
+    worst_case,
+)
 
 FMT = {"frac": 16, "input_bound": 1.0, "range_bits": 15}
 
@@ -134,3 +146,26 @@ def test_the_worst_case_counts_negative_weights_on_both_sides():
     # layer 0 in [-1, 3]; after ReLU and the floor [0, 3]; layer 1 in [-6, 0], on the negative side
     top = 2 * one * x + (1 << 32)
     assert worst_case(model, frac=16, input_bound=1.0) == [top, 2 * one * (top >> 16)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), depth=st.integers(1, 4), width=st.integers(1, 12),
+       scale=st.sampled_from([0.01, 0.5, 2.0, 8.0]), frac=st.sampled_from([8, 12, 16]))
+def test_the_scores_stay_within_the_stated_error_of_the_float_network(seed, depth, width, scale, frac):
+    """What mlp-predict computes (the integer network, which the MPC tests
+    match bit for bit) is within error_bound of the float network, on
+    random networks of 1-4 layers and 8, 12 or 16 fractional bits."""
+    rng = np.random.default_rng(seed)
+    sizes = [int(rng.integers(1, 12))] + [width] * (depth - 1) + [int(rng.integers(1, 6))]
+    raw = {"weights": [rng.uniform(-scale, scale, (sizes[i + 1], sizes[i])).tolist() for i in range(depth)],
+           "biases": [rng.uniform(-scale, scale, sizes[i + 1]).tolist() for i in range(depth)]}
+    try:
+        model = check_model(raw, frac=frac, input_bound=1.0, range_bits=40 - 2 * frac)
+    except InputError:
+        return  # beyond the format: refused, nothing to compare
+    queries = rng.uniform(-1, 1, (20, sizes[0]))
+    mpc_scores = np.vectorize(lambda v: int(v) >> frac, otypes=[object])(
+        fixed_scores(model, queries, frac)).astype(np.float64) / 2 ** frac
+    gap = np.abs(mpc_scores - plain_scores(model, queries))
+    bound = error_bound(model, queries, frac)
+    assert (gap <= bound).all()

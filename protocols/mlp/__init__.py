@@ -29,7 +29,7 @@ from mpcnet import InputError
 from mpcnet.mpc.fixed import encode
 
 __all__ = ["Model", "check_model", "check_queries", "from_npz", "from_sklearn", "plain_scores", "fixed_scores",
-           "layer_sizes"]
+           "layer_sizes", "worst_case", "error_bound"]
 
 Array = np.ndarray[Any, Any]
 #: A checked model: the weight matrices (out x in) and bias vectors as float64.
@@ -194,6 +194,32 @@ def fixed_scores(model: Model, queries: Array, frac: int) -> Array:
         if i + 1 < len(weights):
             h = np.vectorize(lambda v: max(0, int(v) >> frac), otypes=[object])(y)
     return np.asarray(y, dtype=object)
+
+
+def error_bound(model: Model, queries: Array, frac: int) -> Array:
+    """Per query and output, a bound on how far ``mlp-predict``'s scores
+    (``output=scores``) can be from the float network's (:func:`plain_scores`),
+    by the recurrence of ``docs/architecture.md`` ("Precision"), with
+    ``u = 2^-(frac+1)`` the encoding error of a weight, bias or feature and
+    ``2^-frac`` the most a floor truncation takes off:
+
+    * inputs: ``d_0 = u``;
+    * a layer: ``d' = |W| d + u (|h| + d) 1 + u + 2^-frac`` (the products
+      on the encoded values are exact; ReLU does not widen the gap),
+
+    with ``|h|`` the float network's own activations. (The classes can
+    differ from the float network's only where the top two scores are
+    closer than twice this bound.)"""
+    weights, biases = model
+    u, floor = math.ldexp(1.0, -(frac + 1)), math.ldexp(1.0, -frac)
+    h = np.asarray(queries, dtype=np.float64)
+    d = np.full_like(h, u)
+    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        d = d @ np.abs(w).T + u * (np.abs(h) + d).sum(axis=1, keepdims=True) + u + floor
+        h = h @ w.T + b
+        if i + 1 < len(weights):
+            h = np.maximum(h, 0.0)
+    return d
 
 
 def from_npz(path: str) -> dict[str, list[Any]]:
