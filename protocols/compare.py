@@ -93,10 +93,7 @@ def _check_operand(operand: mpc.SecretBits | mpc.SlicedBits, bits: int, max_leng
         Param("engine", str, "auto", "auto (the three-party replicated engine when there are exactly three "
               "parties, the two-party engine when there are two, else Shamir), shamir, replicated (exactly three "
               "parties) or twoparty (exactly two)", choices=mpc.ENGINES,
-              check=lambda v, n: "replicated needs exactly 3 parties" if v == "replicated" and n != 3 else
-              "twoparty needs exactly 2 parties" if v == "twoparty" and n != 2 else
-              "with two parties the engine is twoparty (or auto)" if n == 2 and v not in ("auto", "twoparty")
-              else None),
+              check=mpc.engine_problem),
     ),
     validate_input=_validate,
 )

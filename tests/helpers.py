@@ -308,6 +308,13 @@ def auto_is_shamir() -> Iterator[None]:
         yield
 
 
+async def rounds_of(ctx: Any, coro: Any) -> tuple[Any, int]:
+    """(the result of awaiting ``coro``, the rounds it took) inside a protocol."""
+    start = ctx.round
+    out = await coro
+    return out, ctx.round - start
+
+
 def simulate_within(name: str, inputs: Sequence[Any], deadline: float = 60, **kw: Any) -> mpcnet.SimulationResult:
     """``mpcnet.simulate_async`` under an absolute deadline (a hang fails the test, naming nothing secret)."""
     async def go() -> mpcnet.SimulationResult:

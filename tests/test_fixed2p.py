@@ -18,27 +18,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import mpcnet
 from mpcnet import Context, mpc, protocol
 from mpcnet.errors import LocalProtocolViolation
 from mpcnet.mpc import fixed2p
 from mpcnet.mpc.secring import SecretRing
 
-from helpers import collect_views, different_bits, simulate_within
+from helpers import collect_views, different_bits, rounds_of, simulate_within
 
-DEADLINE = 60
 RUNS = 24
 ALPHA = 1e-3
 
-
-def run(name: str, inputs: list[Any], **kw: Any) -> mpcnet.SimulationResult:
-    return simulate_within(name, inputs, DEADLINE, **kw)
-
-
-async def _rounds(ctx: Context, coro: Any) -> tuple[Any, int]:
-    start = ctx.round
-    out = await coro
-    return out, ctx.round - start
 
 
 async def _operand(rt: mpc.Runtime, mode: str, plain: Any, lo: int, hi: int) -> SecretRing:
@@ -66,7 +55,7 @@ async def fx2p_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
     if op == "matmul":
         x = await _operand(rt, value["xmode"], value["x"], *value["xrange"])
         w = await _operand(rt, value["wmode"], value["w"], *value["wrange"])
-        z, out["rounds"] = await _rounds(ctx, fixed2p.matmul(x, w, *value["range"]))
+        z, out["rounds"] = await rounds_of(ctx, fixed2p.matmul(x, w, *value["range"]))
         out["z"] = await z.reveal()
         out["range"] = (z.lo, z.hi)
         out["owner"] = z.owner
@@ -77,21 +66,21 @@ async def fx2p_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
     if op in ("trunc", "relu_trunc"):
         await eng.prepare(**fixed2p.triples(op, np.shape(value["y"]), k, f))
         before = eng.triples_left()
-        z, out["rounds"] = await _rounds(ctx, getattr(fixed2p, op)(y, f, k))
+        z, out["rounds"] = await rounds_of(ctx, getattr(fixed2p, op)(y, f, k))
         out["triples_used"] = before - eng.triples_left()
         out["z"] = await z.reveal()
         out["range"] = (z.lo, z.hi)
     elif op == "argmax":
         await eng.prepare(**fixed2p.triples("argmax", np.shape(value["y"]), k))
         before = eng.triples_left()
-        idx, out["rounds"] = await _rounds(ctx, fixed2p.argmax(y, k))
+        idx, out["rounds"] = await rounds_of(ctx, fixed2p.argmax(y, k))
         out["triples_used"] = before - eng.triples_left()
         out["idx"] = await idx.open(to=["p1"])  # the client only
     return out
 
 
 def _both(value: dict[str, Any]) -> dict[str, Any]:
-    outs = run("test-fx2p", [value, value]).outputs
+    outs = simulate_within("test-fx2p", [value, value]).outputs
     for key in ("z", "idx", "rounds"):
         if key in outs[0] and outs[0][key] is not None and outs[1].get(key) is not None:
             assert np.array_equal(outs[0][key], outs[1][key])
@@ -186,7 +175,7 @@ async def own_out_of_range(ctx: Context, value: int) -> str:
 
 
 def test_own_ring_checks_the_owners_range_without_naming_the_value():
-    out = run("test-fx2p-own", [0, 123456]).outputs
+    out = simulate_within("test-fx2p-own", [0, 123456]).outputs
     assert out[0] == "accepted" and "outside its declared range" in out[1] and "123456" not in out[1]
 
 
@@ -250,7 +239,7 @@ def test_argmax_matches_plaintext(data: Any):
     few = st.sampled_from([-h, h - 1, 0, -1])  # ties and the extremes
     y = np.array(data.draw(st.lists(st.one_of(st.integers(-h, h - 1), few), min_size=rows * n,
                                     max_size=rows * n)), dtype=np.int64).reshape(rows, n)
-    out = run("test-fx2p", [{"op": "argmax", "ymode": "shared", "y": y, "yrange": [-h, h - 1], "k": k}] * 2).outputs
+    out = simulate_within("test-fx2p", [{"op": "argmax", "ymode": "shared", "y": y, "yrange": [-h, h - 1], "k": k}] * 2).outputs
     assert out[0]["idx"] is None  # opened to the client only
     assert out[1]["idx"].tolist() == y.argmax(-1).tolist()
     log = (k - 1).bit_length()
@@ -312,7 +301,7 @@ async def fx2p_owner(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
     w = fixed2p.own_ring(rt, "p0", np.asarray(value["w"]) if ctx.me == "p0" else None, (2, 2), -(2**40), 2**40)
     out: dict[str, Any] = {"owners": [y.owner, (y + x[1:]).owner, (y + w[0]).owner, (await y.mul(y)).owner]}
     start = ctx.bytes_sent
-    z, out["rounds"] = await _rounds(ctx, fixed2p.matmul(y, w, -(2**20), 2**20))
+    z, out["rounds"] = await rounds_of(ctx, fixed2p.matmul(y, w, -(2**20), 2**20))
     out["bytes"] = ctx.bytes_sent - start
     out["z"] = await z.reveal()
     return out
@@ -320,7 +309,7 @@ async def fx2p_owner(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
 
 def test_local_operations_keep_the_owner_and_matmul_uses_it():
     x, w = np.array([[5, -100], [100, 0], [-3, 17]]), np.array([[9, -9], [0, 4]])
-    out = run("test-fx2p-owner", [{"x": x, "w": w}] * 2).outputs
+    out = simulate_within("test-fx2p-owner", [{"x": x, "w": w}] * 2).outputs
     assert out[1]["owners"] == ["p1", "p1", None, None]
     y = (-(x * 3) + 7 - np.array([1, 2]))[1:]
     assert out[1]["z"].tolist() == (y @ w).tolist() and out[1]["rounds"] == 2

@@ -181,3 +181,12 @@ def test_a_format_too_wide_for_the_field_is_refused_before_any_round():
     with pytest.raises(mpcnet.MPCError, match="must be <= 82 with three or more parties"):
         simulate_within("mlp-predict", [model, [[0.1, 0.2]], None], params={"frac": 21, "range_bits": 40},
                         deadline=30)
+
+
+@pytest.mark.parametrize("n, engine, words", [(2, "replicated", "three compute parties"),
+                                              (2, "shamir", "engine is twoparty"),
+                                              (3, "twoparty", "two parties, both computing")])
+def test_an_engine_the_group_cannot_run_is_refused_by_the_parameter_check(n: int, engine: str, words: str):
+    model = random_model(np.random.default_rng(1), [2, 2])
+    with pytest.raises(mpcnet.ConfigError, match=words):
+        mpcnet.simulate("mlp-predict", [model, [[0.1, 0.2]]] + [None] * (n - 2), params={"engine": engine})

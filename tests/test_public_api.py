@@ -41,7 +41,7 @@ PUBLIC: dict[str, set[str]] = {
     "mpcnet.mpc": {
         "Runtime", "SecretInt", "SecretBits", "SecretRing", "concatenate", "stack", "Expect", "exchange",
         "RESULT_ROUND", "Shape", "int_bounds", "ShamirEngine", "SlicedBits", "argmax_first", "concat_sliced",
-        "ENGINES", "choose_engine", "XorBits", "SecretFixed",
+        "ENGINES", "choose_engine", "engine_problem", "XorBits", "SecretFixed",
         "arith", "binary", "convert", "fields", "fixed", "fixed2p", "fixedfield", "fixedrep", "inputs", "laplace", "roles",
         "shamir", "twoparty",
     },

@@ -13,26 +13,15 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import mpcnet
 from mpcnet import Context, mpc, protocol
 from mpcnet.errors import ConfigError, LocalProtocolViolation
 
-from helpers import simulate_within
+from helpers import rounds_of, simulate_within
 
-DEADLINE = 60
 OPS = ("lt", "le", "gt", "ge", "eq", "ne")
 PLAIN = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal, "eq": np.equal,
          "ne": np.not_equal}
 
-
-def run(name: str, inputs: list[Any], **kw: Any) -> mpcnet.SimulationResult:
-    return simulate_within(name, inputs, DEADLINE, **kw)
-
-
-async def _rounds(ctx: Context, coro: Any) -> tuple[Any, int]:
-    start = ctx.round
-    out = await coro
-    return out, ctx.round - start
 
 
 @protocol("test-2p-ring", min_parties=2, max_parties=2, security="test", reveals="test", input="dict",
@@ -49,12 +38,12 @@ async def ring_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if op == "b2a":
         xs = await rt.input_xor({"p0": (n,), "p1": (n,)}, value["x"], bits=bits, signed=signed)
-        own, out["own_rounds"] = await _rounds(ctx, xs["p1"].to_ring())  # an owned value: local
+        own, out["own_rounds"] = await rounds_of(ctx, xs["p1"].to_ring())  # an owned value: local
         shared = xs["p0"] ^ xs["p1"]
-        ring, out["rounds"] = await _rounds(ctx, shared.to_ring())
+        ring, out["rounds"] = await rounds_of(ctx, shared.to_ring())
         out["xor"] = await ring.reveal()
         out["own"] = await own.reveal()
-        back, out["a2b_rounds"] = await _rounds(ctx, ring.to_bits())
+        back, out["a2b_rounds"] = await rounds_of(ctx, ring.to_bits())
         out["back"] = await back.reveal()
         out["back_kind"] = (back.k, back.signed)
         return out
@@ -65,7 +54,7 @@ async def ring_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
         v = xs["p0"] ^ xs["p1"]
         for axis in (0, -1):  # offline: triples and paired triples (the prefix tree's) for the tournament
             await rt.two_party_engine.prepare(and_words=1024, pair_words=256)
-            (idx, top), out[f"argmax{axis}_rounds"] = await _rounds(ctx, v.argmax(axis))
+            (idx, top), out[f"argmax{axis}_rounds"] = await rounds_of(ctx, v.argmax(axis))
             out[f"argmax{axis}"] = (await idx.reveal(), await top.reveal())
             out[f"max{axis}"] = await (await v.max(axis)).reveal()
             out[f"min{axis}"] = await (await v.min(axis)).reveal()
@@ -73,18 +62,18 @@ async def ring_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
     rs = await rt.input_ring({"p0": (n,), "p1": (n,)}, value["x"], bits=bits, signed=signed)
     a, b = rs["p0"], rs["p1"]
     if op == "mul":
-        z, out["rounds"] = await _rounds(ctx, a.mul(b))
+        z, out["rounds"] = await rounds_of(ctx, a.mul(b))
         out["z"] = await z.reveal()
     elif op == "cmp":
         for name in OPS:
             await rt.two_party_engine.prepare(and_words=1024)  # offline: triples for this comparison
-            res, out[f"{name}_rounds"] = await _rounds(ctx, getattr(a, name)(b))
+            res, out[f"{name}_rounds"] = await rounds_of(ctx, getattr(a, name)(b))
             out[name] = await res.reveal()
     elif op == "roundtrip":
         s = a + b
-        xb, out["a2b_rounds"] = await _rounds(ctx, s.to_bits())
+        xb, out["a2b_rounds"] = await rounds_of(ctx, s.to_bits())
         out["kind"] = (xb.k, xb.signed)
-        back, out["b2a_rounds"] = await _rounds(ctx, xb.to_ring())
+        back, out["b2a_rounds"] = await rounds_of(ctx, xb.to_ring())
         out["bits"] = await xb.reveal()
         out["back"] = await back.reveal()
     elif op == "wrap":
@@ -109,7 +98,7 @@ def pairs(draw: Any, max_bits: int = 64) -> tuple[int, bool, list[int], list[int
 
 
 def _both(op: str, bits: int, signed: bool, x: list[int], y: list[int]) -> list[dict[str, Any]]:
-    out = run("test-2p-ring", [{"op": op, "bits": bits, "signed": signed, "x": x},
+    out = simulate_within("test-2p-ring", [{"op": op, "bits": bits, "signed": signed, "x": x},
                                {"op": op, "bits": bits, "signed": signed, "x": y}]).outputs
     return list(out)
 
@@ -197,7 +186,7 @@ async def ring_many(ctx: Context, value: int) -> str:
 
 
 def test_ring_mul_needs_exactly_two_parties():
-    out = run("test-2p-ring-many", [1, 2, 3]).outputs
+    out = simulate_within("test-2p-ring-many", [1, 2, 3]).outputs
     assert all("exactly two parties" in o for o in out)
 
 
@@ -215,7 +204,7 @@ def test_xor_max_min_argmax_match_plaintext(bits: int, signed: bool, rows: int, 
     width = np.int64((1 << bits) - 1)
     masked = (x ^ mask) & width
     masked = np.where(signed & (masked > hi), masked - (width + 1), masked)
-    out = run("test-2p-ring", [{**kw, "x": masked.tolist()}, {**kw, "x": mask.tolist()}]).outputs[0]
+    out = simulate_within("test-2p-ring", [{**kw, "x": masked.tolist()}, {**kw, "x": mask.tolist()}]).outputs[0]
     for axis in (0, -1):
         n = x.shape[axis]
         assert out[f"max{axis}"].tolist() == x.max(axis).tolist()

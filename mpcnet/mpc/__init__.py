@@ -144,7 +144,7 @@ from typing import TypeVar
 from . import arith, binary, convert, fields, fixed, fixed2p, fixedfield, fixedrep, inputs, laplace, roles, shamir, twoparty
 from .fixed import SecretFixed
 from .receive import Expect, exchange
-from .runtime import ENGINES, RESULT_ROUND, Runtime, Shape, choose_engine, int_bounds
+from .runtime import ENGINES, RESULT_ROUND, Runtime, Shape, choose_engine, engine_problem, int_bounds
 from .secbits import SecretBits, concat_bits, stack_bits
 from .secint import SecretInt, concat_ints, stack_ints
 from .secring import SecretRing, concat_rings
@@ -153,7 +153,8 @@ from .secxor import XorBits
 from .shamir import ShamirEngine
 
 __all__ = ["Runtime", "SecretInt", "SecretBits", "SecretRing", "SlicedBits", "XorBits", "SecretFixed", "concatenate", "stack",
-           "Expect", "exchange", "RESULT_ROUND", "Shape", "int_bounds", "ENGINES", "choose_engine", "ShamirEngine",
+           "Expect", "exchange", "RESULT_ROUND", "Shape", "int_bounds", "ENGINES", "choose_engine",
+           "engine_problem", "ShamirEngine",
            "argmax_first", "concat_sliced",
            # the toolkit's modules
            "arith", "binary", "convert", "fields", "fixed", "fixed2p", "fixedfield", "fixedrep", "inputs", "laplace", "roles",

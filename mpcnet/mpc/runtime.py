@@ -28,7 +28,7 @@ from .twoparty import TwoPartyEngine
 if TYPE_CHECKING:
     from .fixed import SecretFixed
 
-__all__ = ["Runtime", "RESULT_ROUND", "Shape", "ENGINES", "choose_engine"]
+__all__ = ["Runtime", "RESULT_ROUND", "Shape", "ENGINES", "choose_engine", "engine_problem"]
 
 Array = np.ndarray[Any, Any]
 #: A declared input shape: a tuple, or None when the input party chooses it.
@@ -70,6 +70,20 @@ def choose_engine(requested: str, compute_parties: int, *, only_compute: bool = 
     if compute_parties == 2 and only_compute:
         return "twoparty"
     return "shamir"
+
+
+def engine_problem(requested: str, parties: int) -> str | None:
+    """For a protocol's ``engine`` parameter when all ``parties`` compute:
+    what is wrong with ``requested`` (:func:`choose_engine`'s refusal, or
+    Shamir asked of two parties, who cannot hold an honest majority), else
+    None. A :class:`~mpcnet.registry.Param` check."""
+    try:
+        choose_engine(requested, parties)
+    except ConfigError as exc:
+        return exc.message
+    if parties == 2 and requested == "shamir":
+        return "with two parties the engine is twoparty (or auto)"
+    return None
 
 
 def int_bounds(bits: int, signed: bool) -> tuple[int, int]:

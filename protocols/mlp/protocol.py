@@ -131,10 +131,7 @@ def _check_format(frac: int, range_bits: int, n: int, engine: str = "auto") -> s
               check=lambda v, n: None if 1 <= v <= 10**10 else "must be 1..10^10"),
         Param("engine", str, "auto", "auto (two parties: the two-party engine; three: replicated; more: "
               "Shamir), shamir, replicated (exactly three) or twoparty (exactly two)", choices=mpc.ENGINES,
-              check=lambda v, n: "twoparty needs exactly 2 parties" if v == "twoparty" and n != 2 else
-              "replicated needs exactly 3 parties" if v == "replicated" and n != 3 else
-              "with two parties the engine is twoparty (or auto)" if n == 2 and v not in ("auto", "twoparty")
-              else None),
+              check=mpc.engine_problem),
     ),
     validate_input=_validate,
 )
