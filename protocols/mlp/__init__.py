@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from mpcnet import InputError
-from mpcnet.mpc.fixed import encode
+from mpcnet.mpc.fixed import encode, integer_bound
 
 __all__ = ["Model", "check_model", "check_queries", "from_npz", "from_sklearn", "plain_scores", "fixed_scores",
            "layer_sizes", "worst_case", "error_bound"]
@@ -126,7 +126,7 @@ def worst_case(model: Model, *, frac: int, input_bound: float) -> list[int]:
     2^(2 frac)) can have for any query within ``input_bound``: interval
     arithmetic on the encoded weights, inputs and (floor) truncations."""
     weights, biases = model
-    x_hi = np.full(weights[0].shape[1], math.ceil(math.ldexp(input_bound, frac) + 0.5), dtype=object)
+    x_hi = np.full(weights[0].shape[1], integer_bound(input_bound, frac), dtype=object)
     x_lo = -x_hi
     out = []
     for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
