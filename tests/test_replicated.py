@@ -245,11 +245,13 @@ def test_zero_sharings_are_the_pairwise_keys_keystreams_use_by_use():
 
 def test_the_prg_is_aes_ctr_with_the_use_number_as_nonce_across_chunks():
     key = bytes(range(32))
-    count = (1 << 17) + 3  # past one 1 MiB chunk
-    for use in (0, 7, 2**64 - 1):
-        want = Cipher(algorithms.AES(key[:16]), modes.CTR(use.to_bytes(8, "big") + bytes(8))).encryptor().update(
-            bytes(8 * count))
-        assert PairwisePRG(key).words(use, count).tobytes() == want
+    # odd and even counts on both sides of the small-draw (counter block) path, and past one 1 MiB chunk
+    for count in (0, 1, 2, 3, 4095, 4096, 4097, (1 << 17) + 3):
+        for use in (0, 7, 2**64 - 1):
+            want = Cipher(algorithms.AES(key[:16]), modes.CTR(use.to_bytes(8, "big") + bytes(8))).encryptor().update(
+                bytes(8 * count))
+            got = PairwisePRG(key).words(use, count)
+            assert got.tobytes() == want and got.flags.writeable
     assert PairwisePRG(key).words(0, 4).tobytes() != PairwisePRG(key).words(1, 4).tobytes()
 
 

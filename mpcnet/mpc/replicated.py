@@ -72,6 +72,11 @@ _KINDS = (RING, BITS)
 _CHUNK = 1 << 20
 _ZEROS = bytes(_CHUNK)
 _ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+#: Draws of up to this many words take the counter-block (ECB) path of PairwisePRG.words.
+_SMALL = 4096
+#: A CTR counter block: the use number, then the block count, both big-endian.
+_BLOCK = np.dtype([("use", ">u8"), ("counter", ">u8")])
+_COUNTERS = np.arange((_SMALL + 1) // 2, dtype=np.uint64)
 
 
 class Pair(NamedTuple):
@@ -91,9 +96,20 @@ class PairwisePRG:
         if len(key) < 16:
             raise ValueError("a PRG key is at least 16 bytes")
         self._aes = algorithms.AES(key[:16])
+        # Small draws (most of a circuit's: one per AND layer) encrypt their counter blocks with one
+        # ECB context made here, the same keystream as CTR mode without a cipher context per call
+        # (setting one up cost more than the AES itself for a few words).
+        self._ecb = Cipher(self._aes, modes.ECB()).encryptor()
 
     def words(self, use: int, count: int) -> Array:
         """``count`` words for use number ``use`` (0 <= use < 2^64)."""
+        if count <= _SMALL:
+            blocks = np.empty((count + 1) // 2, dtype=_BLOCK)
+            blocks["use"] = use
+            blocks["counter"] = _COUNTERS[: blocks.size]
+            out = np.empty(16 * blocks.size + 16, dtype=np.uint8)  # (update_into wants a block to spare)
+            self._ecb.update_into(blocks.view(np.uint8), out)  # type: ignore[arg-type]
+            return out[: 8 * count].view(np.uint64)
         nbytes = 8 * count
         out = np.empty(nbytes + 16, dtype=np.uint8)
         enc = Cipher(self._aes, modes.CTR(use.to_bytes(8, "big") + bytes(8))).encryptor()
