@@ -111,6 +111,28 @@ def test_malformed_models_fail_before_anything_is_sent(bad: dict[str, Any], word
         mpcnet.simulate("mlp-predict", [bad, [[0.5, 0.5]]])
 
 
+def test_a_model_checked_once_serves_sessions_with_the_same_format_and_is_checked_again_otherwise(monkeypatch):
+    from protocols.mlp import protocol as mlp_protocol
+    model = random_model(np.random.default_rng(2), [3, 4, 2])
+    queries = [[0.5, -0.25, 0.75], [0.1, 0.2, -0.3]]
+    ready = mlp_protocol.checked(model)
+    calls = []
+    real = mlp_protocol.check_model
+    monkeypatch.setattr(mlp_protocol, "check_model", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    for n in (2, 3):
+        got = mpcnet.simulate("mlp-predict", [ready, queries] + [None] * (n - 2)).outputs[1]
+        assert got == expected(model, queries)[0].tolist()
+    assert calls == []  # the proof ran once, in checked(), not per session
+    # Another format: the raw model is checked again, against that format.
+    wide = mlp_protocol.checked({"weights": [[[3.0, 0.0]]], "biases": [[0.0]]})
+    calls.clear()
+    with pytest.raises(InputError, match="magnitude >= 2\\^1 "):
+        mpcnet.simulate("mlp-predict", [wide, [[0.1, 0.2]]], params={"range_bits": 1})
+    assert calls == [1]
+    with pytest.raises(InputError, match="takes a model or a list of queries"):
+        mlp_protocol.checked(None)
+
+
 def test_queries_of_the_wrong_length_fail_at_the_client_before_its_query_is_sent():
     model = random_model(np.random.default_rng(1), [3, 2])
     with pytest.raises(mpcnet.MPCError, match="each query must have 3 features"):

@@ -62,12 +62,30 @@ MAX_VALUES = 50_000_000
 FIELD_BITS = 82
 
 
-class _Checked:
-    """An input :func:`_validate` has checked, with the format it was
-    checked against (the protocol then skips checking it again)."""
+class Checked:
+    """An ``mlp-predict`` input already checked (:func:`checked`, or the
+    registry's input check), with the format it was checked against: the
+    protocol uses it as it is when its parameters give the same format, and
+    checks the raw input again otherwise."""
 
-    def __init__(self, value: Any, fmt: tuple[Any, ...]) -> None:
-        self.value, self.fmt = value, fmt
+    def __init__(self, value: Any, fmt: tuple[Any, ...], raw: Any) -> None:
+        self.value, self.fmt, self.raw = value, fmt, raw
+
+
+def checked(value: Any, *, frac: int = DEFAULT_FRAC, input_bound: float = 1.0, range_bits: int = 15,
+            max_weights: int = MAX_WEIGHTS, max_queries: int = MAX_QUERIES) -> Checked:
+    """A model (the server's input) or a list of queries (the client's),
+    checked once for sessions run with these parameters: a server that
+    answers many sessions with one model checks it here, at start-up, and
+    passes the result as its input (the proof that no pre-activation leaves
+    ``2^range_bits``, :func:`protocols.mlp.check_model`, then runs once, not
+    per session). InputError as the protocol's own check."""
+    params = {"frac": frac, "input_bound": input_bound, "range_bits": range_bits, "max_weights": max_weights,
+              "max_queries": max_queries}
+    out = _validate(value, params, 2)
+    if not isinstance(out, Checked):
+        raise InputError("checked() takes a model or a list of queries")
+    return out
 
 
 def _format(params: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -79,15 +97,15 @@ def _validate(value: Any, params: Mapping[str, Any], n: int) -> Any:
     both checked in full here, before anything is sent."""
     if value is None:
         return None
-    if isinstance(value, _Checked):
-        return value
+    if isinstance(value, Checked):
+        return value if value.fmt == _format(params) else _validate(value.raw, params, n)
     if isinstance(value, dict):
-        return _Checked(check_model(value, frac=params["frac"], input_bound=params["input_bound"],
+        return Checked(check_model(value, frac=params["frac"], input_bound=params["input_bound"],
                                     range_bits=params["range_bits"], max_weights=params["max_weights"]),
-                        _format(params))
+                       _format(params), value)
     if isinstance(value, list):
-        return _Checked(check_queries(value, input_bound=params["input_bound"], max_queries=params["max_queries"]),
-                        _format(params))
+        return Checked(check_queries(value, input_bound=params["input_bound"], max_queries=params["max_queries"]),
+                       _format(params), value)
     raise InputError("the server's input is a model object, the client's a list of queries, others' null")
 
 
@@ -154,8 +172,8 @@ async def predict(ctx: Context, value: Any, *, output: str = "class", frac: int 
     if problem:
         raise InputError(problem)
     fmt = (frac, input_bound, range_bits, max_weights, max_queries)
-    checked = value.value if isinstance(value, _Checked) and value.fmt == fmt else None
-    raw = value.value if isinstance(value, _Checked) else value
+    checked = value.value if isinstance(value, Checked) and value.fmt == fmt else None
+    raw = value.raw if isinstance(value, Checked) else value
     if ctx.me == server and not isinstance(checked if checked is not None else raw, (dict, tuple)):
         raise InputError(f"party {server} is the server: its input is the model")
     if ctx.me == client and not isinstance(checked if checked is not None else raw, (list, np.ndarray)):
