@@ -50,6 +50,7 @@ same rounds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -135,6 +136,7 @@ class ReplicatedEngine:
             raise ConfigError("replicated sharing needs exactly three distinct compute parties of the session")
         self.is_compute = ctx.me in self.compute
         self._uses = 0
+        self._expects: dict[tuple[int, ...], Expect] = {}
         self.index = self.compute.index(ctx.me) if self.is_compute else -1
         if self.is_compute:
             name = f"replicated:{label}"
@@ -156,7 +158,7 @@ class ReplicatedEngine:
         """This party's ``a_i`` of a fresh pseudo-random sharing of zero
         (``a_0 + a_1 + a_2 = 0``, or XOR): ``F(k_(i,i+1)) - F(k_(i-1,i))``."""
         self._require_compute()
-        use, count = self._next_use(), int(np.prod(shape))
+        use, count = self._next_use(), math.prod(shape)
         mine, theirs = self._prg_next.words(use, count), self._prg_prev.words(use, count)
         out = mine ^ theirs if kind == BITS else mine - theirs
         return out.reshape(shape)
@@ -167,7 +169,7 @@ class ReplicatedEngine:
         draws its first share with the previous party's key and its second
         with the next one's (one use number)."""
         self._require_compute()
-        use, count = self._next_use(), int(np.prod(shape))
+        use, count = self._next_use(), math.prod(shape)
         return Pair(self._prg_prev.words(use, count).reshape(shape), self._prg_next.words(use, count).reshape(shape))
 
     # -- local operations ------------------------------------------------------------
@@ -219,7 +221,10 @@ class ReplicatedEngine:
     async def _pass_back(self, z: Array) -> Pair:
         """One round: send a masked ``z_i`` to the previous party, receive ``z_(i+1)``."""
         z = np.ascontiguousarray(z, dtype=np.uint64)
-        got = await exchange(self.ctx, {self.prev: z}, {self.next: Expect.array(np.uint64, z.shape)})
+        expect = self._expects.get(z.shape)
+        if expect is None:  # (one per shape: a circuit's rounds repeat a few shapes)
+            expect = self._expects[z.shape] = Expect.array(np.uint64, z.shape)
+        got = await exchange(self.ctx, {self.prev: z}, {self.next: expect})
         return Pair(z, got[self.next])
 
     async def mul(self, x: Pair, y: Pair) -> Pair:
@@ -239,7 +244,7 @@ class ReplicatedEngine:
         """One round for several ANDs of any shapes (concatenated on the wire)."""
         self._require_compute()
         shapes = [np.broadcast_shapes(x.first.shape, y.first.shape) for x, y in pairs]
-        sizes = [int(np.prod(s)) for s in shapes]
+        sizes = [math.prod(s) for s in shapes]
         z = np.empty(sum(sizes), dtype=np.uint64)
         at = 0
         for (x, y), shape, size in zip(pairs, shapes, sizes, strict=True):
