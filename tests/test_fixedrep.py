@@ -164,7 +164,7 @@ def _expected_rounds(f: int, k: int, n: int) -> dict[str, int]:
     """The module docstring's table."""
     log2 = lambda v: math.ceil(math.log2(v)) if v > 1 else 0  # noqa: E731
     bits = 2 + log2(k)
-    argmax = bits + max(0, log2(n - 1) - 1) if n <= fr.ALL_PAIRS_MAX else bits + log2(n) * (2 + log2(k))
+    argmax = 1 + log2(-(-k // fr.CMP_BLOCK)) + log2(n - 1) if n <= fr.ALL_PAIRS_MAX else bits + log2(n) * (2 + log2(k))
     return {"matmul": 1, "trunc": bits + 2, "relu": bits + 3, "argmax": argmax}
 
 
@@ -183,7 +183,7 @@ def test_rounds_are_the_stated_ones_whatever_the_batch(pairs_max, monkeypatch):
         assert res.outputs[-1]["relu"] == _relu(y, f) and res.outputs[-1]["argmax"] == _argmax(y)
     assert seen[0] == seen[1] == _expected_rounds(f, k, m)
     if pairs_max > m:
-        assert _expected_rounds(16, 49, 10) == {"matmul": 1, "trunc": 10, "relu": 11, "argmax": 11}
+        assert _expected_rounds(16, 49, 10) == {"matmul": 1, "trunc": 10, "relu": 11, "argmax": 8}
 
 
 # --- what a compute party receives ----------------------------------------------------------------

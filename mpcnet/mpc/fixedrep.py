@@ -25,14 +25,21 @@ value with f fractional bits is ``round(v 2^f)``), two's complement mod 2^64.
 * :func:`argmax` — the index of the largest value along the last axis (the
   first on ties), :data:`INDEX_BITS` bits, to open (:class:`RepIndex`:
   ``await idx.open(to=[client])``). Up to
-  :data:`ALL_PAIRS_MAX` values, every pair i < j at once by the sign of
-  ``y_i - y_j`` (:func:`~mpcnet.mpc.bitcircuits.less_than_ring`, no full
-  conversion), an AND tree of each value's n - 1 "beats" bits into a one-hot
-  winner, and the index bits as the XOR over i of the one-hot bit times the
-  public bits of i (local); the tree's last AND is not reshared: its
-  3-out-of-3 terms go straight into the opening
-  (:meth:`~mpcnet.mpc.replicated.ReplicatedEngine.open_sum`), which saves
-  a round. Beyond, bit planes and the tournament of
+  :data:`ALL_PAIRS_MAX` values (and ``k <= 63``), every pair i < j at once
+  by the sign of ``y_i - y_j``, with party 0 as the dealer of a two-party
+  comparison between parties 1 and 2 (SecureNN's shape: Wagh, Gupta and
+  Chandran, PETS 2019): party 0 alone holds ``u = d_0 + d_1`` of the
+  difference d, parties 1 and 2 both hold ``v = d_2``, and the sign is a
+  carry of ``u + v``. In one round party 0 sends party 1 the 256-bit
+  thermometers ``[U_b > a]`` of the 8-bit blocks of u, masked by the key it
+  shares with party 2, and bit triples; parties 1 and 2 read each block's
+  ``[U_b > W_b]`` and ``[U_b = W_b]`` off their shares at the position
+  ``W_b`` (a block of ``-1 - v``) they both know, combine the blocks
+  (``L(ceil(k / 8))`` rounds), AND each value's n - 1 "beats" bits into a
+  one-hot winner (``L(n - 1)`` rounds), all ANDs with the dealt triples
+  between the two of them (party 0 sits those rounds out), and the index
+  bits are the XOR over i of the one-hot bit times the public bits of i
+  (local). Beyond, bit planes and the tournament of
   :meth:`SlicedBits.argmax <mpcnet.mpc.SlicedBits.argmax>`.
 
 Back to the ring (bit injection, 2 rounds for any number of planes): a bit
@@ -54,10 +61,10 @@ Rounds (whatever the number of elements; ``L(v) = ceil(log2 v)``):
 :func:`matmul`      1
 :func:`trunc`       2 + L(k) + 2            (10 at k = 49)
 :func:`relu_trunc`  2 + L(k) + 1 + 2        (11 at k = 49)
-:func:`argmax`      2 + L(k) + L(n - 1) - 1 (n <= :data:`ALL_PAIRS_MAX`, k <= 63, n >= 3:
-                    11 at k = 49, n = 10; 2 + L(k) at n = 2, 0 at n = 1);
-                    beyond, 2 + L(k) + L(n) (2 + L(k))
-``RepIndex.open``   1 (the AND tree's last round with it)
+:func:`argmax`      1 + L(ceil(k / 8)) + L(n - 1) (n <= :data:`ALL_PAIRS_MAX`, k <= 63:
+                    8 at k = 49, n = 10; 0 at n = 1; parties 1 and 2 only,
+                    after the first); beyond, 2 + L(k) + L(n) (2 + L(k))
+``RepIndex.open``   1
 ``RepRing.open``    1
 ==================  ==========================================================
 
@@ -73,7 +80,12 @@ Security: semi-honest, one corruption among the three compute parties
 (:mod:`mpcnet.mpc.replicated`). A compute party receives resharing terms
 masked by pseudo-random zero-sharings, AND shares (the same), and the
 injection words ``a - r`` masked by a key it does not hold: all uniform
-given its view, whatever y. Nothing is opened but what the caller opens
+given its view, whatever y. In :func:`argmax` party 1 receives the
+thermometers and party 0's bit masked by the key of parties 0 and 2, and
+the triples' last parts (``ab XOR c_2``, c_2 of that key too); parties 1
+and 2 receive each other's Beaver openings ``x + a``, ``y + b``, masked by
+triple parts from their keys with party 0: uniform too. Party 0 receives
+nothing there. Nothing is opened but what the caller opens
 (:meth:`RepRing.open`, the argmax index). Input-only parties hold absent
 values: every function returns at once for them, with no round.
 """
@@ -87,7 +99,7 @@ import numpy as np
 
 from ..errors import ConfigError, LocalProtocolViolation
 from .arith import from_ring_signed
-from .bitcircuits import less_than_ring, to_bits
+from .bitcircuits import prefix_top, to_bits
 from .bitslice import from_lanes, lanes, unpack, words_for
 from .receive import Expect, exchange
 from .replicated import BITS, RING, Pair, ReplicatedEngine
@@ -106,6 +118,7 @@ INDEX_BITS = 16
 #: Up to this many values :func:`argmax` compares all pairs at once; beyond, a tournament.
 ALL_PAIRS_MAX = 32
 _MOD = 1 << 64
+_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 def _ring(values: Any) -> Array:
@@ -360,11 +373,190 @@ async def relu_trunc(y: RepRing, f: int, k: int) -> RepRing:
     return RepRing(y.rt, Pair(out.first.reshape(shape), out.second.reshape(shape)), lo, hi)
 
 
+#: Bits per block of :func:`argmax`'s comparisons (each block a 256-position thermometer).
+CMP_BLOCK = 8
+# _THERMO[v]: the 256 bits [v > a] for a = 0..255 (bit a of the four little-endian words).
+_THERMO = np.array([[(((1 << v) - 1) >> (64 * w)) & 0xFFFFFFFFFFFFFFFF for w in range(4)] for v in range(256)],
+                   dtype=np.uint64)
+
+
+class _DealtXor:
+    """XOR sharings between compute parties 1 and 2 (plain word arrays),
+    ANDed with bit triples that party 0 dealt: the engine of the comparison
+    tree in :func:`argmax`. Each AND round is one message each way between
+    parties 1 and 2 (Beaver: ``x + a`` and ``y + b`` opened, a, b, c = ab
+    dealt). ``counting``: party 0's dry run, which only records how many
+    triple words and rounds the circuit takes (shapes are public)."""
+
+    def __init__(self, rt: Runtime, index: int, triples: tuple[Array, Array, Array] | None) -> None:
+        self.rt, self.first, self.triples, self.at = rt, index == 1, triples, 0
+        self.words = self.rounds = 0
+        self.peer = rt.replicated_engine.compute[3 - index] if index in (1, 2) else ""
+
+    def add(self, x: Array, y: Array, kind: str) -> Array:
+        return x ^ y
+
+    def invert(self, x: Array) -> Array:
+        return x ^ _ONES if self.first else x.copy()
+
+    def add_public(self, x: Array, value: Any, kind: str) -> Array:
+        return x ^ np.asarray(value, dtype=np.uint64) if self.first else np.broadcast_to(x, np.broadcast_shapes(
+            x.shape, np.shape(value))).copy()
+
+    async def and_(self, x: Array, y: Array) -> Array:
+        return (await self.and_many([(x, y)]))[0]
+
+    async def and_many(self, pairs: Any) -> list[Array]:
+        both = [np.broadcast_arrays(x, y) for x, y in pairs]
+        shapes = [a.shape for a, _ in both]
+        sizes = [a.size for a, _ in both]
+        n = sum(sizes)
+        self.words += n
+        self.rounds += 1
+        if self.triples is None:  # counting
+            return [np.zeros(shape, dtype=np.uint64) for shape in shapes]
+        x = np.concatenate([a.reshape(-1) for a, _ in both])
+        y = np.concatenate([b.reshape(-1) for _, b in both])
+        a, b, c = (t[self.at:self.at + n] for t in self.triples)
+        self.at += n
+        mine = np.concatenate([x ^ a, y ^ b])
+        got = await exchange(self.rt.ctx, {self.peer: mine}, {self.peer: Expect.array(np.uint64, mine.shape)})
+        opened = mine ^ got[self.peer]
+        d, e = opened[:n], opened[n:]
+        z = c ^ (d & b) ^ (e & a)
+        if self.first:
+            z ^= d & e
+        out, at = [], 0
+        for shape, size in zip(shapes, sizes, strict=True):
+            out.append(z[at:at + size].reshape(shape))
+            at += size
+        return out
+
+
+async def _beats_tree(eng: _DealtXor, g: Array, e: Array, top: Array, count: int, n: int) -> Array:
+    """The comparison tree of :func:`argmax` on :class:`_DealtXor` shares:
+    per pair the carry of the blocks (g, e: ``(blocks, words)`` planes of
+    [U_b > W_b], [U_b = W_b]), ``lt = top XOR carry``, each value's n - 1
+    "beats" bits, and their AND: the one-hot winner, ``(1, words(count n))``."""
+    npairs = n * (n - 1) // 2
+    lt = eng.add(await prefix_top(eng, g, e), top, BITS)
+    lower, upper = np.triu_indices(n, 1)
+    pair = np.zeros((n, n), dtype=np.int64)
+    pair[lower, upper] = pair[upper, lower] = np.arange(npairs)
+    rivals = np.array([[j for j in range(n) if j != i] for i in range(n)]).T  # (n - 1, n): value i's t-th rival
+    # i beats its rival j: NOT lt when i < j (ties to the earlier), lt when i > j
+    earlier = np.broadcast_to((np.arange(n)[None, :] < rivals)[:, None, :], (n - 1, count, n))
+    flip = from_lanes(np.ascontiguousarray(earlier.reshape(n - 1, count * n), dtype=np.uint8))
+    bits = lanes(lt, count * npairs).reshape(count, npairs)
+    picked = bits[:, pair[np.arange(n)[None, :], rivals]]  # (count, n - 1, n)
+    tree = eng.add_public(from_lanes(np.ascontiguousarray(picked.transpose(1, 0, 2).reshape(n - 1, count * n))),
+                          flip, BITS)
+    while tree.shape[0] > 1:
+        rows = tree.shape[0]
+        half = rows // 2
+        both = await eng.and_(tree[:half], tree[half:2 * half])
+        tree = both if rows % 2 == 0 else np.concatenate([both, tree[2 * half:]])
+    return tree
+
+
+async def _argmax_dealt(y: RepRing, k: int, count: int, n: int) -> Array:
+    """:func:`argmax`'s index planes (this party's XOR term; zero at party 0)
+    for ``n <= ALL_PAIRS_MAX`` values and ``k <= 63``. Per pair i < j,
+    ``D = y_i - y_j + 2^k`` lies in [0, 2^(k+1)) and ``y_i < y_j`` is NOT
+    bit k of D. Party 0 holds ``u = D_0 + D_1`` (two shares), parties 1 and
+    2 hold ``v = D_2``: bit k of ``u + v`` is ``u_k XOR v_k XOR [U > W]``
+    with U the low k bits of u and ``W = 2^k - 1 - (v mod 2^k)``. One round:
+    party 0 sends party 1 the 256-bit thermometers ``[U_b > a]`` of U's
+    8-bit blocks and its bit u_k, masked by a key it shares with party 2
+    (party 1 sees uniform bits), with the bit triples of what follows.
+    Parties 1 and 2 read ``[U_b > W_b]`` and ``[U_b = W_b]`` off their
+    shares at the positions W_b they both know (local), then combine the
+    blocks and AND each value's n - 1 "beats" bits with the dealt triples,
+    between the two of them: party 0 waits those rounds out."""
+    rt = y.rt
+    eng = rt.replicated_engine
+    assert y.shares is not None
+    i = eng.index
+    npairs = n * (n - 1) // 2
+    m = count * npairs
+    blocks = -(-k // CMP_BLOCK)
+    words = words_for(m)
+    first, second = y.shares.first.reshape(count, n), y.shares.second.reshape(count, n)
+    lower, upper = np.triu_indices(n, 1)
+    d_first = (first[:, lower] - first[:, upper]).reshape(-1)
+    d_second = (second[:, lower] - second[:, upper]).reshape(-1)
+    # The public shapes of the tree: a dry run with no triples counts its words and rounds.
+    dry = _DealtXor(rt, -1, None)
+    zero = np.zeros((blocks, words), dtype=np.uint64)
+    await _beats_tree(dry, zero, zero, zero[:1], count, n)
+    t_words = dry.words
+    use_masks, use_triples = eng._next_use(), eng._next_use()
+    mask_words = m * blocks * 4 + words
+    shifts = np.uint64(CMP_BLOCK) * np.arange(blocks, dtype=np.uint64)
+    low = np.uint64((1 << k) - 1)
+    if i == 0:
+        u = d_first + d_second + np.uint64(1 << k)
+        digits = ((u & low)[:, None] >> shifts[None, :]) & np.uint64(0xFF)
+        therm = _THERMO[digits.astype(np.intp)].reshape(-1)  # (m, blocks, 4) words
+        top = from_lanes(((u >> np.uint64(k)) & np.uint64(1)).astype(np.uint8)[None, :])
+        masks = eng._prg_prev.words(use_masks, mask_words)  # the key with party 2
+        a1b1 = eng._prg_next.words(use_triples, 2 * t_words)  # the key with party 1
+        a2b2c2 = eng._prg_prev.words(use_triples, 3 * t_words)
+        a = a1b1[:t_words] ^ a2b2c2[:t_words]
+        b = a1b1[t_words:] ^ a2b2c2[t_words:2 * t_words]
+        c1 = (a & b) ^ a2b2c2[2 * t_words:]
+        message = np.concatenate([np.concatenate([therm, top.reshape(-1)]) ^ masks, c1])
+        await exchange(rt.ctx, {eng.next: message}, {})
+        # Parties 1 and 2 now run the tree's rounds; join them again at its end.
+        rt.ctx.skip_to_round(rt.ctx.round + dry.rounds + 1)
+        return np.zeros((INDEX_BITS, words_for(count)), dtype=np.uint64)
+    # Parties 1 and 2: v = D_2 is party 1's second share and party 2's first.
+    v = d_second if i == 1 else d_first
+    wdig = ((~v & low)[:, None] >> shifts[None, :]) & np.uint64(0xFF)  # (m, blocks): W's digits
+    if i == 1:
+        got = await exchange(rt.ctx, {}, {eng.prev: Expect.array(np.uint64, (mask_words + t_words,))})
+        received = got[eng.prev]
+        therm, top, c = received[:m * blocks * 4], received[m * blocks * 4:mask_words], received[mask_words:]
+        a1b1 = eng._prg_prev.words(use_triples, 2 * t_words)
+        triples = (a1b1[:t_words], a1b1[t_words:], c)
+    else:
+        await exchange(rt.ctx, {}, {})
+        masks = eng._prg_next.words(use_masks, mask_words)  # the key with party 0
+        therm, top = masks[:m * blocks * 4], masks[m * blocks * 4:]
+        a2b2c2 = eng._prg_next.words(use_triples, 3 * t_words)
+        triples = (a2b2c2[:t_words], a2b2c2[t_words:2 * t_words], a2b2c2[2 * t_words:])
+    therm = therm.reshape(m, blocks, 4)
+    rows, cols = np.arange(m)[:, None], np.arange(blocks)[None, :]
+
+    def bit_at(pos: Array) -> Array:
+        word = therm[rows, cols, (pos >> np.uint64(6)).astype(np.intp)]
+        bit: Array = ((word >> (pos & np.uint64(63))) & np.uint64(1)).astype(np.uint8)
+        return bit
+
+    greater = bit_at(wdig)  # [U_b > W_b]: bit W_b of the thermometer
+    below = bit_at(np.where(wdig > 0, wdig - np.uint64(1), np.uint64(0)))
+    # [U_b = W_b] = [U_b > W_b - 1] XOR [U_b > W_b], with [U_b > -1] = 1 (party 1 adds the constant)
+    below = np.where(wdig > 0, below, 1 if i == 1 else 0).astype(np.uint8)
+    equal = below ^ greater
+    g = from_lanes(np.ascontiguousarray(greater.T))
+    e = from_lanes(np.ascontiguousarray(equal.T))
+    # lt = NOT (u_k XOR v_k XOR carry): party 1 adds NOT v_k, party 2 only its share of u_k.
+    top = top.reshape(1, words)
+    if i == 1:
+        top = top ^ from_lanes(((v >> np.uint64(k)) & np.uint64(1)).astype(np.uint8)[None, :]) ^ _ONES
+    dealt = _DealtXor(rt, i, triples)
+    onehot = await _beats_tree(dealt, g, e, top, count, n)
+    index_bits = ((np.arange(n)[:, None] >> np.arange(INDEX_BITS)[None, :]) & 1).astype(np.uint8)
+    bits = lanes(onehot, count * n).reshape(count, n)
+    out = np.bitwise_xor.reduce(bits[:, :, None] & index_bits[None, :, :], axis=1)  # (count, INDEX_BITS)
+    return from_lanes(np.ascontiguousarray(out.T))
+
+
 class RepIndex:
     """What :func:`argmax` gives: the indices as this party's XOR term of
-    a 3-out-of-3 sharing of their :data:`INDEX_BITS` bit planes (the last
-    AND of the tree, not reshared), for one thing only: :meth:`open`, one
-    round (the AND's own). ``shape``: the batch shape (``()`` outside the
+    a 3-out-of-3 sharing of their :data:`INDEX_BITS` bit planes (party 0's
+    term is zero after the dealt comparison), for one thing only:
+    :meth:`open`, one round. ``shape``: the batch shape (``()`` outside the
     compute parties, which pass the shape to :meth:`open`)."""
 
     def __init__(self, rt: Runtime, term: Array | None, shape: tuple[int, ...]) -> None:
@@ -402,7 +594,7 @@ async def argmax(y: RepRing, k: int) -> RepIndex:
     :class:`RepIndex` of y's shape without its last axis (at most 2^16
     values along it): ``await idx.open(to=[...])`` gives int64 indices (a
     receiver outside the compute parties passes ``shape=``). Rounds: the
-    module docstring's table (the tree's last AND round is the opening's)."""
+    module docstring's table."""
     _check(y, None, k)
     rt = y.rt
     if y.shares is None:
@@ -423,37 +615,4 @@ async def argmax(y: RepRing, k: int) -> RepIndex:
         assert index.shares is not None
         pad = np.zeros((INDEX_BITS - index.k, words_for(count)), dtype=np.uint64)
         return RepIndex(rt, np.concatenate([index.shares.first, pad]), batch)  # (first shares: an XOR term)
-    first, second = y.shares.first.reshape(count, n), y.shares.second.reshape(count, n)
-    lower, upper = np.triu_indices(n, 1)
-    npairs = lower.size
-    # lt[b, p] = [y_lower < y_upper] for pair p (i < j): all pairs of all rows in one comparison
-    lt = await less_than_ring(eng, Pair(first[:, lower].reshape(-1), second[:, lower].reshape(-1)),
-                              Pair(first[:, upper].reshape(-1), second[:, upper].reshape(-1)), k)
-    pair = np.zeros((n, n), dtype=np.int64)
-    pair[lower, upper] = pair[upper, lower] = np.arange(npairs)
-    rivals = np.array([[j for j in range(n) if j != i] for i in range(n)]).T  # (n - 1, n): value i's t-th rival
-    # i beats its rival j: NOT lt when i < j (ties to the earlier), lt when i > j
-    earlier = np.broadcast_to((np.arange(n)[None, :] < rivals)[:, None, :], (n - 1, count, n))
-    flip = from_lanes(np.ascontiguousarray(earlier.reshape(n - 1, count * n), dtype=np.uint8))
-
-    def beats(share: Array) -> Array:
-        bits = lanes(share, count * npairs).reshape(count, npairs)
-        picked = bits[:, pair[np.arange(n)[None, :], rivals]]  # (count, n - 1, n)
-        return from_lanes(np.ascontiguousarray(picked.transpose(1, 0, 2).reshape(n - 1, count * n)))
-
-    tree = eng.add_public(Pair(beats(lt.first), beats(lt.second)), flip, BITS)
-    while tree.first.shape[0] > 2:
-        rows = tree.first.shape[0]
-        half = rows // 2
-        both = await eng.and_(Pair(tree.first[:half], tree.second[:half]),
-                              Pair(tree.first[half : 2 * half], tree.second[half : 2 * half]))
-        tree = both if rows % 2 == 0 else Pair(np.concatenate([both.first, tree.first[2 * half :]]),
-                                               np.concatenate([both.second, tree.second[2 * half :]]))
-    # The last AND stays this party's XOR term of a 3-out-of-3 sharing (no reshare): its round is the opening's.
-    onehot = tree.first[:1] if tree.first.shape[0] == 1 else eng.and_term(
-        Pair(tree.first[:1], tree.second[:1]), Pair(tree.first[1:], tree.second[1:]))
-    # the winner's index bits: XOR over i of onehot_i AND (bit t of i), public bits: linear, local on the term
-    index_bits = ((np.arange(n)[:, None] >> np.arange(INDEX_BITS)[None, :]) & 1).astype(np.uint8)  # (n, INDEX_BITS)
-    bits = lanes(onehot, count * n).reshape(count, n)
-    out = np.bitwise_xor.reduce(bits[:, :, None] & index_bits[None, :, :], axis=1)  # (count, INDEX_BITS)
-    return RepIndex(rt, from_lanes(np.ascontiguousarray(out.T)), batch)
+    return RepIndex(rt, await _argmax_dealt(y, k, count, n), batch)
