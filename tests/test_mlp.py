@@ -164,7 +164,9 @@ def test_the_server_view_does_not_depend_on_the_query(n: int):
         seeds = range(i * RUNS, (i + 1) * RUNS)
         views.append(collect_views("mlp-predict", [model, q] + [None] * (n - 2), {}, [0], seeds)[0])
     assert views[0][0] == views[1][0]
-    assert views[0][1].shape[1] > 1000
+    # (at three parties the server deals the comparisons and receives little: the query's shares and three
+    # reshares, 13 words here)
+    assert views[0][1].shape[1] > (1000 if n == 2 else 800)
     assert different_bits(views[0][1], views[1][1], ALPHA).size == 0
 
 

@@ -352,6 +352,9 @@ async def trunc(y: RepRing, f: int, k: int) -> RepRing:
     lo, hi = _out_range(y, f, k, relu=False)
     if y.shares is None:
         return RepRing(y.rt, None, lo, hi)
+    if k <= 63:
+        out = await _trunc_dealt(y, f, k, relu=False)
+        return RepRing(y.rt, Pair(out.first.reshape(y.shape), out.second.reshape(y.shape)), lo, hi)
     eng, shape, m, bits = await _bit_planes(y, k)
     planes = Pair(bits.first[f:k], bits.second[f:k])
     weights = [1 << (j - f) for j in range(f, k - 1)] + [-(1 << (k - 1 - f))]
@@ -366,6 +369,9 @@ async def relu_trunc(y: RepRing, f: int, k: int) -> RepRing:
     lo, hi = _out_range(y, f, k, relu=True)
     if y.shares is None:
         return RepRing(y.rt, None, lo, hi)
+    if k <= 63:
+        out = await _trunc_dealt(y, f, k, relu=True)
+        return RepRing(y.rt, Pair(out.first.reshape(y.shape), out.second.reshape(y.shape)), lo, hi)
     eng, shape, m, bits = await _bit_planes(y, k)
     positive = eng.invert(Pair(bits.first[k - 1 : k], bits.second[k - 1 : k]))  # [y >= 0]
     kept = await eng.and_(Pair(bits.first[f : k - 1], bits.second[f : k - 1]), positive)
@@ -550,6 +556,136 @@ async def _argmax_dealt(y: RepRing, k: int, count: int, n: int) -> Array:
     bits = lanes(onehot, count * n).reshape(count, n)
     out = np.bitwise_xor.reduce(bits[:, :, None] & index_bits[None, :, :], axis=1)  # (count, INDEX_BITS)
     return from_lanes(np.ascontiguousarray(out.T))
+
+
+def _blocks(f: int, k: int) -> list[tuple[int, int]]:
+    """(lowest bit, width) of the comparison blocks of k bits: 8-bit blocks
+    of [0, f) and of [f, k - 1), then bit k - 1 alone, so that the carries
+    into bits f, k - 1 and k are carries out of a run of whole blocks."""
+    out = [(lo, min(CMP_BLOCK, hi - lo)) for a, hi in ((0, f), (f, k - 1)) for lo in range(a, hi, CMP_BLOCK)]
+    return [*out, (k - 1, 1)]
+
+
+async def _trunc_dealt(y: RepRing, f: int, k: int, relu: bool) -> Pair:
+    """:func:`trunc` (``relu`` False) or :func:`relu_trunc` for ``k <= 63``:
+    this party's pair of the result. With ``y' = y + 2^(k-1)`` in [0, 2^k),
+    party 0 alone holds ``u = y_0 + y_1 + 2^(k-1)`` and parties 1 and 2 hold
+    ``v = y_2``; with u', v' their low k bits, ``floor(y / 2^f) = (u' >> f)
+    + (v' >> f) + c_f - 2^(k-f) c_k - 2^(k-1-f)`` and ``[y >= 0]`` is ``u'_(k-1)
+    XOR v'_(k-1) XOR c_(k-1)``, c_j the carry into bit j of ``u' + v'``: three
+    comparisons of party 0's number with theirs, read off thermometers as in
+    :func:`argmax` (one round from party 0, then the block prefix between
+    parties 1 and 2, all three carries at once). The bits, the sign and the
+    products are then one inner product per value between party 1's
+    monomials of its shares and party 2's, with products dealt by party 0
+    (one round between parties 1 and 2: ``(x1 XOR x2)`` is ``x1 + x2 - 2 x1
+    x2``), and a reshare among the three makes the result replicated."""
+    rt = y.rt
+    eng = rt.replicated_engine
+    assert y.shares is not None
+    i = eng.index
+    first, second = y.shares.first.reshape(-1), y.shares.second.reshape(-1)
+    m = first.size
+    blocks = _blocks(f, k)
+    nb, n1 = len(blocks), -(-f // CMP_BLOCK)
+    shifts = np.array([lo for lo, _ in blocks], dtype=np.uint64)
+    widths = np.array([(1 << w) - 1 for _, w in blocks], dtype=np.uint64)
+    words1, words3 = words_for(m), words_for(3 * m)
+    products = 7 if relu else 2
+    dry = _DealtXor(rt, -1, None)  # the prefix's public shape: its triple words and rounds
+    await prefix_top(dry, np.zeros((nb, words3), np.uint64), np.zeros((nb, words3), np.uint64))
+    t_words = dry.words
+    use_masks, use_triples, use_products = eng._next_use(), eng._next_use(), eng._next_use()
+    therm_words = 4 * m * nb
+    mask_words = therm_words + words1 + m  # the thermometers, the sign bit u'_(k-1), party 2's part of A
+    low = np.uint64((1 << k) - 1)
+    if i == 0:
+        u = (first + second + np.uint64(1 << (k - 1))) & low
+        therm = _THERMO[((u[:, None] >> shifts) & widths).astype(np.intp)].reshape(-1)
+        sign = from_lanes((u >> np.uint64(k - 1)).astype(np.uint8)[None, :]).reshape(-1)
+        big_a = (u >> np.uint64(f)) - np.uint64(1 << (k - 1 - f))
+        masks = eng._prg_prev.words(use_masks, mask_words)  # the key with party 2
+        a1b1 = eng._prg_next.words(use_triples, 2 * t_words)  # the key with party 1
+        a2b2c2 = eng._prg_prev.words(use_triples, 3 * t_words)
+        a = a1b1[:t_words] ^ a2b2c2[:t_words]
+        b = a1b1[t_words:] ^ a2b2c2[t_words:2 * t_words]
+        alpha = eng._prg_next.words(use_products, products * m).reshape(m, products)
+        beta_gamma = eng._prg_prev.words(use_products, products * m + m)
+        beta = beta_gamma[:products * m].reshape(m, products)
+        gamma1 = (alpha * beta).sum(axis=1, dtype=np.uint64) - beta_gamma[products * m:]
+        message = np.concatenate([np.concatenate([therm, sign]) ^ masks[:therm_words + words1],
+                                  big_a - masks[therm_words + words1:],
+                                  (a & b) ^ a2b2c2[2 * t_words:], gamma1])
+        await exchange(rt.ctx, {eng.next: message}, {})
+        # Parties 1 and 2 now run the prefix and the products; join them again for the reshare.
+        rt.ctx.skip_to_round(rt.ctx.round + dry.rounds + 2)
+        return await eng.reshare(np.zeros(m, dtype=np.uint64), RING)
+    v = (second if i == 1 else first) & low  # y_2: party 1's second share, party 2's first
+    wdig = ((~v & low)[:, None] >> shifts) & widths  # the blocks of W = 2^k - 1 - v'
+    peer = eng.next if i == 1 else eng.prev
+    if i == 1:
+        got = (await exchange(rt.ctx, {}, {eng.prev: Expect.array(np.uint64, (mask_words + t_words + m,))}))[eng.prev]
+        therm, sign, part_a = got[:therm_words], got[therm_words:therm_words + words1], got[therm_words + words1:mask_words]
+        a1b1 = eng._prg_prev.words(use_triples, 2 * t_words)
+        triples = (a1b1[:t_words], a1b1[t_words:], got[mask_words:mask_words + t_words])
+        dealt_mask = eng._prg_prev.words(use_products, products * m).reshape(m, products)  # alpha
+        dealt_part = got[mask_words + t_words:]  # gamma1
+    else:
+        await exchange(rt.ctx, {}, {})
+        masks = eng._prg_next.words(use_masks, mask_words)  # the key with party 0
+        therm, sign, part_a = masks[:therm_words], masks[therm_words:therm_words + words1], masks[therm_words + words1:]
+        a2b2c2 = eng._prg_next.words(use_triples, 3 * t_words)
+        triples = (a2b2c2[:t_words], a2b2c2[t_words:2 * t_words], a2b2c2[2 * t_words:])
+        beta_gamma = eng._prg_next.words(use_products, products * m + m)
+        dealt_mask, dealt_part = beta_gamma[:products * m].reshape(m, products), beta_gamma[products * m:]
+    blockwise = therm.reshape(m, nb, 4)
+    rows, cols = np.arange(m)[:, None], np.arange(nb)[None, :]
+
+    def bit_at(pos: Array) -> Array:
+        word = blockwise[rows, cols, (pos >> np.uint64(6)).astype(np.intp)]
+        bit: Array = ((word >> (pos & np.uint64(63))) & np.uint64(1)).astype(np.uint8)
+        return bit
+
+    one = 1 if i == 1 else 0  # a public 1 is party 1's share
+    greater = bit_at(wdig).T  # (blocks, m): [U_b > W_b]
+    below = np.where(wdig > 0, bit_at(np.where(wdig > 0, wdig - np.uint64(1), np.uint64(0))), one).T
+    equal = (below ^ greater).astype(np.uint8)
+    # Three lane groups: carry into bit f (blocks of [0, f)), into k - 1 (all but the last), into k (all);
+    # a block beyond a group's run is neutral: generate 0, propagate 1.
+    g_f, e_f = greater.copy(), equal.copy()
+    g_f[n1:], e_f[n1:] = 0, one
+    g_s, e_s = greater.copy(), equal.copy()
+    g_s[nb - 1:], e_s[nb - 1:] = 0, one
+    g = from_lanes(np.ascontiguousarray(np.concatenate([g_f, g_s, greater], axis=1)))
+    e = from_lanes(np.ascontiguousarray(np.concatenate([e_f, e_s, equal], axis=1)))
+    carries = lanes(await prefix_top(_DealtXor(rt, i, triples), g, e), 3 * m).reshape(3, m).astype(np.uint64)
+    c_f, c_s, c_k = carries
+    s_bit = c_s ^ lanes(sign.reshape(1, words1), m)[0].astype(np.uint64)
+    if i == 1:
+        s_bit ^= (v >> np.uint64(k - 1)) & np.uint64(1)
+    x = part_a + (v >> np.uint64(f)) if i == 1 else part_a  # A + B split: party 1 also holds B = v' >> f
+    big_k = np.uint64((-(1 << (k - f))) % (1 << 64))  # -2^(k-f) mod 2^64
+    big_k2 = np.uint64((-(1 << (k - f + 1))) % (1 << 64))
+    two = np.uint64(2)
+    if relu:
+        if i == 1:
+            mono = np.stack([s_bit, x, s_bit * x, c_f, s_bit * c_f, c_k, s_bit * c_k], axis=1)
+            local = s_bit * x + s_bit * c_f + big_k * s_bit * c_k
+        else:
+            sx, sf, sk = s_bit * x, s_bit * c_f, s_bit * c_k
+            mono = np.stack([x - two * sx + c_f - two * sf + big_k * (c_k - two * sk), s_bit, np.uint64(0) - two * s_bit,
+                             s_bit - two * sf, two * (two * sf - c_f - s_bit), big_k * (s_bit - two * sk),
+                             big_k2 * (two * sk - c_k - s_bit)], axis=1)
+            local = sx + sf + big_k * sk
+    else:
+        mono = np.stack([c_f, c_k], axis=1) if i == 1 else np.stack([np.uint64(0) - two * c_f,
+                                                                        np.uint64(0) - big_k2 * c_k], axis=1)
+        local = x + c_f + big_k * c_k
+    sent = np.ascontiguousarray((mono - dealt_mask).reshape(-1))
+    other = (await exchange(rt.ctx, {peer: sent}, {peer: Expect.array(np.uint64, sent.shape)}))[peer].reshape(m, products)
+    # party 1: sum a (b' - beta) + gamma1; party 2: sum (a - alpha) beta + gamma2
+    inner = (mono * other).sum(axis=1, dtype=np.uint64) if i == 1 else (other * dealt_mask).sum(axis=1, dtype=np.uint64)
+    return await eng.reshare(local + inner + dealt_part, RING)
 
 
 class RepIndex:
