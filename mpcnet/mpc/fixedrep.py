@@ -16,12 +16,19 @@ value with f fractional bits is ``round(v 2^f)``), two's complement mod 2^64.
   pseudo-random zero share, then one resharing round.
 * :func:`trunc` — ``floor(y / 2^f)``, **exact** (no error, no failure
   probability) given ``-2^(k-1) <= y < 2^(k-1)`` (the caller's guarantee;
-  outside it the result is wrong, not an error): the low k bits of y as bit
-  planes (:func:`~mpcnet.mpc.bitcircuits.to_bits`: the two's complement of y,
-  exact under the guarantee), then planes f..k-1 back to the ring, plane
-  k-1 weighted ``-2^(k-1-f)``.
+  outside it the result is wrong, not an error). For ``k <= 63``, with party
+  0 dealing (below, "Party 0 deals"): with ``y' = y + 2^(k-1)``, party 0
+  alone holds ``u' = (y_0 + y_1 + 2^(k-1)) mod 2^k`` and parties 1 and 2
+  hold ``v' = y_2 mod 2^k``, and ``floor(y / 2^f) = (u' >> f) + (v' >> f)
+  + c_f - 2^(k-f) c_k - 2^(k-1-f)``, c_j the carry into bit j of ``u' +
+  v'``. For k = 64: the low k bits of y as bit planes
+  (:func:`~mpcnet.mpc.bitcircuits.to_bits`), then planes f..k-1 back to
+  the ring (bit injection, below), plane k-1 weighted ``-2^(k-1-f)``.
 * :func:`relu_trunc` — ``max(0, floor(y / 2^f))``, exact, same guarantee:
-  planes f..k-2 ANDed with NOT the sign plane (one round), back to the ring.
+  for ``k <= 63`` the same carries and the sign ``[y >= 0] = u'_(k-1) XOR
+  v'_(k-1) XOR c_(k-1)``, its product with the truncation dealt as below;
+  for k = 64 the planes f..k-2 ANDed with NOT the sign plane (one round),
+  back to the ring.
 * :func:`argmax` — the index of the largest value along the last axis (the
   first on ties), :data:`INDEX_BITS` bits, to open (:class:`RepIndex`:
   ``await idx.open(to=[client])``). Up to
@@ -42,7 +49,29 @@ value with f fractional bits is ``round(v 2^f)``), two's complement mod 2^64.
   (local). Beyond, bit planes and the tournament of
   :meth:`SlicedBits.argmax <mpcnet.mpc.SlicedBits.argmax>`.
 
-Back to the ring (bit injection, 2 rounds for any number of planes): a bit
+Party 0 deals (``k <= 63``): a carry c_j is the comparison ``[U > W]`` of
+party 0's number ``U = u' mod 2^j`` with ``W = 2^j - 1 - (v' mod 2^j)``,
+which parties 1 and 2 both know. In one round party 0 sends party 1 the
+256-bit thermometers ``[U_b > a]`` (a = 0..255) of the blocks of u' (8 bits
+each, split so that f, k - 1 and k are block boundaries) and its bit
+``u'_(k-1)``, XOR-masked by the key it shares with party 2, its share
+``A - A_2`` of ``A = (u' >> f) - 2^(k-1-f)`` (A_2 from that key), and the
+parts of the triples below that need a message. Parties 1 and 2 then hold
+XOR sharings of ``[U_b > W_b]`` (the bit at position W_b) and ``[U_b =
+W_b]`` of every block, with no message; a block prefix (Beaver ANDs between
+the two of them, on bit triples party 0 dealt) gives the three carries at
+once (a block beyond a carry's run is neutral). Then one round: each result
+is a sum of products of a monomial of party 1's shares (``s_1``, ``X_1``,
+``s_1 X_1``, ``c_1``, ...; a shared bit ``x_1 XOR x_2`` is ``x_1 + x_2 - 2
+x_1 x_2``) and a combination of party 2's, one inner product per value on
+an arithmetic triple party 0 dealt; and one reshare among the three makes it
+a replicated sharing. :func:`argmax` reads its pairs' signs off the same
+kind of thermometers. Party 0 sits out the rounds between parties 1 and 2
+(it has nothing to send or receive there), which matters with three
+processes on two cores. Design as SecureNN's (Wagh, Gupta and Chandran,
+PETS 2019): a third party that only deals makes a two-party step cheap.
+
+Back to the ring (bit injection, 2 rounds for any number of planes; k = 64): a bit
 shared ``b = x_0 XOR x_1 XOR x_2`` has its components at the positions of
 a ring sharing, and the party h that holds ``x_h`` and ``x_(h+1)`` knows
 ``a = x_h XOR x_(h+1)`` in the clear; ``b = a + c - 2ac`` with ``c =
@@ -59,8 +88,10 @@ Rounds (whatever the number of elements; ``L(v) = ceil(log2 v)``):
 ==================  ==========================================================
 :func:`input_rep`   1
 :func:`matmul`      1
-:func:`trunc`       2 + L(k) + 2            (10 at k = 49)
-:func:`relu_trunc`  2 + L(k) + 1 + 2        (11 at k = 49)
+:func:`trunc`       3 + L(b), b the number of blocks (``ceil(f / 8) + ceil((k - 1
+                    - f) / 8) + 1``; 6 at f = 16, k = 49; the middle L(b) + 1
+                    between parties 1 and 2 only); k = 64: 2 + L(k) + 2
+:func:`relu_trunc`  as :func:`trunc`; k = 64: 2 + L(k) + 1 + 2
 :func:`argmax`      1 + L(ceil(k / 8)) + L(n - 1) (n <= :data:`ALL_PAIRS_MAX`, k <= 63:
                     8 at k = 49, n = 10; 0 at n = 1; parties 1 and 2 only,
                     after the first); beyond, 2 + L(k) + L(n) (2 + L(k))
@@ -69,9 +100,12 @@ Rounds (whatever the number of elements; ``L(v) = ceil(log2 v)``):
 ==================  ==========================================================
 
 Bytes each compute party sends, per value: :func:`matmul` 8 (the reshare);
-:func:`trunc` / :func:`relu_trunc` the conversion (about ``k (2 + L(k)) / 8``
-bytes of AND shares, :mod:`mpcnet.mpc.bitcircuits`), 8 per plane for a
-third of the k - f planes, and 8 (the reshare).
+:func:`trunc` / :func:`relu_trunc` (k <= 63): party 0 32 per block of
+thermometer plus about 2 words of triples per block and 2 words, parties 1
+and 2 two words per prefix AND and 2 or 7 words of inner product, and 8 each
+(the reshare); k = 64: the conversion (about ``k (2 + L(k)) / 8`` bytes of
+AND shares, :mod:`mpcnet.mpc.bitcircuits`), 8 per plane for a third of the
+k - f planes, and 8 (the reshare).
 
 Limits: ``2 <= k <= 64``, ``0 <= f <= k - 2``; argmax by pairs needs
 ``k <= 63`` (the difference of two k-bit values has k + 1 bits).
@@ -80,12 +114,15 @@ Security: semi-honest, one corruption among the three compute parties
 (:mod:`mpcnet.mpc.replicated`). A compute party receives resharing terms
 masked by pseudo-random zero-sharings, AND shares (the same), and the
 injection words ``a - r`` masked by a key it does not hold: all uniform
-given its view, whatever y. In :func:`argmax` party 1 receives the
-thermometers and party 0's bit masked by the key of parties 0 and 2, and
-the triples' last parts (``ab XOR c_2``, c_2 of that key too); parties 1
-and 2 receive each other's Beaver openings ``x + a``, ``y + b``, masked by
-triple parts from their keys with party 0: uniform too. Party 0 receives
-nothing there. Nothing is opened but what the caller opens
+given its view, whatever y. Where party 0 deals (:func:`argmax`,
+:func:`trunc` and :func:`relu_trunc` at ``k <= 63``) party 1 receives the
+thermometers, party 0's bit and its share of A masked by the key of parties
+0 and 2, and the triples' message parts (``ab XOR c_2`` and ``alpha beta -
+gamma_2``, c_2 and gamma_2 of that key too); parties 1 and 2 receive each
+other's Beaver openings (``x + a``, ``y + b``; party 1's monomials minus
+alpha, party 2's minus beta), masked by triple parts from their keys with
+party 0: uniform too. Party 0 receives nothing there; it knows every triple
+but sees no value masked by one. Nothing is opened but what the caller opens
 (:meth:`RepRing.open`, the argmax index). Input-only parties hold absent
 values: every function returns at once for them, with no round.
 """
