@@ -164,9 +164,12 @@ def _expected_rounds(f: int, k: int, n: int) -> dict[str, int]:
     """The module docstring's table."""
     log2 = lambda v: math.ceil(math.log2(v)) if v > 1 else 0  # noqa: E731
     bits = 2 + log2(k)
-    argmax = 1 + log2(-(-k // fr.CMP_BLOCK)) + log2(n - 1) if n <= fr.ALL_PAIRS_MAX else bits + log2(n) * (2 + log2(k))
-    dealt = 3 + log2(len(fr._blocks(f, k))) if k <= 63 else None  # one round from party 0, the block prefix,
-    # the products, the reshare
+    tree = 0 if n <= 2 else 1 if n - 1 <= fr.LOOKUP_BITS else 2  # (ALL_PAIRS_MAX - 1 <= LOOKUP_BITS^2)
+    argmax = (1 + fr._carry_rounds([-(-k // fr.CMP_BLOCK)]) + tree if n <= fr.ALL_PAIRS_MAX
+              else bits + log2(n) * (2 + log2(k)))
+    blocks = len(fr._blocks(f, k))
+    # one round from party 0, the carries by lookups, the products, the reshare
+    dealt = 3 + fr._carry_rounds([-(-f // fr.CMP_BLOCK), blocks - 1, blocks]) if k <= 63 else None
     return {"matmul": 1, "trunc": dealt or bits + 2, "relu": dealt or bits + 3, "argmax": argmax}
 
 
@@ -185,7 +188,7 @@ def test_rounds_are_the_stated_ones_whatever_the_batch(pairs_max, monkeypatch):
         assert res.outputs[-1]["relu"] == _relu(y, f) and res.outputs[-1]["argmax"] == _argmax(y)
     assert seen[0] == seen[1] == _expected_rounds(f, k, m)
     if pairs_max > m:
-        assert _expected_rounds(16, 49, 10) == {"matmul": 1, "trunc": 6, "relu": 6, "argmax": 8}
+        assert _expected_rounds(16, 49, 10) == {"matmul": 1, "trunc": 5, "relu": 5, "argmax": 4}
 
 
 # --- what a compute party receives ----------------------------------------------------------------

@@ -129,6 +129,7 @@ values: every function returns at once for them, with no round.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -136,7 +137,7 @@ import numpy as np
 
 from ..errors import ConfigError, LocalProtocolViolation
 from .arith import from_ring_signed
-from .bitcircuits import prefix_top, to_bits
+from .bitcircuits import to_bits
 from .bitslice import from_lanes, lanes, unpack, words_for
 from .receive import Expect, exchange
 from .replicated import BITS, RING, Pair, ReplicatedEngine
@@ -423,66 +424,192 @@ _THERMO = np.array([[(((1 << v) - 1) >> (64 * w)) & 0xFFFFFFFFFFFFFFFF for w in 
                    dtype=np.uint64)
 
 
-class _DealtXor:
-    """XOR sharings between compute parties 1 and 2 (plain word arrays),
-    ANDed with bit triples that party 0 dealt: the engine of the comparison
-    tree in :func:`argmax`. Each AND round is one message each way between
-    parties 1 and 2 (Beaver: ``x + a`` and ``y + b`` opened, a, b, c = ab
-    dealt). ``counting``: party 0's dry run, which only records how many
-    triple words and rounds the circuit takes (shapes are public)."""
+#: The most input bits of one dealt lookup (its table has 2^t bits per use).
+LOOKUP_BITS = 10
+#: Blocks (or groups) one lookup of a carry's prefix combines.
+_GROUP = 4
 
-    def __init__(self, rt: Runtime, index: int, triples: tuple[Array, Array, Array] | None) -> None:
-        self.rt, self.first, self.triples, self.at = rt, index == 1, triples, 0
-        self.words = self.rounds = 0
+
+def _table_words(t: int) -> int:
+    return max(1, (1 << t) // 64)
+
+
+@functools.cache
+def _fold_table(s: int) -> Array:
+    """The carry out of s blocks (or groups), lowest first: input bit 0 the
+    lowest generate bit, then for each higher one its generate and propagate
+    bits; ``c = G XOR (E AND c)`` upwards."""
+    out = np.zeros(1 << (2 * s - 1), dtype=np.uint8)
+    for x in range(out.size):
+        c = x & 1
+        for j in range(1, s):
+            c = ((x >> (2 * j - 1)) & 1) ^ (((x >> (2 * j)) & 1) & c)
+        out[x] = c
+    return out
+
+
+@functools.cache
+def _and_table(t: int) -> Array:
+    out = np.zeros(1 << t, dtype=np.uint8)
+    out[-1] = 1
+    return out
+
+
+class _Dealt:
+    """XOR sharings between compute parties 1 and 2 (word planes) and their
+    lookups: a public function of t shared bits (its table, 2^t bits) in one
+    round, on a one-time truth table party 0 dealt (Ishai, Kushilevitz,
+    Meldgaard, Orlandi and Paskin-Cherniavsky, TCC 2013): a random shift
+    ``r = r_1 XOR r_2`` per use and XOR shares of ``T[z] = F(z XOR r)``; each
+    party opens ``x_i XOR r_i`` and looks its share of T up at ``x XOR r``.
+    ``material`` None: party 0's dry run, which records the calls (their
+    shapes are public) for it to deal."""
+
+    def __init__(self, rt: Runtime, index: int, material: list[tuple[Array, Array]] | None) -> None:
+        self.rt, self.first, self.material = rt, index == 1, material
+        self.calls: list[tuple[int, int, Array]] = []  # (lanes, t, table), in call order
+        self.rounds = 0
         self.peer = rt.replicated_engine.compute[3 - index] if index in (1, 2) else ""
 
-    def add(self, x: Array, y: Array, kind: str) -> Array:
-        return x ^ y
+    def add_public(self, x: Array, value: Array) -> Array:
+        return x ^ value if self.first else x.copy()
 
-    def invert(self, x: Array) -> Array:
-        return x ^ _ONES if self.first else x.copy()
-
-    def add_public(self, x: Array, value: Any, kind: str) -> Array:
-        return x ^ np.asarray(value, dtype=np.uint64) if self.first else np.broadcast_to(x, np.broadcast_shapes(
-            x.shape, np.shape(value))).copy()
-
-    async def and_(self, x: Array, y: Array) -> Array:
-        return (await self.and_many([(x, y)]))[0]
-
-    async def and_many(self, pairs: Any) -> list[Array]:
-        both = [np.broadcast_arrays(x, y) for x, y in pairs]
-        shapes = [a.shape for a, _ in both]
-        sizes = [a.size for a, _ in both]
-        n = sum(sizes)
-        self.words += n
+    async def lookup_many(self, calls: list[tuple[Array, Array]], m: int) -> list[Array]:
+        """One round: per call (the ``(t, words_for(m))`` planes of t shared
+        bits per lane, a table of 2^t bits), shares of the table's bit at
+        each lane's t bits, as a ``(1, words_for(m))`` plane."""
         self.rounds += 1
-        if self.triples is None:  # counting
-            return [np.zeros(shape, dtype=np.uint64) for shape in shapes]
-        x = np.concatenate([a.reshape(-1) for a, _ in both])
-        y = np.concatenate([b.reshape(-1) for _, b in both])
-        a, b, c = (t[self.at:self.at + n] for t in self.triples)
-        self.at += n
-        mine = np.concatenate([x ^ a, y ^ b])
-        got = await exchange(self.rt.ctx, {self.peer: mine}, {self.peer: Expect.array(np.uint64, mine.shape)})
-        opened = mine ^ got[self.peer]
-        d, e = opened[:n], opened[n:]
-        z = c ^ (d & b) ^ (e & a)
-        if self.first:
-            z ^= d & e
-        out, at = [], 0
-        for shape, size in zip(shapes, sizes, strict=True):
-            out.append(z[at:at + size].reshape(shape))
-            at += size
+        if self.material is None:
+            self.calls.extend((m, planes.shape[0], table) for planes, table in calls)
+            return [np.zeros((1, words_for(m)), dtype=np.uint64) for _ in calls]
+        mats = self.material[:len(calls)]
+        del self.material[:len(calls)]
+        sent = np.concatenate([(planes ^ r).reshape(-1) for (planes, _), (r, _) in zip(calls, mats, strict=True)])
+        got = await exchange(self.rt.ctx, {self.peer: sent}, {self.peer: Expect.array(np.uint64, sent.shape)})
+        opened = sent ^ got[self.peer]
+        out, at, lanes_m = [], 0, np.arange(m)
+        for (planes, _), (_, table) in zip(calls, mats, strict=True):
+            t = planes.shape[0]
+            z = opened[at:at + planes.size].reshape(planes.shape)
+            at += planes.size
+            index = (lanes(z, m).astype(np.int64) << np.arange(t, dtype=np.int64)[:, None]).sum(axis=0)
+            word = table[lanes_m, index >> 6]
+            out.append(from_lanes(((word >> (index & 63).astype(np.uint64)) & np.uint64(1)).astype(np.uint8)[None, :]))
         return out
 
 
-async def _beats_tree(eng: _DealtXor, g: Array, e: Array, top: Array, count: int, n: int) -> Array:
-    """The comparison tree of :func:`argmax` on :class:`_DealtXor` shares:
-    per pair the carry of the blocks (g, e: ``(blocks, words)`` planes of
-    [U_b > W_b], [U_b = W_b]), ``lt = top XOR carry``, each value's n - 1
-    "beats" bits, and their AND: the one-hot winner, ``(1, words(count n))``."""
+def _deal(calls: list[tuple[int, int, Array]], first: Array, second: Array) -> Array:
+    """Party 0: the table shares party 1 gets (one array), for the recorded
+    lookups, from its key stream with party 1 (``first``: the r_1) and with
+    party 2 (``second``: per call r_2, then T_2)."""
+    parts, at1, at2 = [], 0, 0
+    for m, t, table in calls:
+        rw, tw = t * words_for(m), m * _table_words(t)
+        shift_planes = first[at1:at1 + rw].reshape(t, -1) ^ second[at2:at2 + rw].reshape(t, -1)
+        shift = (lanes(shift_planes, m).astype(np.int64) << np.arange(t, dtype=np.int64)[:, None]).sum(axis=0)
+        full = np.zeros((m, 64 * _table_words(t)), dtype=np.uint8)
+        full[:, :1 << t] = table[np.arange(1 << t)[None, :] ^ shift[:, None]]
+        packed = np.packbits(full, axis=1, bitorder="little").view(np.uint64).reshape(-1)
+        parts.append(packed ^ second[at2 + rw:at2 + rw + tw])
+        at1, at2 = at1 + rw, at2 + rw + tw
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+
+
+def _material(calls: list[tuple[int, int, Array]], stream: Array, tables: Array | None) -> list[tuple[Array, Array]]:
+    """Party 1 (``tables``: what party 0 sent; ``stream``: its key with party
+    0, the r_1) or party 2 (``tables`` None; ``stream`` holds r_2 and T_2):
+    per lookup, its shift planes and its table share ``(m, words)``."""
+    out, at, at_t = [], 0, 0
+    for m, t, _ in calls:
+        rw, tw = t * words_for(m), m * _table_words(t)
+        r = stream[at:at + rw].reshape(t, -1)
+        at += rw
+        if tables is None:
+            share = stream[at:at + tw]
+            at += tw
+        else:
+            share = tables[at_t:at_t + tw]
+            at_t += tw
+        out.append((r, share.reshape(m, _table_words(t))))
+    return out
+
+
+def _lookup_words(calls: list[tuple[int, int, Array]]) -> tuple[int, int]:
+    """(words of the r_1 stream, words of party 2's stream = of party 1's tables + the r_2)."""
+    r = sum(t * words_for(m) for m, t, _ in calls)
+    return r, r + sum(m * _table_words(t) for m, t, _ in calls)
+
+
+async def _carries(d: _Dealt, g: Array, e: Array, boundaries: list[int], m: int) -> list[Array]:
+    """Shares of the carry out of blocks ``[0, b)`` for each b in
+    ``boundaries`` (g, e: the blocks' generate and propagate planes, lowest
+    first): the blocks' groups of up to four in one round of lookups, the
+    groups in a second (only when some b spans more than four blocks)."""
+    groups = sorted({(a, min(a + _GROUP, b)) for b in boundaries for a in range(0, b, _GROUP)})
+    calls = []
+    for a, z in groups:
+        bits = [g[a:a + 1]] + [row for j in range(a + 1, z) for row in (g[j:j + 1], e[j:j + 1])]
+        calls.append((np.concatenate(bits), _fold_table(z - a)))
+        if a > 0:  # (a group above the lowest also needs its propagate bit)
+            calls.append((e[a:z], _and_table(z - a)))
+    outs = iter(await d.lookup_many(calls, m)) if calls else iter(())
+    gen, prop = {}, {}
+    for a, z in groups:
+        gen[(a, z)] = next(outs)
+        if a > 0:
+            prop[(a, z)] = next(outs)
+    done: dict[int, Array] = {}
+    second = []
+    for b in boundaries:
+        parts = [(a, min(a + _GROUP, b)) for a in range(0, b, _GROUP)]
+        if not parts:
+            done[b] = np.zeros((1, words_for(m)), dtype=np.uint64)
+        elif len(parts) == 1:
+            done[b] = gen[parts[0]]
+        else:
+            bits = [gen[parts[0]]] + [row for p in parts[1:] for row in (gen[p], prop[p])]
+            second.append((b, np.concatenate(bits), _fold_table(len(parts))))
+    if second:
+        for (b, _, _), out in zip(second, await d.lookup_many([(x, t) for _, x, t in second], m), strict=True):
+            done[b] = out
+    return [done[b] for b in boundaries]
+
+
+async def _and_rows(d: _Dealt, rows: Array, m: int) -> Array:
+    """Shares of the AND of the rows (planes of m lanes): one round of
+    lookups per :data:`LOOKUP_BITS`-fold."""
+    while rows.shape[0] > 1:
+        chunks = [rows[a:a + LOOKUP_BITS] for a in range(0, rows.shape[0], LOOKUP_BITS)]
+        rows = np.concatenate(await d.lookup_many([(c, _and_table(c.shape[0])) for c in chunks], m))
+    return rows
+
+
+def _blockwise(therm: Array, m: int, nb: int, wdig: Array, one: int) -> tuple[Array, Array]:
+    """Parties 1 and 2: the shares of ``[U_b > W_b]`` (the thermometer's bit
+    W_b) and ``[U_b = W_b]`` (``[U_b > W_b - 1] XOR [U_b > W_b]``, with
+    ``[U_b > -1] = 1``: ``one`` is this party's share of a public 1), as
+    ``(blocks, words_for(m))`` planes."""
+    blockwise = therm.reshape(m, nb, 4)
+    rows, cols = np.arange(m)[:, None], np.arange(nb)[None, :]
+
+    def bit_at(pos: Array) -> Array:
+        word = blockwise[rows, cols, (pos >> np.uint64(6)).astype(np.intp)]
+        bit: Array = ((word >> (pos & np.uint64(63))) & np.uint64(1)).astype(np.uint8)
+        return bit
+
+    greater = bit_at(wdig)
+    below = np.where(wdig > 0, bit_at(np.where(wdig > 0, wdig - np.uint64(1), np.uint64(0))), one).astype(np.uint8)
+    return (from_lanes(np.ascontiguousarray(greater.T)),
+            from_lanes(np.ascontiguousarray((below ^ greater).T)))
+
+
+async def _beats_tree(d: _Dealt, g: Array, e: Array, top: Array, count: int, n: int) -> Array:
+    """The comparison tree of :func:`argmax` on :class:`_Dealt` shares:
+    per pair the carry of its blocks (g, e), ``lt = top XOR carry``, each
+    value's n - 1 "beats" bits, and their AND: the one-hot winner,
+    ``(1, words(count n))``."""
     npairs = n * (n - 1) // 2
-    lt = eng.add(await prefix_top(eng, g, e), top, BITS)
+    lt = (await _carries(d, g, e, [g.shape[0]], count * npairs))[0] ^ top
     lower, upper = np.triu_indices(n, 1)
     pair = np.zeros((n, n), dtype=np.int64)
     pair[lower, upper] = pair[upper, lower] = np.arange(npairs)
@@ -492,30 +619,24 @@ async def _beats_tree(eng: _DealtXor, g: Array, e: Array, top: Array, count: int
     flip = from_lanes(np.ascontiguousarray(earlier.reshape(n - 1, count * n), dtype=np.uint8))
     bits = lanes(lt, count * npairs).reshape(count, npairs)
     picked = bits[:, pair[np.arange(n)[None, :], rivals]]  # (count, n - 1, n)
-    tree = eng.add_public(from_lanes(np.ascontiguousarray(picked.transpose(1, 0, 2).reshape(n - 1, count * n))),
-                          flip, BITS)
-    while tree.shape[0] > 1:
-        rows = tree.shape[0]
-        half = rows // 2
-        both = await eng.and_(tree[:half], tree[half:2 * half])
-        tree = both if rows % 2 == 0 else np.concatenate([both, tree[2 * half:]])
-    return tree
+    beats = d.add_public(from_lanes(np.ascontiguousarray(picked.transpose(1, 0, 2).reshape(n - 1, count * n))), flip)
+    return await _and_rows(d, beats, count * n)
 
 
 async def _argmax_dealt(y: RepRing, k: int, count: int, n: int) -> Array:
     """:func:`argmax`'s index planes (this party's XOR term; zero at party 0)
-    for ``n <= ALL_PAIRS_MAX`` values and ``k <= 63``. Per pair i < j,
+    for ``2 <= n <= ALL_PAIRS_MAX`` values and ``k <= 63``. Per pair i < j,
     ``D = y_i - y_j + 2^k`` lies in [0, 2^(k+1)) and ``y_i < y_j`` is NOT
     bit k of D. Party 0 holds ``u = D_0 + D_1`` (two shares), parties 1 and
     2 hold ``v = D_2``: bit k of ``u + v`` is ``u_k XOR v_k XOR [U > W]``
     with U the low k bits of u and ``W = 2^k - 1 - (v mod 2^k)``. One round:
     party 0 sends party 1 the 256-bit thermometers ``[U_b > a]`` of U's
     8-bit blocks and its bit u_k, masked by a key it shares with party 2
-    (party 1 sees uniform bits), with the bit triples of what follows.
+    (party 1 sees uniform bits), with the lookup tables of what follows.
     Parties 1 and 2 read ``[U_b > W_b]`` and ``[U_b = W_b]`` off their
-    shares at the positions W_b they both know (local), then combine the
-    blocks and AND each value's n - 1 "beats" bits with the dealt triples,
-    between the two of them: party 0 waits those rounds out."""
+    shares at the positions W_b they both know (local), combine the blocks
+    and AND each value's n - 1 "beats" bits by dealt lookups, between the
+    two of them: party 0 waits those rounds out."""
     rt = y.rt
     eng = rt.replicated_engine
     assert y.shares is not None
@@ -528,27 +649,23 @@ async def _argmax_dealt(y: RepRing, k: int, count: int, n: int) -> Array:
     lower, upper = np.triu_indices(n, 1)
     d_first = (first[:, lower] - first[:, upper]).reshape(-1)
     d_second = (second[:, lower] - second[:, upper]).reshape(-1)
-    # The public shapes of the tree: a dry run with no triples counts its words and rounds.
-    dry = _DealtXor(rt, -1, None)
+    # The public shape of the tree: a dry run records its lookups and rounds.
+    dry = _Dealt(rt, -1, None)
     zero = np.zeros((blocks, words), dtype=np.uint64)
     await _beats_tree(dry, zero, zero, zero[:1], count, n)
-    t_words = dry.words
-    use_masks, use_triples = eng._next_use(), eng._next_use()
+    r_words, stream_words = _lookup_words(dry.calls)
+    table_words = stream_words - r_words
+    use_masks, use_tables = eng._next_use(), eng._next_use()
     mask_words = m * blocks * 4 + words
     shifts = np.uint64(CMP_BLOCK) * np.arange(blocks, dtype=np.uint64)
     low = np.uint64((1 << k) - 1)
     if i == 0:
         u = d_first + d_second + np.uint64(1 << k)
-        digits = ((u & low)[:, None] >> shifts[None, :]) & np.uint64(0xFF)
-        therm = _THERMO[digits.astype(np.intp)].reshape(-1)  # (m, blocks, 4) words
+        therm = _THERMO[(((u & low)[:, None] >> shifts[None, :]) & np.uint64(0xFF)).astype(np.intp)].reshape(-1)
         top = from_lanes(((u >> np.uint64(k)) & np.uint64(1)).astype(np.uint8)[None, :])
         masks = eng._prg_prev.words(use_masks, mask_words)  # the key with party 2
-        a1b1 = eng._prg_next.words(use_triples, 2 * t_words)  # the key with party 1
-        a2b2c2 = eng._prg_prev.words(use_triples, 3 * t_words)
-        a = a1b1[:t_words] ^ a2b2c2[:t_words]
-        b = a1b1[t_words:] ^ a2b2c2[t_words:2 * t_words]
-        c1 = (a & b) ^ a2b2c2[2 * t_words:]
-        message = np.concatenate([np.concatenate([therm, top.reshape(-1)]) ^ masks, c1])
+        tables = _deal(dry.calls, eng._prg_next.words(use_tables, r_words), eng._prg_prev.words(use_tables, stream_words))
+        message = np.concatenate([np.concatenate([therm, top.reshape(-1)]) ^ masks, tables])
         await exchange(rt.ctx, {eng.next: message}, {})
         # Parties 1 and 2 now run the tree's rounds; join them again at its end.
         rt.ctx.skip_to_round(rt.ctx.round + dry.rounds + 1)
@@ -557,38 +674,20 @@ async def _argmax_dealt(y: RepRing, k: int, count: int, n: int) -> Array:
     v = d_second if i == 1 else d_first
     wdig = ((~v & low)[:, None] >> shifts[None, :]) & np.uint64(0xFF)  # (m, blocks): W's digits
     if i == 1:
-        got = await exchange(rt.ctx, {}, {eng.prev: Expect.array(np.uint64, (mask_words + t_words,))})
-        received = got[eng.prev]
-        therm, top, c = received[:m * blocks * 4], received[m * blocks * 4:mask_words], received[mask_words:]
-        a1b1 = eng._prg_prev.words(use_triples, 2 * t_words)
-        triples = (a1b1[:t_words], a1b1[t_words:], c)
+        got = (await exchange(rt.ctx, {}, {eng.prev: Expect.array(np.uint64, (mask_words + table_words,))}))[eng.prev]
+        therm, top = got[:m * blocks * 4], got[m * blocks * 4:mask_words]
+        material = _material(dry.calls, eng._prg_prev.words(use_tables, r_words), got[mask_words:])
     else:
         await exchange(rt.ctx, {}, {})
         masks = eng._prg_next.words(use_masks, mask_words)  # the key with party 0
         therm, top = masks[:m * blocks * 4], masks[m * blocks * 4:]
-        a2b2c2 = eng._prg_next.words(use_triples, 3 * t_words)
-        triples = (a2b2c2[:t_words], a2b2c2[t_words:2 * t_words], a2b2c2[2 * t_words:])
-    therm = therm.reshape(m, blocks, 4)
-    rows, cols = np.arange(m)[:, None], np.arange(blocks)[None, :]
-
-    def bit_at(pos: Array) -> Array:
-        word = therm[rows, cols, (pos >> np.uint64(6)).astype(np.intp)]
-        bit: Array = ((word >> (pos & np.uint64(63))) & np.uint64(1)).astype(np.uint8)
-        return bit
-
-    greater = bit_at(wdig)  # [U_b > W_b]: bit W_b of the thermometer
-    below = bit_at(np.where(wdig > 0, wdig - np.uint64(1), np.uint64(0)))
-    # [U_b = W_b] = [U_b > W_b - 1] XOR [U_b > W_b], with [U_b > -1] = 1 (party 1 adds the constant)
-    below = np.where(wdig > 0, below, 1 if i == 1 else 0).astype(np.uint8)
-    equal = below ^ greater
-    g = from_lanes(np.ascontiguousarray(greater.T))
-    e = from_lanes(np.ascontiguousarray(equal.T))
+        material = _material(dry.calls, eng._prg_next.words(use_tables, stream_words), None)
+    g, e = _blockwise(therm, m, blocks, wdig, 1 if i == 1 else 0)
     # lt = NOT (u_k XOR v_k XOR carry): party 1 adds NOT v_k, party 2 only its share of u_k.
     top = top.reshape(1, words)
     if i == 1:
         top = top ^ from_lanes(((v >> np.uint64(k)) & np.uint64(1)).astype(np.uint8)[None, :]) ^ _ONES
-    dealt = _DealtXor(rt, i, triples)
-    onehot = await _beats_tree(dealt, g, e, top, count, n)
+    onehot = await _beats_tree(_Dealt(rt, i, material), g, e, top, count, n)
     index_bits = ((np.arange(n)[:, None] >> np.arange(INDEX_BITS)[None, :]) & 1).astype(np.uint8)
     bits = lanes(onehot, count * n).reshape(count, n)
     out = np.bitwise_xor.reduce(bits[:, :, None] & index_bits[None, :, :], axis=1)  # (count, INDEX_BITS)
@@ -603,6 +702,11 @@ def _blocks(f: int, k: int) -> list[tuple[int, int]]:
     return [*out, (k - 1, 1)]
 
 
+def _carry_rounds(boundaries: list[int]) -> int:
+    """The rounds of :func:`_carries` (public: from the block counts)."""
+    return 0 if max(boundaries) == 0 else 1 if max(boundaries) <= _GROUP else 2
+
+
 async def _trunc_dealt(y: RepRing, f: int, k: int, relu: bool) -> Pair:
     """:func:`trunc` (``relu`` False) or :func:`relu_trunc` for ``k <= 63``:
     this party's pair of the result. With ``y' = y + 2^(k-1)`` in [0, 2^k),
@@ -611,9 +715,9 @@ async def _trunc_dealt(y: RepRing, f: int, k: int, relu: bool) -> Pair:
     + (v' >> f) + c_f - 2^(k-f) c_k - 2^(k-1-f)`` and ``[y >= 0]`` is ``u'_(k-1)
     XOR v'_(k-1) XOR c_(k-1)``, c_j the carry into bit j of ``u' + v'``: three
     comparisons of party 0's number with theirs, read off thermometers as in
-    :func:`argmax` (one round from party 0, then the block prefix between
-    parties 1 and 2, all three carries at once). The bits, the sign and the
-    products are then one inner product per value between party 1's
+    :func:`argmax` (one round from party 0, then dealt lookups between
+    parties 1 and 2 for all three carries at once). The bits, the sign and
+    the products are then one inner product per value between party 1's
     monomials of its shares and party 2's, with products dealt by party 0
     (one round between parties 1 and 2: ``(x1 XOR x2)`` is ``x1 + x2 - 2 x1
     x2``), and a reshare among the three makes the result replicated."""
@@ -627,12 +731,15 @@ async def _trunc_dealt(y: RepRing, f: int, k: int, relu: bool) -> Pair:
     nb, n1 = len(blocks), -(-f // CMP_BLOCK)
     shifts = np.array([lo for lo, _ in blocks], dtype=np.uint64)
     widths = np.array([(1 << w) - 1 for _, w in blocks], dtype=np.uint64)
-    words1, words3 = words_for(m), words_for(3 * m)
+    words1 = words_for(m)
     products = 7 if relu else 2
-    dry = _DealtXor(rt, -1, None)  # the prefix's public shape: its triple words and rounds
-    await prefix_top(dry, np.zeros((nb, words3), np.uint64), np.zeros((nb, words3), np.uint64))
-    t_words = dry.words
-    use_masks, use_triples, use_products = eng._next_use(), eng._next_use(), eng._next_use()
+    boundaries = [n1, nb - 1, nb]
+    dry = _Dealt(rt, -1, None)  # the carries' public shape: their lookups and rounds
+    zero = np.zeros((nb, words1), dtype=np.uint64)
+    await _carries(dry, zero, zero, boundaries, m)
+    r_words, stream_words = _lookup_words(dry.calls)
+    table_words = stream_words - r_words
+    use_masks, use_tables, use_products = eng._next_use(), eng._next_use(), eng._next_use()
     therm_words = 4 * m * nb
     mask_words = therm_words + words1 + m  # the thermometers, the sign bit u'_(k-1), party 2's part of A
     low = np.uint64((1 << k) - 1)
@@ -642,61 +749,36 @@ async def _trunc_dealt(y: RepRing, f: int, k: int, relu: bool) -> Pair:
         sign = from_lanes((u >> np.uint64(k - 1)).astype(np.uint8)[None, :]).reshape(-1)
         big_a = (u >> np.uint64(f)) - np.uint64(1 << (k - 1 - f))
         masks = eng._prg_prev.words(use_masks, mask_words)  # the key with party 2
-        a1b1 = eng._prg_next.words(use_triples, 2 * t_words)  # the key with party 1
-        a2b2c2 = eng._prg_prev.words(use_triples, 3 * t_words)
-        a = a1b1[:t_words] ^ a2b2c2[:t_words]
-        b = a1b1[t_words:] ^ a2b2c2[t_words:2 * t_words]
-        alpha = eng._prg_next.words(use_products, products * m).reshape(m, products)
+        tables = _deal(dry.calls, eng._prg_next.words(use_tables, r_words), eng._prg_prev.words(use_tables, stream_words))
+        alpha = eng._prg_next.words(use_products, products * m).reshape(m, products)  # the key with party 1
         beta_gamma = eng._prg_prev.words(use_products, products * m + m)
         beta = beta_gamma[:products * m].reshape(m, products)
         gamma1 = (alpha * beta).sum(axis=1, dtype=np.uint64) - beta_gamma[products * m:]
         message = np.concatenate([np.concatenate([therm, sign]) ^ masks[:therm_words + words1],
-                                  big_a - masks[therm_words + words1:],
-                                  (a & b) ^ a2b2c2[2 * t_words:], gamma1])
+                                  big_a - masks[therm_words + words1:], tables, gamma1])
         await exchange(rt.ctx, {eng.next: message}, {})
-        # Parties 1 and 2 now run the prefix and the products; join them again for the reshare.
+        # Parties 1 and 2 now run the carries and the products; join them again for the reshare.
         rt.ctx.skip_to_round(rt.ctx.round + dry.rounds + 2)
         return await eng.reshare(np.zeros(m, dtype=np.uint64), RING)
     v = (second if i == 1 else first) & low  # y_2: party 1's second share, party 2's first
     wdig = ((~v & low)[:, None] >> shifts) & widths  # the blocks of W = 2^k - 1 - v'
     peer = eng.next if i == 1 else eng.prev
     if i == 1:
-        got = (await exchange(rt.ctx, {}, {eng.prev: Expect.array(np.uint64, (mask_words + t_words + m,))}))[eng.prev]
+        got = (await exchange(rt.ctx, {}, {eng.prev: Expect.array(np.uint64, (mask_words + table_words + m,))}))[eng.prev]
         therm, sign, part_a = got[:therm_words], got[therm_words:therm_words + words1], got[therm_words + words1:mask_words]
-        a1b1 = eng._prg_prev.words(use_triples, 2 * t_words)
-        triples = (a1b1[:t_words], a1b1[t_words:], got[mask_words:mask_words + t_words])
+        material = _material(dry.calls, eng._prg_prev.words(use_tables, r_words), got[mask_words:mask_words + table_words])
         dealt_mask = eng._prg_prev.words(use_products, products * m).reshape(m, products)  # alpha
-        dealt_part = got[mask_words + t_words:]  # gamma1
+        dealt_part = got[mask_words + table_words:]  # gamma1
     else:
         await exchange(rt.ctx, {}, {})
         masks = eng._prg_next.words(use_masks, mask_words)  # the key with party 0
         therm, sign, part_a = masks[:therm_words], masks[therm_words:therm_words + words1], masks[therm_words + words1:]
-        a2b2c2 = eng._prg_next.words(use_triples, 3 * t_words)
-        triples = (a2b2c2[:t_words], a2b2c2[t_words:2 * t_words], a2b2c2[2 * t_words:])
+        material = _material(dry.calls, eng._prg_next.words(use_tables, stream_words), None)
         beta_gamma = eng._prg_next.words(use_products, products * m + m)
         dealt_mask, dealt_part = beta_gamma[:products * m].reshape(m, products), beta_gamma[products * m:]
-    blockwise = therm.reshape(m, nb, 4)
-    rows, cols = np.arange(m)[:, None], np.arange(nb)[None, :]
-
-    def bit_at(pos: Array) -> Array:
-        word = blockwise[rows, cols, (pos >> np.uint64(6)).astype(np.intp)]
-        bit: Array = ((word >> (pos & np.uint64(63))) & np.uint64(1)).astype(np.uint8)
-        return bit
-
-    one = 1 if i == 1 else 0  # a public 1 is party 1's share
-    greater = bit_at(wdig).T  # (blocks, m): [U_b > W_b]
-    below = np.where(wdig > 0, bit_at(np.where(wdig > 0, wdig - np.uint64(1), np.uint64(0))), one).T
-    equal = (below ^ greater).astype(np.uint8)
-    # Three lane groups: carry into bit f (blocks of [0, f)), into k - 1 (all but the last), into k (all);
-    # a block beyond a group's run is neutral: generate 0, propagate 1.
-    g_f, e_f = greater.copy(), equal.copy()
-    g_f[n1:], e_f[n1:] = 0, one
-    g_s, e_s = greater.copy(), equal.copy()
-    g_s[nb - 1:], e_s[nb - 1:] = 0, one
-    g = from_lanes(np.ascontiguousarray(np.concatenate([g_f, g_s, greater], axis=1)))
-    e = from_lanes(np.ascontiguousarray(np.concatenate([e_f, e_s, equal], axis=1)))
-    carries = lanes(await prefix_top(_DealtXor(rt, i, triples), g, e), 3 * m).reshape(3, m).astype(np.uint64)
-    c_f, c_s, c_k = carries
+    g, e = _blockwise(therm, m, nb, wdig, 1 if i == 1 else 0)
+    carried = await _carries(_Dealt(rt, i, material), g, e, boundaries, m)
+    c_f, c_s, c_k = (lanes(c, m)[0].astype(np.uint64) for c in carried)
     s_bit = c_s ^ lanes(sign.reshape(1, words1), m)[0].astype(np.uint64)
     if i == 1:
         s_bit ^= (v >> np.uint64(k - 1)) & np.uint64(1)
