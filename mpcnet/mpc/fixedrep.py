@@ -37,16 +37,12 @@ value with f fractional bits is ``round(v 2^f)``), two's complement mod 2^64.
   comparison between parties 1 and 2 (SecureNN's shape: Wagh, Gupta and
   Chandran, PETS 2019): party 0 alone holds ``u = d_0 + d_1`` of the
   difference d, parties 1 and 2 both hold ``v = d_2``, and the sign is a
-  carry of ``u + v``. In one round party 0 sends party 1 the 256-bit
-  thermometers ``[U_b > a]`` of the 8-bit blocks of u, masked by the key it
-  shares with party 2, and bit triples; parties 1 and 2 read each block's
-  ``[U_b > W_b]`` and ``[U_b = W_b]`` off their shares at the position
-  ``W_b`` (a block of ``-1 - v``) they both know, combine the blocks
-  (``L(ceil(k / 8))`` rounds), AND each value's n - 1 "beats" bits into a
-  one-hot winner (``L(n - 1)`` rounds), all ANDs with the dealt triples
-  between the two of them (party 0 sits those rounds out), and the index
-  bits are the XOR over i of the one-hot bit times the public bits of i
-  (local). Beyond, bit planes and the tournament of
+  carry of ``u + v`` ("Party 0 deals", below). Parties 1 and 2 combine
+  the blocks' bits into each pair's carry (2 rounds of dealt lookups), then
+  AND each value's n - 1 "beats" bits into a one-hot winner (one lookup of
+  up to :data:`LOOKUP_BITS` bits per round), party 0 sitting those rounds
+  out; the index bits are the XOR over i of the one-hot bit times the
+  public bits of i (local). Beyond, bit planes and the tournament of
   :meth:`SlicedBits.argmax <mpcnet.mpc.SlicedBits.argmax>`.
 
 Party 0 deals (``k <= 63``): a carry c_j is the comparison ``[U > W]`` of
@@ -56,11 +52,17 @@ which parties 1 and 2 both know. In one round party 0 sends party 1 the
 each, split so that f, k - 1 and k are block boundaries) and its bit
 ``u'_(k-1)``, XOR-masked by the key it shares with party 2, its share
 ``A - A_2`` of ``A = (u' >> f) - 2^(k-1-f)`` (A_2 from that key), and the
-parts of the triples below that need a message. Parties 1 and 2 then hold
-XOR sharings of ``[U_b > W_b]`` (the bit at position W_b) and ``[U_b =
-W_b]`` of every block, with no message; a block prefix (Beaver ANDs between
-the two of them, on bit triples party 0 dealt) gives the three carries at
-once (a block beyond a carry's run is neutral). Then one round: each result
+parts of the tables and triples below that need a message. Parties 1 and 2
+then hold XOR sharings of ``[U_b > W_b]`` (the bit at position W_b) and
+``[U_b = W_b]`` of every block, with no message. A carry out of blocks
+``[0, b)`` is a public function of those bits: dealt lookups evaluate it,
+each a one-time truth table (Ishai et al., TCC 2013: party 0 deals a random
+shift ``r = r_1 XOR r_2`` of the t input bits and XOR shares of the table
+``T[z] = F(z XOR r)``; parties 1 and 2 open ``x XOR r`` to each other and
+look their shares up there: one round for any function of up to
+:data:`LOOKUP_BITS` bits). Groups of four blocks in one round, the groups
+in a second (9 blocks at most when ``k <= 63``), all carries at once. Then
+one round: each result
 is a sum of products of a monomial of party 1's shares (``s_1``, ``X_1``,
 ``s_1 X_1``, ``c_1``, ...; a shared bit ``x_1 XOR x_2`` is ``x_1 + x_2 - 2
 x_1 x_2``) and a combination of party 2's, one inner product per value on
@@ -88,22 +90,23 @@ Rounds (whatever the number of elements; ``L(v) = ceil(log2 v)``):
 ==================  ==========================================================
 :func:`input_rep`   1
 :func:`matmul`      1
-:func:`trunc`       3 + L(b), b the number of blocks (``ceil(f / 8) + ceil((k - 1
-                    - f) / 8) + 1``; 6 at f = 16, k = 49; the middle L(b) + 1
-                    between parties 1 and 2 only); k = 64: 2 + L(k) + 2
+:func:`trunc`       5 (k <= 63; 4 when the blocks ``ceil(f / 8) + ceil((k - 1 - f)
+                    / 8) + 1`` are at most 4; the middle 3 between parties 1 and
+                    2 only); k = 64: 2 + L(k) + 2
 :func:`relu_trunc`  as :func:`trunc`; k = 64: 2 + L(k) + 1 + 2
-:func:`argmax`      1 + L(ceil(k / 8)) + L(n - 1) (n <= :data:`ALL_PAIRS_MAX`, k <= 63:
-                    8 at k = 49, n = 10; 0 at n = 1; parties 1 and 2 only,
-                    after the first); beyond, 2 + L(k) + L(n) (2 + L(k))
+:func:`argmax`      1 + 2 + 1 (n <= :data:`ALL_PAIRS_MAX`, k <= 63; the carries 1
+                    round when ``k <= 32``, the beats AND 2 when n > 11, 0 when
+                    n = 2; 4 at k = 49, n = 10; 0 at n = 1; parties 1 and 2
+                    only after the first); beyond, 2 + L(k) + L(n) (2 + L(k))
 ``RepIndex.open``   1
 ``RepRing.open``    1
 ==================  ==========================================================
 
 Bytes each compute party sends, per value: :func:`matmul` 8 (the reshare);
 :func:`trunc` / :func:`relu_trunc` (k <= 63): party 0 32 per block of
-thermometer plus about 2 words of triples per block and 2 words, parties 1
-and 2 two words per prefix AND and 2 or 7 words of inner product, and 8 each
-(the reshare); k = 64: the conversion (about ``k (2 + L(k)) / 8`` bytes of
+thermometer, the lookup tables (about 2^(2 s - 1) bits per group of s
+blocks, up to 128) and 2 words, parties 1 and 2 the opened lookup inputs
+(a bit each) and 2 or 7 words of inner product, and 8 each (the reshare); k = 64: the conversion (about ``k (2 + L(k)) / 8`` bytes of
 AND shares, :mod:`mpcnet.mpc.bitcircuits`), 8 per plane for a third of the
 k - f planes, and 8 (the reshare).
 
@@ -117,12 +120,13 @@ injection words ``a - r`` masked by a key it does not hold: all uniform
 given its view, whatever y. Where party 0 deals (:func:`argmax`,
 :func:`trunc` and :func:`relu_trunc` at ``k <= 63``) party 1 receives the
 thermometers, party 0's bit and its share of A masked by the key of parties
-0 and 2, and the triples' message parts (``ab XOR c_2`` and ``alpha beta -
-gamma_2``, c_2 and gamma_2 of that key too); parties 1 and 2 receive each
-other's Beaver openings (``x + a``, ``y + b``; party 1's monomials minus
-alpha, party 2's minus beta), masked by triple parts from their keys with
-party 0: uniform too. Party 0 receives nothing there; it knows every triple
-but sees no value masked by one. Nothing is opened but what the caller opens
+0 and 2, party 1's shares of the lookup tables (``T XOR T_2``) and
+``alpha beta - gamma_2`` (T_2 and gamma_2 of that key too); parties 1 and
+2 receive each other's openings (lookup inputs ``x_i XOR r_i``; party 1's
+monomials minus alpha, party 2's minus beta), masked by shifts and triple
+parts from their keys with party 0: uniform too (each table and shift
+serves one lookup). Party 0 receives nothing there; it knows every table
+and triple but sees no value masked by one. Nothing is opened but what the caller opens
 (:meth:`RepRing.open`, the argmax index). Input-only parties hold absent
 values: every function returns at once for them, with no round.
 """
