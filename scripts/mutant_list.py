@@ -599,6 +599,42 @@ MUTANTS: list[Mutant] = [
         file_hint="mlp",
     ),
     Mutant(
+        id="fixedrep-dealt-table-shift-without-r2",
+        why="party 0 shifts the dealt lookup tables by party 1's part of the shift only: the carries and the "
+            "beats ANDs of truncation, ReLU and argmax come out wrong",
+        find="        shift_planes = first[at1:at1 + rw].reshape(t, -1) ^ second[at2:at2 + rw].reshape(t, -1)",
+        replace="        shift_planes = first[at1:at1 + rw].reshape(t, -1)",
+        tests=["tests/test_fixedrep.py::test_the_edges_of_the_range"],
+        file_hint="fixedrep",
+    ),
+    Mutant(
+        id="fixedrep-fold-table-ignores-propagate",
+        why="a block's carry ignores whether the block propagates the carry from below (x + y = 255 in a block)",
+        find="            c = ((x >> (2 * j - 1)) & 1) ^ (((x >> (2 * j)) & 1) & c)",
+        replace="            c = (x >> (2 * j - 1)) & 1",
+        tests=["tests/test_fixedrep.py::test_the_edges_of_the_range"],
+        file_hint="fixedrep",
+    ),
+    Mutant(
+        id="fixedrep-relu-sign-without-v-bit",
+        why="ReLU's sign leaves out bit k - 1 of parties 1 and 2's share: negative values pass as positive",
+        find="        s_bit ^= (v >> np.uint64(k - 1)) & np.uint64(1)",
+        replace="        s_bit ^= np.uint64(0)",
+        tests=["tests/test_fixedrep.py::test_the_edges_of_the_range"],
+        file_hint="fixedrep",
+    ),
+    Mutant(
+        id="fixedrep-thermometer-mask-from-party-1-key",
+        why="party 0 masks argmax's thermometers with its key with party 1 (which then reads them in the "
+            "clear): the comparisons would leak (and party 2's shares no longer match)",
+        find="        message = np.concatenate([np.concatenate([therm, top.reshape(-1)]) ^ masks, tables])",
+        replace="        message = np.concatenate([np.concatenate([therm, top.reshape(-1)]) ^ eng._prg_next.words("
+                "use_masks, mask_words), tables])",
+        tests=["tests/test_fixedrep.py::test_what_a_compute_party_receives_does_not_depend_on_y",
+               "tests/test_fixedrep.py::test_the_edges_of_the_range"],
+        file_hint="fixedrep",
+    ),
+    Mutant(
         id="fixedfield-mask-without-statistical-bits",
         why="the truncation's masks are only k bits wide: the opened masked value leaks the top bits of y",
         find="    big_k = k + STATISTICAL_SECURITY",
