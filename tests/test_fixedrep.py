@@ -191,6 +191,25 @@ def test_rounds_are_the_stated_ones_whatever_the_batch(pairs_max, monkeypatch):
         assert _expected_rounds(16, 49, 10) == {"matmul": 1, "trunc": 5, "relu": 5, "argmax": 4}
 
 
+def test_a_batch_too_big_for_one_dealt_message_takes_the_bit_planes(monkeypatch):
+    """Party 0's one dealt message grows with the batch: past DEALT_MAX_WORDS (set low here) every
+    party takes the bit-plane path instead (its rounds, the same results), decided from public shapes."""
+    monkeypatch.setattr(fr, "DEALT_MAX_WORDS", 2000)
+    f, k, n, m = 16, 40, 3, 10
+    log2 = lambda v: math.ceil(math.log2(v))  # noqa: E731
+    for b, want in ((1, _expected_rounds(f, k, m)),
+                    (40, {"matmul": 1, "trunc": 2 + log2(k) + 2, "relu": 2 + log2(k) + 3,
+                          "argmax": 2 + log2(k) + log2(m) * (2 + log2(k))})):
+        x = [[(i * 7 + j) % 50 - 25 for j in range(n)] for i in range(b)]
+        w = [[(i * 3 + j) % 9 - 4 for j in range(m)] for i in range(n)]
+        res = mpcnet.simulate("test-fr-layers", [x, w, None], params={"shape": f"{b},{n},{m}", "f": f, "k": k},
+                              seed=3)
+        y = (np.asarray(x, dtype=object) @ np.asarray(w, dtype=object)).tolist()
+        for out in res.outputs:
+            assert out["trunc"] == _floor(y, f) and out["relu"] == _relu(y, f) and out["argmax"] == _argmax(y)
+        assert res.outputs[0]["rounds"] == want
+
+
 # --- what a compute party receives ----------------------------------------------------------------
 
 @protocol("test-fr-view", min_parties=3, max_parties=3, security="test", reveals="test", input="list",
@@ -223,6 +242,28 @@ def test_what_a_compute_party_receives_does_not_depend_on_y():
         # every word received here is masked by a key this party lacks: each bit a fair coin, whatever y (a
         # per-bit law the same for both y's would not see an unmasked injection word: this does)
         assert len(biased_bits(a, ALPHA)) == 0 and len(biased_bits(b, ALPHA)) == 0
+
+
+def test_party_1_cannot_undo_the_dealt_inner_product(monkeypatch):
+    """Party 1 knows alpha (its key with party 0) and receives d = b' - beta and gamma_1: alpha d + gamma_1
+    is alpha b' - gamma_2, uniform for gamma_2 of a key it lacks. Had party 0 dealt gamma_1 = alpha beta
+    (and party 2 taken gamma_2 = 0: the results stay right), party 1 would read alpha b', a combination of
+    party 2's shares of the carries and the sign, whose low bits are far from fair coins: this test fails."""
+    seen: list[np.ndarray] = []
+    real = fr._inner_product
+
+    async def spy(rt: Any, peer: str, mono: Any, mask: Any, part: Any, first: bool) -> Any:
+        out = await real(rt, peer, mono, mask, part, first)
+        if first:
+            seen.append((mask * out[1]).sum(axis=1, dtype=np.uint64) + part)
+        return out
+
+    monkeypatch.setattr(fr, "_inner_product", spy)
+    for seed in range(RUNS):
+        mpcnet.simulate("test-fr-view", Y_HIGH, seed=seed)
+    words = np.concatenate(seen)  # trunc and relu_trunc, every value, every run
+    bits = ((words[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+    assert bits.shape[0] >= 1000 and len(biased_bits(bits, ALPHA)) == 0
 
 
 # --- the toolkit's choice -----------------------------------------------------------------------

@@ -105,10 +105,14 @@ Rounds (whatever the number of elements; ``L(v) = ceil(log2 v)``):
 Bytes each compute party sends, per value: :func:`matmul` 8 (the reshare);
 :func:`trunc` / :func:`relu_trunc` (k <= 63): party 0 32 per block of
 thermometer, the lookup tables (about 2^(2 s - 1) bits per group of s
-blocks, up to 128) and 2 words, parties 1 and 2 the opened lookup inputs
-(a bit each) and 2 or 7 words of inner product, and 8 each (the reshare); k = 64: the conversion (about ``k (2 + L(k)) / 8`` bytes of
-AND shares, :mod:`mpcnet.mpc.bitcircuits`), 8 per plane for a third of the
-k - f planes, and 8 (the reshare).
+blocks, up to 128) and 2 words; parties 1 and 2 the opened lookup inputs (a
+bit each) and 2 or 7 words of inner product; and 8 each (the reshare). Party
+0's one message is at most :data:`DEALT_MAX_WORDS`: a larger batch takes
+the bit-plane path of k = 64 (its rounds; about thirty times fewer bytes
+from party 0), and :func:`argmax` the tournament. k = 64: the conversion
+(about ``k (2 + L(k)) / 8`` bytes of AND shares,
+:mod:`mpcnet.mpc.bitcircuits`), 8 per plane for a third of the k - f
+planes, and 8 (the reshare).
 
 Limits: ``2 <= k <= 64``, ``0 <= f <= k - 2``; argmax by pairs needs
 ``k <= 63`` (the difference of two k-bit values has k + 1 bits).
@@ -394,8 +398,8 @@ async def trunc(y: RepRing, f: int, k: int) -> RepRing:
     lo, hi = _out_range(y, f, k, relu=False)
     if y.shares is None:
         return RepRing(y.rt, None, lo, hi)
-    if k <= 63:
-        out = await _trunc_dealt(y, f, k, relu=False)
+    out = await _trunc_dealt(y, f, k, relu=False) if k <= 63 else None
+    if out is not None:
         return RepRing(y.rt, Pair(out.first.reshape(y.shape), out.second.reshape(y.shape)), lo, hi)
     eng, shape, m, bits = await _bit_planes(y, k)
     planes = Pair(bits.first[f:k], bits.second[f:k])
@@ -411,8 +415,8 @@ async def relu_trunc(y: RepRing, f: int, k: int) -> RepRing:
     lo, hi = _out_range(y, f, k, relu=True)
     if y.shares is None:
         return RepRing(y.rt, None, lo, hi)
-    if k <= 63:
-        out = await _trunc_dealt(y, f, k, relu=True)
+    out = await _trunc_dealt(y, f, k, relu=True) if k <= 63 else None
+    if out is not None:
         return RepRing(y.rt, Pair(out.first.reshape(y.shape), out.second.reshape(y.shape)), lo, hi)
     eng, shape, m, bits = await _bit_planes(y, k)
     positive = eng.invert(Pair(bits.first[k - 1 : k], bits.second[k - 1 : k]))  # [y >= 0]
@@ -430,6 +434,10 @@ _THERMO = np.array([[(((1 << v) - 1) >> (64 * w)) & 0xFFFFFFFFFFFFFFFF for w in 
 
 #: The most input bits of one dealt lookup (its table has 2^t bits per use).
 LOOKUP_BITS = 10
+#: The most words party 0's one dealt message may take (a quarter of the wire's default 256 MiB
+#: message limit): a batch whose message would be larger takes the bit-plane path (more rounds,
+#: about thirty times fewer bytes from party 0) instead of failing at the wire.
+DEALT_MAX_WORDS = (64 << 20) // 8
 #: Blocks (or groups) one lookup of a carry's prefix combines.
 _GROUP = 4
 
@@ -627,7 +635,7 @@ async def _beats_tree(d: _Dealt, g: Array, e: Array, top: Array, count: int, n: 
     return await _and_rows(d, beats, count * n)
 
 
-async def _argmax_dealt(y: RepRing, k: int, count: int, n: int) -> Array:
+async def _argmax_dealt(y: RepRing, k: int, count: int, n: int) -> Array | None:
     """:func:`argmax`'s index planes (this party's XOR term; zero at party 0)
     for ``2 <= n <= ALL_PAIRS_MAX`` values and ``k <= 63``. Per pair i < j,
     ``D = y_i - y_j + 2^k`` lies in [0, 2^(k+1)) and ``y_i < y_j`` is NOT
@@ -659,8 +667,10 @@ async def _argmax_dealt(y: RepRing, k: int, count: int, n: int) -> Array:
     await _beats_tree(dry, zero, zero, zero[:1], count, n)
     r_words, stream_words = _lookup_words(dry.calls)
     table_words = stream_words - r_words
-    use_masks, use_tables = eng._next_use(), eng._next_use()
     mask_words = m * blocks * 4 + words
+    if mask_words + table_words > DEALT_MAX_WORDS:
+        return None  # (decided from public shapes alike at all three, before any key is drawn)
+    use_masks, use_tables = eng._next_use(), eng._next_use()
     shifts = np.uint64(CMP_BLOCK) * np.arange(blocks, dtype=np.uint64)
     low = np.uint64((1 << k) - 1)
     if i == 0:
@@ -711,7 +721,7 @@ def _carry_rounds(boundaries: list[int]) -> int:
     return 0 if max(boundaries) == 0 else 1 if max(boundaries) <= _GROUP else 2
 
 
-async def _trunc_dealt(y: RepRing, f: int, k: int, relu: bool) -> Pair:
+async def _trunc_dealt(y: RepRing, f: int, k: int, relu: bool) -> Pair | None:
     """:func:`trunc` (``relu`` False) or :func:`relu_trunc` for ``k <= 63``:
     this party's pair of the result. With ``y' = y + 2^(k-1)`` in [0, 2^k),
     party 0 alone holds ``u = y_0 + y_1 + 2^(k-1)`` and parties 1 and 2 hold
@@ -743,9 +753,11 @@ async def _trunc_dealt(y: RepRing, f: int, k: int, relu: bool) -> Pair:
     await _carries(dry, zero, zero, boundaries, m)
     r_words, stream_words = _lookup_words(dry.calls)
     table_words = stream_words - r_words
-    use_masks, use_tables, use_products = eng._next_use(), eng._next_use(), eng._next_use()
     therm_words = 4 * m * nb
     mask_words = therm_words + words1 + m  # the thermometers, the sign bit u'_(k-1), party 2's part of A
+    if mask_words + table_words + m > DEALT_MAX_WORDS:
+        return None  # (decided from public shapes alike at all three, before any key is drawn)
+    use_masks, use_tables, use_products = eng._next_use(), eng._next_use(), eng._next_use()
     low = np.uint64((1 << k) - 1)
     if i == 0:
         u = (first + second + np.uint64(1 << (k - 1))) & low
@@ -804,11 +816,22 @@ async def _trunc_dealt(y: RepRing, f: int, k: int, relu: bool) -> Pair:
         mono = np.stack([c_f, c_k], axis=1) if i == 1 else np.stack([np.uint64(0) - two * c_f,
                                                                         np.uint64(0) - big_k2 * c_k], axis=1)
         local = x + c_f + big_k * c_k
-    sent = np.ascontiguousarray((mono - dealt_mask).reshape(-1))
-    other = (await exchange(rt.ctx, {peer: sent}, {peer: Expect.array(np.uint64, sent.shape)}))[peer].reshape(m, products)
-    # party 1: sum a (b' - beta) + gamma1; party 2: sum (a - alpha) beta + gamma2
-    inner = (mono * other).sum(axis=1, dtype=np.uint64) if i == 1 else (other * dealt_mask).sum(axis=1, dtype=np.uint64)
-    return await eng.reshare(local + inner + dealt_part, RING)
+    share, _ = await _inner_product(rt, peer, mono, dealt_mask, dealt_part, i == 1)
+    return await eng.reshare(local + share, RING)
+
+
+async def _inner_product(rt: Runtime, peer: str, mono: Array, mask: Array, part: Array,
+                         first: bool) -> tuple[Array, Array]:
+    """One round between parties 1 and 2: this party's additive share of
+    each row's inner product of party 1's ``mono`` with party 2's, on the
+    triple party 0 dealt (party 1: ``mask`` alpha, ``part`` ``alpha beta -
+    gamma_2``; party 2: beta and gamma_2). Party 1's share is ``a (b' - beta)
+    + part``, party 2's ``(a - alpha) beta + gamma_2``. Also returns what
+    came from the peer (for the tests that look at a party's view)."""
+    sent = np.ascontiguousarray((mono - mask).reshape(-1))
+    other = (await exchange(rt.ctx, {peer: sent}, {peer: Expect.array(np.uint64, sent.shape)}))[peer].reshape(mono.shape)
+    inner = (mono * other).sum(axis=1, dtype=np.uint64) if first else (other * mask).sum(axis=1, dtype=np.uint64)
+    return inner + part, other
 
 
 class RepIndex:
@@ -867,11 +890,13 @@ async def argmax(y: RepRing, k: int) -> RepIndex:
     count = int(np.prod(batch))
     if n == 1:
         return RepIndex(rt, np.zeros((INDEX_BITS, words_for(count)), dtype=np.uint64), batch)
-    if n > ALL_PAIRS_MAX or k > 63:
-        flat = Pair(y.shares.first.reshape(-1), y.shares.second.reshape(-1))
-        values = SlicedBits(rt, await to_bits(eng, flat, k), k, True, (count, n))
-        index, _ = await values.argmax(axis=-1)
-        assert index.shares is not None
-        pad = np.zeros((INDEX_BITS - index.k, words_for(count)), dtype=np.uint64)
-        return RepIndex(rt, np.concatenate([index.shares.first, pad]), batch)  # (first shares: an XOR term)
-    return RepIndex(rt, await _argmax_dealt(y, k, count, n), batch)
+    dealt = await _argmax_dealt(y, k, count, n) if n <= ALL_PAIRS_MAX and k <= 63 else None
+    if dealt is not None:
+        return RepIndex(rt, dealt, batch)
+    # Beyond (or a batch too big for one dealt message): bit planes and a tournament.
+    flat = Pair(y.shares.first.reshape(-1), y.shares.second.reshape(-1))
+    values = SlicedBits(rt, await to_bits(eng, flat, k), k, True, (count, n))
+    index, _ = await values.argmax(axis=-1)
+    assert index.shares is not None
+    pad = np.zeros((INDEX_BITS - index.k, words_for(count)), dtype=np.uint64)
+    return RepIndex(rt, np.concatenate([index.shares.first, pad]), batch)  # (first shares: an XOR term)
