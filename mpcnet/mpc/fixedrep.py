@@ -519,9 +519,15 @@ def _deal(calls: list[tuple[int, int, Array]], first: Array, second: Array) -> A
         rw, tw = t * words_for(m), m * _table_words(t)
         shift_planes = first[at1:at1 + rw].reshape(t, -1) ^ second[at2:at2 + rw].reshape(t, -1)
         shift = (lanes(shift_planes, m).astype(np.int64) << np.arange(t, dtype=np.int64)[:, None]).sum(axis=0)
-        full = np.zeros((m, 64 * _table_words(t)), dtype=np.uint8)
-        full[:, :1 << t] = table[np.arange(1 << t)[None, :] ^ shift[:, None]]
-        packed = np.packbits(full, axis=1, bitorder="little").view(np.uint64).reshape(-1)
+        if table is _and_table(t):  # (one set bit: at the shifted all-ones index; no table to permute)
+            hot = ((1 << t) - 1) ^ shift
+            words = np.zeros((m, _table_words(t)), dtype=np.uint64)
+            words[np.arange(m), hot >> 6] = np.uint64(1) << (hot & 63).astype(np.uint64)
+            packed = words.reshape(-1)
+        else:
+            full = np.zeros((m, 64 * _table_words(t)), dtype=np.uint8)
+            full[:, :1 << t] = table[np.arange(1 << t)[None, :] ^ shift[:, None]]
+            packed = np.packbits(full, axis=1, bitorder="little").view(np.uint64).reshape(-1)
         parts.append(packed ^ second[at2 + rw:at2 + rw + tw])
         at1, at2 = at1 + rw, at2 + rw + tw
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
