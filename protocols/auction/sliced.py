@@ -92,6 +92,11 @@ async def on_replicated(ctx: Context, value: Any, k: int, bidders: list[str], co
     return j, int(unpack(opened[index_bits:], 1)[0])
 
 
+# _INDEX_BIT_MASKS[t]: the 256 positions of a block whose index has bit t, as four little-endian words.
+_INDEX_BIT_MASKS = np.packbits(((np.arange(256)[None, :] >> np.arange(BLOCK_BITS)[:, None]) & 1).astype(np.uint8),
+                               axis=1, bitorder="little").view(np.uint64)
+
+
 def block_count(k: int) -> int:
     """One-hot blocks of a k-bit bid (:data:`BLOCK_BITS` bits each)."""
     return (k + BLOCK_BITS - 1) // BLOCK_BITS
@@ -137,9 +142,14 @@ def _value_planes(hot: Array, k: int) -> Array:
     words are ``hot`` (a linear map: bit t of a block is the XOR of the
     positions whose index has bit t)."""
     m = hot.shape[0]
-    table = ((np.arange(256)[:, None] >> np.arange(BLOCK_BITS)) & 1).astype(np.int64)  # (256, 8)
-    bits = (_bits_of(hot).astype(np.int64) @ table) & 1  # (m, blocks, 8)
-    return from_lanes(bits.reshape(m, -1)[:, :k].T.astype(np.uint8))
+    blocks = hot.shape[1] // BLOCK_WORDS
+    # bit t of a block: the parity of its positions whose index has bit t (masks of 4 words each)
+    picked = hot.reshape(m, blocks, 1, BLOCK_WORDS) & _INDEX_BIT_MASKS[None, None, :, :]
+    w: Array = np.bitwise_xor.reduce(picked, axis=3)  # (m, blocks, 8)
+    for shift in (32, 16, 8, 4, 2, 1):
+        w ^= w >> np.uint64(shift)
+    bits = (w & np.uint64(1)).astype(np.uint8)
+    return from_lanes(np.ascontiguousarray(bits.reshape(m, -1)[:, :k].T))
 
 
 async def _onehot_beats(rt: Any, bidders: list[str], counts: list[int], mine: Any,
