@@ -559,7 +559,8 @@ MUTANTS: list[Mutant] = [
         why="XorBits' tournament takes the later element on ties: argmax names the last maximum, not the first",
         find="            take_b = await (vb.gt(va) if largest else va.gt(vb))",
         replace="            take_b = await (vb.ge(va) if largest else va.ge(vb))",
-        tests=["tests/test_twoparty_ring.py::test_xor_max_min_argmax_match_plaintext"],
+        tests=["tests/test_twoparty_ring.py::test_xor_argmax_takes_the_first_of_equal_values",
+               "tests/test_twoparty_ring.py::test_xor_max_min_argmax_match_plaintext"],
         file_hint="secxor",
     ),
     Mutant(
