@@ -477,11 +477,11 @@ class _Dealt:
     ``material`` None: party 0's dry run, which records the calls (their
     shapes are public) for it to deal."""
 
-    def __init__(self, rt: Runtime, index: int, material: list[tuple[Array, Array]] | None) -> None:
+    def __init__(self, rt: Runtime | None, index: int, material: list[tuple[Array, Array]] | None) -> None:
         self.rt, self.first, self.material = rt, index == 1, material
         self.calls: list[tuple[int, int, Array]] = []  # (lanes, t, table), in call order
         self.rounds = 0
-        self.peer = rt.replicated_engine.compute[3 - index] if index in (1, 2) else ""
+        self.peer = rt.replicated_engine.compute[3 - index] if rt is not None and index in (1, 2) else ""
 
     def add_public(self, x: Array, value: Array) -> Array:
         return x ^ value if self.first else x.copy()
@@ -494,6 +494,7 @@ class _Dealt:
         if self.material is None:
             self.calls.extend((m, planes.shape[0], table) for planes, table in calls)
             return [np.zeros((1, words_for(m)), dtype=np.uint64) for _ in calls]
+        assert self.rt is not None
         mats = self.material[:len(calls)]
         del self.material[:len(calls)]
         sent = np.concatenate([(planes ^ r).reshape(-1) for (planes, _), (r, _) in zip(calls, mats, strict=True)])
@@ -641,6 +642,36 @@ async def _beats_tree(d: _Dealt, g: Array, e: Array, top: Array, count: int, n: 
     return await _and_rows(d, beats, count * n)
 
 
+def _dry_run(coro: Any) -> None:
+    """Runs a circuit on :class:`_Dealt` without material to its end: its
+    lookups only record their calls, so it never waits on anything."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    raise AssertionError("a dry run does not wait")
+
+
+@functools.lru_cache(maxsize=128)
+def _argmax_plan(count: int, n: int, k: int) -> _Dealt:
+    """The lookups and rounds of :func:`_argmax_dealt`'s tree (public: from
+    the shapes), recorded once per shape by a dry run."""
+    dry = _Dealt(None, -1, None)
+    zero = np.zeros((-(-k // CMP_BLOCK), words_for(count * n * (n - 1) // 2)), dtype=np.uint64)
+    _dry_run(_beats_tree(dry, zero, zero, zero[:1], count, n))
+    return dry
+
+
+@functools.lru_cache(maxsize=128)
+def _trunc_plan(m: int, f: int, k: int) -> _Dealt:
+    """The lookups and rounds of :func:`_trunc_dealt`'s carries, as :func:`_argmax_plan`."""
+    dry = _Dealt(None, -1, None)
+    nb = len(_blocks(f, k))
+    zero = np.zeros((nb, words_for(m)), dtype=np.uint64)
+    _dry_run(_carries(dry, zero, zero, [-(-f // CMP_BLOCK), nb - 1, nb], m))
+    return dry
+
+
 async def _argmax_dealt(y: RepRing, k: int, count: int, n: int) -> Array | None:
     """:func:`argmax`'s index planes (this party's XOR term; zero at party 0)
     for ``2 <= n <= ALL_PAIRS_MAX`` values and ``k <= 63``. Per pair i < j,
@@ -667,10 +698,7 @@ async def _argmax_dealt(y: RepRing, k: int, count: int, n: int) -> Array | None:
     lower, upper = np.triu_indices(n, 1)
     d_first = (first[:, lower] - first[:, upper]).reshape(-1)
     d_second = (second[:, lower] - second[:, upper]).reshape(-1)
-    # The public shape of the tree: a dry run records its lookups and rounds.
-    dry = _Dealt(rt, -1, None)
-    zero = np.zeros((blocks, words), dtype=np.uint64)
-    await _beats_tree(dry, zero, zero, zero[:1], count, n)
+    dry = _argmax_plan(count, n, k)
     r_words, stream_words = _lookup_words(dry.calls)
     table_words = stream_words - r_words
     mask_words = m * blocks * 4 + words
@@ -754,9 +782,7 @@ async def _trunc_dealt(y: RepRing, f: int, k: int, relu: bool) -> Pair | None:
     words1 = words_for(m)
     products = 7 if relu else 2
     boundaries = [n1, nb - 1, nb]
-    dry = _Dealt(rt, -1, None)  # the carries' public shape: their lookups and rounds
-    zero = np.zeros((nb, words1), dtype=np.uint64)
-    await _carries(dry, zero, zero, boundaries, m)
+    dry = _trunc_plan(m, f, k)
     r_words, stream_words = _lookup_words(dry.calls)
     table_words = stream_words - r_words
     therm_words = 4 * m * nb
