@@ -175,11 +175,17 @@ class Context:
         :class:`~mpcnet.errors.PeerTimeout` naming it.
         """
         session = self._session
-        session.check_alive()
+        if session.error is not None:
+            raise session.error
+        peers = session.peers
         senders = frozenset(outgoing if expect_from is None else expect_from)
-        for p in list(outgoing) + list(senders):
-            if p not in session.peers:
+        for p in outgoing:
+            if p not in peers:
                 raise LocalProtocolViolation(f"round {session.round + 1}: {p!r} is not a peer of {self.me}")
+        if expect_from is not None:
+            for p in senders:
+                if p not in peers:
+                    raise LocalProtocolViolation(f"round {session.round + 1}: {p!r} is not a peer of {self.me}")
         session.round += 1
         session.rounds_done += 1
         round_no = session.round
@@ -266,10 +272,11 @@ class Context:
         left if it fires)."""
         session = self._session
         failed: list[MPCError] = []
+        send_raw = self._send_raw
 
         async def send_one(peer: str, parts: list[bytes | memoryview]) -> None:
             try:
-                await self._send_raw(peer, parts)
+                await send_raw(peer, parts)
             except MPCError as exc:
                 # Kept, not raised: raising would cancel the sends to the
                 # other peers half-way, tearing their messages (their links
@@ -283,8 +290,13 @@ class Context:
                 # Small messages fit in socket buffers: sending them one
                 # after the other costs no waiting and saves spawning a
                 # task per peer (most rounds of most protocols are small).
+                # (send_one, inlined: one coroutine fewer per message.)
                 for peer, parts in encoded.items():
-                    await send_one(peer, parts)
+                    try:
+                        await send_raw(peer, parts)
+                    except MPCError as exc:
+                        failed.append(exc)
+                    unfinished.discard(peer)
             else:
                 # Large ones go to all peers at once, so a slow reader does
                 # not hold up the others.

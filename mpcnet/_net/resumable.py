@@ -109,7 +109,10 @@ class ResumableLink:
         self._unacked: collections.deque[tuple[int, Parts, int]] = collections.deque()
         self._unacked_bytes = 0
         self._peer_acked = 0
-        self._acked_event = trio.Event()
+        # Woken when the peer acknowledges something (or the link ends): a
+        # ParkingLot, not an Event, since an Event would have to be replaced
+        # on every ack (twice a round) whether anyone waits or not.
+        self._acked = trio.lowlevel.ParkingLot()
         # receiver state
         self._recv_next = 1
         self._ack_sent = 0
@@ -159,7 +162,7 @@ class ResumableLink:
             self._error = error
             emit(log, logging.INFO, "link_failed", party=self.me, peer=self.peer, reason=error.message)
         self._ready.set()
-        self._acked_event.set()
+        self._acked.unpark_all()
         self._interrupted.set()
         self._offer_event.set()
         if self._scope is not None:
@@ -227,13 +230,15 @@ class ResumableLink:
         if size > self.max_message:
             raise LocalProtocolViolation(f"message of {size} bytes exceeds the limit of {self.max_message} bytes",
                                          peer=self.peer)
-        self._raise_if_finished()
+        if self._error is not None or self._closed:
+            self._raise_if_finished()
         while self._unacked and self._unacked_bytes + size > self.max_unacked_bytes:
-            await self._acked_event.wait()
+            await self._acked.park()
             self._raise_if_finished()
         await self._send_lock.acquire()
         try:
-            self._raise_if_finished()
+            if self._error is not None or self._closed:  # (the test written out: it runs per message)
+                self._raise_if_finished()
             seq = self._next_seq
             self._next_seq += 1
             self._unacked.append((seq, parts, size))
@@ -266,7 +271,8 @@ class ResumableLink:
             self._reading = False
 
     async def _receive_one(self) -> memoryview | None:
-        self._raise_if_finished()
+        if self._error is not None or self._closed:
+            self._raise_if_finished()
         link = self._link
         if link is None:
             await self._ready.wait()
@@ -307,8 +313,8 @@ class ResumableLink:
         while self._unacked and self._unacked[0][0] <= ack:
             _, _, size = self._unacked.popleft()
             self._unacked_bytes -= size
-        self._acked_event.set()
-        self._acked_event = trio.Event()
+        if self._acked:
+            self._acked.unpark_all()
 
     async def aclose(self, reason: str = "") -> None:
         """Wait (at most :data:`CLOSE_LINGER` s) until the peer has
@@ -321,14 +327,14 @@ class ResumableLink:
                 await self._flush_ack()
                 while self._unacked and self._error is None:
                     if self._reading:  # the owner's reader processes the acks
-                        await self._acked_event.wait()
+                        await self._acked.park()
                     else:
                         await self._receive_one()  # what arrives now is discarded: we are closing
         self._closed = True
         if self._scope is not None:
             self._scope.cancel()
         self._ready.set()
-        self._acked_event.set()
+        self._acked.unpark_all()
         link, self._link = self._link, None
         dead, self._dead = self._dead, []
         if self._offered is not None:
