@@ -59,6 +59,7 @@ ARRAY_DTYPES: dict[int, np.dtype[Any]] = {
     9: np.dtype("bool"),
 }
 _DTYPE_CODES = {dt: code for code, dt in ARRAY_DTYPES.items()}
+_DTYPE_SIZES = {code: (dt, dt.itemsize) for code, dt in ARRAY_DTYPES.items()}
 
 _HEADER_LEN = struct.Struct(">I")
 
@@ -293,20 +294,25 @@ class _ArrayRefs:
         if ndim > 8 or len(data) != _DESC_BY_NDIM[ndim].size:
             raise WireError("malformed array descriptor")
         dtype_code, _, nbytes, *shape = _DESC_BY_NDIM[ndim].unpack(data)
-        dtype = ARRAY_DTYPES.get(dtype_code)
-        if dtype is None:
+        known = _DTYPE_SIZES.get(dtype_code)
+        if known is None:
             raise WireError("malformed array descriptor")
+        dtype, itemsize = known
         count = 1
         for d in shape:
             count *= d
-        if count * dtype.itemsize != nbytes or nbytes > self.body.nbytes - self.offset:
+        if count * itemsize != nbytes or nbytes > self.body.nbytes - self.offset:
             raise WireError("array descriptor does not match the message body")
         chunk = self.body[self.offset : self.offset + nbytes]
         self.offset += nbytes
         arr = np.frombuffer(chunk, dtype=dtype) if nbytes else np.zeros(0, dtype=dtype)
         if ndim != 1:
             arr = arr.reshape(shape)
-        arr.flags.writeable = False  # a view of the message buffer: never write through it
+        if arr.flags.writeable:
+            # A view of the message buffer: never write through it. (A view
+            # of a read-only buffer, as of the bytes a link hands over, is
+            # read-only already, and setting the flag is dear.)
+            arr.flags.writeable = False
         return arr
 
 
