@@ -1,9 +1,9 @@
 """A party on a mesh: routes envelopes to sessions and runs protocols.
 
 :class:`Party` owns one :class:`~mpcnet._net.transport.PeerLink` per peer and
-reads them with one task for all its TCP links (a
-:class:`~mpcnet._net.poller.LinkPoller`) and one task per other link (memory
-and resumable links). Readers decode each message, check its envelope and
+reads them with one task for all its TCP links, resumable or not (a
+:class:`~mpcnet._net.poller.LinkPoller`), and one task per other link
+(memory links). Readers decode each message, check its envelope and
 hand it to the session it names; several sessions (protocol runs) can share
 the mesh at once. Messages for a session this party has not opened yet (a
 peer started first) are parked, within bounds, until it opens.
@@ -236,7 +236,7 @@ class Party:
         self._route(peer, kind, sid, round_no, body, len(data), held)
 
     async def _poll_loop(self, poller: LinkPoller) -> None:
-        """One reader for many TCP links: wait until some have bytes, take
+        """One reader for many TCP links (plain or resumable): wait until some have bytes, take
         every whole message they hold (at most POLL_BURST from one link per
         turn), repeat. A link that fails (its peer's close, a broken
         connection, a forged frame, an invalid message) is dropped from the
@@ -272,7 +272,7 @@ class Party:
                     # holding up the other links when the close must wait.
                     if not link.close_now(self._close_reason(peer)):
                         assert self._nursery is not None
-                        self._nursery.start_soon(self._close_lost, link, self._close_reason(peer))
+                        self._nursery.start_soon(self._close_lost, self.links[peer], self._close_reason(peer))
 
     def _close_reason(self, peer: str) -> str:
         return "protocol violation" if isinstance(self._lost[peer], RemoteProtocolViolation) else "link ended"
