@@ -273,31 +273,30 @@ class Context:
         session = self._session
         failed: list[MPCError] = []
         send_raw = self._send_raw
-
-        async def send_one(peer: str, parts: list[bytes | memoryview]) -> None:
-            try:
-                await send_raw(peer, parts)
-            except MPCError as exc:
-                # Kept, not raised: raising would cancel the sends to the
-                # other peers half-way, tearing their messages (their links
-                # would then end without a close frame, and they would blame
-                # us instead of the peer that failed).
-                failed.append(exc)
-            unfinished.discard(peer)
-
         try:
             if total <= SMALL_ROUND_BYTES:
                 # Small messages fit in socket buffers: sending them one
                 # after the other costs no waiting and saves spawning a
                 # task per peer (most rounds of most protocols are small).
-                # (send_one, inlined: one coroutine fewer per message.)
                 for peer, parts in encoded.items():
                     try:
                         await send_raw(peer, parts)
                     except MPCError as exc:
+                        # Kept, not raised: raising would leave the other
+                        # peers without their messages (and, in the
+                        # concurrent case below, tear them half-way: their
+                        # links would end without a close frame, and they
+                        # would blame us instead of the peer that failed).
                         failed.append(exc)
                     unfinished.discard(peer)
             else:
+                async def send_one(peer: str, parts: list[bytes | memoryview]) -> None:
+                    try:
+                        await send_raw(peer, parts)
+                    except MPCError as exc:
+                        failed.append(exc)  # (kept, not raised: see above)
+                    unfinished.discard(peer)
+
                 # Large ones go to all peers at once, so a slow reader does
                 # not hold up the others.
                 async with trio.open_nursery() as nursery:
