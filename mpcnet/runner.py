@@ -149,32 +149,21 @@ async def simulate_async(
     # the others' sessions and count in their times. A party whose run
     # failed closes at once, so that its peers hear of it. Every run ends by
     # its own deadlines, so the wait is bounded by the slowest run.
-    # Likewise every party's run starts once every party is set up (its
-    # reader and keep-alive tasks started), so that no session's time holds
-    # another party's set-up.
-    running, opening = [n], [n]
-    all_ran, all_open = trio.Event(), trio.Event()
+    running = [n]
+    all_ran = trio.Event()
 
     def ran() -> None:
         running[0] -= 1
         if running[0] == 0:
             all_ran.set()
 
-    def opened() -> None:
-        opening[0] -= 1
-        if opening[0] == 0:
-            all_open.set()
-
     async def one_party(i: int, links: Mapping[str, PeerLink]) -> None:
         name = parties[i]
-        entered = counted = False
+        counted = False
         try:
             async with Party(name, shared, links, limits=limits,
                              heartbeat_interval=None if quiet else HEARTBEAT_INTERVAL,
                              liveness_timeout=None if quiet else LIVENESS_TIMEOUT) as party:
-                entered = True
-                opened()
-                await all_open.wait()
                 try:
                     results[name] = await party.run(spec, inputs[i], session_id=session_id, params=resolved,
                                                     round_timeout=round_timeout, random=randomness(i),
@@ -186,8 +175,6 @@ async def simulate_async(
         except Exception as exc:  # reported below: the root cause is raised
             errors[name] = exc
         finally:
-            if not entered:
-                opened()
             if not counted:
                 ran()
 
