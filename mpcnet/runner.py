@@ -107,11 +107,10 @@ async def simulate_async(
     the seed can recompute every share).
     Raises the first party's typed error if the run fails.
 
-    All parties share this one event loop, so each party's session starts
-    once every party is set up, and a party whose session succeeded closes
-    its links once every session is over (a failed one closes at once): the
-    statistics' ``wall_time`` of a session then holds no other party's
-    set-up or teardown.
+    All parties share this one event loop, so a party whose session
+    succeeded closes its links only once every session is over (a failed
+    one closes at once): the statistics' ``wall_time`` of a session then
+    holds no other party's teardown.
     """
     spec = get_protocol(protocol) if isinstance(protocol, str) else protocol
     n = len(inputs)
