@@ -325,10 +325,7 @@ class Session:
     def has_all(self, round_no: int, senders: Collection[str]) -> bool:
         """Whether round ``round_no``'s message from each of ``senders`` is here."""
         mailbox = self._mailbox
-        for s in senders:  # (a loop: cheaper than all() over a generator for a few senders)
-            if (round_no, s) not in mailbox:
-                return False
-        return True
+        return all((round_no, s) in mailbox for s in senders)
 
     async def wait_for(self, round_no: int, senders: frozenset[str]) -> None:
         """Wait until one message of ``round_no`` from each of ``senders``
