@@ -190,12 +190,16 @@ class LinkPoller:
                 await trio.lowlevel.wait_readable(self._epoll.fileno())
             ready = self._epoll.poll(0)
             by_fd = self._by_fd
-            links = [by_fd[fd] for fd, _ in ready if fd in by_fd]
-            if self._wake_fd is not None and any(fd == self._wake_fd for fd, _ in ready):
-                try:
-                    os.eventfd_read(self._wake_fd)  # (reset: the links it was for are in `again`)
-                except BlockingIOError:
-                    pass
+            links: list[tuple[str, PollableLink]] = []
+            for fd, _ in ready:
+                entry = by_fd.get(fd)
+                if entry is not None:
+                    links.append(entry)
+                elif fd == self._wake_fd:
+                    try:
+                        os.eventfd_read(fd)  # (reset: the links it was for are in `again`)
+                    except BlockingIOError:
+                        pass
             for peer, link in again:
                 if (peer, link) not in links and self._watched.get(peer) is link:
                     links.append((peer, link))
