@@ -175,11 +175,17 @@ class Context:
         :class:`~mpcnet.errors.PeerTimeout` naming it.
         """
         session = self._session
-        session.check_alive()
+        if session.error is not None:
+            raise session.error
+        peers = session.peers
         senders = frozenset(outgoing if expect_from is None else expect_from)
-        for p in list(outgoing) + list(senders):
-            if p not in session.peers:
+        for p in outgoing:
+            if p not in peers:
                 raise LocalProtocolViolation(f"round {session.round + 1}: {p!r} is not a peer of {self.me}")
+        if expect_from is not None:
+            for p in senders:
+                if p not in peers:
+                    raise LocalProtocolViolation(f"round {session.round + 1}: {p!r} is not a peer of {self.me}")
         session.round += 1
         session.rounds_done += 1
         round_no = session.round
@@ -266,26 +272,31 @@ class Context:
         left if it fires)."""
         session = self._session
         failed: list[MPCError] = []
-
-        async def send_one(peer: str, parts: list[bytes | memoryview]) -> None:
-            try:
-                await self._send_raw(peer, parts)
-            except MPCError as exc:
-                # Kept, not raised: raising would cancel the sends to the
-                # other peers half-way, tearing their messages (their links
-                # would then end without a close frame, and they would blame
-                # us instead of the peer that failed).
-                failed.append(exc)
-            unfinished.discard(peer)
-
+        send_raw = self._send_raw
         try:
             if total <= SMALL_ROUND_BYTES:
                 # Small messages fit in socket buffers: sending them one
                 # after the other costs no waiting and saves spawning a
                 # task per peer (most rounds of most protocols are small).
                 for peer, parts in encoded.items():
-                    await send_one(peer, parts)
+                    try:
+                        await send_raw(peer, parts)
+                    except MPCError as exc:
+                        # Kept, not raised: raising would leave the other
+                        # peers without their messages (and, in the
+                        # concurrent case below, tear them half-way: their
+                        # links would end without a close frame, and they
+                        # would blame us instead of the peer that failed).
+                        failed.append(exc)
+                    unfinished.discard(peer)
             else:
+                async def send_one(peer: str, parts: list[bytes | memoryview]) -> None:
+                    try:
+                        await send_raw(peer, parts)
+                    except MPCError as exc:
+                        failed.append(exc)  # (kept, not raised: see above)
+                    unfinished.discard(peer)
+
                 # Large ones go to all peers at once, so a slow reader does
                 # not hold up the others.
                 async with trio.open_nursery() as nursery:

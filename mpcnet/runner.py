@@ -106,6 +106,11 @@ async def simulate_async(
     pair secrets) reproducible: for tests and simulations only (anyone with
     the seed can recompute every share).
     Raises the first party's typed error if the run fails.
+
+    All parties share this one event loop, so a party whose session
+    succeeded closes its links only once every session is over (a failed
+    one closes at once): the statistics' ``wall_time`` of a session then
+    holds no other party's teardown.
     """
     spec = get_protocol(protocol) if isinstance(protocol, str) else protocol
     n = len(inputs)
@@ -137,17 +142,40 @@ async def simulate_async(
     # mpcnet.session.party_positions), so setup is linear in n, not n^2.
     shared = tuple(parties)
 
+    # A party whose run succeeded keeps its links open until every party's
+    # run is over: closing them (a CLOSE frame per link, the readers
+    # stopped) would otherwise run in this one event loop in the middle of
+    # the others' sessions and count in their times. A party whose run
+    # failed closes at once, so that its peers hear of it. Every run ends by
+    # its own deadlines, so the wait is bounded by the slowest run.
+    running = [n]
+    all_ran = trio.Event()
+
+    def ran() -> None:
+        running[0] -= 1
+        if running[0] == 0:
+            all_ran.set()
+
     async def one_party(i: int, links: Mapping[str, PeerLink]) -> None:
         name = parties[i]
+        counted = False
         try:
             async with Party(name, shared, links, limits=limits,
                              heartbeat_interval=None if quiet else HEARTBEAT_INTERVAL,
                              liveness_timeout=None if quiet else LIVENESS_TIMEOUT) as party:
-                results[name] = await party.run(spec, inputs[i], session_id=session_id, params=resolved,
-                                                round_timeout=round_timeout, random=randomness(i),
-                                                record_view=record_views, progress=progress)
+                try:
+                    results[name] = await party.run(spec, inputs[i], session_id=session_id, params=resolved,
+                                                    round_timeout=round_timeout, random=randomness(i),
+                                                    record_view=record_views, progress=progress)
+                finally:
+                    counted = True
+                    ran()
+                await all_ran.wait()
         except Exception as exc:  # reported below: the root cause is raised
             errors[name] = exc
+        finally:
+            if not counted:
+                ran()
 
     # Only the links the protocol declares (input-only voters need none to
     # each other): linear in their number when the rule lists peers.

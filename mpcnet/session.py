@@ -212,7 +212,9 @@ class Session:
         self._mailbox: dict[tuple[int, str], tuple[Any, int, int]] = {}  # body, bytes, memory held
         self._done_rounds: dict[str, int] = {}  # peer -> highest round consumed from it
         self._pending: dict[str, int] = {}
-        self._changed = trio.Event()
+        # Wakes the task waiting for a round (a ParkingLot: an Event would
+        # be replaced on every wake-up, once a round).
+        self._changed = trio.lowlevel.ParkingLot()
         self.error: MPCError | None = None
         self._lost: dict[str, MPCError] = {}
         # Rounds being waited for, with the senders still missing: kept up
@@ -235,8 +237,8 @@ class Session:
         return self.id.hex()[:12]
 
     def _wake(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
+        if self._changed:
+            self._changed.unpark_all()
 
     def fail(self, error: MPCError) -> None:
         """End the session with ``error`` (first error wins)."""
@@ -342,6 +344,10 @@ class Session:
                     # its closed link is no news while we wait for first-hand
                     # evidence about the one it blamed (see deliver).
                     checked = self._losses
+                    if not checked and missing <= self._linked:
+                        # (the common case, in one set comparison: nobody was
+                        # ever lost, and every missing sender has a link)
+                        continue
                     reporter = self._pending_abort[1].peer if self._pending_abort is not None else None
                     lost = [err for s in sorted(missing) if s != reporter and (err := self._loss(s)) is not None]
                     if lost:
@@ -353,9 +359,9 @@ class Session:
                         self.fail(err)
                         continue
                     with trio.move_on_at(settle_at):
-                        await self._changed.wait()
+                        await self._changed.park()
                     continue
-                await self._changed.wait()
+                await self._changed.park()
         finally:
             self._waiting = [w for w in self._waiting if w is not waiter]
 
@@ -365,8 +371,10 @@ class Session:
         sent (the wait for them is over)."""
         if self.error is not None:
             raise self.error
-        missing = sorted(s for s in senders if (round_no, s) not in self._mailbox)
-        if missing:
+        mailbox = self._mailbox
+        keys = [(round_no, s) for s in (sorted(senders) if len(senders) > 1 else senders)]
+        if not all(map(mailbox.__contains__, keys)):
+            missing = [s for r, s in keys if (r, s) not in mailbox]
             err = PeerTimeout(
                 f"no message for round {round_no} from {', '.join(missing)} within {self.round_timeout:g}s",
                 peer=missing[0],
@@ -375,17 +383,19 @@ class Session:
             self.fail(err)
             raise err
         out: dict[str, Any] = {}
-        for s in sorted(senders):
-            body, size, held = self._mailbox.pop((round_no, s))
-            self._pending[s] -= 1
-            self._done_rounds[s] = max(self._done_rounds.get(s, 0), round_no)
-            self.messages_received += 1
-            self.bytes_received += size
+        pending, consume, size_sum = self._pending, self._on_consume, 0
+        for key in keys:
+            body, size, held = mailbox.pop(key)
+            s = key[1]
+            pending[s] -= 1
+            size_sum += size
             out[s] = body
-            self._on_consume(s, held)
+            consume(s, held)
             if self.record_view:
                 self.view.append(ReceivedRecord(round_no, s, body))
-        self.finish_round(round_no)
+        self.messages_received += len(keys)
+        self.bytes_received += size_sum
+        self.finish_round(round_no)  # (marks the senders' round done too: they are linked)
         return out
 
     def _check_no_stray(self, round_no: int) -> None:
@@ -398,9 +408,12 @@ class Session:
 
     def finish_round(self, round_no: int) -> None:
         """Mark ``round_no`` finished: from now on any message for it is stray."""
+        done = self._done_rounds
         for s in self._linked:  # only linked peers can send
-            self._done_rounds[s] = max(self._done_rounds.get(s, 0), round_no)
-        self._check_no_stray(round_no)
+            if done.get(s, 0) < round_no:
+                done[s] = round_no
+        if self._mailbox:
+            self._check_no_stray(round_no)
 
     def check_finished(self) -> None:
         """At the end of a successful run nothing may be left unread: a

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from mpcnet._net.poller import LinkPoller, pollable
 from mpcnet._net.securelink import SecureLink, accept_secure, connect_secure
 from mpcnet._net.transport import close_links, memory_link_pair
 from mpcnet.errors import ChannelBroken
-from mpcnet.identity import generate_key
+from mpcnet.identity import Roster, generate_key
 from mpcnet.session import DATA, make_envelope, new_session_id
 
 DEADLINE = 30
@@ -230,3 +231,79 @@ def test_a_party_without_a_descriptor_for_the_set_reads_each_link_itself(monkeyp
     monkeypatch.setattr(Party, "_read_loop", spy_read)
     assert mpcnet.simulate("secure-sum", [1, 2, 3], transport="tcp").outputs == (6,) * 3
     assert len(reads) == 6
+
+
+# party -> what resets its connections (the test below sets it)
+_RESET: dict[str, Callable[[], Awaitable[None]]] = {}
+
+
+@protocol("test-poller-resume", min_parties=3, max_parties=3, security="none (a test)", reveals="everything",
+          input="the number of rounds", output="the sum of every round's values")
+async def _many_rounds(ctx: Context, value: int) -> int:
+    total = 0
+    for r in range(value):
+        if r in (50, 100, 150) and ctx.me in _RESET:
+            await _RESET[ctx.me]()
+        got = await ctx.broadcast(np.full(16, r + ctx.index, dtype=np.int64))
+        total += sum(int(v[0]) for v in got.values())
+    return total
+
+
+def test_a_party_polls_its_resumable_links_and_follows_them_to_new_connections(monkeypatch):
+    # Over open_mesh's resumable links, a party reads every link with its one
+    # polling task; when connections break mid-session (reset, no close
+    # frame), each link resumes on a new socket, the poller watches that one,
+    # and every message still arrives once, in order.
+    names = ["p0", "p1", "p2"]
+    keys = [generate_key(n) for n in names]
+    polled: list[int] = []
+    reads: list[str] = []
+    poll, read = Party._poll_loop, Party._read_loop
+
+    async def spy_poll(self, poller):
+        polled.append(len(poller))
+        await poll(self, poller)
+
+    async def spy_read(self, peer, link):
+        reads.append(peer)
+        await read(self, peer, link)
+
+    monkeypatch.setattr(Party, "_poll_loop", spy_poll)
+    monkeypatch.setattr(Party, "_read_loop", spy_read)
+    rounds = 300
+    out: dict[str, int] = {}
+    connections: dict[str, list[int]] = {}
+
+    async def main() -> None:
+        listeners = [await trio.open_tcp_listeners(0, host="127.0.0.1") for _ in names]
+        roster = Roster.from_entries([(n, f"127.0.0.1:{ls[0].socket.getsockname()[1]}", k.public)
+                                      for n, ls, k in zip(names, listeners, keys, strict=True)])
+
+        async def party(i: int) -> None:
+            async with tcp.open_mesh(roster, keys[i], connect_timeout=10, listeners=listeners[i],
+                                     reconnect_timeout=10) as links:
+                if i == 0:
+                    async def reset() -> None:  # p0's connections to both peers, at once
+                        for link in links.values():
+                            if link._link is not None:
+                                await link._link.abort()
+
+                    _RESET["p0"] = reset
+                async with Party(names[i], names, links) as p:
+                    res = await p.run("test-poller-resume", rounds, session_id="resume-poll", round_timeout=20)
+                    out[names[i]] = res.output
+                    connections[names[i]] = [link.connections for link in links.values()]
+
+        with trio.fail_after(DEADLINE):
+            async with trio.open_nursery() as nursery:
+                for i in range(len(names)):
+                    nursery.start_soon(party, i)
+
+    try:
+        trio.run(main)
+    finally:
+        _RESET.clear()
+    expected = {n: sum(2 * r + sum(j for j in range(3) if j != i) for r in range(rounds)) for i, n in enumerate(names)}
+    assert out == expected
+    assert polled == [2, 2, 2] and not reads
+    assert all(c == 4 for c in connections["p0"]), connections  # three resets, three resumptions

@@ -260,7 +260,8 @@ class ChannelConnection:
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Buffer bytes read from the peer; ``b""`` means the peer sent EOF."""
-        self._check_alive()
+        if self._broken is not None:
+            self._check_alive()
         if self._eof and data:
             raise LocalProtocolViolation("receive_data after EOF", peer=self.peer)
         self._inbox += data
@@ -268,7 +269,8 @@ class ChannelConnection:
 
     def next_event(self) -> Event | _NeedData:
         """The next event, or :data:`NEED_DATA`. Raises on any failure."""
-        self._check_alive()
+        if self._broken is not None:
+            self._check_alive()  # (raises; the test is written out: this runs per frame)
         try:
             while True:
                 frame = self._take_frame()
@@ -292,7 +294,7 @@ class ChannelConnection:
         if have and self._state is _State.NOT_STARTED:
             raise HandshakeError("peer sent data before the handshake started", peer=self.peer)
         if have >= 2:
-            size = int.from_bytes(self._inbox[self._pos : self._pos + 2], "big")
+            size = (self._inbox[self._pos] << 8) | self._inbox[self._pos + 1]
             if self._state is _State.AWAIT_MSG2 and size == 0:
                 # The responder's explicit rejection (REJECT_FRAME). It is not
                 # authenticated (anyone on the path can forge it), so it is
@@ -358,7 +360,8 @@ class ChannelConnection:
             plaintext = self._recv.decrypt_with_ad(b"", frame)
         except ChannelBroken as exc:
             raise self._fail(exc.message) from None
-        self._after_frame(self._recv)
+        if self._recv.nonce % self.rekey_interval == 0:  # rekey in step with the sender (see _seal)
+            self._recv.rekey()
         kind, body = plaintext[0], memoryview(plaintext)[1:]
 
         if state is _State.AWAIT_HELLO:
@@ -377,8 +380,13 @@ class ChannelConnection:
                                     f"{self.max_message_size}", peer=self.peer)
             if self.admit_message is not None:
                 self.admit_message(total)
+            chunk = body[8:]
+            if len(chunk) == total:
+                # The whole message in this one frame (most are): what
+                # _append_chunk would give, without the list of chunks.
+                return Message(bytes(chunk))
             self._message, self._total, self._filled = [], total, 0
-            return self._append_chunk(body[8:])
+            return self._append_chunk(chunk)
         if kind == MESSAGE_CONTINUE:
             if self._message is None:
                 raise ChannelBroken("message continuation without a start", peer=self.peer)
@@ -468,7 +476,8 @@ class ChannelConnection:
         one :meth:`iter_frames` would give: the same checks, the same nonce,
         the same bytes; only the generator and the slicing are skipped (most
         protocol messages are small)."""
-        self._check_alive()
+        if self._broken is not None:
+            self._check_alive()
         if self._state is not _State.OPEN or self._local_closed:
             raise LocalProtocolViolation(f"cannot send: channel is {self._state.value}"
                                          + (" and closed locally" if self._local_closed else ""), peer=self.peer)
@@ -520,16 +529,14 @@ class ChannelConnection:
         # binds version and session.
         assert self._send is not None
         try:
-            frame = self._frame(self._send.encrypt_with_ad(b"", plaintext))
+            ciphertext = self._send.encrypt_with_ad(b"", plaintext)
         except ChannelBroken as exc:  # nonce exhausted: this channel is finished
             self._broken = exc
             raise
-        self._after_frame(self._send)
-        return frame
-
-    def _after_frame(self, cipher: CipherState) -> None:
         # Both sides count frames per direction (the nonce), so they rekey
         # in step without signalling (Noise §11.3 leaves the schedule to the
         # application). Rekeying bounds how much traffic a key ever protects.
-        if cipher.nonce % self.rekey_interval == 0:
-            cipher.rekey()
+        # (The same test follows each decryption in _handle_frame.)
+        if self._send.nonce % self.rekey_interval == 0:
+            self._send.rekey()
+        return len(ciphertext).to_bytes(2, "big") + ciphertext

@@ -109,7 +109,10 @@ class ResumableLink:
         self._unacked: collections.deque[tuple[int, Parts, int]] = collections.deque()
         self._unacked_bytes = 0
         self._peer_acked = 0
-        self._acked_event = trio.Event()
+        # Woken when the peer acknowledges something (or the link ends): a
+        # ParkingLot, not an Event, since an Event would have to be replaced
+        # on every ack (twice a round) whether anyone waits or not.
+        self._acked = trio.lowlevel.ParkingLot()
         # receiver state
         self._recv_next = 1
         self._ack_sent = 0
@@ -128,6 +131,9 @@ class ResumableLink:
         self._closed = False
         self._scope: trio.CancelScope | None = None
         self._admission: Callable[[int], None] | None = None
+        # Told whenever the connection to read changes (interrupted, replaced,
+        # or the link ended): a LinkPoller watching this link's socket.
+        self._watcher: Callable[[], None] | None = None
         #: connections used so far (1 = never reconnected)
         self.connections = 1
         self._retired_bytes = 0  # bytes received on connections no longer installed
@@ -159,11 +165,12 @@ class ResumableLink:
             self._error = error
             emit(log, logging.INFO, "link_failed", party=self.me, peer=self.peer, reason=error.message)
         self._ready.set()
-        self._acked_event.set()
+        self._acked.unpark_all()
         self._interrupted.set()
         self._offer_event.set()
         if self._scope is not None:
             self._scope.cancel()
+        self._moved()
         return self._error
 
     def give_up(self, error: MPCError) -> None:
@@ -191,6 +198,7 @@ class ResumableLink:
         self._broken_since = trio.current_time()
         self._last_break = cause
         emit(log, logging.INFO, "link_interrupted", party=self.me, peer=self.peer, reason=cause)
+        self._moved()  # (before the old connection is closed: a poller unregisters its socket)
         self._dead.append(link)  # closed (without CLOSE) by run(), which this wakes
         self._interrupted.set()
 
@@ -227,13 +235,15 @@ class ResumableLink:
         if size > self.max_message:
             raise LocalProtocolViolation(f"message of {size} bytes exceeds the limit of {self.max_message} bytes",
                                          peer=self.peer)
-        self._raise_if_finished()
+        if self._error is not None or self._closed:
+            self._raise_if_finished()
         while self._unacked and self._unacked_bytes + size > self.max_unacked_bytes:
-            await self._acked_event.wait()
+            await self._acked.park()
             self._raise_if_finished()
         await self._send_lock.acquire()
         try:
-            self._raise_if_finished()
+            if self._error is not None or self._closed:  # (the test written out: it runs per message)
+                self._raise_if_finished()
             seq = self._next_seq
             self._next_seq += 1
             self._unacked.append((seq, parts, size))
@@ -266,7 +276,8 @@ class ResumableLink:
             self._reading = False
 
     async def _receive_one(self) -> memoryview | None:
-        self._raise_if_finished()
+        if self._error is not None or self._closed:
+            self._raise_if_finished()
         link = self._link
         if link is None:
             await self._ready.wait()
@@ -278,6 +289,11 @@ class ResumableLink:
             return None
         except RemoteProtocolViolation as exc:  # a message refused by the admission check: the peer is cut off
             raise self._fail(exc) from None
+        return self._accept(data)
+
+    def _accept(self, data: bytes) -> memoryview | None:
+        """Check one message's header and take its ack: the message (after
+        its header), or None for a bare ack or a duplicate."""
         if len(data) < HEADER_LEN:
             raise self._fail(RemoteProtocolViolation("sent a message without its sequence header", peer=self.peer))
         seq, ack = _HEADER.unpack_from(data)
@@ -296,6 +312,61 @@ class ResumableLink:
         self._ack_wanted.set()
         return memoryview(data)[HEADER_LEN:]
 
+    # ---- polling (see mpcnet._net.poller)
+
+    def poll_fd(self) -> int | None:
+        """The current connection's socket descriptor, for a
+        :class:`~mpcnet._net.poller.LinkPoller`; None while there is no
+        connection (reconnecting) or it cannot be polled. It changes when the
+        link resumes over a new connection: see :meth:`set_poll_watcher`."""
+        link = self._link
+        return None if link is None or self.finished else link.poll_fd()
+
+    def set_poll_watcher(self, watcher: Callable[[], None] | None) -> None:
+        """Have ``watcher()`` called whenever :meth:`poll_fd` may have
+        changed or the link has news without a socket to report it: the
+        connection broke, a new one was installed (whose buffer may already
+        hold messages), or the link ended (:meth:`poll_message` then raises)."""
+        self._watcher = watcher
+
+    def _moved(self) -> None:
+        if self._watcher is not None:
+            self._watcher()
+
+    def poll_message(self, readable: bool = False) -> memoryview | None:
+        """The next message from the peer if it can be had without waiting
+        (exactly once and in order, as :meth:`receive_message`), else None:
+        the non-blocking form for a poller (see
+        :meth:`mpcnet._net.securelink.SecureLink.poll_message`, whose
+        ``readable`` this passes on). A broken connection interrupts the link
+        (None; the poller is told of the new connection when there is one);
+        a link that has ended raises its error."""
+        while True:
+            if self._error is not None or self._closed:
+                self._raise_if_finished()
+            link = self._link
+            if link is None:
+                return None
+            try:
+                data = link.poll_message(readable)
+            except ChannelBroken as exc:
+                self._interrupt(link, exc.message)
+                continue  # (raises now if that ended the link: a CLOSE from the peer)
+            except RemoteProtocolViolation as exc:  # a message refused by the admission check
+                raise self._fail(exc) from None
+            if data is None:
+                return None
+            readable = False
+            message = self._accept(data)
+            if message is not None:
+                return message
+
+    def close_now(self, reason: str = "") -> bool:
+        """Close without waiting when nothing is left to do: True once the
+        link is closed; False when :meth:`aclose` is needed (it waits for the
+        peer's acks and sends CLOSE), as it is for a live link."""
+        return self._closed
+
     def _take_ack(self, ack: int) -> None:
         if ack < self._peer_acked or ack >= self._next_seq:
             raise self._fail(RemoteProtocolViolation(f"acknowledged seq {ack}, but {self._peer_acked} was already "
@@ -307,8 +378,8 @@ class ResumableLink:
         while self._unacked and self._unacked[0][0] <= ack:
             _, _, size = self._unacked.popleft()
             self._unacked_bytes -= size
-        self._acked_event.set()
-        self._acked_event = trio.Event()
+        if self._acked:
+            self._acked.unpark_all()
 
     async def aclose(self, reason: str = "") -> None:
         """Wait (at most :data:`CLOSE_LINGER` s) until the peer has
@@ -321,14 +392,14 @@ class ResumableLink:
                 await self._flush_ack()
                 while self._unacked and self._error is None:
                     if self._reading:  # the owner's reader processes the acks
-                        await self._acked_event.wait()
+                        await self._acked.park()
                     else:
                         await self._receive_one()  # what arrives now is discarded: we are closing
         self._closed = True
         if self._scope is not None:
             self._scope.cancel()
         self._ready.set()
-        self._acked_event.set()
+        self._acked.unpark_all()
         link, self._link = self._link, None
         dead, self._dead = self._dead, []
         if self._offered is not None:
@@ -473,6 +544,10 @@ class ResumableLink:
             self._link = new
             self.connections += 1
             self._ready.set()
+            # A poller watches the new socket from now on; it looks at the
+            # link at once too, since the RESUME exchange may have read the
+            # peer's next messages into the connection already.
+            self._moved()
             emit(log, logging.INFO, "link_resumed", party=self.me, peer=self.peer, retransmit=len(self._unacked),
                  connection=self.connections)
             for seq, parts, _ in list(self._unacked):

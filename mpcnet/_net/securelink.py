@@ -66,10 +66,14 @@ class _DirectIO:
     socket); elsewhere :class:`SecureLink` uses trio's stream methods.
     """
 
-    __slots__ = ("_burst", "_drained", "_sock")
+    __slots__ = ("_burst", "_drained", "_fileno", "_sock")
 
     def __init__(self, sock: trio.socket.SocketType) -> None:
         self._sock = sock
+        # The descriptor is asked of the stdlib socket inside trio's wrapper
+        # when there is one (the wrapper's fileno() only forwards to it, and
+        # is a Python call on every read and write); -1 once closed, as well.
+        self._fileno = getattr(sock, "_sock", sock).fileno
         self._burst = 0
         # True when the last read left the kernel's receive buffer empty (it
         # returned fewer bytes than asked for), so the next read would only
@@ -83,7 +87,7 @@ class _DirectIO:
         return _DirectIO(stream.socket)
 
     def _fd(self) -> int:
-        fd = self._sock.fileno()
+        fd = self._fileno()
         if fd < 0:
             raise trio.ClosedResourceError("socket was closed")
         return fd
@@ -122,8 +126,11 @@ class _DirectIO:
     def read_nowait(self, max_bytes: int) -> bytes | None:
         """Read what is there without waiting: None if nothing is (b"" is
         EOF). Records whether the read emptied the socket (``_drained``)."""
+        fd = self._fileno()
+        if fd < 0:
+            raise trio.ClosedResourceError("socket was closed")
         try:
-            data = os.read(self._fd(), max_bytes)
+            data = os.read(fd, max_bytes)
         except BlockingIOError:
             self._drained = True
             return None
@@ -134,8 +141,11 @@ class _DirectIO:
 
     def write_nowait(self, data: bytes) -> int:
         """Write what the socket takes at once; the number of bytes taken."""
+        fd = self._fileno()
+        if fd < 0:
+            raise trio.ClosedResourceError("socket was closed")
         try:
-            return os.write(self._fd(), data)
+            return os.write(fd, data)
         except BlockingIOError:
             return 0
         except OSError as exc:
@@ -468,25 +478,30 @@ class LinkLock:
     handled by the ParkingLot.
     """
 
-    __slots__ = ("_held", "_waiters")
+    __slots__ = ("_held", "_parked", "_waiters")
 
     def __init__(self) -> None:
         self._held = False
         self._waiters = trio.lowlevel.ParkingLot()
+        self._parked = 0  # tasks in _waiters (the lot's own __bool__ is a Python call)
 
     def locked(self) -> bool:
         return self._held
 
     async def acquire(self) -> None:
         while self._held:
-            await self._waiters.park()
+            self._parked += 1
+            try:
+                await self._waiters.park()
+            finally:
+                self._parked -= 1
         self._held = True
 
     def release(self) -> None:
         if not self._held:
             raise RuntimeError("release of an unlocked LinkLock")
         self._held = False
-        if self._waiters:  # (unpark on an empty lot still walks it)
+        if self._parked:  # (unpark on an empty lot still walks it)
             self._waiters.unpark()
 
     async def __aenter__(self) -> None:

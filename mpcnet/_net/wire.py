@@ -22,6 +22,7 @@ are integers, and a float on the wire is a bug) is refused at both ends with
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,6 +59,7 @@ ARRAY_DTYPES: dict[int, np.dtype[Any]] = {
     9: np.dtype("bool"),
 }
 _DTYPE_CODES = {dt: code for code, dt in ARRAY_DTYPES.items()}
+_DTYPE_SIZES = {code: (dt, dt.itemsize) for code, dt in ARRAY_DTYPES.items()}
 
 _HEADER_LEN = struct.Struct(">I")
 
@@ -125,7 +127,10 @@ def _encode_array(arr: np.ndarray[Any, Any], buffers: list[memoryview]) -> msgpa
         raise WireError("arrays of more than 8 dimensions are not allowed on the wire")
     view = arr.data.cast("B") if arr.size else memoryview(b"")
     buffers.append(view)
-    return msgpack.ExtType(_EXT_ARRAY, _DESC_BY_NDIM[arr.ndim].pack(code, arr.ndim, view.nbytes, *arr.shape))
+    # (tuple.__new__: ExtType's own __new__ re-checks, in Python, what is
+    # known here: an int code in range and bytes data.)
+    return _new_ext(msgpack.ExtType, (_EXT_ARRAY, _DESC_BY_NDIM[arr.ndim].pack(code, arr.ndim, view.nbytes,
+                                                                                 *arr.shape)))
 
 
 def _encode_bigint(value: int) -> msgpack.ExtType:
@@ -135,6 +140,8 @@ def _encode_bigint(value: int) -> msgpack.ExtType:
 
 
 _PLAIN = (type(None), bool, str, bytes)
+_new_ext = tuple.__new__
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 
 def _prepare(value: Any, buffers: list[memoryview], depth: int, max_depth: int) -> Any:
@@ -153,7 +160,20 @@ def _prepare(value: Any, buffers: list[memoryview], depth: int, max_depth: int) 
     if kind in _PLAIN:
         return value
     if kind is list or kind is tuple:
-        return [_prepare(v, buffers, depth + 1, max_depth) for v in value]
+        # Items that are plain scalars are taken as they are, without a
+        # call each (an envelope is five items, mostly small ints). Items sit
+        # one level deeper, so a full list at the depth limit is refused, as
+        # the call for its first item would.
+        if value and depth >= max_depth:
+            raise WireError("value is nested too deeply for the wire")
+        out_list = []
+        for v in value:
+            vk = type(v)
+            if (vk is int and _INT_MIN <= v <= _INT_MAX) or vk in _PLAIN:
+                out_list.append(v)
+            else:
+                out_list.append(_prepare(v, buffers, depth + 1, max_depth))
+        return out_list
     if isinstance(value, (str, bytes)):  # subclasses (None and bool are in _PLAIN; bool is final)
         return value
     if isinstance(value, int):
@@ -178,6 +198,10 @@ def _prepare(value: Any, buffers: list[memoryview], depth: int, max_depth: int) 
     raise WireError(f"type {type(value).__name__} is not allowed on the wire")
 
 
+_packer = msgpack.Packer(use_bin_type=True)
+_packer_lock = threading.Lock()
+
+
 def encode(value: Any, limits: Limits = DEFAULT_LIMITS) -> list[bytes | memoryview]:
     """Encode ``value`` as a list of buffers to be sent back to back.
 
@@ -187,7 +211,16 @@ def encode(value: Any, limits: Limits = DEFAULT_LIMITS) -> list[bytes | memoryvi
     disallowed type or a message over ``limits.max_message``.
     """
     buffers: list[memoryview] = []
-    header = msgpack.packb(_prepare(value, buffers, 0, limits.max_depth), use_bin_type=True)
+    prepared = _prepare(value, buffers, 0, limits.max_depth)
+    # One packer for the module instead of one per message (packb builds
+    # a new one each call); a thread that finds it busy builds its own.
+    if _packer_lock.acquire(False):
+        try:
+            header = _packer.pack(prepared)
+        finally:
+            _packer_lock.release()
+    else:
+        header = msgpack.packb(prepared, use_bin_type=True)
     if len(header) > limits.max_header:
         raise WireError(f"message header of {len(header)} bytes exceeds the {limits.max_header}-byte limit")
     if len(buffers) > limits.max_arrays:
@@ -201,7 +234,10 @@ def encode(value: Any, limits: Limits = DEFAULT_LIMITS) -> list[bytes | memoryvi
 def encoded_size(parts: Sequence[bytes | bytearray | memoryview]) -> int:
     """Total byte length of an encoded message (its parts are bytes or
     flat byte memoryviews; called once per message on the send path)."""
-    return sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
+    total = 0
+    for p in parts:  # (a loop: a generator costs more than the sum for a message of two parts)
+        total += p.nbytes if type(p) is memoryview else len(p)
+    return total
 
 
 class _ArrayRefs:
@@ -223,7 +259,9 @@ class _ArrayRefs:
             raise WireError(f"message header decodes to more than {self.limits.max_objects} objects")
 
     def list_hook(self, value: list[Any]) -> list[Any]:
-        self._add_objects(1 + len(value))
+        self.objects += 1 + len(value)  # (_add_objects written out: once per list)
+        if self.objects > self.limits.max_objects:
+            self._add_objects(0)  # (raises)
         return value
 
     def map_hook(self, value: dict[Any, Any]) -> dict[Any, Any]:
@@ -247,27 +285,34 @@ class _ArrayRefs:
 
     def _array(self, data: bytes) -> np.ndarray[Any, Any]:
         self.count += 1
-        self._add_objects(_ARRAY_OBJECTS)
+        self.objects += _ARRAY_OBJECTS  # (_add_objects written out: once per array)
+        if self.objects > self.limits.max_objects:
+            self._add_objects(0)  # (raises)
         if self.count > self.limits.max_arrays or len(data) < 2:
             raise WireError("too many or malformed arrays")
         ndim = data[1]  # the descriptor's second byte (">BBQ" + ndim x "Q")
         if ndim > 8 or len(data) != _DESC_BY_NDIM[ndim].size:
             raise WireError("malformed array descriptor")
         dtype_code, _, nbytes, *shape = _DESC_BY_NDIM[ndim].unpack(data)
-        dtype = ARRAY_DTYPES.get(dtype_code)
-        if dtype is None:
+        known = _DTYPE_SIZES.get(dtype_code)
+        if known is None:
             raise WireError("malformed array descriptor")
+        dtype, itemsize = known
         count = 1
         for d in shape:
             count *= d
-        if count * dtype.itemsize != nbytes or nbytes > self.body.nbytes - self.offset:
+        if count * itemsize != nbytes or nbytes > self.body.nbytes - self.offset:
             raise WireError("array descriptor does not match the message body")
         chunk = self.body[self.offset : self.offset + nbytes]
         self.offset += nbytes
         arr = np.frombuffer(chunk, dtype=dtype) if nbytes else np.zeros(0, dtype=dtype)
         if ndim != 1:
             arr = arr.reshape(shape)
-        arr.flags.writeable = False  # a view of the message buffer: never write through it
+        if arr.flags.writeable:
+            # A view of the message buffer: never write through it. (A view
+            # of a read-only buffer, as of the bytes a link hands over, is
+            # read-only already, and setting the flag is dear.)
+            arr.flags.writeable = False
         return arr
 
 
