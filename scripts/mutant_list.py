@@ -626,11 +626,10 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         id="fixedrep-thermometer-mask-from-party-1-key",
-        why="party 0 masks argmax's thermometers with its key with party 1 (which then reads them in the "
-            "clear): the comparisons would leak (and party 2's shares no longer match)",
-        find="        message = np.concatenate([np.concatenate([therm, top.reshape(-1)]) ^ masks, tables])",
-        replace="        message = np.concatenate([np.concatenate([therm, top.reshape(-1)]) ^ eng._prg_next.words("
-                "use_masks, mask_words), tables])",
+        why="party 0 masks its dealt thermometers and sign bits with its key with party 1 (which then reads "
+            "them in the clear): the comparisons would leak (and party 2's shares no longer match)",
+        find="        masks = eng._prg_prev.words(use_masks, xor_words + ring_words)  # the key with party 2",
+        replace="        masks = eng._prg_next.words(use_masks, xor_words + ring_words)",
         tests=["tests/test_fixedrep.py::test_what_a_compute_party_receives_does_not_depend_on_y",
                "tests/test_fixedrep.py::test_the_edges_of_the_range"],
         file_hint="fixedrep",

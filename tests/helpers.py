@@ -104,6 +104,19 @@ def run_cli(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProces
 # in test_views.py compare these bit vectors between runs.
 
 
+async def outcomes(calls: Iterable[Callable[[], Any]]) -> list[str]:
+    """Awaits each call; per call "accepted", or the name of the ConfigError
+    or LocalProtocolViolation it raised (any other error propagates)."""
+    out = []
+    for call in calls:
+        try:
+            await call()
+            out.append("accepted")
+        except (mpcnet.ConfigError, mpcnet.LocalProtocolViolation) as exc:
+            out.append(type(exc).__name__)
+    return out
+
+
 def _view_parts(value: Any, layout: list[str], bits: list[np.ndarray]) -> None:
     if isinstance(value, np.ndarray):
         if value.dtype == object:

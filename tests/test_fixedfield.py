@@ -26,11 +26,11 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 import mpcnet
-from mpcnet import ConfigError, Context, LocalProtocolViolation, mpc, protocol
+from mpcnet import Context, mpc, protocol
 from mpcnet.mpc import fixedfield as ff
 
 from helpers import argmax_ints as _argmax
-from helpers import collect_views, different_bits
+from helpers import collect_views, different_bits, outcomes
 from helpers import floor_ints as _floor
 from helpers import relu_ints as _relu
 
@@ -278,16 +278,9 @@ async def refusals(ctx: Context, value: Any) -> list[str]:
     rt = mpc.Runtime(ctx)
     x = rt.public_int([[1, 2]])
     w = rt.public_int([[1], [2]])
-    out = []
-    for call in (lambda: ff.matmul(x.mul_wide(x), w, 0, 9), lambda: ff.matmul(x, w, 1, 0),
-                 lambda: ff.matmul(x, x, 0, 9), lambda: ff.trunc(x, 0, 10), lambda: ff.trunc(x, 9, 10),
-                 lambda: ff.relu_trunc(x, 4, 90), lambda: ff.argmax(x, 1)):
-        try:
-            await call()
-            out.append("accepted")
-        except (ConfigError, LocalProtocolViolation) as exc:
-            out.append(type(exc).__name__)
-    return out
+    return await outcomes((lambda: ff.matmul(x.mul_wide(x), w, 0, 9), lambda: ff.matmul(x, w, 1, 0),
+                           lambda: ff.matmul(x, x, 0, 9), lambda: ff.trunc(x, 0, 10), lambda: ff.trunc(x, 9, 10),
+                           lambda: ff.relu_trunc(x, 4, 90), lambda: ff.argmax(x, 1)))
 
 
 def test_bad_shapes_degrees_and_widths_are_refused_before_any_round():

@@ -32,6 +32,14 @@ def run(name: str, inputs: list[Any], **kw: Any) -> mpcnet.SimulationResult:
     return simulate_within(name, inputs, DEADLINE, **kw)
 
 
+
+async def each_party(party: Any, names: Any = ("p0", "p1")) -> None:
+    """Runs ``party(name)`` for every name at once, within DEADLINE."""
+    with trio.fail_after(DEADLINE):
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(party, name)
+
 @protocol("test-2p-engine", min_parties=2, max_parties=2, security="test", reveals="test", input="dict",
           output="dict")
 async def engine_protocol(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
@@ -411,10 +419,7 @@ async def _sessions(mesh: Any, plan: list[tuple[str, list[int], list[int]]], for
                     for key in [k for k in twoparty._KEPT if k[0] == "p1"]:
                         del twoparty._KEPT[key]
 
-    with trio.fail_after(DEADLINE):
-        async with trio.open_nursery() as nursery:
-            for name in names:
-                nursery.start_soon(party, name)
+    await each_party(party, names)
     return [(results[(i, "p0")], results[(i, "p1")]) for i in range(len(plan))]
 
 
@@ -488,10 +493,7 @@ async def test_offline_ots_in_the_tag_round_from_one_end_only_name_the_peer():
             except mpcnet.MPCError as exc:
                 out[name].append(exc)
 
-    with trio.fail_after(DEADLINE):
-        async with trio.open_nursery() as nursery:
-            for name in names:
-                nursery.start_soon(party, name)
+    await each_party(party, names)
     for name, peer in (("p0", "p1"), ("p1", "p0")):
         assert out[name][:2] == [2, 0]
         err = out[name][2]
@@ -550,10 +552,7 @@ async def test_first_leaf_message_in_the_tag_round():
                 except mpcnet.MPCError as exc:
                     out[name].append(exc)
 
-    with trio.fail_after(DEADLINE):
-        async with trio.open_nursery() as nursery:
-            for name in names:
-                nursery.start_soon(party, name)
+    await each_party(party, names)
     for name in names:
         # leaves 2 + tree 1 + opening 1 after the tag round; the bare session adds base OTs and offline OTs
         assert out[name][:2] == [([True, False, False, True], 7), ([True, False, False, True], 4)]
@@ -594,10 +593,7 @@ async def _prepared_compare(mesh: Any, prepare: dict[str, tuple[str, ...]], roun
         except mpcnet.MPCError as exc:
             out[name] = exc
 
-    with trio.fail_after(DEADLINE):
-        async with trio.open_nursery() as nursery:
-            for name in names:
-                nursery.start_soon(party, name)
+    await each_party(party, names)
     return out
 
 
@@ -653,10 +649,7 @@ def test_open_party_prepare_over_tcp(tmp_path: Any):
             out[name] = await p.run("compare", 5 if name == "p0" else 6, session_id="after-prepare", round_timeout=20)
 
     async def main() -> None:
-        with trio.fail_after(DEADLINE):
-            async with trio.open_nursery() as nursery:
-                for name in ("p0", "p1"):
-                    nursery.start_soon(party, name)
+        await each_party(party)
 
     trio.run(main)
     assert out["p0"].output is out["p1"].output is True
@@ -679,10 +672,7 @@ async def test_two_bidder_auction_uses_the_prepared_extension():
             fast = await p.run("auction", 7 if name == "p0" else 5, session_id="a1", round_timeout=20)
             out[name] = (plain, fast)
 
-    with trio.fail_after(DEADLINE):
-        async with trio.open_nursery() as nursery:
-            for name in names:
-                nursery.start_soon(party, name)
+    await each_party(party, names)
     for name in names:
         plain, fast = out[name]
         assert plain.output == fast.output == {"winner": 0, "price": 7}

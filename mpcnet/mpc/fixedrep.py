@@ -380,13 +380,18 @@ async def _inject(eng: ReplicatedEngine, planes: Pair, m: int, weights: list[int
     return await eng.reshare(term, RING)
 
 
-async def _bit_planes(y: RepRing, k: int) -> tuple[ReplicatedEngine, tuple[int, ...], int, Pair]:
-    """(engine, shape, number of values, the k low bit planes of y) by A2B
+async def _bit_planes(y: RepRing, k: int) -> tuple[ReplicatedEngine, int, Pair]:
+    """(engine, number of values, the k low bit planes of y) by A2B
     (:func:`~mpcnet.mpc.bitcircuits.to_bits`), for a y this party holds."""
     assert y.shares is not None and y.shape is not None
     eng = y.rt.replicated_engine
     flat = Pair(y.shares.first.reshape(-1), y.shares.second.reshape(-1))
-    return eng, y.shape, int(np.prod(y.shape)), await to_bits(eng, flat, k)
+    return eng, int(np.prod(y.shape)), await to_bits(eng, flat, k)
+
+
+def _shaped(y: RepRing, flat: Pair, lo: int, hi: int) -> RepRing:
+    """A flat result of :func:`trunc` / :func:`relu_trunc` in y's shape."""
+    return RepRing(y.rt, Pair(flat.first.reshape(y.shape), flat.second.reshape(y.shape)), lo, hi)
 
 
 async def trunc(y: RepRing, f: int, k: int) -> RepRing:
@@ -400,12 +405,12 @@ async def trunc(y: RepRing, f: int, k: int) -> RepRing:
         return RepRing(y.rt, None, lo, hi)
     out = await _trunc_dealt(y, f, k, relu=False) if k <= 63 else None
     if out is not None:
-        return RepRing(y.rt, Pair(out.first.reshape(y.shape), out.second.reshape(y.shape)), lo, hi)
-    eng, shape, m, bits = await _bit_planes(y, k)
+        return _shaped(y, out, lo, hi)
+    eng, m, bits = await _bit_planes(y, k)
     planes = Pair(bits.first[f:k], bits.second[f:k])
     weights = [1 << (j - f) for j in range(f, k - 1)] + [-(1 << (k - 1 - f))]
     out = await _inject(eng, planes, m, weights)
-    return RepRing(y.rt, Pair(out.first.reshape(shape), out.second.reshape(shape)), lo, hi)
+    return _shaped(y, out, lo, hi)
 
 
 async def relu_trunc(y: RepRing, f: int, k: int) -> RepRing:
@@ -417,12 +422,12 @@ async def relu_trunc(y: RepRing, f: int, k: int) -> RepRing:
         return RepRing(y.rt, None, lo, hi)
     out = await _trunc_dealt(y, f, k, relu=True) if k <= 63 else None
     if out is not None:
-        return RepRing(y.rt, Pair(out.first.reshape(y.shape), out.second.reshape(y.shape)), lo, hi)
-    eng, shape, m, bits = await _bit_planes(y, k)
+        return _shaped(y, out, lo, hi)
+    eng, m, bits = await _bit_planes(y, k)
     positive = eng.invert(Pair(bits.first[k - 1 : k], bits.second[k - 1 : k]))  # [y >= 0]
     kept = await eng.and_(Pair(bits.first[f : k - 1], bits.second[f : k - 1]), positive)
     out = await _inject(eng, kept, m, [1 << (j - f) for j in range(f, k - 1)])
-    return RepRing(y.rt, Pair(out.first.reshape(shape), out.second.reshape(shape)), lo, hi)
+    return _shaped(y, out, lo, hi)
 
 
 #: Bits per block of :func:`argmax`'s comparisons (each block a 256-position thermometer).
@@ -502,13 +507,19 @@ class _Dealt:
         opened = sent ^ got[self.peer]
         out, at, lanes_m = [], 0, np.arange(m)
         for (planes, _), (_, table) in zip(calls, mats, strict=True):
-            t = planes.shape[0]
             z = opened[at:at + planes.size].reshape(planes.shape)
             at += planes.size
-            index = (lanes(z, m).astype(np.int64) << np.arange(t, dtype=np.int64)[:, None]).sum(axis=0)
+            index = _lane_ints(z, m)
             word = table[lanes_m, index >> 6]
             out.append(from_lanes(((word >> (index & 63).astype(np.uint64)) & np.uint64(1)).astype(np.uint8)[None, :]))
         return out
+
+
+def _lane_ints(planes: Array, m: int) -> Array:
+    """Each of the m lanes of t bit planes as an integer (plane j its bit j)."""
+    t = planes.shape[0]
+    out: Array = (lanes(planes, m).astype(np.int64) << np.arange(t, dtype=np.int64)[:, None]).sum(axis=0)
+    return out
 
 
 def _deal(calls: list[tuple[int, int, Array]], first: Array, second: Array) -> Array:
@@ -519,7 +530,7 @@ def _deal(calls: list[tuple[int, int, Array]], first: Array, second: Array) -> A
     for m, t, table in calls:
         rw, tw = t * words_for(m), m * _table_words(t)
         shift_planes = first[at1:at1 + rw].reshape(t, -1) ^ second[at2:at2 + rw].reshape(t, -1)
-        shift = (lanes(shift_planes, m).astype(np.int64) << np.arange(t, dtype=np.int64)[:, None]).sum(axis=0)
+        shift = _lane_ints(shift_planes, m)
         if table is _and_table(t):  # (one set bit: at the shifted all-ones index; no table to permute)
             hot = ((1 << t) - 1) ^ shift
             words = np.zeros((m, _table_words(t)), dtype=np.uint64)
@@ -672,6 +683,43 @@ def _trunc_plan(m: int, f: int, k: int) -> _Dealt:
     return dry
 
 
+async def _dealt_round(rt: Runtime, plan: _Dealt, xor_words: int, ring_words: int, *, rejoin_after: int,
+                       xor_part: Array | None = None, ring_part: Array | None = None,
+                       tail: Array | None = None, tail_words: int = 0) -> tuple[Array, Array, list[tuple[Array, Array]],
+                                                                                Array] | None:
+    """The round in which party 0 deals, to party 1 alone: ``xor_part``
+    XOR-masked and ``ring_part`` minus pseudo-random words of the key of
+    parties 0 and 2 (party 2 draws them: they are its shares), party 1's
+    shares of ``plan``'s lookup tables, then ``tail`` (party 0's own words,
+    e.g. the last parts of triples). Party 0 then sits out ``rejoin_after``
+    rounds of parties 1 and 2 and gets None. Parties 1 and 2 get their
+    shares of the two parts, their lookup material and (party 1) the tail.
+    Every party draws its two use numbers here, in step."""
+    eng = rt.replicated_engine
+    use_masks, use_tables = eng._next_use(), eng._next_use()
+    r_words, stream_words = _lookup_words(plan.calls)
+    table_words = stream_words - r_words
+    if eng.index == 0:
+        assert xor_part is not None and ring_part is not None and tail is not None
+        masks = eng._prg_prev.words(use_masks, xor_words + ring_words)  # the key with party 2
+        tables = _deal(plan.calls, eng._prg_next.words(use_tables, r_words), eng._prg_prev.words(use_tables, stream_words))
+        message = np.concatenate([xor_part ^ masks[:xor_words], ring_part - masks[xor_words:], tables, tail])
+        await exchange(rt.ctx, {eng.next: message}, {})
+        rt.ctx.skip_to_round(rt.ctx.round + rejoin_after + 1)
+        return None
+    if eng.index == 1:
+        size = xor_words + ring_words + table_words + tail_words
+        got = (await exchange(rt.ctx, {}, {eng.prev: Expect.array(np.uint64, (size,))}))[eng.prev]
+        shares = got[:xor_words + ring_words]
+        material = _material(plan.calls, eng._prg_prev.words(use_tables, r_words),
+                             got[xor_words + ring_words:xor_words + ring_words + table_words])
+        return shares[:xor_words], shares[xor_words:], material, got[size - tail_words:]
+    await exchange(rt.ctx, {}, {})
+    shares = eng._prg_next.words(use_masks, xor_words + ring_words)  # the key with party 0
+    material = _material(plan.calls, eng._prg_next.words(use_tables, stream_words), None)
+    return shares[:xor_words], shares[xor_words:], material, np.zeros(0, dtype=np.uint64)
+
+
 async def _argmax_dealt(y: RepRing, k: int, count: int, n: int) -> Array | None:
     """:func:`argmax`'s index planes (this party's XOR term; zero at party 0)
     for ``2 <= n <= ALL_PAIRS_MAX`` values and ``k <= 63``. Per pair i < j,
@@ -704,32 +752,24 @@ async def _argmax_dealt(y: RepRing, k: int, count: int, n: int) -> Array | None:
     mask_words = m * blocks * 4 + words
     if mask_words + table_words > DEALT_MAX_WORDS:
         return None  # (decided from public shapes alike at all three, before any key is drawn)
-    use_masks, use_tables = eng._next_use(), eng._next_use()
     shifts = np.uint64(CMP_BLOCK) * np.arange(blocks, dtype=np.uint64)
     low = np.uint64((1 << k) - 1)
+    none = np.zeros(0, dtype=np.uint64)
     if i == 0:
         u = d_first + d_second + np.uint64(1 << k)
         therm = _THERMO[(((u & low)[:, None] >> shifts[None, :]) & np.uint64(0xFF)).astype(np.intp)].reshape(-1)
         top = from_lanes(((u >> np.uint64(k)) & np.uint64(1)).astype(np.uint8)[None, :])
-        masks = eng._prg_prev.words(use_masks, mask_words)  # the key with party 2
-        tables = _deal(dry.calls, eng._prg_next.words(use_tables, r_words), eng._prg_prev.words(use_tables, stream_words))
-        message = np.concatenate([np.concatenate([therm, top.reshape(-1)]) ^ masks, tables])
-        await exchange(rt.ctx, {eng.next: message}, {})
-        # Parties 1 and 2 now run the tree's rounds; join them again at its end.
-        rt.ctx.skip_to_round(rt.ctx.round + dry.rounds + 1)
+        # Parties 1 and 2 then run the tree's rounds; party 0 joins them again at its end.
+        await _dealt_round(rt, dry, mask_words, 0, rejoin_after=dry.rounds, xor_part=np.concatenate(
+            [therm, top.reshape(-1)]), ring_part=none, tail=none)
         return np.zeros((INDEX_BITS, words_for(count)), dtype=np.uint64)
     # Parties 1 and 2: v = D_2 is party 1's second share and party 2's first.
     v = d_second if i == 1 else d_first
     wdig = ((~v & low)[:, None] >> shifts[None, :]) & np.uint64(0xFF)  # (m, blocks): W's digits
-    if i == 1:
-        got = (await exchange(rt.ctx, {}, {eng.prev: Expect.array(np.uint64, (mask_words + table_words,))}))[eng.prev]
-        therm, top = got[:m * blocks * 4], got[m * blocks * 4:mask_words]
-        material = _material(dry.calls, eng._prg_prev.words(use_tables, r_words), got[mask_words:])
-    else:
-        await exchange(rt.ctx, {}, {})
-        masks = eng._prg_next.words(use_masks, mask_words)  # the key with party 0
-        therm, top = masks[:m * blocks * 4], masks[m * blocks * 4:]
-        material = _material(dry.calls, eng._prg_next.words(use_tables, stream_words), None)
+    dealt = await _dealt_round(rt, dry, mask_words, 0, rejoin_after=dry.rounds)
+    assert dealt is not None
+    masked, _, material, _ = dealt
+    therm, top = masked[:m * blocks * 4], masked[m * blocks * 4:]
     g, e = _blockwise(therm, m, blocks, wdig, 1 if i == 1 else 0)
     # lt = NOT (u_k XOR v_k XOR carry): party 1 adds NOT v_k, party 2 only its share of u_k.
     top = top.reshape(1, words)
@@ -789,39 +829,32 @@ async def _trunc_dealt(y: RepRing, f: int, k: int, relu: bool) -> Pair | None:
     mask_words = therm_words + words1 + m  # the thermometers, the sign bit u'_(k-1), party 2's part of A
     if mask_words + table_words + m > DEALT_MAX_WORDS:
         return None  # (decided from public shapes alike at all three, before any key is drawn)
-    use_masks, use_tables, use_products = eng._next_use(), eng._next_use(), eng._next_use()
+    use_products = eng._next_use()
     low = np.uint64((1 << k) - 1)
+    # Parties 1 and 2 run the carries and the products; party 0 joins them again for the reshare.
     if i == 0:
         u = (first + second + np.uint64(1 << (k - 1))) & low
         therm = _THERMO[((u[:, None] >> shifts) & widths).astype(np.intp)].reshape(-1)
         sign = from_lanes((u >> np.uint64(k - 1)).astype(np.uint8)[None, :]).reshape(-1)
         big_a = (u >> np.uint64(f)) - np.uint64(1 << (k - 1 - f))
-        masks = eng._prg_prev.words(use_masks, mask_words)  # the key with party 2
-        tables = _deal(dry.calls, eng._prg_next.words(use_tables, r_words), eng._prg_prev.words(use_tables, stream_words))
         alpha = eng._prg_next.words(use_products, products * m).reshape(m, products)  # the key with party 1
         beta_gamma = eng._prg_prev.words(use_products, products * m + m)
         beta = beta_gamma[:products * m].reshape(m, products)
         gamma1 = (alpha * beta).sum(axis=1, dtype=np.uint64) - beta_gamma[products * m:]
-        message = np.concatenate([np.concatenate([therm, sign]) ^ masks[:therm_words + words1],
-                                  big_a - masks[therm_words + words1:], tables, gamma1])
-        await exchange(rt.ctx, {eng.next: message}, {})
-        # Parties 1 and 2 now run the carries and the products; join them again for the reshare.
-        rt.ctx.skip_to_round(rt.ctx.round + dry.rounds + 2)
+        await _dealt_round(rt, dry, therm_words + words1, m, rejoin_after=dry.rounds + 1,
+                           xor_part=np.concatenate([therm, sign]), ring_part=big_a, tail=gamma1)
         return await eng.reshare(np.zeros(m, dtype=np.uint64), RING)
     v = (second if i == 1 else first) & low  # y_2: party 1's second share, party 2's first
     wdig = ((~v & low)[:, None] >> shifts) & widths  # the blocks of W = 2^k - 1 - v'
     peer = eng.next if i == 1 else eng.prev
+    dealt = await _dealt_round(rt, dry, therm_words + words1, m, rejoin_after=dry.rounds + 1, tail_words=m)
+    assert dealt is not None
+    masked, part_a, material, tail = dealt
+    therm, sign = masked[:therm_words], masked[therm_words:]
     if i == 1:
-        got = (await exchange(rt.ctx, {}, {eng.prev: Expect.array(np.uint64, (mask_words + table_words + m,))}))[eng.prev]
-        therm, sign, part_a = got[:therm_words], got[therm_words:therm_words + words1], got[therm_words + words1:mask_words]
-        material = _material(dry.calls, eng._prg_prev.words(use_tables, r_words), got[mask_words:mask_words + table_words])
         dealt_mask = eng._prg_prev.words(use_products, products * m).reshape(m, products)  # alpha
-        dealt_part = got[mask_words + table_words:]  # gamma1
+        dealt_part = tail  # gamma1
     else:
-        await exchange(rt.ctx, {}, {})
-        masks = eng._prg_next.words(use_masks, mask_words)  # the key with party 0
-        therm, sign, part_a = masks[:therm_words], masks[therm_words:therm_words + words1], masks[therm_words + words1:]
-        material = _material(dry.calls, eng._prg_next.words(use_tables, stream_words), None)
         beta_gamma = eng._prg_next.words(use_products, products * m + m)
         dealt_mask, dealt_part = beta_gamma[:products * m].reshape(m, products), beta_gamma[products * m:]
     g, e = _blockwise(therm, m, nb, wdig, 1 if i == 1 else 0)
