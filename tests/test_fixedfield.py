@@ -30,7 +30,7 @@ from mpcnet import Context, mpc, protocol
 from mpcnet.mpc import fixedfield as ff
 
 from helpers import argmax_ints as _argmax
-from helpers import collect_views, different_bits, outcomes
+from helpers import collect_views, different_bits, outcomes, rounds_of
 from helpers import floor_ints as _floor
 from helpers import relu_ints as _relu
 
@@ -54,9 +54,7 @@ async def layers(ctx: Context, value: Any, *, engine: str, shape: str, f: int, k
     rounds: dict[str, int] = {}
 
     async def timed(name: str, coro: Any) -> Any:
-        before = ctx.round
-        out = await coro
-        rounds[name] = ctx.round - before
+        out, rounds[name] = await rounds_of(ctx, coro)
         return out
 
     y = await timed("matmul", ff.matmul(got["p0"], got["p1"], *bound))

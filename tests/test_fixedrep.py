@@ -29,7 +29,7 @@ from mpcnet.mpc import fixedrep as fr
 from mpcnet.mpc.replicated import RING, Pair
 
 from helpers import argmax_ints as _argmax
-from helpers import biased_bits, collect_views, different_bits, outcomes
+from helpers import biased_bits, collect_views, different_bits, outcomes, rounds_of
 from helpers import floor_ints as _floor
 from helpers import relu_ints as _relu
 
@@ -50,9 +50,7 @@ async def layers(ctx: Context, value: Any, *, shape: str, f: int, k: int, comput
     rounds: dict[str, int] = {}
 
     async def timed(name: str, coro: Any) -> Any:
-        before = ctx.round
-        out = await coro
-        rounds[name] = ctx.round - before
+        out, rounds[name] = await rounds_of(ctx, coro)
         return out
 
     y = await timed("matmul", fr.matmul(got["p0"], got["p1"], *bound))
