@@ -69,8 +69,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         id="parked-message-wrong-round",
         why="a round takes a peer's latest parked message, not the one for this round",
-        find="body, size, held = self._mailbox.pop((round_no, s))",
-        replace="body, size, held = self._mailbox.pop(max(k for k in self._mailbox if k[1] == s))",
+        find="body, size, held = mailbox.pop(key)",
+        replace="body, size, held = mailbox.pop(max(k for k in mailbox if k[1] == key[1]))",
         tests=["tests/test_session.py"],
     ),
     Mutant(
@@ -102,15 +102,17 @@ MUTANTS: list[Mutant] = [
     Mutant(
         id="channel-constant-nonce",
         why="the channel's AEAD nonce is constant: one key encrypts every frame under the same nonce",
-        find='return b"\\x00\\x00\\x00\\x00" + n.to_bytes(8, "little")',
-        replace='return bytes(12)',
+        find='    return _NONCE_PAD + n.to_bytes(8, "little")',
+        replace='    return bytes(12)',
+        file_hint="noise_kk",
         tests=["tests/test_channel.py"],
     ),
     Mutant(
         id="channel-no-rekey",
         why="the channel never rekeys (both ends agree, so only a check against Noise's REKEY can tell)",
-        find="if cipher.nonce % self.rekey_interval == 0:",
-        replace="if False:",
+        find="        self._aead = ChaCha20Poly1305(self._aead.encrypt(_nonce(MAX_NONCE), bytes(32), None)[:32])",
+        replace="        pass",
+        file_hint="noise_kk",
         tests=["tests/test_channel.py"],
     ),
     Mutant(
@@ -273,8 +275,9 @@ MUTANTS: list[Mutant] = [
     Mutant(
         id="decoded-objects-uncapped",
         why="a message header may decode to any number of objects (a 1 MiB header becomes ~65 MiB of lists)",
-        find="if self.objects > self.limits.max_objects:",
-        replace="if False:",
+        find='            raise WireError(f"message header decodes to more than {self.limits.max_objects} objects")',
+        replace="            pass",
+        file_hint="wire",
         tests=["tests/test_wire.py", "tests/test_adversarial.py"],
     ),
     Mutant(

@@ -104,15 +104,15 @@ class CipherState:
         if self._n >= MAX_NONCE:
             raise ChannelBroken("nonce space exhausted; the channel must be re-established", peer=self._peer)
 
-    # (encrypt and decrypt run once per frame: _check_nonce and _nonce are
-    # written out in them, which saves two calls per frame.)
+    # (encrypt and decrypt run once per frame: _check_nonce is written out in
+    # them; the nonce stays one function, _nonce, its format in one place.)
 
     def encrypt_with_ad(self, ad: bytes, plaintext: bytes) -> bytes:
         """ENCRYPT(k, n++, ad, plaintext); the ciphertext is 16 bytes longer."""
         n = self._n
         if n >= MAX_NONCE:
             self._check_nonce()  # (raises)
-        ciphertext = self._aead.encrypt(_NONCE_PAD + n.to_bytes(8, "little"), plaintext, ad or None)
+        ciphertext = self._aead.encrypt(_nonce(n), plaintext, ad or None)
         self._n = n + 1
         return ciphertext
 
@@ -123,7 +123,7 @@ class CipherState:
         if n >= MAX_NONCE:
             self._check_nonce()  # (raises)
         try:
-            plaintext = self._aead.decrypt(_NONCE_PAD + n.to_bytes(8, "little"), ciphertext, ad or None)
+            plaintext = self._aead.decrypt(_nonce(n), ciphertext, ad or None)
         except InvalidTag:
             raise ChannelBroken("frame failed authentication (tampered, replayed or reordered)", peer=self._peer) from None
         self._n += 1
